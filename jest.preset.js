@@ -1,0 +1,42 @@
+// Shared Jest configuration: ESM + SWC (legacy decorators with metadata, as NestJS 12 needs),
+// sources resolved through the "@flotilla/source" export condition so tests run TypeScript
+// directly, and a reporter that leaves per-project totals for the root test command.
+import path from 'node:path';
+
+const root = import.meta.dirname;
+
+/** @param {string} projectDir @returns {import('jest').Config} */
+export function jestConfig(projectDir) {
+  const kind = process.env.FLOTILLA_TEST_KIND === 'int' ? 'int' : 'unit';
+  const name = path.basename(projectDir);
+  return {
+    displayName: `${name}:${kind}`,
+    rootDir: projectDir,
+    testEnvironment: 'node',
+    testEnvironmentOptions: { customExportConditions: ['@flotilla/source', 'node', 'node-addons'] },
+    roots: ['<rootDir>/src'],
+    testMatch: kind === 'int' ? ['**/*.int.spec.ts'] : ['**/*.spec.ts'],
+    testPathIgnorePatterns: kind === 'int' ? ['/node_modules/'] : ['/node_modules/', '\\.int\\.spec\\.ts$'],
+    extensionsToTreatAsEsm: ['.ts'],
+    moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+    transform: {
+      '^.+\\.ts$': [
+        '@swc/jest',
+        {
+          jsc: {
+            target: 'es2023',
+            parser: { syntax: 'typescript', decorators: true },
+            transform: { legacyDecorator: true, decoratorMetadata: true, useDefineForClassFields: false },
+            keepClassNames: true,
+          },
+          module: { type: 'es6' },
+          sourceMaps: 'inline',
+        },
+      ],
+    },
+    globalSetup: path.join(root, 'tools/jest/global-setup.js'),
+    reporters: ['default', [path.join(root, 'tools/jest/totals-reporter.js'), { file: path.join(root, 'tmp/jest-results', `${name}.${kind}.json`) }]],
+    testTimeout: kind === 'int' ? 60_000 : 10_000,
+    maxWorkers: kind === 'int' ? 1 : '50%',
+  };
+}

@@ -1,0 +1,72 @@
+import { describe, expect, it } from '@jest/globals';
+import { assertNodeVersion, ConfigError, loadConfig } from './config.js';
+
+function problemsOf(env: Record<string, string>) {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('runs locally with no environment at all', () => {
+    const cfg = loadConfig({});
+    expect(cfg.NATS_URL).toEqual(['nats://127.0.0.1:4222']);
+    expect(cfg.DATABASE_URL).toBe('postgres://postgres@127.0.0.1:5432/flotilla');
+    expect(cfg.GATEWAY_HTTP_PORT).toBe(8080);
+    expect(cfg.GATEWAY_GRPC_PORT).toBe(50051);
+    expect(cfg.EVENT_STORE).toBe('postgres');
+    expect(cfg.OTEL_ENABLED).toBe(false);
+  });
+
+  it('coerces numbers, booleans and lists', () => {
+    const cfg = loadConfig({
+      GATEWAY_HTTP_PORT: '9090',
+      OTEL_ENABLED: 'true',
+      NATS_URL: 'nats://127.0.0.1:4222, nats://127.0.0.2:4222',
+      NODE_LABELS: 'gpu=true,tier=fast',
+    });
+    expect(cfg.GATEWAY_HTTP_PORT).toBe(9090);
+    expect(cfg.OTEL_ENABLED).toBe(true);
+    expect(cfg.NATS_URL).toEqual(['nats://127.0.0.1:4222', 'nats://127.0.0.2:4222']);
+    expect(cfg.NODE_LABELS).toEqual(['gpu=true', 'tier=fast']);
+  });
+
+  it('treats an empty value as unset', () => {
+    expect(loadConfig({ LOG_LEVEL: '' }).LOG_LEVEL).toBe('info');
+  });
+
+  it('names every bad variable, with what was expected and what it got', () => {
+    const problems = problemsOf({ GATEWAY_HTTP_PORT: 'eighty', DATABASE_URL: 'mysql://x', LOG_LEVEL: 'loud' });
+    expect(problems.map((p) => p.variable).sort()).toEqual(['DATABASE_URL', 'GATEWAY_HTTP_PORT', 'LOG_LEVEL']);
+    const port = problems.find((p) => p.variable === 'GATEWAY_HTTP_PORT');
+    expect(port?.value).toBe('eighty');
+    expect(port?.message).toMatch(/number/i);
+  });
+
+  it('requires EVENTSTORE_URL when the EventStoreDB adapter is chosen', () => {
+    expect(problemsOf({ EVENT_STORE: 'eventstoredb' }).map((p) => p.variable)).toEqual(['EVENTSTORE_URL']);
+  });
+
+  it('keeps the offline threshold above the suspect threshold', () => {
+    expect(problemsOf({ NODE_SUSPECT_AFTER_MS: '3000', NODE_OFFLINE_AFTER_MS: '2000' })[0]?.variable).toBe(
+      'NODE_OFFLINE_AFTER_MS',
+    );
+  });
+
+  it('never echoes secrets back', () => {
+    const problems = problemsOf({ NATS_USER: 'svc' });
+    expect(problems[0]?.variable).toBe('NATS_PASSWORD');
+    expect(problems[0]?.value).toBeUndefined();
+  });
+});
+
+describe('assertNodeVersion', () => {
+  it('refuses Node 20 loudly and accepts 22', () => {
+    expect(() => assertNodeVersion('20.20.2')).toThrow(/Node 22 or newer/);
+    expect(() => assertNodeVersion('22.23.3')).not.toThrow();
+  });
+});

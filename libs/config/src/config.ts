@@ -1,0 +1,99 @@
+import os from 'node:os';
+import { z } from 'zod';
+import { type VariableName, variables } from './variables.js';
+
+export type Config = { readonly [K in VariableName]: z.output<(typeof variables)[K]['schema']> };
+
+export const configSchema = z
+  .object(
+    Object.fromEntries(Object.entries(variables).map(([name, spec]) => [name, spec.schema])) as {
+      [K in VariableName]: (typeof variables)[K]['schema'];
+    },
+  )
+  .superRefine((cfg, ctx) => {
+    if (cfg.EVENT_STORE === 'eventstoredb' && !cfg.EVENTSTORE_URL) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['EVENTSTORE_URL'],
+        message: 'required when EVENT_STORE=eventstoredb (e.g. esdb://127.0.0.1:2113?tls=false)',
+      });
+    }
+    if (cfg.NODE_OFFLINE_AFTER_MS <= cfg.NODE_SUSPECT_AFTER_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['NODE_OFFLINE_AFTER_MS'],
+        message: `must be greater than NODE_SUSPECT_AFTER_MS (${cfg.NODE_SUSPECT_AFTER_MS})`,
+      });
+    }
+    if (Boolean(cfg.NATS_USER) !== Boolean(cfg.NATS_PASSWORD)) {
+      ctx.addIssue({ code: 'custom', path: ['NATS_PASSWORD'], message: 'NATS_USER and NATS_PASSWORD go together' });
+    }
+  });
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly { variable: string; message: string; value?: string }[]) {
+    super(
+      'invalid configuration:\n' +
+        problems
+          .map((p) => `  ${p.variable}: ${p.message}${p.value === undefined ? '' : ` (got ${JSON.stringify(p.value)})`}`)
+          .join('\n'),
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+const secretish = /PASSWORD|SECRET|TOKEN|KEY/;
+
+/** Parses the environment; every bad value is reported at once, each naming its variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const input: Record<string, string> = {};
+  for (const name of Object.keys(variables)) {
+    const value = env[name];
+    // An empty value means "unset": `FOO=` in a .env file should fall back to the default.
+    if (value !== undefined && value !== '') input[name] = value;
+  }
+  const parsed = configSchema.safeParse(input);
+  if (parsed.success) return parsed.data as Config;
+  throw new ConfigError(
+    parsed.error.issues.map((issue) => {
+      const variable = String(issue.path[0] ?? '(environment)');
+      const raw = input[variable];
+      return {
+        variable,
+        message: issue.message,
+        ...(raw === undefined || secretish.test(variable) ? {} : { value: raw }),
+      };
+    }),
+  );
+}
+
+export const MIN_NODE_MAJOR = 22;
+
+/** Stops the process loudly when it runs on a Node older than the repo brings. */
+export function assertNodeVersion(version: string = process.versions.node): void {
+  const major = Number(version.split('.')[0]);
+  if (!(major >= MIN_NODE_MAJOR)) {
+    throw new Error(
+      `Flotilla needs Node ${MIN_NODE_MAJOR} or newer but runs on ${version}; ` +
+        "start it through npm (npm start / npm test), which puts the repo's Node 22 first on the PATH.",
+    );
+  }
+}
+
+/**
+ * For a service's main(): the config, or a one-paragraph message on stderr and exit code 78
+ * (EX_CONFIG) that names every bad variable. Logging is not up yet at this point.
+ */
+export function loadConfigOrExit(service: string, env: NodeJS.ProcessEnv = process.env): Config {
+  try {
+    assertNodeVersion();
+    return loadConfig(env);
+  } catch (err) {
+    process.stderr.write(`${service}: ${(err as Error).message}\n`);
+    process.exit(78);
+  }
+}
+
+export function instanceId(service: string, config: Config): string {
+  return config.SERVICE_INSTANCE_ID ?? `${service}-${os.hostname()}-${process.pid}`;
+}

@@ -1,0 +1,11 @@
+export { variables, type VariableName, type VariableSpec } from './variables.js';
+export {
+  assertNodeVersion,
+  ConfigError,
+  configSchema,
+  instanceId,
+  loadConfig,
+  loadConfigOrExit,
+  MIN_NODE_MAJOR,
+  type Config,
+} from './config.js';

@@ -1,0 +1,193 @@
+import { z } from 'zod';
+
+/**
+ * Every environment variable Flotilla reads, in one table. Each service parses the whole
+ * table at start (defaults make local runs work with no environment at all); `.env.example`,
+ * the README's configuration table and the compose files are checked against it in tests.
+ */
+const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
+const millis = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const bool = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .default(fallback ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const optionalString = () =>
+  z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v === '' ? undefined : v));
+const list = (fallback = '') =>
+  z
+    .string()
+    .default(fallback)
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    );
+const url = (fallback: string, protocols: RegExp) =>
+  z.string().default(fallback).pipe(z.url({ protocol: protocols }));
+
+export interface VariableSpec {
+  readonly schema: z.ZodType;
+  readonly description: string;
+  /** Shown in .env.example and the README; the schema's default is the source of truth. */
+  readonly example: string;
+  /** Services that read it; `*` for all. */
+  readonly usedBy: readonly string[];
+}
+
+export const variables = {
+  NODE_ENV: {
+    schema: z.enum(['development', 'test', 'production']).default('development'),
+    description: 'Runtime mode; production refuses development-only shortcuts.',
+    example: 'development',
+    usedBy: ['*'],
+  },
+  LOG_LEVEL: {
+    schema: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    description: 'Minimum level of the JSON log lines written to stdout.',
+    example: 'info',
+    usedBy: ['*'],
+  },
+  SERVICE_INSTANCE_ID: {
+    schema: optionalString(),
+    description: 'Identity of this replica (leases, health); defaults to <service>-<hostname>-<pid>.',
+    example: '',
+    usedBy: ['*'],
+  },
+  FLOTILLA_NAMESPACE: {
+    schema: z
+      .string()
+      .default('')
+      .pipe(z.string().regex(/^([a-z][a-z0-9_-]{0,31})?$/, 'a lowercase token of up to 32 letters, digits, - or _ (or empty)')),
+    description:
+      'Prefix for every NATS subject, stream, consumer and KV bucket, so that several stacks (or test runs) share one NATS without seeing each other. Empty in production.',
+    example: '',
+    usedBy: ['*'],
+  },
+  NATS_URL: {
+    schema: list('nats://127.0.0.1:4222').pipe(
+      z.array(z.string().regex(/^(nats|tls|ws|wss):\/\/[^\s]+$/, 'a nats:// URL')).min(1, 'at least one NATS server URL'),
+    ),
+    description: 'NATS server URL(s), comma-separated for a cluster.',
+    example: 'nats://127.0.0.1:4222',
+    usedBy: ['*'],
+  },
+  NATS_USER: { schema: optionalString(), description: 'NATS user name (with NATS_PASSWORD).', example: '', usedBy: ['*'] },
+  NATS_PASSWORD: { schema: optionalString(), description: 'NATS password.', example: '', usedBy: ['*'] },
+  NATS_STREAM_REPLICAS: {
+    schema: z.coerce.number().int().min(1).max(5).default(1),
+    description: 'Replicas of every JetStream stream and KV bucket Flotilla creates (3 on a NATS cluster).',
+    example: '1',
+    usedBy: ['*'],
+  },
+  DATABASE_URL: {
+    schema: url('postgres://postgres@127.0.0.1:5432/flotilla', /^postgres(ql)?$/),
+    description: 'PostgreSQL connection URL for read models (and the event store when EVENT_STORE=postgres).',
+    example: 'postgres://postgres@127.0.0.1:5432/flotilla',
+    usedBy: ['gateway', 'orchestrator', 'registry', 'autoscaler', 'metrics'],
+  },
+  DATABASE_POOL_SIZE: {
+    schema: z.coerce.number().int().min(1).max(200).default(10),
+    description: 'Connections per service process.',
+    example: '10',
+    usedBy: ['orchestrator', 'registry', 'metrics', 'autoscaler'],
+  },
+  EVENT_STORE: {
+    schema: z.enum(['postgres', 'eventstoredb']).default('postgres'),
+    description: 'Event store adapter: postgres (embedded default) or eventstoredb (needs EVENTSTORE_URL).',
+    example: 'postgres',
+    usedBy: ['orchestrator', 'registry'],
+  },
+  EVENTSTORE_URL: {
+    schema: optionalString(),
+    description: 'EventStoreDB/KurrentDB connection string, e.g. esdb://127.0.0.1:2113?tls=false.',
+    example: '',
+    usedBy: ['orchestrator', 'registry'],
+  },
+  HTTP_HOST: {
+    schema: z.string().default('127.0.0.1'),
+    description: 'Interface every HTTP and gRPC listener binds (0.0.0.0 in containers).',
+    example: '127.0.0.1',
+    usedBy: ['*'],
+  },
+  GATEWAY_HTTP_PORT: { schema: port(8080), description: 'Gateway REST, SSE, OpenAPI and dashboard port.', example: '8080', usedBy: ['gateway'] },
+  GATEWAY_GRPC_PORT: { schema: port(50051), description: 'Gateway gRPC port (package flotilla.v1).', example: '50051', usedBy: ['gateway'] },
+  ORCHESTRATOR_HTTP_PORT: { schema: port(8081), description: 'Orchestrator /health, /ready and /metrics.', example: '8081', usedBy: ['orchestrator'] },
+  REGISTRY_HTTP_PORT: { schema: port(8082), description: 'Registry /health, /ready and /metrics.', example: '8082', usedBy: ['registry'] },
+  AUTOSCALER_HTTP_PORT: { schema: port(8083), description: 'Autoscaler /health, /ready and /metrics.', example: '8083', usedBy: ['autoscaler'] },
+  METRICS_HTTP_PORT: { schema: port(8084), description: 'Metrics service /health, /ready and /metrics.', example: '8084', usedBy: ['metrics'] },
+  NODE_AGENT_HTTP_PORT: {
+    schema: port(8085),
+    description: 'Node agent /health, /ready and /metrics (0 picks a free port).',
+    example: '8085',
+    usedBy: ['node-agent'],
+  },
+  REQUEST_TIMEOUT_MS: {
+    schema: millis(5000),
+    description: 'Timeout of a NATS request from one service to another.',
+    example: '5000',
+    usedBy: ['*'],
+  },
+  HEALTH_TIMEOUT_MS: {
+    schema: millis(1000),
+    description: 'How long a health probe waits for a service, NATS or PostgreSQL before calling it down.',
+    example: '1000',
+    usedBy: ['gateway'],
+  },
+  SHUTDOWN_GRACE_MS: {
+    schema: millis(10000),
+    description: 'On SIGTERM/SIGINT, how long in-flight work may take before the process exits anyway.',
+    example: '10000',
+    usedBy: ['*'],
+  },
+  OTEL_ENABLED: {
+    schema: bool(false),
+    description: 'Export traces over OTLP/HTTP (Jaeger in the compose stack).',
+    example: 'false',
+    usedBy: ['*'],
+  },
+  OTEL_EXPORTER_OTLP_ENDPOINT: {
+    schema: url('http://127.0.0.1:4318', /^https?$/),
+    description: 'OTLP/HTTP endpoint; traces go to <endpoint>/v1/traces.',
+    example: 'http://127.0.0.1:4318',
+    usedBy: ['*'],
+  },
+  NODE_ID: {
+    schema: optionalString().pipe(
+      z
+        .string()
+        .regex(/^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$/, 'a DNS label (lowercase letters, digits, -, _)')
+        .optional(),
+    ),
+    description: 'Node agent: this node\'s id (generated and kept under FLOTILLA_DATA_DIR when unset).',
+    example: '',
+    usedBy: ['node-agent'],
+  },
+  NODE_ZONE: { schema: z.string().default('zone-a'), description: 'Node agent: availability zone.', example: 'zone-a', usedBy: ['node-agent'] },
+  NODE_REGION: { schema: z.string().default('local'), description: 'Node agent: region.', example: 'local', usedBy: ['node-agent'] },
+  NODE_LABELS: {
+    schema: list(''),
+    description: 'Node agent: labels as key=value pairs, comma-separated.',
+    example: 'gpu=false,tier=standard',
+    usedBy: ['node-agent'],
+  },
+  NODE_SERVICES: { schema: list(''), description: 'Node agent: services this node offers, comma-separated.', example: 'llm,web', usedBy: ['node-agent'] },
+  NODE_ROLE: { schema: z.enum(['worker', 'standby']).default('worker'), description: 'Node agent: worker or standby.', example: 'worker', usedBy: ['node-agent'] },
+  NODE_PRIORITY: { schema: z.coerce.number().int().min(0).max(1000).default(100), description: 'Node agent: placement priority.', example: '100', usedBy: ['node-agent'] },
+  NODE_CPU: { schema: z.coerce.number().positive().optional(), description: 'Node agent: CPU capacity in cores (defaults to the host\'s).', example: '', usedBy: ['node-agent'] },
+  NODE_MEMORY_MB: { schema: z.coerce.number().int().positive().optional(), description: 'Node agent: memory capacity in MiB (defaults to the host\'s).', example: '', usedBy: ['node-agent'] },
+  NODE_MAX_AGENTS: { schema: z.coerce.number().int().positive().default(50), description: 'Node agent: most agents this node runs.', example: '50', usedBy: ['node-agent'] },
+  HEARTBEAT_INTERVAL_MS: { schema: millis(1000), description: 'How often node agents heartbeat.', example: '1000', usedBy: ['node-agent', 'registry'] },
+  NODE_SUSPECT_AFTER_MS: { schema: millis(2000), description: 'Registry: silence after which a node is suspected.', example: '2000', usedBy: ['registry'] },
+  NODE_OFFLINE_AFTER_MS: { schema: millis(3000), description: 'Registry: silence after which a node is offline and its agents orphaned.', example: '3000', usedBy: ['registry'] },
+  LEASE_TTL_MS: { schema: millis(1500), description: 'Leadership lease lifetime; holders renew at a third of it.', example: '1500', usedBy: ['*'] },
+  METRICS_INTERVAL_MS: { schema: millis(5000), description: 'Metrics service: default snapshot interval per cluster.', example: '5000', usedBy: ['metrics'] },
+  GATEWAY_URL: { schema: url('http://127.0.0.1:8080', /^https?$/), description: 'CLI: the gateway to talk to.', example: 'http://127.0.0.1:8080', usedBy: ['cli'] },
+  FLOTILLA_DATA_DIR: { schema: z.string().default('.flotilla'), description: 'Local state (node ids, the runner\'s NATS and PostgreSQL data).', example: '.flotilla', usedBy: ['node-agent', 'runner'] },
+} as const satisfies Record<string, VariableSpec>;
+
+export type VariableName = keyof typeof variables;

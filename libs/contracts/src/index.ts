@@ -1,0 +1,1 @@
+export { Namespace } from './namespace.js';
