@@ -1,1 +1,14 @@
 export { Namespace } from './namespace.js';
+export {
+  route,
+  SERVICES,
+  type ReplyEnvelope,
+  type Route,
+  type RouteRequest,
+  type RouteRequestParsed,
+  type RouteResponse,
+  type ServiceName,
+} from './route.js';
+export { dependencyCheck, pingReply, pingRoutes, type DependencyCheck, type PingReply } from './system.js';
+export { Headers, SYSTEM_IDENTITY, type RequestIdentity } from './headers.js';
+export { formatPath, issuesFromZod, parseOrThrow } from './validation.js';

@@ -1,1 +1,13 @@
-export const name = 'messaging';
+export {
+  decodeJson,
+  encodeJson,
+  Messaging,
+  messagingAttributes,
+  type Handler,
+  type MessagingOptions,
+  type RequestMeta,
+  type RequestOptions,
+  type ServeOptions,
+} from './messaging.js';
+export { ensureConsumer, ensureStream, type ConsumerSpec, type StreamSpec } from './jetstream.js';
+export { FlotillaNatsTransport, NatsRequestContext, PassThroughRpcFilter } from './nest-transport.js';

@@ -1,0 +1,23 @@
+import type { z } from 'zod';
+import { ValidationError, type ValidationIssue } from '@flotilla/domain';
+
+/** `['agents', 2, 'reportsTo']` → `agents[2].reportsTo`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out ? `.${String(part)}` : String(part);
+  }
+  return out;
+}
+
+export function issuesFromZod(error: z.ZodError): ValidationIssue[] {
+  return error.issues.map((i) => ({ path: formatPath(i.path), message: i.message }));
+}
+
+/** Parses with a schema or throws a ValidationError that names every bad path. */
+export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, what = 'request'): z.output<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  throw ValidationError.of(issuesFromZod(result.error), what);
+}

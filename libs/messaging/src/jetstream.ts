@@ -1,0 +1,64 @@
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type ConsumerConfig,
+  type ConsumerInfo,
+  type JetStreamManager,
+  type StreamConfig,
+  type StreamInfo,
+} from '@nats-io/jetstream';
+
+export type StreamSpec = Partial<StreamConfig> & { name: string; subjects: string[] };
+export type ConsumerSpec = Partial<ConsumerConfig> & { durable_name: string };
+
+function isNotFound(err: unknown): boolean {
+  return (
+    err instanceof JetStreamApiError &&
+    (err.code === JetStreamApiCodes.StreamNotFound || err.code === JetStreamApiCodes.ConsumerNotFound)
+  );
+}
+
+/** Fields of an existing stream that differ from the spec (and can be updated in place). */
+function driftOf(existing: StreamConfig, spec: StreamSpec): string[] {
+  const keys: (keyof StreamConfig)[] = ['subjects', 'max_age', 'max_msgs', 'max_bytes', 'duplicate_window', 'num_replicas', 'max_msgs_per_subject', 'discard', 'allow_direct', 'deny_delete', 'deny_purge'];
+  return keys.filter((k) => spec[k] !== undefined && JSON.stringify(existing[k]) !== JSON.stringify(spec[k]));
+}
+
+/**
+ * Creates the stream, or updates it when its updatable settings drifted, or leaves it alone.
+ * Safe to call from every replica at start: a concurrent create by another replica ("already
+ * in use") is resolved by re-reading and updating.
+ */
+export async function ensureStream(jsm: JetStreamManager, spec: StreamSpec): Promise<StreamInfo> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const info = await jsm.streams.info(spec.name);
+      const drift = driftOf(info.config, spec);
+      if (drift.length === 0) return info;
+      // Storage type and retention cannot change on a live stream; everything in driftOf can.
+      return await jsm.streams.update(spec.name, { ...info.config, ...spec });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    try {
+      return await jsm.streams.add(spec);
+    } catch (err) {
+      if (attempt >= 2 || !/already in use|exists/i.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+/** Creates the durable consumer or updates it to the spec; idempotent like ensureStream. */
+export async function ensureConsumer(jsm: JetStreamManager, stream: string, spec: ConsumerSpec): Promise<ConsumerInfo> {
+  try {
+    const info = await jsm.consumers.info(stream, spec.durable_name);
+    const changed = (Object.keys(spec) as (keyof ConsumerConfig)[]).some(
+      (k) => k !== 'durable_name' && JSON.stringify(info.config[k]) !== JSON.stringify(spec[k]),
+    );
+    if (!changed) return info;
+    return await jsm.consumers.update(stream, spec.durable_name, spec);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+  return jsm.consumers.add(stream, spec);
+}

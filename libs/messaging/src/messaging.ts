@@ -1,0 +1,336 @@
+import { SpanKind, type Span } from '@opentelemetry/api';
+import {
+  connect,
+  errors as natsErrors,
+  headers as natsHeaders,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  type Subscription,
+} from '@nats-io/transport-node';
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import {
+  Headers,
+  Namespace,
+  parseOrThrow,
+  type ReplyEnvelope,
+  type RequestIdentity,
+  type Route,
+  type RouteRequest,
+  type RouteRequestParsed,
+  type RouteResponse,
+} from '@flotilla/contracts';
+import { errorFromEnvelope, TimeoutError, toFlotillaError, UnavailableError, type FlotillaError } from '@flotilla/domain';
+import { contextFromHeaders, currentTraceHeaders, type Logger, withSpan } from '@flotilla/telemetry';
+
+export interface MessagingOptions {
+  readonly servers: readonly string[];
+  /** Connection name shown by the server (`<service>:<instance>`). */
+  readonly name: string;
+  readonly namespace: string;
+  readonly user?: string | undefined;
+  readonly password?: string | undefined;
+  readonly requestTimeoutMs: number;
+  readonly logger?: Logger;
+  /** Keep retrying the first connection instead of failing at once (services at start). */
+  readonly waitOnFirstConnect?: boolean;
+}
+
+/** What a handler learns about the request besides its payload. */
+export interface RequestMeta {
+  readonly subject: string;
+  readonly identity: RequestIdentity | undefined;
+  readonly correlationId: string | undefined;
+  readonly idempotencyKey: string | undefined;
+  readonly traceparent: string | undefined;
+}
+
+export interface RequestOptions {
+  readonly timeoutMs?: number;
+  readonly identity?: RequestIdentity;
+  readonly correlationId?: string;
+  readonly idempotencyKey?: string;
+}
+
+export type Handler<R extends Route> = (data: RouteRequestParsed<R>, meta: RequestMeta) => Promise<RouteResponse<R>> | RouteResponse<R>;
+
+export interface ServeOptions {
+  /** Queue group: replicas of one service share the load. Defaults to the route's service. */
+  readonly queue?: string | null;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export function encodeJson(value: unknown): Uint8Array {
+  return encoder.encode(JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)));
+}
+
+export function decodeJson<T = unknown>(data: Uint8Array): T {
+  return (data.length ? JSON.parse(decoder.decode(data)) : undefined) as T;
+}
+
+/**
+ * The process's one NATS connection (it reconnects on its own), with typed request/reply,
+ * JSON publishing and JetStream handles. Every name passes through the namespace.
+ */
+export class Messaging {
+  private readonly inflight = new Set<Promise<unknown>>();
+  private readonly subs = new Set<Subscription>();
+  private jsmPromise: Promise<JetStreamManager> | undefined;
+  private connected = true;
+
+  private constructor(
+    readonly nc: NatsConnection,
+    readonly ns: Namespace,
+    private readonly options: MessagingOptions,
+  ) {
+    void this.watchStatus();
+  }
+
+  static async connect(options: MessagingOptions): Promise<Messaging> {
+    let nc: NatsConnection;
+    try {
+      nc = await connect({
+        servers: [...options.servers],
+        name: options.name,
+        ...(options.user ? { user: options.user, pass: options.password ?? '' } : {}),
+        reconnect: true,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 250,
+        pingInterval: 10_000,
+        waitOnFirstConnect: options.waitOnFirstConnect ?? false,
+      });
+    } catch (err) {
+      throw new UnavailableError(`cannot connect to NATS at ${options.servers.join(', ')}: ${(err as Error).message}`, {
+        dependency: 'nats',
+      });
+    }
+    return new Messaging(nc, new Namespace(options.namespace), options);
+  }
+
+  get isConnected(): boolean {
+    return this.connected && !this.nc.isClosed();
+  }
+
+  js(): JetStreamClient {
+    return jetstream(this.nc);
+  }
+
+  jsm(): Promise<JetStreamManager> {
+    this.jsmPromise ??= jetstreamManager(this.nc);
+    return this.jsmPromise;
+  }
+
+  subject(subject: string): string {
+    return this.ns.subject(subject);
+  }
+
+  /** Round-trip time to the server, in milliseconds. */
+  rtt(): Promise<number> {
+    return this.nc.rtt();
+  }
+
+  /** Sends a request and returns the typed reply, or throws the typed error the server raised. */
+  async request<R extends Route>(route: R, data: RouteRequest<R>, opts: RequestOptions = {}): Promise<RouteResponse<R>> {
+    const subject = this.ns.subject(route.subject);
+    const timeout = opts.timeoutMs ?? this.options.requestTimeoutMs;
+    return withSpan(
+      `send ${route.subject}`,
+      { kind: SpanKind.CLIENT, attributes: messagingAttributes(subject, 'send') },
+      async () => {
+        const h = natsHeaders();
+        for (const [k, v] of Object.entries(currentTraceHeaders())) h.set(k, v);
+        setIdentityHeaders(h, opts);
+        let reply: Msg;
+        try {
+          reply = await this.nc.request(subject, encodeJson(data ?? {}), { timeout, headers: h });
+        } catch (err) {
+          throw this.requestFailure(err, route, subject, timeout);
+        }
+        const envelope = decodeJson<ReplyEnvelope<RouteResponse<R>>>(reply.data);
+        if (!envelope || typeof envelope !== 'object' || !('ok' in envelope)) {
+          throw new UnavailableError(`malformed reply on ${route.subject}`, { subject: route.subject });
+        }
+        if (envelope.ok) return envelope.data;
+        throw errorFromEnvelope(envelope.error as Parameters<typeof errorFromEnvelope>[0]);
+      },
+    );
+  }
+
+  /**
+   * Answers a route. The request is validated against the route's schema before the handler
+   * runs; whatever the handler throws goes back as a typed error envelope. Handlers in flight
+   * are tracked so that `drainHandlers()` can let them finish at shutdown.
+   */
+  serve<R extends Route>(route: R, handler: Handler<R>, opts: ServeOptions = {}): Subscription {
+    const subject = this.ns.subject(route.subject);
+    const queue = opts.queue === undefined ? this.ns.bucket(route.service) : (opts.queue ?? undefined);
+    const sub = this.nc.subscribe(subject, {
+      ...(queue ? { queue } : {}),
+      callback: (err, msg) => {
+        if (err) {
+          this.options.logger?.error({ err, subject }, 'subscription error');
+          return;
+        }
+        this.track(this.handle(route, handler, msg));
+      },
+    });
+    this.subs.add(sub);
+    void sub.closed.then(() => this.subs.delete(sub));
+    return sub;
+  }
+
+  private async handle<R extends Route>(route: R, handler: Handler<R>, msg: Msg): Promise<void> {
+    const carrier = headerRecord(msg.headers);
+    await withSpan(
+      `process ${route.subject}`,
+      { kind: SpanKind.SERVER, attributes: messagingAttributes(msg.subject, 'process') },
+      async (span: Span) => {
+        let envelope: ReplyEnvelope<unknown>;
+        try {
+          const data = parseOrThrow(route.request, decodeJson(msg.data) ?? {}, `${route.subject} request`) as RouteRequestParsed<R>;
+          const result = await handler(data, requestMeta(msg, carrier));
+          envelope = { ok: true, data: result };
+        } catch (err) {
+          const error: FlotillaError = toFlotillaError(err);
+          span.setAttribute('flotilla.error.code', error.code);
+          if (error.code === 'internal') {
+            this.options.logger?.error({ err, subject: route.subject }, 'handler failed');
+          }
+          envelope = { ok: false, error: { ...error.toEnvelope(), details: { ...error.details } } };
+        }
+        if (msg.reply) {
+          try {
+            msg.respond(encodeJson(envelope));
+          } catch (err) {
+            this.options.logger?.warn({ err, subject: route.subject }, 'could not send reply');
+          }
+        }
+      },
+      contextFromHeaders(carrier),
+    );
+  }
+
+  /** Publishes JSON on a core NATS subject (heartbeats, telemetry), with trace headers. */
+  publish(subject: string, data: unknown): void {
+    const h = natsHeaders();
+    for (const [k, v] of Object.entries(currentTraceHeaders())) h.set(k, v);
+    this.nc.publish(this.ns.subject(subject), encodeJson(data), { headers: h });
+  }
+
+  /** Tracks work that must finish before the connection closes. */
+  track<T>(work: Promise<T>): Promise<T> {
+    this.inflight.add(work);
+    void work.finally(() => this.inflight.delete(work)).catch(() => undefined);
+    return work;
+  }
+
+  get inflightCount(): number {
+    return this.inflight.size;
+  }
+
+  /**
+   * Shutdown, step 1: stop taking requests (unsubscribe every served route, letting messages
+   * already delivered to this process through) and wait for handlers in flight, up to `graceMs`.
+   */
+  async drainHandlers(graceMs: number): Promise<boolean> {
+    await Promise.allSettled([...this.subs].map((s) => s.drain()));
+    const deadline = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), graceMs).unref());
+    const done = await Promise.race([Promise.allSettled([...this.inflight]).then(() => 'done' as const), deadline]);
+    return done === 'done';
+  }
+
+  /** Shutdown, step 2: flush what was published and close the connection. */
+  async close(): Promise<void> {
+    if (this.nc.isClosed()) return;
+    try {
+      await this.nc.drain();
+    } catch {
+      await this.nc.close().catch(() => undefined);
+    }
+  }
+
+  private requestFailure(err: unknown, route: Route, subject: string, timeout: number): FlotillaError {
+    const e = err as Error;
+    const cause = (e as { cause?: unknown }).cause;
+    if (e instanceof natsErrors.NoRespondersError || cause instanceof natsErrors.NoRespondersError || (e instanceof natsErrors.RequestError && e.isNoResponders())) {
+      return new UnavailableError(`no ${route.service} replica is answering ${route.subject}`, {
+        dependency: route.service,
+        subject: route.subject,
+      });
+    }
+    if (e instanceof natsErrors.TimeoutError || cause instanceof natsErrors.TimeoutError) {
+      return new TimeoutError(`${route.service} did not answer ${route.subject} within ${timeout} ms`, {
+        dependency: route.service,
+        subject: route.subject,
+        timeout_ms: timeout,
+      });
+    }
+    return new UnavailableError(`NATS request on ${subject} failed: ${e.message}`, { dependency: 'nats' });
+  }
+
+  private async watchStatus(): Promise<void> {
+    for await (const s of this.nc.status()) {
+      switch (s.type) {
+        case 'disconnect':
+          this.connected = false;
+          this.options.logger?.warn({ server: s.server }, 'NATS disconnected; reconnecting');
+          break;
+        case 'reconnect':
+          this.connected = true;
+          this.options.logger?.info({ server: s.server }, 'NATS reconnected');
+          break;
+        case 'error':
+          this.options.logger?.error({ err: s.error }, 'NATS error');
+          break;
+        default:
+          break;
+      }
+    }
+  }
+}
+
+export function messagingAttributes(subject: string, operation: 'send' | 'process' | 'publish' | 'receive') {
+  return {
+    'messaging.system': 'nats',
+    'messaging.destination.name': subject,
+    'messaging.operation.type': operation,
+    'messaging.operation.name': operation,
+  };
+}
+
+function headerRecord(h: MsgHdrs | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!h) return out;
+  for (const k of h.keys()) out[k.toLowerCase()] = h.get(k);
+  return out;
+}
+
+function setIdentityHeaders(h: MsgHdrs, opts: RequestOptions): void {
+  if (opts.identity) {
+    h.set(Headers.actor, opts.identity.actor);
+    h.set(Headers.tenant, opts.identity.tenantId);
+    h.set(Headers.role, opts.identity.role);
+    if (opts.identity.sourceAddress) h.set(Headers.sourceAddress, opts.identity.sourceAddress);
+  }
+  if (opts.correlationId) h.set(Headers.correlationId, opts.correlationId);
+  if (opts.idempotencyKey) h.set(Headers.idempotencyKey, opts.idempotencyKey);
+}
+
+function requestMeta(msg: Msg, h: Record<string, string>): RequestMeta {
+  const actor = h[Headers.actor.toLowerCase()];
+  const tenantId = h[Headers.tenant.toLowerCase()];
+  const role = h[Headers.role.toLowerCase()] as RequestIdentity['role'] | undefined;
+  const source = h[Headers.sourceAddress.toLowerCase()];
+  return {
+    subject: msg.subject,
+    identity:
+      actor && tenantId && role
+        ? { actor, tenantId, role, ...(source ? { sourceAddress: source } : {}) }
+        : undefined,
+    correlationId: h[Headers.correlationId.toLowerCase()],
+    idempotencyKey: h[Headers.idempotencyKey.toLowerCase()],
+    traceparent: h['traceparent'],
+  };
+}
