@@ -9,3 +9,4 @@ export {
   MIN_NODE_MAJOR,
   type Config,
 } from './config.js';
+export { renderConfigTable, renderEnvExample } from './env-example.js';

@@ -42,7 +42,7 @@ export interface VariableSpec {
 export const variables = {
   NODE_ENV: {
     schema: z.enum(['development', 'test', 'production']).default('development'),
-    description: 'Runtime mode; production refuses development-only shortcuts.',
+    description: 'Runtime mode: development, test or production.',
     example: 'development',
     usedBy: ['*'],
   },

@@ -10,4 +10,4 @@ export {
   type ServeOptions,
 } from './messaging.js';
 export { ensureConsumer, ensureStream, type ConsumerSpec, type StreamSpec } from './jetstream.js';
-export { FlotillaNatsTransport, NatsRequestContext, PassThroughRpcFilter } from './nest-transport.js';
+export { FlotillaNatsTransport, NatsRequestContext } from './nest-transport.js';

@@ -80,7 +80,8 @@ export class Messaging {
   private jsmPromise: Promise<JetStreamManager> | undefined;
   private connected = true;
 
-  private constructor(
+  /** Use `Messaging.connect`; the constructor is public only so Nest can use the class as a token. */
+  constructor(
     readonly nc: NatsConnection,
     readonly ns: Namespace,
     private readonly options: MessagingOptions,

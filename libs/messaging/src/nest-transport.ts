@@ -1,6 +1,5 @@
-import { Catch, type ArgumentsHost, type RpcExceptionFilter } from '@nestjs/common';
 import { BaseRpcContext, Server, type CustomTransportStrategy } from '@nestjs/microservices';
-import { lastValueFrom, throwError, type Observable } from 'rxjs';
+import { lastValueFrom, type Observable } from 'rxjs';
 import type { Route } from '@flotilla/contracts';
 import type { Subscription } from '@nats-io/transport-node';
 import type { Messaging, RequestMeta } from './messaging.js';
@@ -61,16 +60,5 @@ export class FlotillaNatsTransport extends Server implements CustomTransportStra
 
   unwrap<T>(): T {
     return this.messaging.nc as T;
-  }
-}
-
-/**
- * Lets handler errors reach the transport unchanged, so typed errors keep their code across
- * NATS (Nest's default RPC filter would flatten them into "Internal server error").
- */
-@Catch()
-export class PassThroughRpcFilter implements RpcExceptionFilter<unknown> {
-  catch(exception: unknown, _host: ArgumentsHost): Observable<never> {
-    return throwError(() => exception);
   }
 }

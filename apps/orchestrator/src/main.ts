@@ -1,0 +1,10 @@
+import { runService } from '@flotilla/platform';
+import { OrchestratorModule } from './app.module.js';
+
+await runService({
+  service: 'orchestrator',
+  module: (platform) => OrchestratorModule.register(platform),
+  routes: [],
+  httpPort: (config) => config.ORCHESTRATOR_HTTP_PORT,
+  platform: { postgres: true },
+});

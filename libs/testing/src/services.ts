@@ -1,0 +1,91 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import readline from 'node:readline';
+
+/** The repository root (where apps/<name>/dist/main.js live once built). */
+export const repoRoot = path.resolve(import.meta.dirname, '..', '..', '..');
+
+export type AppName = 'gateway' | 'orchestrator' | 'registry' | 'autoscaler' | 'metrics' | 'node-agent';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A service running as its own OS process from its built `dist/main.js`, as in production.
+ * Its JSON log lines are kept (and printed when FLOTILLA_TEST_LOGS=1) so a failing test can
+ * show what the service said.
+ */
+export class ServiceProcess {
+  readonly lines: string[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private readonly child: ChildProcess;
+
+  constructor(
+    readonly app: AppName,
+    readonly label: string,
+    env: NodeJS.ProcessEnv,
+  ) {
+    const main = path.join(repoRoot, 'apps', app, 'dist', 'main.js');
+    this.child = spawn(process.execPath, [main], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    for (const stream of [this.child.stdout!, this.child.stderr!]) {
+      readline.createInterface({ input: stream }).on('line', (line) => {
+        this.lines.push(line);
+        if (process.env['FLOTILLA_TEST_LOGS']) process.stdout.write(`[${label}] ${line}\n`);
+      });
+    }
+    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Resolves when a log line matches (by default the service's "<app> ready" line). */
+  async waitFor(pattern: RegExp = new RegExp(`"msg":"${this.app} ready"`), timeoutMs = 30_000): Promise<string> {
+    const until = Date.now() + timeoutMs;
+    let seen = 0;
+    while (Date.now() < until) {
+      for (; seen < this.lines.length; seen++) {
+        if (pattern.test(this.lines[seen]!)) return this.lines[seen]!;
+      }
+      if (!this.running) throw new Error(`${this.label} exited before ${pattern}:\n${this.tail()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`${this.label}: no ${pattern} within ${timeoutMs} ms:\n${this.tail()}`);
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGTERM'): void {
+    if (this.running) this.child.kill(signal);
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`. */
+  async stop(graceMs = 10_000): Promise<void> {
+    if (!this.running) return;
+    this.kill('SIGTERM');
+    const timer = setTimeout(() => this.kill('SIGKILL'), graceMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  tail(n = 30): string {
+    return this.lines.slice(-n).join('\n');
+  }
+}
+
+export function startService(app: AppName, env: NodeJS.ProcessEnv, label: string = app): ServiceProcess {
+  return new ServiceProcess(app, label, env);
+}

@@ -1,0 +1,241 @@
+// The local stack runner: `npm start` (servers, build, every service and node agents, example
+// blueprint, gateway URL), `npm test` (servers, lint, type-check, unit then integration tests,
+// one totals line), `npm run stack -- reset` (wipe the data directory).
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { ProcessGroup } from './processes.ts';
+import { dataDirectory, ensureNats, ensurePostgres, repoRoot, type Started } from './servers.ts';
+import { summarize } from './totals.ts';
+
+const root = repoRoot();
+const log = (msg: string) => process.stdout.write(`[flotilla] ${msg}\n`);
+
+function checkNode(): void {
+  const major = Number(process.versions.node.split('.')[0]);
+  if (major < 22) {
+    process.stderr.write(`flotilla: Node 22 or newer is required, this is ${process.version}. Run through npm (npm start / npm test).\n`);
+    process.exit(1);
+  }
+}
+
+function nx(args: string[], extraEnv: NodeJS.ProcessEnv = {}): number {
+  const r = spawnSync(path.join(root, 'node_modules', '.bin', 'nx'), args, {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, NX_DAEMON: 'false', NX_TUI: 'false', NX_NO_CLOUD: 'true', NX_SKIP_NX_CACHE: process.env['NX_SKIP_NX_CACHE'], ...extraEnv },
+  });
+  return r.status ?? 1;
+}
+
+async function ensureServers(env: NodeJS.ProcessEnv): Promise<Started[]> {
+  const dataDir = dataDirectory(env);
+  fs.mkdirSync(dataDir, { recursive: true });
+  const natsUrl = (env['NATS_URL'] ?? 'nats://127.0.0.1:4222').split(',')[0]!;
+  const dbUrl = env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/flotilla';
+  const started: Started[] = [];
+  try {
+    started.push(await ensureNats(natsUrl, dataDir, log));
+    started.push(await ensurePostgres(dbUrl, dataDir, log));
+  } catch (err) {
+    await stopServers(started);
+    throw err;
+  }
+  return started;
+}
+
+async function stopServers(started: Started[]): Promise<void> {
+  for (const s of [...started].reverse()) await s.stop();
+}
+
+async function ensureDatabase(url: string): Promise<void> {
+  const u = new URL(url);
+  const name = decodeURIComponent(u.pathname.slice(1));
+  u.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: u.toString() });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (!rowCount) {
+      log(`creating database ${name}`);
+      await client.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+// ---------------------------------------------------------------- test
+
+async function test(): Promise<number> {
+  const started = await ensureServers(process.env);
+  const resultsDir = path.join(root, 'tmp', 'jest-results');
+  fs.rmSync(resultsDir, { recursive: true, force: true });
+  const failures: string[] = [];
+  try {
+    log('lint, type-check and unit tests');
+    if (nx(['run-many', '-t', 'lint', 'typecheck', 'test', '--outputStyle=static']) !== 0) failures.push('lint, type-check or unit tests');
+    log('integration tests (real NATS and PostgreSQL)');
+    if (nx(['run-many', '-t', 'test-int', '--parallel=1', '--outputStyle=static']) !== 0) failures.push('integration tests');
+  } finally {
+    await stopServers(started);
+  }
+  const totals = summarize(resultsDir);
+  if (failures.length) log(`failed: ${failures.join('; ')}`);
+  for (const s of totals.failedSuites) log(`suite failed to run: ${s}`);
+  // CI reads this last line.
+  process.stdout.write(`${totals.passed} passed, ${totals.failed} failed\n`);
+  return failures.length || totals.failed ? 1 : 0;
+}
+
+// ---------------------------------------------------------------- start
+
+const SERVICES = [
+  { name: 'orchestrator', port: 'ORCHESTRATOR_HTTP_PORT' },
+  { name: 'registry', port: 'REGISTRY_HTTP_PORT' },
+  { name: 'autoscaler', port: 'AUTOSCALER_HTTP_PORT' },
+  { name: 'metrics', port: 'METRICS_HTTP_PORT' },
+  { name: 'gateway', port: 'GATEWAY_HTTP_PORT' },
+] as const;
+
+async function start(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { nodes: { type: 'string', default: '1' }, 'no-build': { type: 'boolean', default: false } },
+    allowPositionals: false,
+  });
+  const nodes = Math.max(0, Number(values.nodes));
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  const dataDir = dataDirectory(env);
+  env['FLOTILLA_DATA_DIR'] = dataDir;
+  env['DATABASE_URL'] ??= 'postgres://postgres@127.0.0.1:5432/flotilla';
+  const started = await ensureServers(env);
+  const group = new ProcessGroup(path.join(dataDir, 'logs'));
+  let stopping = false;
+  const shutdown = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    log('stopping services');
+    await group.stopAll();
+    await stopServers(started);
+    log('stopped');
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void shutdown(0));
+  process.on('SIGTERM', () => void shutdown(0));
+  try {
+    await ensureDatabase(env['DATABASE_URL']);
+    if (!values['no-build']) {
+      log('building');
+      if (nx(['run-many', '-t', 'build', '--outputStyle=static']) !== 0) throw new Error('build failed');
+    }
+    for (const s of SERVICES) {
+      group.start(s.name, process.execPath, [path.join(root, 'apps', s.name, 'dist', 'main.js')], env, root);
+    }
+    const zones = ['zone-a', 'zone-b', 'zone-c'];
+    const basePort = Number(env['NODE_AGENT_HTTP_PORT'] ?? 8085);
+    for (let i = 1; i <= nodes; i++) {
+      const nodeEnv = {
+        ...env,
+        NODE_ID: env['NODE_ID'] && nodes === 1 ? env['NODE_ID'] : `node-${i}`,
+        NODE_ZONE: zones[(i - 1) % zones.length],
+        NODE_AGENT_HTTP_PORT: String(basePort + i - 1),
+      };
+      group.start(nodes === 1 ? 'node-agent' : `node-agent-${i}`, process.execPath, [path.join(root, 'apps', 'node-agent', 'dist', 'main.js')], nodeEnv, root);
+    }
+    const gateway = `http://${env['HTTP_HOST'] ?? '127.0.0.1'}:${env['GATEWAY_HTTP_PORT'] ?? 8080}`;
+    await waitReady(gateway, group, 90_000);
+    await loadExampleBlueprint(gateway);
+    log(`Flotilla is up: ${gateway}  (health: ${gateway}/health, API docs: ${gateway}/docs). Ctrl-C stops everything.`);
+    await new Promise(() => undefined);
+    return 0;
+  } catch (err) {
+    process.stderr.write(`[flotilla] ${(err as Error).message}\n`);
+    await shutdown(1);
+    return 1;
+  }
+}
+
+async function waitReady(gateway: string, group: ProcessGroup, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < until) {
+    const dead = group.running.length < SERVICES.length;
+    if (dead) throw new Error('a service exited during start; see its log lines above');
+    try {
+      const res = await fetch(`${gateway}/ready`, { signal: AbortSignal.timeout(3000) });
+      const body = (await res.json()) as { ready: boolean; down: string[] };
+      if (body.ready) return;
+      const now = `waiting for: ${body.down.join(', ')}`;
+      if (now !== last) log((last = now));
+    } catch {
+      /* gateway not listening yet */
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`the stack did not become ready within ${timeoutMs / 1000} s`);
+}
+
+async function loadExampleBlueprint(gateway: string): Promise<void> {
+  const file = path.join(root, 'examples', 'blueprints', 'marketing.yaml');
+  if (!fs.existsSync(file)) return;
+  const res = await fetch(`${gateway}/api/blueprints`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/yaml' },
+    body: fs.readFileSync(file),
+  }).catch(() => undefined);
+  if (!res) return;
+  if (res.status === 404) return; // the blueprint API is not served by this build
+  if (res.ok || res.status === 409) log(`example blueprint ${path.relative(root, file)} loaded`);
+  else log(`loading the example blueprint answered ${res.status}: ${await res.text()}`);
+}
+
+// ---------------------------------------------------------------- reset / servers
+
+function reset(): number {
+  const dir = dataDirectory();
+  if (!dir.startsWith(root) && !process.argv.includes('--force')) {
+    process.stderr.write(`refusing to wipe ${dir} outside the repository without --force\n`);
+    return 1;
+  }
+  const pid = path.join(dir, 'postgres', 'postmaster.pid');
+  if (fs.existsSync(pid)) {
+    process.stderr.write('a PostgreSQL started by the runner is still running from this directory; stop the stack first\n');
+    return 1;
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+  log(`wiped ${dir}`);
+  return 0;
+}
+
+async function main(): Promise<void> {
+  checkNode();
+  const [command = 'help', ...rest] = process.argv.slice(2);
+  switch (command) {
+    case 'start':
+      process.exitCode = await start(rest);
+      break;
+    case 'test':
+      process.exitCode = await test();
+      break;
+    case 'reset':
+      process.exitCode = reset();
+      break;
+    case 'servers': {
+      const started = await ensureServers(process.env);
+      log(started.some((s) => s.startedHere) ? 'servers started; Ctrl-C stops them' : 'servers already running');
+      if (started.some((s) => s.startedHere)) {
+        process.on('SIGINT', () => void stopServers(started).then(() => process.exit(0)));
+        await new Promise(() => undefined);
+      }
+      break;
+    }
+    default:
+      process.stdout.write('usage: npm start [-- --nodes N] | npm test | npm run stack -- reset | npm run stack -- servers\n');
+      process.exitCode = command === 'help' ? 0 : 1;
+  }
+}
+
+await main();
