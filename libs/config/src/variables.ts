@@ -184,7 +184,7 @@ export const variables = {
   HEARTBEAT_INTERVAL_MS: { schema: millis(1000), description: 'How often node agents heartbeat.', example: '1000', usedBy: ['node-agent', 'registry'] },
   NODE_SUSPECT_AFTER_MS: { schema: millis(2000), description: 'Registry: silence after which a node is suspected.', example: '2000', usedBy: ['registry'] },
   NODE_OFFLINE_AFTER_MS: { schema: millis(3000), description: 'Registry: silence after which a node is offline and its agents orphaned.', example: '3000', usedBy: ['registry'] },
-  LEASE_TTL_MS: { schema: millis(1500), description: 'Leadership lease lifetime; holders renew at a third of it.', example: '1500', usedBy: ['*'] },
+  LEASE_TTL_MS: { schema: millis(1200), description: 'Leadership lease lifetime; holders renew at a third of it, and a dead leader is replaced within about 1.5 of it.', example: '1200', usedBy: ['*'] },
   METRICS_INTERVAL_MS: { schema: millis(5000), description: 'Metrics service: default snapshot interval per cluster.', example: '5000', usedBy: ['metrics'] },
   GATEWAY_URL: { schema: url('http://127.0.0.1:8080', /^https?$/), description: 'CLI: the gateway to talk to.', example: 'http://127.0.0.1:8080', usedBy: ['cli'] },
   FLOTILLA_DATA_DIR: { schema: z.string().default('.flotilla'), description: 'Local state (node ids, the runner\'s NATS and PostgreSQL data).', example: '.flotilla', usedBy: ['node-agent', 'runner'] },

@@ -1,0 +1,120 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import pg from 'pg';
+import { Messaging } from '@flotilla/messaging';
+import { createTestDatabase, createTestNamespace, type TestDatabase, type TestNamespace } from '@flotilla/testing';
+import { Fence, FencedOutError } from './fence.js';
+import { LeaderElection, readLeadership, type Leadership } from './lease.js';
+
+const TTL = 900;
+const until = async (cond: () => boolean, timeoutMs: number) => {
+  const start = Date.now();
+  while (!cond()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return Date.now() - start;
+};
+
+describe('leases in NATS KV', () => {
+  let ns: TestNamespace;
+  const conns: Messaging[] = [];
+  const connect = async (name: string) => {
+    const m = await Messaging.connect({ servers: [ns.natsUrl], namespace: ns.prefix, name, requestTimeoutMs: 1000 });
+    conns.push(m);
+    return m;
+  };
+
+  beforeAll(() => {
+    ns = createTestNamespace();
+  });
+  afterAll(async () => {
+    await Promise.all(conns.map((c) => c.close()));
+    await ns.cleanup();
+  });
+
+  it('elects exactly one leader and runs its loop only while it leads', async () => {
+    const running = new Set<string>();
+    const onLead = (l: Leadership) =>
+      new Promise<void>((resolve) => {
+        running.add(l.memberId);
+        l.signal.addEventListener('abort', () => (running.delete(l.memberId), resolve()));
+      });
+    const a = new LeaderElection(await connect('a'), { role: 'relay', memberId: 'a', ttlMs: TTL, onLead });
+    const b = new LeaderElection(await connect('b'), { role: 'relay', memberId: 'b', ttlMs: TTL, onLead });
+    await Promise.all([a.start(), b.start()]);
+    await until(() => a.isLeader || b.isLeader, 2000);
+    expect([a.isLeader, b.isLeader].filter(Boolean)).toHaveLength(1);
+    expect(running.size).toBe(1);
+    const leader = a.isLeader ? a : b;
+    const follower = leader === a ? b : a;
+    const firstTerm = leader.term!;
+
+    // A leader that stops cleanly hands over at once.
+    await leader.stop();
+    const took = await until(() => follower.isLeader, 2000);
+    expect(took).toBeLessThan(1000);
+    expect(follower.term!).toBeGreaterThan(firstTerm);
+    expect([...running]).toEqual([follower.memberId]);
+    await follower.stop();
+    expect(running.size).toBe(0);
+  });
+
+  it('replaces a leader that vanished without a word within 2 s', async () => {
+    const conn = await connect('crash');
+    const a = new LeaderElection(conn, { role: 'reconciler', memberId: 'a', ttlMs: TTL });
+    await a.start();
+    await until(() => a.isLeader, 2000);
+    const b = new LeaderElection(await connect('b2'), { role: 'reconciler', memberId: 'b', ttlMs: TTL });
+    await b.start();
+    expect(b.isLeader).toBe(false);
+    // The leader's connection dies (as with kill -9): nobody deletes the key; it expires.
+    await conn.nc.close();
+    const took = await until(() => b.isLeader, 3000);
+    expect(took).toBeLessThan(2000);
+    await b.stop();
+  });
+
+  it('hands leadership to a named member and lists leaders and members', async () => {
+    const a = new LeaderElection(await connect('ha'), { role: 'autoscaler', memberId: 'a', ttlMs: TTL });
+    const b = new LeaderElection(await connect('hb'), { role: 'autoscaler', memberId: 'b', ttlMs: TTL });
+    await a.start();
+    await until(() => a.isLeader, 2000);
+    await b.start();
+    const view = await readLeadership(conns[0]!, TTL);
+    const role = view.find((r) => r.role === 'autoscaler');
+    expect(role?.leader).toBe('a');
+    expect(role?.members).toEqual(['a', 'b']);
+    expect(await a.handover('b')).toBe(true);
+    await until(() => b.isLeader, 2000);
+    expect(a.isLeader).toBe(false);
+    const after = (await readLeadership(conns[0]!, TTL)).find((r) => r.role === 'autoscaler');
+    expect(after?.leader).toBe('b');
+    expect(after!.term!).toBeGreaterThan(role!.term!);
+    await Promise.all([a.stop(), b.stop()]);
+  });
+});
+
+describe('fencing', () => {
+  let db: TestDatabase;
+  let pool: pg.Pool;
+  beforeAll(async () => {
+    db = await createTestDatabase('fence');
+    pool = new pg.Pool({ connectionString: db.url });
+  });
+  afterAll(async () => {
+    await pool.end();
+    await db.drop();
+  });
+
+  it("refuses a deposed leader's late write once a newer term has written", async () => {
+    const fence = new Fence(pool);
+    await fence.ensureSchema();
+    await fence.admit('registry', 10);
+    await fence.admit('registry', 10);
+    await fence.admit('registry', 14);
+    const late = await fence.admit('registry', 10).catch((e: unknown) => e);
+    expect(late).toBeInstanceOf(FencedOutError);
+    expect((late as FencedOutError).details).toMatchObject({ reason: 'fenced_out', term: 10, current_term: 14 });
+    await fence.admit('other-role', 1);
+  });
+});
