@@ -1,0 +1,54 @@
+import { MikroORM, type Options } from '@mikro-orm/postgresql';
+import pg from 'pg';
+import { Migrator } from '@mikro-orm/migrations';
+import { READ_MODEL_ENTITIES } from './entities.js';
+import { MIGRATIONS } from './migrations/index.js';
+
+export type ReadModelOrm = MikroORM;
+
+export interface ReadModelOrmOptions {
+  readonly url: string;
+  readonly poolSize?: number;
+  readonly debug?: boolean;
+}
+
+export function readModelOrmConfig(options: ReadModelOrmOptions): Options {
+  return {
+    clientUrl: options.url,
+    entities: READ_MODEL_ENTITIES,
+    extensions: [Migrator],
+    pool: { min: 0, max: options.poolSize ?? 10 },
+    debug: options.debug ?? false,
+    allowGlobalContext: false,
+    migrations: {
+      migrationsList: MIGRATIONS,
+      tableName: 'mikro_orm_migrations',
+      transactional: true,
+      allOrNothing: true,
+      snapshot: false,
+      silent: true,
+      emit: 'ts',
+    },
+  };
+}
+
+/** Connects the read-model ORM (the schema is created by `migrateReadModels`, never by sync). */
+export async function createReadModelOrm(options: ReadModelOrmOptions): Promise<ReadModelOrm> {
+  return MikroORM.init(readModelOrmConfig(options));
+}
+
+/** Applies pending migrations; safe to run from every replica at start (they serialise on a lock). */
+export async function migrateReadModels(orm: ReadModelOrm, url: string): Promise<string[]> {
+  // Two replicas starting at once must not both run the same migration: a session advisory
+  // lock on a connection of its own serialises them (the pool could hand lock and unlock to
+  // different connections).
+  const lock = new pg.Client({ connectionString: url });
+  await lock.connect();
+  try {
+    await lock.query('SELECT pg_advisory_lock(7406281)');
+    const applied = await orm.migrator.up();
+    return applied.map((m) => m.name);
+  } finally {
+    await lock.end();
+  }
+}

@@ -1,0 +1,111 @@
+import type { StoredEvent } from '@flotilla/eventstore';
+import { ClusterEntity, type ClusterRow } from '../entities.js';
+import { defineProjection, eventTime, streamParts } from '../projection.js';
+
+type D = Record<string, unknown>;
+
+const STATUS_AFTER: Readonly<Record<string, string>> = {
+  ClusterSpawningStarted: 'spawning',
+  ClusterActivated: 'active',
+  ClusterScaled: 'active',
+  ClusterHibernationStarted: 'hibernating',
+  ClusterHibernated: 'hibernated',
+  ClusterReactivationStarted: 'reactivating',
+  ClusterReactivated: 'active',
+  ClusterDegraded: 'degraded',
+  ClusterDecommissionStarted: 'decommissioning',
+  ClusterDecommissioned: 'decommissioned',
+};
+
+const CIRCUIT_AFTER: Readonly<Record<string, string>> = {
+  CircuitBreakerOpened: 'open',
+  CircuitBreakerHalfOpened: 'half_open',
+  CircuitBreakerClosed: 'closed',
+};
+
+/** One row per cluster: its lifecycle, bounds and policy (agent counts come from cluster_agents). */
+export const clustersProjection = defineProjection<ClusterRow>({
+  name: 'clusters',
+  entity: ClusterEntity,
+  primaryKey: 'id',
+  handles: new Set([
+    'ClusterCreated',
+    'ClusterUpdated',
+    'ClusterScalingStarted',
+    'ScalingDecided',
+    'ClusterRecovered',
+    ...Object.keys(STATUS_AFTER),
+    ...Object.keys(CIRCUIT_AFTER),
+  ]),
+  keyOf: (e: StoredEvent) => (e.streamId.startsWith('cluster-') ? streamParts(e.streamId).id : null),
+  evolve(row, e) {
+    const d = e.data as D;
+    const at = eventTime(e);
+    const stamp = { updatedAt: at, revision: Number(e.revision), position: e.position.toString() };
+    if (e.type === 'ClusterCreated') {
+      return {
+        id: String(d['clusterId']),
+        tenantId: String(d['tenantId']),
+        name: String(d['name']),
+        description: String(d['description'] ?? ''),
+        type: String(d['type']),
+        status: 'planning',
+        blueprintId: String(d['blueprintId']),
+        blueprintVersion: String(d['blueprintVersion']),
+        minWorkers: Number(d['minWorkers']),
+        targetWorkers: Number(d['targetWorkers']),
+        maxWorkers: Number(d['maxWorkers']),
+        lastTarget: Number(d['targetWorkers']),
+        policy: (d['policy'] ?? {}) as Record<string, unknown>,
+        backupCluster: (d['backupCluster'] as string | null) ?? null,
+        circuit: 'closed',
+        degradedReason: null,
+        lastDecision: null,
+        createdAt: at,
+        ...stamp,
+      } as ClusterRow;
+    }
+    if (!row) return null;
+    const next: ClusterRow = { ...row, ...stamp };
+    switch (e.type) {
+      case 'ClusterUpdated': {
+        const c = (d['changes'] ?? {}) as D;
+        if (c['name'] !== undefined) next.name = String(c['name']);
+        if (c['description'] !== undefined) next.description = String(c['description']);
+        if (c['minWorkers'] !== undefined) next.minWorkers = Number(c['minWorkers']);
+        if (c['maxWorkers'] !== undefined) next.maxWorkers = Number(c['maxWorkers']);
+        if (c['policy'] !== undefined) next.policy = c['policy'] as Record<string, unknown>;
+        return next;
+      }
+      case 'ClusterScalingStarted':
+        next.status = d['direction'] === 'down' ? 'scaling_down' : 'scaling_up';
+        next.targetWorkers = Number(d['to']);
+        if (Number(d['to']) > 0) next.lastTarget = Number(d['to']);
+        return next;
+      case 'ScalingDecided':
+        next.lastDecision = { ...d };
+        return next;
+      case 'ClusterHibernationStarted':
+        next.status = 'hibernating';
+        next.targetWorkers = 0;
+        return next;
+      case 'ClusterReactivationStarted':
+        next.status = 'reactivating';
+        next.targetWorkers = Number(d['target']);
+        next.lastTarget = Number(d['target']);
+        return next;
+      case 'ClusterDegraded':
+        next.status = 'degraded';
+        next.degradedReason = String(d['reason'] ?? '');
+        return next;
+      case 'ClusterRecovered':
+        next.status = 'active';
+        next.degradedReason = null;
+        return next;
+      default:
+        if (STATUS_AFTER[e.type]) next.status = STATUS_AFTER[e.type]!;
+        if (CIRCUIT_AFTER[e.type]) next.circuit = CIRCUIT_AFTER[e.type]!;
+        return next;
+    }
+  },
+});

@@ -1,0 +1,97 @@
+import type { StoredEvent } from '@flotilla/eventstore';
+import { NodeEntity, PlacementEntity, type NodeRow, type PlacementRow } from '../entities.js';
+import { defineProjection, eventTime, streamParts } from '../projection.js';
+
+type D = Record<string, unknown>;
+
+const STATUS_AFTER: Readonly<Record<string, string>> = {
+  NodeSuspected: 'suspect',
+  NodeWentOffline: 'offline',
+  NodeRecovered: 'online',
+  NodeCordoned: 'cordoned',
+  NodeUncordoned: 'online',
+  NodeDrainStarted: 'draining',
+  NodeDrained: 'drained',
+  NodeDeregistered: 'deregistered',
+};
+
+/** One row per node: its spec, status and the agents assigned to it. */
+export const nodesProjection = defineProjection<NodeRow>({
+  name: 'cluster_nodes',
+  entity: NodeEntity,
+  primaryKey: 'id',
+  handles: new Set(['NodeRegistered', 'NodeUpdated', 'AgentAssigned', 'AgentReleased', ...Object.keys(STATUS_AFTER)]),
+  keyOf: (e: StoredEvent) => (e.streamId.startsWith('node-') ? streamParts(e.streamId).id : null),
+  evolve(row, e) {
+    const d = e.data as D;
+    const at = eventTime(e);
+    const position = e.position.toString();
+    if (e.type === 'NodeRegistered') {
+      return {
+        id: String(d['nodeId']),
+        tenantId: (d['tenantId'] as string | null) ?? null,
+        hostname: String(d['hostname']),
+        address: String(d['address']),
+        region: String(d['region']),
+        zone: String(d['zone']),
+        labels: (d['labels'] ?? {}) as Record<string, string>,
+        services: (d['services'] ?? []) as string[],
+        capacity: (d['capacity'] ?? {}) as Record<string, number>,
+        role: String(d['role']),
+        priority: Number(d['priority'] ?? 0),
+        status: 'online',
+        statusReason: null,
+        agents: row?.agents ?? [],
+        registeredAt: at,
+        updatedAt: at,
+        position,
+      } as NodeRow;
+    }
+    if (!row) return null;
+    const next: NodeRow = { ...row, updatedAt: at, position };
+    switch (e.type) {
+      case 'NodeUpdated':
+        Object.assign(next, d['changes'] ?? {});
+        return next;
+      case 'AgentAssigned':
+        next.agents = [...new Set([...row.agents, String(d['agentId'])])];
+        return next;
+      case 'AgentReleased':
+        next.agents = row.agents.filter((a) => a !== d['agentId']);
+        return next;
+      default:
+        next.status = STATUS_AFTER[e.type] ?? row.status;
+        next.statusReason = typeof d['reason'] === 'string' ? d['reason'] : null;
+        return next;
+    }
+  },
+});
+
+/** Where each agent runs (or ran): the registry's assignments. */
+export const placementsProjection = defineProjection<PlacementRow>({
+  name: 'placements',
+  entity: PlacementEntity,
+  primaryKey: 'agentId',
+  handles: new Set(['AgentAssigned', 'AgentReleased']),
+  keyOf: (e) => (e.streamId.startsWith('node-') ? String(e.data['agentId']) : null),
+  evolve(row, e) {
+    const d = e.data as D;
+    const at = eventTime(e);
+    if (e.type === 'AgentAssigned') {
+      return {
+        agentId: String(d['agentId']),
+        clusterId: String(d['clusterId']),
+        nodeId: String(d['nodeId']),
+        tenantId: (e.metadata.tenantId as string | undefined) ?? null,
+        resources: (d['resources'] ?? {}) as Record<string, unknown>,
+        status: 'assigned',
+        assignedAt: at,
+        releasedAt: null,
+        position: e.position.toString(),
+      } as PlacementRow;
+    }
+    // A release from a node the agent has already left (it was re-placed) changes nothing.
+    if (!row || row.nodeId !== d['nodeId']) return row;
+    return { ...row, status: 'released', releasedAt: at, position: e.position.toString() };
+  },
+});

@@ -1,0 +1,237 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { EventStore, StoredEvent } from '@flotilla/eventstore';
+import type { Logger } from '@flotilla/telemetry';
+import type { ReadModelOrm } from './orm.js';
+import type { Projection } from './projection.js';
+
+export type BatchOutcome = 'applied' | 'paused';
+
+interface CheckpointState {
+  position: bigint;
+  rebuilding: boolean;
+  /** A rebuild that made no progress for this long crashed; the live loop takes over from its checkpoint. */
+  stale: boolean;
+}
+
+export const STALE_REBUILD_MS = 30_000;
+
+async function lockCheckpoint(em: EntityManager, name: string): Promise<CheckpointState> {
+  await em.execute(
+    `INSERT INTO projection_checkpoints (name, position, rebuilding, updated_at) VALUES (?, 0, false, now()) ON CONFLICT (name) DO NOTHING`,
+    [name],
+  );
+  // FOR UPDATE: two projector replicas (or a rebuild and a live loop) serialise here, and each
+  // re-reads the checkpoint the other may just have moved, so no event is applied twice.
+  const rows = await em.execute<{ position: string; rebuilding: boolean; stale: boolean }[]>(
+    `SELECT position, rebuilding, updated_at < now() - make_interval(secs => ?) AS stale FROM projection_checkpoints WHERE name = ? FOR UPDATE`,
+    [STALE_REBUILD_MS / 1000, name],
+  );
+  const row = rows[0]!;
+  return { position: BigInt(row.position), rebuilding: row.rebuilding, stale: row.stale };
+}
+
+/**
+ * Applies a batch of events to one projection in one transaction: rows and checkpoint commit
+ * together, so a crash leaves either both or neither. Events at or below the checkpoint are
+ * skipped (at-least-once delivery in, exactly-once effect out). While a rebuild owns the
+ * projection, live batches are refused ('paused').
+ */
+export async function applyBatch(
+  orm: ReadModelOrm,
+  projection: Projection,
+  events: readonly StoredEvent[],
+  opts: { asRebuild?: boolean; beforeCommit?: () => Promise<void> } = {},
+): Promise<BatchOutcome> {
+  if (events.length === 0) return 'applied';
+  return orm.em.fork().transactional(async (em) => {
+    const cp = await lockCheckpoint(em, projection.name);
+    if (cp.rebuilding && !opts.asRebuild) {
+      if (!cp.stale) return 'paused';
+      // The rows reflect exactly the events up to the checkpoint, so carrying on from it is safe.
+      await em.execute(`UPDATE projection_checkpoints SET rebuilding = false WHERE name = ?`, [projection.name]);
+    }
+    const fresh = events.filter((e) => e.position > cp.position);
+    if (fresh.length === 0) return 'applied';
+
+    const relevant: { key: string; event: StoredEvent }[] = [];
+    for (const event of fresh) {
+      if (!projection.handles.has(event.type)) continue;
+      const key = projection.keyOf(event);
+      if (key !== null) relevant.push({ key, event });
+    }
+    if (relevant.length) {
+      const keys = [...new Set(relevant.map((r) => r.key))];
+      const existing = await em.find(projection.entity, { [projection.primaryKey]: { $in: keys } } as never, { disableIdentityMap: true });
+      const rows = new Map<string, { position: string } | null>();
+      for (const row of existing as { position: string }[]) rows.set(String((row as Record<string, unknown>)[projection.primaryKey]), { ...row });
+      const touched = new Set<string>();
+      for (const { key, event } of relevant) {
+        const row = rows.get(key) ?? null;
+        if (row && BigInt(row.position) >= event.position) continue;
+        rows.set(key, projection.evolve(row, event));
+        touched.add(key);
+      }
+      const upserts = [...touched].map((k) => rows.get(k)).filter((r): r is { position: string } => r !== null && r !== undefined);
+      const deletes = [...touched].filter((k) => rows.get(k) === null);
+      if (upserts.length) {
+        await em.upsertMany(projection.entity, upserts as never[], {
+          onConflictFields: [projection.primaryKey] as never,
+          onConflictAction: 'merge',
+          disableIdentityMap: true,
+          batchSize: 500,
+        });
+      }
+      if (deletes.length) await em.nativeDelete(projection.entity, { [projection.primaryKey]: { $in: deletes } } as never);
+    }
+    const last = fresh[fresh.length - 1]!.position;
+    await em.execute(`UPDATE projection_checkpoints SET position = ?, updated_at = now() WHERE name = ?`, [last.toString(), projection.name]);
+    // Test hook: a process killed here has written rows and checkpoint but not committed them.
+    await opts.beforeCommit?.();
+    return 'applied';
+  });
+}
+
+export async function readCheckpoint(orm: ReadModelOrm, name: string): Promise<bigint> {
+  const rows = await orm.em.fork().execute<{ position: string }[]>(`SELECT position FROM projection_checkpoints WHERE name = ?`, [name]);
+  return rows[0] ? BigInt(rows[0].position) : 0n;
+}
+
+/**
+ * Groups a subscription's events into batches: a batch closes when it is full or when no
+ * further event arrives within `lingerMs` (the live tail), so catch-up runs in big
+ * transactions and live events are applied within milliseconds.
+ */
+export async function* batches<T>(source: AsyncIterable<T>, maxSize: number, lingerMs = 5): AsyncGenerator<T[]> {
+  const it = source[Symbol.asyncIterator]();
+  let pending: Promise<IteratorResult<T>> | undefined;
+  try {
+    for (;;) {
+      const first = await (pending ?? it.next());
+      pending = undefined;
+      if (first.done) return;
+      const batch = [first.value];
+      while (batch.length < maxSize) {
+        pending = it.next();
+        const next = await Promise.race([pending, new Promise<'idle'>((r) => setTimeout(() => r('idle'), lingerMs))]);
+        if (next === 'idle') break;
+        pending = undefined;
+        if (next.done) {
+          yield batch;
+          return;
+        }
+        batch.push(next.value);
+      }
+      yield batch;
+    }
+  } finally {
+    await it.return?.();
+  }
+}
+
+export interface ProjectorOptions {
+  readonly batchSize?: number;
+  readonly beforeCommit?: () => Promise<void>;
+  readonly logger?: Logger;
+  /** Called after each applied batch with the projection's new checkpoint. */
+  readonly onApplied?: (projection: string, position: bigint, events: number) => void;
+}
+
+/**
+ * Keeps a set of projections up to date, each with its own subscription from its own checkpoint
+ * (so rebuilding one never holds the others back). Runs until the signal aborts.
+ */
+export class Projector {
+  constructor(
+    private readonly orm: ReadModelOrm,
+    private readonly store: EventStore,
+    private readonly projections: readonly Projection[],
+    private readonly options: ProjectorOptions = {},
+  ) {}
+
+  async run(signal: AbortSignal): Promise<void> {
+    await Promise.all(this.projections.map((p) => this.runOne(p, signal)));
+  }
+
+  private async runOne(projection: Projection, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        const after = await readCheckpoint(this.orm, projection.name);
+        const sub = this.store.subscribeToAll({ after, batchSize: this.options.batchSize ?? 500, signal });
+        let paused = false;
+        for await (const batch of batches(sub, this.options.batchSize ?? 500)) {
+          const outcome = await applyBatch(this.orm, projection, batch, this.options.beforeCommit ? { beforeCommit: this.options.beforeCommit } : {});
+          if (outcome === 'paused') {
+            paused = true;
+            break;
+          }
+          this.options.onApplied?.(projection.name, batch[batch.length - 1]!.position, batch.length);
+        }
+        await sub.close();
+        // A rebuild owns the projection: wait, then resume from whatever checkpoint it leaves.
+        if (paused) await sleep(500, signal);
+      } catch (err) {
+        if (signal.aborted) return;
+        this.options.logger?.error({ err, projection: projection.name }, 'projection failed; retrying');
+        await sleep(1000, signal);
+      }
+    }
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+  });
+}
+
+export interface RebuildResult {
+  readonly projection: string;
+  readonly events: number;
+  readonly applied: number;
+  readonly rows: number;
+  readonly ms: number;
+}
+
+/**
+ * Drops a read model and replays it from position 0 up to the log's head at the end, in big
+ * batches. Live loops pause on this projection while it runs (the checkpoint row says so) and
+ * carry on from where it finished.
+ */
+export async function rebuildProjection(
+  orm: ReadModelOrm,
+  store: EventStore,
+  projection: Projection,
+  opts: { batchSize?: number; onProgress?: (position: bigint, head: bigint, events: number) => void } = {},
+): Promise<RebuildResult> {
+  const started = performance.now();
+  await orm.em.fork().transactional(async (em) => {
+    await lockCheckpoint(em, projection.name);
+    await em.nativeDelete(projection.entity, {});
+    await em.execute(`UPDATE projection_checkpoints SET position = 0, rebuilding = true, updated_at = now() WHERE name = ?`, [projection.name]);
+  });
+  let after = 0n;
+  let events = 0;
+  let applied = 0;
+  let head = await store.headPosition();
+  try {
+    for (;;) {
+      const page = await store.readAll({ after, limit: opts.batchSize ?? 5000 });
+      if (page.length === 0) {
+        head = await store.headPosition();
+        if (head <= after) break;
+        continue;
+      }
+      await applyBatch(orm, projection, page, { asRebuild: true });
+      events += page.length;
+      applied += page.filter((e) => projection.handles.has(e.type)).length;
+      after = page[page.length - 1]!.position;
+      if (after > head) head = after;
+      opts.onProgress?.(after, head, events);
+    }
+  } finally {
+    await orm.em.fork().execute(`UPDATE projection_checkpoints SET rebuilding = false, updated_at = now() WHERE name = ?`, [projection.name]);
+  }
+  const rows = await orm.em.fork().count(projection.entity, {});
+  return { projection: projection.name, events, applied, rows, ms: performance.now() - started };
+}

@@ -1,0 +1,148 @@
+import { headers as natsHeaders } from '@nats-io/transport-node';
+import type { EventStore, StoredEvent } from '@flotilla/eventstore';
+import { encodeJson, ensureStream, type Messaging } from '@flotilla/messaging';
+import type { Logger } from '@flotilla/telemetry';
+import type { ReadModelOrm } from './orm.js';
+import { batches, readCheckpoint } from './projector.js';
+import { streamParts } from './projection.js';
+
+export const EVENTS_STREAM = 'FLOTILLA_EVENTS';
+export const EVENTS_SUBJECT = 'flotilla.events';
+export const POSITION_HEADER = 'Flotilla-Position';
+
+/** The wire form of an event on NATS (and over SSE/gRPC): snake_case, position as a decimal string. */
+export interface EventMessage {
+  readonly id: string;
+  readonly type: string;
+  readonly stream: string;
+  readonly aggregate: string;
+  readonly aggregate_id: string;
+  readonly revision: number;
+  readonly position: string;
+  readonly occurred_at: string;
+  readonly data: Record<string, unknown>;
+  readonly metadata: Record<string, unknown>;
+}
+
+export function toEventMessage(e: StoredEvent): EventMessage {
+  const { aggregate, id } = streamParts(e.streamId);
+  return {
+    id: e.id,
+    type: e.type,
+    stream: e.streamId,
+    aggregate,
+    aggregate_id: id,
+    revision: Number(e.revision),
+    position: e.position.toString(),
+    occurred_at: e.occurredAt.toISOString(),
+    data: e.data,
+    metadata: { ...e.metadata },
+  };
+}
+
+/** `flotilla.events.<aggregate>.<aggregateId>.<EventType>` (before the namespace prefix). */
+export function eventSubject(e: Pick<StoredEvent, 'streamId' | 'type'>): string {
+  const { aggregate, id } = streamParts(e.streamId);
+  return `${EVENTS_SUBJECT}.${aggregate}.${id}.${e.type}`;
+}
+
+export interface RelayOptions {
+  readonly batchSize?: number;
+  readonly replicas?: number;
+  /** How long JetStream keeps events (0 = forever). */
+  readonly maxAgeMs?: number;
+  readonly logger?: Logger;
+  readonly checkpointName?: string;
+  readonly onPublished?: (position: bigint, count: number) => void;
+}
+
+const NANOS_PER_MS = 1_000_000;
+
+/**
+ * Publishes every stored event to the JetStream stream FLOTILLA_EVENTS, in log order, with
+ * `Nats-Msg-Id` = event id. Exactly once, even when killed at any moment: on start it resumes
+ * after the later of its durable checkpoint and the position carried by the last message already
+ * in the stream, and the stream's duplicate window drops the rare re-publish in between. The
+ * event store stays the source of truth: JetStream (which fsyncs lazily) can always be re-fed.
+ * Runs in one replica at a time (a lease).
+ */
+export class EventRelay {
+  private readonly checkpointName: string;
+
+  constructor(
+    private readonly messaging: Messaging,
+    private readonly store: EventStore,
+    private readonly orm: ReadModelOrm,
+    private readonly options: RelayOptions = {},
+  ) {
+    this.checkpointName = options.checkpointName ?? 'relay';
+  }
+
+  get streamName(): string {
+    return this.messaging.ns.stream(EVENTS_STREAM);
+  }
+
+  async ensureStream(): Promise<void> {
+    const jsm = await this.messaging.jsm();
+    await ensureStream(jsm, {
+      name: this.streamName,
+      subjects: [this.messaging.ns.subject(`${EVENTS_SUBJECT}.>`)],
+      duplicate_window: 10 * 60_000 * NANOS_PER_MS,
+      max_age: (this.options.maxAgeMs ?? 0) * NANOS_PER_MS,
+      num_replicas: this.options.replicas ?? 1,
+    });
+  }
+
+  /** Position of the last event already in the stream (0n when empty). */
+  async lastPublishedPosition(): Promise<bigint> {
+    const jsm = await this.messaging.jsm();
+    const info = await jsm.streams.info(this.streamName);
+    if (info.state.last_seq === 0 || info.state.messages === 0) return 0n;
+    const msg = await jsm.streams.getMessage(this.streamName, { seq: info.state.last_seq });
+    const header = msg?.header.get(POSITION_HEADER);
+    return header ? BigInt(header) : 0n;
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    await this.ensureStream();
+    const checkpoint = await readCheckpoint(this.orm, this.checkpointName);
+    const published = await this.lastPublishedPosition();
+    let after = checkpoint > published ? checkpoint : published;
+    this.options.logger?.info({ checkpoint: checkpoint.toString(), published: published.toString() }, 'relay resuming');
+    const js = this.messaging.js();
+    const sub = this.store.subscribeToAll({ after, batchSize: this.options.batchSize ?? 500, signal });
+    try {
+      for await (const batch of batches(sub, this.options.batchSize ?? 500)) {
+        // Publishing a batch pipelined on one connection keeps log order in the stream; the
+        // checkpoint moves only after every ack, so a crash re-publishes at most one batch,
+        // which the duplicate window (keyed by event id) drops.
+        await Promise.all(
+          batch.map((e) => {
+            const h = natsHeaders();
+            h.set(POSITION_HEADER, e.position.toString());
+            h.set('Flotilla-Event-Type', e.type);
+            if (e.metadata.traceparent) h.set('traceparent', e.metadata.traceparent);
+            return js.publish(this.messaging.ns.subject(eventSubject(e)), encodeJson(toEventMessage(e)), {
+              msgID: e.id,
+              headers: h,
+              timeout: 10_000,
+            });
+          }),
+        );
+        after = batch[batch.length - 1]!.position;
+        await this.saveCheckpoint(after);
+        this.options.onPublished?.(after, batch.length);
+      }
+    } finally {
+      await sub.close();
+    }
+  }
+
+  private async saveCheckpoint(position: bigint): Promise<void> {
+    await this.orm.em.fork().execute(
+      `INSERT INTO projection_checkpoints (name, position, rebuilding, updated_at) VALUES (?, ?, false, now())
+       ON CONFLICT (name) DO UPDATE SET position = GREATEST(projection_checkpoints.position, EXCLUDED.position), updated_at = now()`,
+      [this.checkpointName, position.toString()],
+    );
+  }
+}
