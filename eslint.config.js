@@ -2,6 +2,7 @@
 //   type:domain     pure code; may import only other domain code and a short list of pure libraries
 //   type:contracts  shared schemas and subject names; may import domain
 //   type:infra      adapters (NATS, PostgreSQL, OpenTelemetry, config, testing); may import domain, contracts, infra
+//   type:application the generic command handler and read-your-writes; may import all of the above
 //   type:app        deployable services and tools; may import anything above, never another app
 import nx from '@nx/eslint-plugin';
 import prettier from 'eslint-config-prettier';
@@ -29,7 +30,8 @@ export default [
             },
             { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: ['type:domain', 'type:contracts'] },
             { sourceTag: 'type:infra', onlyDependOnLibsWithTags: ['type:domain', 'type:contracts', 'type:infra'] },
-            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:domain', 'type:contracts', 'type:infra'] },
+            { sourceTag: 'type:application', onlyDependOnLibsWithTags: ['type:domain', 'type:contracts', 'type:infra', 'type:application'] },
+            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:domain', 'type:contracts', 'type:infra', 'type:application'] },
           ],
         },
       ],
