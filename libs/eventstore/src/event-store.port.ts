@@ -1,0 +1,121 @@
+/**
+ * The event store port: the one interface the application layer, the relay and the
+ * projections use. Two adapters implement it (PostgreSQL, the default, and EventStoreDB);
+ * both pass the same contract suite (src/testing/event-store.contract.ts).
+ *
+ * Revisions and positions are bigint here; callers serialise them as decimal strings in JSON.
+ */
+
+/**
+ * What the caller believes about the stream before appending:
+ * - `'any'`: no check;
+ * - `'no_stream'`: the stream must not exist yet;
+ * - `'exists'`: the stream must have at least one event;
+ * - a bigint: the stream's current revision (its last event's revision; the first event is 0n).
+ */
+export type ExpectedRevision = 'any' | 'no_stream' | 'exists' | bigint;
+
+/** Carried by every event; the event log doubles as the audit trail. */
+export interface EventMetadata {
+  tenantId: string;
+  actor: string;
+  correlationId: string;
+  causationId: string | null;
+  traceparent: string | null;
+  /** Version of the event's `data` shape; upcasters bring old versions to the current one. */
+  schemaVersion: number;
+  [key: string]: unknown;
+}
+
+export interface NewEvent {
+  /** UUIDv7, generated when absent. Reusing the ids of a stored batch makes the append a no-op. */
+  id?: string;
+  type: string;
+  data: Record<string, unknown>;
+  metadata: EventMetadata;
+}
+
+export interface StoredEvent {
+  id: string;
+  type: string;
+  streamId: string;
+  /** Position in its stream, 0n for the first event. */
+  revision: bigint;
+  /** Position in the global log: strictly increasing in the order every reader sees events. */
+  position: bigint;
+  occurredAt: Date;
+  data: Record<string, unknown>;
+  metadata: EventMetadata;
+}
+
+export interface AppendResult {
+  streamId: string;
+  /** The stream's revision after the append: pass it as `expectedRevision` next time. */
+  nextExpectedRevision: bigint;
+  firstPosition: bigint;
+  lastPosition: bigint;
+  events: StoredEvent[];
+}
+
+export interface AppendOptions {
+  expectedRevision: ExpectedRevision;
+}
+
+export type ReadDirection = 'forwards' | 'backwards';
+
+export interface ReadStreamOptions {
+  /** Inclusive; defaults to the first event (forwards) or the last one (backwards). */
+  fromRevision?: bigint;
+  direction?: ReadDirection;
+  limit?: number;
+}
+
+export interface ReadAllOptions {
+  /** Exclusive checkpoint: only events with `position > after`. Defaults to the start of the log. */
+  after?: bigint;
+  /** No limit when absent: page with `after` + `limit` (or subscribe) for large logs. */
+  limit?: number;
+}
+
+export interface SubscribeToAllOptions {
+  /** Exclusive checkpoint to resume from (the position of the last event handled). */
+  after?: bigint;
+  /** How many events one read fetches (catch-up pages and live re-reads). */
+  batchSize?: number;
+  /** Events for which this returns false are skipped (the checkpoint still moves past them). */
+  filter?: (event: StoredEvent) => boolean;
+  /** Aborting ends the iteration, like `close()`. */
+  signal?: AbortSignal;
+}
+
+/**
+ * A catch-up-then-live subscription to the global log. Pull-based: the next page is read only
+ * when the consumer asks for more (its `for await` pace is the back-pressure). It never ends
+ * on its own; `close()` (or the abort signal, or breaking out of the loop) ends it.
+ */
+export interface EventSubscription extends AsyncIterable<StoredEvent> {
+  /** Position of the last event delivered (or skipped by the filter); the resume checkpoint. */
+  readonly checkpoint: bigint;
+  close(): Promise<void>;
+}
+
+/** Rewrites an old event shape into the current one; applied on every read path. */
+export type Upcaster = (event: StoredEvent) => StoredEvent;
+
+/**
+ * Upcasters by event type. Each one looks at `metadata.schemaVersion` and returns the event one
+ * or more versions newer; it is re-applied while it keeps changing the type or schemaVersion, so
+ * a chain v1 → v2 → v3 can be written as small steps.
+ */
+export type Upcasters = Readonly<Record<string, Upcaster>>;
+
+export interface EventStore {
+  append(streamId: string, events: readonly NewEvent[], opts: AppendOptions): Promise<AppendResult>;
+  /** `[]` for a stream that does not exist. */
+  readStream(streamId: string, opts?: ReadStreamOptions): Promise<StoredEvent[]>;
+  readAll(opts?: ReadAllOptions): Promise<StoredEvent[]>;
+  subscribeToAll(opts?: SubscribeToAllOptions): EventSubscription;
+  /** Position of the last event a reader can see now (0n when the log is empty). */
+  headPosition(): Promise<bigint>;
+  close(): Promise<void>;
+}

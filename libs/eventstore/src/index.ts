@@ -1,0 +1,38 @@
+export type {
+  AppendOptions,
+  AppendResult,
+  EventMetadata,
+  EventStore,
+  EventSubscription,
+  ExpectedRevision,
+  NewEvent,
+  ReadAllOptions,
+  ReadDirection,
+  ReadStreamOptions,
+  StoredEvent,
+  SubscribeToAllOptions,
+  Upcaster,
+  Upcasters,
+} from './event-store.port.js';
+export {
+  concurrencyError,
+  formatRevision,
+  satisfiesExpectedRevision,
+} from './expected-revision.js';
+export { upcast } from './upcasting.js';
+export {
+  createEventStore,
+  eventStoreConfigFromEnv,
+  type EventStoreConfig,
+  type EventStoreFactoryOptions,
+} from './event-store.factory.js';
+export {
+  PostgresEventStore,
+  DEFAULT_SCHEMA,
+  type PostgresEventStoreOptions,
+} from './postgres/postgres.event-store.js';
+export { decodePosition, encodePosition, MAX_EVENTS_PER_APPEND } from './postgres/position.js';
+export {
+  EventStoreDbEventStore,
+  type EventStoreDbEventStoreOptions,
+} from './eventstoredb/eventstoredb.event-store.js';

@@ -1,0 +1,536 @@
+import { UnavailableError, ValidationError, type ValidationIssue } from '@flotilla/domain';
+import pg from 'pg';
+import { prepareAppend, type PreparedAppend } from '../append-validation.js';
+import type {
+  AppendOptions,
+  AppendResult,
+  EventMetadata,
+  EventStore,
+  EventSubscription,
+  ExpectedRevision,
+  NewEvent,
+  ReadAllOptions,
+  ReadStreamOptions,
+  StoredEvent,
+  SubscribeToAllOptions,
+  Upcasters,
+} from '../event-store.port.js';
+import { assertExpectedRevision, concurrencyError } from '../expected-revision.js';
+import { assertLimit, assertNonNegative } from '../read-validation.js';
+import { upcastAll } from '../upcasting.js';
+import { PgNotifier } from './postgres.notifier.js';
+import {
+  AppendOutcome,
+  ExpectedCode,
+  assertSchemaName,
+  notificationChannel,
+  schemaSql,
+} from './postgres.schema.js';
+import { PostgresSubscription, type SubscriptionSource } from './postgres.subscription.js';
+import { isRetryable, isUniqueViolation, toStoreError } from './postgres.errors.js';
+import { INDEX_BITS, MAX_EVENTS_PER_APPEND } from './position.js';
+
+export interface PostgresEventStoreOptions {
+  /** postgres:// URL of the database holding the store. */
+  url: string;
+  /** Connections in the pool (appends and reads); subscriptions add one LISTEN connection. Default 10. */
+  poolSize?: number;
+  /** PostgreSQL schema holding the tables, so tests and benchmarks can isolate stores. Default `eventstore`. */
+  schema?: string;
+  upcasters?: Upcasters;
+  /** Fallback re-read interval of caught-up subscriptions when no notification arrives. Default 500 ms. */
+  pollIntervalMs?: number;
+  /** How long an operation waits for a free (or new) connection before failing as unavailable. Default 10 s. */
+  connectionTimeoutMs?: number;
+  /** Errors of idle connections and of the LISTEN connection (the pool and subscriptions recover on their own). */
+  onBackgroundError?: (err: Error) => void;
+  /**
+   * Test-only. Returns a delay for appends to the given stream: such an append runs in an explicit
+   * transaction that sleeps that long before COMMIT, holding its id (and every reader's xmin)
+   * back while later transactions commit: out-of-order commits on demand.
+   */
+  testHooks?: { commitDelayMs?: (streamId: string) => number };
+}
+
+export const DEFAULT_SCHEMA = 'eventstore';
+const DEFAULT_POLL_INTERVAL_MS = 500;
+const MAX_APPEND_ATTEMPTS = 5;
+/** int8 upper bound: the default `fromRevision` of a backwards read. */
+const MAX_INT8 = 9223372036854775807n;
+
+/**
+ * Column parsers of this store's own pool, independent of the process-wide `pg.types` (which
+ * other libraries, e.g. Emmett's dumbo, replace): int8 stays text and becomes bigint here.
+ */
+const identity = (value: string): string => value;
+const parseBool = (value: string): boolean => value === 't';
+const parseJson = JSON.parse as (value: string) => unknown;
+const ownTypes = {
+  getTypeParser(oid: number): (value: string) => unknown {
+    switch (oid) {
+      case 16: // bool
+        return parseBool;
+      case 21: // int2
+      case 23: // int4
+        return Number;
+      case 114: // json
+      case 3802: // jsonb
+        return parseJson;
+      default: // int8 and text-like: text
+        return identity;
+    }
+  },
+};
+
+interface EventRow {
+  position: string;
+  stream_id: string;
+  revision: string;
+  id: string;
+  type: string;
+  data: Record<string, unknown>;
+  metadata: EventMetadata;
+  occurred_ms: string;
+}
+
+interface AppendRow {
+  outcome: number;
+  stream_revision: string;
+  first_position: string | null;
+  occurred_ms: string | null;
+}
+
+function toStoredEvent(row: EventRow): StoredEvent {
+  return {
+    id: row.id,
+    type: row.type,
+    streamId: row.stream_id,
+    revision: BigInt(row.revision),
+    position: BigInt(row.position),
+    occurredAt: new Date(Number(row.occurred_ms)),
+    data: row.data,
+    metadata: row.metadata,
+  };
+}
+
+function encodeExpected(expected: ExpectedRevision): string {
+  switch (expected) {
+    case 'any':
+      return ExpectedCode.any.toString();
+    case 'no_stream':
+      return ExpectedCode.noStream.toString();
+    case 'exists':
+      return ExpectedCode.exists.toString();
+    default:
+      return expected.toString();
+  }
+}
+
+/**
+ * The PostgreSQL adapter. One append is one call of the `append_events` function (one statement,
+ * so one round trip and one transaction): per-stream lock, expected-revision check against the
+ * `streams` row, one multi-row INSERT, commit; then a NOTIFY announces it. Readers of the global
+ * log only see transactions below their snapshot's xmin (see position.ts).
+ */
+export class PostgresEventStore implements EventStore {
+  readonly schema: string;
+  private readonly pool: pg.Pool;
+  private readonly notifier: PgNotifier;
+  private readonly upcasters: Upcasters | undefined;
+  private readonly pollIntervalMs: number;
+  private readonly commitDelayMs: ((streamId: string) => number) | undefined;
+  private readonly subscriptions = new Set<PostgresSubscription>();
+  private readonly sql: ReturnType<typeof statements>;
+  private closed = false;
+  private announcing: Promise<void> | null = null;
+  private announceAgain = false;
+  private readonly onBackgroundError: (err: Error) => void;
+
+  constructor(options: PostgresEventStoreOptions) {
+    this.schema = options.schema ?? DEFAULT_SCHEMA;
+    assertSchemaName(this.schema);
+    this.upcasters = options.upcasters;
+    this.pollIntervalMs = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+    this.commitDelayMs = options.testHooks?.commitDelayMs;
+    this.sql = statements(this.schema);
+    const onError = options.onBackgroundError ?? (() => undefined);
+    this.onBackgroundError = onError;
+    const connection: pg.ClientConfig = {
+      connectionString: options.url,
+      types: ownTypes,
+      application_name: 'flotilla-eventstore',
+      connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
+    };
+    this.pool = new pg.Pool({ ...connection, max: options.poolSize ?? 10 });
+    // An idle connection dying (server restart) must not crash the process; the pool replaces it.
+    this.pool.on('error', onError);
+    this.notifier = new PgNotifier(
+      { ...connection, application_name: 'flotilla-eventstore-listen' },
+      notificationChannel(this.schema),
+      onError,
+    );
+  }
+
+  /** Creates the schema, tables and append function if missing. Idempotent; safe from concurrent processes. */
+  async ensureSchema(): Promise<void> {
+    const client = await this.connect('ensureSchema');
+    try {
+      await client.query('BEGIN');
+      // CREATE ... IF NOT EXISTS is not safe against a concurrent identical CREATE: serialise.
+      await client.query(
+        `SELECT pg_advisory_xact_lock(hashtextextended('flotilla-eventstore-schema:${this.schema}', 0))`,
+      );
+      await client.query(schemaSql(this.schema));
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw toStoreError(err, 'ensureSchema');
+    } finally {
+      client.release();
+    }
+  }
+
+  async append(
+    streamId: string,
+    events: readonly NewEvent[],
+    opts: AppendOptions,
+  ): Promise<AppendResult> {
+    this.assertOpen();
+    assertExpectedRevision(opts?.expectedRevision);
+    const prepared = prepareAppend(streamId, events, MAX_EVENTS_PER_APPEND);
+    const params = [
+      streamId,
+      encodeExpected(opts.expectedRevision),
+      prepared.events.map((e) => e.id),
+      prepared.events.map((e) => e.type),
+      prepared.events.map((e) => e.dataJson),
+      prepared.events.map((e) => e.metadataJson),
+    ];
+    for (let attempt = 1; ; attempt++) {
+      let row: AppendRow;
+      try {
+        row = await this.runAppend(streamId, params);
+      } catch (err) {
+        if (isUniqueViolation(err, 'events_id_key'))
+          return this.resolveDuplicate(prepared, opts.expectedRevision, undefined);
+        if (isRetryable(err) && attempt < MAX_APPEND_ATTEMPTS) continue;
+        throw toStoreError(err, 'append');
+      }
+      if (row.outcome === AppendOutcome.wrongExpectedRevision) {
+        const actual = BigInt(row.stream_revision);
+        const current = actual < 0n ? null : actual;
+        if (prepared.callerChoseIds)
+          return this.resolveDuplicate(prepared, opts.expectedRevision, current);
+        throw concurrencyError(streamId, opts.expectedRevision, current);
+      }
+      this.announce();
+      return this.appended(prepared, row);
+    }
+  }
+
+  async readStream(streamId: string, opts: ReadStreamOptions = {}): Promise<StoredEvent[]> {
+    this.assertOpen();
+    const issues: ValidationIssue[] = [];
+    if (typeof streamId !== 'string' || streamId === '')
+      issues.push({ path: 'streamId', message: 'must be a non-empty string' });
+    assertNonNegative(opts.fromRevision, 'fromRevision', issues);
+    assertLimit(opts.limit, issues);
+    if (
+      opts.direction !== undefined &&
+      opts.direction !== 'forwards' &&
+      opts.direction !== 'backwards'
+    ) {
+      issues.push({ path: 'direction', message: 'must be forwards or backwards' });
+    }
+    if (issues.length > 0) throw ValidationError.of(issues, 'readStream options');
+    if (opts.limit === 0) return [];
+    const backwards = opts.direction === 'backwards';
+    const from = opts.fromRevision ?? (backwards ? MAX_INT8 : 0n);
+    // Stream reads need no visibility horizon: the per-stream lock already orders a stream's
+    // writers, and a command handler must see its own append at once.
+    const rows = await this.query<EventRow>(
+      'readStream',
+      backwards ? this.sql.readStreamBackwards : this.sql.readStreamForwards,
+      [streamId, from.toString(), opts.limit ?? null],
+    );
+    return upcastAll(this.upcasters, rows.map(toStoredEvent));
+  }
+
+  async readAll(opts: ReadAllOptions = {}): Promise<StoredEvent[]> {
+    this.assertOpen();
+    const issues: ValidationIssue[] = [];
+    assertNonNegative(opts.after, 'after', issues);
+    assertLimit(opts.limit, issues);
+    if (issues.length > 0) throw ValidationError.of(issues, 'readAll options');
+    if (opts.limit === 0) return [];
+    return this.readPage(opts.after ?? 0n, opts.limit ?? null);
+  }
+
+  subscribeToAll(opts: SubscribeToAllOptions = {}): EventSubscription {
+    this.assertOpen();
+    const issues: ValidationIssue[] = [];
+    assertNonNegative(opts.after, 'after', issues);
+    if (opts.batchSize !== undefined && (!Number.isInteger(opts.batchSize) || opts.batchSize < 1)) {
+      issues.push({ path: 'batchSize', message: 'must be an integer >= 1' });
+    }
+    if (issues.length > 0) throw ValidationError.of(issues, 'subscribeToAll options');
+    const source: SubscriptionSource = {
+      notifier: this.notifier,
+      pollIntervalMs: this.pollIntervalMs,
+      readPage: (after, limit) => this.readPage(after, limit),
+      hasHiddenEvents: async (after) => {
+        const rows = await this.query<{ hidden: boolean }>('subscribeToAll', this.sql.hasHidden, [
+          after.toString(),
+        ]);
+        return rows[0]?.hidden === true;
+      },
+      forget: (subscription) => this.subscriptions.delete(subscription),
+    };
+    const subscription = new PostgresSubscription(source, opts);
+    this.subscriptions.add(subscription);
+    return subscription;
+  }
+
+  async headPosition(): Promise<bigint> {
+    this.assertOpen();
+    const rows = await this.query<{ head: string | null }>('headPosition', this.sql.head, []);
+    return BigInt(rows[0]?.head ?? 0);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.subscriptions].map((s) => s.close()));
+    await this.announcing;
+    await this.notifier.close();
+    await this.pool.end();
+  }
+
+  /**
+   * Tells LISTENing subscriptions (in every process) that an append committed. Sent after the
+   * commit rather than inside the appending transaction, where NOTIFY would serialise commits
+   * (see the append function). Coalesced: while one NOTIFY is in flight, later appends only mark
+   * another as due, which is sent when the first completes, so it always follows their commits.
+   * If this process dies between a commit and its NOTIFY, subscribers still see the event at
+   * their next fallback poll.
+   */
+  private announce(): void {
+    if (this.announcing) {
+      this.announceAgain = true;
+      return;
+    }
+    this.announcing = this.pool
+      .query(this.sql.notify)
+      .then(
+        () => undefined,
+        (err: unknown) => this.onBackgroundError(err as Error),
+      )
+      .finally(() => {
+        this.announcing = null;
+        if (this.announceAgain && !this.closed) {
+          this.announceAgain = false;
+          this.announce();
+        }
+      });
+  }
+
+  private async readPage(after: bigint, limit: number | null): Promise<StoredEvent[]> {
+    const rows = await this.query<EventRow>('readAll', this.sql.readAll, [after.toString(), limit]);
+    return upcastAll(this.upcasters, rows.map(toStoredEvent));
+  }
+
+  private async runAppend(streamId: string, params: unknown[]): Promise<AppendRow> {
+    const delayMs = this.commitDelayMs?.(streamId) ?? 0;
+    if (delayMs <= 0) {
+      const result = await this.pool.query<AppendRow>({
+        name: this.sql.appendName,
+        text: this.sql.append,
+        values: params,
+      });
+      return result.rows[0]!;
+    }
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await client.query<AppendRow>({
+        name: this.sql.appendName,
+        text: this.sql.append,
+        values: params,
+      });
+      await client.query('SELECT pg_sleep($1::float8 / 1000)', [delayMs]);
+      await client.query('COMMIT');
+      return result.rows[0]!;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  private appended(prepared: PreparedAppend, row: AppendRow): AppendResult {
+    const count = prepared.events.length;
+    const lastRevision = BigInt(row.stream_revision);
+    const firstRevision = lastRevision - BigInt(count) + 1n;
+    const firstPosition = BigInt(row.first_position!);
+    const occurredAt = new Date(Number(row.occurred_ms));
+    const events = prepared.events.map((e, i): StoredEvent => ({
+      id: e.id,
+      type: e.type,
+      streamId: prepared.streamId,
+      revision: firstRevision + BigInt(i),
+      position: firstPosition + BigInt(i),
+      occurredAt: new Date(occurredAt),
+      data: JSON.parse(e.dataJson) as Record<string, unknown>,
+      metadata: JSON.parse(e.metadataJson) as EventMetadata,
+    }));
+    return {
+      streamId: prepared.streamId,
+      nextExpectedRevision: lastRevision,
+      firstPosition,
+      lastPosition: firstPosition + BigInt(count - 1),
+      events,
+    };
+  }
+
+  /**
+   * The append was refused (wrong expectation) or hit a stored id. If every id of the batch is
+   * already stored, in order, in this stream, it is a retry of an append that succeeded: answer
+   * with that append's result. Otherwise it is a real conflict (or a misuse of ids).
+   */
+  private async resolveDuplicate(
+    prepared: PreparedAppend,
+    expected: ExpectedRevision,
+    /** The stream's revision when the expectation failed; undefined when an id collided instead. */
+    current: bigint | null | undefined,
+  ): Promise<AppendResult> {
+    const ids = prepared.events.map((e) => e.id);
+    const rows = await this.query<EventRow>('append', this.sql.eventsByIds, [ids]);
+    if (rows.length === 0) {
+      throw concurrencyError(
+        prepared.streamId,
+        expected,
+        current === undefined ? await this.currentRevision(prepared.streamId) : current,
+      );
+    }
+    const byId = new Map(rows.map((r) => [r.id, toStoredEvent(r)]));
+    const stored = ids.map((id) => byId.get(id));
+    const first = stored[0];
+    const replay =
+      first !== undefined &&
+      stored.every(
+        (e, i) =>
+          e !== undefined &&
+          e.streamId === prepared.streamId &&
+          e.revision === first.revision + BigInt(i) &&
+          e.position === first.position + BigInt(i),
+      );
+    if (replay) {
+      const events = stored as StoredEvent[];
+      const last = events[events.length - 1]!;
+      return {
+        streamId: prepared.streamId,
+        nextExpectedRevision: last.revision,
+        firstPosition: first.position,
+        lastPosition: last.position,
+        events,
+      };
+    }
+    const issues: ValidationIssue[] = [];
+    stored.forEach((e, i) => {
+      if (e)
+        issues.push({
+          path: `events[${i}].id`,
+          message: `already stored in stream '${e.streamId}' at revision ${e.revision}`,
+        });
+    });
+    throw new ValidationError(
+      `append to '${prepared.streamId}' reuses event ids of a different append`,
+      issues,
+      { streamId: prepared.streamId },
+    );
+  }
+
+  private async currentRevision(streamId: string): Promise<bigint | null> {
+    const rows = await this.query<{ revision: string }>('append', this.sql.streamRevision, [
+      streamId,
+    ]);
+    return rows[0] ? BigInt(rows[0].revision) : null;
+  }
+
+  private async query<R extends pg.QueryResultRow>(
+    operation: string,
+    statement: { name: string; text: string },
+    values: unknown[],
+  ): Promise<R[]> {
+    try {
+      const result = await this.pool.query<R>({
+        name: statement.name,
+        text: statement.text,
+        values,
+      });
+      return result.rows;
+    } catch (err) {
+      throw toStoreError(err, operation);
+    }
+  }
+
+  private async connect(operation: string): Promise<pg.PoolClient> {
+    this.assertOpen();
+    try {
+      return await this.pool.connect();
+    } catch (err) {
+      throw toStoreError(err, operation);
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed)
+      throw new UnavailableError('event store is closed', { dependency: 'postgresql' });
+  }
+}
+
+/** Every statement, prepared once per connection under a name scoped to the schema. */
+function statements(schema: string) {
+  const s = `"${schema}"`;
+  const shift = INDEX_BITS.toString();
+  const columns = `position, stream_id, revision, id, type, data, metadata, floor(extract(epoch FROM occurred_at) * 1000)::bigint AS occurred_ms`;
+  // THE VISIBILITY RULE. Only transactions below this snapshot's xmin are read: all of them have
+  // finished, and any transaction that may still commit has an id >= xmin, so its positions are
+  // >= xmin << INDEX_BITS, above everything returned here. The `position <` bound is the same rule
+  // expressed on the primary key (an index range instead of a filter); the `transaction_id <` term
+  // states it literally. An in-flight writer holds xmin back and readers wait for it: intended.
+  const visible = `position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << ${shift})
+      AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())`;
+  const named = (name: string, text: string) => ({ name: `flotilla_es_${schema}_${name}`, text });
+  return {
+    appendName: `flotilla_es_${schema}_append`,
+    append: `SELECT outcome, stream_revision, first_position, occurred_ms FROM ${s}.append_events($1, $2, $3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[])`,
+    readAll: named(
+      'read_all',
+      `SELECT ${columns} FROM ${s}.events WHERE position > $1 AND ${visible} ORDER BY position LIMIT $2`,
+    ),
+    head: named('head', `SELECT max(position) AS head FROM ${s}.events WHERE ${visible}`),
+    hasHidden: named(
+      'has_hidden',
+      `SELECT EXISTS (SELECT 1 FROM ${s}.events WHERE position > $1) AS hidden`,
+    ),
+    readStreamForwards: named(
+      'read_stream_fwd',
+      `SELECT ${columns} FROM ${s}.events WHERE stream_id = $1 AND revision >= $2 ORDER BY revision LIMIT $3`,
+    ),
+    readStreamBackwards: named(
+      'read_stream_bwd',
+      `SELECT ${columns} FROM ${s}.events WHERE stream_id = $1 AND revision <= $2 ORDER BY revision DESC LIMIT $3`,
+    ),
+    notify: `SELECT pg_notify('${notificationChannel(schema)}', '')`,
+    eventsByIds: named(
+      'events_by_ids',
+      `SELECT ${columns} FROM ${s}.events WHERE id = ANY($1::uuid[])`,
+    ),
+    streamRevision: named(
+      'stream_revision',
+      `SELECT revision FROM ${s}.streams WHERE stream_id = $1`,
+    ),
+  };
+}

@@ -1,0 +1,256 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { UnavailableError } from '@flotilla/domain';
+import { createTestDatabase, type TestDatabase } from '@flotilla/testing';
+import pg from 'pg';
+import type { EventStore, StoredEvent } from '../event-store.port.js';
+import { createEventStore } from '../event-store.factory.js';
+import { newEvent, runEventStoreContract, settled } from '../testing/event-store.contract.js';
+import { decodePosition } from './position.js';
+import { PostgresEventStore, type PostgresEventStoreOptions } from './postgres.event-store.js';
+
+let db: TestDatabase;
+
+beforeAll(async () => {
+  db = await createTestDatabase('eventstore');
+});
+
+afterAll(async () => {
+  await db?.drop();
+});
+
+const SCHEMA = 'contract';
+
+async function openStore(
+  options: Partial<PostgresEventStoreOptions> = {},
+): Promise<PostgresEventStore> {
+  const store = new PostgresEventStore({ url: db.url, schema: SCHEMA, poolSize: 20, ...options });
+  await store.ensureSchema();
+  return store;
+}
+
+runEventStoreContract({
+  name: 'PostgreSQL',
+  open: ({ upcasters }) => openStore(upcasters ? { upcasters } : {}),
+  openWithSlowCommits: ({ prefix, delayMs }) =>
+    openStore({
+      poolSize: 16,
+      testHooks: { commitDelayMs: (streamId) => (streamId.startsWith(prefix) ? delayMs : 0) },
+    }),
+});
+
+/** Waits until some session of the test database sits in pg_sleep (a held-open append). */
+async function waitForSleepingAppend(admin: pg.Client): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const { rows } = await admin.query<{ n: string }>(
+      `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE 'SELECT pg_sleep%'`,
+    );
+    if (Number(rows[0]!.n) > 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error('the held-open append never started');
+}
+
+function collect(store: EventStore, after: bigint, streams: readonly string[]) {
+  const received: StoredEvent[] = [];
+  const subscription = store.subscribeToAll({ after, filter: (e) => streams.includes(e.streamId) });
+  const done = (async () => {
+    for await (const e of subscription) received.push(e);
+  })();
+  return {
+    received,
+    stop: async () => {
+      await subscription.close();
+      await done;
+    },
+  };
+}
+
+async function until(condition: () => boolean, timeoutMs: number): Promise<number> {
+  const started = performance.now();
+  while (!condition()) {
+    if (performance.now() - started > timeoutMs)
+      throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  return performance.now() - started;
+}
+
+describe('PostgreSQL adapter', () => {
+  let store: PostgresEventStore;
+  let admin: pg.Client;
+
+  beforeAll(async () => {
+    store = await openStore();
+    admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+  });
+
+  afterAll(async () => {
+    await store?.close();
+    await admin?.end();
+  });
+
+  it('never lets a reader pass an event that commits late (where a sequence-ordered reader would skip it)', async () => {
+    const slow = await openStore({
+      poolSize: 2,
+      testHooks: { commitDelayMs: (id) => (id.startsWith('late-') ? 400 : 0) },
+    });
+    try {
+      const head = await store.headPosition();
+      const subscriber = collect(store, head, ['late-1', 'early-1']);
+      const late = slow.append('late-1', [newEvent('Late')], { expectedRevision: 'no_stream' });
+      await waitForSleepingAppend(admin);
+      const early = await store.append('early-1', [newEvent('Early')], {
+        expectedRevision: 'no_stream',
+      });
+
+      // A reader ordered by position alone sees `early` now and would move its checkpoint past `late`.
+      const naive = await admin.query<{ position: string }>(
+        `SELECT position FROM ${SCHEMA}.events WHERE position > $1 ORDER BY position`,
+        [head.toString()],
+      );
+      expect(naive.rows.map((r) => BigInt(r.position))).toEqual([early.firstPosition]);
+
+      // This store's readers hold back until the older transaction has finished.
+      expect(await store.readAll({ after: head })).toEqual([]);
+      expect(await store.headPosition()).toBe(head);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(subscriber.received).toEqual([]);
+
+      const lateResult = await late;
+      expect(lateResult.firstPosition).toBeLessThan(early.firstPosition);
+      await settled(store, early.lastPosition);
+      const expected = [lateResult.events[0]!.id, early.events[0]!.id];
+      expect((await store.readAll({ after: head })).map((e) => e.id)).toEqual(expected);
+      await until(() => subscriber.received.length === 2, 2_000);
+      expect(subscriber.received.map((e) => e.id)).toEqual(expected);
+      expect(await store.headPosition()).toBe(early.lastPosition);
+      await subscriber.stop();
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('delivers soon after an aborted transaction stops holding readers back, without waiting for the poll', async () => {
+    const reader = await openStore({ pollIntervalMs: 5_000 });
+    const blocker = new pg.Client({ connectionString: db.url });
+    await blocker.connect();
+    try {
+      const head = await reader.headPosition();
+      const subscriber = collect(reader, head, ['abort-1']);
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT pg_current_xact_id()'); // an older transaction with an id: holds every reader's xmin
+      await store.append('abort-1', [newEvent('Blocked')], { expectedRevision: 'no_stream' });
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      expect(subscriber.received).toEqual([]);
+      await blocker.query('ROLLBACK'); // no notification follows a rollback
+      const waited = await until(() => subscriber.received.length === 1, 3_000);
+      expect(waited).toBeLessThan(1_000);
+      await subscriber.stop();
+    } finally {
+      await blocker.end();
+      await reader.close();
+    }
+  });
+
+  it('keeps delivering after its LISTEN connection is killed, and listens again', async () => {
+    const reader = await openStore({ pollIntervalMs: 200 });
+    try {
+      const head = await reader.headPosition();
+      const subscriber = collect(reader, head, ['relisten-1']);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const killed = await admin.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'flotilla-eventstore-listen'`,
+      );
+      expect(killed.rowCount).toBeGreaterThanOrEqual(1);
+      await store.append('relisten-1', [newEvent('AfterKill')], { expectedRevision: 'no_stream' });
+      await until(() => subscriber.received.length === 1, 2_000);
+      await new Promise((resolve) => setTimeout(resolve, 300)); // the poll re-listens in the background
+      const started = performance.now();
+      await store.append('relisten-1', [newEvent('Live')], { expectedRevision: 0n });
+      await until(() => subscriber.received.length === 2, 2_000);
+      expect(performance.now() - started).toBeLessThan(150);
+      await subscriber.stop();
+    } finally {
+      await reader.close();
+    }
+  });
+
+  it('derives positions from the writing transaction id and the index in the append', async () => {
+    const result = await store.append('xid-1', [newEvent('A'), newEvent('B'), newEvent('C')], {
+      expectedRevision: 'no_stream',
+    });
+    const { rows } = await admin.query<{ position: string; transaction_id: string }>(
+      `SELECT position, transaction_id::text FROM ${SCHEMA}.events WHERE stream_id = 'xid-1' ORDER BY revision`,
+    );
+    expect(rows.map((r) => decodePosition(BigInt(r.position)))).toEqual(
+      rows.map((r, index) => ({ xid: BigInt(r.transaction_id), index })),
+    );
+    expect(rows.map((r) => BigInt(r.position))).toEqual(result.events.map((e) => e.position));
+  });
+
+  it('creates its schema idempotently, also from concurrent processes, and isolates schemas', async () => {
+    const stores = [0, 1, 2].map(
+      () => new PostgresEventStore({ url: db.url, schema: 'isolated', poolSize: 2 }),
+    );
+    try {
+      await Promise.all(stores.map((s) => s.ensureSchema()));
+      await stores[0]!.ensureSchema();
+      const before = await store.headPosition();
+      await stores[1]!.append('iso-1', [newEvent('Elsewhere')], { expectedRevision: 'no_stream' });
+      expect(await store.readStream('iso-1')).toEqual([]);
+      expect(await store.headPosition()).toBe(before);
+      expect(await stores[2]!.readStream('iso-1')).toHaveLength(1);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+
+  it('is built by createEventStore, which creates the schema', async () => {
+    const built = await createEventStore({
+      kind: 'postgres',
+      url: db.url,
+      schema: 'factory',
+      poolSize: 2,
+    });
+    try {
+      expect(built).toBeInstanceOf(PostgresEventStore);
+      const result = await built.append('factory-1', [newEvent('Built')], {
+        expectedRevision: 'no_stream',
+      });
+      expect(await built.readStream('factory-1')).toEqual(result.events);
+    } finally {
+      await built.close();
+    }
+  });
+
+  it('reports an unreachable or missing database as UnavailableError', async () => {
+    const down = new PostgresEventStore({
+      url: 'postgres://postgres@127.0.0.1:1/flotilla',
+      connectionTimeoutMs: 2_000,
+    });
+    const missing = new PostgresEventStore({
+      url: db.url.replace(/\/[^/]+$/, '/flotilla_no_such_database'),
+      connectionTimeoutMs: 2_000,
+    });
+    try {
+      for (const s of [down, missing]) {
+        await expect(
+          s.append('x-1', [newEvent('A')], { expectedRevision: 'any' }),
+        ).rejects.toBeInstanceOf(UnavailableError);
+        await expect(s.readAll()).rejects.toBeInstanceOf(UnavailableError);
+        await expect(s.readStream('x-1')).rejects.toBeInstanceOf(UnavailableError);
+        await expect(s.headPosition()).rejects.toBeInstanceOf(UnavailableError);
+        await expect(s.ensureSchema()).rejects.toBeInstanceOf(UnavailableError);
+        const iteration = s.subscribeToAll()[Symbol.asyncIterator]().next();
+        await expect(iteration).rejects.toBeInstanceOf(UnavailableError);
+      }
+      await expect(
+        createEventStore({ kind: 'postgres', url: 'postgres://postgres@127.0.0.1:1/flotilla' }),
+      ).rejects.toBeInstanceOf(UnavailableError);
+    } finally {
+      await down.close();
+      await missing.close();
+    }
+  });
+});

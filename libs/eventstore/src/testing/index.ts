@@ -1,0 +1,8 @@
+export {
+  metadata,
+  newEvent,
+  runEventStoreContract,
+  settled,
+  type ContractTarget,
+  type ContractTuning,
+} from './event-store.contract.js';
