@@ -1,0 +1,169 @@
+import type { Event } from '../decider.js';
+import type { JsonValue } from '../json.js';
+import type { AgentRole, ClusterType } from '../blueprint/blueprint.schema.js';
+import type { ResolvedBlueprint, ResolvedRuntime, Resources, ScalingPolicy } from '../blueprint/blueprint.types.js';
+import type { ScalingDirection, ScalingSource } from './cluster.state.js';
+
+type At = { readonly at: string };
+type Inputs = Readonly<Record<string, JsonValue>>;
+
+export type ClusterCreated = Event<
+  'ClusterCreated',
+  At & {
+    readonly clusterId: string;
+    readonly tenantId: string;
+    readonly name: string;
+    readonly description: string;
+    readonly type: ClusterType;
+    readonly blueprintId: string;
+    readonly blueprintVersion: string;
+    readonly blueprintHash: string;
+    readonly blueprint: ResolvedBlueprint;
+    readonly minWorkers: number;
+    readonly targetWorkers: number;
+    readonly maxWorkers: number;
+    readonly policy: ScalingPolicy;
+    readonly backupCluster: string | null;
+    readonly keepFixedAgents: boolean;
+  }
+>;
+export type ClusterSpawningStarted = Event<'ClusterSpawningStarted', At & { readonly desiredAgents: number }>;
+export type AgentSpawned = Event<
+  'AgentSpawned',
+  At & {
+    readonly agentId: string;
+    readonly name: string;
+    readonly role: AgentRole;
+    readonly ordinal: number;
+    readonly capabilities: readonly string[];
+    readonly runtime: ResolvedRuntime;
+    readonly reportsTo: string | null;
+    readonly specHash: string;
+    readonly resources: Resources;
+  }
+>;
+export type AgentPlaced = Event<'AgentPlaced', At & { readonly agentId: string; readonly nodeId: string }>;
+export type AgentStarted = Event<'AgentStarted', At & { readonly agentId: string; readonly nodeId: string }>;
+export type AgentFailed = Event<'AgentFailed', At & { readonly agentId: string; readonly reason: string; readonly nodeId: string | null }>;
+export type AgentStopRequested = Event<
+  'AgentStopRequested',
+  At & { readonly agentId: string; readonly reason: string; readonly nodeId: string | null }
+>;
+export type AgentStopped = Event<'AgentStopped', At & { readonly agentId: string; readonly reason: string; readonly nodeId: string | null }>;
+export type AgentOrphaned = Event<'AgentOrphaned', At & { readonly agentId: string; readonly nodeId: string }>;
+export type AgentReplaced = Event<'AgentReplaced', At & { readonly agentId: string; readonly fromNodeId: string; readonly toNodeId: string }>;
+export type ClusterActivated = Event<'ClusterActivated', At & { readonly agents: number; readonly workers: number }>;
+export type ClusterScalingStarted = Event<
+  'ClusterScalingStarted',
+  At & {
+    readonly from: number;
+    readonly to: number;
+    readonly direction: ScalingDirection;
+    readonly reason: string;
+    readonly source: ScalingSource;
+    readonly inputs?: Inputs;
+  }
+>;
+export type ClusterScaled = Event<'ClusterScaled', At & { readonly from: number; readonly to: number; readonly direction: ScalingDirection }>;
+export type ScalingDecided = Event<
+  'ScalingDecided',
+  At & {
+    readonly decision: 'up' | 'down' | 'hold' | 'hibernate' | 'wake';
+    readonly current: number;
+    readonly target: number;
+    readonly reason: string;
+    readonly rule: string;
+    readonly inputs: Inputs;
+  }
+>;
+export type ClusterHibernationStarted = Event<
+  'ClusterHibernationStarted',
+  At & { readonly workersBefore: number; readonly keepFixedAgents: boolean; readonly reason: string }
+>;
+export type ClusterHibernated = Event<'ClusterHibernated', At>;
+export type ClusterReactivationStarted = Event<'ClusterReactivationStarted', At & { readonly target: number; readonly reason: string }>;
+export type ClusterReactivated = Event<'ClusterReactivated', At & { readonly workers: number }>;
+export type ClusterUpdated = Event<
+  'ClusterUpdated',
+  At & {
+    readonly changes: {
+      readonly name?: string;
+      readonly description?: string;
+      readonly minWorkers?: number;
+      readonly maxWorkers?: number;
+      readonly policy?: ScalingPolicy;
+    };
+  }
+>;
+export type ClusterDegraded = Event<'ClusterDegraded', At & { readonly reason: string }>;
+export type ClusterRecovered = Event<'ClusterRecovered', At & { readonly reason: string }>;
+export type ClusterDecommissionStarted = Event<'ClusterDecommissionStarted', At & { readonly reason: string }>;
+export type ClusterDecommissioned = Event<'ClusterDecommissioned', At>;
+export type CircuitBreakerOpened = Event<'CircuitBreakerOpened', At & { readonly reason: string; readonly backupCluster: string | null }>;
+export type CircuitBreakerHalfOpened = Event<'CircuitBreakerHalfOpened', At & { readonly reason: string }>;
+export type CircuitBreakerClosed = Event<'CircuitBreakerClosed', At & { readonly reason: string }>;
+
+export type ClusterEvent =
+  | ClusterCreated
+  | ClusterSpawningStarted
+  | AgentSpawned
+  | AgentPlaced
+  | AgentStarted
+  | AgentFailed
+  | AgentStopRequested
+  | AgentStopped
+  | AgentOrphaned
+  | AgentReplaced
+  | ClusterActivated
+  | ClusterScalingStarted
+  | ClusterScaled
+  | ScalingDecided
+  | ClusterHibernationStarted
+  | ClusterHibernated
+  | ClusterReactivationStarted
+  | ClusterReactivated
+  | ClusterUpdated
+  | ClusterDegraded
+  | ClusterRecovered
+  | ClusterDecommissionStarted
+  | ClusterDecommissioned
+  | CircuitBreakerOpened
+  | CircuitBreakerHalfOpened
+  | CircuitBreakerClosed;
+
+// A record keyed by every type: the compiler refuses to build when a type is missing here.
+const CLUSTER_EVENT_TYPE_SET: { readonly [K in ClusterEvent['type']]: true } = {
+  ClusterCreated: true,
+  ClusterSpawningStarted: true,
+  AgentSpawned: true,
+  AgentPlaced: true,
+  AgentStarted: true,
+  AgentFailed: true,
+  AgentStopRequested: true,
+  AgentStopped: true,
+  AgentOrphaned: true,
+  AgentReplaced: true,
+  ClusterActivated: true,
+  ClusterScalingStarted: true,
+  ClusterScaled: true,
+  ScalingDecided: true,
+  ClusterHibernationStarted: true,
+  ClusterHibernated: true,
+  ClusterReactivationStarted: true,
+  ClusterReactivated: true,
+  ClusterUpdated: true,
+  ClusterDegraded: true,
+  ClusterRecovered: true,
+  ClusterDecommissionStarted: true,
+  ClusterDecommissioned: true,
+  CircuitBreakerOpened: true,
+  CircuitBreakerHalfOpened: true,
+  CircuitBreakerClosed: true,
+};
+export const CLUSTER_EVENT_TYPES = Object.keys(CLUSTER_EVENT_TYPE_SET) as readonly ClusterEvent['type'][];
+
+export type ClusterEventType = ClusterEvent['type'];
+
+export function isClusterEvent(event: { readonly type: string }): event is ClusterEvent {
+  return (CLUSTER_EVENT_TYPES as readonly string[]).includes(event.type);
+}

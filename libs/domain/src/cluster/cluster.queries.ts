@@ -1,0 +1,187 @@
+import type { AgentRole } from '../blueprint/blueprint.schema.js';
+import type { ResolvedAgent } from '../blueprint/blueprint.types.js';
+import type { AgentRecord, AgentState, ClusterState, ExistingCluster } from './cluster.state.js';
+
+/** One agent instance the cluster should have. */
+export interface DesiredAgent {
+  readonly name: string;
+  readonly role: AgentRole;
+  readonly ordinal: number;
+}
+
+export const slotKey = (name: string, ordinal: number): string => `${name}#${ordinal}`;
+
+/** Live agents occupy a slot and may hold resources on a node; stopped and failed ones do not. */
+export function isLive(agent: AgentRecord): boolean {
+  return agent.state !== 'stopped' && agent.state !== 'failed';
+}
+
+const ROLE_RANK: Readonly<Record<AgentRole, number>> = { supervisor: 0, lead: 1, specialist: 2, worker: 3 };
+
+function fixedAgents(agents: readonly ResolvedAgent[]): DesiredAgent[] {
+  return agents
+    .filter((a) => a.role !== 'worker')
+    .flatMap((a) => Array.from({ length: a.count }, (_, ordinal) => ({ name: a.name, role: a.role, ordinal })));
+}
+
+/**
+ * The worker pool: `count` workers, ordinals 0..count-1, each ordinal assigned to a worker kind
+ * by weighted round-robin (weights 2 and 1 give A, A, B, A, A, B...). Scaling down removes the
+ * highest ordinals, so the mix stays as the weights say.
+ */
+export function workerPool(agents: readonly ResolvedAgent[], count: number): DesiredAgent[] {
+  const kinds = agents.filter((a) => a.role === 'worker');
+  const cycle = kinds.flatMap((k) => Array.from({ length: Math.max(1, k.weight) }, () => k.name));
+  if (cycle.length === 0) return [];
+  return Array.from({ length: count }, (_, ordinal) => ({ name: cycle[ordinal % cycle.length] as string, role: 'worker' as const, ordinal }));
+}
+
+/** The agents that should exist now, given the status, the target and the blueprint. */
+export function desiredAgents(state: ClusterState): DesiredAgent[] {
+  switch (state.status) {
+    case 'none':
+    case 'decommissioning':
+    case 'decommissioned':
+      return [];
+    case 'hibernating':
+    case 'hibernated':
+      return state.keepFixedAgents ? fixedAgents(state.blueprint.agents) : [];
+    default:
+      return [...fixedAgents(state.blueprint.agents), ...workerPool(state.blueprint.agents, state.targetWorkers)];
+  }
+}
+
+function liveBySlot(state: ExistingCluster): Map<string, AgentRecord> {
+  const bySlot = new Map<string, AgentRecord>();
+  for (const agent of Object.values(state.agents)) if (isLive(agent)) bySlot.set(slotKey(agent.name, agent.ordinal), agent);
+  return bySlot;
+}
+
+/** Desired agents no live agent holds yet: what the reconciler must spawn. */
+export function missingAgents(state: ClusterState): DesiredAgent[] {
+  if (state.status === 'none') return [];
+  const held = liveBySlot(state);
+  return desiredAgents(state).filter((d) => !held.has(slotKey(d.name, d.ordinal)));
+}
+
+/** Live agents that are not desired (beyond the target, or all of them while decommissioning). */
+export function extraAgents(state: ClusterState): AgentRecord[] {
+  if (state.status === 'none') return [];
+  const desired = new Set(desiredAgents(state).map((d) => slotKey(d.name, d.ordinal)));
+  return Object.values(state.agents)
+    .filter((a) => isLive(a) && !desired.has(slotKey(a.name, a.ordinal)))
+    .sort((a, b) => ROLE_RANK[b.role] - ROLE_RANK[a.role] || b.ordinal - a.ordinal || (a.agentId < b.agentId ? -1 : 1));
+}
+
+/** True when every desired agent is started (idle or, as telemetry would say, busy). */
+export function allDesiredRunning(state: ClusterState): boolean {
+  if (state.status === 'none') return false;
+  const held = liveBySlot(state);
+  return desiredAgents(state).every((d) => held.get(slotKey(d.name, d.ordinal))?.state === 'idle');
+}
+
+export function isDesiredSlot(state: ClusterState, name: string, ordinal: number): boolean {
+  return desiredAgents(state).some((d) => d.name === name && d.ordinal === ordinal);
+}
+
+/** Workers that are started (idle; busy is telemetry). */
+export function runningWorkers(state: ClusterState): AgentRecord[] {
+  if (state.status === 'none') return [];
+  return Object.values(state.agents)
+    .filter((a) => a.role === 'worker' && a.state === 'idle')
+    .sort((a, b) => a.ordinal - b.ordinal);
+}
+
+/** Counts for dashboards and health: desired vs running agents and workers. */
+export function agentCounts(state: ClusterState): { desired: number; running: number; live: number; desiredWorkers: number; runningWorkers: number } {
+  if (state.status === 'none') return { desired: 0, running: 0, live: 0, desiredWorkers: 0, runningWorkers: 0 };
+  const desired = desiredAgents(state);
+  const agents = Object.values(state.agents);
+  return {
+    desired: desired.length,
+    running: agents.filter((a) => a.state === 'idle').length,
+    live: agents.filter(isLive).length,
+    desiredWorkers: desired.filter((d) => d.role === 'worker').length,
+    runningWorkers: agents.filter((a) => a.role === 'worker' && a.state === 'idle').length,
+  };
+}
+
+export interface HierarchyNode {
+  readonly name: string;
+  readonly role: AgentRole;
+  readonly ordinal: number;
+  /** The agent holding this position, or null when it is still missing. */
+  readonly agentId: string | null;
+  readonly state: AgentState | 'missing';
+  readonly nodeId: string | null;
+  /** False for agents on their way out (beyond the target, or hibernating). */
+  readonly desired: boolean;
+  readonly children: HierarchyNode[];
+}
+
+/**
+ * The reporting tree, supervisor → leads → specialists → workers, from reportsTo. Desired
+ * positions appear even when their agent is missing; live agents on their way out appear with
+ * `desired: false`. Instance i of an agent reports to instance i mod count of its manager.
+ */
+export function hierarchy(state: ClusterState): HierarchyNode | null {
+  if (state.status === 'none') return null;
+  const specs = new Map(state.blueprint.agents.map((a, i) => [a.name, { spec: a, index: i }]));
+  const supervisor = state.blueprint.agents.find((a) => a.role === 'supervisor');
+  if (!supervisor) return null;
+
+  const nodes = new Map<string, HierarchyNode>();
+  const latestOf = new Map<string, AgentRecord>();
+  for (const agent of Object.values(state.agents)) {
+    const key = slotKey(agent.name, agent.ordinal);
+    const current = latestOf.get(key);
+    // A live holder wins; otherwise show the most recent agent of the slot (e.g. the failed one).
+    if (!current || (isLive(agent) && !isLive(current)) || (isLive(agent) === isLive(current) && agent.since > current.since)) {
+      latestOf.set(key, agent);
+    }
+  }
+  const make = (name: string, role: AgentRole, ordinal: number, desired: boolean): HierarchyNode => {
+    const agent = latestOf.get(slotKey(name, ordinal));
+    return {
+      name,
+      role,
+      ordinal,
+      agentId: agent?.agentId ?? null,
+      state: agent?.state ?? 'missing',
+      nodeId: agent?.nodeId ?? null,
+      desired,
+      children: [],
+    };
+  };
+  for (const d of desiredAgents(state)) nodes.set(slotKey(d.name, d.ordinal), make(d.name, d.role, d.ordinal, true));
+  for (const a of extraAgents(state)) {
+    const key = slotKey(a.name, a.ordinal);
+    if (!nodes.has(key)) nodes.set(key, make(a.name, a.role, a.ordinal, false));
+  }
+  const rootKey = slotKey(supervisor.name, 0);
+  const root = nodes.get(rootKey) ?? make(supervisor.name, 'supervisor', 0, false);
+  nodes.set(rootKey, root);
+
+  const parentOf = (node: HierarchyNode): HierarchyNode => {
+    let name = specs.get(node.name)?.spec.reportsTo ?? null;
+    let ordinal = node.ordinal;
+    while (name !== null) {
+      const spec = specs.get(name)?.spec;
+      if (!spec) break;
+      ordinal = ordinal % Math.max(1, spec.count);
+      const parent = nodes.get(slotKey(name, ordinal));
+      if (parent) return parent;
+      name = spec.reportsTo;
+    }
+    return root;
+  };
+  for (const [key, node] of nodes) if (key !== rootKey) parentOf(node).children.push(node);
+  const order = (a: HierarchyNode, b: HierarchyNode): number =>
+    ROLE_RANK[a.role] - ROLE_RANK[b.role] || (specs.get(a.name)?.index ?? 0) - (specs.get(b.name)?.index ?? 0) || a.ordinal - b.ordinal;
+  const sortTree = (node: HierarchyNode): void => {
+    node.children.sort(order);
+    node.children.forEach(sortTree);
+  };
+  sortTree(root);
+  return root;
+}
