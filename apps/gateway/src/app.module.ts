@@ -1,6 +1,8 @@
 import { type DynamicModule, Module } from '@nestjs/common';
+import { EventFeed } from './events/event-feed.service.js';
 import { SystemHealthController } from './health/system-health.controller.js';
 import { SystemHealthService } from './health/system-health.service.js';
+import { RestGateway } from './rest/rest-gateway.js';
 
 @Module({})
 export class GatewayModule {
@@ -9,7 +11,7 @@ export class GatewayModule {
       module: GatewayModule,
       imports: [platform],
       controllers: [SystemHealthController],
-      providers: [SystemHealthService],
+      providers: [SystemHealthService, RestGateway, EventFeed],
     };
   }
 }

@@ -1,8 +1,23 @@
 import { type DynamicModule, Module } from '@nestjs/common';
+import { AgentReportsController } from './agents/agent-reports.controller.js';
+import { BlueprintsController } from './blueprints/blueprints.controller.js';
+import { BlueprintsService } from './blueprints/blueprints.service.js';
+import { ClusterQueries } from './clusters/cluster-queries.service.js';
+import { ClustersController } from './clusters/clusters.controller.js';
+import { ClustersService } from './clusters/clusters.service.js';
+import { ScalingController } from './clusters/scaling.controller.js';
+import { PersistenceModule } from './infrastructure/persistence.module.js';
+import { Reconciler } from './reconciler/reconciler.js';
+import { fenceProvider, SingletonLoops } from './reconciler/singletons.js';
 
 @Module({})
 export class OrchestratorModule {
   static register(platform: DynamicModule): DynamicModule {
-    return { module: OrchestratorModule, imports: [platform] };
+    return {
+      module: OrchestratorModule,
+      imports: [platform, PersistenceModule],
+      controllers: [BlueprintsController, ClustersController, AgentReportsController, ScalingController],
+      providers: [BlueprintsService, ClustersService, ClusterQueries, Reconciler, fenceProvider, SingletonLoops],
+    };
   }
 }

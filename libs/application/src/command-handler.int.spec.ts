@@ -44,7 +44,7 @@ describe('CommandHandler (real PostgreSQL event store)', () => {
     );
     const failures = results.filter((r) => r instanceof Error);
     // Bounded retries: under this much contention some may give up with a 409, never silently.
-    for (const f of failures) expect((f as { code: string }).code).toBe('concurrency_conflict');
+    for (const f of failures) expect((f as unknown as { code: string }).code).toBe('concurrency_conflict');
     const events = await store.readStream('counter-b');
     const { state } = await new CommandHandler(store).load(counter, 'counter-b');
     // Every acknowledged command is in the log, and nothing else is.

@@ -12,3 +12,6 @@ export {
 export { dependencyCheck, pingReply, pingRoutes, type DependencyCheck, type PingReply } from './system.js';
 export { Headers, SYSTEM_IDENTITY, type RequestIdentity } from './headers.js';
 export { formatPath, issuesFromZod, parseOrThrow } from './validation.js';
+export { idOf, page, position, queryBool, resources, waitFlag, type ResourcesDto } from './common.js';
+export * from './orchestrator.js';
+export * from './registry.js';

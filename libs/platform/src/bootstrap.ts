@@ -65,8 +65,10 @@ export async function runService(def: ServiceDefinition): Promise<INestApplicati
   );
   await def.configureHttp?.(app, { config, logger });
   const transport = new FlotillaNatsTransport(messaging, def.routes, config.SHUTDOWN_GRACE_MS);
-  // Typed errors reach the transport unchanged through FlotillaExceptionFilter (APP_FILTER).
-  app.connectMicroservice({ strategy: transport }, { inheritAppConfig: false });
+  // inheritAppConfig: the app's global filter (FlotillaExceptionFilter, an APP_FILTER) also
+  // handles NATS handlers, so typed errors reach the transport unchanged instead of Nest's
+  // default "Internal server error".
+  app.connectMicroservice({ strategy: transport }, { inheritAppConfig: true });
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -41,6 +41,30 @@ export function asFlotillaError(exception: unknown): FlotillaError {
   return fastify ?? toFlotillaError(exception);
 }
 
+export interface HttpError {
+  readonly status: number;
+  readonly body: { readonly error: { readonly code: string; readonly message: string; readonly details: Record<string, unknown> } };
+  readonly headers: Record<string, string>;
+  readonly internal: boolean;
+}
+
+/** Any thrown value as the HTTP answer: status from HTTP_STATUS, body `{error: {code, message, details}}`. */
+export function httpErrorOf(exception: unknown): HttpError {
+  const error = asFlotillaError(exception);
+  const status = HTTP_STATUS[error.code] ?? 500;
+  const internal = error.code === 'internal';
+  const headers: Record<string, string> = {};
+  if (error.code === 'rate_limited' && typeof error.details['retry_after_s'] === 'number') headers['Retry-After'] = String(Math.ceil(error.details['retry_after_s']));
+  if (status === 503) headers['Retry-After'] ??= '1';
+  return {
+    status,
+    internal,
+    headers,
+    // Internal errors never leak their message or details to clients (they are logged).
+    body: internal ? { error: { code: error.code, message: 'internal error', details: {} } } : { error: { code: error.code, message: error.message, details: { ...error.details } } },
+  };
+}
+
 /**
  * Global filter for both transports. Over NATS, the error travels unchanged to the transport,
  * which encodes it as a typed envelope; over HTTP it becomes `{error: {code, message, details}}`
@@ -52,17 +76,9 @@ export class FlotillaExceptionFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): Observable<never> | void {
     if (host.getType() === 'rpc') return throwError(() => exception);
-    const error = asFlotillaError(exception);
-    const status = HTTP_STATUS[error.code] ?? 500;
-    if (status >= 500 && error.code === 'internal') this.onInternal?.(exception);
+    const http = httpErrorOf(exception);
+    if (http.internal) this.onInternal?.(exception);
     const reply = host.switchToHttp().getResponse<FastifyReply>();
-    const body =
-      error.code === 'internal'
-        ? { error: { code: error.code, message: 'internal error', details: {} } }
-        : { error: error.toEnvelope() };
-    if (error.code === 'rate_limited' && typeof error.details['retry_after_s'] === 'number') {
-      void reply.header('Retry-After', String(Math.ceil(error.details['retry_after_s'])));
-    }
-    void reply.status(status).send(body);
+    void reply.headers(http.headers).status(http.status).send(http.body);
   }
 }

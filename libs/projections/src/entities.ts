@@ -23,6 +23,8 @@ export const ClusterEntity = defineEntity({
     targetWorkers: p.integer(),
     maxWorkers: p.integer(),
     lastTarget: p.integer(),
+    fixedAgents: p.integer(),
+    keepFixedAgents: p.boolean(),
     policy: p.json<Record<string, unknown>>(),
     backupCluster: p.string().nullable(),
     circuit: p.string(),

@@ -146,3 +146,30 @@ export class EventRelay {
     );
   }
 }
+
+/**
+ * The stream sequence of the first message whose log position is above `position` (the stream
+ * holds events in log order, so a binary search over sequences finds it in O(log n) reads).
+ * Returns last_seq + 1 when every message is at or below it.
+ */
+export async function sequenceAfterPosition(messaging: Messaging, position: bigint): Promise<number> {
+  const jsm = await messaging.jsm();
+  const stream = messaging.ns.stream(EVENTS_STREAM);
+  const info = await jsm.streams.info(stream);
+  let lo = info.state.first_seq;
+  let hi = info.state.last_seq + 1;
+  if (info.state.messages === 0) return hi;
+  const positionAt = async (seq: number): Promise<bigint | undefined> => {
+    const msg = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
+    const header = msg?.header.get(POSITION_HEADER);
+    return header ? BigInt(header) : undefined;
+  };
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    const p = await positionAt(mid);
+    // A deleted or unreadable message counts as "before": the search then moves past it.
+    if (p === undefined || p <= position) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

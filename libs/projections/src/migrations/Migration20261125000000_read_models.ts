@@ -16,6 +16,8 @@ export class Migration20261125000000_read_models extends Migration {
       target_workers integer NOT NULL,
       max_workers integer NOT NULL,
       last_target integer NOT NULL,
+      fixed_agents integer NOT NULL,
+      keep_fixed_agents boolean NOT NULL,
       policy jsonb NOT NULL,
       backup_cluster text,
       circuit text NOT NULL DEFAULT 'closed',

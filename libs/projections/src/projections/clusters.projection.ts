@@ -23,6 +23,12 @@ const CIRCUIT_AFTER: Readonly<Record<string, string>> = {
   CircuitBreakerClosed: 'closed',
 };
 
+/** How many supervisor/lead/specialist instances the resolved blueprint asks for. */
+function fixedAgentCount(blueprint: unknown): number {
+  const agents = (blueprint as { agents?: { role: string; count: number }[] } | undefined)?.agents ?? [];
+  return agents.filter((a) => a.role !== 'worker').reduce((n, a) => n + Number(a.count ?? 1), 0);
+}
+
 /** One row per cluster: its lifecycle, bounds and policy (agent counts come from cluster_agents). */
 export const clustersProjection = defineProjection<ClusterRow>({
   name: 'clusters',
@@ -56,6 +62,8 @@ export const clustersProjection = defineProjection<ClusterRow>({
         targetWorkers: Number(d['targetWorkers']),
         maxWorkers: Number(d['maxWorkers']),
         lastTarget: Number(d['targetWorkers']),
+        fixedAgents: fixedAgentCount(d['blueprint']),
+        keepFixedAgents: Boolean(d['keepFixedAgents']),
         policy: (d['policy'] ?? {}) as Record<string, unknown>,
         backupCluster: (d['backupCluster'] as string | null) ?? null,
         circuit: 'closed',

@@ -26,7 +26,7 @@ export function clusterLifecycle(clusterId: string, workers = 2): NewEvent[][] {
       blueprintId: 'marketing-v1',
       blueprintVersion: '1.0.0',
       blueprintHash: 'h',
-      blueprint: {},
+      blueprint: { agents: [{ name: 'lead', role: 'supervisor', count: 1 }, { name: 'worker', role: 'worker', count: 1 }] },
       minWorkers: 1,
       targetWorkers: workers,
       maxWorkers: 10,

@@ -1,0 +1,67 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isValidId, ValidationError } from '@flotilla/domain';
+import { httpErrorOf } from '@flotilla/platform';
+import type { Logger } from '@flotilla/telemetry';
+import type { EventFeed, EventFilter } from './event-feed.service.js';
+
+const HEARTBEAT_MS = 15_000;
+
+function filterFrom(req: FastifyRequest): EventFilter {
+  const q = req.query as Record<string, string | undefined>;
+  const lastId = (req.headers['last-event-id'] as string | undefined) ?? q['after'];
+  const issues = [];
+  if (q['cluster'] && !isValidId('cluster', q['cluster'])) issues.push({ path: 'cluster', message: 'expected a cluster id' });
+  if (q['node'] && !isValidId('node', q['node'])) issues.push({ path: 'node', message: 'expected a node id' });
+  if (q['aggregate'] && !['cluster', 'node', 'blueprint'].includes(q['aggregate'])) issues.push({ path: 'aggregate', message: 'expected cluster, node or blueprint' });
+  if (lastId !== undefined && !/^\d+$/.test(lastId)) issues.push({ path: 'Last-Event-ID', message: 'expected a log position (the id of an event already received)' });
+  if (issues.length) throw ValidationError.of(issues, 'event stream filter');
+  return {
+    clusterId: q['cluster'],
+    nodeId: q['node'],
+    aggregate: q['aggregate'] as EventFilter['aggregate'],
+    types: q['type']?.split(',').filter(Boolean),
+    afterPosition: lastId !== undefined ? BigInt(lastId) : undefined,
+  };
+}
+
+/**
+ * `GET /api/events/stream`: server-sent events, one per cluster event (`id:` is its log position,
+ * `event:` its type, `data:` the JSON event). Filter with ?cluster=&node=&aggregate=&type=a,b;
+ * reconnecting with `Last-Event-ID` resumes right after the last event received.
+ */
+export function registerEventStream(fastify: FastifyInstance, feed: EventFeed, logger: Logger, scope: (req: FastifyRequest) => string | undefined): void {
+  fastify.get('/api/events/stream', async (req: FastifyRequest, reply: FastifyReply) => {
+    let filter: EventFilter;
+    try {
+      filter = { ...filterFrom(req), tenantId: scope(req) };
+    } catch (err) {
+      const e = httpErrorOf(err);
+      return reply.status(e.status).send(e.body);
+    }
+    const controller = new AbortController();
+    req.raw.on('close', () => controller.abort());
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    res.write(': flotilla event stream\nretry: 2000\n\n');
+    const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
+    try {
+      for await (const event of feed.watch(filter, controller.signal)) {
+        res.write(`id: ${event.position}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+      }
+    } catch (err) {
+      if (!controller.signal.aborted) {
+        logger.warn({ err }, 'event stream failed');
+        res.write(`event: error\ndata: ${JSON.stringify(httpErrorOf(err).body)}\n\n`);
+      }
+    } finally {
+      clearInterval(heartbeat);
+      res.end();
+    }
+  });
+}

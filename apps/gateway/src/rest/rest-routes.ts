@@ -1,0 +1,107 @@
+import { orchestratorRoutes as o, registryRoutes as g, type Route } from '@flotilla/contracts';
+
+export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+/** What a caller must be allowed to do (issue 8 maps roles onto these). */
+export type Access = 'read' | 'write' | 'admin';
+
+export interface HttpInput {
+  readonly params: Record<string, string>;
+  readonly query: Record<string, unknown>;
+  readonly body: unknown;
+  readonly contentType: string;
+}
+
+export interface RestRoute {
+  readonly method: Method;
+  /** Fastify path syntax (`/api/clusters/:id`). */
+  readonly path: string;
+  readonly operationId: string;
+  readonly summary: string;
+  readonly tag: string;
+  readonly route: Route;
+  readonly access: Access;
+  /** A command (its reply is `{result, position, events, duplicate}`) or a query. */
+  readonly kind: 'command' | 'query';
+  /** Status of a successful command that created something. */
+  readonly created?: boolean;
+  /** Builds the NATS request from the HTTP request. */
+  readonly toRequest: (input: HttpInput) => Record<string, unknown>;
+  /** Non-JSON replies (the manifest is Markdown). */
+  readonly render?: (reply: unknown) => { contentType: string; body: string };
+}
+
+const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml'];
+export const isYaml = (contentType: string) => YAML_TYPES.some((t) => contentType.startsWith(t));
+export const YAML_CONTENT_TYPES = YAML_TYPES;
+
+const obj = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+const withId = (i: HttpInput) => ({ id: i.params['id'] });
+const queryWithId = (i: HttpInput) => ({ ...i.query, ...withId(i) });
+const bodyWithId = (i: HttpInput) => ({ ...obj(i.body), ...withId(i) });
+
+/**
+ * Every REST route of the gateway, in one table: path, the NATS route it forwards to, how the
+ * request is built, and what access it needs. The OpenAPI document and (issue 8) the
+ * authorization matrix are read from this table, so a route cannot exist outside it.
+ */
+export const REST_ROUTES: readonly RestRoute[] = [
+  {
+    method: 'POST',
+    path: '/api/blueprints',
+    operationId: 'registerBlueprint',
+    summary: 'Register a blueprint (YAML or JSON body), or publish a new version of it',
+    tag: 'blueprints',
+    route: o.registerBlueprint,
+    access: 'write',
+    kind: 'command',
+    created: true,
+    toRequest: (i) =>
+      typeof i.body === 'string'
+        ? { document: i.body, format: isYaml(i.contentType) ? 'yaml' : 'json' }
+        : 'document' in obj(i.body)
+          ? obj(i.body)
+          : { document: obj(i.body) },
+  },
+  { method: 'GET', path: '/api/blueprints', operationId: 'listBlueprints', summary: 'List blueprints', tag: 'blueprints', route: o.listBlueprints, access: 'read', kind: 'query', toRequest: (i) => i.query },
+  { method: 'GET', path: '/api/blueprints/:id', operationId: 'getBlueprint', summary: 'One blueprint, with its versions', tag: 'blueprints', route: o.getBlueprint, access: 'read', kind: 'query', toRequest: withId },
+  { method: 'POST', path: '/api/blueprints/:id/deprecate', operationId: 'deprecateBlueprint', summary: 'Deprecate a blueprint', tag: 'blueprints', route: o.deprecateBlueprint, access: 'write', kind: 'command', toRequest: bodyWithId },
+
+  { method: 'POST', path: '/api/clusters', operationId: 'createCluster', summary: 'Create a cluster from a blueprint', tag: 'clusters', route: o.createCluster, access: 'write', kind: 'command', created: true, toRequest: (i) => obj(i.body) },
+  { method: 'GET', path: '/api/clusters', operationId: 'listClusters', summary: 'List clusters', tag: 'clusters', route: o.listClusters, access: 'read', kind: 'query', toRequest: (i) => i.query },
+  { method: 'GET', path: '/api/clusters/:id', operationId: 'getCluster', summary: 'Cluster details', tag: 'clusters', route: o.getCluster, access: 'read', kind: 'query', toRequest: withId },
+  { method: 'PUT', path: '/api/clusters/:id', operationId: 'updateCluster', summary: 'Update name, description, min/max workers, policy', tag: 'clusters', route: o.updateCluster, access: 'write', kind: 'command', toRequest: bodyWithId },
+  { method: 'DELETE', path: '/api/clusters/:id', operationId: 'decommissionCluster', summary: 'Decommission a cluster', tag: 'clusters', route: o.decommissionCluster, access: 'write', kind: 'command', toRequest: bodyWithId },
+  { method: 'POST', path: '/api/clusters/:id/scale', operationId: 'scaleCluster', summary: 'Scale the worker pool to target_workers', tag: 'clusters', route: o.scaleCluster, access: 'write', kind: 'command', toRequest: bodyWithId },
+  { method: 'POST', path: '/api/clusters/:id/hibernate', operationId: 'hibernateCluster', summary: 'Hibernate (0 workers)', tag: 'clusters', route: o.hibernateCluster, access: 'write', kind: 'command', toRequest: bodyWithId },
+  { method: 'POST', path: '/api/clusters/:id/reactivate', operationId: 'reactivateCluster', summary: 'Reactivate a hibernated cluster', tag: 'clusters', route: o.reactivateCluster, access: 'write', kind: 'command', toRequest: bodyWithId },
+  { method: 'GET', path: '/api/clusters/:id/agents', operationId: 'listClusterAgents', summary: "A cluster's agents", tag: 'clusters', route: o.clusterAgents, access: 'read', kind: 'query', toRequest: queryWithId },
+  { method: 'GET', path: '/api/clusters/:id/hierarchy', operationId: 'getClusterHierarchy', summary: 'Supervisor → leads → specialists → workers', tag: 'clusters', route: o.clusterHierarchy, access: 'read', kind: 'query', toRequest: withId },
+  { method: 'GET', path: '/api/clusters/:id/events', operationId: 'listClusterEvents', summary: "A cluster's events (?severity=&limit=&since=)", tag: 'clusters', route: o.clusterEvents, access: 'read', kind: 'query', toRequest: queryWithId },
+  {
+    method: 'GET',
+    path: '/api/clusters/:id/manifest',
+    operationId: 'getClusterManifest',
+    summary: "The cluster's README and skills sheet (Markdown)",
+    tag: 'clusters',
+    route: o.clusterManifest,
+    access: 'read',
+    kind: 'query',
+    toRequest: withId,
+    render: (reply) => ({ contentType: 'text/markdown; charset=utf-8', body: (reply as { markdown: string }).markdown }),
+  },
+
+  { method: 'GET', path: '/api/cluster/nodes', operationId: 'listNodes', summary: 'List nodes', tag: 'nodes', route: g.listNodes, access: 'read', kind: 'query', toRequest: (i) => i.query },
+  { method: 'POST', path: '/api/cluster/nodes', operationId: 'registerNode', summary: 'Register a node', tag: 'nodes', route: g.registerNode, access: 'admin', kind: 'query', created: true, toRequest: (i) => obj(i.body) },
+  { method: 'GET', path: '/api/cluster/nodes/:id', operationId: 'getNode', summary: 'One node', tag: 'nodes', route: g.getNode, access: 'read', kind: 'query', toRequest: withId },
+  { method: 'POST', path: '/api/cluster/nodes/:id', operationId: 'nodeHeartbeat', summary: 'Heartbeat (HTTP-only nodes)', tag: 'nodes', route: g.heartbeat, access: 'admin', kind: 'query', toRequest: (i) => ({ sent_at: new Date().toISOString(), ...obj(i.body), node_id: i.params['id'] }) },
+  { method: 'DELETE', path: '/api/cluster/nodes/:id', operationId: 'deregisterNode', summary: 'Unregister a node', tag: 'nodes', route: g.deregisterNode, access: 'admin', kind: 'query', toRequest: (i) => ({ ...i.query, ...withId(i) }) },
+  { method: 'POST', path: '/api/cluster/nodes/:id/drain', operationId: 'drainNode', summary: 'Move every agent off the node, then mark it drained', tag: 'nodes', route: g.drainNode, access: 'admin', kind: 'query', toRequest: bodyWithId },
+  { method: 'POST', path: '/api/cluster/nodes/:id/cordon', operationId: 'cordonNode', summary: 'Stop new placements on the node', tag: 'nodes', route: g.cordonNode, access: 'admin', kind: 'query', toRequest: bodyWithId },
+  { method: 'POST', path: '/api/cluster/nodes/:id/uncordon', operationId: 'uncordonNode', summary: 'Allow placements again', tag: 'nodes', route: g.uncordonNode, access: 'admin', kind: 'query', toRequest: withId },
+  { method: 'GET', path: '/api/cluster/assignments', operationId: 'listAssignments', summary: 'Where agents run', tag: 'nodes', route: g.assignments, access: 'read', kind: 'query', toRequest: (i) => i.query },
+  { method: 'GET', path: '/api/cluster/stats', operationId: 'clusterStats', summary: 'Nodes, agents, capacity and zones', tag: 'nodes', route: g.stats, access: 'read', kind: 'query', toRequest: () => ({}) },
+  { method: 'GET', path: '/api/cluster/leader', operationId: 'getLeadership', summary: "Each singleton role's leader and members", tag: 'control-plane', route: g.leadership, access: 'read', kind: 'query', toRequest: () => ({}) },
+  { method: 'POST', path: '/api/cluster/leader', operationId: 'handoverLeadership', summary: 'Hand a role over to a member', tag: 'control-plane', route: g.handover, access: 'admin', kind: 'query', toRequest: (i) => obj(i.body) },
+  { method: 'POST', path: '/api/cluster/balance', operationId: 'setPlacementStrategy', summary: 'Switch the default placement strategy', tag: 'control-plane', route: g.setStrategy, access: 'admin', kind: 'query', toRequest: (i) => obj(i.body) },
+];

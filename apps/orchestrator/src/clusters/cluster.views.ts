@@ -1,0 +1,113 @@
+import type { AgentView, ClusterView, EventView } from '@flotilla/contracts';
+import { agentCounts, type ExistingCluster } from '@flotilla/domain';
+import type { ClusterAgentRow, ClusterEventRow, ClusterRow } from '@flotilla/projections';
+
+export interface AgentCounts {
+  readonly running: number;
+  readonly runningWorkers: number;
+}
+
+/** Desired agents for a cluster row: what its status, target and blueprint ask for. */
+export function desiredOf(row: Pick<ClusterRow, 'status' | 'fixedAgents' | 'keepFixedAgents' | 'targetWorkers'>): number {
+  switch (row.status) {
+    case 'decommissioning':
+    case 'decommissioned':
+      return 0;
+    case 'hibernating':
+    case 'hibernated':
+      return row.keepFixedAgents ? row.fixedAgents : 0;
+    default:
+      return row.fixedAgents + row.targetWorkers;
+  }
+}
+
+const iso = (d: Date | string) => (d instanceof Date ? d.toISOString() : new Date(d).toISOString());
+
+export function clusterViewFromRow(row: ClusterRow, counts: AgentCounts, healthScore: number | null): ClusterView {
+  return {
+    id: row.id,
+    tenant_id: row.tenantId,
+    name: row.name,
+    description: row.description,
+    type: row.type as ClusterView['type'],
+    status: row.status as ClusterView['status'],
+    blueprint_id: row.blueprintId,
+    blueprint_version: row.blueprintVersion,
+    min_workers: row.minWorkers,
+    max_workers: row.maxWorkers,
+    target_workers: row.targetWorkers,
+    current_workers: counts.runningWorkers,
+    desired_agents: desiredOf(row),
+    running_agents: counts.running,
+    health_score: healthScore,
+    circuit: row.circuit as ClusterView['circuit'],
+    degraded_reason: row.degradedReason ?? null,
+    backup_cluster: row.backupCluster ?? null,
+    policy: row.policy,
+    created_at: iso(row.createdAt),
+    updated_at: iso(row.updatedAt),
+  };
+}
+
+/** The same view, from the aggregate's state (what a command reply shows without waiting). */
+export function clusterViewFromState(state: ExistingCluster, healthScore: number | null): ClusterView {
+  const counts = agentCounts(state);
+  return {
+    id: state.clusterId,
+    tenant_id: state.tenantId,
+    name: state.name,
+    description: state.description,
+    type: state.type,
+    status: state.status,
+    blueprint_id: state.blueprintId,
+    blueprint_version: state.blueprintVersion,
+    min_workers: state.minWorkers,
+    max_workers: state.maxWorkers,
+    target_workers: state.targetWorkers,
+    current_workers: counts.runningWorkers,
+    desired_agents: counts.desired,
+    running_agents: counts.running,
+    health_score: healthScore,
+    circuit: state.circuit,
+    degraded_reason: state.status === 'degraded' ? state.degradedReason : null,
+    backup_cluster: state.backupCluster,
+    policy: { ...state.policy },
+    created_at: state.createdAt,
+    updated_at: state.updatedAt,
+  };
+}
+
+export function agentViewFromRow(row: ClusterAgentRow): AgentView {
+  return {
+    id: row.id,
+    cluster_id: row.clusterId,
+    name: row.name,
+    role: row.role as AgentView['role'],
+    ordinal: row.ordinal,
+    state: row.state as AgentView['state'],
+    node_id: row.nodeId ?? null,
+    capabilities: row.capabilities,
+    runtime: row.runtime,
+    reports_to: row.reportsTo ?? null,
+    spec_hash: row.specHash,
+    reason: row.reason ?? null,
+    created_at: iso(row.createdAt),
+    updated_at: iso(row.updatedAt),
+  };
+}
+
+export function eventViewFromRow(row: ClusterEventRow): EventView {
+  return {
+    id: row.eventId,
+    position: String(row.position),
+    type: row.type,
+    stream: row.streamId,
+    cluster_id: row.clusterId ?? null,
+    severity: row.severity as EventView['severity'],
+    actor: row.actor,
+    tenant_id: row.tenantId,
+    occurred_at: iso(row.occurredAt),
+    data: row.data,
+    metadata: row.metadata,
+  };
+}

@@ -1,0 +1,167 @@
+import { createHash } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import pg from 'pg';
+import { CommandHandler, waitForProjections, type CommandResult } from '@flotilla/application';
+import type { Config } from '@flotilla/config';
+import type { ClusterView } from '@flotilla/contracts';
+import {
+  blueprintDecider,
+  blueprintStream,
+  clusterDecider,
+  clusterStream,
+  newId,
+  NotFoundError,
+  resolveBlueprint,
+  RuleViolationError,
+  validateBlueprint,
+  type Blueprint,
+  type ClusterCommand,
+  type ClusterState,
+  type Environment,
+  type ExistingCluster,
+} from '@flotilla/domain';
+import type { EventStore } from '@flotilla/eventstore';
+import type { RequestMeta } from '@flotilla/messaging';
+import { CONFIG } from '@flotilla/platform';
+import { ORCHESTRATOR_PROJECTIONS } from '@flotilla/projections';
+import { TypeID } from 'typeid-js';
+import { commandContext, identityOf, now } from '../infrastructure/request-context.js';
+import { EVENT_STORE } from '../infrastructure/tokens.js';
+import { clusterViewFromState } from './cluster.views.js';
+import { ClusterQueries } from './cluster-queries.service.js';
+
+export interface CommandReply<T> {
+  readonly result: T;
+  readonly position: string | null;
+  readonly events: string[];
+  readonly duplicate: boolean;
+}
+
+const PROJECTION_NAMES = ORCHESTRATOR_PROJECTIONS.map((p) => p.name);
+
+/**
+ * Cluster commands: each loads the aggregate, runs the domain decider and appends through the
+ * one command handler; replies carry the log position of their events, and with `wait` they
+ * return only once the read models show them (read-your-writes).
+ */
+@Injectable()
+export class ClustersService {
+  private readonly pool: pg.Pool;
+
+  constructor(
+    private readonly commands: CommandHandler,
+    private readonly queries: ClusterQueries,
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(CONFIG) config: Config,
+  ) {
+    this.pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 2 });
+    this.pool.on('error', () => undefined);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.pool.end().catch(() => undefined);
+  }
+
+  async create(
+    req: {
+      cluster_id?: string | undefined;
+      blueprint_id: string;
+      blueprint_version?: string | undefined;
+      name: string;
+      description?: string | undefined;
+      type?: ClusterView['type'] | undefined;
+      target_workers?: number | undefined;
+      environment?: Environment | undefined;
+      wait: boolean;
+    },
+    meta: RequestMeta,
+  ): Promise<CommandReply<ClusterView>> {
+    const identity = identityOf(meta);
+    const document = await this.blueprintDocument(req.blueprint_id, req.blueprint_version, identity.tenantId, identity.role);
+    const blueprint = resolveBlueprint(document, req.environment ? { environment: req.environment } : {});
+    const clusterId = req.cluster_id ?? (meta.idempotencyKey ? idFromKey('cluster', identity.tenantId, meta.idempotencyKey) : newId('cluster'));
+    return this.execute(
+      clusterId,
+      {
+        type: 'CreateCluster',
+        data: {
+          clusterId,
+          tenantId: identity.tenantId,
+          name: req.name,
+          ...(req.description !== undefined ? { description: req.description } : {}),
+          ...(req.type ? { type: req.type } : {}),
+          blueprint,
+          ...(req.target_workers !== undefined ? { targetWorkers: req.target_workers } : {}),
+        },
+        metadata: { now: now() },
+      },
+      meta,
+      req.wait,
+    );
+  }
+
+  /** Runs a command on an existing cluster the caller may see. */
+  async command(clusterId: string, command: ClusterCommand, meta: RequestMeta, wait: boolean, extra?: Record<string, unknown>): Promise<CommandReply<ClusterView>> {
+    await this.assertVisible(clusterId, meta);
+    return this.execute(clusterId, command, meta, wait, extra);
+  }
+
+  async state(clusterId: string): Promise<ClusterState> {
+    return (await this.commands.load(clusterDecider, clusterStream(clusterId))).state;
+  }
+
+  async visibleState(clusterId: string, meta: RequestMeta): Promise<ExistingCluster> {
+    const state = await this.state(clusterId);
+    const identity = identityOf(meta);
+    const admin = identity.role === 'admin' || identity.role === 'service';
+    if (state.status === 'none' || (!admin && state.tenantId !== identity.tenantId)) throw NotFoundError.of('cluster', clusterId);
+    return state;
+  }
+
+  private async assertVisible(clusterId: string, meta: RequestMeta): Promise<void> {
+    await this.visibleState(clusterId, meta);
+  }
+
+  private async execute(clusterId: string, command: ClusterCommand, meta: RequestMeta, wait: boolean, extra?: Record<string, unknown>): Promise<CommandReply<ClusterView>> {
+    const result: CommandResult<ClusterState> = await this.commands.handle(clusterDecider, clusterStream(clusterId), command, commandContext(meta, extra));
+    if (wait && result.position !== null) await waitForProjections(this.pool, PROJECTION_NAMES, result.position);
+    const state = result.state;
+    if (state.status === 'none') throw NotFoundError.of('cluster', clusterId);
+    const health = (await this.queries.healthFor([clusterId])).get(clusterId) ?? null;
+    return {
+      result: clusterViewFromState(state, health),
+      position: result.position?.toString() ?? null,
+      events: result.events.map((e) => e.type),
+      duplicate: result.duplicate,
+    };
+  }
+
+  /** The blueprint document a cluster is created from: a given version, or the latest. */
+  private async blueprintDocument(blueprintId: string, version: string | undefined, tenantId: string, role: string): Promise<Blueprint> {
+    const { state } = await this.commands.load(blueprintDecider, blueprintStream(blueprintId));
+    const visible = state.status !== 'none' && (role === 'admin' || role === 'service' || state.tenantId === tenantId);
+    if (!visible) throw NotFoundError.of('blueprint', blueprintId);
+    if (state.status === 'deprecated') {
+      throw new RuleViolationError('blueprint_deprecated', `blueprint '${blueprintId}' is deprecated: ${state.deprecatedReason}`, { blueprint_id: blueprintId });
+    }
+    if (!version || version === state.latestVersion) return state.latest;
+    if (!(version in state.versions)) throw new NotFoundError(`blueprint '${blueprintId}' has no version ${version}`, { kind: 'blueprint_version', id: blueprintId, version });
+    const events = await this.store.readStream(blueprintStream(blueprintId));
+    const published = events.find((e) => (e.type === 'BlueprintRegistered' || e.type === 'BlueprintVersionPublished') && e.data['version'] === version);
+    if (!published) throw new NotFoundError(`blueprint '${blueprintId}' has no version ${version}`, { kind: 'blueprint_version', id: blueprintId, version });
+    return validateBlueprint(published.data['document']);
+  }
+}
+
+/**
+ * A create repeated with the same idempotency key must land on the same stream, so the id is
+ * derived from (tenant, key): a TypeID whose UUID is a hash of them (not time-ordered, unlike
+ * generated ids; a repeat then finds its first result in the stream).
+ */
+export function idFromKey(kind: 'cluster', tenantId: string, key: string): string {
+  const hex = createHash('sha256').update(`${tenantId}\u0000${key}`).digest('hex').slice(0, 32).split('');
+  hex[12] = '8'; // a UUIDv8 ("custom") version nibble
+  hex[16] = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
+  const uuid = `${hex.slice(0, 8).join('')}-${hex.slice(8, 12).join('')}-${hex.slice(12, 16).join('')}-${hex.slice(16, 20).join('')}-${hex.slice(20).join('')}`;
+  return TypeID.fromUUID(kind, uuid).toString();
+}

@@ -1,0 +1,57 @@
+import { Global, Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { CommandHandler } from '@flotilla/application';
+import type { Config } from '@flotilla/config';
+import { createEventStore, eventStoreConfigFromEnv, type EventStore } from '@flotilla/eventstore';
+import { CONFIG, HealthService, LOGGER } from '@flotilla/platform';
+import { createReadModelOrm, migrateReadModels, type ReadModelOrm } from '@flotilla/projections';
+import type { Logger } from '@flotilla/telemetry';
+import { EVENT_STORE, READ_MODELS } from './tokens.js';
+
+@Injectable()
+class PersistenceLifecycle implements OnApplicationShutdown {
+  constructor(
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(READ_MODELS) private readonly orm: ReadModelOrm,
+    health: HealthService,
+  ) {
+    health.register('event_store', () => store.headPosition());
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.store.close().catch(() => undefined);
+    await this.orm.close().catch(() => undefined);
+  }
+}
+
+/**
+ * The event store (PostgreSQL or EventStoreDB, by EVENT_STORE) and the read-model ORM, migrated
+ * at start, plus the one command handler every write goes through.
+ */
+@Global()
+@Module({
+  providers: [
+    {
+      provide: EVENT_STORE,
+      inject: [CONFIG],
+      useFactory: (config: Config) => createEventStore(eventStoreConfigFromEnv(config)),
+    },
+    {
+      provide: READ_MODELS,
+      inject: [CONFIG, LOGGER],
+      useFactory: async (config: Config, logger: Logger) => {
+        const orm = await createReadModelOrm({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE });
+        const applied = await migrateReadModels(orm, config.DATABASE_URL);
+        if (applied.length) logger.info({ applied }, 'read-model migrations applied');
+        return orm;
+      },
+    },
+    {
+      provide: CommandHandler,
+      inject: [EVENT_STORE],
+      useFactory: (store: EventStore) => new CommandHandler(store),
+    },
+    PersistenceLifecycle,
+  ],
+  exports: [EVENT_STORE, READ_MODELS, CommandHandler],
+})
+export class PersistenceModule {}

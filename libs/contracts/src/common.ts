@@ -1,0 +1,25 @@
+import { z } from 'zod';
+import { idProblem, isValidId, type IdKind } from '@flotilla/domain';
+
+/** An id of this kind: a TypeID (`cluster_01h…`) or a client-chosen DNS label (`cluster-test-001`). */
+export const idOf = (kind: IdKind) =>
+  z.string().refine((v) => isValidId(kind, v), { error: (iss) => idProblem(kind, iss.input) });
+
+export const page = {
+  limit: z.coerce.number().int().min(1).max(1000).default(50),
+  offset: z.coerce.number().int().min(0).default(0),
+};
+
+/** A log position on the wire: a decimal string (positions exceed 2^53). */
+export const position = z.string().regex(/^\d+$/, 'a decimal log position');
+
+/** Commands may ask to be answered only once the read models show their effect. */
+export const waitFlag = { wait: z.union([z.boolean(), z.stringbool()]).default(false) };
+
+export const resources = z.object({ cpu: z.number().positive(), memory_mb: z.number().positive() });
+export type ResourcesDto = z.infer<typeof resources>;
+
+export const isoTime = z.string();
+
+/** A boolean that may arrive as a query string ('true' / 'false', '1' / '0', 'yes' / 'no'). */
+export const queryBool = (fallback: boolean) => z.union([z.boolean(), z.stringbool()]).default(fallback);

@@ -1,0 +1,218 @@
+import { z } from 'zod';
+import { AGENT_STATES, CLUSTER_STATUSES, CLUSTER_TYPES } from '@flotilla/domain';
+import { idOf, isoTime, page, position, queryBool, waitFlag } from './common.js';
+import { route } from './route.js';
+
+export const SEVERITIES = ['debug', 'info', 'warning', 'error'] as const;
+
+// ---------------------------------------------------------------- views (replies)
+
+export const blueprintView = z.object({
+  id: z.string(),
+  tenant_id: z.string(),
+  name: z.string(),
+  latest_version: z.string(),
+  status: z.enum(['active', 'deprecated']),
+  created_at: isoTime,
+  updated_at: isoTime,
+});
+export type BlueprintView = z.infer<typeof blueprintView>;
+
+export const blueprintDetails = blueprintView.extend({
+  description: z.string(),
+  tags: z.array(z.string()),
+  document: z.record(z.string(), z.unknown()),
+  versions: z.array(z.object({ version: z.string(), hash: z.string(), created_at: isoTime })),
+});
+
+export const clusterView = z.object({
+  id: z.string(),
+  tenant_id: z.string(),
+  name: z.string(),
+  description: z.string(),
+  type: z.enum(CLUSTER_TYPES),
+  status: z.enum(CLUSTER_STATUSES),
+  blueprint_id: z.string(),
+  blueprint_version: z.string(),
+  min_workers: z.number(),
+  max_workers: z.number(),
+  target_workers: z.number(),
+  current_workers: z.number(),
+  desired_agents: z.number(),
+  running_agents: z.number(),
+  health_score: z.number().nullable(),
+  circuit: z.enum(['closed', 'open', 'half_open']),
+  degraded_reason: z.string().nullable(),
+  backup_cluster: z.string().nullable(),
+  policy: z.record(z.string(), z.unknown()),
+  created_at: isoTime,
+  updated_at: isoTime,
+});
+export type ClusterView = z.infer<typeof clusterView>;
+
+export const agentView = z.object({
+  id: z.string(),
+  cluster_id: z.string(),
+  name: z.string(),
+  role: z.enum(['supervisor', 'lead', 'specialist', 'worker']),
+  ordinal: z.number(),
+  state: z.enum(AGENT_STATES),
+  node_id: z.string().nullable(),
+  capabilities: z.array(z.string()),
+  runtime: z.record(z.string(), z.unknown()),
+  reports_to: z.string().nullable(),
+  spec_hash: z.string(),
+  reason: z.string().nullable(),
+  created_at: isoTime,
+  updated_at: isoTime,
+});
+export type AgentView = z.infer<typeof agentView>;
+
+/** One position in the reporting tree (an agent instance, or a desired one still missing). */
+export interface HierarchyNode {
+  readonly name: string;
+  readonly role: string;
+  readonly ordinal: number;
+  readonly agent_id: string | null;
+  readonly state: string;
+  readonly node_id: string | null;
+  /** False for agents on their way out (beyond the target, or hibernating). */
+  readonly desired: boolean;
+  readonly children: readonly HierarchyNode[];
+}
+export const hierarchyNode: z.ZodType<HierarchyNode> = z.lazy(() =>
+  z.object({
+    name: z.string(),
+    role: z.string(),
+    ordinal: z.number(),
+    agent_id: z.string().nullable(),
+    state: z.string(),
+    node_id: z.string().nullable(),
+    desired: z.boolean(),
+    children: z.array(hierarchyNode),
+  }),
+);
+
+export const eventView = z.object({
+  id: z.string(),
+  position: position,
+  type: z.string(),
+  stream: z.string(),
+  cluster_id: z.string().nullable(),
+  severity: z.enum(SEVERITIES),
+  actor: z.string(),
+  tenant_id: z.string(),
+  occurred_at: isoTime,
+  data: z.record(z.string(), z.unknown()),
+  metadata: z.record(z.string(), z.unknown()),
+});
+export type EventView = z.infer<typeof eventView>;
+
+/** What every command answers: the resulting view, the log position of its events, their types. */
+const commandReply = <T extends z.ZodType>(view: T) =>
+  z.object({ result: view, position: position.nullable(), events: z.array(z.string()), duplicate: z.boolean() });
+
+// ---------------------------------------------------------------- requests
+
+const byId = (kind: 'cluster' | 'blueprint') => ({ id: idOf(kind) });
+
+export const registerBlueprintRequest = z.object({
+  /** The blueprint as YAML or JSON text, or as an already parsed object. */
+  document: z.union([z.string().min(1), z.record(z.string(), z.unknown())]),
+  format: z.enum(['yaml', 'json']).optional(),
+  ...waitFlag,
+});
+
+export const scalingPolicyPatch = z.record(z.string(), z.unknown());
+
+export const createClusterRequest = z.object({
+  cluster_id: idOf('cluster').optional(),
+  blueprint_id: idOf('blueprint'),
+  blueprint_version: z.string().optional(),
+  name: z.string().min(1).max(200),
+  description: z.string().max(2000).optional(),
+  type: z.enum(CLUSTER_TYPES).optional(),
+  target_workers: z.number().int().min(0).optional(),
+  environment: z.enum(['development', 'staging', 'production']).optional(),
+  ...waitFlag,
+});
+
+export const updateClusterRequest = z.object({
+  ...byId('cluster'),
+  name: z.string().min(1).max(200).optional(),
+  description: z.string().max(2000).optional(),
+  min_workers: z.number().int().min(0).optional(),
+  max_workers: z.number().int().min(0).optional(),
+  policy: scalingPolicyPatch.optional(),
+  ...waitFlag,
+});
+
+export const scaleClusterRequest = z.object({
+  ...byId('cluster'),
+  target_workers: z.number().int().min(0),
+  reason: z.string().max(500).optional(),
+  ...waitFlag,
+});
+
+export const clusterCommandRequest = z.object({ ...byId('cluster'), reason: z.string().max(500).optional(), ...waitFlag });
+
+export const listClustersRequest = z.object({
+  status: z.enum(CLUSTER_STATUSES).optional(),
+  type: z.enum(CLUSTER_TYPES).optional(),
+  blueprint_id: z.string().optional(),
+  ...page,
+});
+
+export const clusterEventsRequest = z.object({
+  ...byId('cluster'),
+  severity: z.enum(SEVERITIES).optional(),
+  type: z.string().optional(),
+  since: z.string().optional(),
+  after: position.optional(),
+  ...page,
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+export const agentReportRequest = z.object({
+  cluster_id: idOf('cluster'),
+  agent_id: idOf('agent'),
+  node_id: idOf('node'),
+  state: z.enum(['started', 'failed', 'stopped']),
+  reason: z.string().max(1000).optional(),
+});
+
+export const scalingDecisionRequest = z.object({
+  cluster_id: idOf('cluster'),
+  decision: z.enum(['up', 'down', 'hold', 'hibernate', 'wake']),
+  target: z.number().int().min(0),
+  reason: z.string(),
+  rule: z.string(),
+  inputs: z.record(z.string(), z.unknown()),
+  /** The autoscaler leader's fencing term: a deposed leader's late decision is refused. */
+  term: z.number().int().positive(),
+});
+
+// ---------------------------------------------------------------- routes
+
+export const orchestratorRoutes = {
+  registerBlueprint: route('orchestrator', 'orchestrator.blueprints.register', registerBlueprintRequest, commandReply(blueprintView), 'Register a blueprint, or publish a new version of it.'),
+  listBlueprints: route('orchestrator', 'orchestrator.blueprints.list', z.object({ ...page }), z.object({ blueprints: z.array(blueprintView), total: z.number() }), 'List blueprints.'),
+  getBlueprint: route('orchestrator', 'orchestrator.blueprints.get', z.object(byId('blueprint')), blueprintDetails, 'One blueprint with its versions.'),
+  deprecateBlueprint: route('orchestrator', 'orchestrator.blueprints.deprecate', z.object({ ...byId('blueprint'), reason: z.string().default('deprecated'), ...waitFlag }), commandReply(blueprintView), 'Deprecate a blueprint.'),
+
+  createCluster: route('orchestrator', 'orchestrator.clusters.create', createClusterRequest, commandReply(clusterView), 'Create a cluster from a blueprint.'),
+  listClusters: route('orchestrator', 'orchestrator.clusters.list', listClustersRequest, z.object({ clusters: z.array(clusterView), total: z.number() }), 'List clusters.'),
+  getCluster: route('orchestrator', 'orchestrator.clusters.get', z.object(byId('cluster')), clusterView, 'One cluster.'),
+  updateCluster: route('orchestrator', 'orchestrator.clusters.update', updateClusterRequest, commandReply(clusterView), 'Change name, description, bounds or policy.'),
+  scaleCluster: route('orchestrator', 'orchestrator.clusters.scale', scaleClusterRequest, commandReply(clusterView), 'Scale the worker pool to a target.'),
+  hibernateCluster: route('orchestrator', 'orchestrator.clusters.hibernate', clusterCommandRequest, commandReply(clusterView), 'Stop every worker (and fixed agents unless the blueprint keeps them).'),
+  reactivateCluster: route('orchestrator', 'orchestrator.clusters.reactivate', clusterCommandRequest, commandReply(clusterView), 'Bring a hibernated cluster back to its last target.'),
+  decommissionCluster: route('orchestrator', 'orchestrator.clusters.decommission', clusterCommandRequest, commandReply(clusterView), 'Stop every agent and retire the cluster.'),
+  clusterAgents: route('orchestrator', 'orchestrator.clusters.agents', z.object({ ...byId('cluster'), state: z.enum(AGENT_STATES).optional(), include_stopped: queryBool(false) }), z.object({ agents: z.array(agentView), total: z.number() }), "A cluster's agents."),
+  clusterHierarchy: route('orchestrator', 'orchestrator.clusters.hierarchy', z.object(byId('cluster')), z.object({ cluster_id: z.string(), root: hierarchyNode.nullable() }), 'Supervisor → leads → specialists → workers.'),
+  clusterEvents: route('orchestrator', 'orchestrator.clusters.events', clusterEventsRequest, z.object({ events: z.array(eventView), total: z.number() }), "A cluster's events (the audit trail)."),
+  clusterManifest: route('orchestrator', 'orchestrator.clusters.manifest', z.object(byId('cluster')), z.object({ cluster_id: z.string(), markdown: z.string() }), "The cluster's README and skills sheet, from its live state."),
+
+  reportAgent: route('orchestrator', 'orchestrator.agents.report', agentReportRequest, z.object({ recorded: z.array(z.string()) }), 'A node agent reports that an agent started, failed or stopped.'),
+  applyScalingDecision: route('orchestrator', 'orchestrator.scaling.apply', scalingDecisionRequest, commandReply(clusterView), "The autoscaler's decision, recorded with its inputs and applied."),
+} as const;

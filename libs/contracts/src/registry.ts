@@ -1,0 +1,158 @@
+import { z } from 'zod';
+import { idOf, isoTime, page, position, resources } from './common.js';
+import { route } from './route.js';
+
+export const STRATEGIES = ['round-robin', 'least-loaded', 'least-agents', 'random', 'weighted', 'health-based'] as const;
+export const NODE_STATUSES = ['online', 'suspect', 'offline', 'draining', 'drained', 'cordoned', 'deregistered'] as const;
+
+export const capacity = z.object({ cpu: z.number().positive(), memory_mb: z.number().int().positive(), max_agents: z.number().int().positive() });
+
+export const nodeView = z.object({
+  id: z.string(),
+  hostname: z.string(),
+  address: z.string(),
+  region: z.string(),
+  zone: z.string(),
+  labels: z.record(z.string(), z.string()),
+  services: z.array(z.string()),
+  capacity,
+  used: z.object({ cpu: z.number(), memory_mb: z.number(), agents: z.number() }),
+  role: z.enum(['worker', 'standby']),
+  priority: z.number(),
+  status: z.enum(NODE_STATUSES),
+  health: z.enum(['healthy', 'warning', 'critical', 'unknown']),
+  last_heartbeat_at: isoTime.nullable(),
+  usage: z
+    .object({ cpu_percent: z.number(), memory_percent: z.number(), disk_percent: z.number(), load_avg: z.number() })
+    .nullable(),
+  agents: z.array(z.string()),
+  registered_at: isoTime,
+});
+export type NodeView = z.infer<typeof nodeView>;
+
+export const registerNodeRequest = z.object({
+  node_id: idOf('node').optional(),
+  hostname: z.string().min(1),
+  address: z.string().min(1),
+  region: z.string().default('local'),
+  zone: z.string().default('zone-a'),
+  labels: z.record(z.string(), z.string()).default({}),
+  services: z.array(z.string()).default([]),
+  capacity,
+  role: z.enum(['worker', 'standby']).default('worker'),
+  priority: z.number().int().min(0).max(1000).default(100),
+});
+
+/** What a node agent sends every HEARTBEAT_INTERVAL_MS (publish on `registry.heartbeats.<nodeId>`). */
+export const heartbeat = z.object({
+  node_id: idOf('node'),
+  sent_at: isoTime,
+  cpu_percent: z.number().min(0),
+  memory_percent: z.number().min(0).max(100),
+  disk_percent: z.number().min(0).max(100),
+  load_avg: z.number().min(0),
+  cores: z.number().int().positive().optional(),
+  agents: z.array(z.object({ agent_id: z.string(), cluster_id: z.string(), state: z.string() })).default([]),
+});
+export type Heartbeat = z.infer<typeof heartbeat>;
+
+export const placementAgent = z.object({
+  agent_id: idOf('agent'),
+  name: z.string(),
+  role: z.enum(['supervisor', 'lead', 'specialist', 'worker']),
+  capabilities: z.array(z.string()).default([]),
+  runtime: z.record(z.string(), z.unknown()),
+  resources,
+});
+export type PlacementAgent = z.infer<typeof placementAgent>;
+
+export const placeRequest = z.object({
+  cluster_id: idOf('cluster'),
+  tenant_id: z.string(),
+  strategy: z.enum(STRATEGIES).optional(),
+  constraints: z
+    .object({
+      required_services: z.array(z.string()).default([]),
+      required_labels: z.record(z.string(), z.string()).default({}),
+      zone_spread: z.boolean().default(false),
+      max_per_zone: z.number().int().positive().optional(),
+      anti_affinity: z.boolean().default(false),
+    })
+    .default({ required_services: [], required_labels: {}, zone_spread: false, anti_affinity: false }),
+  agents: z.array(placementAgent).min(1).max(10_000),
+  /**
+   * Moving agents that already run somewhere (drain, orphans): place each on a node other than
+   * this one. With `keep_source`, the old assignment stays until released (make-before-break).
+   */
+  move_from: idOf('node').optional(),
+  keep_source: z.boolean().default(false),
+});
+export type PlaceRequest = z.infer<typeof placeRequest>;
+
+export const placeReply = z.object({
+  assignments: z.array(z.object({ agent_id: z.string(), node_id: z.string(), previous_node_id: z.string().nullable() })),
+  unplaced: z.array(z.object({ agent_id: z.string(), reason: z.string() })),
+  strategy: z.enum(STRATEGIES),
+});
+export type PlaceReply = z.infer<typeof placeReply>;
+
+export const releaseRequest = z.object({
+  cluster_id: idOf('cluster'),
+  agent_ids: z.array(idOf('agent')).min(1),
+  /** Release only the assignment on this node (after a move); otherwise every assignment of the agent. */
+  node_id: idOf('node').optional(),
+  reason: z.string().default('released'),
+});
+
+export const assignmentView = z.object({
+  agent_id: z.string(),
+  cluster_id: z.string(),
+  node_id: z.string(),
+  status: z.enum(['assigned', 'released']),
+  assigned_at: isoTime,
+});
+
+export const statsView = z.object({
+  nodes: z.object({ total: z.number(), by_status: z.record(z.string(), z.number()), by_role: z.record(z.string(), z.number()) }),
+  agents: z.object({ total: z.number(), by_state: z.record(z.string(), z.number()) }),
+  capacity: z.object({
+    cpu: z.object({ total: z.number(), used: z.number(), free: z.number() }),
+    memory_mb: z.object({ total: z.number(), used: z.number(), free: z.number() }),
+    agents: z.object({ total: z.number(), used: z.number(), free: z.number() }),
+  }),
+  zones: z.record(z.string(), z.object({ nodes: z.number(), online: z.number(), agents: z.number(), free_agents: z.number() })),
+  strategy: z.enum(STRATEGIES),
+});
+
+export const leadershipView = z.object({
+  roles: z.array(
+    z.object({ role: z.string(), leader: z.string().nullable(), term: z.number().nullable(), since: z.string().nullable(), members: z.array(z.string()) }),
+  ),
+});
+
+const nodeById = z.object({ id: idOf('node') });
+
+export const registryRoutes = {
+  registerNode: route('registry', 'registry.nodes.register', registerNodeRequest, nodeView, 'Register a node (idempotent for the same id and spec).'),
+  heartbeat: route('registry', 'registry.nodes.heartbeat', heartbeat, z.object({ status: z.enum(NODE_STATUSES) }), 'A heartbeat over request/reply (HTTP-only nodes; node agents publish instead).'),
+  listNodes: route('registry', 'registry.nodes.list', z.object({ status: z.enum(NODE_STATUSES).optional(), role: z.enum(['worker', 'standby']).optional(), zone: z.string().optional(), ...page }), z.object({ nodes: z.array(nodeView), total: z.number() }), 'List nodes.'),
+  getNode: route('registry', 'registry.nodes.get', nodeById, nodeView, 'One node.'),
+  deregisterNode: route('registry', 'registry.nodes.deregister', z.object({ id: idOf('node'), force: z.union([z.boolean(), z.stringbool()]).default(false) }), nodeView, 'Remove a node (refused while agents are placed on it unless forced).'),
+  drainNode: route('registry', 'registry.nodes.drain', z.object({ id: idOf('node'), reason: z.string().default('drain requested') }), nodeView, 'Move every agent off the node, make-before-break, then mark it drained.'),
+  cordonNode: route('registry', 'registry.nodes.cordon', z.object({ id: idOf('node'), reason: z.string().default('cordoned') }), nodeView, 'Stop new placements on the node.'),
+  uncordonNode: route('registry', 'registry.nodes.uncordon', nodeById, nodeView, 'Allow placements on the node again.'),
+  place: route('registry', 'registry.placement.place', placeRequest, placeReply, 'Place agents of a cluster (idempotent by agent id).'),
+  release: route('registry', 'registry.placement.release', releaseRequest, z.object({ released: z.array(z.string()) }), 'Release agents from their nodes.'),
+  assignments: route('registry', 'registry.assignments.list', z.object({ cluster_id: z.string().optional(), node_id: z.string().optional(), ...page, limit: z.coerce.number().int().min(1).max(10_000).default(1000) }), z.object({ assignments: z.array(assignmentView), total: z.number() }), 'Where agents run.'),
+  stats: route('registry', 'registry.stats.get', z.object({}), statsView, 'Nodes, agents, capacity and zones.'),
+  setStrategy: route('registry', 'registry.strategy.set', z.object({ strategy: z.enum(STRATEGIES) }), z.object({ strategy: z.enum(STRATEGIES), position: position.nullable() }), 'Switch the default placement strategy (recorded as an event).'),
+  leadership: route('registry', 'registry.leadership.get', z.object({}), leadershipView, "Each singleton role's leader and members."),
+  handover: route('registry', 'registry.leadership.handover', z.object({ role: z.string().min(1), member_id: z.string().min(1) }), leadershipView, 'Hand a role over to a member.'),
+} as const;
+
+/** Core NATS subjects (no reply). */
+export const registrySubjects = {
+  /** `registry.heartbeats.<nodeId>`: node agents publish their heartbeat here. */
+  heartbeat: (nodeId: string) => `registry.heartbeats.${nodeId}`,
+  heartbeats: 'registry.heartbeats.*',
+} as const;
