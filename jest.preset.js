@@ -5,6 +5,8 @@ import path from 'node:path';
 
 const root = import.meta.dirname;
 
+const ESM_ONLY_REQUIRED = ['content-disposition'];
+
 /** @param {string} projectDir @returns {import('jest').Config} */
 export function jestConfig(projectDir) {
   const kind = process.env.FLOTILLA_TEST_KIND === 'int' ? 'int' : 'unit';
@@ -19,7 +21,11 @@ export function jestConfig(projectDir) {
     testPathIgnorePatterns: kind === 'int' ? ['/node_modules/'] : ['/node_modules/', '\\.int\\.spec\\.ts$'],
     extensionsToTreatAsEsm: ['.ts'],
     moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+    // CommonJS packages that require() an ESM-only one fail under Jest (they work in Node):
+    // @fastify/static → content-disposition@3. Those ESM packages are compiled to CommonJS.
+    transformIgnorePatterns: [`/node_modules/(?!(${ESM_ONLY_REQUIRED.join('|')})/)`],
     transform: {
+      [`/node_modules/(${ESM_ONLY_REQUIRED.join('|')})/.+\\.js$`]: ['@swc/jest', { module: { type: 'commonjs' } }],
       '^.+\\.ts$': [
         '@swc/jest',
         {

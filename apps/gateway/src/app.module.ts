@@ -1,5 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { EventFeed } from './events/event-feed.service.js';
+import { GrpcGateway } from './grpc/grpc-server.js';
 import { SystemHealthController } from './health/system-health.controller.js';
 import { SystemHealthService } from './health/system-health.service.js';
 import { RestGateway } from './rest/rest-gateway.js';
@@ -11,7 +12,7 @@ export class GatewayModule {
       module: GatewayModule,
       imports: [platform],
       controllers: [SystemHealthController],
-      providers: [SystemHealthService, RestGateway, EventFeed],
+      providers: [SystemHealthService, RestGateway, EventFeed, GrpcGateway],
     };
   }
 }

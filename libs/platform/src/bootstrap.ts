@@ -100,7 +100,7 @@ export async function runService(def: ServiceDefinition): Promise<INestApplicati
   await app.listen({ port, host: config.HTTP_HOST });
   const address = app.getHttpServer().address();
   const actualPort = typeof address === 'object' && address ? address.port : port;
-  logger.info({ port: actualPort, host: config.HTTP_HOST }, `${def.service} ready`);
   await def.onListening?.(app, { config, logger, port: actualPort });
+  logger.info({ port: actualPort, host: config.HTTP_HOST }, `${def.service} ready`);
   return app;
 }

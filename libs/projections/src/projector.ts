@@ -1,6 +1,7 @@
+import { SpanKind, trace, type Link } from '@opentelemetry/api';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { EventStore, StoredEvent } from '@flotilla/eventstore';
-import type { Logger } from '@flotilla/telemetry';
+import { contextFromHeaders, withSpan, type Logger } from '@flotilla/telemetry';
 import type { ReadModelOrm } from './orm.js';
 import type { Projection } from './projection.js';
 
@@ -43,6 +44,30 @@ export async function applyBatch(
   opts: { asRebuild?: boolean; beforeCommit?: () => Promise<void> } = {},
 ): Promise<BatchOutcome> {
   if (events.length === 0) return 'applied';
+  if (opts.asRebuild) return applyInTransaction(orm, projection, events, opts);
+  // The projection joins the trace of the command whose events it applies (the first traced
+  // event is the parent; the others are links), so one trace shows HTTP → NATS → append → read model.
+  const traced = events.map((e) => e.metadata.traceparent).filter((t): t is string => typeof t === 'string');
+  const parent = traced[0] ? contextFromHeaders({ traceparent: traced[0] }) : undefined;
+  const links: Link[] = traced
+    .slice(1, 32)
+    .map((t) => trace.getSpanContext(contextFromHeaders({ traceparent: t })))
+    .filter((c): c is NonNullable<typeof c> => c !== undefined)
+    .map((context) => ({ context }));
+  return withSpan(
+    `project ${projection.name}`,
+    { kind: SpanKind.CONSUMER, attributes: { 'flotilla.projection': projection.name, 'flotilla.events': events.length }, links },
+    () => applyInTransaction(orm, projection, events, opts),
+    parent,
+  );
+}
+
+async function applyInTransaction(
+  orm: ReadModelOrm,
+  projection: Projection,
+  events: readonly StoredEvent[],
+  opts: { asRebuild?: boolean; beforeCommit?: () => Promise<void> },
+): Promise<BatchOutcome> {
   return orm.em.fork().transactional(async (em) => {
     const cp = await lockCheckpoint(em, projection.name);
     if (cp.rebuilding && !opts.asRebuild) {

@@ -1,0 +1,170 @@
+import { orchestratorRoutes as o, registryRoutes as g, type Route } from '@flotilla/contracts';
+import type { Access } from '../rest/rest-routes.js';
+import { fromStruct, toStruct } from './struct.js';
+
+type Obj = Record<string, unknown>;
+
+export interface GrpcMethod {
+  /** `<Service>.<Method>` as in flotilla.proto. */
+  readonly name: string;
+  readonly route: Route;
+  readonly access: Access;
+  readonly kind: 'command' | 'query';
+  readonly toRequest: (req: Obj) => Obj;
+  readonly toReply: (reply: unknown) => Obj;
+}
+
+const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+const num = (v: unknown) => (typeof v === 'number' && v !== 0 ? v : undefined);
+const defined = (o: Obj): Obj => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+
+const cluster = (c: Obj): Obj => ({ ...c, policy: toStruct(c['policy'] as Obj), degraded_reason: c['degraded_reason'] ?? '', backup_cluster: c['backup_cluster'] ?? '', ...(c['health_score'] === null ? { health_score: undefined } : {}) });
+const agent = (a: Obj): Obj => ({ ...a, runtime: toStruct(a['runtime'] as Obj), node_id: a['node_id'] ?? '', reports_to: a['reports_to'] ?? '', reason: a['reason'] ?? '' });
+const event = (e: Obj): Obj => ({ ...e, cluster_id: e['cluster_id'] ?? '', data: toStruct(e['data'] as Obj), metadata: toStruct(e['metadata'] as Obj) });
+const node = (n: Obj): Obj => ({
+  ...n,
+  capacity: toStruct(n['capacity'] as Obj),
+  used: toStruct(n['used'] as Obj),
+  usage: n['usage'] ? toStruct(n['usage'] as Obj) : undefined,
+  last_heartbeat_at: n['last_heartbeat_at'] ?? '',
+});
+type Hierarchy = Obj & { children?: Hierarchy[] };
+const hierarchy = (h: Hierarchy | null): Obj | undefined =>
+  h ? { ...h, agent_id: h['agent_id'] ?? '', node_id: h['node_id'] ?? '', children: (h.children ?? []).map((c) => hierarchy(c)) } : undefined;
+const commandReply = (key: string, view: (v: Obj) => Obj) => (r: unknown) => {
+  const c = r as { result: Obj; position: string | null; events: string[]; duplicate: boolean };
+  return { [key]: view(c.result), position: c.position ?? '', events: c.events, duplicate: c.duplicate };
+};
+const id = (r: Obj) => ({ id: r['id'] });
+const same = (r: unknown) => r as Obj;
+
+/** Every gRPC method, mapped onto the same NATS routes the REST API uses. */
+export const GRPC_METHODS: readonly GrpcMethod[] = [
+  { name: 'BlueprintService.RegisterBlueprint', route: o.registerBlueprint, access: 'write', kind: 'command', toRequest: (r) => defined({ document: r['document'], format: str(r['format']), wait: r['wait'] }), toReply: commandReply('blueprint', (b) => b) },
+  { name: 'BlueprintService.ListBlueprints', route: o.listBlueprints, access: 'read', kind: 'query', toRequest: (r) => defined({ limit: num(r['limit']), offset: num(r['offset']) }), toReply: same },
+  {
+    name: 'BlueprintService.GetBlueprint',
+    route: o.getBlueprint,
+    access: 'read',
+    kind: 'query',
+    toRequest: id,
+    toReply: (r) => {
+      const { description, tags, document, versions, ...blueprint } = r as Obj;
+      return { blueprint, description, tags, document: toStruct(document as Obj), versions };
+    },
+  },
+  { name: 'BlueprintService.DeprecateBlueprint', route: o.deprecateBlueprint, access: 'write', kind: 'command', toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']), wait: r['wait'] }), toReply: commandReply('blueprint', (b) => b) },
+
+  {
+    name: 'ClusterService.CreateCluster',
+    route: o.createCluster,
+    access: 'write',
+    kind: 'command',
+    toRequest: (r) =>
+      defined({
+        cluster_id: str(r['cluster_id']),
+        blueprint_id: r['blueprint_id'],
+        blueprint_version: str(r['blueprint_version']),
+        name: r['name'],
+        description: str(r['description']),
+        type: str(r['type']),
+        target_workers: r['target_workers'],
+        environment: str(r['environment']),
+        wait: r['wait'],
+      }),
+    toReply: commandReply('cluster', cluster),
+  },
+  {
+    name: 'ClusterService.ListClusters',
+    route: o.listClusters,
+    access: 'read',
+    kind: 'query',
+    toRequest: (r) => defined({ status: str(r['status']), type: str(r['type']), blueprint_id: str(r['blueprint_id']), limit: num(r['limit']), offset: num(r['offset']) }),
+    toReply: (r) => ({ ...(r as Obj), clusters: ((r as Obj)['clusters'] as Obj[]).map(cluster) }),
+  },
+  { name: 'ClusterService.GetCluster', route: o.getCluster, access: 'read', kind: 'query', toRequest: id, toReply: (r) => cluster(r as Obj) },
+  {
+    name: 'ClusterService.UpdateCluster',
+    route: o.updateCluster,
+    access: 'write',
+    kind: 'command',
+    toRequest: (r) =>
+      defined({ id: r['id'], name: r['name'], description: r['description'], min_workers: r['min_workers'], max_workers: r['max_workers'], policy: r['policy'] ? fromStruct(r['policy'] as never) : undefined, wait: r['wait'] }),
+    toReply: commandReply('cluster', cluster),
+  },
+  { name: 'ClusterService.ScaleCluster', route: o.scaleCluster, access: 'write', kind: 'command', toRequest: (r) => defined({ id: r['id'], target_workers: r['target_workers'] ?? 0, reason: str(r['reason']), wait: r['wait'] }), toReply: commandReply('cluster', cluster) },
+  { name: 'ClusterService.HibernateCluster', route: o.hibernateCluster, access: 'write', kind: 'command', toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']), wait: r['wait'] }), toReply: commandReply('cluster', cluster) },
+  { name: 'ClusterService.ReactivateCluster', route: o.reactivateCluster, access: 'write', kind: 'command', toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']), wait: r['wait'] }), toReply: commandReply('cluster', cluster) },
+  { name: 'ClusterService.DecommissionCluster', route: o.decommissionCluster, access: 'write', kind: 'command', toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']), wait: r['wait'] }), toReply: commandReply('cluster', cluster) },
+  {
+    name: 'ClusterService.ListAgents',
+    route: o.clusterAgents,
+    access: 'read',
+    kind: 'query',
+    toRequest: (r) => defined({ id: r['id'], state: str(r['state']), include_stopped: r['include_stopped'] }),
+    toReply: (r) => ({ ...(r as Obj), agents: ((r as Obj)['agents'] as Obj[]).map(agent) }),
+  },
+  { name: 'ClusterService.GetHierarchy', route: o.clusterHierarchy, access: 'read', kind: 'query', toRequest: id, toReply: (r) => ({ cluster_id: (r as Obj)['cluster_id'], root: hierarchy((r as Obj)['root'] as Hierarchy | null) }) },
+  {
+    name: 'ClusterService.ListEvents',
+    route: o.clusterEvents,
+    access: 'read',
+    kind: 'query',
+    toRequest: (r) => defined({ id: r['id'], severity: str(r['severity']), type: str(r['type']), since: str(r['since']), limit: num(r['limit']), offset: num(r['offset']) }),
+    toReply: (r) => ({ ...(r as Obj), events: ((r as Obj)['events'] as Obj[]).map(event) }),
+  },
+  { name: 'ClusterService.GetManifest', route: o.clusterManifest, access: 'read', kind: 'query', toRequest: id, toReply: same },
+
+  {
+    name: 'NodeService.RegisterNode',
+    route: g.registerNode,
+    access: 'admin',
+    kind: 'query',
+    toRequest: (r) =>
+      defined({
+        node_id: str(r['node_id']),
+        hostname: r['hostname'],
+        address: r['address'],
+        region: str(r['region']),
+        zone: str(r['zone']),
+        labels: r['labels'],
+        services: r['services'],
+        capacity: { cpu: r['cpu'], memory_mb: r['memory_mb'], max_agents: r['max_agents'] },
+        role: str(r['role']),
+        priority: r['priority'],
+      }),
+    toReply: (r) => node(r as Obj),
+  },
+  {
+    name: 'NodeService.ListNodes',
+    route: g.listNodes,
+    access: 'read',
+    kind: 'query',
+    toRequest: (r) => defined({ status: str(r['status']), role: str(r['role']), zone: str(r['zone']), limit: num(r['limit']), offset: num(r['offset']) }),
+    toReply: (r) => ({ ...(r as Obj), nodes: ((r as Obj)['nodes'] as Obj[]).map(node) }),
+  },
+  { name: 'NodeService.GetNode', route: g.getNode, access: 'read', kind: 'query', toRequest: id, toReply: (r) => node(r as Obj) },
+  { name: 'NodeService.DeregisterNode', route: g.deregisterNode, access: 'admin', kind: 'query', toRequest: (r) => defined({ id: r['id'], force: r['force'] }), toReply: (r) => node(r as Obj) },
+  { name: 'NodeService.DrainNode', route: g.drainNode, access: 'admin', kind: 'query', toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']) }), toReply: (r) => node(r as Obj) },
+  { name: 'NodeService.CordonNode', route: g.cordonNode, access: 'admin', kind: 'query', toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']) }), toReply: (r) => node(r as Obj) },
+  { name: 'NodeService.UncordonNode', route: g.uncordonNode, access: 'admin', kind: 'query', toRequest: id, toReply: (r) => node(r as Obj) },
+  { name: 'NodeService.ListAssignments', route: g.assignments, access: 'read', kind: 'query', toRequest: (r) => defined({ cluster_id: str(r['cluster_id']), node_id: str(r['node_id']) }), toReply: same },
+  { name: 'NodeService.GetStats', route: g.stats, access: 'read', kind: 'query', toRequest: () => ({}), toReply: (r) => toStruct(r as Obj) as unknown as Obj },
+  { name: 'NodeService.SetStrategy', route: g.setStrategy, access: 'admin', kind: 'query', toRequest: (r) => ({ strategy: r['strategy'] }), toReply: (r) => ({ ...(r as Obj), position: (r as Obj)['position'] ?? '' }) },
+  {
+    name: 'NodeService.GetLeadership',
+    route: g.leadership,
+    access: 'read',
+    kind: 'query',
+    toRequest: () => ({}),
+    toReply: (r) => ({ roles: ((r as Obj)['roles'] as Obj[]).map((x) => ({ ...x, leader: x['leader'] ?? '', since: x['since'] ?? '', term: String(x['term'] ?? 0) })) }),
+  },
+  {
+    name: 'NodeService.HandoverLeadership',
+    route: g.handover,
+    access: 'admin',
+    kind: 'query',
+    toRequest: (r) => ({ role: r['role'], member_id: r['member_id'] }),
+    toReply: (r) => ({ roles: ((r as Obj)['roles'] as Obj[]).map((x) => ({ ...x, leader: x['leader'] ?? '', since: x['since'] ?? '', term: String(x['term'] ?? 0) })) }),
+  },
+];

@@ -1,0 +1,173 @@
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { Inject, Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
+import { SpanKind } from '@opentelemetry/api';
+import type { Config } from '@flotilla/config';
+import { asFlotillaError, CONFIG, LOGGER } from '@flotilla/platform';
+import { Messaging } from '@flotilla/messaging';
+import { ValidationError, type ErrorCode } from '@flotilla/domain';
+import { contextFromHeaders, withSpan, type Logger } from '@flotilla/telemetry';
+import { EventFeed } from '../events/event-feed.service.js';
+import { ANONYMOUS } from '../rest/rest-gateway.js';
+import { GRPC_METHODS, type GrpcMethod } from './grpc-methods.js';
+import { toStruct } from './struct.js';
+
+/** The one place error codes become gRPC statuses. */
+export const GRPC_STATUS: Readonly<Record<ErrorCode, grpc.status>> = {
+  validation_failed: grpc.status.INVALID_ARGUMENT,
+  unauthenticated: grpc.status.UNAUTHENTICATED,
+  forbidden: grpc.status.PERMISSION_DENIED,
+  not_found: grpc.status.NOT_FOUND,
+  already_exists: grpc.status.ALREADY_EXISTS,
+  concurrency_conflict: grpc.status.ABORTED,
+  rule_violated: grpc.status.FAILED_PRECONDITION,
+  payload_too_large: grpc.status.RESOURCE_EXHAUSTED,
+  rate_limited: grpc.status.RESOURCE_EXHAUSTED,
+  unavailable: grpc.status.UNAVAILABLE,
+  timeout: grpc.status.UNAVAILABLE,
+  internal: grpc.status.INTERNAL,
+};
+
+export function protoRoot(): string {
+  // libs/contracts/proto, found through the package so it works from sources, dist and images.
+  const entry = fileURLToPath(import.meta.resolve('@flotilla/contracts'));
+  return path.resolve(path.dirname(entry), '..', 'proto');
+}
+
+export function loadFlotillaProto(): grpc.GrpcObject {
+  const definition = protoLoader.loadSync(path.join(protoRoot(), 'flotilla', 'v1', 'flotilla.proto'), {
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: false,
+    oneofs: true,
+    includeDirs: [protoRoot()],
+  });
+  return grpc.loadPackageDefinition(definition);
+}
+
+export function grpcError(err: unknown): grpc.ServiceError {
+  const e = asFlotillaError(err);
+  const metadata = new grpc.Metadata();
+  metadata.set('flotilla-error-code', e.code);
+  metadata.set('flotilla-error-details', JSON.stringify(e.code === 'internal' ? {} : e.details));
+  return Object.assign(new Error(e.code === 'internal' ? 'internal error' : e.message), {
+    code: GRPC_STATUS[e.code] ?? grpc.status.INTERNAL,
+    details: e.code === 'internal' ? 'internal error' : e.message,
+    metadata,
+  }) as grpc.ServiceError;
+}
+
+const metaValue = (md: grpc.Metadata, key: string) => {
+  const v = md.get(key)[0];
+  return typeof v === 'string' ? v : v?.toString();
+};
+
+/**
+ * gRPC (package flotilla.v1) on GATEWAY_GRPC_PORT: the same operations as REST, forwarded over
+ * the same NATS routes, plus the server-streaming WatchEvents.
+ */
+@Injectable()
+export class GrpcGateway implements BeforeApplicationShutdown {
+  private server: grpc.Server | undefined;
+  private readonly watchers = new Set<AbortController>();
+
+  constructor(
+    private readonly messaging: Messaging,
+    private readonly feed: EventFeed,
+    @Inject(CONFIG) private readonly config: Config,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  async start(): Promise<number> {
+    const pkg = loadFlotillaProto() as unknown as { flotilla: { v1: Record<string, grpc.ServiceClientConstructor> } };
+    const server = new grpc.Server();
+    const byService = new Map<string, Record<string, grpc.UntypedHandleCall>>();
+    for (const method of GRPC_METHODS) {
+      const [service, name] = method.name.split('.') as [string, string];
+      const handlers = byService.get(service) ?? {};
+      handlers[name] = this.unary(method);
+      byService.set(service, handlers);
+    }
+    byService.set('EventService', { WatchEvents: this.watchEvents.bind(this) as grpc.UntypedHandleCall });
+    for (const [service, handlers] of byService) server.addService(pkg.flotilla.v1[service]!.service, handlers);
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(`${this.config.HTTP_HOST}:${this.config.GATEWAY_GRPC_PORT}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    this.server = server;
+    return port;
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    for (const w of this.watchers) w.abort();
+    const server = this.server;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => (server.forceShutdown(), resolve()), this.config.SHUTDOWN_GRACE_MS).unref();
+      server.tryShutdown(() => (clearTimeout(force), resolve()));
+    });
+  }
+
+  private unary(method: GrpcMethod): grpc.handleUnaryCall<Record<string, unknown>, Record<string, unknown>> {
+    return (call, callback) => {
+      const headers = Object.fromEntries(Object.entries(call.metadata.getMap()).map(([k, v]) => [k, String(v)]));
+      void withSpan(
+        `flotilla.v1.${method.name.replace('.', '/')}`,
+        { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': `flotilla.v1.${method.name.split('.')[0]}`, 'rpc.method': method.name.split('.')[1] ?? '' } },
+        async (span) => {
+          try {
+            const payload = method.toRequest(call.request ?? {});
+            const idempotencyKey = metaValue(call.metadata, 'idempotency-key');
+            const reply = await this.messaging.request(method.route, payload as never, {
+              identity: { ...ANONYMOUS, sourceAddress: call.getPeer() },
+              correlationId: metaValue(call.metadata, 'x-request-id') ?? randomUUID(),
+              ...(idempotencyKey ? { idempotencyKey } : {}),
+              timeoutMs: method.kind === 'command' ? this.config.REQUEST_TIMEOUT_MS * 3 : this.config.REQUEST_TIMEOUT_MS,
+            });
+            span.setAttribute('rpc.grpc.status_code', grpc.status.OK);
+            callback(null, method.toReply(reply));
+          } catch (err) {
+            const e = grpcError(err);
+            span.setAttribute('rpc.grpc.status_code', e.code);
+            if (e.code === grpc.status.INTERNAL) this.logger.error({ err, method: method.name }, 'gRPC call failed');
+            callback(e);
+          }
+        },
+        contextFromHeaders(headers),
+      );
+    };
+  }
+
+  private async watchEvents(call: grpc.ServerWritableStream<Record<string, unknown>, Record<string, unknown>>): Promise<void> {
+    const controller = new AbortController();
+    this.watchers.add(controller);
+    call.on('cancelled', () => controller.abort());
+    const r = call.request ?? {};
+    const from = typeof r['from_position'] === 'string' && r['from_position'] !== '' ? r['from_position'] : undefined;
+    try {
+      if (from !== undefined && !/^\d+$/.test(from)) throw ValidationError.of([{ path: 'from_position', message: 'expected a decimal log position' }], 'watch request');
+      const aggregate = typeof r['aggregate'] === 'string' && r['aggregate'] ? (r['aggregate'] as 'cluster' | 'node' | 'blueprint') : undefined;
+      for await (const e of this.feed.watch(
+        {
+          clusterId: (r['cluster_id'] as string) || undefined,
+          nodeId: (r['node_id'] as string) || undefined,
+          aggregate,
+          types: (r['types'] as string[] | undefined)?.filter(Boolean),
+          afterPosition: from !== undefined ? BigInt(from) : undefined,
+        },
+        controller.signal,
+      )) {
+        call.write({ ...e, revision: String(e.revision), data: toStruct(e.data), metadata: toStruct(e.metadata) });
+      }
+      call.end();
+    } catch (err) {
+      if (!controller.signal.aborted) call.destroy(grpcError(err));
+      else call.end();
+    } finally {
+      this.watchers.delete(controller);
+    }
+  }
+}

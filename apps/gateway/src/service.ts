@@ -1,0 +1,28 @@
+import { SwaggerModule } from '@nestjs/swagger';
+import type { FastifyInstance } from 'fastify';
+import type { ServiceDefinition } from '@flotilla/platform';
+import { GatewayModule } from './app.module.js';
+import { EventFeed } from './events/event-feed.service.js';
+import { registerEventStream } from './events/sse.js';
+import { GrpcGateway } from './grpc/grpc-server.js';
+import { openApiDocument } from './rest/openapi.js';
+import { RestGateway } from './rest/rest-gateway.js';
+
+export const gatewayService: ServiceDefinition = {
+  service: 'gateway',
+  module: (platform) => GatewayModule.register(platform),
+  routes: [],
+  httpPort: (config) => config.GATEWAY_HTTP_PORT,
+  platform: { postgres: true, healthEndpoints: false },
+  fastify: { bodyLimit: 1024 * 1024 },
+  configureHttp: (app, { logger }) => {
+    const fastify = app.getHttpAdapter().getInstance() as unknown as FastifyInstance;
+    app.get(RestGateway).register(fastify);
+    registerEventStream(fastify, app.get(EventFeed), logger, () => undefined);
+    SwaggerModule.setup('docs', app, openApiDocument() as never, { jsonDocumentUrl: 'docs/json' });
+  },
+  onListening: async (app, { logger, port, config }) => {
+    const grpcPort = await app.get(GrpcGateway).start();
+    logger.info({ url: `http://${config.HTTP_HOST}:${port}`, docs: `http://${config.HTTP_HOST}:${port}/docs`, grpc: `${config.HTTP_HOST}:${grpcPort}` }, 'gateway listening');
+  },
+};

@@ -1,0 +1,11 @@
+import { orchestratorRoutes } from '@flotilla/contracts';
+import type { ServiceDefinition } from '@flotilla/platform';
+import { OrchestratorModule } from './app.module.js';
+
+export const orchestratorService: ServiceDefinition = {
+  service: 'orchestrator',
+  module: (platform) => OrchestratorModule.register(platform),
+  routes: Object.values(orchestratorRoutes),
+  httpPort: (config) => config.ORCHESTRATOR_HTTP_PORT,
+  platform: { postgres: true },
+};
