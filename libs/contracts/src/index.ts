@@ -15,3 +15,4 @@ export { formatPath, issuesFromZod, parseOrThrow } from './validation.js';
 export { idOf, page, position, queryBool, resources, waitFlag, type ResourcesDto } from './common.js';
 export * from './orchestrator.js';
 export * from './registry.js';
+export { asyncApiDocument, asyncApiYaml, EVENT_MESSAGE_SCHEMA } from './asyncapi.js';
