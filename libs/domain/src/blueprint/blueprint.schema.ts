@@ -63,7 +63,7 @@ export const ZoneSpreadSchema = z.union([z.boolean(), z.strictObject({ maxPerZon
 
 export const PlacementSchema = z
   .strictObject({
-    strategy: z.enum(PLACEMENT_STRATEGIES).meta({ default: 'least-loaded' }),
+    strategy: z.enum(PLACEMENT_STRATEGIES).meta({ description: "placement strategy; when absent, the registry's current default (POST /api/cluster/balance switches it at run time)" }),
     requiredServices: z.array(token).max(32).meta({ description: 'services a node must offer', default: [] }),
     requiredLabels: z.record(labelKey, labelValue).meta({ description: 'labels a node must carry (exact values)', default: {} }),
     zoneSpread: ZoneSpreadSchema.meta({

@@ -11,7 +11,8 @@ export interface Resources {
 }
 
 export interface ResolvedPlacement {
-  readonly strategy: PlacementStrategy;
+  /** null: the registry's current default strategy (switchable at run time with POST /api/cluster/balance). */
+  readonly strategy: PlacementStrategy | null;
   readonly requiredServices: readonly string[];
   readonly requiredLabels: Readonly<Record<string, string>>;
   readonly zoneSpread: boolean;
@@ -113,7 +114,7 @@ export interface ResolvedBlueprint {
 export const DEFAULT_RESOURCES: Resources = { cpu: 0.5, memoryMb: 512 };
 
 export const DEFAULT_PLACEMENT: ResolvedPlacement = {
-  strategy: 'least-loaded',
+  strategy: null,
   requiredServices: [],
   requiredLabels: {},
   zoneSpread: false,
