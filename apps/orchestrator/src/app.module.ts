@@ -9,6 +9,9 @@ import { ScalingController } from './clusters/scaling.controller.js';
 import { PersistenceModule } from './infrastructure/persistence.module.js';
 import { Reconciler } from './reconciler/reconciler.js';
 import { fenceProvider, SingletonLoops } from './reconciler/singletons.js';
+import { CircuitBreakers } from './tasks/circuit-breakers.js';
+import { TasksController } from './tasks/tasks.controller.js';
+import { TasksService } from './tasks/tasks.service.js';
 
 @Module({})
 export class OrchestratorModule {
@@ -16,8 +19,8 @@ export class OrchestratorModule {
     return {
       module: OrchestratorModule,
       imports: [platform, PersistenceModule],
-      controllers: [BlueprintsController, ClustersController, AgentReportsController, ScalingController],
-      providers: [BlueprintsService, ClustersService, ClusterQueries, Reconciler, fenceProvider, SingletonLoops],
+      controllers: [BlueprintsController, ClustersController, AgentReportsController, ScalingController, TasksController],
+      providers: [BlueprintsService, ClustersService, ClusterQueries, Reconciler, fenceProvider, SingletonLoops, TasksService, CircuitBreakers],
     };
   }
 }

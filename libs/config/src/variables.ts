@@ -181,11 +181,42 @@ export const variables = {
   NODE_CPU: { schema: z.coerce.number().positive().optional(), description: 'Node agent: CPU capacity in cores (defaults to the host\'s).', example: '', usedBy: ['node-agent'] },
   NODE_MEMORY_MB: { schema: z.coerce.number().int().positive().optional(), description: 'Node agent: memory capacity in MiB (defaults to the host\'s).', example: '', usedBy: ['node-agent'] },
   NODE_MAX_AGENTS: { schema: z.coerce.number().int().positive().default(50), description: 'Node agent: most agents this node runs.', example: '50', usedBy: ['node-agent'] },
+  NODE_ADDRESS: {
+    schema: optionalString(),
+    description: 'Node agent: the address this node advertises (defaults to its first non-loopback IPv4 address, else its hostname).',
+    example: '',
+    usedBy: ['node-agent'],
+  },
+  NODE_TASK_CONCURRENCY: {
+    schema: z.coerce.number().int().positive().default(8),
+    description: 'Node agent: tasks executing at once on this node, across all its agents.',
+    example: '8',
+    usedBy: ['node-agent'],
+  },
+  AGENT_TASK_CONCURRENCY: {
+    schema: z.coerce.number().int().positive().default(2),
+    description: 'Node agent: tasks one agent executes at once.',
+    example: '2',
+    usedBy: ['node-agent'],
+  },
   HEARTBEAT_INTERVAL_MS: { schema: millis(1000), description: 'How often node agents heartbeat.', example: '1000', usedBy: ['node-agent', 'registry'] },
   NODE_SUSPECT_AFTER_MS: { schema: millis(2000), description: 'Registry: silence after which a node is suspected.', example: '2000', usedBy: ['registry'] },
   NODE_OFFLINE_AFTER_MS: { schema: millis(3000), description: 'Registry: silence after which a node is offline and its agents orphaned.', example: '3000', usedBy: ['registry'] },
+  RESERVATION_TTL_MS: {
+    schema: millis(30000),
+    description:
+      'Registry: an assignment older than this that neither its node (heartbeats) nor its cluster (the orchestrator\'s read model) confirms is released, so a placement lost between the two services never holds capacity for good.',
+    example: '30000',
+    usedBy: ['registry'],
+  },
   LEASE_TTL_MS: { schema: millis(1200), description: 'Leadership lease lifetime; holders renew at a third of it, and a dead leader is replaced within about 1.5 of it.', example: '1200', usedBy: ['*'] },
   METRICS_INTERVAL_MS: { schema: millis(5000), description: 'Metrics service: default snapshot interval per cluster.', example: '5000', usedBy: ['metrics'] },
+  TASK_RETENTION_MS: {
+    schema: millis(24 * 3_600_000),
+    description: 'How long task records (state and result) are kept after their last change.',
+    example: '86400000',
+    usedBy: ['orchestrator', 'node-agent'],
+  },
   GATEWAY_URL: { schema: url('http://127.0.0.1:8080', /^https?$/), description: 'CLI: the gateway to talk to.', example: 'http://127.0.0.1:8080', usedBy: ['cli'] },
   FLOTILLA_DATA_DIR: { schema: z.string().default('.flotilla'), description: 'Local state (node ids, the runner\'s NATS and PostgreSQL data).', example: '.flotilla', usedBy: ['node-agent', 'runner'] },
 } as const satisfies Record<string, VariableSpec>;

@@ -16,3 +16,5 @@ export { idOf, page, position, queryBool, resources, waitFlag, type ResourcesDto
 export * from './orchestrator.js';
 export * from './registry.js';
 export { asyncApiDocument, asyncApiYaml, EVENT_MESSAGE_SCHEMA } from './asyncapi.js';
+export * from './tasks.js';
+export * from './metrics.js';

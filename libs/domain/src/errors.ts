@@ -10,6 +10,7 @@ export const ErrorCodes = {
   notFound: 'not_found',
   alreadyExists: 'already_exists',
   concurrency: 'concurrency_conflict',
+  conflict: 'conflict',
   ruleViolated: 'rule_violated',
   payloadTooLarge: 'payload_too_large',
   rateLimited: 'rate_limited',
@@ -101,6 +102,15 @@ export class ConcurrencyError extends FlotillaError {
 }
 
 /**
+ * The request conflicts with the resource's current state in a way the caller can resolve by
+ * changing that state first (a task for a hibernated cluster that does not wake on tasks).
+ * `reason` says what. Maps to 409.
+ */
+export class ConflictError extends FlotillaError {
+  readonly code = ErrorCodes.conflict;
+}
+
+/**
  * A well-formed request that the current state forbids (scaling beyond max, scaling a
  * hibernated cluster...). `rule` is a stable identifier of the broken rule. Maps to 422.
  */
@@ -146,6 +156,7 @@ const byCode: Record<SimpleCode, new (message: string, details?: ErrorDetails) =
   not_found: NotFoundError,
   already_exists: AlreadyExistsError,
   concurrency_conflict: ConcurrencyError,
+  conflict: ConflictError,
   payload_too_large: PayloadTooLargeError,
   rate_limited: RateLimitedError,
   unavailable: UnavailableError,

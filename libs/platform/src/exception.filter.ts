@@ -11,6 +11,7 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   not_found: 404,
   already_exists: 409,
   concurrency_conflict: 409,
+  conflict: 409,
   payload_too_large: 413,
   rule_violated: 422,
   rate_limited: 429,

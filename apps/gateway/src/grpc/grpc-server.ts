@@ -23,6 +23,7 @@ export const GRPC_STATUS: Readonly<Record<ErrorCode, grpc.status>> = {
   not_found: grpc.status.NOT_FOUND,
   already_exists: grpc.status.ALREADY_EXISTS,
   concurrency_conflict: grpc.status.ABORTED,
+  conflict: grpc.status.FAILED_PRECONDITION,
   rule_violated: grpc.status.FAILED_PRECONDITION,
   payload_too_large: grpc.status.RESOURCE_EXHAUSTED,
   rate_limited: grpc.status.RESOURCE_EXHAUSTED,

@@ -40,7 +40,7 @@ function operation(route: RestRoute): Json {
     tags: [route.tag],
     parameters,
     responses: {
-      [route.created ? '201' : '200']: ok,
+      [String(route.status ?? (route.created ? 201 : 200))]: ok,
       '400': { description: 'Invalid input; details.issues names every bad path', content: { 'application/json': { schema: ERROR } } },
       '404': { description: 'Not found', content: { 'application/json': { schema: ERROR } } },
       '409': { description: 'Concurrency or state conflict', content: { 'application/json': { schema: ERROR } } },
@@ -80,6 +80,6 @@ export function openApiDocument(): Json {
     },
     servers: [{ url: '/' }],
     paths,
-    tags: [{ name: 'blueprints' }, { name: 'clusters' }, { name: 'nodes' }, { name: 'control-plane' }],
+    tags: [{ name: 'blueprints' }, { name: 'clusters' }, { name: 'tasks' }, { name: 'nodes' }, { name: 'control-plane' }],
   };
 }

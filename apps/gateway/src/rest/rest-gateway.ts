@@ -96,7 +96,7 @@ export class RestGateway {
             if (c.duplicate) void reply.header(Headers.idempotencyKey + '-Replayed', 'true');
             void reply.status(status).send(c.result);
           } else {
-            status = route.created ? 201 : 200;
+            status = route.status ?? (route.created ? 201 : 200);
             void reply.status(status).send(result);
           }
         } catch (err) {

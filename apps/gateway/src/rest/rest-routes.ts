@@ -1,4 +1,4 @@
-import { orchestratorRoutes as o, registryRoutes as g, type Route } from '@flotilla/contracts';
+import { metricsRoutes as m, orchestratorRoutes as o, registryRoutes as g, taskRoutes as t, type Route } from '@flotilla/contracts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
@@ -25,6 +25,8 @@ export interface RestRoute {
   readonly kind: 'command' | 'query';
   /** Status of a successful command that created something. */
   readonly created?: boolean;
+  /** Success status when it is neither 200 nor 201 (202 for an accepted task). */
+  readonly status?: number;
   /** Builds the NATS request from the HTTP request. */
   readonly toRequest: (input: HttpInput) => Record<string, unknown>;
   /** Non-JSON replies (the manifest is Markdown). */
@@ -90,6 +92,22 @@ export const REST_ROUTES: readonly RestRoute[] = [
     toRequest: withId,
     render: (reply) => ({ contentType: 'text/markdown; charset=utf-8', body: (reply as { markdown: string }).markdown }),
   },
+
+  { method: 'GET', path: '/api/clusters/:id/metrics', operationId: 'getClusterMetrics', summary: "A cluster's metrics (?since=)", tag: 'clusters', route: m.clusterMetrics, access: 'read', kind: 'query', toRequest: queryWithId },
+  { method: 'GET', path: '/api/clusters/:id/health', operationId: 'getClusterHealth', summary: "A cluster's health score and recommendations", tag: 'clusters', route: m.clusterHealth, access: 'read', kind: 'query', toRequest: withId },
+  {
+    method: 'POST',
+    path: '/api/clusters/:id/tasks',
+    operationId: 'submitTask',
+    summary: 'Submit a task (202 with the task id)',
+    tag: 'tasks',
+    route: t.submit,
+    access: 'write',
+    kind: 'query',
+    status: 202,
+    toRequest: (i) => ({ ...obj(i.body), cluster_id: i.params['id'] }),
+  },
+  { method: 'GET', path: '/api/tasks/:id', operationId: 'getTask', summary: 'A task, with its state and result', tag: 'tasks', route: t.get, access: 'read', kind: 'query', toRequest: withId },
 
   { method: 'GET', path: '/api/cluster/nodes', operationId: 'listNodes', summary: 'List nodes', tag: 'nodes', route: g.listNodes, access: 'read', kind: 'query', toRequest: (i) => i.query },
   { method: 'POST', path: '/api/cluster/nodes', operationId: 'registerNode', summary: 'Register a node', tag: 'nodes', route: g.registerNode, access: 'admin', kind: 'query', created: true, toRequest: (i) => obj(i.body) },

@@ -8,6 +8,7 @@ import { CONFIG, LOGGER, SERVICE_INFO, type ServiceInfo } from '@flotilla/platfo
 import { EventRelay, ORCHESTRATOR_PROJECTIONS, Projector, type ReadModelOrm } from '@flotilla/projections';
 import type { Logger } from '@flotilla/telemetry';
 import { EVENT_STORE, READ_MODELS } from '../infrastructure/tokens.js';
+import { CircuitBreakers } from '../tasks/circuit-breakers.js';
 import { Reconciler } from './reconciler.js';
 import { FENCE } from './tokens.js';
 
@@ -27,7 +28,8 @@ export const fenceProvider = {
 
 /**
  * The orchestrator's singleton loops, each run by exactly one replica at a time (a lease per
- * role): the relay (event store → JetStream), the projector (read models) and the reconciler.
+ * role): the relay (event store → JetStream), the projector (read models), the reconciler and
+ * the circuit breakers.
  * Every replica campaigns; a loop stops the moment its replica loses the lease.
  */
 @Injectable()
@@ -37,6 +39,7 @@ export class SingletonLoops implements OnApplicationBootstrap, BeforeApplication
   constructor(
     private readonly messaging: Messaging,
     private readonly reconciler: Reconciler,
+    private readonly breakers: CircuitBreakers,
     @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(READ_MODELS) private readonly orm: ReadModelOrm,
     @Inject(CONFIG) private readonly config: Config,
@@ -53,6 +56,7 @@ export class SingletonLoops implements OnApplicationBootstrap, BeforeApplication
       relay: (signal) => relay.run(signal),
       'projector-orchestrator': (signal) => projector.run(signal),
       reconciler: (signal, term) => this.reconciler.run(signal, term),
+      'circuit-breaker': (signal, term) => this.breakers.run(signal, term),
     };
     for (const [role, loop] of Object.entries(loops)) {
       const election = new LeaderElection(

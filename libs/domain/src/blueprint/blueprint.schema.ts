@@ -95,7 +95,7 @@ export const ScalingSchema = z
   .partial();
 
 export const MonitoringSchema = z
-  .strictObject({ intervalSeconds: int(1, 3600).meta({ description: 'metrics collection interval', default: 30 }) })
+  .strictObject({ intervalSeconds: int(1, 3600).meta({ description: 'metrics snapshot interval in seconds (seed 000 used 30)', default: 5 }) })
   .partial();
 
 export const CircuitBreakerSchema = z

@@ -146,7 +146,7 @@ export const DEFAULT_CIRCUIT_BREAKER: CircuitBreakerConfig = {
   halfOpenProbes: 1,
 };
 
-export const DEFAULT_MONITORING = { intervalSeconds: 30 } as const;
+export const DEFAULT_MONITORING = { intervalSeconds: 5 } as const;
 export const DEFAULT_HIBERNATION = { keepFixedAgents: true } as const;
 export const DEFAULT_BUILTIN_DELAY_MS: Readonly<Record<BuiltinHandler, number>> = { echo: 0, sleep: 100, 'cpu-burn': 50, fail: 0 };
 export const DEFAULT_HTTP_TIMEOUT_MS = 30_000;

@@ -29,6 +29,12 @@ function fixedAgentCount(blueprint: unknown): number {
   return agents.filter((a) => a.role !== 'worker').reduce((n, a) => n + Number(a.count ?? 1), 0);
 }
 
+/** How often the metrics service snapshots the cluster (the blueprint's monitoring interval). */
+function monitoringInterval(blueprint: unknown): number {
+  const seconds = (blueprint as { cluster?: { monitoring?: { intervalSeconds?: number } } } | undefined)?.cluster?.monitoring?.intervalSeconds;
+  return typeof seconds === 'number' && seconds > 0 ? seconds : 0;
+}
+
 /** One row per cluster: its lifecycle, bounds and policy (agent counts come from cluster_agents). */
 export const clustersProjection = defineProjection<ClusterRow>({
   name: 'clusters',
@@ -64,6 +70,9 @@ export const clustersProjection = defineProjection<ClusterRow>({
         lastTarget: Number(d['targetWorkers']),
         fixedAgents: fixedAgentCount(d['blueprint']),
         keepFixedAgents: Boolean(d['keepFixedAgents']),
+        monitoringIntervalS: monitoringInterval(d['blueprint']),
+        lastScaleUpAt: null,
+        lastScaleDownAt: null,
         policy: (d['policy'] ?? {}) as Record<string, unknown>,
         backupCluster: (d['backupCluster'] as string | null) ?? null,
         circuit: 'closed',
@@ -87,6 +96,8 @@ export const clustersProjection = defineProjection<ClusterRow>({
       }
       case 'ClusterScalingStarted':
         next.status = d['direction'] === 'down' ? 'scaling_down' : 'scaling_up';
+        if (d['direction'] === 'down') next.lastScaleDownAt = at;
+        else next.lastScaleUpAt = at;
         next.targetWorkers = Number(d['to']);
         if (Number(d['to']) > 0) next.lastTarget = Number(d['to']);
         return next;

@@ -1,0 +1,100 @@
+import { z } from 'zod';
+import { idOf, isoTime } from './common.js';
+import { route } from './route.js';
+
+/** What a node agent publishes every second on `metrics.telemetry.<nodeId>` (core NATS). */
+export const telemetry = z.object({
+  node_id: z.string(),
+  at: isoTime,
+  interval_ms: z.number(),
+  cpu_percent: z.number(),
+  memory_percent: z.number(),
+  agents: z.array(
+    z.object({
+      agent_id: z.string(),
+      cluster_id: z.string(),
+      role: z.string(),
+      state: z.enum(['starting', 'idle', 'busy', 'failed', 'stopping']),
+      tasks_completed: z.number().int().min(0),
+      tasks_failed: z.number().int().min(0),
+      /** Latencies (ms) of the tasks finished in this interval. */
+      latencies_ms: z.array(z.number()).max(10_000),
+    }),
+  ),
+});
+export type Telemetry = z.infer<typeof telemetry>;
+
+export const metricsSubjects = {
+  telemetry: (nodeId: string) => `metrics.telemetry.${nodeId}`,
+  telemetryAll: 'metrics.telemetry.*',
+  /** One snapshot per cluster per interval, for the autoscaler (core NATS). */
+  snapshot: (clusterId: string) => `metrics.snapshots.${clusterId}`,
+  snapshots: 'metrics.snapshots.*',
+} as const;
+
+export const clusterSnapshot = z.object({
+  cluster_id: z.string(),
+  tenant_id: z.string(),
+  at: isoTime,
+  status: z.string(),
+  min_workers: z.number(),
+  max_workers: z.number(),
+  target_workers: z.number(),
+  workers: z.number(),
+  policy: z.record(z.string(), z.unknown()),
+  last_scale_up_at: isoTime.nullable(),
+  last_scale_down_at: isoTime.nullable(),
+  queue: z.object({ total: z.number(), high: z.number(), normal: z.number(), low: z.number(), in_flight: z.number() }),
+  agents: z.object({ active: z.number(), idle: z.number(), busy: z.number(), failed: z.number() }),
+  tasks_per_minute: z.number(),
+  latency_ms: z.object({ p50: z.number().nullable(), p95: z.number().nullable(), p99: z.number().nullable() }),
+  error_rate: z.number(),
+  cpu_percent: z.number().nullable(),
+  memory_percent: z.number().nullable(),
+  health: z.object({ score: z.number(), status: z.string() }),
+});
+export type ClusterSnapshot = z.infer<typeof clusterSnapshot>;
+
+export const metricPoint = z.object({
+  at: isoTime,
+  resolution: z.enum(['raw', '1m']),
+  queue_depth: z.number(),
+  queue_high: z.number(),
+  queue_normal: z.number(),
+  queue_low: z.number(),
+  agents_active: z.number(),
+  agents_idle: z.number(),
+  agents_busy: z.number(),
+  agents_failed: z.number(),
+  workers: z.number(),
+  tasks_per_minute: z.number(),
+  latency_p50_ms: z.number().nullable(),
+  latency_p95_ms: z.number().nullable(),
+  latency_p99_ms: z.number().nullable(),
+  error_rate: z.number(),
+  cpu_percent: z.number().nullable(),
+  memory_percent: z.number().nullable(),
+  health_score: z.number().nullable(),
+});
+
+export const healthView = z.object({
+  cluster_id: z.string(),
+  score: z.number(),
+  status: z.enum(['healthy', 'warning', 'critical']),
+  components: z.record(z.string(), z.number()),
+  recommendations: z.array(z.object({ code: z.string(), message: z.string() })),
+  nodes: z.array(z.object({ node_id: z.string(), health: z.string(), reasons: z.array(z.string()) })),
+  at: isoTime,
+});
+
+export const metricsRoutes = {
+  clusterMetrics: route(
+    'metrics',
+    'metrics.clusters.series',
+    z.object({ id: idOf('cluster'), since: z.string().optional(), limit: z.coerce.number().int().min(1).max(10_000).default(500) }),
+    z.object({ cluster_id: z.string(), points: z.array(metricPoint) }),
+    "A cluster's metrics time series (raw for a day, 1-minute rollups after).",
+  ),
+  clusterHealth: route('metrics', 'metrics.clusters.health', z.object({ id: idOf('cluster') }), healthView, "A cluster's health score, status and recommendations."),
+  snapshotNow: route('metrics', 'metrics.clusters.snapshot', z.object({ id: idOf('cluster') }), clusterSnapshot, 'Take a snapshot now (on demand).'),
+} as const;

@@ -1,0 +1,117 @@
+import { z } from 'zod';
+import { idOf, isoTime } from './common.js';
+import { route } from './route.js';
+
+export const PRIORITIES = ['high', 'normal', 'low'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+export const TASK_STATUSES = ['queued', 'running', 'completed', 'failed', 'dead_lettered', 'rejected'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+
+/** Capability names are also subject tokens. */
+const capability = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'a capability name (lowercase letters, digits, - or _)');
+
+export const submitTaskRequest = z.object({
+  cluster_id: idOf('cluster'),
+  payload: z.unknown().default(null),
+  priority: z.enum(PRIORITIES).default('normal'),
+  capability: capability.optional(),
+  /** A repeat with the same key returns the first task and enqueues nothing. */
+  idempotency_key: z.string().min(1).max(200).optional(),
+  timeout_ms: z.number().int().min(10).max(3_600_000).default(30_000),
+  max_attempts: z.number().int().min(1).max(20).default(3),
+  /** Set on inter-cluster messages: the cluster that sent it (kept on the task, traced across both). */
+  source_cluster: idOf('cluster').optional(),
+});
+export type SubmitTaskRequest = z.infer<typeof submitTaskRequest>;
+
+export const taskView = z.object({
+  id: z.string(),
+  cluster_id: z.string(),
+  /** Where it actually runs: the cluster itself, or its backup while its circuit breaker is open. */
+  routed_to: z.string(),
+  tenant_id: z.string(),
+  status: z.enum(TASK_STATUSES),
+  priority: z.enum(PRIORITIES),
+  capability: z.string().nullable(),
+  payload: z.unknown(),
+  result: z.unknown().nullable(),
+  error: z.string().nullable(),
+  attempts: z.number(),
+  max_attempts: z.number(),
+  timeout_ms: z.number(),
+  idempotency_key: z.string().nullable(),
+  source_cluster: z.string().nullable(),
+  agent_id: z.string().nullable(),
+  node_id: z.string().nullable(),
+  submitted_at: isoTime,
+  started_at: isoTime.nullable(),
+  finished_at: isoTime.nullable(),
+});
+export type TaskView = z.infer<typeof taskView>;
+
+export const taskRoutes = {
+  submit: route('orchestrator', 'orchestrator.tasks.submit', submitTaskRequest, taskView, 'Submit a task to a cluster (answered once it is queued).'),
+  get: route('orchestrator', 'orchestrator.tasks.get', z.object({ id: idOf('task') }), taskView, 'A task, with its state and result.'),
+} as const;
+
+/**
+ * Task subjects (JetStream unless noted):
+ * - `flotilla.taskq.<clusterId>.<priority>.<capability|_any>`: the queue, stream FLOTILLA_TASKS
+ *   (work-queue retention); one durable pull consumer per (cluster, priority, capability).
+ * - `flotilla.taskdlq.<clusterId>.<taskId>`: dead letters, stream FLOTILLA_TASKS_DLQ.
+ * - `flotilla.tasks.<clusterId>.<taskId>.completed|failed`: results (core NATS).
+ */
+export const TASKS_STREAM = 'FLOTILLA_TASKS';
+export const TASKS_DLQ_STREAM = 'FLOTILLA_TASKS_DLQ';
+export const TASKS_BUCKET = 'flotilla_tasks';
+export const ANY_CAPABILITY = '_any';
+
+export const taskSubjects = {
+  queue: (clusterId: string, priority: Priority, cap: string | null | undefined) => `flotilla.taskq.${clusterId}.${priority}.${cap ?? ANY_CAPABILITY}`,
+  queueAll: 'flotilla.taskq.>',
+  cluster: (clusterId: string) => `flotilla.taskq.${clusterId}.>`,
+  dead: (clusterId: string, taskId: string) => `flotilla.taskdlq.${clusterId}.${taskId}`,
+  deadAll: 'flotilla.taskdlq.>',
+  result: (clusterId: string, taskId: string, outcome: 'completed' | 'failed') => `flotilla.tasks.${clusterId}.${taskId}.${outcome}`,
+  results: 'flotilla.tasks.*.*.*',
+} as const;
+
+/** The durable consumer of one queue (names allow letters, digits, - and _). */
+export const taskConsumer = (clusterId: string, priority: Priority, cap: string | null | undefined) =>
+  `tq_${clusterId}_${priority}_${cap ?? ANY_CAPABILITY}`.replace(/[^A-Za-z0-9_-]/g, '_');
+
+/** The message on a task queue. */
+export const queuedTask = z.object({
+  id: z.string(),
+  cluster_id: z.string(),
+  routed_to: z.string(),
+  priority: z.enum(PRIORITIES),
+  capability: z.string().nullable(),
+  payload: z.unknown(),
+  timeout_ms: z.number(),
+  max_attempts: z.number(),
+  source_cluster: z.string().nullable(),
+  submitted_at: isoTime,
+});
+export type QueuedTask = z.infer<typeof queuedTask>;
+
+/** What a task result subject carries. */
+export const taskOutcome = z.object({
+  task_id: z.string(),
+  cluster_id: z.string(),
+  routed_to: z.string(),
+  outcome: z.enum(['completed', 'failed']),
+  /** A failure after which no more attempts are made (dead-lettered). */
+  final: z.boolean(),
+  attempt: z.number(),
+  agent_id: z.string(),
+  node_id: z.string(),
+  latency_ms: z.number(),
+  result: z.unknown().nullable(),
+  error: z.string().nullable(),
+  at: isoTime,
+});
+export type TaskOutcome = z.infer<typeof taskOutcome>;
+
+/** Weighted pulls: out of 10 pulls, 6 try high first, 3 normal, 1 low (empty queues are skipped). */
+export const PRIORITY_SCHEDULE: readonly Priority[] = ['high', 'normal', 'high', 'high', 'normal', 'high', 'low', 'high', 'normal', 'high'];

@@ -1,0 +1,73 @@
+import { createHash } from 'node:crypto';
+import { Kvm, type KV } from '@nats-io/kv';
+import { TASKS_BUCKET, type TaskView } from '@flotilla/contracts';
+import { NotFoundError } from '@flotilla/domain';
+import type { Messaging } from '@flotilla/messaging';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export type TaskRecord = TaskView;
+
+/**
+ * Task records in a NATS KV bucket whose TTL is the retention period. Updates are compare-and-set
+ * on the key's revision (retried on a race), so two agents that both got a redelivered task, or
+ * an agent and a timeout, never overwrite each other's state blindly.
+ */
+export class TaskStore {
+  private constructor(private readonly kv: KV) {}
+
+  static async open(messaging: Messaging, opts: { retentionMs: number; replicas: number }): Promise<TaskStore> {
+    const kv = await new Kvm(messaging.nc).create(messaging.ns.bucket(TASKS_BUCKET), { ttl: opts.retentionMs, history: 1, replicas: opts.replicas });
+    return new TaskStore(kv);
+  }
+
+  async get(id: string): Promise<TaskRecord | undefined> {
+    const entry = await this.kv.get(`t.${id}`);
+    if (!entry || entry.operation !== 'PUT') return undefined;
+    return JSON.parse(dec.decode(entry.value)) as TaskRecord;
+  }
+
+  async require(id: string): Promise<TaskRecord> {
+    const record = await this.get(id);
+    if (!record) throw NotFoundError.of('task', id);
+    return record;
+  }
+
+  async create(record: TaskRecord): Promise<void> {
+    await this.kv.create(`t.${record.id}`, enc.encode(JSON.stringify(record)));
+  }
+
+  /** Applies `change` to the current record (CAS, retried); returns the record written. */
+  async update(id: string, change: (current: TaskRecord) => TaskRecord | null): Promise<TaskRecord | undefined> {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const entry = await this.kv.get(`t.${id}`);
+      if (!entry || entry.operation !== 'PUT') return undefined;
+      const current = JSON.parse(dec.decode(entry.value)) as TaskRecord;
+      const next = change(current);
+      if (!next) return current;
+      try {
+        await this.kv.update(`t.${id}`, enc.encode(JSON.stringify(next)), entry.revision);
+        return next;
+      } catch {
+        await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
+      }
+    }
+    throw new Error(`task ${id}: too many concurrent updates`);
+  }
+
+  /**
+   * Claims an idempotency key for a cluster: returns null when this call claimed it for `taskId`,
+   * or the task id that claimed it first.
+   */
+  async claimIdempotencyKey(clusterId: string, key: string, taskId: string): Promise<string | null> {
+    const k = `i.${clusterId}.${createHash('sha256').update(key).digest('hex').slice(0, 40)}`;
+    try {
+      await this.kv.create(k, enc.encode(taskId));
+      return null;
+    } catch {
+      const existing = await this.kv.get(k);
+      return existing ? dec.decode(existing.value) : null;
+    }
+  }
+}
