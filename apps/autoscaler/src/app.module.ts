@@ -1,8 +1,9 @@
 import { type DynamicModule, Module } from '@nestjs/common';
+import { Autoscaler } from './autoscaler.js';
 
 @Module({})
 export class AutoscalerModule {
   static register(platform: DynamicModule): DynamicModule {
-    return { module: AutoscalerModule, imports: [platform] };
+    return { module: AutoscalerModule, imports: [platform], providers: [Autoscaler] };
   }
 }

@@ -1,8 +1,45 @@
-import { type DynamicModule, Module } from '@nestjs/common';
+import { type DynamicModule, Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
+import type { Config } from '@flotilla/config';
+import { CONFIG, LOGGER } from '@flotilla/platform';
+import { createReadModelOrm, migrateReadModels, type ReadModelOrm } from '@flotilla/projections';
+import type { Logger } from '@flotilla/telemetry';
+import { Collector } from './collector/collector.js';
+import { LiveState } from './collector/live-state.js';
+import { Snapshots } from './collector/snapshots.service.js';
+import { MetricsController } from './metrics.controller.js';
+import { READ_MODELS } from './tokens.js';
+
+@Injectable()
+class OrmLifecycle implements OnApplicationShutdown {
+  constructor(@Inject(READ_MODELS) private readonly orm: ReadModelOrm) {}
+  async onApplicationShutdown(): Promise<void> {
+    await this.orm.close().catch(() => undefined);
+  }
+}
 
 @Module({})
 export class MetricsModule {
   static register(platform: DynamicModule): DynamicModule {
-    return { module: MetricsModule, imports: [platform] };
+    return {
+      module: MetricsModule,
+      imports: [platform],
+      controllers: [MetricsController],
+      providers: [
+        {
+          provide: READ_MODELS,
+          inject: [CONFIG, LOGGER],
+          useFactory: async (config: Config, logger: Logger) => {
+            const orm = await createReadModelOrm({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE });
+            const applied = await migrateReadModels(orm, config.DATABASE_URL);
+            if (applied.length) logger.info({ applied }, 'read-model migrations applied');
+            return orm;
+          },
+        },
+        OrmLifecycle,
+        LiveState,
+        Snapshots,
+        Collector,
+      ],
+    };
   }
 }

@@ -1,10 +1,4 @@
 import { runService } from '@flotilla/platform';
-import { MetricsModule } from './app.module.js';
+import { metricsService } from './service.js';
 
-await runService({
-  service: 'metrics',
-  module: (platform) => MetricsModule.register(platform),
-  routes: [],
-  httpPort: (config) => config.METRICS_HTTP_PORT,
-  platform: { postgres: true },
-});
+await runService(metricsService);

@@ -211,6 +211,18 @@ export const variables = {
   },
   LEASE_TTL_MS: { schema: millis(1200), description: 'Leadership lease lifetime; holders renew at a third of it, and a dead leader is replaced within about 1.5 of it.', example: '1200', usedBy: ['*'] },
   METRICS_INTERVAL_MS: { schema: millis(5000), description: 'Metrics service: default snapshot interval per cluster.', example: '5000', usedBy: ['metrics'] },
+  METRICS_RAW_RETENTION_MS: {
+    schema: millis(24 * 3_600_000),
+    description: 'Metrics service: raw snapshots older than this are rolled up into 1-minute rows.',
+    example: '86400000',
+    usedBy: ['metrics'],
+  },
+  METRICS_ROLLUP_RETENTION_MS: {
+    schema: millis(30 * 24 * 3_600_000),
+    description: 'Metrics service: 1-minute rollups older than this are deleted.',
+    example: '2592000000',
+    usedBy: ['metrics'],
+  },
   TASK_RETENTION_MS: {
     schema: millis(24 * 3_600_000),
     description: 'How long task records (state and result) are kept after their last change.',

@@ -1,7 +1,7 @@
 export * from './entities.js';
 export { createReadModelOrm, migrateReadModels, readModelOrmConfig, type ReadModelOrm, type ReadModelOrmOptions } from './orm.js';
 export { MIGRATIONS } from './migrations/index.js';
-export { defineProjection, eventTime, iso, streamParts, type Projection } from './projection.js';
+export { defineProjection, desiredAgentsOf, eventTime, iso, streamParts, type Projection } from './projection.js';
 export { applyBatch, batches, Projector, readCheckpoint, rebuildProjection, STALE_REBUILD_MS, type BatchOutcome, type ProjectorOptions, type RebuildResult } from './projector.js';
 export * from './projections/index.js';
 export { EVENTS_STREAM, EVENTS_SUBJECT, EventRelay, eventSubject, POSITION_HEADER, sequenceAfterPosition, toEventMessage, type EventMessage, type RelayOptions } from './relay.js';

@@ -35,3 +35,17 @@ export function eventTime(event: StoredEvent): Date {
   const at = event.data['at'];
   return typeof at === 'string' ? new Date(at) : event.occurredAt;
 }
+
+/** Agents a cluster should have now, from its row: what its status, target and blueprint ask for. */
+export function desiredAgentsOf(row: { status: string; fixedAgents: number; keepFixedAgents: boolean; targetWorkers: number }): number {
+  switch (row.status) {
+    case 'decommissioning':
+    case 'decommissioned':
+      return 0;
+    case 'hibernating':
+    case 'hibernated':
+      return row.keepFixedAgents ? row.fixedAgents : 0;
+    default:
+      return row.fixedAgents + row.targetWorkers;
+  }
+}

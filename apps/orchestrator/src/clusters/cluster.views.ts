@@ -1,24 +1,10 @@
 import type { AgentView, ClusterView, EventView } from '@flotilla/contracts';
 import { agentCounts, type ExistingCluster } from '@flotilla/domain';
-import type { ClusterAgentRow, ClusterEventRow, ClusterRow } from '@flotilla/projections';
+import { desiredAgentsOf, type ClusterAgentRow, type ClusterEventRow, type ClusterRow } from '@flotilla/projections';
 
 export interface AgentCounts {
   readonly running: number;
   readonly runningWorkers: number;
-}
-
-/** Desired agents for a cluster row: what its status, target and blueprint ask for. */
-export function desiredOf(row: Pick<ClusterRow, 'status' | 'fixedAgents' | 'keepFixedAgents' | 'targetWorkers'>): number {
-  switch (row.status) {
-    case 'decommissioning':
-    case 'decommissioned':
-      return 0;
-    case 'hibernating':
-    case 'hibernated':
-      return row.keepFixedAgents ? row.fixedAgents : 0;
-    default:
-      return row.fixedAgents + row.targetWorkers;
-  }
 }
 
 const iso = (d: Date | string) => (d instanceof Date ? d.toISOString() : new Date(d).toISOString());
@@ -37,7 +23,7 @@ export function clusterViewFromRow(row: ClusterRow, counts: AgentCounts, healthS
     max_workers: row.maxWorkers,
     target_workers: row.targetWorkers,
     current_workers: counts.runningWorkers,
-    desired_agents: desiredOf(row),
+    desired_agents: desiredAgentsOf(row),
     running_agents: counts.running,
     health_score: healthScore,
     circuit: row.circuit as ClusterView['circuit'],
