@@ -10,7 +10,7 @@ const program = new Command()
   .name('flotilla')
   .description('Operate Flotilla clusters of AI agents through the gateway.')
   .option('-g, --gateway <url>', 'gateway URL', config.GATEWAY_URL)
-  .option('-k, --api-key <key>', 'API key (or FLOTILLA_API_KEY)', process.env['FLOTILLA_API_KEY'])
+  .option('-k, --api-key <key>', 'API key (or FLOTILLA_API_KEY)', process.env['FLOTILLA_API_KEY'] ?? config.FLOTILLA_BOOTSTRAP_ADMIN_KEY)
   .option('--json', 'print raw JSON', false);
 
 const client = () => {

@@ -1,4 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
+import { Authenticator } from './auth/authenticator.js';
+import { RateLimiter } from './auth/rate-limiter.js';
 import { EventFeed } from './events/event-feed.service.js';
 import { GrpcGateway } from './grpc/grpc-server.js';
 import { SystemHealthController } from './health/system-health.controller.js';
@@ -12,7 +14,7 @@ export class GatewayModule {
       module: GatewayModule,
       imports: [platform],
       controllers: [SystemHealthController],
-      providers: [SystemHealthService, RestGateway, EventFeed, GrpcGateway],
+      providers: [SystemHealthService, RestGateway, EventFeed, GrpcGateway, Authenticator, RateLimiter],
     };
   }
 }

@@ -14,11 +14,13 @@ export const gatewayService: ServiceDefinition = {
   routes: [],
   httpPort: (config) => config.GATEWAY_HTTP_PORT,
   platform: { postgres: true, healthEndpoints: false },
-  fastify: { bodyLimit: 1024 * 1024 },
+  fastify: (config) => ({ bodyLimit: config.HTTP_BODY_LIMIT_BYTES, trustProxy: false }),
+  bodyParser: false,
   configureHttp: (app, { logger }) => {
     const fastify = app.getHttpAdapter().getInstance() as unknown as FastifyInstance;
-    app.get(RestGateway).register(fastify);
-    registerEventStream(fastify, app.get(EventFeed), logger, () => undefined);
+    const rest = app.get(RestGateway);
+    rest.register(fastify);
+    registerEventStream(fastify, app.get(EventFeed), logger, rest);
     SwaggerModule.setup('docs', app, openApiDocument() as never, { jsonDocumentUrl: 'docs/json' });
   },
   onListening: async (app, { logger, port, config }) => {

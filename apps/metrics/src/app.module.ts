@@ -1,4 +1,10 @@
-import { type DynamicModule, Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  type DynamicModule,
+  Inject,
+  Injectable,
+  Module,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import type { Config } from '@flotilla/config';
 import { CONFIG, LOGGER } from '@flotilla/platform';
 import { createReadModelOrm, migrateReadModels, type ReadModelOrm } from '@flotilla/projections';
@@ -29,7 +35,10 @@ export class MetricsModule {
           provide: READ_MODELS,
           inject: [CONFIG, LOGGER],
           useFactory: async (config: Config, logger: Logger) => {
-            const orm = await createReadModelOrm({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE });
+            const orm = await createReadModelOrm({
+              url: config.DATABASE_URL,
+              poolSize: config.DATABASE_POOL_SIZE,
+            });
             const applied = await migrateReadModels(orm, config.DATABASE_URL);
             if (applied.length) logger.info({ applied }, 'read-model migrations applied');
             return orm;

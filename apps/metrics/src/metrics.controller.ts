@@ -1,6 +1,11 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
-import { metricsRoutes as r, SYSTEM_IDENTITY, type RouteRequestParsed } from '@flotilla/contracts';
+import {
+  metricsRoutes as r,
+  SYSTEM_IDENTITY,
+  type RouteRequestParsed,
+  spansAllTenants,
+} from '@flotilla/contracts';
 import type { NatsRequestContext, RequestMeta } from '@flotilla/messaging';
 import type { ReadModelOrm } from '@flotilla/projections';
 import { Snapshots } from './collector/snapshots.service.js';
@@ -10,7 +15,7 @@ type Req<K extends keyof typeof r> = RouteRequestParsed<(typeof r)[K]>;
 
 function tenantOf(meta: RequestMeta): string | undefined {
   const identity = meta.identity ?? SYSTEM_IDENTITY;
-  return identity.role === 'admin' || identity.role === 'service' ? undefined : identity.tenantId;
+  return spansAllTenants(identity) ? undefined : identity.tenantId;
 }
 
 const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
@@ -28,7 +33,10 @@ export class MetricsController {
     const since = req.since ? new Date(req.since) : new Date(Date.now() - 3_600_000);
     const rows = await this.orm.em
       .fork()
-      .execute<Record<string, unknown>[]>(`SELECT * FROM cluster_metrics WHERE cluster_id = ? AND at >= ? ORDER BY at ASC LIMIT ?`, [req.id, since, req.limit]);
+      .execute<Record<string, unknown>[]>(
+        `SELECT * FROM cluster_metrics WHERE cluster_id = ? AND at >= ? ORDER BY at ASC LIMIT ?`,
+        [req.id, since, req.limit],
+      );
     return {
       cluster_id: req.id,
       points: rows.map((p) => ({

@@ -1,4 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
+import { AccessController } from './access/access.controller.js';
+import { AccessService } from './access/access.service.js';
 import { AgentReportsController } from './agents/agent-reports.controller.js';
 import { BlueprintsController } from './blueprints/blueprints.controller.js';
 import { BlueprintsService } from './blueprints/blueprints.service.js';
@@ -19,8 +21,25 @@ export class OrchestratorModule {
     return {
       module: OrchestratorModule,
       imports: [platform, PersistenceModule],
-      controllers: [BlueprintsController, ClustersController, AgentReportsController, ScalingController, TasksController],
-      providers: [BlueprintsService, ClustersService, ClusterQueries, Reconciler, fenceProvider, SingletonLoops, TasksService, CircuitBreakers],
+      controllers: [
+        AccessController,
+        BlueprintsController,
+        ClustersController,
+        AgentReportsController,
+        ScalingController,
+        TasksController,
+      ],
+      providers: [
+        AccessService,
+        BlueprintsService,
+        ClustersService,
+        ClusterQueries,
+        Reconciler,
+        fenceProvider,
+        SingletonLoops,
+        TasksService,
+        CircuitBreakers,
+      ],
     };
   }
 }

@@ -25,6 +25,9 @@ export const configSchema = z
         message: `must be greater than NODE_SUSPECT_AFTER_MS (${cfg.NODE_SUSPECT_AFTER_MS})`,
       });
     }
+    if (cfg.AUTH_JWT_SECRET && cfg.AUTH_JWT_PUBLIC_KEY) {
+      ctx.addIssue({ code: 'custom', path: ['AUTH_JWT_PUBLIC_KEY'], message: 'set either AUTH_JWT_SECRET (HS256) or AUTH_JWT_PUBLIC_KEY (RS256), not both' });
+    }
     if (Boolean(cfg.NATS_USER) !== Boolean(cfg.NATS_PASSWORD)) {
       ctx.addIssue({ code: 'custom', path: ['NATS_PASSWORD'], message: 'NATS_USER and NATS_PASSWORD go together' });
     }

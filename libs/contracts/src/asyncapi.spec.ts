@@ -5,7 +5,9 @@ import { asyncApiDocument, asyncApiYaml } from './asyncapi.js';
 
 describe('AsyncAPI document', () => {
   it('is committed as generated (run `npm run asyncapi -w @flotilla/contracts` after changing a route)', () => {
-    expect(fs.readFileSync(path.join(import.meta.dirname, '..', 'asyncapi.yaml'), 'utf8')).toBe(asyncApiYaml());
+    expect(fs.readFileSync(path.join(import.meta.dirname, '..', 'asyncapi.yaml'), 'utf8')).toBe(
+      asyncApiYaml(),
+    );
   });
 
   it('documents the event subjects and every request/reply route', () => {

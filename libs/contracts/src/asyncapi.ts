@@ -10,7 +10,11 @@ import { pingRoutes } from './system.js';
 type Json = Record<string, unknown>;
 
 const schema = (s: z.ZodType, io: 'input' | 'output'): Json => {
-  const { $schema: _drop, ...rest } = z.toJSONSchema(s, { io, unrepresentable: 'any', reused: 'inline' }) as Json;
+  const { $schema: _drop, ...rest } = z.toJSONSchema(s, {
+    io,
+    unrepresentable: 'any',
+    reused: 'inline',
+  }) as Json;
   return rest;
 };
 
@@ -19,13 +23,32 @@ const ERROR_REPLY = {
   required: ['ok', 'error'],
   properties: {
     ok: { const: false },
-    error: { type: 'object', required: ['code', 'message', 'details'], properties: { code: { type: 'string' }, message: { type: 'string' }, details: { type: 'object' } } },
+    error: {
+      type: 'object',
+      required: ['code', 'message', 'details'],
+      properties: {
+        code: { type: 'string' },
+        message: { type: 'string' },
+        details: { type: 'object' },
+      },
+    },
   },
 };
 
 export const EVENT_MESSAGE_SCHEMA: Json = {
   type: 'object',
-  required: ['id', 'type', 'stream', 'aggregate', 'aggregate_id', 'revision', 'position', 'occurred_at', 'data', 'metadata'],
+  required: [
+    'id',
+    'type',
+    'stream',
+    'aggregate',
+    'aggregate_id',
+    'revision',
+    'position',
+    'occurred_at',
+    'data',
+    'metadata',
+  ],
   properties: {
     id: { type: 'string', format: 'uuid', description: 'UUIDv7; also the Nats-Msg-Id header' },
     type: { type: 'string', description: 'The event type (past tense), e.g. ClusterScaled' },
@@ -33,12 +56,24 @@ export const EVENT_MESSAGE_SCHEMA: Json = {
     aggregate: { enum: ['cluster', 'node', 'blueprint'] },
     aggregate_id: { type: 'string' },
     revision: { type: 'integer', description: 'Position in its stream, 0 for the first event' },
-    position: { type: 'string', pattern: '^[0-9]+$', description: 'Position in the global log (decimal string; strictly increasing in delivery order)' },
+    position: {
+      type: 'string',
+      pattern: '^[0-9]+$',
+      description:
+        'Position in the global log (decimal string; strictly increasing in delivery order)',
+    },
     occurred_at: { type: 'string', format: 'date-time' },
     data: { type: 'object' },
     metadata: {
       type: 'object',
-      required: ['tenantId', 'actor', 'correlationId', 'causationId', 'traceparent', 'schemaVersion'],
+      required: [
+        'tenantId',
+        'actor',
+        'correlationId',
+        'causationId',
+        'traceparent',
+        'schemaVersion',
+      ],
       properties: {
         tenantId: { type: 'string' },
         actor: { type: 'string' },
@@ -63,17 +98,42 @@ export function asyncApiDocument(): Json {
   const channels: Json = {};
   const operations: Json = {};
   const messages: Json = {};
-  const routes: Route[] = [...Object.values(orchestratorRoutes), ...Object.values(registryRoutes), ...Object.values(pingRoutes)];
+  const routes: Route[] = [
+    ...Object.values(orchestratorRoutes),
+    ...Object.values(registryRoutes),
+    ...Object.values(pingRoutes),
+  ];
   for (const r of routes) {
     const id = operationId(r.subject);
-    messages[`${id}Request`] = { name: `${r.subject} request`, contentType: 'application/json', payload: schema(r.request, 'input') };
+    messages[`${id}Request`] = {
+      name: `${r.subject} request`,
+      contentType: 'application/json',
+      payload: schema(r.request, 'input'),
+    };
     messages[`${id}Reply`] = {
       name: `${r.subject} reply`,
       contentType: 'application/json',
-      payload: { oneOf: [{ type: 'object', required: ['ok', 'data'], properties: { ok: { const: true }, data: schema(r.response, 'output') } }, ERROR_REPLY] },
+      payload: {
+        oneOf: [
+          {
+            type: 'object',
+            required: ['ok', 'data'],
+            properties: { ok: { const: true }, data: schema(r.response, 'output') },
+          },
+          ERROR_REPLY,
+        ],
+      },
     };
-    channels[id] = { address: r.subject, messages: { request: { $ref: `#/components/messages/${id}Request` } }, description: r.description };
-    channels[`${id}Reply`] = { address: null, messages: { reply: { $ref: `#/components/messages/${id}Reply` } }, description: `Reply inbox of ${r.subject}` };
+    channels[id] = {
+      address: r.subject,
+      messages: { request: { $ref: `#/components/messages/${id}Request` } },
+      description: r.description,
+    };
+    channels[`${id}Reply`] = {
+      address: null,
+      messages: { reply: { $ref: `#/components/messages/${id}Reply` } },
+      description: `Reply inbox of ${r.subject}`,
+    };
     operations[id] = {
       action: 'receive',
       channel: { $ref: `#/channels/${id}` },
@@ -93,7 +153,10 @@ export function asyncApiDocument(): Json {
         'Nats-Msg-Id': { type: 'string', description: 'The event id (a replay never duplicates)' },
         'Flotilla-Position': { type: 'string', description: 'The global log position' },
         'Flotilla-Event-Type': { type: 'string' },
-        traceparent: { type: 'string', description: 'W3C trace context of the command that caused it' },
+        traceparent: {
+          type: 'string',
+          description: 'W3C trace context of the command that caused it',
+        },
       },
     },
     payload: EVENT_MESSAGE_SCHEMA,
@@ -109,15 +172,28 @@ export function asyncApiDocument(): Json {
     },
     messages: { event: { $ref: '#/components/messages/Event' } },
   };
-  operations['receiveEvents'] = { action: 'send', channel: { $ref: '#/channels/events' }, summary: 'Cluster, node and blueprint events, as they are stored' };
-  messages['Heartbeat'] = { name: 'Heartbeat', contentType: 'application/json', payload: schema(heartbeat, 'input') };
+  operations['receiveEvents'] = {
+    action: 'send',
+    channel: { $ref: '#/channels/events' },
+    summary: 'Cluster, node and blueprint events, as they are stored',
+  };
+  messages['Heartbeat'] = {
+    name: 'Heartbeat',
+    contentType: 'application/json',
+    payload: schema(heartbeat, 'input'),
+  };
   channels['heartbeats'] = {
     address: registrySubjects.heartbeats.replace('*', '{nodeId}'),
-    description: 'Core NATS (not persisted): each node agent publishes its heartbeat every HEARTBEAT_INTERVAL_MS.',
+    description:
+      'Core NATS (not persisted): each node agent publishes its heartbeat every HEARTBEAT_INTERVAL_MS.',
     parameters: { nodeId: { description: 'The node id' } },
     messages: { heartbeat: { $ref: '#/components/messages/Heartbeat' } },
   };
-  operations['sendHeartbeat'] = { action: 'receive', channel: { $ref: '#/channels/heartbeats' }, summary: 'Heartbeats, received by every registry replica' };
+  operations['sendHeartbeat'] = {
+    action: 'receive',
+    channel: { $ref: '#/channels/heartbeats' },
+    summary: 'Heartbeats, received by every registry replica',
+  };
   return {
     asyncapi: '3.0.0',
     info: {
@@ -127,7 +203,13 @@ export function asyncApiDocument(): Json {
         'NATS subjects of Flotilla. Requests are JSON; replies are {ok: true, data} or {ok: false, error: {code, message, details}}. With FLOTILLA_NAMESPACE set, every subject, stream and bucket is prefixed by it.',
     },
     defaultContentType: 'application/json',
-    servers: { local: { host: '127.0.0.1:4222', protocol: 'nats', description: 'The local stack (npm start)' } },
+    servers: {
+      local: {
+        host: '127.0.0.1:4222',
+        protocol: 'nats',
+        description: 'The local stack (npm start)',
+      },
+    },
     channels,
     operations,
     components: { messages },

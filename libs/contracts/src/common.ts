@@ -22,4 +22,5 @@ export type ResourcesDto = z.infer<typeof resources>;
 export const isoTime = z.string();
 
 /** A boolean that may arrive as a query string ('true' / 'false', '1' / '0', 'yes' / 'no'). */
-export const queryBool = (fallback: boolean) => z.union([z.boolean(), z.stringbool()]).default(fallback);
+export const queryBool = (fallback: boolean) =>
+  z.union([z.boolean(), z.stringbool()]).default(fallback);

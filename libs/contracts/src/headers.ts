@@ -16,4 +16,13 @@ export interface RequestIdentity {
   readonly sourceAddress?: string;
 }
 
-export const SYSTEM_IDENTITY: RequestIdentity = { actor: 'system', tenantId: 'default', role: 'service' };
+export const SYSTEM_IDENTITY: RequestIdentity = {
+  actor: 'system',
+  tenantId: 'default',
+  role: 'service',
+};
+
+/** Whether an identity may see every tenant: an admin granted '*', or a service itself. */
+export function spansAllTenants(identity: RequestIdentity): boolean {
+  return identity.tenantId === '*' || identity.role === 'service';
+}

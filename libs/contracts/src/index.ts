@@ -9,12 +9,27 @@ export {
   type RouteResponse,
   type ServiceName,
 } from './route.js';
-export { dependencyCheck, pingReply, pingRoutes, type DependencyCheck, type PingReply } from './system.js';
-export { Headers, SYSTEM_IDENTITY, type RequestIdentity } from './headers.js';
+export {
+  dependencyCheck,
+  pingReply,
+  pingRoutes,
+  type DependencyCheck,
+  type PingReply,
+} from './system.js';
+export { Headers, spansAllTenants, SYSTEM_IDENTITY, type RequestIdentity } from './headers.js';
 export { formatPath, issuesFromZod, parseOrThrow } from './validation.js';
-export { idOf, page, position, queryBool, resources, waitFlag, type ResourcesDto } from './common.js';
+export {
+  idOf,
+  page,
+  position,
+  queryBool,
+  resources,
+  waitFlag,
+  type ResourcesDto,
+} from './common.js';
 export * from './orchestrator.js';
 export * from './registry.js';
 export { asyncApiDocument, asyncApiYaml, EVENT_MESSAGE_SCHEMA } from './asyncapi.js';
 export * from './tasks.js';
 export * from './metrics.js';
+export * from './access.js';

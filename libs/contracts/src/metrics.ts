@@ -44,10 +44,20 @@ export const clusterSnapshot = z.object({
   policy: z.record(z.string(), z.unknown()),
   last_scale_up_at: isoTime.nullable(),
   last_scale_down_at: isoTime.nullable(),
-  queue: z.object({ total: z.number(), high: z.number(), normal: z.number(), low: z.number(), in_flight: z.number() }),
+  queue: z.object({
+    total: z.number(),
+    high: z.number(),
+    normal: z.number(),
+    low: z.number(),
+    in_flight: z.number(),
+  }),
   agents: z.object({ active: z.number(), idle: z.number(), busy: z.number(), failed: z.number() }),
   tasks_per_minute: z.number(),
-  latency_ms: z.object({ p50: z.number().nullable(), p95: z.number().nullable(), p99: z.number().nullable() }),
+  latency_ms: z.object({
+    p50: z.number().nullable(),
+    p95: z.number().nullable(),
+    p99: z.number().nullable(),
+  }),
   error_rate: z.number(),
   cpu_percent: z.number().nullable(),
   memory_percent: z.number().nullable(),
@@ -83,7 +93,9 @@ export const healthView = z.object({
   status: z.enum(['healthy', 'warning', 'critical']),
   components: z.record(z.string(), z.number()),
   recommendations: z.array(z.object({ code: z.string(), message: z.string() })),
-  nodes: z.array(z.object({ node_id: z.string(), health: z.string(), reasons: z.array(z.string()) })),
+  nodes: z.array(
+    z.object({ node_id: z.string(), health: z.string(), reasons: z.array(z.string()) }),
+  ),
   at: isoTime,
 });
 
@@ -91,10 +103,26 @@ export const metricsRoutes = {
   clusterMetrics: route(
     'metrics',
     'metrics.clusters.series',
-    z.object({ id: idOf('cluster'), since: z.string().optional(), limit: z.coerce.number().int().min(1).max(10_000).default(500) }),
+    z.object({
+      id: idOf('cluster'),
+      since: z.string().optional(),
+      limit: z.coerce.number().int().min(1).max(10_000).default(500),
+    }),
     z.object({ cluster_id: z.string(), points: z.array(metricPoint) }),
     "A cluster's metrics time series (raw for a day, 1-minute rollups after).",
   ),
-  clusterHealth: route('metrics', 'metrics.clusters.health', z.object({ id: idOf('cluster') }), healthView, "A cluster's health score, status and recommendations."),
-  snapshotNow: route('metrics', 'metrics.clusters.snapshot', z.object({ id: idOf('cluster') }), clusterSnapshot, 'Take a snapshot now (on demand).'),
+  clusterHealth: route(
+    'metrics',
+    'metrics.clusters.health',
+    z.object({ id: idOf('cluster') }),
+    healthView,
+    "A cluster's health score, status and recommendations.",
+  ),
+  snapshotNow: route(
+    'metrics',
+    'metrics.clusters.snapshot',
+    z.object({ id: idOf('cluster') }),
+    clusterSnapshot,
+    'Take a snapshot now (on demand).',
+  ),
 } as const;

@@ -7,7 +7,9 @@
 export class Namespace {
   constructor(readonly prefix: string = '') {
     if (prefix && !/^[a-z][a-z0-9_-]{0,31}$/.test(prefix)) {
-      throw new Error(`invalid namespace '${prefix}': a lowercase token of up to 32 letters, digits, - or _`);
+      throw new Error(
+        `invalid namespace '${prefix}': a lowercase token of up to 32 letters, digits, - or _`,
+      );
     }
   }
 
@@ -18,7 +20,9 @@ export class Namespace {
 
   /** Strips the namespace from a received subject. */
   unprefix(subject: string): string {
-    return this.prefix && subject.startsWith(`${this.prefix}.`) ? subject.slice(this.prefix.length + 1) : subject;
+    return this.prefix && subject.startsWith(`${this.prefix}.`)
+      ? subject.slice(this.prefix.length + 1)
+      : subject;
   }
 
   /** A JetStream stream or durable consumer name. */

@@ -110,7 +110,12 @@ export type EventView = z.infer<typeof eventView>;
 
 /** What every command answers: the resulting view, the log position of its events, their types. */
 const commandReply = <T extends z.ZodType>(view: T) =>
-  z.object({ result: view, position: position.nullable(), events: z.array(z.string()), duplicate: z.boolean() });
+  z.object({
+    result: view,
+    position: position.nullable(),
+    events: z.array(z.string()),
+    duplicate: z.boolean(),
+  });
 
 // ---------------------------------------------------------------- requests
 
@@ -154,7 +159,11 @@ export const scaleClusterRequest = z.object({
   ...waitFlag,
 });
 
-export const clusterCommandRequest = z.object({ ...byId('cluster'), reason: z.string().max(500).optional(), ...waitFlag });
+export const clusterCommandRequest = z.object({
+  ...byId('cluster'),
+  reason: z.string().max(500).optional(),
+  ...waitFlag,
+});
 
 export const listClustersRequest = z.object({
   status: z.enum(CLUSTER_STATUSES).optional(),
@@ -195,24 +204,136 @@ export const scalingDecisionRequest = z.object({
 // ---------------------------------------------------------------- routes
 
 export const orchestratorRoutes = {
-  registerBlueprint: route('orchestrator', 'orchestrator.blueprints.register', registerBlueprintRequest, commandReply(blueprintView), 'Register a blueprint, or publish a new version of it.'),
-  listBlueprints: route('orchestrator', 'orchestrator.blueprints.list', z.object({ ...page }), z.object({ blueprints: z.array(blueprintView), total: z.number() }), 'List blueprints.'),
-  getBlueprint: route('orchestrator', 'orchestrator.blueprints.get', z.object(byId('blueprint')), blueprintDetails, 'One blueprint with its versions.'),
-  deprecateBlueprint: route('orchestrator', 'orchestrator.blueprints.deprecate', z.object({ ...byId('blueprint'), reason: z.string().default('deprecated'), ...waitFlag }), commandReply(blueprintView), 'Deprecate a blueprint.'),
+  registerBlueprint: route(
+    'orchestrator',
+    'orchestrator.blueprints.register',
+    registerBlueprintRequest,
+    commandReply(blueprintView),
+    'Register a blueprint, or publish a new version of it.',
+  ),
+  listBlueprints: route(
+    'orchestrator',
+    'orchestrator.blueprints.list',
+    z.object({ ...page }),
+    z.object({ blueprints: z.array(blueprintView), total: z.number() }),
+    'List blueprints.',
+  ),
+  getBlueprint: route(
+    'orchestrator',
+    'orchestrator.blueprints.get',
+    z.object(byId('blueprint')),
+    blueprintDetails,
+    'One blueprint with its versions.',
+  ),
+  deprecateBlueprint: route(
+    'orchestrator',
+    'orchestrator.blueprints.deprecate',
+    z.object({ ...byId('blueprint'), reason: z.string().default('deprecated'), ...waitFlag }),
+    commandReply(blueprintView),
+    'Deprecate a blueprint.',
+  ),
 
-  createCluster: route('orchestrator', 'orchestrator.clusters.create', createClusterRequest, commandReply(clusterView), 'Create a cluster from a blueprint.'),
-  listClusters: route('orchestrator', 'orchestrator.clusters.list', listClustersRequest, z.object({ clusters: z.array(clusterView), total: z.number() }), 'List clusters.'),
-  getCluster: route('orchestrator', 'orchestrator.clusters.get', z.object(byId('cluster')), clusterView, 'One cluster.'),
-  updateCluster: route('orchestrator', 'orchestrator.clusters.update', updateClusterRequest, commandReply(clusterView), 'Change name, description, bounds or policy.'),
-  scaleCluster: route('orchestrator', 'orchestrator.clusters.scale', scaleClusterRequest, commandReply(clusterView), 'Scale the worker pool to a target.'),
-  hibernateCluster: route('orchestrator', 'orchestrator.clusters.hibernate', clusterCommandRequest, commandReply(clusterView), 'Stop every worker (and fixed agents unless the blueprint keeps them).'),
-  reactivateCluster: route('orchestrator', 'orchestrator.clusters.reactivate', clusterCommandRequest, commandReply(clusterView), 'Bring a hibernated cluster back to its last target.'),
-  decommissionCluster: route('orchestrator', 'orchestrator.clusters.decommission', clusterCommandRequest, commandReply(clusterView), 'Stop every agent and retire the cluster.'),
-  clusterAgents: route('orchestrator', 'orchestrator.clusters.agents', z.object({ ...byId('cluster'), state: z.enum(AGENT_STATES).optional(), include_stopped: queryBool(false) }), z.object({ agents: z.array(agentView), total: z.number() }), "A cluster's agents."),
-  clusterHierarchy: route('orchestrator', 'orchestrator.clusters.hierarchy', z.object(byId('cluster')), z.object({ cluster_id: z.string(), root: hierarchyNode.nullable() }), 'Supervisor → leads → specialists → workers.'),
-  clusterEvents: route('orchestrator', 'orchestrator.clusters.events', clusterEventsRequest, z.object({ events: z.array(eventView), total: z.number() }), "A cluster's events (the audit trail)."),
-  clusterManifest: route('orchestrator', 'orchestrator.clusters.manifest', z.object(byId('cluster')), z.object({ cluster_id: z.string(), markdown: z.string() }), "The cluster's README and skills sheet, from its live state."),
+  createCluster: route(
+    'orchestrator',
+    'orchestrator.clusters.create',
+    createClusterRequest,
+    commandReply(clusterView),
+    'Create a cluster from a blueprint.',
+  ),
+  listClusters: route(
+    'orchestrator',
+    'orchestrator.clusters.list',
+    listClustersRequest,
+    z.object({ clusters: z.array(clusterView), total: z.number() }),
+    'List clusters.',
+  ),
+  getCluster: route(
+    'orchestrator',
+    'orchestrator.clusters.get',
+    z.object(byId('cluster')),
+    clusterView,
+    'One cluster.',
+  ),
+  updateCluster: route(
+    'orchestrator',
+    'orchestrator.clusters.update',
+    updateClusterRequest,
+    commandReply(clusterView),
+    'Change name, description, bounds or policy.',
+  ),
+  scaleCluster: route(
+    'orchestrator',
+    'orchestrator.clusters.scale',
+    scaleClusterRequest,
+    commandReply(clusterView),
+    'Scale the worker pool to a target.',
+  ),
+  hibernateCluster: route(
+    'orchestrator',
+    'orchestrator.clusters.hibernate',
+    clusterCommandRequest,
+    commandReply(clusterView),
+    'Stop every worker (and fixed agents unless the blueprint keeps them).',
+  ),
+  reactivateCluster: route(
+    'orchestrator',
+    'orchestrator.clusters.reactivate',
+    clusterCommandRequest,
+    commandReply(clusterView),
+    'Bring a hibernated cluster back to its last target.',
+  ),
+  decommissionCluster: route(
+    'orchestrator',
+    'orchestrator.clusters.decommission',
+    clusterCommandRequest,
+    commandReply(clusterView),
+    'Stop every agent and retire the cluster.',
+  ),
+  clusterAgents: route(
+    'orchestrator',
+    'orchestrator.clusters.agents',
+    z.object({
+      ...byId('cluster'),
+      state: z.enum(AGENT_STATES).optional(),
+      include_stopped: queryBool(false),
+    }),
+    z.object({ agents: z.array(agentView), total: z.number() }),
+    "A cluster's agents.",
+  ),
+  clusterHierarchy: route(
+    'orchestrator',
+    'orchestrator.clusters.hierarchy',
+    z.object(byId('cluster')),
+    z.object({ cluster_id: z.string(), root: hierarchyNode.nullable() }),
+    'Supervisor → leads → specialists → workers.',
+  ),
+  clusterEvents: route(
+    'orchestrator',
+    'orchestrator.clusters.events',
+    clusterEventsRequest,
+    z.object({ events: z.array(eventView), total: z.number() }),
+    "A cluster's events (the audit trail).",
+  ),
+  clusterManifest: route(
+    'orchestrator',
+    'orchestrator.clusters.manifest',
+    z.object(byId('cluster')),
+    z.object({ cluster_id: z.string(), markdown: z.string() }),
+    "The cluster's README and skills sheet, from its live state.",
+  ),
 
-  reportAgent: route('orchestrator', 'orchestrator.agents.report', agentReportRequest, z.object({ recorded: z.array(z.string()) }), 'A node agent reports that an agent started, failed or stopped.'),
-  applyScalingDecision: route('orchestrator', 'orchestrator.scaling.apply', scalingDecisionRequest, commandReply(clusterView), "The autoscaler's decision, recorded with its inputs and applied."),
+  reportAgent: route(
+    'orchestrator',
+    'orchestrator.agents.report',
+    agentReportRequest,
+    z.object({ recorded: z.array(z.string()) }),
+    'A node agent reports that an agent started, failed or stopped.',
+  ),
+  applyScalingDecision: route(
+    'orchestrator',
+    'orchestrator.scaling.apply',
+    scalingDecisionRequest,
+    commandReply(clusterView),
+    "The autoscaler's decision, recorded with its inputs and applied.",
+  ),
 } as const;

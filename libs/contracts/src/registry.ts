@@ -2,10 +2,29 @@ import { z } from 'zod';
 import { idOf, isoTime, page, position, resources } from './common.js';
 import { route } from './route.js';
 
-export const STRATEGIES = ['round-robin', 'least-loaded', 'least-agents', 'random', 'weighted', 'health-based'] as const;
-export const NODE_STATUSES = ['online', 'suspect', 'offline', 'draining', 'drained', 'cordoned', 'deregistered'] as const;
+export const STRATEGIES = [
+  'round-robin',
+  'least-loaded',
+  'least-agents',
+  'random',
+  'weighted',
+  'health-based',
+] as const;
+export const NODE_STATUSES = [
+  'online',
+  'suspect',
+  'offline',
+  'draining',
+  'drained',
+  'cordoned',
+  'deregistered',
+] as const;
 
-export const capacity = z.object({ cpu: z.number().positive(), memory_mb: z.number().int().positive(), max_agents: z.number().int().positive() });
+export const capacity = z.object({
+  cpu: z.number().positive(),
+  memory_mb: z.number().int().positive(),
+  max_agents: z.number().int().positive(),
+});
 
 export const nodeView = z.object({
   id: z.string(),
@@ -23,7 +42,12 @@ export const nodeView = z.object({
   health: z.enum(['healthy', 'warning', 'critical', 'unknown']),
   last_heartbeat_at: isoTime.nullable(),
   usage: z
-    .object({ cpu_percent: z.number(), memory_percent: z.number(), disk_percent: z.number(), load_avg: z.number() })
+    .object({
+      cpu_percent: z.number(),
+      memory_percent: z.number(),
+      disk_percent: z.number(),
+      load_avg: z.number(),
+    })
     .nullable(),
   agents: z.array(z.string()),
   registered_at: isoTime,
@@ -52,7 +76,9 @@ export const heartbeat = z.object({
   disk_percent: z.number().min(0).max(100),
   load_avg: z.number().min(0),
   cores: z.number().int().positive().optional(),
-  agents: z.array(z.object({ agent_id: z.string(), cluster_id: z.string(), state: z.string() })).default([]),
+  agents: z
+    .array(z.object({ agent_id: z.string(), cluster_id: z.string(), state: z.string() }))
+    .default([]),
 });
 export type Heartbeat = z.infer<typeof heartbeat>;
 
@@ -78,7 +104,12 @@ export const placeRequest = z.object({
       max_per_zone: z.number().int().positive().optional(),
       anti_affinity: z.boolean().default(false),
     })
-    .default({ required_services: [], required_labels: {}, zone_spread: false, anti_affinity: false }),
+    .default({
+      required_services: [],
+      required_labels: {},
+      zone_spread: false,
+      anti_affinity: false,
+    }),
   agents: z.array(placementAgent).min(1).max(10_000),
   /**
    * Moving agents that already run somewhere (drain, orphans): place each on a node other than
@@ -90,7 +121,13 @@ export const placeRequest = z.object({
 export type PlaceRequest = z.infer<typeof placeRequest>;
 
 export const placeReply = z.object({
-  assignments: z.array(z.object({ agent_id: z.string(), node_id: z.string(), previous_node_id: z.string().nullable() })),
+  assignments: z.array(
+    z.object({
+      agent_id: z.string(),
+      node_id: z.string(),
+      previous_node_id: z.string().nullable(),
+    }),
+  ),
   unplaced: z.array(z.object({ agent_id: z.string(), reason: z.string() })),
   strategy: z.enum(STRATEGIES),
 });
@@ -113,41 +150,153 @@ export const assignmentView = z.object({
 });
 
 export const statsView = z.object({
-  nodes: z.object({ total: z.number(), by_status: z.record(z.string(), z.number()), by_role: z.record(z.string(), z.number()) }),
+  nodes: z.object({
+    total: z.number(),
+    by_status: z.record(z.string(), z.number()),
+    by_role: z.record(z.string(), z.number()),
+  }),
   agents: z.object({ total: z.number(), by_state: z.record(z.string(), z.number()) }),
   capacity: z.object({
     cpu: z.object({ total: z.number(), used: z.number(), free: z.number() }),
     memory_mb: z.object({ total: z.number(), used: z.number(), free: z.number() }),
     agents: z.object({ total: z.number(), used: z.number(), free: z.number() }),
   }),
-  zones: z.record(z.string(), z.object({ nodes: z.number(), online: z.number(), agents: z.number(), free_agents: z.number() })),
+  zones: z.record(
+    z.string(),
+    z.object({
+      nodes: z.number(),
+      online: z.number(),
+      agents: z.number(),
+      free_agents: z.number(),
+    }),
+  ),
   strategy: z.enum(STRATEGIES),
 });
 
 export const leadershipView = z.object({
   roles: z.array(
-    z.object({ role: z.string(), leader: z.string().nullable(), term: z.number().nullable(), since: z.string().nullable(), members: z.array(z.string()) }),
+    z.object({
+      role: z.string(),
+      leader: z.string().nullable(),
+      term: z.number().nullable(),
+      since: z.string().nullable(),
+      members: z.array(z.string()),
+    }),
   ),
 });
 
 const nodeById = z.object({ id: idOf('node') });
 
 export const registryRoutes = {
-  registerNode: route('registry', 'registry.nodes.register', registerNodeRequest, nodeView, 'Register a node (idempotent for the same id and spec).'),
-  heartbeat: route('registry', 'registry.nodes.heartbeat', heartbeat, z.object({ status: z.enum(NODE_STATUSES) }), 'A heartbeat over request/reply (HTTP-only nodes; node agents publish instead).'),
-  listNodes: route('registry', 'registry.nodes.list', z.object({ status: z.enum(NODE_STATUSES).optional(), role: z.enum(['worker', 'standby']).optional(), zone: z.string().optional(), ...page }), z.object({ nodes: z.array(nodeView), total: z.number() }), 'List nodes.'),
+  registerNode: route(
+    'registry',
+    'registry.nodes.register',
+    registerNodeRequest,
+    nodeView,
+    'Register a node (idempotent for the same id and spec).',
+  ),
+  heartbeat: route(
+    'registry',
+    'registry.nodes.heartbeat',
+    heartbeat,
+    z.object({ status: z.enum(NODE_STATUSES) }),
+    'A heartbeat over request/reply (HTTP-only nodes; node agents publish instead).',
+  ),
+  listNodes: route(
+    'registry',
+    'registry.nodes.list',
+    z.object({
+      status: z.enum(NODE_STATUSES).optional(),
+      role: z.enum(['worker', 'standby']).optional(),
+      zone: z.string().optional(),
+      ...page,
+    }),
+    z.object({ nodes: z.array(nodeView), total: z.number() }),
+    'List nodes.',
+  ),
   getNode: route('registry', 'registry.nodes.get', nodeById, nodeView, 'One node.'),
-  deregisterNode: route('registry', 'registry.nodes.deregister', z.object({ id: idOf('node'), force: z.union([z.boolean(), z.stringbool()]).default(false) }), nodeView, 'Remove a node (refused while agents are placed on it unless forced).'),
-  drainNode: route('registry', 'registry.nodes.drain', z.object({ id: idOf('node'), reason: z.string().default('drain requested') }), nodeView, 'Move every agent off the node, make-before-break, then mark it drained.'),
-  cordonNode: route('registry', 'registry.nodes.cordon', z.object({ id: idOf('node'), reason: z.string().default('cordoned') }), nodeView, 'Stop new placements on the node.'),
-  uncordonNode: route('registry', 'registry.nodes.uncordon', nodeById, nodeView, 'Allow placements on the node again.'),
-  place: route('registry', 'registry.placement.place', placeRequest, placeReply, 'Place agents of a cluster (idempotent by agent id).'),
-  release: route('registry', 'registry.placement.release', releaseRequest, z.object({ released: z.array(z.string()) }), 'Release agents from their nodes.'),
-  assignments: route('registry', 'registry.assignments.list', z.object({ cluster_id: z.string().optional(), node_id: z.string().optional(), ...page, limit: z.coerce.number().int().min(1).max(10_000).default(1000) }), z.object({ assignments: z.array(assignmentView), total: z.number() }), 'Where agents run.'),
-  stats: route('registry', 'registry.stats.get', z.object({}), statsView, 'Nodes, agents, capacity and zones.'),
-  setStrategy: route('registry', 'registry.strategy.set', z.object({ strategy: z.enum(STRATEGIES) }), z.object({ strategy: z.enum(STRATEGIES), position: position.nullable() }), 'Switch the default placement strategy (recorded as an event).'),
-  leadership: route('registry', 'registry.leadership.get', z.object({}), leadershipView, "Each singleton role's leader and members."),
-  handover: route('registry', 'registry.leadership.handover', z.object({ role: z.string().min(1), member_id: z.string().min(1) }), leadershipView, 'Hand a role over to a member.'),
+  deregisterNode: route(
+    'registry',
+    'registry.nodes.deregister',
+    z.object({ id: idOf('node'), force: z.union([z.boolean(), z.stringbool()]).default(false) }),
+    nodeView,
+    'Remove a node (refused while agents are placed on it unless forced).',
+  ),
+  drainNode: route(
+    'registry',
+    'registry.nodes.drain',
+    z.object({ id: idOf('node'), reason: z.string().default('drain requested') }),
+    nodeView,
+    'Move every agent off the node, make-before-break, then mark it drained.',
+  ),
+  cordonNode: route(
+    'registry',
+    'registry.nodes.cordon',
+    z.object({ id: idOf('node'), reason: z.string().default('cordoned') }),
+    nodeView,
+    'Stop new placements on the node.',
+  ),
+  uncordonNode: route(
+    'registry',
+    'registry.nodes.uncordon',
+    nodeById,
+    nodeView,
+    'Allow placements on the node again.',
+  ),
+  place: route(
+    'registry',
+    'registry.placement.place',
+    placeRequest,
+    placeReply,
+    'Place agents of a cluster (idempotent by agent id).',
+  ),
+  release: route(
+    'registry',
+    'registry.placement.release',
+    releaseRequest,
+    z.object({ released: z.array(z.string()) }),
+    'Release agents from their nodes.',
+  ),
+  assignments: route(
+    'registry',
+    'registry.assignments.list',
+    z.object({
+      cluster_id: z.string().optional(),
+      node_id: z.string().optional(),
+      ...page,
+      limit: z.coerce.number().int().min(1).max(10_000).default(1000),
+    }),
+    z.object({ assignments: z.array(assignmentView), total: z.number() }),
+    'Where agents run.',
+  ),
+  stats: route(
+    'registry',
+    'registry.stats.get',
+    z.object({}),
+    statsView,
+    'Nodes, agents, capacity and zones.',
+  ),
+  setStrategy: route(
+    'registry',
+    'registry.strategy.set',
+    z.object({ strategy: z.enum(STRATEGIES) }),
+    z.object({ strategy: z.enum(STRATEGIES), position: position.nullable() }),
+    'Switch the default placement strategy (recorded as an event).',
+  ),
+  leadership: route(
+    'registry',
+    'registry.leadership.get',
+    z.object({}),
+    leadershipView,
+    "Each singleton role's leader and members.",
+  ),
+  handover: route(
+    'registry',
+    'registry.leadership.handover',
+    z.object({ role: z.string().min(1), member_id: z.string().min(1) }),
+    leadershipView,
+    'Hand a role over to a member.',
+  ),
 } as const;
 
 /** Core NATS subjects (no reply). */
@@ -155,4 +304,16 @@ export const registrySubjects = {
   /** `registry.heartbeats.<nodeId>`: node agents publish their heartbeat here. */
   heartbeat: (nodeId: string) => `registry.heartbeats.${nodeId}`,
   heartbeats: 'registry.heartbeats.*',
+} as const;
+
+/**
+ * Where a node agent learns its assignments: the relay's JetStream stream of every stored event,
+ * filtered to its own node's subjects (`flotilla.events.node.<nodeId>.>`: AgentAssigned starts an
+ * agent, AgentReleased stops it), through one durable consumer per node. Names are before the
+ * namespace prefix (`messaging.ns`).
+ */
+export const nodeAssignmentFeed = {
+  stream: 'FLOTILLA_EVENTS',
+  subject: (nodeId: string) => `flotilla.events.node.${nodeId}.>`,
+  durable: (nodeId: string) => `node-agent-${nodeId}`,
 } as const;

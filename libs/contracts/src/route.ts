@@ -31,7 +31,14 @@ export function route<Req extends z.ZodType, Res extends z.ZodType>(
   return { service, subject, request, response, description };
 }
 
-export const SERVICES = ['gateway', 'orchestrator', 'registry', 'autoscaler', 'metrics', 'node-agent'] as const;
+export const SERVICES = [
+  'gateway',
+  'orchestrator',
+  'registry',
+  'autoscaler',
+  'metrics',
+  'node-agent',
+] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
 /**
@@ -40,4 +47,11 @@ export type ServiceName = (typeof SERVICES)[number];
  */
 export type ReplyEnvelope<T> =
   | { readonly ok: true; readonly data: T }
-  | { readonly ok: false; readonly error: { readonly code: string; readonly message: string; readonly details: Record<string, unknown> } };
+  | {
+      readonly ok: false;
+      readonly error: {
+        readonly code: string;
+        readonly message: string;
+        readonly details: Record<string, unknown>;
+      };
+    };

@@ -22,5 +22,16 @@ const pingRequest = z.object({}).loose().default({});
 
 /** `<service>.system.ping`: every service answers, with its own dependency checks. */
 export const pingRoutes = Object.fromEntries(
-  SERVICES.map((s) => [s, route(s, `${s}.system.ping`, pingRequest, pingReply, `Liveness and readiness of one ${s} replica.`)]),
-) as { readonly [S in ServiceName]: ReturnType<typeof route<typeof pingRequest, typeof pingReply>> };
+  SERVICES.map((s) => [
+    s,
+    route(
+      s,
+      `${s}.system.ping`,
+      pingRequest,
+      pingReply,
+      `Liveness and readiness of one ${s} replica.`,
+    ),
+  ]),
+) as {
+  readonly [S in ServiceName]: ReturnType<typeof route<typeof pingRequest, typeof pingReply>>;
+};

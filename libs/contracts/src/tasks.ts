@@ -4,11 +4,20 @@ import { route } from './route.js';
 
 export const PRIORITIES = ['high', 'normal', 'low'] as const;
 export type Priority = (typeof PRIORITIES)[number];
-export const TASK_STATUSES = ['queued', 'running', 'completed', 'failed', 'dead_lettered', 'rejected'] as const;
+export const TASK_STATUSES = [
+  'queued',
+  'running',
+  'completed',
+  'failed',
+  'dead_lettered',
+  'rejected',
+] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
 /** Capability names are also subject tokens. */
-const capability = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'a capability name (lowercase letters, digits, - or _)');
+const capability = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'a capability name (lowercase letters, digits, - or _)');
 
 export const submitTaskRequest = z.object({
   cluster_id: idOf('cluster'),
@@ -50,8 +59,20 @@ export const taskView = z.object({
 export type TaskView = z.infer<typeof taskView>;
 
 export const taskRoutes = {
-  submit: route('orchestrator', 'orchestrator.tasks.submit', submitTaskRequest, taskView, 'Submit a task to a cluster (answered once it is queued).'),
-  get: route('orchestrator', 'orchestrator.tasks.get', z.object({ id: idOf('task') }), taskView, 'A task, with its state and result.'),
+  submit: route(
+    'orchestrator',
+    'orchestrator.tasks.submit',
+    submitTaskRequest,
+    taskView,
+    'Submit a task to a cluster (answered once it is queued).',
+  ),
+  get: route(
+    'orchestrator',
+    'orchestrator.tasks.get',
+    z.object({ id: idOf('task') }),
+    taskView,
+    'A task, with its state and result.',
+  ),
 } as const;
 
 /**
@@ -67,18 +88,23 @@ export const TASKS_BUCKET = 'flotilla_tasks';
 export const ANY_CAPABILITY = '_any';
 
 export const taskSubjects = {
-  queue: (clusterId: string, priority: Priority, cap: string | null | undefined) => `flotilla.taskq.${clusterId}.${priority}.${cap ?? ANY_CAPABILITY}`,
+  queue: (clusterId: string, priority: Priority, cap: string | null | undefined) =>
+    `flotilla.taskq.${clusterId}.${priority}.${cap ?? ANY_CAPABILITY}`,
   queueAll: 'flotilla.taskq.>',
   cluster: (clusterId: string) => `flotilla.taskq.${clusterId}.>`,
   dead: (clusterId: string, taskId: string) => `flotilla.taskdlq.${clusterId}.${taskId}`,
   deadAll: 'flotilla.taskdlq.>',
-  result: (clusterId: string, taskId: string, outcome: 'completed' | 'failed') => `flotilla.tasks.${clusterId}.${taskId}.${outcome}`,
+  result: (clusterId: string, taskId: string, outcome: 'completed' | 'failed') =>
+    `flotilla.tasks.${clusterId}.${taskId}.${outcome}`,
   results: 'flotilla.tasks.*.*.*',
 } as const;
 
 /** The durable consumer of one queue (names allow letters, digits, - and _). */
-export const taskConsumer = (clusterId: string, priority: Priority, cap: string | null | undefined) =>
-  `tq_${clusterId}_${priority}_${cap ?? ANY_CAPABILITY}`.replace(/[^A-Za-z0-9_-]/g, '_');
+export const taskConsumer = (
+  clusterId: string,
+  priority: Priority,
+  cap: string | null | undefined,
+) => `tq_${clusterId}_${priority}_${cap ?? ANY_CAPABILITY}`.replace(/[^A-Za-z0-9_-]/g, '_');
 
 /** The message on a task queue. */
 export const queuedTask = z.object({
@@ -114,4 +140,15 @@ export const taskOutcome = z.object({
 export type TaskOutcome = z.infer<typeof taskOutcome>;
 
 /** Weighted pulls: out of 10 pulls, 6 try high first, 3 normal, 1 low (empty queues are skipped). */
-export const PRIORITY_SCHEDULE: readonly Priority[] = ['high', 'normal', 'high', 'high', 'normal', 'high', 'low', 'high', 'normal', 'high'];
+export const PRIORITY_SCHEDULE: readonly Priority[] = [
+  'high',
+  'normal',
+  'high',
+  'high',
+  'normal',
+  'high',
+  'low',
+  'high',
+  'normal',
+  'high',
+];

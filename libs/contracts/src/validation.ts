@@ -16,7 +16,11 @@ export function issuesFromZod(error: z.ZodError): ValidationIssue[] {
 }
 
 /** Parses with a schema or throws a ValidationError that names every bad path. */
-export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, what = 'request'): z.output<S> {
+export function parseOrThrow<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  what = 'request',
+): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   throw ValidationError.of(issuesFromZod(result.error), what);

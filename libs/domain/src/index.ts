@@ -80,3 +80,18 @@ export { place } from './placement/placement.js';
 export * from './scaling/scaling-policy.js';
 export * from './health/health.js';
 export * from './circuit-breaker/circuit-breaker.js';
+export {
+  ALL_TENANTS,
+  API_KEY_EVENT_TYPES,
+  apiKeyDecider,
+  apiKeyStream,
+  ROLES,
+  type ApiKeyCommand,
+  type ApiKeyCreated,
+  type ApiKeyEvent,
+  type ApiKeyRevoked,
+  type ApiKeyState,
+  type CreateApiKey,
+  type RevokeApiKey,
+  type Role,
+} from './access/api-key.decider.js';

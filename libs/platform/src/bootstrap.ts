@@ -23,7 +23,9 @@ export interface ServiceDefinition {
   readonly onListening?: (app: INestApplication, ctx: { config: Config; logger: Logger; port: number }) => void | Promise<void>;
   /** Adjust the HTTP app before it listens (body limits, Swagger, filters). */
   readonly configureHttp?: (app: NestFastifyApplication, ctx: { config: Config; logger: Logger }) => void | Promise<void>;
-  readonly fastify?: ConstructorParameters<typeof FastifyAdapter>[0];
+  readonly fastify?: (config: Config) => ConstructorParameters<typeof FastifyAdapter>[0];
+  /** false: the service registers its own body parsers (the gateway's depth-checked JSON). */
+  readonly bodyParser?: boolean;
 }
 
 /**
@@ -60,8 +62,8 @@ export async function runService(def: ServiceDefinition): Promise<INestApplicati
 
   const app = await NestFactory.create<NestFastifyApplication>(
     def.module(platform),
-    new FastifyAdapter({ logger: false, ...def.fastify }),
-    { logger: new PinoNestLogger(logger), abortOnError: false },
+    new FastifyAdapter({ logger: false, ...def.fastify?.(config) }),
+    { logger: new PinoNestLogger(logger), abortOnError: false, bodyParser: def.bodyParser ?? true },
   );
   await def.configureHttp?.(app, { config, logger });
   const transport = new FlotillaNatsTransport(messaging, def.routes, config.SHUTDOWN_GRACE_MS);

@@ -186,6 +186,23 @@ export const ClusterMetricEntity = defineEntity({
   },
 });
 
+export const ApiKeyEntity = defineEntity({
+  name: 'ApiKeyRow',
+  tableName: 'api_keys',
+  properties: {
+    id: p.string().primary(),
+    tenantId: p.string().index(),
+    role: p.string(),
+    name: p.string(),
+    secretHash: p.string(),
+    createdBy: p.string(),
+    createdAt: p.datetime(),
+    revokedAt: p.datetime().nullable(),
+    revokedReason: p.text().nullable(),
+    position: p.bigint('string'),
+  },
+});
+
 export const CheckpointEntity = defineEntity({
   name: 'CheckpointRow',
   tableName: 'projection_checkpoints',
@@ -206,6 +223,7 @@ export type PlacementRow = InstanceType<typeof PlacementEntity.class>;
 export type ClusterEventRow = InstanceType<typeof ClusterEventEntity.class>;
 export type ClusterMetricRow = InstanceType<typeof ClusterMetricEntity.class>;
 export type CheckpointRow = InstanceType<typeof CheckpointEntity.class>;
+export type ApiKeyRow = InstanceType<typeof ApiKeyEntity.class>;
 
 export const READ_MODEL_ENTITIES = [
   ClusterEntity,
@@ -216,5 +234,6 @@ export const READ_MODEL_ENTITIES = [
   PlacementEntity,
   ClusterEventEntity,
   ClusterMetricEntity,
+  ApiKeyEntity,
   CheckpointEntity,
 ];

@@ -2,7 +2,7 @@ import { MikroORM, type Options } from '@mikro-orm/postgresql';
 import pg from 'pg';
 import { Migrator } from '@mikro-orm/migrations';
 import { READ_MODEL_ENTITIES } from './entities.js';
-import { MIGRATIONS } from './migrations/index.js';
+import { MIGRATIONS, TENANT_READER_ROLE } from './migrations/index.js';
 
 export type ReadModelOrm = MikroORM;
 
@@ -51,4 +51,20 @@ export async function migrateReadModels(orm: ReadModelOrm, url: string): Promise
   } finally {
     await lock.end();
   }
+}
+
+/**
+ * Runs read-model queries for one tenant behind row-level security: in a transaction as the
+ * `flotilla_tenant_reader` role with `flotilla.tenant_id` set, so even a query whose filter is
+ * wrong cannot return another tenant's rows. `undefined` (a caller spanning every tenant) runs
+ * the queries as they are.
+ */
+export async function withTenant<T>(orm: ReadModelOrm, tenantId: string | undefined, fn: (em: ReturnType<ReadModelOrm['em']['fork']>) => Promise<T>): Promise<T> {
+  const em = orm.em.fork();
+  if (tenantId === undefined) return fn(em);
+  return em.transactional(async (tx) => {
+    await tx.execute(`SET LOCAL ROLE ${TENANT_READER_ROLE}`);
+    await tx.execute(`SELECT set_config('flotilla.tenant_id', ?, true)`, [tenantId]);
+    return fn(tx);
+  });
 }

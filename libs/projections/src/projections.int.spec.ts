@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { createEventStore, type EventStore } from '@flotilla/eventstore';
 import { createTestDatabase, type TestDatabase } from '@flotilla/testing';
+import { TENANT_READER_ROLE, TENANT_TABLES } from './migrations/index.js';
 import { createReadModelOrm, migrateReadModels, type ReadModelOrm } from './orm.js';
 import { Projector, readCheckpoint, rebuildProjection } from './projector.js';
 import { ALL_PROJECTIONS, clusterAgentsProjection, clusterEventsProjection, clustersProjection } from './projections/index.js';
@@ -21,6 +22,7 @@ const TABLES: Record<string, string> = {
   cluster_nodes: 'id',
   placements: 'agent_id',
   cluster_events: 'position',
+  api_keys: 'id',
 };
 
 async function waitFor<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 5000): Promise<T> {
@@ -42,13 +44,13 @@ describe('migrations', () => {
     try {
       const tables = async () =>
         (await orm.em.fork().execute<{ tablename: string }[]>(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'mikro_orm_migrations' ORDER BY 1`)).map((r) => r.tablename);
-      expect(await migrateReadModels(orm, db.url)).toEqual(['Migration20261125000000_read_models']);
+      expect(await migrateReadModels(orm, db.url)).toEqual(['Migration20261125000000_read_models', 'Migration20261125010000_access']);
       const up = await tables();
       expect(up).toEqual(expect.arrayContaining(['clusters', 'cluster_agents', 'cluster_blueprints', 'cluster_events', 'cluster_metrics', 'cluster_nodes', 'placements', 'projection_checkpoints']));
       expect(await migrateReadModels(orm, db.url)).toEqual([]);
       await orm.migrator.down({ to: 0 });
       expect(await tables()).toEqual([]);
-      expect(await migrateReadModels(orm, db.url)).toHaveLength(1);
+      expect(await migrateReadModels(orm, db.url)).toHaveLength(2);
       expect(await tables()).toEqual(up);
     } finally {
       await orm.close();
@@ -135,5 +137,55 @@ describe('projector', () => {
     expect(row?.name).toBe('Renamed');
     expect(clustersProjection.name).toBe('clusters');
     expect(clusterAgentsProjection.handles.has('AgentStarted')).toBe(true);
+  });
+});
+
+describe('row-level security', () => {
+  let db: TestDatabase;
+  let pool: pg.Pool;
+  beforeAll(async () => {
+    db = await createTestDatabase('rls');
+    const orm = await createReadModelOrm({ url: db.url });
+    await migrateReadModels(orm, db.url);
+    await orm.close();
+    pool = new pg.Pool({ connectionString: db.url, max: 1 });
+    for (const [id, tenant] of [['a-1', 'tenant-a'], ['a-2', 'tenant-a'], ['b-1', 'tenant-b']]) {
+      await pool.query(
+        `INSERT INTO clusters (id, tenant_id, name, type, status, blueprint_id, blueprint_version, min_workers, target_workers, max_workers, last_target,
+           fixed_agents, keep_fixed_agents, monitoring_interval_s, policy, circuit, created_at, updated_at, revision, position)
+         VALUES ($1, $2, $1, 'team', 'active', 'bp', '1.0.0', 0, 0, 0, 0, 1, true, 5, '{}', 'closed', now(), now(), 0, 1)`,
+        [id, tenant],
+      );
+    }
+  });
+  afterAll(async () => {
+    await pool.end();
+    await db.drop();
+  });
+
+  const asTenant = async (tenant: string | null, sql: string): Promise<string[]> => {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`SET LOCAL ROLE ${TENANT_READER_ROLE}`);
+      if (tenant !== null) await client.query(`SELECT set_config('flotilla.tenant_id', $1, true)`, [tenant]);
+      return (await client.query<{ id: string }>(sql)).rows.map((r) => r.id);
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
+  };
+
+  it("never shows another tenant's rows, whatever the query asks for", async () => {
+    expect(await asTenant('tenant-a', `SELECT id FROM clusters WHERE tenant_id = 'tenant-b'`)).toEqual([]);
+    expect(await asTenant('tenant-a', `SELECT id FROM clusters WHERE tenant_id = 'tenant-b' OR true ORDER BY id`)).toEqual(['a-1', 'a-2']);
+    expect(await asTenant('tenant-b', `SELECT id FROM clusters ORDER BY id`)).toEqual(['b-1']);
+    expect(await asTenant('*', `SELECT id FROM clusters ORDER BY id`)).toEqual(['a-1', 'a-2', 'b-1']);
+    expect(await asTenant(null, `SELECT id FROM clusters`)).toEqual([]);
+  });
+
+  it('covers every table whose rows belong to a tenant', async () => {
+    const { rows } = await pool.query<{ tablename: string }>(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND rowsecurity ORDER BY 1`);
+    expect(rows.map((r) => r.tablename).sort()).toEqual([...TENANT_TABLES, 'cluster_nodes'].sort());
   });
 });

@@ -89,3 +89,30 @@ export class ServiceProcess {
 export function startService(app: AppName, env: NodeJS.ProcessEnv, label: string = app): ServiceProcess {
   return new ServiceProcess(app, label, env);
 }
+
+/** A bootstrap admin key for the gateways a test starts (FLOTILLA_BOOTSTRAP_ADMIN_KEY). */
+export const TEST_ADMIN_KEY = `test-admin-${process.pid}-${Math.random().toString(36).slice(2)}-${Date.now()}`;
+
+/** fetch() against a gateway, authenticated with TEST_ADMIN_KEY unless `apiKey` says otherwise. */
+export function api(baseUrl: string, apiKey: string | null = TEST_ADMIN_KEY) {
+  // Replies are asserted field by field in tests, so the body is deliberately untyped.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  return async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any; headers: Headers }> => {
+    const h: Record<string, string> = { ...headers };
+    if (apiKey) h['x-api-key'] = apiKey;
+    let payload: string | undefined;
+    if (body !== undefined) {
+      payload = typeof body === 'string' ? body : JSON.stringify(body);
+      h['content-type'] ??= typeof body === 'string' ? 'application/yaml' : 'application/json';
+    }
+    const res = await fetch(`${baseUrl}${path}`, { method, headers: h, ...(payload !== undefined ? { body: payload } : {}) });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      /* Markdown or empty */
+    }
+    return { status: res.status, body: parsed, headers: res.headers };
+  };
+}

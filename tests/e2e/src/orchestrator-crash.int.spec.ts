@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
-import { createTestDatabase, createTestNamespace, freePort, startService, type ServiceProcess, type TestDatabase, type TestNamespace } from '@flotilla/testing';
+import { createTestDatabase, createTestNamespace, freePort, startService, TEST_ADMIN_KEY, type ServiceProcess, type TestDatabase, type TestNamespace } from '@flotilla/testing';
 
 const blueprint = (n: number) => `apiVersion: flotilla/v1
 kind: Blueprint
@@ -31,6 +31,7 @@ describe('an orchestrator killed in the middle of a series of commands', () => {
       GATEWAY_GRPC_PORT: String(await freePort()),
       ORCHESTRATOR_HTTP_PORT: '0',
       REQUEST_TIMEOUT_MS: '2000',
+      FLOTILLA_BOOTSTRAP_ADMIN_KEY: TEST_ADMIN_KEY,
     };
     orchestrator = startService('orchestrator', env);
     gateway = startService('gateway', env);
@@ -48,7 +49,7 @@ describe('an orchestrator killed in the middle of a series of commands', () => {
     const failed: number[] = [];
     const send = async (n: number) => {
       try {
-        const res = await fetch(`${url}/api/blueprints`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: blueprint(n) });
+        const res = await fetch(`${url}/api/blueprints`, { method: 'POST', headers: { 'content-type': 'application/yaml', 'x-api-key': TEST_ADMIN_KEY }, body: blueprint(n) });
         if (res.status === 201) acknowledged.push(`crash-${n}`);
         else failed.push(res.status);
       } catch {

@@ -3,7 +3,7 @@ import type { INestApplication } from '@nestjs/common';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { runService } from '@flotilla/platform';
 import { startTracing } from '@flotilla/telemetry';
-import { createTestDatabase, createTestNamespace, freePort, type TestDatabase, type TestNamespace } from '@flotilla/testing';
+import { createTestDatabase, createTestNamespace, freePort, TEST_ADMIN_KEY, type TestDatabase, type TestNamespace } from '@flotilla/testing';
 // Both services run in this one process so that an in-memory exporter sees every span they make.
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { gatewayService } from '@flotilla/gateway/service';
@@ -40,6 +40,7 @@ describe('one trace from the HTTP request to the read model', () => {
       ORCHESTRATOR_HTTP_PORT: '0',
       LOG_LEVEL: 'warn',
       SHUTDOWN_GRACE_MS: '2000',
+      FLOTILLA_BOOTSTRAP_ADMIN_KEY: TEST_ADMIN_KEY,
     });
     apps.push(await runService(orchestratorService));
     apps.push(await runService(gatewayService));
@@ -52,7 +53,7 @@ describe('one trace from the HTTP request to the read model', () => {
   });
 
   it('spans gateway, orchestrator, the event append and the projection', async () => {
-    const res = await fetch(`${url}/api/blueprints?wait=true`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: BLUEPRINT });
+    const res = await fetch(`${url}/api/blueprints?wait=true`, { method: 'POST', headers: { 'content-type': 'application/yaml', 'x-api-key': TEST_ADMIN_KEY }, body: BLUEPRINT });
     expect({ status: res.status, body: res.status === 201 ? null : await res.text() }).toEqual({ status: 201, body: null });
     const deadline = Date.now() + 5000;
     let spans: ReadableSpan[] = [];

@@ -2,6 +2,7 @@
 // blueprint, gateway URL), `npm test` (servers, lint, type-check, unit then integration tests,
 // one totals line), `npm run stack -- reset` (wipe the data directory).
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -111,6 +112,7 @@ async function start(argv: string[]): Promise<number> {
   const dataDir = dataDirectory(env);
   env['FLOTILLA_DATA_DIR'] = dataDir;
   env['DATABASE_URL'] ??= 'postgres://postgres@127.0.0.1:5432/flotilla';
+  env['FLOTILLA_BOOTSTRAP_ADMIN_KEY'] ??= adminKey(dataDir);
   const started = await ensureServers(env);
   const group = new ProcessGroup(path.join(dataDir, 'logs'));
   let stopping = false;
@@ -147,8 +149,9 @@ async function start(argv: string[]): Promise<number> {
     }
     const gateway = `http://${env['HTTP_HOST'] ?? '127.0.0.1'}:${env['GATEWAY_HTTP_PORT'] ?? 8080}`;
     await waitReady(gateway, group, 90_000);
-    await loadExampleBlueprint(gateway);
+    await loadExampleBlueprint(gateway, env['FLOTILLA_BOOTSTRAP_ADMIN_KEY']);
     log(`Flotilla is up: ${gateway}  (health: ${gateway}/health, API docs: ${gateway}/docs). Ctrl-C stops everything.`);
+    log(`admin key (every tenant; create narrower keys with POST /api/admin/keys): export FLOTILLA_API_KEY=${env['FLOTILLA_BOOTSTRAP_ADMIN_KEY']}`);
     await new Promise(() => undefined);
     return 0;
   } catch (err) {
@@ -178,12 +181,19 @@ async function waitReady(gateway: string, group: ProcessGroup, timeoutMs: number
   throw new Error(`the stack did not become ready within ${timeoutMs / 1000} s`);
 }
 
-async function loadExampleBlueprint(gateway: string): Promise<void> {
+/** The local stack's bootstrap admin key: generated once, kept in the data directory. */
+function adminKey(dataDir: string): string {
+  const file = path.join(dataDir, 'admin-key');
+  if (!fs.existsSync(file)) fs.writeFileSync(file, `flotilla-local-${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
+  return fs.readFileSync(file, 'utf8').trim();
+}
+
+async function loadExampleBlueprint(gateway: string, key: string | undefined): Promise<void> {
   const file = path.join(root, 'examples', 'blueprints', 'marketing.yaml');
   if (!fs.existsSync(file)) return;
   const res = await fetch(`${gateway}/api/blueprints`, {
     method: 'POST',
-    headers: { 'content-type': 'application/yaml' },
+    headers: { 'content-type': 'application/yaml', ...(key ? { 'x-api-key': key } : {}) },
     body: fs.readFileSync(file),
   }).catch(() => undefined);
   if (!res) return;

@@ -1,7 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { spansAllTenants } from '@flotilla/contracts';
 import { isValidId, ValidationError } from '@flotilla/domain';
 import { httpErrorOf } from '@flotilla/platform';
 import type { Logger } from '@flotilla/telemetry';
+import type { RestGateway } from '../rest/rest-gateway.js';
 import type { EventFeed, EventFilter } from './event-feed.service.js';
 
 const HEARTBEAT_MS = 15_000;
@@ -29,11 +31,16 @@ function filterFrom(req: FastifyRequest): EventFilter {
  * `event:` its type, `data:` the JSON event). Filter with ?cluster=&node=&aggregate=&type=a,b;
  * reconnecting with `Last-Event-ID` resumes right after the last event received.
  */
-export function registerEventStream(fastify: FastifyInstance, feed: EventFeed, logger: Logger, scope: (req: FastifyRequest) => string | undefined): void {
+export function registerEventStream(fastify: FastifyInstance, feed: EventFeed, logger: Logger, rest: RestGateway): void {
   fastify.get('/api/events/stream', async (req: FastifyRequest, reply: FastifyReply) => {
     let filter: EventFilter;
     try {
-      filter = { ...filterFrom(req), tenantId: scope(req) };
+      // Browsers' EventSource cannot set headers: the credentials may come as ?access_token=.
+      const token = (req.query as Record<string, string | undefined>)['access_token'];
+      if (token && !req.headers['authorization']) req.headers['authorization'] = `Bearer ${token}`;
+      const caller = await rest.admit(req, 'read', 'watchEvents');
+      // A caller sees only its own tenant's events, whatever filter it asks for.
+      filter = { ...filterFrom(req), tenantId: spansAllTenants(caller) ? undefined : caller.tenantId };
     } catch (err) {
       const e = httpErrorOf(err);
       return reply.status(e.status).send(e.body);

@@ -1,6 +1,6 @@
-import { orchestratorRoutes as o, registryRoutes as g, type Route } from '@flotilla/contracts';
+import { orchestratorRoutes as o, registryRoutes as g, taskRoutes as t, type Route } from '@flotilla/contracts';
 import type { Access } from '../rest/rest-routes.js';
-import { fromStruct, toStruct } from './struct.js';
+import { fromStruct, fromValue, toStruct, toValue, type ProtoValue } from './struct.js';
 
 type Obj = Record<string, unknown>;
 
@@ -36,6 +36,11 @@ const commandReply = (key: string, view: (v: Obj) => Obj) => (r: unknown) => {
   return { [key]: view(c.result), position: c.position ?? '', events: c.events, duplicate: c.duplicate };
 };
 const id = (r: Obj) => ({ id: r['id'] });
+const task = (x: Obj): Obj => {
+  const out: Obj = { ...x, payload: toValue(x['payload']), result: toValue(x['result']) };
+  for (const k of ['capability', 'error', 'idempotency_key', 'source_cluster', 'agent_id', 'node_id', 'started_at', 'finished_at']) out[k] = x[k] ?? '';
+  return out;
+};
 const same = (r: unknown) => r as Obj;
 
 /** Every gRPC method, mapped onto the same NATS routes the REST API uses. */
@@ -114,6 +119,26 @@ export const GRPC_METHODS: readonly GrpcMethod[] = [
     toReply: (r) => ({ ...(r as Obj), events: ((r as Obj)['events'] as Obj[]).map(event) }),
   },
   { name: 'ClusterService.GetManifest', route: o.clusterManifest, access: 'read', kind: 'query', toRequest: id, toReply: same },
+
+  {
+    name: 'TaskService.SubmitTask',
+    route: t.submit,
+    access: 'write',
+    kind: 'query',
+    toRequest: (r) =>
+      defined({
+        cluster_id: r['cluster_id'],
+        payload: r['payload'] ? fromValue(r['payload'] as ProtoValue) : null,
+        priority: str(r['priority']),
+        capability: str(r['capability']),
+        idempotency_key: str(r['idempotency_key']),
+        timeout_ms: r['timeout_ms'],
+        max_attempts: r['max_attempts'],
+        source_cluster: str(r['source_cluster']),
+      }),
+    toReply: (r) => task(r as Obj),
+  },
+  { name: 'TaskService.GetTask', route: t.get, access: 'read', kind: 'query', toRequest: id, toReply: (r) => task(r as Obj) },
 
   {
     name: 'NodeService.RegisterNode',

@@ -11,7 +11,11 @@ import { Messaging } from '@flotilla/messaging';
 import { ValidationError, type ErrorCode } from '@flotilla/domain';
 import { contextFromHeaders, withSpan, type Logger } from '@flotilla/telemetry';
 import { EventFeed } from '../events/event-feed.service.js';
-import { ANONYMOUS } from '../rest/rest-gateway.js';
+import { spansAllTenants } from '@flotilla/contracts';
+import { authorize } from '../auth/access-policy.js';
+import { Authenticator, type Caller } from '../auth/authenticator.js';
+import { RateLimiter } from '../auth/rate-limiter.js';
+import type { Access } from '../rest/rest-routes.js';
 import { GRPC_METHODS, type GrpcMethod } from './grpc-methods.js';
 import { toStruct } from './struct.js';
 
@@ -79,6 +83,8 @@ export class GrpcGateway implements BeforeApplicationShutdown {
   constructor(
     private readonly messaging: Messaging,
     private readonly feed: EventFeed,
+    private readonly auth: Authenticator,
+    private readonly limiter: RateLimiter,
     @Inject(CONFIG) private readonly config: Config,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
@@ -112,6 +118,19 @@ export class GrpcGateway implements BeforeApplicationShutdown {
     });
   }
 
+  private async admit(call: { metadata: grpc.Metadata; getPeer(): string }, access: Access, operation: string): Promise<Caller> {
+    const caller = await this.auth.authenticate({ authorization: metaValue(call.metadata, 'authorization'), apiKey: metaValue(call.metadata, 'x-api-key'), actAsTenant: metaValue(call.metadata, 'x-flotilla-tenant') }, call.getPeer());
+    try {
+      authorize(caller, access, operation);
+    } catch (err) {
+      this.auth.failures.inc({ reason: 'forbidden' });
+      this.logger.warn({ actor: caller.actor, operation }, 'authorization refused');
+      throw err;
+    }
+    this.limiter.take(caller.principal);
+    return caller;
+  }
+
   private unary(method: GrpcMethod): grpc.handleUnaryCall<Record<string, unknown>, Record<string, unknown>> {
     return (call, callback) => {
       const headers = Object.fromEntries(Object.entries(call.metadata.getMap()).map(([k, v]) => [k, String(v)]));
@@ -120,10 +139,11 @@ export class GrpcGateway implements BeforeApplicationShutdown {
         { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': `flotilla.v1.${method.name.split('.')[0]}`, 'rpc.method': method.name.split('.')[1] ?? '' } },
         async (span) => {
           try {
+            const caller = await this.admit(call, method.access, method.name);
             const payload = method.toRequest(call.request ?? {});
             const idempotencyKey = metaValue(call.metadata, 'idempotency-key');
             const reply = await this.messaging.request(method.route, payload as never, {
-              identity: { ...ANONYMOUS, sourceAddress: call.getPeer() },
+              identity: { actor: caller.actor, tenantId: caller.tenantId, role: caller.role, sourceAddress: call.getPeer() },
               correlationId: metaValue(call.metadata, 'x-request-id') ?? randomUUID(),
               ...(idempotencyKey ? { idempotencyKey } : {}),
               timeoutMs: method.kind === 'command' ? this.config.REQUEST_TIMEOUT_MS * 3 : this.config.REQUEST_TIMEOUT_MS,
@@ -149,6 +169,7 @@ export class GrpcGateway implements BeforeApplicationShutdown {
     const r = call.request ?? {};
     const from = typeof r['from_position'] === 'string' && r['from_position'] !== '' ? r['from_position'] : undefined;
     try {
+      const caller = await this.admit(call, 'read', 'EventService.WatchEvents');
       if (from !== undefined && !/^\d+$/.test(from)) throw ValidationError.of([{ path: 'from_position', message: 'expected a decimal log position' }], 'watch request');
       const aggregate = typeof r['aggregate'] === 'string' && r['aggregate'] ? (r['aggregate'] as 'cluster' | 'node' | 'blueprint') : undefined;
       for await (const e of this.feed.watch(
@@ -158,6 +179,7 @@ export class GrpcGateway implements BeforeApplicationShutdown {
           aggregate,
           types: (r['types'] as string[] | undefined)?.filter(Boolean),
           afterPosition: from !== undefined ? BigInt(from) : undefined,
+          tenantId: spansAllTenants(caller) ? undefined : caller.tenantId,
         },
         controller.signal,
       )) {

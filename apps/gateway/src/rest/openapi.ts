@@ -42,6 +42,9 @@ function operation(route: RestRoute): Json {
     responses: {
       [String(route.status ?? (route.created ? 201 : 200))]: ok,
       '400': { description: 'Invalid input; details.issues names every bad path', content: { 'application/json': { schema: ERROR } } },
+      '401': { description: 'No or invalid credentials', content: { 'application/json': { schema: ERROR } } },
+      '403': { description: `Needs role ${route.access === 'read' ? 'viewer, operator or admin' : route.access === 'write' ? 'operator or admin' : 'admin'}`, content: { 'application/json': { schema: ERROR } } },
+      '429': { description: 'Rate limited (Retry-After)', content: { 'application/json': { schema: ERROR } } },
       '404': { description: 'Not found', content: { 'application/json': { schema: ERROR } } },
       '409': { description: 'Concurrency or state conflict', content: { 'application/json': { schema: ERROR } } },
       '422': { description: 'The current state forbids it; details.rule names the rule', content: { 'application/json': { schema: ERROR } } },
@@ -80,6 +83,13 @@ export function openApiDocument(): Json {
     },
     servers: [{ url: '/' }],
     paths,
-    tags: [{ name: 'blueprints' }, { name: 'clusters' }, { name: 'tasks' }, { name: 'nodes' }, { name: 'control-plane' }],
+    tags: [{ name: 'blueprints' }, { name: 'clusters' }, { name: 'tasks' }, { name: 'nodes' }, { name: 'control-plane' }, { name: 'admin' }],
+    components: {
+      securitySchemes: {
+        apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+        bearer: { type: 'http', scheme: 'bearer', description: 'An API key or a JWT (claims sub, tenant, role, exp)' },
+      },
+    },
+    security: [{ apiKey: [] }, { bearer: [] }],
   };
 }

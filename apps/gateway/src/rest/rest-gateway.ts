@@ -3,14 +3,25 @@ import { Inject, Injectable } from '@nestjs/common';
 import { SpanKind } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '@flotilla/config';
-import { Headers, type RequestIdentity } from '@flotilla/contracts';
+import { Headers } from '@flotilla/contracts';
 import { Messaging } from '@flotilla/messaging';
 import { CONFIG, httpErrorOf, LOGGER, METRICS_REGISTRY } from '@flotilla/platform';
 import { contextFromHeaders, promClient, withSpan, type Counter, type Histogram, type Logger, type Registry } from '@flotilla/telemetry';
+import { authorize } from '../auth/access-policy.js';
+import { Authenticator, type Caller } from '../auth/authenticator.js';
+import { parseJsonWithDepthLimit } from '../auth/json-depth.js';
+import { RateLimiter } from '../auth/rate-limiter.js';
 import { REST_ROUTES, YAML_CONTENT_TYPES, type RestRoute } from './rest-routes.js';
 
-/** Until authentication exists, every caller acts as this identity (one tenant, full rights). */
-export const ANONYMOUS: RequestIdentity = { actor: 'anonymous', tenantId: 'default', role: 'admin' };
+const SECURITY_HEADERS: Record<string, string> = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-resource-policy': 'same-origin',
+  'cross-origin-opener-policy': 'same-origin',
+  'strict-transport-security': 'max-age=31536000; includeSubDomains',
+  'permissions-policy': 'geolocation=(), camera=(), microphone=()',
+};
 
 const truthy = (v: unknown) => v === true || v === 'true' || v === '1' || v === 'yes';
 
@@ -26,6 +37,8 @@ export class RestGateway {
 
   constructor(
     private readonly messaging: Messaging,
+    private readonly auth: Authenticator,
+    private readonly limiter: RateLimiter,
     @Inject(CONFIG) private readonly config: Config,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(METRICS_REGISTRY) registry: Registry,
@@ -41,16 +54,47 @@ export class RestGateway {
   }
 
   register(fastify: FastifyInstance): void {
+    // JSON bodies are depth-checked before they are built (a 1,000-deep document is a 400).
+    fastify.removeContentTypeParser('application/json');
+    fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+      try {
+        done(null, parseJsonWithDepthLimit(body as string, this.config.JSON_MAX_DEPTH));
+      } catch (err) {
+        done(err as Error, undefined);
+      }
+    });
     fastify.addContentTypeParser(YAML_CONTENT_TYPES, { parseAs: 'string' }, (_req, body, done) => done(null, body));
     fastify.addContentTypeParser('text/plain', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+    fastify.addHook('onSend', async (req, reply, payload) => {
+      for (const [k, v] of Object.entries(SECURITY_HEADERS)) void reply.header(k, v);
+      // The API answers JSON or Markdown only: nothing it sends may run as a page. /docs needs scripts.
+      if (!req.url.startsWith('/docs')) void reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
+      return payload;
+    });
     for (const route of REST_ROUTES) {
       fastify.route({ method: route.method, url: route.path, handler: (req, reply) => this.handle(route, req, reply) });
     }
     // Unknown routes and body-parsing errors go through Nest's handlers to FlotillaExceptionFilter.
   }
 
-  identity(_req: FastifyRequest): RequestIdentity {
-    return ANONYMOUS;
+  /** Authenticates a request: the caller, or UnauthenticatedError. */
+  async caller(req: FastifyRequest): Promise<Caller> {
+    const h = req.headers as Record<string, string | undefined>;
+    return this.auth.authenticate({ authorization: h['authorization'], apiKey: h['x-api-key'], actAsTenant: h['x-flotilla-tenant'] }, req.ip);
+  }
+
+  /** Authentication, the route's access rule, then the caller's rate limit. */
+  async admit(req: FastifyRequest, access: RestRoute['access'], operation: string): Promise<Caller> {
+    const caller = await this.caller(req);
+    try {
+      authorize(caller, access, operation);
+    } catch (err) {
+      this.auth.failures.inc({ reason: 'forbidden' });
+      this.logger.warn({ actor: caller.actor, tenant: caller.tenantId, role: caller.role, operation, source: req.ip }, 'authorization refused');
+      throw err;
+    }
+    this.limiter.take(caller.principal);
+    return caller;
   }
 
   private async handle(route: RestRoute, req: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -75,7 +119,8 @@ export class RestGateway {
             contentType: String(headers['content-type'] ?? ''),
           });
           if (route.kind === 'command' && wait) payload['wait'] = true;
-          const identity = { ...this.identity(req), sourceAddress: req.ip };
+          const caller = await this.admit(req, route.access, route.operationId);
+          const identity = { actor: caller.actor, tenantId: caller.tenantId, role: caller.role, sourceAddress: req.ip };
           const correlationId = headers['x-request-id'] ?? randomUUID();
           const result = await this.messaging.request(route.route, payload as never, {
             identity,

@@ -1,4 +1,4 @@
-import { metricsRoutes as m, orchestratorRoutes as o, registryRoutes as g, taskRoutes as t, type Route } from '@flotilla/contracts';
+import { accessRoutes as a, metricsRoutes as m, orchestratorRoutes as o, registryRoutes as g, taskRoutes as t, type Route } from '@flotilla/contracts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
@@ -121,5 +121,9 @@ export const REST_ROUTES: readonly RestRoute[] = [
   { method: 'GET', path: '/api/cluster/stats', operationId: 'clusterStats', summary: 'Nodes, agents, capacity and zones', tag: 'nodes', route: g.stats, access: 'read', kind: 'query', toRequest: () => ({}) },
   { method: 'GET', path: '/api/cluster/leader', operationId: 'getLeadership', summary: "Each singleton role's leader and members", tag: 'control-plane', route: g.leadership, access: 'read', kind: 'query', toRequest: () => ({}) },
   { method: 'POST', path: '/api/cluster/leader', operationId: 'handoverLeadership', summary: 'Hand a role over to a member', tag: 'control-plane', route: g.handover, access: 'admin', kind: 'query', toRequest: (i) => obj(i.body) },
+  { method: 'POST', path: '/api/admin/keys', operationId: 'createApiKey', summary: 'Create an API key (its secret is shown once)', tag: 'admin', route: a.createKey, access: 'admin', kind: 'query', created: true, toRequest: (i) => obj(i.body) },
+  { method: 'GET', path: '/api/admin/keys', operationId: 'listApiKeys', summary: 'List API keys', tag: 'admin', route: a.listKeys, access: 'admin', kind: 'query', toRequest: (i) => i.query },
+  { method: 'DELETE', path: '/api/admin/keys/:id', operationId: 'revokeApiKey', summary: 'Revoke an API key', tag: 'admin', route: a.revokeKey, access: 'admin', kind: 'query', toRequest: (i) => ({ ...i.query, ...withId(i) }) },
+  { method: 'GET', path: '/api/audit', operationId: 'listAudit', summary: 'The audit trail (?actor=&cluster=&since=)', tag: 'admin', route: a.audit, access: 'admin', kind: 'query', toRequest: (i) => i.query },
   { method: 'POST', path: '/api/cluster/balance', operationId: 'setPlacementStrategy', summary: 'Switch the default placement strategy', tag: 'control-plane', route: g.setStrategy, access: 'admin', kind: 'query', toRequest: (i) => obj(i.body) },
 ];

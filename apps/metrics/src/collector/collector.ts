@@ -1,9 +1,20 @@
-import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
 import type { Config } from '@flotilla/config';
 import { metricsSubjects, type ClusterSnapshot } from '@flotilla/contracts';
 import { LeaderElection } from '@flotilla/leadership';
 import { Messaging } from '@flotilla/messaging';
-import { CONFIG, LOGGER, METRICS_REGISTRY, SERVICE_INFO, type ServiceInfo } from '@flotilla/platform';
+import {
+  CONFIG,
+  LOGGER,
+  METRICS_REGISTRY,
+  SERVICE_INFO,
+  type ServiceInfo,
+} from '@flotilla/platform';
 import type { ReadModelOrm } from '@flotilla/projections';
 import { promClient, type Gauge, type Logger, type Registry } from '@flotilla/telemetry';
 import { READ_MODELS } from '../tokens.js';
@@ -35,7 +46,8 @@ export class Collector implements OnApplicationBootstrap, BeforeApplicationShutd
     @Inject(SERVICE_INFO) private readonly info: ServiceInfo,
     @Inject(METRICS_REGISTRY) registry: Registry,
   ) {
-    const gauge = (name: string, help: string) => new promClient.Gauge({ name, help, labelNames: ['cluster'], registers: [registry] });
+    const gauge = (name: string, help: string) =>
+      new promClient.Gauge({ name, help, labelNames: ['cluster'], registers: [registry] });
     this.gauges = {
       queue: gauge('flotilla_cluster_queue_depth', 'Tasks waiting in the cluster queues'),
       workers: gauge('flotilla_cluster_workers', 'Running workers'),
@@ -50,7 +62,13 @@ export class Collector implements OnApplicationBootstrap, BeforeApplicationShutd
   async onApplicationBootstrap(): Promise<void> {
     this.election = new LeaderElection(
       this.messaging,
-      { role: 'metrics-collector', memberId: this.info.instanceId, ttlMs: this.config.LEASE_TTL_MS, logger: this.logger, onLead: (l) => this.run(l.signal) },
+      {
+        role: 'metrics-collector',
+        memberId: this.info.instanceId,
+        ttlMs: this.config.LEASE_TTL_MS,
+        logger: this.logger,
+        onLead: (l) => this.run(l.signal),
+      },
       this.config.NATS_STREAM_REPLICAS,
     );
     await this.election.start();
@@ -66,7 +84,10 @@ export class Collector implements OnApplicationBootstrap, BeforeApplicationShutd
       const started = Date.now();
       try {
         for (const row of await this.snapshots.activeClusters()) {
-          const every = row.monitoringIntervalS > 0 ? row.monitoringIntervalS * 1000 : this.config.METRICS_INTERVAL_MS;
+          const every =
+            row.monitoringIntervalS > 0
+              ? row.monitoringIntervalS * 1000
+              : this.config.METRICS_INTERVAL_MS;
           if (started - (this.lastTaken.get(row.id) ?? 0) < every) continue;
           this.lastTaken.set(row.id, started);
           const { snapshot } = await this.snapshots.take(row, true);
@@ -97,6 +118,11 @@ export class Collector implements OnApplicationBootstrap, BeforeApplicationShutd
   }
 
   applyRetention(now: Date = new Date()) {
-    return applyRetention(this.orm, now, this.config.METRICS_RAW_RETENTION_MS, this.config.METRICS_ROLLUP_RETENTION_MS);
+    return applyRetention(
+      this.orm,
+      now,
+      this.config.METRICS_RAW_RETENTION_MS,
+      this.config.METRICS_ROLLUP_RETENTION_MS,
+    );
   }
 }

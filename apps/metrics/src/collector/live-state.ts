@@ -1,7 +1,14 @@
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { Subscription } from '@nats-io/transport-node';
 import type { Config } from '@flotilla/config';
-import { heartbeat, metricsSubjects, registrySubjects, telemetry, type Heartbeat, type Telemetry } from '@flotilla/contracts';
+import {
+  heartbeat,
+  metricsSubjects,
+  registrySubjects,
+  telemetry,
+  type Heartbeat,
+  type Telemetry,
+} from '@flotilla/contracts';
 import { nodeHealth, type HealthStatus } from '@flotilla/domain';
 import { decodeJson, Messaging } from '@flotilla/messaging';
 import { CONFIG } from '@flotilla/platform';
@@ -44,7 +51,8 @@ export class LiveState implements OnModuleInit, OnModuleDestroy {
         callback: (err, msg) => {
           if (err) return;
           const parsed = heartbeat.safeParse(decodeJson(msg.data));
-          if (parsed.success) this.heartbeats.set(parsed.data.node_id, { beat: parsed.data, receivedAt: Date.now() });
+          if (parsed.success)
+            this.heartbeats.set(parsed.data.node_id, { beat: parsed.data, receivedAt: Date.now() });
         },
       }),
     );
@@ -66,7 +74,11 @@ export class LiveState implements OnModuleInit, OnModuleDestroy {
 
   private window(clusterId: string): ClusterWindow {
     let w = this.windows.get(clusterId);
-    if (!w) this.windows.set(clusterId, (w = { completed: 0, failed: 0, latencies: [], since: Date.now() }));
+    if (!w)
+      this.windows.set(
+        clusterId,
+        (w = { completed: 0, failed: 0, latencies: [], since: Date.now() }),
+      );
     return w;
   }
 
@@ -74,7 +86,8 @@ export class LiveState implements OnModuleInit, OnModuleDestroy {
   outcomes(clusterId: string, drain: boolean): ClusterWindow {
     const w = this.window(clusterId);
     const copy = { ...w, latencies: [...w.latencies] };
-    if (drain) this.windows.set(clusterId, { completed: 0, failed: 0, latencies: [], since: Date.now() });
+    if (drain)
+      this.windows.set(clusterId, { completed: 0, failed: 0, latencies: [], since: Date.now() });
     return copy;
   }
 
@@ -84,7 +97,8 @@ export class LiveState implements OnModuleInit, OnModuleDestroy {
     const busy = new Set<string>();
     for (const { telemetry: t, receivedAt } of this.nodes.values()) {
       if (receivedAt < fresh) continue;
-      for (const a of t.agents) if (a.cluster_id === clusterId && a.state === 'busy') busy.add(a.agent_id);
+      for (const a of t.agents)
+        if (a.cluster_id === clusterId && a.state === 'busy') busy.add(a.agent_id);
     }
     return busy;
   }
@@ -100,7 +114,8 @@ export class LiveState implements OnModuleInit, OnModuleDestroy {
       if (c !== undefined) cpu.push(c);
       if (m !== undefined) mem.push(m);
     }
-    const avg = (xs: number[]) => (xs.length ? Math.round((xs.reduce((a, b) => a + b, 0) / xs.length) * 10) / 10 : null);
+    const avg = (xs: number[]) =>
+      xs.length ? Math.round((xs.reduce((a, b) => a + b, 0) / xs.length) * 10) / 10 : null;
     return { cpu: avg(cpu), memory: avg(mem) };
   }
 

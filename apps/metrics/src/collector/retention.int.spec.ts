@@ -32,12 +32,17 @@ describe('cluster_metrics retention (real PostgreSQL)', () => {
     const now = new Date('2026-11-25T12:00:00Z');
     const day = 24 * 3_600_000;
     const old = new Date(now.getTime() - day - 10 * 60_000); // 11:50 the day before
-    for (let i = 0; i < 6; i++) await insert(new Date(old.getTime() + i * 10_000), 'raw', i * 2, i === 3 ? 1 : 0); // one minute, 6 samples
+    for (let i = 0; i < 6; i++)
+      await insert(new Date(old.getTime() + i * 10_000), 'raw', i * 2, i === 3 ? 1 : 0); // one minute, 6 samples
     await insert(new Date(now.getTime() - 60_000), 'raw', 7); // recent: stays raw
     await insert(new Date(now.getTime() - 40 * day), '1m', 1); // beyond rollup retention
     const result = await applyRetention(orm, now, day, 30 * day);
     expect(result).toEqual({ rolledUp: 1, deleted: 7 });
-    const rows = (await pool.query(`SELECT resolution, queue_depth, agents_failed, samples FROM cluster_metrics ORDER BY at`)).rows;
+    const rows = (
+      await pool.query(
+        `SELECT resolution, queue_depth, agents_failed, samples FROM cluster_metrics ORDER BY at`,
+      )
+    ).rows;
     expect(rows).toEqual([
       { resolution: '1m', queue_depth: 5, agents_failed: 1, samples: 6 },
       { resolution: 'raw', queue_depth: 7, agents_failed: 0, samples: 1 },

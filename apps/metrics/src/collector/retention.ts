@@ -5,7 +5,12 @@ import type { ReadModelOrm } from '@flotilla/projections';
  * minute (averages; worst case for failures, p95/p99 and health), and rollups older than
  * `rollupMs` are deleted. One transaction, so a crash never loses or double-counts a minute.
  */
-export async function applyRetention(orm: ReadModelOrm, now: Date, rawMs: number, rollupMs: number): Promise<{ rolledUp: number; deleted: number }> {
+export async function applyRetention(
+  orm: ReadModelOrm,
+  now: Date,
+  rawMs: number,
+  rollupMs: number,
+): Promise<{ rolledUp: number; deleted: number }> {
   const rawCutoff = new Date(now.getTime() - rawMs);
   const rollupCutoff = new Date(now.getTime() - rollupMs);
   return orm.em.fork().transactional(async (em) => {
@@ -23,8 +28,17 @@ export async function applyRetention(orm: ReadModelOrm, now: Date, rawMs: number
        SELECT count(*) AS n FROM rolled`,
       [rawCutoff],
     );
-    const deletedRaw = await em.execute<{ n: string }[]>(`WITH d AS (DELETE FROM cluster_metrics WHERE resolution = 'raw' AND at < ? RETURNING 1) SELECT count(*) AS n FROM d`, [rawCutoff]);
-    const deletedOld = await em.execute<{ n: string }[]>(`WITH d AS (DELETE FROM cluster_metrics WHERE resolution = '1m' AND at < ? RETURNING 1) SELECT count(*) AS n FROM d`, [rollupCutoff]);
-    return { rolledUp: Number(rolled[0]?.n ?? 0), deleted: Number(deletedRaw[0]?.n ?? 0) + Number(deletedOld[0]?.n ?? 0) };
+    const deletedRaw = await em.execute<{ n: string }[]>(
+      `WITH d AS (DELETE FROM cluster_metrics WHERE resolution = 'raw' AND at < ? RETURNING 1) SELECT count(*) AS n FROM d`,
+      [rawCutoff],
+    );
+    const deletedOld = await em.execute<{ n: string }[]>(
+      `WITH d AS (DELETE FROM cluster_metrics WHERE resolution = '1m' AND at < ? RETURNING 1) SELECT count(*) AS n FROM d`,
+      [rollupCutoff],
+    );
+    return {
+      rolledUp: Number(rolled[0]?.n ?? 0),
+      deleted: Number(deletedRaw[0]?.n ?? 0) + Number(deletedOld[0]?.n ?? 0),
+    };
   });
 }

@@ -1,7 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { ClusterSnapshot } from '@flotilla/contracts';
 import { backlogTrend, clusterHealth, NotFoundError, type HealthStatus } from '@flotilla/domain';
-import { ClusterEntity, desiredAgentsOf, type ClusterRow, type ReadModelOrm } from '@flotilla/projections';
+import {
+  ClusterEntity,
+  desiredAgentsOf,
+  type ClusterRow,
+  type ReadModelOrm,
+} from '@flotilla/projections';
 import { TaskQueues } from '@flotilla/tasks';
 import { Messaging } from '@flotilla/messaging';
 import { READ_MODELS } from '../tokens.js';
@@ -39,23 +44,32 @@ export class Snapshots {
   }
 
   async row(clusterId: string, tenantId?: string): Promise<ClusterRow> {
-    const row = (await this.orm.em.fork().findOne(ClusterEntity, { id: clusterId } as never)) as ClusterRow | null;
-    if (!row || (tenantId && row.tenantId !== tenantId)) throw NotFoundError.of('cluster', clusterId);
+    const row = (await this.orm.em
+      .fork()
+      .findOne(ClusterEntity, { id: clusterId } as never)) as ClusterRow | null;
+    if (!row || (tenantId && row.tenantId !== tenantId))
+      throw NotFoundError.of('cluster', clusterId);
     return row;
   }
 
   async activeClusters(): Promise<ClusterRow[]> {
-    return (await this.orm.em.fork().find(ClusterEntity, { status: { $ne: 'decommissioned' } } as never)) as ClusterRow[];
+    return (await this.orm.em
+      .fork()
+      .find(ClusterEntity, { status: { $ne: 'decommissioned' } } as never)) as ClusterRow[];
   }
 
   async take(row: ClusterRow, drain: boolean): Promise<SnapshotDetails> {
     const em = this.orm.em.fork();
-    const agents = await em.execute<{ id: string; role: string; state: string; node_id: string | null; capabilities: string[] }[]>(
+    const agents = await em.execute<
+      { id: string; role: string; state: string; node_id: string | null; capabilities: string[] }[]
+    >(
       `SELECT id, role, state, node_id, capabilities FROM cluster_agents WHERE cluster_id = ? AND state <> 'stopped'`,
       [row.id],
     );
     const capabilities = [null, ...new Set(agents.flatMap((a) => a.capabilities))];
-    const queue = await this.queues.depth(row.id, capabilities).catch(() => ({ high: 0, normal: 0, low: 0, in_flight: 0 }));
+    const queue = await this.queues
+      .depth(row.id, capabilities)
+      .catch(() => ({ high: 0, normal: 0, low: 0, in_flight: 0 }));
     const busy = this.live.busyAgents(row.id);
     const running = agents.filter((a) => a.state === 'idle');
     const workers = running.filter((a) => a.role === 'worker').length;
@@ -70,7 +84,13 @@ export class Snapshots {
       `SELECT at, queue_depth FROM cluster_metrics WHERE cluster_id = ? AND resolution = 'raw' ORDER BY at DESC LIMIT 12`,
       [row.id],
     );
-    const trend = backlogTrend([...recent.map((r) => ({ at: new Date(r.at).toISOString(), queueDepth: Number(r.queue_depth) })), { at: new Date().toISOString(), queueDepth: total }]);
+    const trend = backlogTrend([
+      ...recent.map((r) => ({
+        at: new Date(r.at).toISOString(),
+        queueDepth: Number(r.queue_depth),
+      })),
+      { at: new Date().toISOString(), queueDepth: total },
+    ]);
     const nodes = [...nodeIds].sort().map((id) => {
       const h = this.live.nodeHealth(id);
       return { node_id: id, health: h?.status ?? ('unknown' as const), reasons: h?.reasons ?? [] };
@@ -109,7 +129,11 @@ export class Snapshots {
         failed: agents.filter((a) => a.state === 'failed').length,
       },
       tasks_per_minute: Math.round((outcomes.completed / minutes) * 10) / 10,
-      latency_ms: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99) },
+      latency_ms: {
+        p50: percentile(latencies, 50),
+        p95: percentile(latencies, 95),
+        p99: percentile(latencies, 99),
+      },
       error_rate: Math.round(errorRate * 1000) / 1000,
       cpu_percent: usage.cpu,
       memory_percent: usage.memory,

@@ -1,6 +1,10 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
-import { orchestratorRoutes as r, registryRoutes, type RouteRequestParsed } from '@flotilla/contracts';
+import {
+  orchestratorRoutes as r,
+  registryRoutes,
+  type RouteRequestParsed,
+} from '@flotilla/contracts';
 import { NotFoundError, RuleViolationError, type ClusterCommand } from '@flotilla/domain';
 import { Messaging, type NatsRequestContext } from '@flotilla/messaging';
 import { LOGGER } from '@flotilla/platform';
@@ -46,21 +50,38 @@ export class AgentReportsController {
         const previous = agent.nodeId;
         if (previous && previous !== req.node_id && agent.state !== 'pending') {
           // A move (drain or orphan): the replacement runs on the new node before the old one stops.
-          await run({ type: 'RecordAgentReplaced', data: { agentId: req.agent_id, fromNodeId: previous, toNodeId: req.node_id }, metadata: at });
+          await run({
+            type: 'RecordAgentReplaced',
+            data: { agentId: req.agent_id, fromNodeId: previous, toNodeId: req.node_id },
+            metadata: at,
+          });
         }
-        await run({ type: 'RecordAgentStarted', data: { agentId: req.agent_id, nodeId: req.node_id }, metadata: at });
-        if (previous && previous !== req.node_id) await this.release(req.cluster_id, req.agent_id, previous, `moved to ${req.node_id}`);
+        await run({
+          type: 'RecordAgentStarted',
+          data: { agentId: req.agent_id, nodeId: req.node_id },
+          metadata: at,
+        });
+        if (previous && previous !== req.node_id)
+          await this.release(req.cluster_id, req.agent_id, previous, `moved to ${req.node_id}`);
         break;
       }
       case 'failed':
         if (agent.nodeId === req.node_id) {
-          await run({ type: 'RecordAgentFailed', data: { agentId: req.agent_id, reason: req.reason ?? 'failed' }, metadata: at });
+          await run({
+            type: 'RecordAgentFailed',
+            data: { agentId: req.agent_id, reason: req.reason ?? 'failed' },
+            metadata: at,
+          });
         }
         await this.release(req.cluster_id, req.agent_id, req.node_id, req.reason ?? 'agent failed');
         break;
       case 'stopped':
         if (agent.nodeId === req.node_id || agent.nodeId === undefined) {
-          await run({ type: 'RecordAgentStopped', data: { agentId: req.agent_id, ...(req.reason ? { reason: req.reason } : {}) }, metadata: at });
+          await run({
+            type: 'RecordAgentStopped',
+            data: { agentId: req.agent_id, ...(req.reason ? { reason: req.reason } : {}) },
+            metadata: at,
+          });
         }
         break;
       default: {
@@ -71,9 +92,19 @@ export class AgentReportsController {
     return { recorded };
   }
 
-  private async release(clusterId: string, agentId: string, nodeId: string, reason: string): Promise<void> {
+  private async release(
+    clusterId: string,
+    agentId: string,
+    nodeId: string,
+    reason: string,
+  ): Promise<void> {
     try {
-      await this.messaging.request(registryRoutes.release, { cluster_id: clusterId, agent_ids: [agentId], node_id: nodeId, reason });
+      await this.messaging.request(registryRoutes.release, {
+        cluster_id: clusterId,
+        agent_ids: [agentId],
+        node_id: nodeId,
+        reason,
+      });
     } catch (err) {
       // The reconciler releases what is still assigned on its next pass.
       this.logger.warn({ err, agentId, nodeId }, 'release after agent report failed');

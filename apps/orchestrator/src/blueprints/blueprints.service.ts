@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import pg from 'pg';
 import { CommandHandler, waitForProjections } from '@flotilla/application';
 import type { Config } from '@flotilla/config';
-import type { BlueprintView } from '@flotilla/contracts';
+import { spansAllTenants, type BlueprintView } from '@flotilla/contracts';
 import {
   AlreadyExistsError,
   blueprintDecider,
@@ -15,14 +15,24 @@ import {
 } from '@flotilla/domain';
 import type { RequestMeta } from '@flotilla/messaging';
 import { CONFIG } from '@flotilla/platform';
-import { BlueprintEntity, BlueprintVersionEntity, ORCHESTRATOR_PROJECTIONS, type BlueprintRow, type BlueprintVersionRow, type ReadModelOrm } from '@flotilla/projections';
+import {
+  BlueprintEntity,
+  BlueprintVersionEntity,
+  ORCHESTRATOR_PROJECTIONS,
+  type BlueprintRow,
+  type BlueprintVersionRow,
+  type ReadModelOrm,
+} from '@flotilla/projections';
 import type { CommandReply } from '../clusters/clusters.service.js';
-import { commandContext, identityOf, now, tenantScope } from '../infrastructure/request-context.js';
+import { commandContext, identityOf, now, owningTenant, tenantScope } from '../infrastructure/request-context.js';
 import { READ_MODELS } from '../infrastructure/tokens.js';
 
 const iso = (d: Date | string) => new Date(d).toISOString();
 
-function viewFromState(state: Exclude<BlueprintState, { status: 'none' }>, updatedAt: string): BlueprintView {
+function viewFromState(
+  state: Exclude<BlueprintState, { status: 'none' }>,
+  updatedAt: string,
+): BlueprintView {
   return {
     id: state.blueprintId,
     tenant_id: state.tenantId,
@@ -64,23 +74,68 @@ export class BlueprintsService {
   }
 
   /** Registers a blueprint, or publishes a newer version of one the caller's tenant owns. */
-  async register(req: { document: string | Record<string, unknown>; format?: 'yaml' | 'json' | undefined; wait: boolean }, meta: RequestMeta): Promise<CommandReply<BlueprintView>> {
-    const blueprint = typeof req.document === 'string' ? parseBlueprint(req.document, req.format ? { format: req.format } : {}) : validateBlueprint(req.document);
+  async register(
+    req: {
+      document: string | Record<string, unknown>;
+      format?: 'yaml' | 'json' | undefined;
+      wait: boolean;
+    },
+    meta: RequestMeta,
+  ): Promise<CommandReply<BlueprintView>> {
+    const blueprint =
+      typeof req.document === 'string'
+        ? parseBlueprint(req.document, req.format ? { format: req.format } : {})
+        : validateBlueprint(req.document);
     const identity = identityOf(meta);
     const id = blueprint.metadata.id;
     const { state } = await this.commands.load(blueprintDecider, blueprintStream(id));
-    if (state.status !== 'none' && state.tenantId !== identity.tenantId && identity.role !== 'service') throw AlreadyExistsError.of('blueprint', id);
-    return this.execute(id, { type: 'RegisterBlueprint', data: { blueprint, tenantId: identity.tenantId }, metadata: { now: now() } }, meta, req.wait);
+    if (
+      state.status !== 'none' &&
+      state.tenantId !== owningTenant(meta) &&
+      !spansAllTenants(identity) &&
+      identity.role !== 'service'
+    )
+      throw AlreadyExistsError.of('blueprint', id);
+    return this.execute(
+      id,
+      {
+        type: 'RegisterBlueprint',
+        data: { blueprint, tenantId: owningTenant(meta) },
+        metadata: { now: now() },
+      },
+      meta,
+      req.wait,
+    );
   }
 
-  async deprecate(id: string, reason: string, wait: boolean, meta: RequestMeta): Promise<CommandReply<BlueprintView>> {
+  async deprecate(
+    id: string,
+    reason: string,
+    wait: boolean,
+    meta: RequestMeta,
+  ): Promise<CommandReply<BlueprintView>> {
     await this.visible(id, meta);
-    return this.execute(id, { type: 'DeprecateBlueprint', data: { reason }, metadata: { now: now() } }, meta, wait);
+    return this.execute(
+      id,
+      { type: 'DeprecateBlueprint', data: { reason }, metadata: { now: now() } },
+      meta,
+      wait,
+    );
   }
 
-  async list(limit: number, offset: number, meta: RequestMeta): Promise<{ blueprints: BlueprintView[]; total: number }> {
+  async list(
+    limit: number,
+    offset: number,
+    meta: RequestMeta,
+  ): Promise<{ blueprints: BlueprintView[]; total: number }> {
     const tenantId = tenantScope(meta);
-    const [rows, total] = await this.orm.em.fork().findAndCount(BlueprintEntity, (tenantId ? { tenantId } : {}) as never, { orderBy: { id: 'asc' }, limit, offset });
+    const [rows, total] = await this.orm.em
+      .fork()
+      .findAndCount(BlueprintEntity, (tenantId ? { tenantId } : {}) as never, {
+        orderBy: { id: 'asc' },
+        limit,
+        offset,
+      });
     return { blueprints: (rows as BlueprintRow[]).map(viewFromRow), total };
   }
 
@@ -89,29 +144,61 @@ export class BlueprintsService {
     const em = this.orm.em.fork();
     const row = (await em.findOne(BlueprintEntity, { id } as never)) as BlueprintRow | null;
     if (!row || (tenantId && row.tenantId !== tenantId)) throw NotFoundError.of('blueprint', id);
-    const versions = (await em.find(BlueprintVersionEntity, { blueprintId: id } as never, { orderBy: { createdAt: 'asc' } })) as BlueprintVersionRow[];
+    const versions = (await em.find(BlueprintVersionEntity, { blueprintId: id } as never, {
+      orderBy: { createdAt: 'asc' },
+    })) as BlueprintVersionRow[];
     const latest = versions.find((v) => v.version === row.latestVersion);
-    const document = (latest?.document ?? {}) as { metadata?: { description?: string; tags?: string[] } };
+    const document = (latest?.document ?? {}) as {
+      metadata?: { description?: string; tags?: string[] };
+    };
     return {
       ...viewFromRow(row),
       description: document.metadata?.description ?? '',
       tags: document.metadata?.tags ?? [],
       document: latest?.document ?? {},
-      versions: versions.map((v) => ({ version: v.version, hash: v.hash, created_at: iso(v.createdAt) })),
+      versions: versions.map((v) => ({
+        version: v.version,
+        hash: v.hash,
+        created_at: iso(v.createdAt),
+      })),
     };
   }
 
   private async visible(id: string, meta: RequestMeta): Promise<void> {
     const { state } = await this.commands.load(blueprintDecider, blueprintStream(id));
     const identity = identityOf(meta);
-    if (state.status === 'none' || (identity.role !== 'admin' && identity.role !== 'service' && state.tenantId !== identity.tenantId)) throw NotFoundError.of('blueprint', id);
+    if (
+      state.status === 'none' ||
+      (!spansAllTenants(identity) && state.tenantId !== identity.tenantId)
+    )
+      throw NotFoundError.of('blueprint', id);
   }
 
-  private async execute(id: string, command: BlueprintCommand, meta: RequestMeta, wait: boolean): Promise<CommandReply<BlueprintView>> {
-    const result = await this.commands.handle(blueprintDecider, blueprintStream(id), command, commandContext(meta));
-    if (wait && result.position !== null) await waitForProjections(this.pool, ORCHESTRATOR_PROJECTIONS.map((p) => p.name), result.position);
+  private async execute(
+    id: string,
+    command: BlueprintCommand,
+    meta: RequestMeta,
+    wait: boolean,
+  ): Promise<CommandReply<BlueprintView>> {
+    const result = await this.commands.handle(
+      blueprintDecider,
+      blueprintStream(id),
+      command,
+      commandContext(meta),
+    );
+    if (wait && result.position !== null)
+      await waitForProjections(
+        this.pool,
+        ORCHESTRATOR_PROJECTIONS.map((p) => p.name),
+        result.position,
+      );
     if (result.state.status === 'none') throw NotFoundError.of('blueprint', id);
     const at = result.events.at(-1)?.occurredAt.toISOString() ?? result.state.registeredAt;
-    return { result: viewFromState(result.state, at), position: result.position?.toString() ?? null, events: result.events.map((e) => e.type), duplicate: result.duplicate };
+    return {
+      result: viewFromState(result.state, at),
+      position: result.position?.toString() ?? null,
+      events: result.events.map((e) => e.type),
+      duplicate: result.duplicate,
+    };
   }
 }

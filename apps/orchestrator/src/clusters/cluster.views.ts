@@ -1,6 +1,11 @@
 import type { AgentView, ClusterView, EventView } from '@flotilla/contracts';
 import { agentCounts, type ExistingCluster } from '@flotilla/domain';
-import { desiredAgentsOf, type ClusterAgentRow, type ClusterEventRow, type ClusterRow } from '@flotilla/projections';
+import {
+  desiredAgentsOf,
+  type ClusterAgentRow,
+  type ClusterEventRow,
+  type ClusterRow,
+} from '@flotilla/projections';
 
 export interface AgentCounts {
   readonly running: number;
@@ -9,7 +14,11 @@ export interface AgentCounts {
 
 const iso = (d: Date | string) => (d instanceof Date ? d.toISOString() : new Date(d).toISOString());
 
-export function clusterViewFromRow(row: ClusterRow, counts: AgentCounts, healthScore: number | null): ClusterView {
+export function clusterViewFromRow(
+  row: ClusterRow,
+  counts: AgentCounts,
+  healthScore: number | null,
+): ClusterView {
   return {
     id: row.id,
     tenant_id: row.tenantId,
@@ -36,7 +45,10 @@ export function clusterViewFromRow(row: ClusterRow, counts: AgentCounts, healthS
 }
 
 /** The same view, from the aggregate's state (what a command reply shows without waiting). */
-export function clusterViewFromState(state: ExistingCluster, healthScore: number | null): ClusterView {
+export function clusterViewFromState(
+  state: ExistingCluster,
+  healthScore: number | null,
+): ClusterView {
   const counts = agentCounts(state);
   return {
     id: state.clusterId,

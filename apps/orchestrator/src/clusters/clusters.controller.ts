@@ -1,6 +1,10 @@
 import { Controller } from '@nestjs/common';
 import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
-import { orchestratorRoutes as r, type HierarchyNode, type RouteRequestParsed } from '@flotilla/contracts';
+import {
+  orchestratorRoutes as r,
+  type HierarchyNode,
+  type RouteRequestParsed,
+} from '@flotilla/contracts';
 import { hierarchy, type HierarchyNode as DomainNode } from '@flotilla/domain';
 import type { NatsRequestContext } from '@flotilla/messaging';
 import { now, tenantScope } from '../infrastructure/request-context.js';
@@ -37,7 +41,14 @@ export class ClustersController {
 
   @MessagePattern(r.listClusters.subject)
   list(@Payload() req: Req<'listClusters'>, @Ctx() ctx: NatsRequestContext) {
-    return this.queries.list({ tenantId: tenantScope(ctx.meta), status: req.status, type: req.type, blueprintId: req.blueprint_id, limit: req.limit, offset: req.offset });
+    return this.queries.list({
+      tenantId: tenantScope(ctx.meta),
+      status: req.status,
+      type: req.type,
+      blueprintId: req.blueprint_id,
+      limit: req.limit,
+      offset: req.offset,
+    });
   }
 
   @MessagePattern(r.getCluster.subject)
@@ -54,14 +65,27 @@ export class ClustersController {
       ...(req.max_workers !== undefined ? { maxWorkers: req.max_workers } : {}),
       ...(req.policy !== undefined ? { policy: req.policy } : {}),
     };
-    return this.clusters.command(req.id, { type: 'UpdateCluster', data, metadata: { now: now() } }, ctx.meta, req.wait);
+    return this.clusters.command(
+      req.id,
+      { type: 'UpdateCluster', data, metadata: { now: now() } },
+      ctx.meta,
+      req.wait,
+    );
   }
 
   @MessagePattern(r.scaleCluster.subject)
   scale(@Payload() req: Req<'scaleCluster'>, @Ctx() ctx: NatsRequestContext) {
     return this.clusters.command(
       req.id,
-      { type: 'ScaleCluster', data: { targetWorkers: req.target_workers, reason: req.reason ?? 'manual scale', source: 'manual' }, metadata: { now: now() } },
+      {
+        type: 'ScaleCluster',
+        data: {
+          targetWorkers: req.target_workers,
+          reason: req.reason ?? 'manual scale',
+          source: 'manual',
+        },
+        metadata: { now: now() },
+      },
       ctx.meta,
       req.wait,
     );
@@ -69,22 +93,53 @@ export class ClustersController {
 
   @MessagePattern(r.hibernateCluster.subject)
   hibernate(@Payload() req: Req<'hibernateCluster'>, @Ctx() ctx: NatsRequestContext) {
-    return this.clusters.command(req.id, { type: 'HibernateCluster', data: { reason: req.reason ?? 'hibernation requested' }, metadata: { now: now() } }, ctx.meta, req.wait);
+    return this.clusters.command(
+      req.id,
+      {
+        type: 'HibernateCluster',
+        data: { reason: req.reason ?? 'hibernation requested' },
+        metadata: { now: now() },
+      },
+      ctx.meta,
+      req.wait,
+    );
   }
 
   @MessagePattern(r.reactivateCluster.subject)
   reactivate(@Payload() req: Req<'reactivateCluster'>, @Ctx() ctx: NatsRequestContext) {
-    return this.clusters.command(req.id, { type: 'ReactivateCluster', data: { reason: req.reason ?? 'reactivation requested' }, metadata: { now: now() } }, ctx.meta, req.wait);
+    return this.clusters.command(
+      req.id,
+      {
+        type: 'ReactivateCluster',
+        data: { reason: req.reason ?? 'reactivation requested' },
+        metadata: { now: now() },
+      },
+      ctx.meta,
+      req.wait,
+    );
   }
 
   @MessagePattern(r.decommissionCluster.subject)
   decommission(@Payload() req: Req<'decommissionCluster'>, @Ctx() ctx: NatsRequestContext) {
-    return this.clusters.command(req.id, { type: 'DecommissionCluster', data: { reason: req.reason ?? 'decommission requested' }, metadata: { now: now() } }, ctx.meta, req.wait);
+    return this.clusters.command(
+      req.id,
+      {
+        type: 'DecommissionCluster',
+        data: { reason: req.reason ?? 'decommission requested' },
+        metadata: { now: now() },
+      },
+      ctx.meta,
+      req.wait,
+    );
   }
 
   @MessagePattern(r.clusterAgents.subject)
   agents(@Payload() req: Req<'clusterAgents'>, @Ctx() ctx: NatsRequestContext) {
-    return this.queries.agents(req.id, { tenantId: tenantScope(ctx.meta), state: req.state, includeStopped: req.include_stopped });
+    return this.queries.agents(req.id, {
+      tenantId: tenantScope(ctx.meta),
+      state: req.state,
+      includeStopped: req.include_stopped,
+    });
   }
 
   /** The reporting tree is derived from the aggregate's state, where the domain builds it. */
@@ -97,7 +152,15 @@ export class ClustersController {
 
   @MessagePattern(r.clusterEvents.subject)
   events(@Payload() req: Req<'clusterEvents'>, @Ctx() ctx: NatsRequestContext) {
-    return this.queries.events(req.id, { tenantId: tenantScope(ctx.meta), severity: req.severity, type: req.type, since: req.since, after: req.after, limit: req.limit, offset: req.offset });
+    return this.queries.events(req.id, {
+      tenantId: tenantScope(ctx.meta),
+      severity: req.severity,
+      type: req.type,
+      since: req.since,
+      after: req.after,
+      limit: req.limit,
+      offset: req.offset,
+    });
   }
 
   @MessagePattern(r.clusterManifest.subject)

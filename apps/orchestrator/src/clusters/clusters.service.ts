@@ -3,7 +3,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import pg from 'pg';
 import { CommandHandler, waitForProjections, type CommandResult } from '@flotilla/application';
 import type { Config } from '@flotilla/config';
-import type { ClusterView } from '@flotilla/contracts';
+import { spansAllTenants, type ClusterView } from '@flotilla/contracts';
 import {
   blueprintDecider,
   blueprintStream,
@@ -25,7 +25,7 @@ import type { RequestMeta } from '@flotilla/messaging';
 import { CONFIG } from '@flotilla/platform';
 import { ORCHESTRATOR_PROJECTIONS } from '@flotilla/projections';
 import { TypeID } from 'typeid-js';
-import { commandContext, identityOf, now } from '../infrastructure/request-context.js';
+import { commandContext, identityOf, now, owningTenant } from '../infrastructure/request-context.js';
 import { EVENT_STORE } from '../infrastructure/tokens.js';
 import { clusterViewFromState } from './cluster.views.js';
 import { ClusterQueries } from './cluster-queries.service.js';
@@ -52,7 +52,7 @@ export class ClustersService {
     private readonly commands: CommandHandler,
     private readonly queries: ClusterQueries,
     @Inject(EVENT_STORE) private readonly store: EventStore,
-    @Inject(CONFIG) config: Config,
+    @Inject(CONFIG) private readonly config: Config,
   ) {
     this.pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 2 });
     this.pool.on('error', () => undefined);
@@ -77,16 +77,30 @@ export class ClustersService {
     meta: RequestMeta,
   ): Promise<CommandReply<ClusterView>> {
     const identity = identityOf(meta);
-    const document = await this.blueprintDocument(req.blueprint_id, req.blueprint_version, identity.tenantId, identity.role);
-    const blueprint = resolveBlueprint(document, req.environment ? { environment: req.environment } : {});
-    const clusterId = req.cluster_id ?? (meta.idempotencyKey ? idFromKey('cluster', identity.tenantId, meta.idempotencyKey) : newId('cluster'));
+    const document = await this.blueprintDocument(
+      req.blueprint_id,
+      req.blueprint_version,
+      identity.tenantId,
+      identity.role,
+    );
+    const blueprint = resolveBlueprint(
+      document,
+      req.environment ? { environment: req.environment } : {},
+    );
+    const fixed = blueprint.agents.filter((a) => a.role !== 'worker').reduce((n, a) => n + a.count, 0);
+    await this.checkQuota(owningTenant(meta), 1, fixed + (req.target_workers ?? blueprint.cluster.targetWorkers));
+    const clusterId =
+      req.cluster_id ??
+      (meta.idempotencyKey
+        ? idFromKey('cluster', owningTenant(meta), meta.idempotencyKey)
+        : newId('cluster'));
     return this.execute(
       clusterId,
       {
         type: 'CreateCluster',
         data: {
           clusterId,
-          tenantId: identity.tenantId,
+          tenantId: owningTenant(meta),
           name: req.name,
           ...(req.description !== undefined ? { description: req.description } : {}),
           ...(req.type ? { type: req.type } : {}),
@@ -101,8 +115,17 @@ export class ClustersService {
   }
 
   /** Runs a command on an existing cluster the caller may see. */
-  async command(clusterId: string, command: ClusterCommand, meta: RequestMeta, wait: boolean, extra?: Record<string, unknown>): Promise<CommandReply<ClusterView>> {
-    await this.assertVisible(clusterId, meta);
+  async command(
+    clusterId: string,
+    command: ClusterCommand,
+    meta: RequestMeta,
+    wait: boolean,
+    extra?: Record<string, unknown>,
+  ): Promise<CommandReply<ClusterView>> {
+    const state = await this.visibleState(clusterId, meta);
+    if (command.type === 'ScaleCluster' && command.data.targetWorkers > state.targetWorkers) {
+      await this.checkQuota(state.tenantId, 0, command.data.targetWorkers - state.targetWorkers);
+    }
     return this.execute(clusterId, command, meta, wait, extra);
   }
 
@@ -113,18 +136,50 @@ export class ClustersService {
   async visibleState(clusterId: string, meta: RequestMeta): Promise<ExistingCluster> {
     const state = await this.state(clusterId);
     const identity = identityOf(meta);
-    const admin = identity.role === 'admin' || identity.role === 'service';
-    if (state.status === 'none' || (!admin && state.tenantId !== identity.tenantId)) throw NotFoundError.of('cluster', clusterId);
+    const admin = spansAllTenants(identity);
+    if (state.status === 'none' || (!admin && state.tenantId !== identity.tenantId))
+      throw NotFoundError.of('cluster', clusterId);
     return state;
   }
 
-  private async assertVisible(clusterId: string, meta: RequestMeta): Promise<void> {
-    await this.visibleState(clusterId, meta);
+  /**
+   * Per-tenant quotas (TENANT_MAX_CLUSTERS, TENANT_MAX_AGENTS) against the read models: adding
+   * `clusters` clusters and `agents` desired agents must stay within them.
+   */
+  private async checkQuota(tenantId: string, clusters: number, agents: number): Promise<void> {
+    const usage = await this.queries.tenantUsage(tenantId);
+    if (usage.clusters + clusters > this.config.TENANT_MAX_CLUSTERS) {
+      throw new RuleViolationError('quota_clusters', `tenant '${tenantId}' has ${usage.clusters} clusters; its quota is ${this.config.TENANT_MAX_CLUSTERS}`, {
+        tenant_id: tenantId,
+        used: usage.clusters,
+        quota: this.config.TENANT_MAX_CLUSTERS,
+      });
+    }
+    if (usage.agents + agents > this.config.TENANT_MAX_AGENTS) {
+      throw new RuleViolationError('quota_agents', `tenant '${tenantId}' would have ${usage.agents + agents} agents; its quota is ${this.config.TENANT_MAX_AGENTS}`, {
+        tenant_id: tenantId,
+        used: usage.agents,
+        requested: agents,
+        quota: this.config.TENANT_MAX_AGENTS,
+      });
+    }
   }
 
-  private async execute(clusterId: string, command: ClusterCommand, meta: RequestMeta, wait: boolean, extra?: Record<string, unknown>): Promise<CommandReply<ClusterView>> {
-    const result: CommandResult<ClusterState> = await this.commands.handle(clusterDecider, clusterStream(clusterId), command, commandContext(meta, extra));
-    if (wait && result.position !== null) await waitForProjections(this.pool, PROJECTION_NAMES, result.position);
+  private async execute(
+    clusterId: string,
+    command: ClusterCommand,
+    meta: RequestMeta,
+    wait: boolean,
+    extra?: Record<string, unknown>,
+  ): Promise<CommandReply<ClusterView>> {
+    const result: CommandResult<ClusterState> = await this.commands.handle(
+      clusterDecider,
+      clusterStream(clusterId),
+      command,
+      commandContext(meta, extra),
+    );
+    if (wait && result.position !== null)
+      await waitForProjections(this.pool, PROJECTION_NAMES, result.position);
     const state = result.state;
     if (state.status === 'none') throw NotFoundError.of('cluster', clusterId);
     const health = (await this.queries.healthFor([clusterId])).get(clusterId) ?? null;
@@ -137,18 +192,43 @@ export class ClustersService {
   }
 
   /** The blueprint document a cluster is created from: a given version, or the latest. */
-  private async blueprintDocument(blueprintId: string, version: string | undefined, tenantId: string, role: string): Promise<Blueprint> {
+  private async blueprintDocument(
+    blueprintId: string,
+    version: string | undefined,
+    tenantId: string,
+    role: string,
+  ): Promise<Blueprint> {
     const { state } = await this.commands.load(blueprintDecider, blueprintStream(blueprintId));
-    const visible = state.status !== 'none' && (role === 'admin' || role === 'service' || state.tenantId === tenantId);
+    const visible =
+      state.status !== 'none' &&
+      (role === 'service' || tenantId === '*' || state.tenantId === tenantId);
     if (!visible) throw NotFoundError.of('blueprint', blueprintId);
     if (state.status === 'deprecated') {
-      throw new RuleViolationError('blueprint_deprecated', `blueprint '${blueprintId}' is deprecated: ${state.deprecatedReason}`, { blueprint_id: blueprintId });
+      throw new RuleViolationError(
+        'blueprint_deprecated',
+        `blueprint '${blueprintId}' is deprecated: ${state.deprecatedReason}`,
+        { blueprint_id: blueprintId },
+      );
     }
     if (!version || version === state.latestVersion) return state.latest;
-    if (!(version in state.versions)) throw new NotFoundError(`blueprint '${blueprintId}' has no version ${version}`, { kind: 'blueprint_version', id: blueprintId, version });
+    if (!(version in state.versions))
+      throw new NotFoundError(`blueprint '${blueprintId}' has no version ${version}`, {
+        kind: 'blueprint_version',
+        id: blueprintId,
+        version,
+      });
     const events = await this.store.readStream(blueprintStream(blueprintId));
-    const published = events.find((e) => (e.type === 'BlueprintRegistered' || e.type === 'BlueprintVersionPublished') && e.data['version'] === version);
-    if (!published) throw new NotFoundError(`blueprint '${blueprintId}' has no version ${version}`, { kind: 'blueprint_version', id: blueprintId, version });
+    const published = events.find(
+      (e) =>
+        (e.type === 'BlueprintRegistered' || e.type === 'BlueprintVersionPublished') &&
+        e.data['version'] === version,
+    );
+    if (!published)
+      throw new NotFoundError(`blueprint '${blueprintId}' has no version ${version}`, {
+        kind: 'blueprint_version',
+        id: blueprintId,
+        version,
+      });
     return validateBlueprint(published.data['document']);
   }
 }
@@ -159,7 +239,11 @@ export class ClustersService {
  * generated ids; a repeat then finds its first result in the stream).
  */
 export function idFromKey(kind: 'cluster', tenantId: string, key: string): string {
-  const hex = createHash('sha256').update(`${tenantId}\u0000${key}`).digest('hex').slice(0, 32).split('');
+  const hex = createHash('sha256')
+    .update(`${tenantId}\u0000${key}`)
+    .digest('hex')
+    .slice(0, 32)
+    .split('');
   hex[12] = '8'; // a UUIDv8 ("custom") version nibble
   hex[16] = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
   const uuid = `${hex.slice(0, 8).join('')}-${hex.slice(8, 12).join('')}-${hex.slice(12, 16).join('')}-${hex.slice(16, 20).join('')}-${hex.slice(20).join('')}`;

@@ -1,4 +1,11 @@
-import { agentCounts, desiredAgents, hierarchy, isLive, type ExistingCluster, type HierarchyNode } from '@flotilla/domain';
+import {
+  agentCounts,
+  desiredAgents,
+  hierarchy,
+  isLive,
+  type ExistingCluster,
+  type HierarchyNode,
+} from '@flotilla/domain';
 
 const cell = (s: unknown) => String(s).replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
@@ -16,8 +23,12 @@ function runtimeSummary(runtime: { kind: string } & Record<string, unknown>): st
 }
 
 function tree(node: HierarchyNode, depth = 0, out: string[] = []): string[] {
-  const who = node.agentId ? `\`${node.agentId}\` (${node.state}${node.nodeId ? ` on ${node.nodeId}` : ''})` : '_missing_';
-  out.push(`${'  '.repeat(depth)}- **${node.name}** #${node.ordinal} — ${node.role}, ${who}${node.desired ? '' : ', leaving'}`);
+  const who = node.agentId
+    ? `\`${node.agentId}\` (${node.state}${node.nodeId ? ` on ${node.nodeId}` : ''})`
+    : '_missing_';
+  out.push(
+    `${'  '.repeat(depth)}- **${node.name}** #${node.ordinal} — ${node.role}, ${who}${node.desired ? '' : ', leaving'}`,
+  );
   for (const child of node.children) tree(child, depth + 1, out);
   return out;
 }
@@ -60,14 +71,27 @@ export function renderManifest(state: ExistingCluster): string {
     );
   }
   const root = hierarchy(state);
-  lines.push('', '## Hierarchy', '', ...(root ? tree(root) : ['_no supervisor_']), '', '## Skills', '');
+  lines.push(
+    '',
+    '## Hierarchy',
+    '',
+    ...(root ? tree(root) : ['_no supervisor_']),
+    '',
+    '## Skills',
+    '',
+  );
   const skills = new Map<string, string[]>();
-  for (const spec of state.blueprint.agents) for (const c of spec.capabilities) skills.set(c, [...(skills.get(c) ?? []), spec.name]);
+  for (const spec of state.blueprint.agents)
+    for (const c of spec.capabilities) skills.set(c, [...(skills.get(c) ?? []), spec.name]);
   if (skills.size === 0) lines.push('_No capabilities declared: tasks go to the worker pool._');
   else {
     lines.push('| capability | offered by |', '| --- | --- |');
-    for (const [capability, agents] of [...skills].sort(([a], [b]) => a.localeCompare(b))) lines.push(`| ${cell(capability)} | ${agents.map(cell).join(', ')} |`);
-    lines.push('', 'Tasks that name a capability go to the agents offering it; the others go to the workers.');
+    for (const [capability, agents] of [...skills].sort(([a], [b]) => a.localeCompare(b)))
+      lines.push(`| ${cell(capability)} | ${agents.map(cell).join(', ')} |`);
+    lines.push(
+      '',
+      'Tasks that name a capability go to the agents offering it; the others go to the workers.',
+    );
   }
   const p = state.policy;
   lines.push(
@@ -83,7 +107,11 @@ export function renderManifest(state: ExistingCluster): string {
         ].join('\n')
       : '- automatic scaling is off; scale with `POST /api/clusters/{id}/scale`.',
   );
-  if (state.lastDecision) lines.push('', `Last decision (${state.lastDecision.at}): **${state.lastDecision.decision}** to ${state.lastDecision.target} — ${state.lastDecision.reason}`);
+  if (state.lastDecision)
+    lines.push(
+      '',
+      `Last decision (${state.lastDecision.at}): **${state.lastDecision.decision}** to ${state.lastDecision.target} — ${state.lastDecision.reason}`,
+    );
   lines.push('');
   return lines.join('\n');
 }

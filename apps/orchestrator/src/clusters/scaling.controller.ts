@@ -29,7 +29,17 @@ export class ScalingController {
     const extra = { fencingTerm: req.term };
     const recorded = await this.clusters.command(
       req.cluster_id,
-      { type: 'RecordScalingDecision', data: { decision: req.decision, target: req.target, reason: req.reason, rule: req.rule, inputs }, metadata: { now: now() } },
+      {
+        type: 'RecordScalingDecision',
+        data: {
+          decision: req.decision,
+          target: req.target,
+          reason: req.reason,
+          rule: req.rule,
+          inputs,
+        },
+        metadata: { now: now() },
+      },
       ctx.meta,
       false,
       extra,
@@ -39,15 +49,31 @@ export class ScalingController {
       case 'down':
         return this.clusters.command(
           req.cluster_id,
-          { type: 'ScaleCluster', data: { targetWorkers: req.target, reason: req.reason, source: 'autoscaler', inputs }, metadata: { now: now() } },
+          {
+            type: 'ScaleCluster',
+            data: { targetWorkers: req.target, reason: req.reason, source: 'autoscaler', inputs },
+            metadata: { now: now() },
+          },
           ctx.meta,
           false,
           extra,
         );
       case 'hibernate':
-        return this.clusters.command(req.cluster_id, { type: 'HibernateCluster', data: { reason: req.reason }, metadata: { now: now() } }, ctx.meta, false, extra);
+        return this.clusters.command(
+          req.cluster_id,
+          { type: 'HibernateCluster', data: { reason: req.reason }, metadata: { now: now() } },
+          ctx.meta,
+          false,
+          extra,
+        );
       case 'wake':
-        return this.clusters.command(req.cluster_id, { type: 'ReactivateCluster', data: { reason: req.reason }, metadata: { now: now() } }, ctx.meta, false, extra);
+        return this.clusters.command(
+          req.cluster_id,
+          { type: 'ReactivateCluster', data: { reason: req.reason }, metadata: { now: now() } },
+          ctx.meta,
+          false,
+          extra,
+        );
       default:
         return recorded;
     }

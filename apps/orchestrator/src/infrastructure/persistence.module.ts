@@ -39,7 +39,10 @@ class PersistenceLifecycle implements OnApplicationShutdown {
       provide: READ_MODELS,
       inject: [CONFIG, LOGGER],
       useFactory: async (config: Config, logger: Logger) => {
-        const orm = await createReadModelOrm({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE });
+        const orm = await createReadModelOrm({
+          url: config.DATABASE_URL,
+          poolSize: config.DATABASE_POOL_SIZE,
+        });
         const applied = await migrateReadModels(orm, config.DATABASE_URL);
         if (applied.length) logger.info({ applied }, 'read-model migrations applied');
         return orm;

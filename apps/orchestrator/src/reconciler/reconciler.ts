@@ -1,6 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { registryRoutes, type PlacementAgent, type RequestIdentity } from '@flotilla/contracts';
-import { isLive, missingAgents, newId, type AgentRecord, type ClusterCommand, type ExistingCluster } from '@flotilla/domain';
+import {
+  isLive,
+  missingAgents,
+  newId,
+  type AgentRecord,
+  type ClusterCommand,
+  type ExistingCluster,
+} from '@flotilla/domain';
 import type { EventStore, StoredEvent } from '@flotilla/eventstore';
 import { Fence, FencedOutError } from '@flotilla/leadership';
 import { Messaging, type RequestMeta } from '@flotilla/messaging';
@@ -85,7 +92,8 @@ export class Reconciler {
         if (nodes.size) for (const id of await this.clustersOnNodes([...nodes])) this.dirty.add(id);
       }
     } catch (err) {
-      if (!signal.aborted) this.logger.warn({ err }, 'reconciler watch ended; the sweep keeps going');
+      if (!signal.aborted)
+        this.logger.warn({ err }, 'reconciler watch ended; the sweep keeps going');
     }
   }
 
@@ -98,32 +106,54 @@ export class Reconciler {
   }
 
   private async activeClusters(): Promise<string[]> {
-    const rows = await this.orm.em.fork().execute<{ id: string }[]>(`SELECT id FROM clusters WHERE status <> 'decommissioned'`);
+    const rows = await this.orm.em
+      .fork()
+      .execute<{ id: string }[]>(`SELECT id FROM clusters WHERE status <> 'decommissioned'`);
     return rows.map((r) => r.id);
   }
 
   private async clustersOnNodes(nodeIds: string[]): Promise<string[]> {
     const rows = await this.orm.em
       .fork()
-      .execute<{ cluster_id: string }[]>(`SELECT DISTINCT cluster_id FROM cluster_agents WHERE node_id IN (?) AND state NOT IN ('stopped', 'failed')`, [nodeIds]);
+      .execute<{ cluster_id: string }[]>(
+        `SELECT DISTINCT cluster_id FROM cluster_agents WHERE node_id IN (?) AND state NOT IN ('stopped', 'failed')`,
+        [nodeIds],
+      );
     return rows.map((r) => r.cluster_id);
   }
 
   private async nodeStatuses(nodeIds: string[]): Promise<Map<string, string>> {
     if (nodeIds.length === 0) return new Map();
-    const rows = await this.orm.em.fork().execute<{ id: string; status: string }[]>(`SELECT id, status FROM cluster_nodes WHERE id IN (?)`, [nodeIds]);
+    const rows = await this.orm.em
+      .fork()
+      .execute<{ id: string; status: string }[]>(
+        `SELECT id, status FROM cluster_nodes WHERE id IN (?)`,
+        [nodeIds],
+      );
     return new Map(rows.map((r) => [r.id, r.status]));
   }
 
   private meta(state: ExistingCluster): RequestMeta {
-    const identity: RequestIdentity = { actor: 'reconciler', tenantId: state.tenantId, role: 'service' };
-    return { subject: 'reconciler', identity, correlationId: undefined, idempotencyKey: undefined, traceparent: undefined };
+    const identity: RequestIdentity = {
+      actor: 'reconciler',
+      tenantId: state.tenantId,
+      role: 'service',
+    };
+    return {
+      subject: 'reconciler',
+      identity,
+      correlationId: undefined,
+      idempotencyKey: undefined,
+      traceparent: undefined,
+    };
   }
 
   private async exec(state: ExistingCluster, command: ClusterCommand): Promise<ExistingCluster> {
     // Refused once a newer reconciler (a later term) has written: a paused leader cannot write late.
     await this.fence.admit('reconciler', this.term);
-    await this.clusters.command(state.clusterId, command, this.meta(state), false, { fencingTerm: this.term });
+    await this.clusters.command(state.clusterId, command, this.meta(state), false, {
+      fencingTerm: this.term,
+    });
     return (await this.clusters.state(state.clusterId)) as ExistingCluster;
   }
 
@@ -138,7 +168,13 @@ export class Reconciler {
     if (missing.length) {
       state = await this.exec(state, {
         type: 'SpawnAgents',
-        data: { agents: missing.map((d) => ({ agentId: newId('agent'), name: d.name, ordinal: d.ordinal })) },
+        data: {
+          agents: missing.map((d) => ({
+            agentId: newId('agent'),
+            name: d.name,
+            ordinal: d.ordinal,
+          })),
+        },
         metadata: stamp(),
       });
     }
@@ -152,7 +188,11 @@ export class Reconciler {
       if (!a.nodeId || !isLive(a) || a.state === 'orphaned' || a.state === 'pending') continue;
       const status = nodeStatus.get(a.nodeId);
       if (status === 'offline' || status === 'deregistered') {
-        state = await this.exec(state, { type: 'RecordAgentOrphaned', data: { agentId: a.agentId, nodeId: a.nodeId }, metadata: stamp() });
+        state = await this.exec(state, {
+          type: 'RecordAgentOrphaned',
+          data: { agentId: a.agentId, nodeId: a.nodeId },
+          metadata: stamp(),
+        });
       }
     }
 
@@ -167,8 +207,9 @@ export class Reconciler {
     // 4. Drain: start a replacement elsewhere first; the old instance stops once it runs.
     for (const a of Object.values(state.agents)) {
       if (a.state === 'idle' && a.nodeId && nodeStatus.get(a.nodeId) === 'draining') {
-        await this.requestPlacement(state, [a], { from: a.nodeId, keepSource: true }).catch((err: unknown) =>
-          this.logger.warn({ err, agentId: a.agentId }, 'drain move not placed yet'),
+        await this.requestPlacement(state, [a], { from: a.nodeId, keepSource: true }).catch(
+          (err: unknown) =>
+            this.logger.warn({ err, agentId: a.agentId }, 'drain move not placed yet'),
         );
       }
     }
@@ -177,14 +218,26 @@ export class Reconciler {
     const stopping = Object.values(state.agents).filter((a) => a.state === 'stopping');
     if (stopping.length) {
       await this.messaging
-        .request(registryRoutes.release, { cluster_id: clusterId, agent_ids: stopping.map((a) => a.agentId), reason: 'stop requested' })
-        .catch((err: unknown) => this.logger.warn({ err, clusterId }, 'release not acknowledged yet'));
+        .request(registryRoutes.release, {
+          cluster_id: clusterId,
+          agent_ids: stopping.map((a) => a.agentId),
+          reason: 'stop requested',
+        })
+        .catch((err: unknown) =>
+          this.logger.warn({ err, clusterId }, 'release not acknowledged yet'),
+        );
       for (const a of stopping) {
-        const gone = !a.nodeId || ['offline', 'deregistered', undefined].includes(nodeStatus.get(a.nodeId));
+        const gone =
+          !a.nodeId || ['offline', 'deregistered', undefined].includes(nodeStatus.get(a.nodeId));
         if (gone || ageMs(a.since, at) > STOP_TIMEOUT_MS) {
           state = await this.exec(state, {
             type: 'RecordAgentStopped',
-            data: { agentId: a.agentId, reason: gone ? 'its node is gone' : `no stop confirmation within ${STOP_TIMEOUT_MS / 1000} s` },
+            data: {
+              agentId: a.agentId,
+              reason: gone
+                ? 'its node is gone'
+                : `no stop confirmation within ${STOP_TIMEOUT_MS / 1000} s`,
+            },
             metadata: stamp(),
           });
         }
@@ -194,12 +247,20 @@ export class Reconciler {
     // 6. Agents that never started are failed; their slots get new agents on the next pass.
     for (const a of Object.values(state.agents)) {
       if (a.state === 'starting' && ageMs(a.since, at) > START_TIMEOUT_MS) {
-        state = await this.exec(state, { type: 'RecordAgentFailed', data: { agentId: a.agentId, reason: `did not start within ${START_TIMEOUT_MS / 1000} s` }, metadata: stamp() });
+        state = await this.exec(state, {
+          type: 'RecordAgentFailed',
+          data: { agentId: a.agentId, reason: `did not start within ${START_TIMEOUT_MS / 1000} s` },
+          metadata: stamp(),
+        });
       }
     }
   }
 
-  private async requestPlacement(state: ExistingCluster, agents: AgentRecord[], move?: { from: string; keepSource: boolean }) {
+  private async requestPlacement(
+    state: ExistingCluster,
+    agents: AgentRecord[],
+    move?: { from: string; keepSource: boolean },
+  ) {
     const placement = state.blueprint.cluster.placement;
     const toPlace: PlacementAgent[] = agents.map((a) => ({
       agent_id: a.agentId,
@@ -225,19 +286,33 @@ export class Reconciler {
     });
   }
 
-  private async place(state: ExistingCluster, agents: AgentRecord[], move: { from: string; keepSource: boolean } | undefined, at: number): Promise<ExistingCluster> {
+  private async place(
+    state: ExistingCluster,
+    agents: AgentRecord[],
+    move: { from: string; keepSource: boolean } | undefined,
+    at: number,
+  ): Promise<ExistingCluster> {
     let reply;
     try {
       reply = await this.requestPlacement(state, agents, move);
     } catch (err) {
       this.logger.warn({ err, clusterId: state.clusterId }, 'placement request failed');
-      return this.degradeIfStuck(state, agents, `placement unavailable: ${(err as Error).message}`, at);
+      return this.degradeIfStuck(
+        state,
+        agents,
+        `placement unavailable: ${(err as Error).message}`,
+        at,
+      );
     }
     for (const a of reply.assignments) {
       const agent = state.agents[a.agent_id];
       if (!agent) continue;
       if (agent.state === 'pending') {
-        state = await this.exec(state, { type: 'RecordAgentPlaced', data: { agentId: a.agent_id, nodeId: a.node_id }, metadata: { now: new Date().toISOString() } });
+        state = await this.exec(state, {
+          type: 'RecordAgentPlaced',
+          data: { agentId: a.agent_id, nodeId: a.node_id },
+          metadata: { now: new Date().toISOString() },
+        });
       } else if (agent.state === 'orphaned' && agent.nodeId && agent.nodeId !== a.node_id) {
         state = await this.exec(state, {
           type: 'RecordAgentReplaced',
@@ -250,21 +325,42 @@ export class Reconciler {
     if (reply.unplaced.length) {
       const reasons = [...new Set(reply.unplaced.map((u) => u.reason))].join('; ');
       const stuck = agents.filter((a) => reply.unplaced.some((u) => u.agent_id === a.agentId));
-      state = await this.degradeIfStuck(state, stuck, `${reply.unplaced.length} agent(s) cannot be placed: ${reasons}`, at);
+      state = await this.degradeIfStuck(
+        state,
+        stuck,
+        `${reply.unplaced.length} agent(s) cannot be placed: ${reasons}`,
+        at,
+      );
     }
     return state;
   }
 
-  private async degradeIfStuck(state: ExistingCluster, agents: AgentRecord[], reason: string, at: number): Promise<ExistingCluster> {
+  private async degradeIfStuck(
+    state: ExistingCluster,
+    agents: AgentRecord[],
+    reason: string,
+    at: number,
+  ): Promise<ExistingCluster> {
     let oldest = at;
     for (const a of agents) {
       const since = this.unplacedSince.get(a.agentId) ?? at;
       this.unplacedSince.set(a.agentId, since);
       oldest = Math.min(oldest, since);
     }
-    if (this.unplacedSince.size > 10_000) this.unplacedSince = new Map([...this.unplacedSince].slice(-5000));
-    if (at - oldest < PLACEMENT_GRACE_MS || state.status === 'degraded' || state.status === 'decommissioning' || state.status === 'hibernated') return state;
-    return this.exec(state, { type: 'MarkClusterDegraded', data: { reason }, metadata: { now: new Date().toISOString() } });
+    if (this.unplacedSince.size > 10_000)
+      this.unplacedSince = new Map([...this.unplacedSince].slice(-5000));
+    if (
+      at - oldest < PLACEMENT_GRACE_MS ||
+      state.status === 'degraded' ||
+      state.status === 'decommissioning' ||
+      state.status === 'hibernated'
+    )
+      return state;
+    return this.exec(state, {
+      type: 'MarkClusterDegraded',
+      data: { reason },
+      metadata: { now: new Date().toISOString() },
+    });
   }
 }
 

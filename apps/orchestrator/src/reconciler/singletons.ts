@@ -1,11 +1,21 @@
-import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
 import pg from 'pg';
 import type { Config } from '@flotilla/config';
 import type { EventStore } from '@flotilla/eventstore';
 import { Fence, LeaderElection } from '@flotilla/leadership';
 import { Messaging } from '@flotilla/messaging';
 import { CONFIG, LOGGER, SERVICE_INFO, type ServiceInfo } from '@flotilla/platform';
-import { EventRelay, ORCHESTRATOR_PROJECTIONS, Projector, type ReadModelOrm } from '@flotilla/projections';
+import {
+  EventRelay,
+  ORCHESTRATOR_PROJECTIONS,
+  Projector,
+  type ReadModelOrm,
+} from '@flotilla/projections';
 import type { Logger } from '@flotilla/telemetry';
 import { EVENT_STORE, READ_MODELS } from '../infrastructure/tokens.js';
 import { CircuitBreakers } from '../tasks/circuit-breakers.js';
@@ -48,10 +58,15 @@ export class SingletonLoops implements OnApplicationBootstrap, BeforeApplication
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    const relay = new EventRelay(this.messaging, this.store, this.orm, { logger: this.logger, replicas: this.config.NATS_STREAM_REPLICAS });
+    const relay = new EventRelay(this.messaging, this.store, this.orm, {
+      logger: this.logger,
+      replicas: this.config.NATS_STREAM_REPLICAS,
+    });
     // The stream exists before anybody subscribes to it, whoever leads the relay.
     await relay.ensureStream();
-    const projector = new Projector(this.orm, this.store, ORCHESTRATOR_PROJECTIONS, { logger: this.logger });
+    const projector = new Projector(this.orm, this.store, ORCHESTRATOR_PROJECTIONS, {
+      logger: this.logger,
+    });
     const loops: Record<string, (signal: AbortSignal, term: number) => Promise<void>> = {
       relay: (signal) => relay.run(signal),
       'projector-orchestrator': (signal) => projector.run(signal),

@@ -1,6 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { taskOutcome, taskSubjects } from '@flotilla/contracts';
-import { canPass, createCircuitBreaker, onResult, type CircuitBreakerState, type CircuitTransition, type ExistingCluster } from '@flotilla/domain';
+import {
+  canPass,
+  createCircuitBreaker,
+  onResult,
+  type CircuitBreakerState,
+  type CircuitTransition,
+  type ExistingCluster,
+} from '@flotilla/domain';
 import { Fence } from '@flotilla/leadership';
 import { decodeJson, Messaging, type RequestMeta } from '@flotilla/messaging';
 import { LOGGER } from '@flotilla/platform';
@@ -32,7 +39,13 @@ export class CircuitBreakers {
     this.states.clear();
     const sub = this.messaging.nc.subscribe(this.messaging.ns.subject(taskSubjects.results));
     signal.addEventListener('abort', () => sub.unsubscribe(), { once: true });
-    const timer = setInterval(() => void this.tick(term).catch((err: unknown) => this.logger.warn({ err }, 'circuit breaker tick failed')), TICK_MS);
+    const timer = setInterval(
+      () =>
+        void this.tick(term).catch((err: unknown) =>
+          this.logger.warn({ err }, 'circuit breaker tick failed'),
+        ),
+      TICK_MS,
+    );
     try {
       for await (const msg of sub) {
         const parsed = taskOutcome.safeParse(decodeJson(msg.data));
@@ -47,7 +60,10 @@ export class CircuitBreakers {
           this.states.set(o.cluster_id, next.state);
           if (next.transition) await this.record(o.cluster_id, next.transition, term);
         } catch (err) {
-          this.logger.warn({ err, clusterId: o.cluster_id }, 'could not apply a task outcome to the circuit breaker');
+          this.logger.warn(
+            { err, clusterId: o.cluster_id },
+            'could not apply a task outcome to the circuit breaker',
+          );
         }
       }
     } finally {
@@ -73,12 +89,26 @@ export class CircuitBreakers {
     if (known) return known;
     const cluster = await this.clusters.state(clusterId);
     if (cluster.status === 'none') return undefined;
-    const fresh = createCircuitBreaker(cluster.blueprint.cluster.circuitBreaker, cluster.backupCluster);
+    const fresh = createCircuitBreaker(
+      cluster.blueprint.cluster.circuitBreaker,
+      cluster.backupCluster,
+    );
     const state: CircuitBreakerState =
       cluster.circuit === 'open'
-        ? { config: fresh.config, status: 'open', openedAt: Date.now(), consecutiveFailures: fresh.config.failureThreshold }
+        ? {
+            config: fresh.config,
+            status: 'open',
+            openedAt: Date.now(),
+            consecutiveFailures: fresh.config.failureThreshold,
+          }
         : cluster.circuit === 'half_open'
-          ? { config: fresh.config, status: 'half_open', probingSince: Date.now(), probesAdmitted: 0, probeSuccesses: 0 }
+          ? {
+              config: fresh.config,
+              status: 'half_open',
+              probingSince: Date.now(),
+              probesAdmitted: 0,
+              probeSuccesses: 0,
+            }
           : fresh;
     this.states.set(clusterId, state);
     return state;
@@ -95,8 +125,18 @@ export class CircuitBreakers {
       traceparent: undefined,
     };
     this.logger.info({ clusterId, ...t }, 'circuit breaker transition');
-    await this.clusters.command(clusterId, { type: 'RecordCircuitBreakerTransition', data: { from: t.from, to: t.to, reason: t.reason }, metadata: { now: new Date().toISOString() } }, meta, false, {
-      fencingTerm: term,
-    });
+    await this.clusters.command(
+      clusterId,
+      {
+        type: 'RecordCircuitBreakerTransition',
+        data: { from: t.from, to: t.to, reason: t.reason },
+        metadata: { now: new Date().toISOString() },
+      },
+      meta,
+      false,
+      {
+        fencingTerm: term,
+      },
+    );
   }
 }

@@ -9,7 +9,10 @@ export class TasksController {
   constructor(private readonly tasks: TasksService) {}
 
   @MessagePattern(taskRoutes.submit.subject)
-  submit(@Payload() req: RouteRequestParsed<typeof taskRoutes.submit>, @Ctx() ctx: NatsRequestContext) {
+  submit(
+    @Payload() req: RouteRequestParsed<typeof taskRoutes.submit>,
+    @Ctx() ctx: NatsRequestContext,
+  ) {
     return this.tasks.submit(req, ctx.meta);
   }
 

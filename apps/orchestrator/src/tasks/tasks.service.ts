@@ -1,8 +1,20 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import type { Config } from '@flotilla/config';
-import { taskSubjects, type SubmitTaskRequest, type TaskView } from '@flotilla/contracts';
-import { ConflictError, newId, NotFoundError, UnavailableError, type ExistingCluster } from '@flotilla/domain';
+import {
+  taskSubjects,
+  type SubmitTaskRequest,
+  type TaskView,
+  spansAllTenants,
+} from '@flotilla/contracts';
+import {
+  ConflictError,
+  newId,
+  NotFoundError,
+  RateLimitedError,
+  UnavailableError,
+  type ExistingCluster,
+} from '@flotilla/domain';
 import { encodeJson, Messaging, type RequestMeta } from '@flotilla/messaging';
 import { CONFIG, LOGGER } from '@flotilla/platform';
 import { ensureTaskStreams, TaskQueues, TaskStore } from '@flotilla/tasks';
@@ -20,6 +32,8 @@ import { identityOf, now } from '../infrastructure/request-context.js';
 export class TasksService implements OnModuleInit {
   private store!: TaskStore;
   readonly queues: TaskQueues;
+  /** Task submissions per tenant (a token bucket per replica: TENANT_MAX_TASKS_PER_SECOND). */
+  private readonly rate = new Map<string, { tokens: number; at: number }>();
 
   constructor(
     private readonly messaging: Messaging,
@@ -32,18 +46,23 @@ export class TasksService implements OnModuleInit {
 
   async onModuleInit(): Promise<void> {
     await ensureTaskStreams(this.messaging, { replicas: this.config.NATS_STREAM_REPLICAS });
-    this.store = await TaskStore.open(this.messaging, { retentionMs: this.config.TASK_RETENTION_MS, replicas: this.config.NATS_STREAM_REPLICAS });
+    this.store = await TaskStore.open(this.messaging, {
+      retentionMs: this.config.TASK_RETENTION_MS,
+      replicas: this.config.NATS_STREAM_REPLICAS,
+    });
   }
 
   async get(id: string, meta: RequestMeta): Promise<TaskView> {
     const record = await this.store.require(id);
     const identity = identityOf(meta);
-    if (identity.role !== 'admin' && identity.role !== 'service' && record.tenant_id !== identity.tenantId) throw NotFoundError.of('task', id);
+    if (!spansAllTenants(identity) && record.tenant_id !== identity.tenantId)
+      throw NotFoundError.of('task', id);
     return record;
   }
 
   async submit(req: SubmitTaskRequest, meta: RequestMeta): Promise<TaskView> {
     let cluster = await this.clusters.visibleState(req.cluster_id, meta);
+    this.takeRateToken(cluster.tenantId);
     const key = req.idempotency_key ?? meta.idempotencyKey;
     const taskId = newId('task');
     if (key) {
@@ -52,17 +71,35 @@ export class TasksService implements OnModuleInit {
     }
 
     if (cluster.status === 'decommissioning' || cluster.status === 'decommissioned') {
-      throw new ConflictError(`cluster '${cluster.clusterId}' is ${cluster.status} and takes no tasks`, { reason: 'cluster_decommissioned', status: cluster.status });
+      throw new ConflictError(
+        `cluster '${cluster.clusterId}' is ${cluster.status} and takes no tasks`,
+        { reason: 'cluster_decommissioned', status: cluster.status },
+      );
     }
-    if ((cluster.status === 'hibernated' || cluster.status === 'hibernating') && !cluster.policy.wakeOnTask) {
-      throw new ConflictError(`cluster '${cluster.clusterId}' is ${cluster.status} and does not wake on tasks; reactivate it first`, {
-        reason: 'cluster_hibernated',
-        status: cluster.status,
-      });
+    if (
+      (cluster.status === 'hibernated' || cluster.status === 'hibernating') &&
+      !cluster.policy.wakeOnTask
+    ) {
+      throw new ConflictError(
+        `cluster '${cluster.clusterId}' is ${cluster.status} and does not wake on tasks; reactivate it first`,
+        {
+          reason: 'cluster_hibernated',
+          status: cluster.status,
+        },
+      );
     }
     if (cluster.status === 'hibernated') {
       // Wake on work: the task waits in the queue while the workers start.
-      await this.clusters.command(cluster.clusterId, { type: 'ReactivateCluster', data: { reason: `woken by task ${taskId}` }, metadata: { now: now() } }, meta, false);
+      await this.clusters.command(
+        cluster.clusterId,
+        {
+          type: 'ReactivateCluster',
+          data: { reason: `woken by task ${taskId}` },
+          metadata: { now: now() },
+        },
+        meta,
+        false,
+      );
       cluster = (await this.clusters.state(cluster.clusterId)) as ExistingCluster;
     }
     const routedTo = await this.route(cluster, meta);
@@ -90,8 +127,12 @@ export class TasksService implements OnModuleInit {
     };
     await this.store.create(record);
     try {
-      const target = routedTo === cluster.clusterId ? cluster : ((await this.clusters.state(routedTo)) as ExistingCluster);
-      const capability = req.capability && offersCapability(target, req.capability) ? req.capability : null;
+      const target =
+        routedTo === cluster.clusterId
+          ? cluster
+          : ((await this.clusters.state(routedTo)) as ExistingCluster);
+      const capability =
+        req.capability && offersCapability(target, req.capability) ? req.capability : null;
       await this.queues.ensure(routedTo, capability);
       const h = natsHeaders();
       for (const [k, v] of Object.entries(currentTraceHeaders())) h.set(k, v);
@@ -112,11 +153,31 @@ export class TasksService implements OnModuleInit {
         { msgID: taskId, headers: h },
       );
     } catch (err) {
-      await this.store.update(taskId, (t) => ({ ...t, status: 'rejected', error: 'could not be queued', finished_at: now() }));
+      await this.store.update(taskId, (t) => ({
+        ...t,
+        status: 'rejected',
+        error: 'could not be queued',
+        finished_at: now(),
+      }));
       this.logger.warn({ err, taskId }, 'task could not be queued');
-      throw new UnavailableError('the task queue is unavailable; the task was not accepted', { dependency: 'jetstream' });
+      throw new UnavailableError('the task queue is unavailable; the task was not accepted', {
+        dependency: 'jetstream',
+      });
     }
     return record;
+  }
+
+  private takeRateToken(tenantId: string): void {
+    const rate = this.config.TENANT_MAX_TASKS_PER_SECOND;
+    const now = performance.now();
+    const b = this.rate.get(tenantId) ?? { tokens: rate, at: now };
+    b.tokens = Math.min(rate, b.tokens + ((now - b.at) / 1000) * rate);
+    b.at = now;
+    this.rate.set(tenantId, b);
+    if (b.tokens < 1) {
+      throw new RateLimitedError(`tenant '${tenantId}' submits more than ${rate} tasks per second`, { retry_after_s: 1, quota: rate });
+    }
+    b.tokens -= 1;
   }
 
   /** The cluster the task runs on, from the circuit breaker's state. */
@@ -124,14 +185,22 @@ export class TasksService implements OnModuleInit {
     if (cluster.circuit !== 'open') return cluster.clusterId;
     if (cluster.backupCluster) {
       const backup = await this.clusters.state(cluster.backupCluster);
-      if (backup.status !== 'none' && backup.status !== 'decommissioned' && backup.status !== 'decommissioning') return backup.clusterId;
+      if (
+        backup.status !== 'none' &&
+        backup.status !== 'decommissioned' &&
+        backup.status !== 'decommissioning'
+      )
+        return backup.clusterId;
     }
     void meta;
-    throw new UnavailableError(`the circuit breaker of cluster '${cluster.clusterId}' is open and it has no usable backup cluster`, {
-      reason: 'circuit_open',
-      cluster_id: cluster.clusterId,
-      retry_after_s: cluster.blueprint.cluster.circuitBreaker.openSeconds,
-    });
+    throw new UnavailableError(
+      `the circuit breaker of cluster '${cluster.clusterId}' is open and it has no usable backup cluster`,
+      {
+        reason: 'circuit_open',
+        cluster_id: cluster.clusterId,
+        retry_after_s: cluster.blueprint.cluster.circuitBreaker.openSeconds,
+      },
+    );
   }
 }
 

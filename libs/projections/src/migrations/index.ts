@@ -1,4 +1,10 @@
 import { Migration20261125000000_read_models } from './Migration20261125000000_read_models.js';
+import { Migration20261125010000_access } from './Migration20261125010000_access.js';
+
+export { TENANT_READER_ROLE, TENANT_TABLES } from './Migration20261125010000_access.js';
 
 /** Every migration, in order. Listed explicitly so the same list works from sources and from dist. */
-export const MIGRATIONS = [{ name: 'Migration20261125000000_read_models', class: Migration20261125000000_read_models }];
+export const MIGRATIONS = [
+  { name: 'Migration20261125000000_read_models', class: Migration20261125000000_read_models },
+  { name: 'Migration20261125010000_access', class: Migration20261125010000_access },
+];

@@ -1,10 +1,12 @@
 import type { Projection } from '../projection.js';
+import { apiKeysProjection } from './api-keys.projection.js';
 import { blueprintsProjection, blueprintVersionsProjection } from './blueprints.projection.js';
 import { clusterAgentsProjection } from './cluster-agents.projection.js';
 import { clusterEventsProjection } from './cluster-events.projection.js';
 import { clustersProjection } from './clusters.projection.js';
 import { nodesProjection, placementsProjection } from './nodes.projection.js';
 
+export { apiKeysProjection } from './api-keys.projection.js';
 export { blueprintsProjection, blueprintVersionsProjection } from './blueprints.projection.js';
 export { clusterAgentsProjection } from './cluster-agents.projection.js';
 export { clusterEventsProjection, SEVERITIES, severityOf, type Severity } from './cluster-events.projection.js';
@@ -18,6 +20,7 @@ export const ORCHESTRATOR_PROJECTIONS: readonly Projection[] = [
   blueprintsProjection,
   blueprintVersionsProjection,
   clusterEventsProjection,
+  apiKeysProjection,
 ];
 
 /** Read models the registry keeps. */
