@@ -31,14 +31,14 @@ function nx(args: string[], extraEnv: NodeJS.ProcessEnv = {}): number {
   return r.status ?? 1;
 }
 
-async function ensureServers(env: NodeJS.ProcessEnv): Promise<Started[]> {
+async function ensureServers(env: NodeJS.ProcessEnv, natsAuthorization?: string): Promise<Started[]> {
   const dataDir = dataDirectory(env);
   fs.mkdirSync(dataDir, { recursive: true });
   const natsUrl = (env['NATS_URL'] ?? 'nats://127.0.0.1:4222').split(',')[0]!;
   const dbUrl = env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/flotilla';
   const started: Started[] = [];
   try {
-    started.push(await ensureNats(natsUrl, dataDir, log));
+    started.push(await ensureNats(natsUrl, dataDir, log, natsAuthorization));
     started.push(await ensurePostgres(dbUrl, dataDir, log));
   } catch (err) {
     await stopServers(started);
@@ -113,7 +113,16 @@ async function start(argv: string[]): Promise<number> {
   env['FLOTILLA_DATA_DIR'] = dataDir;
   env['DATABASE_URL'] ??= 'postgres://postgres@127.0.0.1:5432/flotilla';
   env['FLOTILLA_BOOTSTRAP_ADMIN_KEY'] ??= adminKey(dataDir);
-  const started = await ensureServers(env);
+  if (!values['no-build']) {
+    log('building');
+    if (nx(['run-many', '-t', 'build', '--outputStyle=static']) !== 0) {
+      process.stderr.write('[flotilla] build failed\n');
+      return 1;
+    }
+  }
+  const credentials = await natsCredentials(dataDir, nodes);
+  const started = await ensureServers(env, credentials.authorization);
+  const natsAuth = started.some((s) => s.name === 'nats' && s.authenticated);
   const group = new ProcessGroup(path.join(dataDir, 'logs'));
   let stopping = false;
   const shutdown = async (code: number) => {
@@ -129,12 +138,9 @@ async function start(argv: string[]): Promise<number> {
   process.on('SIGTERM', () => void shutdown(0));
   try {
     await ensureDatabase(env['DATABASE_URL']);
-    if (!values['no-build']) {
-      log('building');
-      if (nx(['run-many', '-t', 'build', '--outputStyle=static']) !== 0) throw new Error('build failed');
-    }
+    const asUser = (user: string): NodeJS.ProcessEnv => (natsAuth ? { NATS_USER: user, NATS_PASSWORD: credentials.passwords[user] } : {});
     for (const s of SERVICES) {
-      group.start(s.name, process.execPath, [path.join(root, 'apps', s.name, 'dist', 'main.js')], env, root);
+      group.start(s.name, process.execPath, [path.join(root, 'apps', s.name, 'dist', 'main.js')], { ...env, ...asUser(`flotilla-${s.name}`) }, root);
     }
     const zones = ['zone-a', 'zone-b', 'zone-c'];
     const basePort = Number(env['NODE_AGENT_HTTP_PORT'] ?? 8085);
@@ -144,6 +150,7 @@ async function start(argv: string[]): Promise<number> {
         NODE_ID: env['NODE_ID'] && nodes === 1 ? env['NODE_ID'] : `node-${i}`,
         NODE_ZONE: zones[(i - 1) % zones.length],
         NODE_AGENT_HTTP_PORT: String(basePort + i - 1),
+        ...asUser(`flotilla-node-agent-${i}`),
       };
       group.start(nodes === 1 ? 'node-agent' : `node-agent-${i}`, process.execPath, [path.join(root, 'apps', 'node-agent', 'dist', 'main.js')], nodeEnv, root);
     }
@@ -152,6 +159,7 @@ async function start(argv: string[]): Promise<number> {
     await loadExampleBlueprint(gateway, env['FLOTILLA_BOOTSTRAP_ADMIN_KEY']);
     log(`Flotilla is up: ${gateway}  (health: ${gateway}/health, API docs: ${gateway}/docs). Ctrl-C stops everything.`);
     log(`admin key (every tenant; create narrower keys with POST /api/admin/keys): export FLOTILLA_API_KEY=${env['FLOTILLA_BOOTSTRAP_ADMIN_KEY']}`);
+    if (natsAuth) log(`NATS integrator for tenant 'default' (read-only, its events only): user integrator-default, password ${credentials.passwords['integrator-default']}`);
     await new Promise(() => undefined);
     return 0;
   } catch (err) {
@@ -179,6 +187,31 @@ async function waitReady(gateway: string, group: ProcessGroup, timeoutMs: number
     await new Promise((r) => setTimeout(r, 500));
   }
   throw new Error(`the stack did not become ready within ${timeoutMs / 1000} s`);
+}
+
+/**
+ * NATS users for a server started here: one per service and per node agent, each limited to its
+ * subjects, and a read-only integrator of tenant 'default'. Passwords are generated once and kept
+ * in the data directory. Loaded from the built contracts library (after the build).
+ */
+async function natsCredentials(dataDir: string, nodes: number): Promise<{ authorization: string; passwords: Record<string, string> }> {
+  // The specifier is a variable so the runner's type-check does not pull in the library's sources.
+  const specifier = '@flotilla/contracts';
+  const contracts = (await import(specifier)) as {
+    serviceUser(service: string, password: string): { user: string; password: string; permissions: unknown };
+    integratorUser(tenant: string, password: string): { user: string; password: string; permissions: unknown };
+    natsAuthorizationConfig(users: readonly unknown[]): string;
+  };
+  const file = path.join(dataDir, 'nats-users.json');
+  const passwords: Record<string, string> = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : {};
+  const password = (user: string) => (passwords[user] ??= randomBytes(18).toString('base64url'));
+  const users = [
+    ...(['gateway', 'orchestrator', 'registry', 'autoscaler', 'metrics'] as const).map((s) => contracts.serviceUser(s, password(`flotilla-${s}`))),
+    ...Array.from({ length: Math.max(1, nodes) }, (_, i) => ({ ...contracts.serviceUser('node-agent', ''), user: `flotilla-node-agent-${i + 1}`, password: password(`flotilla-node-agent-${i + 1}`) })),
+    contracts.integratorUser('default', password('integrator-default')),
+  ];
+  fs.writeFileSync(file, JSON.stringify(passwords, null, 2), { mode: 0o600 });
+  return { authorization: contracts.natsAuthorizationConfig(users), passwords };
 }
 
 /** The local stack's bootstrap admin key: generated once, kept in the data directory. */

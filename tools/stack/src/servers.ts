@@ -12,6 +12,8 @@ export type Log = (msg: string) => void;
 export interface Started {
   readonly name: string;
   readonly startedHere: boolean;
+  /** A NATS server started here with one user per service (credentials to pass on). */
+  readonly authenticated?: boolean;
   stop(): Promise<void>;
 }
 
@@ -73,7 +75,11 @@ function parseHostPort(url: string, defaultPort: number): { host: string; port: 
 
 // ---------------------------------------------------------------- NATS
 
-export async function ensureNats(natsUrl: string, dataDir: string, log: Log): Promise<Started> {
+/**
+ * `authorization` is a nats-server config block (users and their permissions) used only when a
+ * server is started here; a server that is already running keeps its own configuration.
+ */
+export async function ensureNats(natsUrl: string, dataDir: string, log: Log, authorization?: string): Promise<Started> {
   const { host, port } = parseHostPort(natsUrl, 4222);
   if (await isReachable(host, port)) {
     await assertJetStream(host, port);
@@ -85,11 +91,14 @@ export async function ensureNats(natsUrl: string, dataDir: string, log: Log): Pr
   if (!bin) throw new Error(`NATS is not reachable at ${host}:${port} and nats-server could not be installed`);
   const dir = path.join(dataDir, 'nats');
   fs.mkdirSync(dir, { recursive: true });
-  log(`NATS: starting ${bin} on ${host}:${port} with JetStream in ${dir}`);
-  const child = spawn(bin, ['-a', host, '-p', String(port), '-js', '-sd', dir, '-l', path.join(dir, 'nats.log')], {
-    detached: true,
-    stdio: 'ignore',
-  });
+  log(`NATS: starting ${bin} on ${host}:${port} with JetStream in ${dir}${authorization ? ', one user per service' : ''}`);
+  const conf = path.join(dir, 'nats.conf');
+  fs.writeFileSync(
+    conf,
+    `listen: ${JSON.stringify(`${host}:${port}`)}\njetstream { store_dir: ${JSON.stringify(path.join(dir, 'js'))} }\nlog_file: ${JSON.stringify(path.join(dir, 'nats.log'))}\n${authorization ?? ''}`,
+    { mode: 0o600 },
+  );
+  const child = spawn(bin, ['-c', conf], { detached: true, stdio: 'ignore' });
   child.unref();
   fs.writeFileSync(path.join(dir, 'nats.pid'), String(child.pid));
   if (!(await waitReachable(host, port, 15_000))) throw new Error(`nats-server did not start; see ${dir}/nats.log`);
@@ -97,6 +106,7 @@ export async function ensureNats(natsUrl: string, dataDir: string, log: Log): Pr
   return {
     name: 'nats',
     startedHere: true,
+    authenticated: Boolean(authorization),
     stop: async () => {
       log('NATS: stopping the server started here');
       try {
