@@ -4,6 +4,7 @@ import { SpanKind } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '@flotilla/config';
 import { Headers } from '@flotilla/contracts';
+import { ForbiddenError } from '@flotilla/domain';
 import { Messaging } from '@flotilla/messaging';
 import { CONFIG, httpErrorOf, LOGGER, METRICS_REGISTRY } from '@flotilla/platform';
 import { contextFromHeaders, promClient, withSpan, type Counter, type Histogram, type Logger, type Registry } from '@flotilla/telemetry';
@@ -12,6 +13,9 @@ import { Authenticator, type Caller } from '../auth/authenticator.js';
 import { parseJsonWithDepthLimit } from '../auth/json-depth.js';
 import { RateLimiter } from '../auth/rate-limiter.js';
 import { REST_ROUTES, YAML_CONTENT_TYPES, type RestRoute } from './rest-routes.js';
+
+/** Routes anyone may call: probes, metrics and the event stream (which authenticates itself). */
+export const PUBLIC_ROUTES = ['GET /live', 'GET /health', 'GET /ready', 'GET /metrics', 'GET /api/events/stream'];
 
 const SECURITY_HEADERS: Record<string, string> = {
   'x-content-type-options': 'nosniff',
@@ -65,6 +69,19 @@ export class RestGateway {
     });
     fastify.addContentTypeParser(YAML_CONTENT_TYPES, { parseAs: 'string' }, (_req, body, done) => done(null, body));
     fastify.addContentTypeParser('text/plain', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+    // A route that is neither in REST_ROUTES (with its access rule) nor public is refused, so a
+    // new endpoint cannot ship open by accident.
+    const tabled = new Set([...REST_ROUTES.map((r) => `${r.method} ${r.path}`), ...PUBLIC_ROUTES]);
+    fastify.addHook('onRequest', async (req, reply) => {
+      const url = req.routeOptions.url;
+      if (url === undefined) return; // no route matched: Nest answers 404
+      const key = `${req.method === 'HEAD' ? 'GET' : req.method} ${url}`;
+      if (!tabled.has(key) && !url.startsWith('/docs')) {
+        this.auth.failures.inc({ reason: 'untabled_route' });
+        const e = httpErrorOf(new ForbiddenError(`${key} has no entry in the gateway's route table`, { route: key }));
+        return reply.status(e.status).send(e.body);
+      }
+    });
     fastify.addHook('onSend', async (req, reply, payload) => {
       for (const [k, v] of Object.entries(SECURITY_HEADERS)) void reply.header(k, v);
       // The API answers JSON or Markdown only: nothing it sends may run as a page. /docs needs scripts.
