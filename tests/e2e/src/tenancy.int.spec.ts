@@ -1,0 +1,161 @@
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { api, createTestDatabase, createTestNamespace, freePort, startService, TEST_ADMIN_KEY, type ServiceProcess, type TestDatabase, type TestNamespace } from '@flotilla/testing';
+// eslint-disable-next-line @nx/enforce-module-boundaries
+import { loadFlotillaProto } from '@flotilla/gateway/routes';
+
+const BLUEPRINT = (id: string) => `apiVersion: flotilla/v1
+kind: Blueprint
+metadata: { id: ${id}, name: Tenant ${id}, version: 1.0.0 }
+cluster: { type: team, minWorkers: 0, targetWorkers: 0, maxWorkers: 3 }
+agents:
+  - { name: boss, role: supervisor, runtime: { kind: builtin, handler: echo } }
+  - { name: hand, role: worker, reportsTo: boss, runtime: { kind: builtin, handler: echo } }
+`;
+
+/** Reads an SSE stream for `ms` and returns the event types it delivered. */
+async function sse(url: string, key: string, ms: number): Promise<string[]> {
+  const controller = new AbortController();
+  const res = await fetch(url, { headers: { 'x-api-key': key }, signal: controller.signal });
+  const types: string[] = [];
+  const reader = res.body!.getReader();
+  const timer = setTimeout(() => controller.abort(), ms);
+  let buf = '';
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += new TextDecoder().decode(value);
+      for (const m of buf.matchAll(/^event: (\w+)$/gm)) types.push(m[1]!);
+      buf = buf.slice(buf.lastIndexOf('\n\n') + 2);
+    }
+  } catch {
+    /* aborted */
+  } finally {
+    clearTimeout(timer);
+  }
+  return types;
+}
+
+describe('tenants, audit and hardening', () => {
+  let db: TestDatabase;
+  let ns: TestNamespace;
+  const procs: ServiceProcess[] = [];
+  let url: string;
+  let grpcPort: number;
+  let a: ReturnType<typeof api>;
+  let b: ReturnType<typeof api>;
+  let keyA = '';
+  let keyB = '';
+
+  beforeAll(async () => {
+    db = await createTestDatabase('tenancy');
+    ns = createTestNamespace();
+    const port = await freePort();
+    grpcPort = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    const env = {
+      FLOTILLA_NAMESPACE: ns.prefix,
+      NATS_URL: ns.natsUrl,
+      DATABASE_URL: db.url,
+      GATEWAY_HTTP_PORT: String(port),
+      GATEWAY_GRPC_PORT: String(grpcPort),
+      ORCHESTRATOR_HTTP_PORT: '0',
+      REQUEST_TIMEOUT_MS: '2000',
+      RATE_LIMIT_RPS: '200',
+      RATE_LIMIT_BURST: '200',
+      FLOTILLA_BOOTSTRAP_ADMIN_KEY: TEST_ADMIN_KEY,
+    };
+    for (const app of ['orchestrator', 'gateway'] as const) procs.push(startService(app, env));
+    await Promise.all(procs.map((p) => p.waitFor()));
+    const root = api(url);
+    keyA = (await root('POST', '/api/admin/keys', { tenant_id: 'tenant-a', role: 'operator', name: 'alice' })).body.secret;
+    keyB = (await root('POST', '/api/admin/keys', { tenant_id: 'tenant-b', role: 'operator', name: 'bob' })).body.secret;
+    a = api(url, keyA);
+    b = api(url, keyB);
+    expect((await a('POST', '/api/blueprints?wait=true', BLUEPRINT('tenancy-a'))).status).toBe(201);
+    expect((await b('POST', '/api/blueprints?wait=true', BLUEPRINT('tenancy-b'))).status).toBe(201);
+    expect((await a('POST', '/api/clusters?wait=true', { blueprint_id: 'tenancy-a', name: 'A', cluster_id: 'tenancy-ca' })).status).toBe(201);
+    expect((await b('POST', '/api/clusters?wait=true', { blueprint_id: 'tenancy-b', name: 'B', cluster_id: 'tenancy-cb' })).status).toBe(201);
+  });
+
+  afterAll(async () => {
+    await Promise.all(procs.map((p) => p.stop()));
+    await db.drop();
+    await ns.cleanup();
+  });
+
+  it("keeps each tenant out of the other's clusters over REST", async () => {
+    const listA = await a('GET', '/api/clusters');
+    expect(listA.body.clusters.map((c: { id: string }) => c.id)).toEqual(['tenancy-ca']);
+    expect((await b('GET', '/api/clusters')).body.clusters.map((c: { id: string }) => c.id)).toEqual(['tenancy-cb']);
+    expect((await b('GET', '/api/clusters/tenancy-ca')).status).toBe(404);
+    expect((await b('GET', '/api/clusters/tenancy-ca/events')).status).toBe(404);
+    expect((await b('POST', '/api/clusters/tenancy-ca/scale', { target_workers: 1 })).status).toBe(404);
+    expect((await b('DELETE', '/api/clusters/tenancy-ca')).status).toBe(404);
+    expect((await b('POST', '/api/clusters', { blueprint_id: 'tenancy-a', name: 'steal' })).status).toBe(404);
+    expect((await b('GET', '/api/blueprints/tenancy-a')).status).toBe(404);
+    expect((await a('GET', '/api/clusters/tenancy-ca')).status).toBe(200);
+  });
+
+  it("keeps each tenant out of the other's clusters over gRPC", async () => {
+    const pkg = loadFlotillaProto() as unknown as { flotilla: { v1: Record<string, grpc.ServiceClientConstructor> } };
+    const client = new pkg.flotilla.v1['ClusterService']!(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure()) as unknown as Record<string, (r: unknown, md: grpc.Metadata, cb: (e: grpc.ServiceError | null, r?: unknown) => void) => void> & grpc.Client;
+    const md = new grpc.Metadata();
+    md.set('x-api-key', keyB);
+    const call = (name: string, req: unknown) => new Promise<{ code: number; reply?: unknown }>((resolve) => client[name]!.call(client, req, md, (err, reply) => resolve({ code: err ? err.code : 0, reply })));
+    expect((await call('GetCluster', { id: 'tenancy-ca' })).code).toBe(grpc.status.NOT_FOUND);
+    expect((await call('ScaleCluster', { id: 'tenancy-ca', target_workers: 1 })).code).toBe(grpc.status.NOT_FOUND);
+    expect((await call('DecommissionCluster', { id: 'tenancy-ca' })).code).toBe(grpc.status.NOT_FOUND);
+    const list = await call('ListClusters', {});
+    expect((list.reply as { clusters: { id: string }[] }).clusters.map((c) => c.id)).toEqual(['tenancy-cb']);
+    client.close();
+  });
+
+  it("never streams one tenant's events to the other (SSE)", async () => {
+    const watchB = sse(`${url}/api/events/stream?cluster=tenancy-ca`, keyB, 2500);
+    const watchA = sse(`${url}/api/events/stream?cluster=tenancy-ca`, keyA, 2500);
+    await new Promise((r) => setTimeout(r, 500));
+    await a('PUT', '/api/clusters/tenancy-ca', { description: 'changed by alice' });
+    expect(await watchA).toContain('ClusterUpdated');
+    expect(await watchB).toEqual([]);
+  });
+
+  it('records the acting identity on every event, and the audit endpoint returns them in order', async () => {
+    await a('PUT', '/api/clusters/tenancy-ca?wait=true', { name: 'A renamed' });
+    const audit = await api(url)('GET', '/api/audit?cluster=tenancy-ca');
+    expect(audit.status).toBe(200);
+    const events = audit.body.events as { type: string; actor: string; position: string; tenant_id: string; metadata: { sourceAddress?: string } }[];
+    expect(events.length).toBeGreaterThan(2);
+    const positions = events.map((e) => BigInt(e.position));
+    expect(positions.every((p, i) => i === 0 || p > positions[i - 1]!)).toBe(true);
+    for (const e of events) {
+      expect(e.tenant_id).toBe('tenant-a');
+      expect(e.actor).toMatch(/^(key:key_|reconciler$)/);
+    }
+    const byAlice = events.filter((e) => e.type === 'ClusterUpdated');
+    expect(byAlice.length).toBeGreaterThanOrEqual(2);
+    expect(byAlice[0]!.actor).toMatch(/^key:key_/);
+    expect(byAlice[0]!.metadata.sourceAddress).toBe('127.0.0.1');
+    expect((await a('GET', '/api/audit')).status).toBe(403);
+  });
+
+  it('answers a 10 MB body with 413, a 1,000-deep JSON with 400 and a flood from one key with 429, and stays up', async () => {
+    const huge = await a('POST', '/api/clusters', `{"name":"${'x'.repeat(10 * 1024 * 1024)}"}`, { 'content-type': 'application/json' });
+    expect(huge.status).toBe(413);
+    const deep = await a('POST', '/api/clusters', `${'['.repeat(1000)}${']'.repeat(1000)}`, { 'content-type': 'application/json' });
+    expect(deep.status).toBe(400);
+    expect(deep.body.error.code).toBe('validation_failed');
+    const started = Date.now();
+    const statuses = await Promise.all(Array.from({ length: 1000 }, () => b('GET', '/api/clusters/tenancy-cb').then((r) => r)));
+    const limited = statuses.filter((r) => r.status === 429);
+    expect(limited.length).toBeGreaterThan(0);
+    expect(Number(limited[0]!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect((await fetch(`${url}/live`)).status).toBe(200);
+    expect((await a('GET', '/api/clusters/tenancy-ca')).status).toBe(200);
+    const res = await fetch(`${url}/api/clusters`, { headers: { 'x-api-key': keyA } });
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+  });
+});
