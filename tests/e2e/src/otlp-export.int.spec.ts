@@ -1,0 +1,110 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { api, createTestDatabase, createTestNamespace, freePort, startService, TEST_ADMIN_KEY, type ServiceProcess, type TestDatabase, type TestNamespace } from '@flotilla/testing';
+
+interface ExportedSpan {
+  service: string;
+  name: string;
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  attributes: Record<string, unknown>;
+}
+
+/** A tiny OTLP/HTTP (JSON) receiver: it keeps every span the services export. */
+function startReceiver(): Promise<{ url: string; spans: ExportedSpan[]; close: () => Promise<void> }> {
+  const spans: ExportedSpan[] = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      if (req.url === '/v1/traces') {
+        const doc = JSON.parse(body) as {
+          resourceSpans: { resource: { attributes: { key: string; value: { stringValue?: string } }[] }; scopeSpans: { spans: { name: string; traceId: string; spanId: string; parentSpanId?: string; attributes?: { key: string; value: Record<string, unknown> }[] }[] }[] }[];
+        };
+        for (const rs of doc.resourceSpans) {
+          const service = rs.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue ?? '?';
+          for (const ss of rs.scopeSpans)
+            for (const s of ss.spans) {
+              const attributes = Object.fromEntries((s.attributes ?? []).map((a) => [a.key, Object.values(a.value)[0]]));
+              spans.push({ service, name: s.name, traceId: s.traceId, spanId: s.spanId, ...(s.parentSpanId ? { parentSpanId: s.parentSpanId } : {}), attributes });
+            }
+        }
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, spans, close: () => new Promise((r) => server.close(() => r())) })),
+  );
+}
+
+describe('traces exported over OTLP from separate processes', () => {
+  let db: TestDatabase;
+  let ns: TestNamespace;
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  const procs: ServiceProcess[] = [];
+  let url: string;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('otlp');
+    ns = createTestNamespace();
+    receiver = await startReceiver();
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    const env = {
+      FLOTILLA_NAMESPACE: ns.prefix,
+      NATS_URL: ns.natsUrl,
+      DATABASE_URL: db.url,
+      GATEWAY_HTTP_PORT: String(port),
+      GATEWAY_GRPC_PORT: String(await freePort()),
+      ORCHESTRATOR_HTTP_PORT: '0',
+      OTEL_ENABLED: 'true',
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      FLOTILLA_BOOTSTRAP_ADMIN_KEY: TEST_ADMIN_KEY,
+    };
+    for (const app of ['orchestrator', 'gateway'] as const) procs.push(startService(app, env));
+    await Promise.all(procs.map((p) => p.waitFor()));
+  });
+
+  afterAll(async () => {
+    await Promise.all(procs.map((p) => p.stop()));
+    await receiver.close();
+    await db.drop();
+    await ns.cleanup();
+  });
+
+  it('joins gateway, orchestrator, the event append and the projection in one trace, with semantic-convention attributes', async () => {
+    const res = await api(url)('POST', '/api/blueprints?wait=true', `apiVersion: flotilla/v1
+kind: Blueprint
+metadata: { id: otlp-v1, name: OTLP, version: 1.0.0 }
+cluster: { type: team, minWorkers: 0, targetWorkers: 0, maxWorkers: 0 }
+agents:
+  - { name: boss, role: supervisor, runtime: { kind: builtin, handler: echo } }
+`);
+    expect(res.status).toBe(201);
+    const deadline = Date.now() + 15_000;
+    let trace: ExportedSpan[] = [];
+    while (Date.now() < deadline) {
+      const root = receiver.spans.find((s) => s.name === 'POST /api/blueprints');
+      trace = root ? receiver.spans.filter((s) => s.traceId === root.traceId) : [];
+      if (trace.some((s) => s.name === 'project cluster_blueprints')) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const byName = (n: string) => trace.find((s) => s.name === n);
+    expect(byName('POST /api/blueprints')?.service).toBe('flotilla-gateway');
+    expect(byName('send orchestrator.blueprints.register')?.service).toBe('flotilla-gateway');
+    expect(byName('process orchestrator.blueprints.register')?.service).toBe('flotilla-orchestrator');
+    expect(byName('eventstore append')?.service).toBe('flotilla-orchestrator');
+    expect(byName('project cluster_blueprints')?.service).toBe('flotilla-orchestrator');
+    expect(byName('POST /api/blueprints')?.attributes).toMatchObject({ 'http.request.method': 'POST', 'http.route': '/api/blueprints' });
+    expect(byName('send orchestrator.blueprints.register')?.attributes).toMatchObject({
+      'messaging.system': 'nats',
+      'messaging.destination.name': `${ns.prefix}.orchestrator.blueprints.register`,
+    });
+    // The NATS handler's span is a child of the gateway's request span: context crossed processes.
+    expect(byName('process orchestrator.blueprints.register')?.parentSpanId).toBe(byName('send orchestrator.blueprints.register')?.spanId);
+  });
+});
