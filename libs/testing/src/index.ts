@@ -1,4 +1,4 @@
 export { createTestDatabase, sweepStaleTestDatabases, testServerUrl, type TestDatabase } from './database.js';
 export { createTestNamespace, deleteNamespaceStreams, testNatsUrl, type TestNamespace } from './nats.js';
 export { api, freePort, repoRoot, ServiceProcess, startService, TEST_ADMIN_KEY, type AppName } from './services.js';
-export { startNatsServer, type PrivateNatsServer } from './nats-server.js';
+export { startNatsCluster, startNatsServer, type PrivateNatsCluster, type PrivateNatsServer } from './nats-server.js';

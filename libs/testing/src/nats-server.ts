@@ -54,3 +54,78 @@ export async function startNatsServer(extraConfig = ''): Promise<PrivateNatsServ
     },
   };
 }
+
+export interface PrivateNatsCluster {
+  /** Client URLs of every node, for NATS_URL. */
+  readonly urls: string[];
+  readonly nodes: { readonly name: string; readonly url: string; running(): boolean; kill(signal?: NodeJS.Signals): Promise<void>; restart(): Promise<void> }[];
+  stop(): Promise<void>;
+}
+
+async function waitPort(port: number, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const up = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port });
+      s.once('connect', () => (s.destroy(), resolve(true)));
+      s.once('error', () => resolve(false));
+    });
+    if (up) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
+
+/**
+ * A NATS cluster of `size` servers with clustered JetStream on loopback ports, for tests that
+ * kill a server mid-run. Streams created with 3 replicas survive one node.
+ */
+export async function startNatsCluster(size = 3): Promise<PrivateNatsCluster> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-natsc-'));
+  const ports = await Promise.all(Array.from({ length: size }, () => freePort()));
+  const clusterPorts = await Promise.all(Array.from({ length: size }, () => freePort()));
+  const bin = natsServerBinary();
+  const nodes = ports.map((port, i) => {
+    const name = `n${i + 1}`;
+    const conf = path.join(dir, `${name}.conf`);
+    const routes = clusterPorts.filter((_, j) => j !== i).map((p) => `nats://127.0.0.1:${p}`);
+    fs.writeFileSync(
+      conf,
+      [
+        `server_name: ${name}`,
+        `listen: 127.0.0.1:${port}`,
+        `jetstream { store_dir: ${JSON.stringify(path.join(dir, name))} }`,
+        `cluster { name: flotilla-test, listen: 127.0.0.1:${clusterPorts[i]}, routes: [${routes.map((r) => JSON.stringify(r)).join(', ')}] }`,
+      ].join('\n'),
+    );
+    let child: ChildProcess | undefined;
+    const start = async () => {
+      child = spawn(bin, ['-c', conf], { stdio: 'ignore' });
+      if (!(await waitPort(port, 10_000))) throw new Error(`NATS node ${name} did not start`);
+    };
+    return {
+      name,
+      url: `nats://127.0.0.1:${port}`,
+      start,
+      running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
+      kill: async (signal: NodeJS.Signals = 'SIGKILL') => {
+        if (!child || child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise((r) => child!.once('exit', r));
+        child.kill(signal);
+        await exited;
+      },
+      restart: async () => start(),
+    };
+  });
+  await Promise.all(nodes.map((n) => n.start()));
+  // JetStream elects its meta leader after the routes connect; give it a moment to settle.
+  await new Promise((r) => setTimeout(r, 2500));
+  return {
+    urls: nodes.map((n) => n.url),
+    nodes,
+    stop: async () => {
+      await Promise.all(nodes.map((n) => n.kill('SIGTERM')));
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { ProcessGroup } from './processes.ts';
-import { dataDirectory, ensureNats, ensurePostgres, repoRoot, type Started } from './servers.ts';
+import { dataDirectory, ensureNats, ensurePostgres, repoRoot, startNatsCluster, type Started } from './servers.ts';
 import { summarize } from './totals.ts';
 
 const root = repoRoot();
@@ -31,14 +31,14 @@ function nx(args: string[], extraEnv: NodeJS.ProcessEnv = {}): number {
   return r.status ?? 1;
 }
 
-async function ensureServers(env: NodeJS.ProcessEnv, natsAuthorization?: string): Promise<Started[]> {
+async function ensureServers(env: NodeJS.ProcessEnv, natsAuthorization?: string, opts: { skipNats?: boolean } = {}): Promise<Started[]> {
   const dataDir = dataDirectory(env);
   fs.mkdirSync(dataDir, { recursive: true });
   const natsUrl = (env['NATS_URL'] ?? 'nats://127.0.0.1:4222').split(',')[0]!;
   const dbUrl = env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/flotilla';
   const started: Started[] = [];
   try {
-    started.push(await ensureNats(natsUrl, dataDir, log, natsAuthorization));
+    if (!opts.skipNats) started.push(await ensureNats(natsUrl, dataDir, log, natsAuthorization));
     started.push(await ensurePostgres(dbUrl, dataDir, log));
   } catch (err) {
     await stopServers(started);
@@ -104,10 +104,17 @@ const SERVICES = [
 async function start(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { nodes: { type: 'string', default: '1' }, 'no-build': { type: 'boolean', default: false } },
+    options: {
+      nodes: { type: 'string', default: '1' },
+      'no-build': { type: 'boolean', default: false },
+      'nats-cluster': { type: 'string', default: '1' },
+      replicas: { type: 'string', default: '1' },
+    },
     allowPositionals: false,
   });
   const nodes = Math.max(0, Number(values.nodes));
+  const natsNodes = Math.max(1, Number(values['nats-cluster']));
+  const replicas = Math.max(1, Number(values.replicas));
   const env: NodeJS.ProcessEnv = { ...process.env };
   const dataDir = dataDirectory(env);
   env['FLOTILLA_DATA_DIR'] = dataDir;
@@ -121,7 +128,16 @@ async function start(argv: string[]): Promise<number> {
     }
   }
   const credentials = await natsCredentials(dataDir, nodes);
-  const started = await ensureServers(env, credentials.authorization);
+  let started: Started[];
+  if (natsNodes > 1) {
+    // Scale-out on one machine: a NATS cluster of its own (streams replicated 3 times) plus PostgreSQL.
+    const cluster = await startNatsCluster(natsNodes, Number(env['NATS_CLUSTER_BASE_PORT'] ?? 4250), dataDir, log, credentials.authorization);
+    env['NATS_URL'] = cluster.urls.join(',');
+    env['NATS_STREAM_REPLICAS'] = String(Math.min(3, natsNodes));
+    started = [cluster, ...(await ensureServers(env, undefined, { skipNats: true }))];
+  } else {
+    started = await ensureServers(env, credentials.authorization);
+  }
   const natsAuth = started.some((s) => s.name === 'nats' && s.authenticated);
   const group = new ProcessGroup(path.join(dataDir, 'logs'));
   let stopping = false;
@@ -139,8 +155,20 @@ async function start(argv: string[]): Promise<number> {
   try {
     await ensureDatabase(env['DATABASE_URL']);
     const asUser = (user: string): NodeJS.ProcessEnv => (natsAuth ? { NATS_USER: user, NATS_PASSWORD: credentials.passwords[user] } : {});
+    const gateways: string[] = [];
     for (const s of SERVICES) {
-      group.start(s.name, process.execPath, [path.join(root, 'apps', s.name, 'dist', 'main.js')], { ...env, ...asUser(`flotilla-${s.name}`) }, root);
+      for (let r = 1; r <= replicas; r++) {
+        // Extra replicas take free ports, except gateways, which get the next ones (8090, 8100...).
+        const ports: NodeJS.ProcessEnv =
+          r === 1
+            ? {}
+            : s.name === 'gateway'
+              ? { GATEWAY_HTTP_PORT: String(Number(env['GATEWAY_HTTP_PORT'] ?? 8080) + 10 * (r - 1)), GATEWAY_GRPC_PORT: String(Number(env['GATEWAY_GRPC_PORT'] ?? 50051) + r - 1) }
+              : { [s.port]: '0' };
+        if (s.name === 'gateway') gateways.push(`http://${env['HTTP_HOST'] ?? '127.0.0.1'}:${ports['GATEWAY_HTTP_PORT'] ?? env['GATEWAY_HTTP_PORT'] ?? 8080}`);
+        const name = replicas === 1 ? s.name : `${s.name}-${r}`;
+        group.start(name, process.execPath, [path.join(root, 'apps', s.name, 'dist', 'main.js')], { ...env, ...ports, ...asUser(`flotilla-${s.name}`) }, root);
+      }
     }
     const zones = ['zone-a', 'zone-b', 'zone-c'];
     const basePort = Number(env['NODE_AGENT_HTTP_PORT'] ?? 8085);
@@ -154,8 +182,9 @@ async function start(argv: string[]): Promise<number> {
       };
       group.start(nodes === 1 ? 'node-agent' : `node-agent-${i}`, process.execPath, [path.join(root, 'apps', 'node-agent', 'dist', 'main.js')], nodeEnv, root);
     }
-    const gateway = `http://${env['HTTP_HOST'] ?? '127.0.0.1'}:${env['GATEWAY_HTTP_PORT'] ?? 8080}`;
+    const gateway = gateways[0]!;
     await waitReady(gateway, group, 90_000);
+    if (gateways.length > 1) log(`gateways: ${gateways.join(', ')}`);
     await loadExampleBlueprint(gateway, env['FLOTILLA_BOOTSTRAP_ADMIN_KEY']);
     log(`Flotilla is up: ${gateway}  (health: ${gateway}/health, API docs: ${gateway}/docs). Ctrl-C stops everything.`);
     log(`admin key (every tenant; create narrower keys with POST /api/admin/keys): export FLOTILLA_API_KEY=${env['FLOTILLA_BOOTSTRAP_ADMIN_KEY']}`);
@@ -173,7 +202,7 @@ async function waitReady(gateway: string, group: ProcessGroup, timeoutMs: number
   const until = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < until) {
-    const dead = group.running.length < SERVICES.length;
+    const dead = group.running.length < group.started;
     if (dead) throw new Error('a service exited during start; see its log lines above');
     try {
       const res = await fetch(`${gateway}/ready`, { signal: AbortSignal.timeout(3000) });

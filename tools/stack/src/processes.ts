@@ -44,6 +44,10 @@ export class ProcessGroup {
     return proc;
   }
 
+  get started(): number {
+    return this.procs.length;
+  }
+
   get running(): ServiceProcess[] {
     return this.procs.filter((p) => p.child.exitCode === null && p.child.signalCode === null);
   }

@@ -120,6 +120,65 @@ export async function ensureNats(natsUrl: string, dataDir: string, log: Log, aut
   };
 }
 
+/**
+ * A NATS cluster of `size` servers with clustered JetStream, started here (ports from `basePort`,
+ * routes from `basePort + 2000`), for running the stack as it would run across machines.
+ */
+export async function startNatsCluster(size: number, basePort: number, dataDir: string, log: Log, authorization?: string): Promise<Started & { urls: string[] }> {
+  let bin = which('nats-server');
+  if (!bin && aptInstall(['nats-server'], log)) bin = which('nats-server');
+  if (!bin) throw new Error('nats-server is not installed and could not be installed');
+  const children: import('node:child_process').ChildProcess[] = [];
+  const urls: string[] = [];
+  for (let i = 0; i < size; i++) {
+    const port = basePort + i;
+    if (await isReachable('127.0.0.1', port)) throw new Error(`port ${port} is taken; set NATS_CLUSTER_BASE_PORT`);
+    const dir = path.join(dataDir, 'nats-cluster', `n${i + 1}`);
+    fs.mkdirSync(dir, { recursive: true });
+    const routes = Array.from({ length: size }, (_, j) => j)
+      .filter((j) => j !== i)
+      .map((j) => JSON.stringify(`nats://127.0.0.1:${basePort + 2000 + j}`));
+    const conf = path.join(dir, 'nats.conf');
+    fs.writeFileSync(
+      conf,
+      [
+        `server_name: n${i + 1}`,
+        `listen: 127.0.0.1:${port}`,
+        `jetstream { store_dir: ${JSON.stringify(path.join(dir, 'js'))} }`,
+        `cluster { name: flotilla, listen: 127.0.0.1:${basePort + 2000 + i}, routes: [${routes.join(', ')}] }`,
+        `log_file: ${JSON.stringify(path.join(dir, 'nats.log'))}`,
+        authorization ?? '',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
+    const child = spawn(bin, ['-c', conf], { detached: true, stdio: 'ignore' });
+    child.unref();
+    children.push(child);
+    urls.push(`nats://127.0.0.1:${port}`);
+  }
+  for (let i = 0; i < size; i++) {
+    if (!(await waitReachable('127.0.0.1', basePort + i, 15_000))) throw new Error(`NATS cluster node n${i + 1} did not start`);
+  }
+  log(`NATS: a ${size}-node cluster with JetStream on ${urls.join(', ')}`);
+  return {
+    name: 'nats',
+    startedHere: true,
+    authenticated: Boolean(authorization),
+    urls,
+    stop: async () => {
+      log('NATS: stopping the cluster started here');
+      for (const c of children) {
+        try {
+          process.kill(c.pid!, 'SIGTERM');
+        } catch {
+          /* gone */
+        }
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    },
+  };
+}
+
 async function assertJetStream(host: string, port: number): Promise<void> {
   // INFO is the first line a NATS server sends; it says whether JetStream is on.
   const info = await new Promise<string>((resolve, reject) => {
