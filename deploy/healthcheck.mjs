@@ -1,4 +1,6 @@
-// Container HEALTHCHECK: the service's own /live endpoint on its configured port.
+// Container health check (Dockerfile HEALTHCHECK, docker-compose `healthcheck`): GET /live on the
+// service's own *_HTTP_PORT. Exit 0 when it answers 2xx within 2.5 s, else 1. `APP` is set by the
+// image (--build-arg APP=...).
 const ports = {
   gateway: ['GATEWAY_HTTP_PORT', 8080],
   orchestrator: ['ORCHESTRATOR_HTTP_PORT', 8081],

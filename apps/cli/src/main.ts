@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { assertNodeVersion, loadConfig } from '@flotilla/config';
 import { ApiError, GatewayClient } from './client.js';
 import { registerCommands } from './commands.js';
+import { registerRebuild } from './rebuild.js';
 
 assertNodeVersion();
 const config = loadConfig();
@@ -19,6 +20,7 @@ const client = () => {
 };
 
 registerCommands(program, client);
+registerRebuild(program);
 
 try {
   await program.parseAsync(process.argv);

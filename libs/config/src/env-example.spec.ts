@@ -1,10 +1,30 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { renderConfigTable, renderEnvExample } from './env-example.js';
+import { loadConfig } from './config.js';
+import {
+  COMPOSE_VALUES,
+  KUBERNETES_VALUES,
+  renderComposeEnv,
+  renderConfigTable,
+  renderEnvExample,
+  renderKubernetesEnv,
+  SECRET_VARIABLES,
+} from './env-example.js';
 import { variables } from './variables.js';
 
 const root = path.resolve(import.meta.dirname, '..', '..', '..');
+
+/** KEY=value lines of an env file (comments and blank lines skipped). */
+function parseEnvFile(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    if (!line.trim() || line.startsWith('#')) continue;
+    const i = line.indexOf('=');
+    env[line.slice(0, i)] = line.slice(i + 1);
+  }
+  return env;
+}
 
 describe('documented configuration', () => {
   it('.env.example lists every variable (run `npm run env:example` after adding one)', () => {
@@ -15,5 +35,55 @@ describe('documented configuration', () => {
     const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
     expect(readme).toContain(renderConfigTable());
     for (const name of Object.keys(variables)) expect(readme).toContain(`\`${name}\``);
+  });
+
+  it('deploy/compose.env is generated from the schema (run `npm run env:example` after adding a variable)', () => {
+    expect(fs.readFileSync(path.join(root, 'deploy', 'compose.env'), 'utf8')).toBe(
+      renderComposeEnv(),
+    );
+  });
+
+  it('deploy/k8s/base/config.env is generated from the schema (run `npm run env:example` after adding a variable)', () => {
+    expect(fs.readFileSync(path.join(root, 'deploy', 'k8s', 'base', 'config.env'), 'utf8')).toBe(
+      renderKubernetesEnv(),
+    );
+  });
+});
+
+describe('container settings', () => {
+  it('compose.env sets every variable, and a container started with it alone parses', () => {
+    const env = parseEnvFile(renderComposeEnv());
+    expect(Object.keys(env).sort()).toEqual(Object.keys(variables).sort());
+    const config = loadConfig(env);
+    expect(config.EVENT_STORE).toBe('eventstoredb');
+    expect(config.HTTP_HOST).toBe('0.0.0.0');
+    expect(config.OTEL_ENABLED).toBe(true);
+  });
+
+  it('the Kubernetes ConfigMap sets every variable but the secrets, and parses once the Secret is added', () => {
+    const env = parseEnvFile(renderKubernetesEnv());
+    expect(Object.keys(env).sort()).toEqual(
+      Object.keys(variables)
+        .filter((n) => !SECRET_VARIABLES.includes(n as never))
+        .sort(),
+    );
+    for (const secret of SECRET_VARIABLES) expect(env).not.toHaveProperty(secret);
+    expect(() =>
+      loadConfig({
+        ...env,
+        EVENTSTORE_URL: 'esdb://eventstore:2113?tls=true',
+        DATABASE_URL: 'postgres://flotilla@db:5432/flotilla',
+      }),
+    ).not.toThrow();
+  });
+
+  it('overrides name only variables of the schema, and secrets are known variables', () => {
+    for (const name of [
+      ...Object.keys(COMPOSE_VALUES),
+      ...Object.keys(KUBERNETES_VALUES),
+      ...SECRET_VARIABLES,
+    ]) {
+      expect(variables).toHaveProperty(name);
+    }
   });
 });

@@ -9,4 +9,12 @@ export {
   MIN_NODE_MAJOR,
   type Config,
 } from './config.js';
-export { renderConfigTable, renderEnvExample } from './env-example.js';
+export {
+  COMPOSE_VALUES,
+  KUBERNETES_VALUES,
+  renderComposeEnv,
+  renderConfigTable,
+  renderEnvExample,
+  renderKubernetesEnv,
+  SECRET_VARIABLES,
+} from './env-example.js';

@@ -65,6 +65,12 @@ export const registerNodeRequest = z.object({
   capacity,
   role: z.enum(['worker', 'standby']).default('worker'),
   priority: z.number().int().min(0).max(1000).default(100),
+  /**
+   * Set by a node agent that drained its own node when it last shut down: the registration also
+   * uncordons the node (the agent keeps a marker of its own drain; an operator's cordon is not its
+   * to undo). Node agents may only publish `registry.nodes.register`, so this rides on it.
+   */
+  resume_own_drain: z.boolean().default(false),
 });
 
 /** What a node agent sends every HEARTBEAT_INTERVAL_MS (publish on `registry.heartbeats.<nodeId>`). */

@@ -1,2 +1,2 @@
-export { decodeLease, LeaderElection, LEASES_BUCKET, MEMBERS_BUCKET, openBuckets, readLeadership, type ElectionOptions, type Leadership, type LeaseValue, type RoleLeadership } from './lease.js';
+export { decodeLease, handoverRole, LeaderElection, memberKeyOf, LEASES_BUCKET, MEMBERS_BUCKET, openBuckets, readLeadership, type ElectionOptions, type HandoverOptions, type Leadership, type LeaseValue, type RoleLeadership } from './lease.js';
 export { Fence, FencedOutError } from './fence.js';

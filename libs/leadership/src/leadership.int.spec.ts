@@ -3,7 +3,8 @@ import pg from 'pg';
 import { Messaging } from '@flotilla/messaging';
 import { createTestDatabase, createTestNamespace, type TestDatabase, type TestNamespace } from '@flotilla/testing';
 import { Fence, FencedOutError } from './fence.js';
-import { LeaderElection, readLeadership, type Leadership } from './lease.js';
+import { NotFoundError, RuleViolationError } from '@flotilla/domain';
+import { handoverRole, LeaderElection, memberKeyOf, openBuckets, readLeadership, type Leadership } from './lease.js';
 
 const TTL = 900;
 const until = async (cond: () => boolean, timeoutMs: number) => {
@@ -91,6 +92,67 @@ describe('leases in NATS KV', () => {
     expect(after?.leader).toBe('b');
     expect(after!.term!).toBeGreaterThan(role!.term!);
     await Promise.all([a.stop(), b.stop()]);
+  });
+});
+
+describe('handing a role over from any process', () => {
+  let ns: TestNamespace;
+  const conns: Messaging[] = [];
+  const connect = async (name: string) => {
+    const m = await Messaging.connect({ servers: [ns.natsUrl], namespace: ns.prefix, name, requestTimeoutMs: 1000 });
+    conns.push(m);
+    return m;
+  };
+  beforeAll(() => {
+    ns = createTestNamespace();
+  });
+  afterAll(async () => {
+    await Promise.all(conns.map((c) => c.close()));
+    await ns.cleanup();
+  });
+
+  it('makes the holder stand down and the named member adopt the lease with a higher term', async () => {
+    const led: string[] = [];
+    const onLead = (l: Leadership) =>
+      new Promise<void>((resolve) => {
+        led.push(`${l.memberId}@${l.term}`);
+        l.signal.addEventListener('abort', () => resolve());
+      });
+    const a = new LeaderElection(await connect('ha'), { role: 'failure-detector', memberId: 'registry-a', ttlMs: TTL, onLead });
+    const b = new LeaderElection(await connect('hb'), { role: 'failure-detector', memberId: 'registry-b', ttlMs: TTL, onLead });
+    const c = new LeaderElection(await connect('hc'), { role: 'failure-detector', memberId: 'registry-c', ttlMs: TTL, onLead });
+    await a.start();
+    await until(() => a.isLeader, 2000);
+    await Promise.all([b.start(), c.start()]);
+    const firstTerm = a.term!;
+    // A third connection that holds no lease at all (as a registry replica answering the API).
+    const outsider = await connect('outsider');
+    const written = await handoverRole(outsider, 'failure-detector', 'registry-c', { ttlMs: TTL });
+    expect(written).toMatchObject({ holder: 'registry-a', handoverTo: 'registry-c' });
+    const took = await until(() => c.isLeader && !a.isLeader, 3000);
+    expect(took).toBeLessThan(2000);
+    expect(b.isLeader).toBe(false);
+    expect(c.term!).toBeGreaterThan(firstTerm);
+    const view = (await readLeadership(outsider, TTL)).find((r) => r.role === 'failure-detector');
+    expect(view).toMatchObject({ leader: 'registry-c', term: c.term });
+    expect(led).toEqual([`registry-a@${firstTerm}`, `registry-c@${c.term}`]);
+    await Promise.all([a.stop(), b.stop(), c.stop()]);
+  });
+
+  it('refuses an unknown member and a role nobody leads, with typed errors', async () => {
+    const m = await connect('refusals');
+    const a = new LeaderElection(m, { role: 'drain-completion', memberId: 'registry-a', ttlMs: TTL });
+    await a.start();
+    await until(() => a.isLeader, 2000);
+    const unknown = await handoverRole(m, 'drain-completion', 'nobody', { ttlMs: TTL }).catch((e: unknown) => e);
+    expect(unknown).toBeInstanceOf(NotFoundError);
+    await a.stop();
+    // A member of a role whose lease nobody holds (written as a campaigning member would).
+    const { members } = await openBuckets(m, TTL);
+    await members.put(memberKeyOf('quiet-role', 'registry-b'), new TextEncoder().encode(JSON.stringify({ memberId: 'registry-b', role: 'quiet-role', at: new Date().toISOString() })));
+    const leaderless = await handoverRole(m, 'quiet-role', 'registry-b', { ttlMs: TTL }).catch((e: unknown) => e);
+    expect(leaderless).toBeInstanceOf(RuleViolationError);
+    expect((leaderless as RuleViolationError).rule).toBe('role_has_no_leader');
   });
 });
 

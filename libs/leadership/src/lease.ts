@@ -1,4 +1,5 @@
 import { Kvm, type KV } from '@nats-io/kv';
+import { NotFoundError, RuleViolationError } from '@flotilla/domain';
 import type { Logger } from '@flotilla/telemetry';
 import type { Messaging } from '@flotilla/messaging';
 
@@ -43,6 +44,11 @@ export async function openBuckets(messaging: Messaging, ttlMs: number, replicas 
   const leases = await kvm.create(messaging.ns.bucket(LEASES_BUCKET), { ttl: ttlMs, history: 1, replicas });
   const members = await kvm.create(messaging.ns.bucket(MEMBERS_BUCKET), { ttl: ttlMs * 2, history: 1, replicas });
   return { leases, members };
+}
+
+/** The members-bucket key of one member of one role (KV keys allow only a few characters). */
+export function memberKeyOf(role: string, memberId: string): string {
+  return `${role}.${memberId.replace(/[^A-Za-z0-9_-]/g, '_')}`;
 }
 
 export function decodeLease(value: Uint8Array): LeaseValue | undefined {
@@ -129,7 +135,7 @@ export class LeaderElection {
   }
 
   private memberKey(): string {
-    return `${this.options.role}.${this.options.memberId.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+    return memberKeyOf(this.options.role, this.options.memberId);
   }
 
   private schedule(): void {
@@ -244,4 +250,47 @@ export async function readLeadership(messaging: Messaging, ttlMs: number, replic
     Object.assign(ensure(role), { leader: v.holder, term: v.term, since: v.acquiredAt });
   }
   return [...roles.values()].map((r) => ({ ...r, members: r.members.sort() })).sort((a, b) => a.role.localeCompare(b.role));
+}
+
+export interface HandoverOptions {
+  readonly ttlMs: number;
+  readonly replicas?: number;
+  /** Compare-and-set attempts when the holder renews between our read and our write. */
+  readonly attempts?: number;
+}
+
+/**
+ * Hands a role over to a named member from anywhere (any replica, any service), not only from
+ * the holder's own process: the lease key is rewritten with `handoverTo`, by compare-and-set on
+ * the revision just read. That write moves the key's revision, so the holder's next renew (a CAS
+ * on the revision it last wrote) fails and it stands down at once; the named member sees itself
+ * in `handoverTo` on its next campaign tick and adopts the lease with a new, higher term. Nobody
+ * else adopts a lease handed to another member, and if the named member never does, the key
+ * expires with the TTL and everybody campaigns again.
+ */
+export async function handoverRole(messaging: Messaging, role: string, memberId: string, options: HandoverOptions): Promise<LeaseValue> {
+  const { leases, members } = await openBuckets(messaging, options.ttlMs, options.replicas ?? 1);
+  const member = await members.get(memberKeyOf(role, memberId));
+  if (!member || member.operation !== 'PUT') {
+    throw new NotFoundError(`'${memberId}' is not a member of role '${role}'`, { kind: 'member', role, id: memberId });
+  }
+  const attempts = options.attempts ?? 5;
+  for (let attempt = 1; ; attempt++) {
+    const entry = await leases.get(role);
+    const current = entry && entry.operation === 'PUT' ? decodeLease(entry.value) : undefined;
+    if (!entry || !current || !current.term) {
+      throw new RuleViolationError('role_has_no_leader', `role '${role}' has no leader to hand over from`, { role });
+    }
+    if (current.holder === memberId && current.handoverTo === undefined) return current;
+    const next: LeaseValue = { holder: current.holder, term: current.term, acquiredAt: current.acquiredAt, handoverTo: memberId };
+    try {
+      await leases.update(role, encode(next), entry.revision);
+      return next;
+    } catch (err) {
+      // The holder renewed between our read and our write: read again and retry.
+      if (attempt >= attempts) {
+        throw new RuleViolationError('handover_contended', `could not hand '${role}' over after ${attempts} attempts: ${(err as Error).message}`, { role, member_id: memberId });
+      }
+    }
+  }
 }

@@ -16,6 +16,8 @@ export interface Projection<Row extends { position: string } = { position: strin
   readonly handles: ReadonlySet<string>;
   keyOf(event: StoredEvent): string | null;
   evolve(row: Row | null, event: StoredEvent): Row | null;
+  /** Every event makes a new row (the audit trail): no need to load rows before applying. */
+  readonly appendOnly?: boolean;
 }
 
 export function defineProjection<Row extends { position: string }>(p: Projection<Row>): Projection {

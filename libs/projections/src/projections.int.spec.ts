@@ -6,7 +6,7 @@ import { createTestDatabase, type TestDatabase } from '@flotilla/testing';
 import { TENANT_READER_ROLE, TENANT_TABLES } from './migrations/index.js';
 import { createReadModelOrm, migrateReadModels, type ReadModelOrm } from './orm.js';
 import { Projector, readCheckpoint, rebuildProjection } from './projector.js';
-import { ALL_PROJECTIONS, clusterAgentsProjection, clusterEventsProjection, clustersProjection } from './projections/index.js';
+import { ALL_PROJECTIONS, clusterAgentsProjection, clustersProjection } from './projections/index.js';
 import { clusterLifecycle, nodeEvents } from './testing/fixtures.js';
 
 async function tableHash(pool: pg.Pool, table: string, key: string): Promise<{ rows: number; hash: string }> {
@@ -25,11 +25,13 @@ const TABLES: Record<string, string> = {
   api_keys: 'id',
 };
 
-async function waitFor<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 5000): Promise<T> {
+/** Polls until `ok`; a timeout fails loudly instead of letting the test assert on a stale value. */
+async function waitFor<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
-    if (ok(v) || Date.now() > until) return v;
+    if (ok(v)) return v;
+    if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x))}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -84,19 +86,32 @@ describe('projector', () => {
     await db.drop();
   });
 
+  /** Every projection has applied everything stored so far (each runs its own loop). */
+  const settled = async () => {
+    const events = await store.readAll({});
+    const last = events[events.length - 1]!.position;
+    await waitFor(async () => Promise.all(ALL_PROJECTIONS.map((p) => readCheckpoint(orm, p.name))), (cps) => cps.every((c) => c >= last));
+  };
+
   it('projects a cluster lifecycle into clusters, agents and the audit trail, live', async () => {
     for (const batch of clusterLifecycle('c-1', 2)) await store.append('cluster-c-1', batch, { expectedRevision: 'any' });
+    await settled();
     const cluster = await waitFor(
       async () => (await pool.query('SELECT * FROM clusters WHERE id = $1', ['c-1'])).rows[0],
       (r) => r?.name === 'Renamed',
     );
     expect(cluster).toMatchObject({ status: 'scaling_up', target_workers: 3, max_workers: 12, tenant_id: 'acme', blueprint_id: 'marketing-v1' });
     const agents = (await pool.query('SELECT id, state, node_id, role FROM cluster_agents WHERE cluster_id = $1 ORDER BY ordinal', ['c-1'])).rows;
-    expect(agents).toHaveLength(3);
+    const diagnostics = {
+      checkpoints: (await pool.query('SELECT name, position FROM projection_checkpoints ORDER BY name')).rows,
+      head: String(await store.headPosition()),
+      audit: (await pool.query(`SELECT count(*)::int AS n FROM cluster_events WHERE cluster_id = 'c-1'`)).rows[0],
+    };
+    expect({ agents: agents.length, ...(agents.length === 3 ? {} : diagnostics) }).toEqual({ agents: 3 });
     expect(agents.every((a) => a.state === 'idle' && a.node_id === 'node-1')).toBe(true);
     const events = await waitFor(
       async () => (await pool.query('SELECT type, actor, severity FROM cluster_events WHERE cluster_id = $1 ORDER BY position', ['c-1'])).rows,
-      (r) => r.length === 13,
+      (r) => r.length === 14,
     );
     expect(events[0]).toEqual({ type: 'ClusterCreated', actor: 'alice', severity: 'info' });
     expect(events.at(-1)).toEqual({ type: 'ClusterUpdated', actor: 'bob', severity: 'info' });
@@ -104,25 +119,32 @@ describe('projector', () => {
 
   it('projects nodes and placements', async () => {
     for (const batch of nodeEvents('node-7')) await store.append('node-node-7', batch, { expectedRevision: 'any' });
+    await settled();
     const node = await waitFor(
       async () => (await pool.query('SELECT status, agents FROM cluster_nodes WHERE id = $1', ['node-7'])).rows[0],
       (r) => r?.status === 'offline' && r.agents.length === 0,
     );
     expect(node).toEqual({ status: 'offline', agents: [] });
-    const placement = (await pool.query('SELECT status, node_id FROM placements WHERE agent_id = $1', ['a-1'])).rows[0];
+    // Each projection runs its own loop: wait for the placements one too.
+    const placement = await waitFor(
+      async () => (await pool.query('SELECT status, node_id FROM placements WHERE agent_id = $1', ['a-1'])).rows[0],
+      (r) => r?.status === 'released',
+    );
     expect(placement).toEqual({ status: 'released', node_id: 'node-7' });
   });
 
   it('keeps every checkpoint in step with what it applied', async () => {
-    const head = await store.headPosition();
-    await waitFor(() => readCheckpoint(orm, clusterEventsProjection.name), (p) => p === head);
-    for (const p of ALL_PROJECTIONS) expect(await readCheckpoint(orm, p.name)).toBe(head);
+    const events = await store.readAll({});
+    const last = events[events.length - 1]!.position;
+    await waitFor(async () => Promise.all(ALL_PROJECTIONS.map((p) => readCheckpoint(orm, p.name))), (cps) => cps.every((c) => c >= last));
+    for (const p of ALL_PROJECTIONS) expect(await readCheckpoint(orm, p.name)).toBe(last);
   });
 
   it('rebuilds every read model from position 0 to the identical state', async () => {
-    for (let i = 2; i <= 6; i++) for (const batch of clusterLifecycle(`c-${i}`, i)) await store.append(`cluster-c-${i}`, batch, { expectedRevision: 'any' });
-    const head = await store.headPosition();
-    await waitFor(async () => Promise.all(ALL_PROJECTIONS.map((p) => readCheckpoint(orm, p.name))), (cps) => cps.every((c) => c === head));
+    let last = 0n;
+    for (let i = 2; i <= 6; i++) for (const batch of clusterLifecycle(`c-${i}`, i)) last = (await store.append(`cluster-c-${i}`, batch, { expectedRevision: 'any' })).lastPosition;
+    // headPosition() can lag while another writer holds the snapshot's xmin: wait for the last append itself.
+    await waitFor(async () => Promise.all(ALL_PROJECTIONS.map((p) => readCheckpoint(orm, p.name))), (cps) => cps.every((c) => c >= last));
     const before = Object.fromEntries(await Promise.all(Object.entries(TABLES).map(async ([t, k]) => [t, await tableHash(pool, t, k)])));
     for (const projection of ALL_PROJECTIONS) {
       const result = await rebuildProjection(orm, store, projection, { batchSize: 7 });

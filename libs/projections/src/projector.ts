@@ -1,11 +1,19 @@
 import { SpanKind, trace, type Link } from '@opentelemetry/api';
-import type { EntityManager } from '@mikro-orm/postgresql';
+import pg from 'pg';
 import type { EventStore, StoredEvent } from '@flotilla/eventstore';
 import { contextFromHeaders, withSpan, type Logger } from '@flotilla/telemetry';
 import type { ReadModelOrm } from './orm.js';
 import type { Projection } from './projection.js';
+import { RowCodec } from './row-codec.js';
 
 export type BatchOutcome = 'applied' | 'paused';
+
+const codecs = new WeakMap<Projection, RowCodec>();
+function codecFor(orm: ReadModelOrm, projection: Projection): RowCodec {
+  let codec = codecs.get(projection);
+  if (!codec) codecs.set(projection, (codec = new RowCodec(orm, projection)));
+  return codec;
+}
 
 interface CheckpointState {
   position: bigint;
@@ -16,19 +24,53 @@ interface CheckpointState {
 
 export const STALE_REBUILD_MS = 30_000;
 
-async function lockCheckpoint(em: EntityManager, name: string): Promise<CheckpointState> {
-  await em.execute(
-    `INSERT INTO projection_checkpoints (name, position, rebuilding, updated_at) VALUES (?, 0, false, now()) ON CONFLICT (name) DO NOTHING`,
-    [name],
-  );
+async function lockCheckpoint(db: pg.ClientBase, name: string): Promise<CheckpointState> {
+  await db.query(`INSERT INTO projection_checkpoints (name, position, rebuilding, updated_at) VALUES ($1, 0, false, now()) ON CONFLICT (name) DO NOTHING`, [name]);
   // FOR UPDATE: two projector replicas (or a rebuild and a live loop) serialise here, and each
   // re-reads the checkpoint the other may just have moved, so no event is applied twice.
-  const rows = await em.execute<{ position: string; rebuilding: boolean; stale: boolean }[]>(
-    `SELECT position, rebuilding, updated_at < now() - make_interval(secs => ?) AS stale FROM projection_checkpoints WHERE name = ? FOR UPDATE`,
+  const { rows } = await db.query<{ position: string; rebuilding: boolean; stale: boolean }>(
+    `SELECT position, rebuilding, updated_at < now() - make_interval(secs => $1) AS stale FROM projection_checkpoints WHERE name = $2 FOR UPDATE`,
     [STALE_REBUILD_MS / 1000, name],
   );
   const row = rows[0]!;
   return { position: BigInt(row.position), rebuilding: row.rebuilding, stale: row.stale };
+}
+
+const pools = new WeakMap<ReadModelOrm, pg.Pool>();
+/**
+ * The projector's connections to the read-model database, straight through the pg driver. They
+ * live as long as the ORM: closing the ORM ends them first.
+ */
+function poolFor(orm: ReadModelOrm): pg.Pool {
+  let pool = pools.get(orm);
+  if (!pool) {
+    const created = new pg.Pool({ connectionString: String(orm.config.get('clientUrl')), max: 4, idleTimeoutMillis: 2000, allowExitOnIdle: true });
+    created.on('error', () => undefined);
+    pools.set(orm, created);
+    const close = orm.close.bind(orm);
+    orm.close = async (...args: Parameters<typeof close>) => {
+      pools.delete(orm);
+      await created.end().catch(() => undefined);
+      return close(...args);
+    };
+    pool = created;
+  }
+  return pool;
+}
+
+async function transaction<T>(orm: ReadModelOrm, fn: (db: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await poolFor(orm).connect();
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
 }
 
 /**
@@ -68,12 +110,12 @@ async function applyInTransaction(
   events: readonly StoredEvent[],
   opts: { asRebuild?: boolean; beforeCommit?: () => Promise<void> },
 ): Promise<BatchOutcome> {
-  return orm.em.fork().transactional(async (em) => {
+  return transaction(orm, async (em) => {
     const cp = await lockCheckpoint(em, projection.name);
     if (cp.rebuilding && !opts.asRebuild) {
       if (!cp.stale) return 'paused';
       // The rows reflect exactly the events up to the checkpoint, so carrying on from it is safe.
-      await em.execute(`UPDATE projection_checkpoints SET rebuilding = false WHERE name = ?`, [projection.name]);
+      await em.query(`UPDATE projection_checkpoints SET rebuilding = false WHERE name = $1`, [projection.name]);
     }
     const fresh = events.filter((e) => e.position > cp.position);
     if (fresh.length === 0) return 'applied';
@@ -85,31 +127,28 @@ async function applyInTransaction(
       if (key !== null) relevant.push({ key, event });
     }
     if (relevant.length) {
+      const codec = codecFor(orm, projection);
       const keys = [...new Set(relevant.map((r) => r.key))];
-      const existing = await em.find(projection.entity, { [projection.primaryKey]: { $in: keys } } as never, { disableIdentityMap: true });
-      const rows = new Map<string, { position: string } | null>();
-      for (const row of existing as { position: string }[]) rows.set(String((row as Record<string, unknown>)[projection.primaryKey]), { ...row });
+      const rows: Map<string, Record<string, unknown> | null> = projection.appendOnly ? new Map() : await codec.load(em, keys);
       const touched = new Set<string>();
       for (const { key, event } of relevant) {
-        const row = rows.get(key) ?? null;
+        const row = (rows.get(key) ?? null) as { position: string } | null;
         if (row && BigInt(row.position) >= event.position) continue;
-        rows.set(key, projection.evolve(row, event));
+        rows.set(key, projection.evolve(row, event) as Record<string, unknown> | null);
         touched.add(key);
       }
-      const upserts = [...touched].map((k) => rows.get(k)).filter((r): r is { position: string } => r !== null && r !== undefined);
-      const deletes = [...touched].filter((k) => rows.get(k) === null);
-      if (upserts.length) {
-        await em.upsertMany(projection.entity, upserts as never[], {
-          onConflictFields: [projection.primaryKey] as never,
-          onConflictAction: 'merge',
-          disableIdentityMap: true,
-          batchSize: 500,
-        });
+      const upserts: Record<string, unknown>[] = [];
+      const deletes: string[] = [];
+      for (const k of touched) {
+        const r = rows.get(k);
+        if (r) upserts.push(r);
+        else deletes.push(k);
       }
-      if (deletes.length) await em.nativeDelete(projection.entity, { [projection.primaryKey]: { $in: deletes } } as never);
+      await codec.upsert(em, upserts);
+      await codec.delete(em, deletes);
     }
     const last = fresh[fresh.length - 1]!.position;
-    await em.execute(`UPDATE projection_checkpoints SET position = ?, updated_at = now() WHERE name = ?`, [last.toString(), projection.name]);
+    await em.query(`UPDATE projection_checkpoints SET position = $1, updated_at = now() WHERE name = $2`, [last.toString(), projection.name]);
     // Test hook: a process killed here has written rows and checkpoint but not committed them.
     await opts.beforeCommit?.();
     return 'applied';
@@ -117,7 +156,7 @@ async function applyInTransaction(
 }
 
 export async function readCheckpoint(orm: ReadModelOrm, name: string): Promise<bigint> {
-  const rows = await orm.em.fork().execute<{ position: string }[]>(`SELECT position FROM projection_checkpoints WHERE name = ?`, [name]);
+  const { rows } = await poolFor(orm).query<{ position: string }>(`SELECT position FROM projection_checkpoints WHERE name = $1`, [name]);
   return rows[0] ? BigInt(rows[0].position) : 0n;
 }
 
@@ -230,10 +269,10 @@ export async function rebuildProjection(
   opts: { batchSize?: number; onProgress?: (position: bigint, head: bigint, events: number) => void } = {},
 ): Promise<RebuildResult> {
   const started = performance.now();
-  await orm.em.fork().transactional(async (em) => {
-    await lockCheckpoint(em, projection.name);
-    await em.nativeDelete(projection.entity, {});
-    await em.execute(`UPDATE projection_checkpoints SET position = 0, rebuilding = true, updated_at = now() WHERE name = ?`, [projection.name]);
+  await transaction(orm, async (db) => {
+    await lockCheckpoint(db, projection.name);
+    await db.query(`DELETE FROM ${orm.getMetadata().get(projection.entity.meta.className as never).tableName}`);
+    await db.query(`UPDATE projection_checkpoints SET position = 0, rebuilding = true, updated_at = now() WHERE name = $1`, [projection.name]);
   });
   let after = 0n;
   let events = 0;
@@ -255,7 +294,7 @@ export async function rebuildProjection(
       opts.onProgress?.(after, head, events);
     }
   } finally {
-    await orm.em.fork().execute(`UPDATE projection_checkpoints SET rebuilding = false, updated_at = now() WHERE name = ?`, [projection.name]);
+    await poolFor(orm).query(`UPDATE projection_checkpoints SET rebuilding = false, updated_at = now() WHERE name = $1`, [projection.name]);
   }
   const rows = await orm.em.fork().count(projection.entity, {});
   return { projection: projection.name, events, applied, rows, ms: performance.now() - started };

@@ -42,7 +42,18 @@ export async function createTestDatabase(label = 't', serverUrl = testServerUrl(
   return {
     name,
     url: withDatabase(serverUrl, name),
-    drop: () => admin(serverUrl, (c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => undefined),
+    drop: () =>
+      admin(serverUrl, async (c) => {
+        // Connections the test closed can still be on their way out; forcing them would make a
+        // closing client report "terminating connection due to administrator command".
+        const until = Date.now() + 5000;
+        while (Date.now() < until) {
+          const { rows } = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name]);
+          if (rows[0]!.n === 0) break;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      }).then(() => undefined),
   };
 }
 

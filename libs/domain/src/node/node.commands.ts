@@ -1,6 +1,6 @@
 import type { Command } from '../decider.js';
 import type { Resources } from '../blueprint/blueprint.types.js';
-import type { NodeCapacity, NodeRole } from './node.state.js';
+import type { AgentSpec, NodeCapacity, NodeRole } from './node.state.js';
 
 export type RegisterNode = Command<
   'RegisterNode',
@@ -27,8 +27,15 @@ export type UncordonNode = Command<'UncordonNode', Record<string, never>>;
 export type DrainNode = Command<'DrainNode', { readonly reason?: string }>;
 export type CompleteDrain = Command<'CompleteDrain', Record<string, never>>;
 export type DeregisterNode = Command<'DeregisterNode', { readonly reason?: string; readonly force?: boolean }>;
-/** Reserves capacity for an agent on this node (the placement, recorded on the node stream). */
-export type PlaceAgent = Command<'PlaceAgent', { readonly agentId: string; readonly clusterId: string; readonly resources: Resources }>;
+/**
+ * Reserves capacity for an agent on this node (the placement, recorded on the node stream). The
+ * optional `agent` spec travels on AgentAssigned, so the node agent learns from the log alone
+ * what to run.
+ */
+export type PlaceAgent = Command<
+  'PlaceAgent',
+  { readonly agentId: string; readonly clusterId: string; readonly resources: Resources; readonly agent?: AgentSpec }
+>;
 export type ReleaseAgent = Command<'ReleaseAgent', { readonly agentId: string; readonly reason?: string }>;
 
 export type NodeCommand =

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { fold } from '../decider.js';
 import { AlreadyExistsError, NotFoundError, RuleViolationError, ValidationError } from '../errors.js';
-import { deciderSpec } from '../testing/decider-spec.js';
+import { deciderSpec, thrownBy } from '../testing/decider-spec.js';
 import type { NodeCommand } from './node.commands.js';
 import { nodeDecider } from './node.decider.js';
 import type { NodeEvent } from './node.events.js';
@@ -133,6 +133,19 @@ describe('Node decider', () => {
   describe('placements', () => {
     it('assigns within capacity', () =>
       spec.given(registeredH).when(placeAgent('a-1')).then([{ type: 'AgentAssigned', data: { nodeId: 'node-2', agentId: 'a-1', clusterId: 'cluster-a', resources: { cpu: 1, memoryMb: 1024 }, at: NOW } }]));
+    it('carries the agent spec the node agent needs to run the agent', () => {
+      const agent = { name: 'copywriter', role: 'specialist' as const, capabilities: ['copywriting'], runtime: { kind: 'builtin' as const, handler: 'sleep' as const, delayMs: 200, failureRate: 0 } };
+      spec
+        .given(registeredH)
+        .when(cmd('PlaceAgent', { agentId: 'a-1', clusterId: 'cluster-a', resources: { cpu: 1, memoryMb: 1024 }, agent }))
+        .then([{ type: 'AgentAssigned', data: { nodeId: 'node-2', agentId: 'a-1', clusterId: 'cluster-a', resources: { cpu: 1, memoryMb: 1024 }, agent, at: NOW } }]);
+    });
+    it('refuses a malformed agent spec, naming each field', () => {
+      const bad = { name: '', role: 'boss', capabilities: [1], runtime: { kind: 'shell' } } as unknown as Data<'PlaceAgent'>['agent'];
+      const err = thrownBy(() => nodeDecider.decide(cmd('PlaceAgent', { agentId: 'a-1', clusterId: 'cluster-a', resources: { cpu: 1, memoryMb: 1 }, agent: bad }), fold(nodeDecider, registeredH)));
+      expect(err).toBeInstanceOf(ValidationError);
+      expect((err as ValidationError).issues.map((i) => i.path)).toEqual(['agent.name', 'agent.role', 'agent.capabilities', 'agent.runtime']);
+    });
     it('tracks usage', () => {
       const state = fold(nodeDecider, withAgentsH);
       if (state.status === 'none') throw new Error('unreachable');

@@ -1,11 +1,13 @@
+import { AGENT_ROLES } from '../blueprint/blueprint.schema.js';
 import type { Resources } from '../blueprint/blueprint.types.js';
 import { commandNow, type Decider } from '../decider.js';
 import { AlreadyExistsError, NotFoundError, RuleViolationError, ValidationError, type ValidationIssue } from '../errors.js';
 import { idProblem, isValidId } from '../ids.js';
+import { isPlainJson } from '../json.js';
 import { isIsoTimestamp } from '../time.js';
 import type { NodeCommand, RegisterNode } from './node.commands.js';
 import type { NodeEvent, NodeRegistered } from './node.events.js';
-import { type ExistingNode, fits, type NodeCore, type NodeSpec, type NodeState, nodeStatusOf } from './node.state.js';
+import { type AgentSpec, type ExistingNode, fits, type NodeCore, type NodeSpec, type NodeState, nodeStatusOf } from './node.state.js';
 
 /**
  * The Node aggregate (stream `node-<id>`): registration, heartbeat-derived liveness, cordon and
@@ -99,6 +101,28 @@ function checkResources(resources: unknown): Resources {
   }
   if (issues.length > 0) invalid(issues);
   return { cpu: (r as Resources).cpu, memoryMb: (r as Resources).memoryMb };
+}
+
+const RUNTIME_KINDS: readonly string[] = ['builtin', 'http', 'openai'];
+
+/** The agent spec a placement carries, checked for shape (the runtime itself was resolved from a validated blueprint). */
+function checkAgentSpec(agent: unknown, issues: ValidationIssue[]): AgentSpec | undefined {
+  if (agent === undefined) return undefined;
+  const a = agent as Partial<AgentSpec> | null;
+  if (typeof a !== 'object' || a === null || Array.isArray(a)) {
+    issues.push({ path: 'agent', message: 'expected {name, role, capabilities, runtime}' });
+    return undefined;
+  }
+  if (typeof a.name !== 'string' || a.name.trim() === '' || a.name.length > 253) issues.push({ path: 'agent.name', message: 'expected a non-empty string' });
+  if (!AGENT_ROLES.includes(a.role as (typeof AGENT_ROLES)[number])) issues.push({ path: 'agent.role', message: `expected one of ${AGENT_ROLES.join(', ')}` });
+  if (!Array.isArray(a.capabilities) || !a.capabilities.every((c) => typeof c === 'string' && c !== '')) {
+    issues.push({ path: 'agent.capabilities', message: 'expected a list of capability names' });
+  }
+  const runtime = a.runtime as { kind?: unknown } | undefined;
+  if (typeof runtime !== 'object' || runtime === null || Array.isArray(runtime) || !RUNTIME_KINDS.includes(runtime.kind as string) || !isPlainJson(runtime)) {
+    issues.push({ path: 'agent.runtime', message: `expected a plain JSON runtime whose kind is one of ${RUNTIME_KINDS.join(', ')}` });
+  }
+  return { name: a.name as string, role: a.role as AgentSpec['role'], capabilities: [...(a.capabilities ?? [])], runtime: a.runtime as AgentSpec['runtime'] };
 }
 
 export function decide(command: NodeCommand, state: NodeState): readonly NodeEvent[] {
@@ -200,6 +224,7 @@ export function decide(command: NodeCommand, state: NodeState): readonly NodeEve
       const issues: ValidationIssue[] = [];
       if (!isValidId('agent', agentId)) issues.push({ path: 'agentId', message: idProblem('agent', agentId) });
       if (!isValidId('cluster', clusterId)) issues.push({ path: 'clusterId', message: idProblem('cluster', clusterId) });
+      const agent = checkAgentSpec(command.data.agent, issues);
       if (issues.length > 0) invalid(issues);
       const resources = checkResources(command.data.resources);
       const existing = node.assignments[agentId];
@@ -222,7 +247,7 @@ export function decide(command: NodeCommand, state: NodeState): readonly NodeEve
           capacity: { ...node.capacity },
         });
       }
-      return [{ type: 'AgentAssigned', data: { nodeId: node.nodeId, agentId, clusterId, resources, at } }];
+      return [{ type: 'AgentAssigned', data: { nodeId: node.nodeId, agentId, clusterId, resources, ...(agent ? { agent } : {}), at } }];
     }
     case 'ReleaseAgent': {
       const node = requireNode(state);

@@ -1,6 +1,6 @@
 import type { Event } from '../decider.js';
 import type { Resources } from '../blueprint/blueprint.types.js';
-import type { NodeCapacity, NodeLiveness, NodeRole, NodeSpec } from './node.state.js';
+import type { AgentSpec, NodeCapacity, NodeLiveness, NodeRole, NodeSpec } from './node.state.js';
 
 type At = { readonly at: string };
 
@@ -34,7 +34,7 @@ export type NodeDrained = Event<'NodeDrained', At>;
 export type NodeDeregistered = Event<'NodeDeregistered', At & { readonly reason: string }>;
 export type AgentAssigned = Event<
   'AgentAssigned',
-  At & { readonly nodeId: string; readonly agentId: string; readonly clusterId: string; readonly resources: Resources }
+  At & { readonly nodeId: string; readonly agentId: string; readonly clusterId: string; readonly resources: Resources; readonly agent?: AgentSpec }
 >;
 export type AgentReleased = Event<
   'AgentReleased',

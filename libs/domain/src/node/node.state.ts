@@ -1,4 +1,5 @@
-import type { Resources } from '../blueprint/blueprint.types.js';
+import type { AgentRole } from '../blueprint/blueprint.schema.js';
+import type { ResolvedRuntime, Resources } from '../blueprint/blueprint.types.js';
 
 export const NODE_STATUSES = ['online', 'suspect', 'offline', 'draining', 'cordoned', 'deregistered'] as const;
 export type NodeStatus = (typeof NODE_STATUSES)[number];
@@ -33,6 +34,14 @@ export interface NodeSpec {
   readonly role: NodeRole;
   /** Higher is preferred when placement strategies tie. */
   readonly priority: number;
+}
+
+/** What a node agent needs to run an agent: its blueprint name, role, capabilities and resolved runtime. */
+export interface AgentSpec {
+  readonly name: string;
+  readonly role: AgentRole;
+  readonly capabilities: readonly string[];
+  readonly runtime: ResolvedRuntime;
 }
 
 export interface NodeAssignment {

@@ -135,6 +135,7 @@ function encodeExpected(expected: ExpectedRevision): string {
 export class PostgresEventStore implements EventStore {
   readonly schema: string;
   private readonly pool: pg.Pool;
+  private readonly inflight: Set<Promise<unknown>>;
   private readonly notifier: PgNotifier;
   private readonly upcasters: Upcasters | undefined;
   private readonly pollIntervalMs: number;
@@ -162,6 +163,7 @@ export class PostgresEventStore implements EventStore {
       connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
     };
     this.pool = new pg.Pool({ ...connection, max: options.poolSize ?? 10 });
+    this.inflight = new Set();
     // An idle connection dying (server restart) must not crash the process; the pool replaces it.
     this.pool.on('error', onError);
     this.notifier = new PgNotifier(
@@ -302,6 +304,7 @@ export class PostgresEventStore implements EventStore {
     this.closed = true;
     await Promise.all([...this.subscriptions].map((s) => s.close()));
     await this.announcing;
+    await Promise.allSettled([...this.inflight]);
     await this.notifier.close();
     await this.pool.end();
   }
@@ -463,16 +466,25 @@ export class PostgresEventStore implements EventStore {
     statement: { name: string; text: string },
     values: unknown[],
   ): Promise<R[]> {
+    const running = this.pool.query<R>({ name: statement.name, text: statement.text, values });
+    this.track(running);
     try {
-      const result = await this.pool.query<R>({
-        name: statement.name,
-        text: statement.text,
-        values,
-      });
-      return result.rows;
+      return (await running).rows;
     } catch (err) {
       throw toStoreError(err, operation);
     }
+  }
+
+  /**
+   * Queries in flight, which close() lets finish before ending the pool: a pool ended while one
+   * of its connections is still being opened keeps that connection alive after end().
+   */
+  private track(work: Promise<unknown>): void {
+    this.inflight.add(work);
+    void work.then(
+      () => this.inflight.delete(work),
+      () => this.inflight.delete(work),
+    );
   }
 
   private async connect(operation: string): Promise<pg.PoolClient> {

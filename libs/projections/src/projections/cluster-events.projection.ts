@@ -31,6 +31,7 @@ export const clusterEventsProjection = defineProjection<ClusterEventRow>({
   name: 'cluster_events',
   entity: ClusterEventEntity,
   primaryKey: 'position',
+  appendOnly: true,
   handles: { has: () => true } as unknown as ReadonlySet<string>,
   keyOf: (e: StoredEvent) => e.position.toString(),
   evolve(_row, e) {

@@ -1,0 +1,159 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type ConsumerMessages,
+} from '@nats-io/jetstream';
+import { nodeAssignmentFeed } from '@flotilla/contracts';
+import type { Messaging } from '@flotilla/messaging';
+import type { Logger } from '@flotilla/telemetry';
+import type { LocalState } from '../node/local-state.js';
+import {
+  AssignmentBook,
+  type AssignmentChange,
+  type NodeEventMessage,
+} from './assignment-state.js';
+
+const NANOS_PER_MS = 1_000_000;
+const ACK_WAIT_MS = 30_000;
+
+export interface FeedListener {
+  /** Called once, when the book has caught up with everything the log held at start. */
+  caughtUp(book: AssignmentBook): void;
+  /** Called for every event after that. */
+  changed(book: AssignmentBook, change: AssignmentChange): void;
+}
+
+/**
+ * Learns this node's assignments from the log, durably: one JetStream consumer per node on the
+ * relay's stream, filtered to `flotilla.events.node.<nodeId>.>` (NATS 2.9: one filter subject
+ * per consumer), with explicit acks. Each event is folded into the book and the book saved to
+ * the local disk before the event is acked, so the local copy is never behind the consumer.
+ *
+ * On every start the consumer is created afresh from the local copy's sequence (or from the
+ * start of the node's subjects when there is no local copy, or when the stream was reset under
+ * it): a crashed predecessor's half-acked deliveries then cannot arrive late, and "caught up"
+ * has an exact meaning (nothing pending on the new consumer).
+ *
+ * Nothing is started before the book has caught up. A node agent restarted after its node went
+ * offline would otherwise start agents that were since re-placed elsewhere, report them
+ * started, and pull them back from their new node; folding first, it starts exactly the agents
+ * the log still assigns to it.
+ */
+export class AssignmentFeed {
+  private book: AssignmentBook;
+
+  constructor(
+    private readonly messaging: Messaging,
+    private readonly nodeId: string,
+    private readonly local: LocalState,
+    private readonly listener: FeedListener,
+    private readonly logger: Logger,
+  ) {
+    this.book = new AssignmentBook(nodeId);
+  }
+
+  get streamName(): string {
+    return this.messaging.ns.stream(nodeAssignmentFeed.stream);
+  }
+
+  get durableName(): string {
+    return this.messaging.ns.stream(nodeAssignmentFeed.durable(this.nodeId));
+  }
+
+  get current(): AssignmentBook {
+    return this.book;
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    let announced = false;
+    while (!signal.aborted) {
+      try {
+        await this.follow(signal, () => {
+          if (announced) return;
+          announced = true;
+          this.listener.caughtUp(this.book);
+        });
+      } catch (err) {
+        if (signal.aborted) break;
+        this.logger.warn({ err }, 'assignment feed interrupted; resuming from the local copy');
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+
+  private async follow(signal: AbortSignal, onCaughtUp: () => void): Promise<void> {
+    const jsm = await this.messaging.jsm();
+    const lastSeq = await this.waitForStream(signal);
+    if (lastSeq === undefined) return;
+    const saved = await this.local.loadAssignments(this.nodeId);
+    // A local copy from a stream that has since been reset (sequence went backwards) is worthless.
+    this.book = saved && saved.lastSeq <= lastSeq ? saved : new AssignmentBook(this.nodeId);
+    if (saved && saved !== this.book)
+      this.logger.warn(
+        { saved: saved.lastSeq, stream: lastSeq },
+        'local assignments are ahead of the stream; replaying the node history',
+      );
+    await jsm.consumers.delete(this.streamName, this.durableName).catch((err: unknown) => {
+      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound))
+        throw err;
+    });
+    const from = this.book.lastSeq;
+    const info = await jsm.consumers.add(this.streamName, {
+      durable_name: this.durableName,
+      filter_subject: this.messaging.subject(nodeAssignmentFeed.subject(this.nodeId)),
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: ACK_WAIT_MS * NANOS_PER_MS,
+      max_ack_pending: 256,
+      ...(from > 0
+        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from + 1 }
+        : { deliver_policy: DeliverPolicy.All }),
+    });
+    this.logger.info(
+      { from_seq: from, pending: info.num_pending, agents: this.book.agents.size },
+      'following this node’s assignments',
+    );
+    if (info.num_pending === 0) onCaughtUp();
+    const consumer = await this.messaging.js().consumers.get(this.streamName, this.durableName);
+    const messages: ConsumerMessages = await consumer.consume({ max_messages: 256 });
+    const onAbort = () => messages.stop();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      for await (const m of messages) {
+        const event = m.json<NodeEventMessage>();
+        const change = this.book.apply(m.seq, event);
+        if (change.kind !== 'none' || event.type === 'NodeDeregistered')
+          await this.local.saveAssignments(this.book.snapshot());
+        m.ack();
+        if (m.info.pending === 0) onCaughtUp();
+        this.listener.changed(this.book, change);
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** The stream's last sequence, once the stream exists (the relay creates it); undefined when aborted. */
+  private async waitForStream(signal: AbortSignal): Promise<number | undefined> {
+    const jsm = await this.messaging.jsm();
+    let logged = false;
+    while (!signal.aborted) {
+      try {
+        const info = await jsm.streams.info(this.streamName);
+        return info.state.last_seq;
+      } catch (err) {
+        if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound))
+          throw err;
+        if (!logged)
+          this.logger.info(
+            { stream: this.streamName },
+            'waiting for the event stream (the relay creates it)',
+          );
+        logged = true;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+    return undefined;
+  }
+}

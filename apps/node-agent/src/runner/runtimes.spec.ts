@@ -1,0 +1,306 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import {
+  RuleViolationError,
+  TimeoutError,
+  UnavailableError,
+  ValidationError,
+  type AgentSpec,
+  type ResolvedRuntime,
+} from '@flotilla/domain';
+import { startStubServer, type StubHandler } from '../testing/stub-server.js';
+import { BuiltinRuntime } from './builtin.runtime.js';
+import { HttpRuntime } from './http.runtime.js';
+import { OpenAiRuntime } from './openai.runtime.js';
+import { createRuntime, parseResolvedRuntime } from './runtime.factory.js';
+import type { RuntimeContext } from './runtime.js';
+import type { AgentTask } from './task-source.js';
+
+const task = (input: AgentTask['input'], extra: Partial<AgentTask> = {}): AgentTask => ({
+  taskId: 'task-1',
+  clusterId: 'cluster-1',
+  capability: null,
+  input,
+  timeoutMs: null,
+  attempt: 1,
+  ...extra,
+});
+const spec = (runtime: ResolvedRuntime): AgentSpec => ({
+  name: 'writer',
+  role: 'worker',
+  capabilities: ['drafting'],
+  runtime,
+});
+const ctx = (runtime: ResolvedRuntime, signal = new AbortController().signal): RuntimeContext => ({
+  agentId: 'agent-1',
+  spec: spec(runtime),
+  signal,
+});
+const failure = async (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+
+describe('builtin runtime', () => {
+  const builtin = (
+    handler: 'echo' | 'sleep' | 'cpu-burn' | 'fail',
+    delayMs = 0,
+    failureRate = handler === 'fail' ? 1 : 0,
+  ) => ({ kind: 'builtin' as const, handler, delayMs, failureRate });
+
+  it('echo answers its input', async () => {
+    const rt = builtin('echo');
+    expect(await new BuiltinRuntime(rt).execute(task({ brief: 'launch' }), ctx(rt))).toEqual({
+      brief: 'launch',
+    });
+  });
+
+  it('sleep waits its delay, and stops waiting when aborted', async () => {
+    const rt = builtin('sleep', 60);
+    const started = performance.now();
+    expect(await new BuiltinRuntime(rt).execute(task(null), ctx(rt))).toEqual({ slept_ms: 60 });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(55);
+    const abort = new AbortController();
+    const long = { ...rt, delayMs: 10_000 };
+    const pending = failure(new BuiltinRuntime(long).execute(task(null), ctx(long, abort.signal)));
+    abort.abort(new UnavailableError('stopped'));
+    expect(await pending).toBeInstanceOf(UnavailableError);
+  });
+
+  it('cpu-burn keeps the CPU busy for its delay, yielding so timers still run', async () => {
+    const rt = builtin('cpu-burn', 80);
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 5);
+    const cpu = process.cpuUsage();
+    const result = (await new BuiltinRuntime(rt).execute(task(null), ctx(rt))) as {
+      burned_ms: number;
+      rounds: number;
+    };
+    clearInterval(timer);
+    const used = process.cpuUsage(cpu);
+    expect(result.burned_ms).toBeGreaterThanOrEqual(80);
+    expect(result.rounds).toBeGreaterThan(0);
+    // Busy, not asleep: a sleep of the same length uses next to no CPU (the bound is loose: a
+    // loaded machine preempts the burn, so CPU time lags the wall clock).
+    expect((used.user + used.system) / 1000).toBeGreaterThan(10);
+    expect(ticks).toBeGreaterThan(2);
+  });
+
+  it('fail fails with a typed error, and failureRate fails that share of tasks', async () => {
+    const rt = builtin('fail');
+    const err = await failure(new BuiltinRuntime(rt).execute(task(null), ctx(rt)));
+    expect(err).toBeInstanceOf(RuleViolationError);
+    expect((err as RuleViolationError).rule).toBe('task_failed');
+    const flaky = { ...builtin('echo'), failureRate: 0.5 };
+    const rolls = [0.1, 0.9];
+    const runtime = new BuiltinRuntime(flaky, () => rolls.shift()!);
+    expect(await failure(runtime.execute(task('x'), ctx(flaky)))).toBeInstanceOf(
+      RuleViolationError,
+    );
+    expect(await runtime.execute(task('x'), ctx(flaky))).toBe('x');
+  });
+});
+
+describe('http runtime (against a stub on 127.0.0.1)', () => {
+  let stub: Awaited<ReturnType<typeof startStubServer>>;
+  let handler: StubHandler = () => ({ body: {} });
+  beforeAll(async () => {
+    stub = await startStubServer((req) => handler(req));
+  });
+  afterAll(() => stub.close());
+  const http = (path = '/run', timeoutMs = 2000): Extract<ResolvedRuntime, { kind: 'http' }> => ({
+    kind: 'http',
+    url: `${stub.url}${path}`,
+    method: 'POST',
+    timeoutMs,
+    headers: { 'x-team': 'growth' },
+  });
+
+  it('POSTs the task and returns the reply as the result', async () => {
+    handler = (req) => ({ body: { echoed: (req.body as { input: unknown }).input, ok: true } });
+    const rt = http();
+    const result = await new HttpRuntime(rt).execute(
+      task({ q: 'hello' }, { capability: 'drafting' }),
+      ctx(rt),
+    );
+    expect(result).toEqual({ echoed: { q: 'hello' }, ok: true });
+    const sent = stub.requests.at(-1)!;
+    expect(sent).toMatchObject({ method: 'POST', url: '/run' });
+    expect(sent.headers['x-team']).toBe('growth');
+    expect(sent.body).toEqual({
+      task_id: 'task-1',
+      cluster_id: 'cluster-1',
+      capability: 'drafting',
+      attempt: 1,
+      agent: { agent_id: 'agent-1', name: 'writer', role: 'worker', capabilities: ['drafting'] },
+      input: { q: 'hello' },
+    });
+  });
+
+  it('returns a text reply as text', async () => {
+    handler = () => ({ body: 'plain words', contentType: 'text/plain' });
+    const rt = http();
+    expect(await new HttpRuntime(rt).execute(task(null), ctx(rt))).toBe('plain words');
+  });
+
+  it('maps failures to typed errors: 5xx unavailable, 4xx refused, slow timeout, bad JSON invalid, nobody listening unavailable', async () => {
+    const rt = http();
+    handler = () => ({ status: 503, body: { error: 'overloaded' } });
+    expect(await failure(new HttpRuntime(rt).execute(task(null), ctx(rt)))).toBeInstanceOf(
+      UnavailableError,
+    );
+    handler = () => ({ status: 422, body: { error: 'nope' } });
+    const refused = await failure(new HttpRuntime(rt).execute(task(null), ctx(rt)));
+    expect(refused).toBeInstanceOf(RuleViolationError);
+    expect((refused as RuleViolationError).details).toMatchObject({
+      status: 422,
+      rule: 'task_rejected',
+    });
+    handler = () => ({ body: '{not json', contentType: 'application/json' });
+    expect(await failure(new HttpRuntime(rt).execute(task(null), ctx(rt)))).toBeInstanceOf(
+      ValidationError,
+    );
+    handler = () => ({ body: {}, delayMs: 500 });
+    const slow = http('/run', 100);
+    expect(await failure(new HttpRuntime(slow).execute(task(null), ctx(slow)))).toBeInstanceOf(
+      TimeoutError,
+    );
+    // The task's own timeout wins when it is shorter.
+    expect(
+      await failure(new HttpRuntime(rt).execute(task(null, { timeoutMs: 100 }), ctx(rt))),
+    ).toBeInstanceOf(TimeoutError);
+    const closed = { ...rt, url: 'http://127.0.0.1:9/run' };
+    expect(await failure(new HttpRuntime(closed).execute(task(null), ctx(closed)))).toBeInstanceOf(
+      UnavailableError,
+    );
+  });
+});
+
+describe('openai runtime (against a stub chat-completions server on 127.0.0.1)', () => {
+  let stub: Awaited<ReturnType<typeof startStubServer>>;
+  beforeAll(async () => {
+    stub = await startStubServer((req) => {
+      const body = req.body as { model: string; messages: { role: string; content: string }[] };
+      if (req.url !== '/v1/chat/completions') return { status: 404, body: { error: 'not found' } };
+      if (body.model === 'broken') return { body: { choices: [] } };
+      const user = body.messages.find((m) => m.role === 'user')!.content;
+      return {
+        body: {
+          id: 'chatcmpl-1',
+          model: body.model,
+          choices: [
+            {
+              index: 0,
+              message: { role: 'assistant', content: `You said: ${user}` },
+              finish_reason: 'stop',
+            },
+          ],
+          usage: { prompt_tokens: 5, completion_tokens: 4, total_tokens: 9 },
+        },
+      };
+    });
+  });
+  afterAll(() => stub.close());
+  const openai = (
+    extra: Partial<Extract<ResolvedRuntime, { kind: 'openai' }>> = {},
+  ): Extract<ResolvedRuntime, { kind: 'openai' }> => ({
+    kind: 'openai',
+    baseUrl: `${stub.url}/v1/`,
+    model: 'llama3.2',
+    systemPrompt: 'You write campaign copy.',
+    apiKeyEnv: 'FLOTILLA_TEST_LLM_KEY',
+    temperature: 0.2,
+    maxTokens: 64,
+    timeoutMs: 2000,
+    ...extra,
+  });
+
+  it('sends the system prompt and the task as the user message, with the key from the named variable', async () => {
+    const rt = openai();
+    const result = await new OpenAiRuntime(rt, { FLOTILLA_TEST_LLM_KEY: 'sk-local' }).execute(
+      task('a tagline for spring'),
+      ctx(rt),
+    );
+    expect(result).toEqual({
+      content: 'You said: a tagline for spring',
+      model: 'llama3.2',
+      finish_reason: 'stop',
+      usage: { prompt_tokens: 5, completion_tokens: 4, total_tokens: 9 },
+    });
+    const sent = stub.requests.at(-1)!;
+    expect(sent.headers['authorization']).toBe('Bearer sk-local');
+    expect(sent.body).toEqual({
+      model: 'llama3.2',
+      messages: [
+        { role: 'system', content: 'You write campaign copy.' },
+        { role: 'user', content: 'a tagline for spring' },
+      ],
+      temperature: 0.2,
+      max_tokens: 64,
+    });
+  });
+
+  it('sends structured input as JSON and needs no key when none is named', async () => {
+    const rt = openai({ apiKeyEnv: null, systemPrompt: null, temperature: null, maxTokens: null });
+    await new OpenAiRuntime(rt, {}).execute(task({ product: 'tea' }), ctx(rt));
+    const sent = stub.requests.at(-1)!;
+    expect(sent.headers['authorization']).toBeUndefined();
+    expect(sent.body).toEqual({
+      model: 'llama3.2',
+      messages: [{ role: 'user', content: '{"product":"tea"}' }],
+    });
+  });
+
+  it('refuses to start without the key it names, and treats an answer without a completion as invalid', async () => {
+    expect(() => createRuntime(openai(), {})).toThrow(UnavailableError);
+    const broken = openai({ model: 'broken', apiKeyEnv: null });
+    expect(
+      await failure(new OpenAiRuntime(broken, {}).execute(task('x'), ctx(broken))),
+    ).toBeInstanceOf(ValidationError);
+  });
+});
+
+describe('runtime from an assignment', () => {
+  it('accepts what resolution produced (nulls for unset fields) and fills defaults', () => {
+    expect(
+      parseResolvedRuntime({ kind: 'builtin', handler: 'sleep', delayMs: 200, failureRate: 0 }),
+    ).toEqual({ kind: 'builtin', handler: 'sleep', delayMs: 200, failureRate: 0 });
+    expect(
+      parseResolvedRuntime({
+        kind: 'openai',
+        baseUrl: 'http://127.0.0.1:11434/v1',
+        model: 'm',
+        systemPrompt: null,
+        apiKeyEnv: null,
+        temperature: null,
+        maxTokens: null,
+        timeoutMs: 1000,
+      }),
+    ).toMatchObject({ kind: 'openai', apiKeyEnv: null, timeoutMs: 1000 });
+    expect(parseResolvedRuntime({ kind: 'http', url: 'http://127.0.0.1:1/x' })).toMatchObject({
+      method: 'POST',
+      timeoutMs: 30_000,
+      headers: {},
+    });
+  });
+
+  it('refuses what no blueprint could say, naming the path', () => {
+    for (const bad of [
+      { kind: 'shell', cmd: 'rm -rf /' },
+      { kind: 'builtin', handler: 'teleport' },
+      'echo',
+      null,
+    ]) {
+      const err = (() => {
+        try {
+          parseResolvedRuntime(bad);
+        } catch (e) {
+          return e;
+        }
+        return undefined;
+      })();
+      expect(err).toBeInstanceOf(ValidationError);
+      expect((err as ValidationError).issues[0]!.path).toMatch(/^runtime/);
+    }
+  });
+});

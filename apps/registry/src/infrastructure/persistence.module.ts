@@ -1,0 +1,85 @@
+import { Global, Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
+import pg from 'pg';
+import { CommandHandler } from '@flotilla/application';
+import type { Config } from '@flotilla/config';
+import { createEventStore, eventStoreConfigFromEnv, type EventStore } from '@flotilla/eventstore';
+import { Fence } from '@flotilla/leadership';
+import { CONFIG, HealthService, LOGGER } from '@flotilla/platform';
+import { createReadModelOrm, migrateReadModels, type ReadModelOrm } from '@flotilla/projections';
+import type { Logger } from '@flotilla/telemetry';
+import { EVENT_STORE, FENCE, READ_MODELS } from './tokens.js';
+
+interface FenceHandle {
+  readonly fence: Fence;
+  readonly pool: pg.Pool;
+}
+const FENCE_POOL = Symbol('registry.fence-pool');
+
+@Injectable()
+class PersistenceLifecycle implements OnApplicationShutdown {
+  constructor(
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(READ_MODELS) private readonly orm: ReadModelOrm,
+    @Inject(FENCE_POOL) private readonly fence: FenceHandle,
+    health: HealthService,
+  ) {
+    health.register('event_store', () => store.headPosition());
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.store.close().catch(() => undefined);
+    await this.orm.close().catch(() => undefined);
+    await this.fence.pool.end().catch(() => undefined);
+  }
+}
+
+/**
+ * The event store (PostgreSQL or EventStoreDB, by EVENT_STORE), the read-model ORM (migrated at
+ * start), the one command handler every node write goes through, and the fence the singleton
+ * loops carry their lease terms into.
+ */
+@Global()
+@Module({
+  providers: [
+    {
+      provide: EVENT_STORE,
+      inject: [CONFIG],
+      useFactory: (config: Config) => createEventStore(eventStoreConfigFromEnv(config)),
+    },
+    {
+      provide: READ_MODELS,
+      inject: [CONFIG, LOGGER],
+      useFactory: async (config: Config, logger: Logger) => {
+        const orm = await createReadModelOrm({
+          url: config.DATABASE_URL,
+          poolSize: config.DATABASE_POOL_SIZE,
+        });
+        const applied = await migrateReadModels(orm, config.DATABASE_URL);
+        if (applied.length) logger.info({ applied }, 'read-model migrations applied');
+        return orm;
+      },
+    },
+    {
+      provide: CommandHandler,
+      inject: [EVENT_STORE],
+      // Every node stream stays folded in memory: 10,000 nodes fit, and a cached state is only a
+      // starting point (the handler reads past it and the expected revision guards the append).
+      useFactory: (store: EventStore) => new CommandHandler(store, { cacheSize: 20_000 }),
+    },
+    {
+      provide: FENCE_POOL,
+      inject: [CONFIG],
+      useFactory: async (config: Config): Promise<FenceHandle> => {
+        const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 4 });
+        pool.on('error', () => undefined);
+        const fence = new Fence(pool);
+        await fence.ensureSchema();
+        return { fence, pool };
+      },
+    },
+    { provide: FENCE, inject: [FENCE_POOL], useFactory: (handle: FenceHandle) => handle.fence },
+    PersistenceLifecycle,
+  ],
+  exports: [EVENT_STORE, READ_MODELS, CommandHandler, FENCE],
+})
+export class PersistenceModule {}

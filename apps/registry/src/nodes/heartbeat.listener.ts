@@ -1,0 +1,86 @@
+import {
+  Inject,
+  Injectable,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import type { Subscription } from '@nats-io/transport-node';
+import { registrySubjects } from '@flotilla/contracts';
+import { decodeJson, Messaging } from '@flotilla/messaging';
+import { LOGGER, METRICS_REGISTRY } from '@flotilla/platform';
+import { promClient, type Counter, type Logger, type Registry } from '@flotilla/telemetry';
+import { parseHeartbeat, type ParsedHeartbeat } from './heartbeat.parse.js';
+import { NodeDirectory, type NodeEntry } from './node-directory.js';
+
+/**
+ * Heartbeats on core NATS. Every replica subscribes without a queue group, so each one has
+ * fresh liveness data and a newly elected failure detector never starts from a blank slate.
+ * Heartbeats are not events: a heartbeat touches memory only (O(1), no database write); only the
+ * status changes they cause are recorded, by the failure detector.
+ */
+@Injectable()
+export class HeartbeatListener implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private subscription: Subscription | undefined;
+  private readonly received: Counter<'outcome'>;
+  private readonly lag: InstanceType<typeof promClient.Summary>;
+
+  constructor(
+    private readonly messaging: Messaging,
+    private readonly directory: NodeDirectory,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(METRICS_REGISTRY) registry: Registry,
+  ) {
+    this.received = new promClient.Counter({
+      name: 'flotilla_registry_heartbeats_total',
+      help: 'Heartbeats received, by outcome (recorded, unknown node, malformed).',
+      labelNames: ['outcome'],
+      registers: [registry],
+    });
+    this.lag = new promClient.Summary({
+      name: 'flotilla_registry_heartbeat_lag_ms',
+      help: 'Heartbeat processing lag: from the node stamping it to this replica recording it, in ms.',
+      percentiles: [0.5, 0.9, 0.99, 0.999],
+      maxAgeSeconds: 60,
+      ageBuckets: 6,
+      registers: [registry],
+    });
+  }
+
+  onApplicationBootstrap(): void {
+    this.subscription = this.messaging.nc.subscribe(
+      this.messaging.subject(registrySubjects.heartbeats),
+      {
+        callback: (err, msg) => {
+          if (err) {
+            this.logger.warn({ err }, 'heartbeat subscription error');
+            return;
+          }
+          let raw: unknown;
+          try {
+            raw = decodeJson(msg.data);
+          } catch {
+            this.received.inc({ outcome: 'malformed' });
+            return;
+          }
+          this.record(parseHeartbeat(raw), Date.now());
+        },
+      },
+    );
+  }
+
+  beforeApplicationShutdown(): void {
+    this.subscription?.unsubscribe();
+  }
+
+  /** Records one heartbeat (also used by the request/reply route for HTTP-only nodes). */
+  record(heartbeat: ParsedHeartbeat | null, nowMs: number): NodeEntry | undefined {
+    if (!heartbeat) {
+      this.received.inc({ outcome: 'malformed' });
+      return undefined;
+    }
+    const entry = this.directory.heartbeat(heartbeat.nodeId, heartbeat.reading, nowMs);
+    this.received.inc({ outcome: entry ? 'recorded' : 'unknown_node' });
+    if (entry) this.lag.observe(Math.max(0, nowMs - heartbeat.reading.sentAtMs));
+    return entry;
+  }
+}

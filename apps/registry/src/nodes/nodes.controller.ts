@@ -1,0 +1,168 @@
+import { Controller, Inject } from '@nestjs/common';
+import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
+import { registryRoutes as r, type NodeView, type RouteRequestParsed } from '@flotilla/contracts';
+import type { Config } from '@flotilla/config';
+import { newId, NotFoundError, type NodeCommand } from '@flotilla/domain';
+import type { NatsRequestContext, RequestMeta } from '@flotilla/messaging';
+import { CONFIG } from '@flotilla/platform';
+import { commandContext, nowIso, visibleTo } from '../infrastructure/request-context.js';
+import { DirectoryFeed } from './directory-feed.js';
+import { HeartbeatListener } from './heartbeat.listener.js';
+import { parseHeartbeat } from './heartbeat.parse.js';
+import { NodeCommands } from './node-commands.service.js';
+import { NodeDirectory, type NodeEntry } from './node-directory.js';
+import { toNodeView, viewStatus } from './node-views.js';
+
+type Req<K extends keyof typeof r> = RouteRequestParsed<(typeof r)[K]>;
+
+/** Node registration, heartbeats over request/reply, queries, and the operator's node commands. */
+@Controller()
+export class NodesController {
+  constructor(
+    private readonly directory: NodeDirectory,
+    private readonly feed: DirectoryFeed,
+    private readonly nodes: NodeCommands,
+    private readonly heartbeats: HeartbeatListener,
+    @Inject(CONFIG) private readonly config: Config,
+  ) {}
+
+  @MessagePattern(r.registerNode.subject)
+  async register(
+    @Payload() req: Req<'registerNode'>,
+    @Ctx() ctx: NatsRequestContext,
+  ): Promise<NodeView> {
+    await this.ready();
+    const nodeId = req.node_id ?? newId('node');
+    await this.nodes.execute(
+      nodeId,
+      {
+        type: 'RegisterNode',
+        data: {
+          nodeId,
+          hostname: req.hostname,
+          address: req.address,
+          region: req.region,
+          zone: req.zone,
+          labels: req.labels,
+          services: req.services,
+          capacity: {
+            cpu: req.capacity.cpu,
+            memoryMb: req.capacity.memory_mb,
+            maxAgents: req.capacity.max_agents,
+          },
+          role: req.role,
+          priority: req.priority,
+        },
+        metadata: { now: nowIso() },
+      },
+      commandContext(ctx.meta),
+    );
+    // A node that registers is alive, whether or not its registration changed anything.
+    this.directory.touch(nodeId, Date.now());
+    if (req.resume_own_drain && this.entry(nodeId, ctx.meta).state.admin !== 'none') {
+      await this.nodes.execute(
+        nodeId,
+        { type: 'UncordonNode', data: {}, metadata: { now: nowIso() } },
+        commandContext(ctx.meta),
+      );
+    }
+    return toNodeView(this.entry(nodeId, ctx.meta), Date.now());
+  }
+
+  /** HTTP-only nodes heartbeat here (node agents publish on core NATS instead). */
+  @MessagePattern(r.heartbeat.subject)
+  async heartbeat(@Payload() req: Req<'heartbeat'>) {
+    await this.ready();
+    const entry = this.heartbeats.record(parseHeartbeat(req), Date.now());
+    if (!entry) throw NotFoundError.of('node', req.node_id);
+    return { status: viewStatus(entry) };
+  }
+
+  @MessagePattern(r.listNodes.subject)
+  async list(@Payload() req: Req<'listNodes'>, @Ctx() ctx: NatsRequestContext) {
+    await this.ready();
+    const now = Date.now();
+    const matching: NodeEntry[] = [];
+    for (const entry of this.directory.entries()) {
+      if (!visibleTo(ctx.meta, entry.state.tenantId)) continue;
+      const status = viewStatus(entry);
+      if (req.status ? status !== req.status : status === 'deregistered') continue;
+      if (req.role && entry.state.role !== req.role) continue;
+      if (req.zone && entry.state.zone !== req.zone) continue;
+      matching.push(entry);
+    }
+    matching.sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0));
+    return {
+      nodes: matching.slice(req.offset, req.offset + req.limit).map((e) => toNodeView(e, now)),
+      total: matching.length,
+    };
+  }
+
+  @MessagePattern(r.getNode.subject)
+  async get(@Payload() req: Req<'getNode'>, @Ctx() ctx: NatsRequestContext): Promise<NodeView> {
+    await this.ready();
+    return toNodeView(this.entry(req.id, ctx.meta), Date.now());
+  }
+
+  @MessagePattern(r.deregisterNode.subject)
+  deregister(@Payload() req: Req<'deregisterNode'>, @Ctx() ctx: NatsRequestContext) {
+    return this.command(
+      req.id,
+      {
+        type: 'DeregisterNode',
+        data: { reason: 'deregistered by operator', force: req.force },
+        metadata: { now: nowIso() },
+      },
+      ctx.meta,
+    );
+  }
+
+  /** Starts a drain: the orchestrator moves each agent away make-before-break; the node is drained once empty. */
+  @MessagePattern(r.drainNode.subject)
+  drain(@Payload() req: Req<'drainNode'>, @Ctx() ctx: NatsRequestContext) {
+    return this.command(
+      req.id,
+      { type: 'DrainNode', data: { reason: req.reason }, metadata: { now: nowIso() } },
+      ctx.meta,
+    );
+  }
+
+  @MessagePattern(r.cordonNode.subject)
+  cordon(@Payload() req: Req<'cordonNode'>, @Ctx() ctx: NatsRequestContext) {
+    return this.command(
+      req.id,
+      { type: 'CordonNode', data: { reason: req.reason }, metadata: { now: nowIso() } },
+      ctx.meta,
+    );
+  }
+
+  @MessagePattern(r.uncordonNode.subject)
+  uncordon(@Payload() req: Req<'uncordonNode'>, @Ctx() ctx: NatsRequestContext) {
+    return this.command(
+      req.id,
+      { type: 'UncordonNode', data: {}, metadata: { now: nowIso() } },
+      ctx.meta,
+    );
+  }
+
+  private async command(
+    nodeId: string,
+    command: NodeCommand,
+    meta: RequestMeta,
+  ): Promise<NodeView> {
+    await this.ready();
+    this.entry(nodeId, meta);
+    await this.nodes.execute(nodeId, command, commandContext(meta));
+    return toNodeView(this.entry(nodeId, meta), Date.now());
+  }
+
+  private entry(nodeId: string, meta: RequestMeta): NodeEntry {
+    const entry = this.directory.get(nodeId);
+    if (!entry || !visibleTo(meta, entry.state.tenantId)) throw NotFoundError.of('node', nodeId);
+    return entry;
+  }
+
+  private ready(): Promise<void> {
+    return this.feed.whenReady(this.config.REQUEST_TIMEOUT_MS);
+  }
+}

@@ -1,0 +1,157 @@
+import type { PlaceRequest, PlacementAgent } from '@flotilla/contracts';
+import { place, type PlacementRequest, type PlacementStrategy } from '@flotilla/domain';
+import type { NodeDirectory } from '../nodes/node-directory.js';
+
+/** An agent some node already holds (recorded, or reserved by a placement still being written). */
+export interface HeldAgent {
+  readonly agentId: string;
+  readonly nodeId: string;
+  readonly previous: string | null;
+  /** The move source to release in the same operation (a move with `keep_source: false`). */
+  readonly releaseFrom: string | null;
+}
+
+/** A new placement: reserved in the directory, to be recorded as PlaceAgent → AgentAssigned. */
+export interface NewPlacement {
+  readonly agent: PlacementAgent;
+  readonly nodeId: string;
+  readonly previous: string | null;
+  readonly releaseFrom: string | null;
+}
+
+export interface RequestPlan {
+  readonly strategy: PlacementStrategy;
+  readonly held: HeldAgent[];
+  readonly placed: NewPlacement[];
+  readonly unplaced: { agent_id: string; reason: string }[];
+}
+
+export interface PlannerState {
+  /** Round-robin position: the node assigned last. */
+  cursor: string | null;
+  /** Seed of the next random placement. */
+  seed: number;
+}
+
+/** Requests that may share one `place()` call: same strategy, same constraints, same move source. */
+export function groupKey(req: PlaceRequest, strategy: PlacementStrategy): string {
+  const c = req.constraints;
+  return JSON.stringify([
+    strategy,
+    [...c.required_services].sort(),
+    Object.entries(c.required_labels).sort(([a], [b]) => (a < b ? -1 : 1)),
+    c.zone_spread,
+    c.max_per_zone ?? null,
+    c.anti_affinity,
+    req.move_from ?? null,
+  ]);
+}
+
+/**
+ * Decides where the agents of a group of requests go, and reserves that capacity in the
+ * directory before returning. It is synchronous from the first read of the directory to the last
+ * reservation, so nothing else in this process can decide in between: that is what serialises
+ * placement decisions and keeps two concurrent requests from both taking a node's last slot.
+ * (Across replicas, the node decider's capacity check under the stream's optimistic lock is the
+ * final guard; a placement it refuses is planned again.)
+ *
+ * Idempotent by agent id: an agent some node already holds keeps it. With `move_from`, an agent
+ * held only by the source node is placed elsewhere (never on the source); with `keep_source:
+ * false` the source's assignment is released in the same operation.
+ *
+ * One `place()` call serves the whole group: building the fleet index is the expensive part
+ * (O(nodes log nodes)), and requests arriving together share it.
+ */
+export function planGroup(
+  requests: readonly PlaceRequest[],
+  strategy: PlacementStrategy,
+  directory: NodeDirectory,
+  planner: PlannerState,
+): RequestPlan[] {
+  const plans: RequestPlan[] = requests.map(() => ({
+    strategy,
+    held: [],
+    placed: [],
+    unplaced: [],
+  }));
+  const toPlace: { request: number; agent: PlacementAgent }[] = [];
+  requests.forEach((req, i) => {
+    const moveFrom = req.move_from ?? null;
+    const seen = new Set<string>();
+    for (const agent of req.agents) {
+      if (seen.has(agent.agent_id)) continue;
+      seen.add(agent.agent_id);
+      const holders = directory.nodesOf(agent.agent_id);
+      const onSource = moveFrom !== null && holders.includes(moveFrom);
+      const elsewhere = moveFrom === null ? holders : holders.filter((n) => n !== moveFrom);
+      if (elsewhere.length > 0) {
+        plans[i]!.held.push({
+          agentId: agent.agent_id,
+          nodeId: elsewhere[0]!,
+          previous: moveFrom,
+          releaseFrom: onSource && !req.keep_source ? moveFrom : null,
+        });
+      } else {
+        toPlace.push({ request: i, agent });
+      }
+    }
+  });
+  if (toPlace.length === 0) return plans;
+
+  const first = requests[0]!;
+  const moveFrom = first.move_from ?? null;
+  const placing = new Set(toPlace.map((p) => p.agent.agent_id));
+  const clusterIds = requests.map((r) => r.cluster_id);
+  const agents: PlacementRequest[] = toPlace.map(({ request, agent }) => {
+    const req = requests[request]!;
+    return {
+      agentId: agent.agent_id,
+      clusterId: req.cluster_id,
+      role: agent.role,
+      resources: { cpu: agent.resources.cpu, memoryMb: agent.resources.memory_mb },
+      requiredServices: req.constraints.required_services,
+      requiredLabels: req.constraints.required_labels,
+    };
+  });
+  const result = place({
+    agents,
+    nodes: directory.snapshots(moveFrom ?? undefined),
+    strategy,
+    constraints: {
+      zoneSpread: first.constraints.zone_spread,
+      antiAffinity: first.constraints.anti_affinity,
+      maxPerZone: first.constraints.max_per_zone ?? null,
+    },
+    // The agents being placed now are not "already placed" (a mover is held by its source only).
+    existing: directory.placementsOf(clusterIds).filter((e) => !placing.has(e.agentId)),
+    cursor: planner.cursor,
+    seed: planner.seed++,
+  });
+  planner.cursor = result.cursor;
+
+  const byAgent = new Map(toPlace.map((p) => [p.agent.agent_id, p]));
+  for (const a of result.assignments) {
+    const item = byAgent.get(a.agentId)!;
+    const req = requests[item.request]!;
+    const onSource = moveFrom !== null && directory.nodesOf(a.agentId).includes(moveFrom);
+    directory.reserve(a.nodeId, {
+      agentId: a.agentId,
+      clusterId: req.cluster_id,
+      resources: { cpu: item.agent.resources.cpu, memoryMb: item.agent.resources.memory_mb },
+    });
+    plans[item.request]!.placed.push({
+      agent: item.agent,
+      nodeId: a.nodeId,
+      previous: moveFrom,
+      releaseFrom: onSource && !req.keep_source ? moveFrom : null,
+    });
+  }
+  for (const u of result.unplaced) {
+    const item = byAgent.get(u.agentId)!;
+    plans[item.request]!.unplaced.push({
+      agent_id: u.agentId,
+      reason: `${u.reason}: ${u.message}`,
+    });
+  }
+  return plans;
+}

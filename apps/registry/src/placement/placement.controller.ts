@@ -1,0 +1,106 @@
+import { Controller, Inject } from '@nestjs/common';
+import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
+import { CommandHandler } from '@flotilla/application';
+import type { Config } from '@flotilla/config';
+import { registryRoutes as r, type RouteRequestParsed } from '@flotilla/contracts';
+import type { NatsRequestContext } from '@flotilla/messaging';
+import { CONFIG } from '@flotilla/platform';
+import { commandContext, nowIso, visibleTo } from '../infrastructure/request-context.js';
+import { DirectoryFeed } from '../nodes/directory-feed.js';
+import { NodeDirectory } from '../nodes/node-directory.js';
+import { computeStats } from '../nodes/node-views.js';
+import {
+  REGISTRY_SETTINGS_STREAM,
+  registrySettingsDecider,
+} from '../settings/registry-settings.decider.js';
+import { PlacementService } from './placement.service.js';
+
+type Req<K extends keyof typeof r> = RouteRequestParsed<(typeof r)[K]>;
+
+/** Placement and release (the orchestrator's reconciler calls these), assignments, stats and the default strategy. */
+@Controller()
+export class PlacementController {
+  constructor(
+    private readonly placement: PlacementService,
+    private readonly directory: NodeDirectory,
+    private readonly feed: DirectoryFeed,
+    private readonly commands: CommandHandler,
+    @Inject(CONFIG) private readonly config: Config,
+  ) {}
+
+  @MessagePattern(r.place.subject)
+  place(@Payload() req: Req<'place'>, @Ctx() ctx: NatsRequestContext) {
+    return this.placement.place(req, commandContext(ctx.meta, { clusterId: req.cluster_id }));
+  }
+
+  @MessagePattern(r.release.subject)
+  async release(@Payload() req: Req<'release'>, @Ctx() ctx: NatsRequestContext) {
+    const released = await this.placement.release(
+      req.cluster_id,
+      req.agent_ids,
+      req.node_id,
+      req.reason,
+      commandContext(ctx.meta, { clusterId: req.cluster_id }),
+    );
+    return { released };
+  }
+
+  @MessagePattern(r.assignments.subject)
+  async assignments(@Payload() req: Req<'assignments'>, @Ctx() ctx: NatsRequestContext) {
+    await this.feed.whenReady(this.config.REQUEST_TIMEOUT_MS);
+    const rows: {
+      agent_id: string;
+      cluster_id: string;
+      node_id: string;
+      status: 'assigned';
+      assigned_at: string;
+    }[] = [];
+    for (const entry of this.directory.entries()) {
+      if (req.node_id && entry.nodeId !== req.node_id) continue;
+      if (!visibleTo(ctx.meta, entry.state.tenantId)) continue;
+      for (const a of Object.values(entry.state.assignments)) {
+        if (req.cluster_id && a.clusterId !== req.cluster_id) continue;
+        rows.push({
+          agent_id: a.agentId,
+          cluster_id: a.clusterId,
+          node_id: entry.nodeId,
+          status: 'assigned',
+          assigned_at: a.at,
+        });
+      }
+    }
+    rows.sort((a, b) =>
+      a.assigned_at < b.assigned_at
+        ? -1
+        : a.assigned_at > b.assigned_at
+          ? 1
+          : a.agent_id < b.agent_id
+            ? -1
+            : 1,
+    );
+    return { assignments: rows.slice(req.offset, req.offset + req.limit), total: rows.length };
+  }
+
+  @MessagePattern(r.stats.subject)
+  async stats(@Ctx() ctx: NatsRequestContext) {
+    await this.feed.whenReady(this.config.REQUEST_TIMEOUT_MS);
+    const visible = [...this.directory.entries()].filter((e) =>
+      visibleTo(ctx.meta, e.state.tenantId),
+    );
+    return computeStats(visible, this.directory.settings.strategy);
+  }
+
+  /** Switches the default strategy: an event on the registry's settings stream, so it survives restarts. */
+  @MessagePattern(r.setStrategy.subject)
+  async setStrategy(@Payload() req: Req<'setStrategy'>, @Ctx() ctx: NatsRequestContext) {
+    await this.feed.whenReady(this.config.REQUEST_TIMEOUT_MS);
+    const result = await this.commands.handle(
+      registrySettingsDecider,
+      REGISTRY_SETTINGS_STREAM,
+      { type: 'SetDefaultStrategy', data: { strategy: req.strategy }, metadata: { now: nowIso() } },
+      commandContext(ctx.meta),
+    );
+    this.directory.applySettingsState(result.state, result.revision);
+    return { strategy: result.state.strategy, position: result.position?.toString() ?? null };
+  }
+}

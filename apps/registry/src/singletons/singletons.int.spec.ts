@@ -1,0 +1,367 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import {
+  registryRoutes as r,
+  registrySubjects,
+  SYSTEM_IDENTITY,
+  type PlacementAgent,
+} from '@flotilla/contracts';
+import { createEventStore, type EventStore, type StoredEvent } from '@flotilla/eventstore';
+import { Fence, FencedOutError, readLeadership } from '@flotilla/leadership';
+import type { Messaging } from '@flotilla/messaging';
+import { createReadModelOrm, type ReadModelOrm } from '@flotilla/projections';
+import {
+  createTestDatabase,
+  createTestNamespace,
+  type TestDatabase,
+  type TestNamespace,
+} from '@flotilla/testing';
+import { FENCE } from '../infrastructure/tokens.js';
+import {
+  startRegistryReplica,
+  testClient,
+  until,
+  type RegistryReplica,
+} from '../testing/registry-harness.js';
+import { FAILURE_DETECTOR_ROLE, FailureDetector } from './failure-detector.js';
+import { ReservationReaper } from './reservation-reaper.js';
+import { SingletonLoops } from './singleton-loops.js';
+
+const agent = (id: string): PlacementAgent => ({
+  agent_id: id,
+  name: 'worker',
+  role: 'worker',
+  capabilities: [],
+  runtime: { kind: 'builtin', handler: 'echo', delayMs: 0, failureRate: 0 },
+  resources: { cpu: 0.5, memory_mb: 256 },
+});
+
+describe('registry singletons: failure detection, fencing, drain completion, reservation expiry, leadership', () => {
+  let db: TestDatabase;
+  let ns: TestNamespace;
+  let env: Record<string, string>;
+  let a: RegistryReplica;
+  let client: Messaging;
+  let store: EventStore;
+  let orm: ReadModelOrm;
+  let beating: NodeJS.Timeout;
+  const alive = new Map<string, { agent_id: string; cluster_id: string; state: string }[]>();
+  const lastSent = new Map<string, number>();
+
+  beforeAll(async () => {
+    db = await createTestDatabase('reg_single');
+    ns = createTestNamespace();
+    env = {
+      DATABASE_URL: db.url,
+      NATS_URL: ns.natsUrl,
+      FLOTILLA_NAMESPACE: ns.prefix,
+      RESERVATION_TTL_MS: '1500',
+      LEASE_TTL_MS: '900',
+    };
+    a = await startRegistryReplica(env, 'registry-a');
+    client = await testClient(ns.natsUrl, ns.prefix);
+    store = await createEventStore({ kind: 'postgres', url: db.url });
+    orm = await createReadModelOrm({ url: db.url });
+    beating = setInterval(() => {
+      for (const [id, agents] of alive) {
+        lastSent.set(id, Date.now());
+        client.publish(registrySubjects.heartbeat(id), {
+          node_id: id,
+          sent_at: new Date().toISOString(),
+          cpu_percent: 5,
+          memory_percent: 5,
+          disk_percent: 5,
+          load_avg: 0,
+          agents,
+        });
+      }
+    }, 100);
+    for (const id of ['node-1', 'node-2', 'node-3']) {
+      await client.request(r.registerNode, {
+        node_id: id,
+        hostname: id,
+        address: '127.0.0.1',
+        zone: 'zone-a',
+        capacity: { cpu: 8, memory_mb: 8192, max_agents: 10 },
+      });
+      alive.set(id, []);
+    }
+  });
+
+  afterAll(async () => {
+    clearInterval(beating);
+    await a?.close();
+    await client?.close();
+    await store?.close();
+    await orm?.close();
+    await db?.drop();
+    await ns?.cleanup();
+  });
+
+  /** A row of the orchestrator's read model: the cluster wants this agent on this node, in this state. */
+  const clusterWants = async (id: string, clusterId: string, nodeId: string, state: string) => {
+    await orm.em.fork().execute(
+      `INSERT INTO cluster_agents (id, cluster_id, tenant_id, name, role, ordinal, state, node_id, capabilities, runtime, reports_to, spec_hash, resources, reason, created_at, updated_at, position)
+       VALUES (?, ?, 'default', 'worker', 'worker', 0, ?, ?, '[]', '{}', null, 'hash', '{}', null, now(), now(), 1)`,
+      [id, clusterId, state, nodeId],
+    );
+  };
+
+  const nodeEvents = async (nodeId: string, type: string): Promise<StoredEvent[]> =>
+    (await store.readStream(`node-${nodeId}`)).filter((e) => e.type === type);
+
+  it('suspects a silent node after 2 s, takes it offline after 3 s naming its agents, and recovers it when it beats again', async () => {
+    const placed = await client.request(r.place, {
+      cluster_id: 'cluster-fd',
+      tenant_id: 'default',
+      strategy: 'least-agents',
+      agents: [agent('agent-fd-1'), agent('agent-fd-2'), agent('agent-fd-3')],
+    });
+    for (const x of placed.assignments)
+      await clusterWants(x.agent_id, 'cluster-fd', x.node_id, 'idle');
+    expect(placed.assignments.find((x) => x.agent_id === 'agent-fd-3')?.node_id).toBe('node-3');
+    await until(
+      () => a.get(SingletonLoops).leading.includes(FAILURE_DETECTOR_ROLE),
+      5000,
+      'failure detector elected',
+    );
+    await until(
+      async () => (await client.request(r.getNode, { id: 'node-3' })).usage !== null,
+      3000,
+      'node-3 heard from',
+    );
+    alive.delete('node-3');
+    const silentFrom = lastSent.get('node-3')!;
+    const suspected = await until(
+      async () => (await nodeEvents('node-3', 'NodeSuspected'))[0],
+      4000,
+      'NodeSuspected',
+    );
+    const offline = await until(
+      async () => (await nodeEvents('node-3', 'NodeWentOffline'))[0],
+      5000,
+      'NodeWentOffline',
+    );
+    const suspectAfter = Date.parse(String(suspected.data['at'])) - silentFrom;
+    const offlineAfter = Date.parse(String(offline.data['at'])) - silentFrom;
+    expect(suspectAfter).toBeGreaterThanOrEqual(2000);
+    expect(suspectAfter).toBeLessThan(2500);
+    expect(offlineAfter).toBeGreaterThanOrEqual(3000);
+    expect(offlineAfter).toBeLessThan(3500);
+    expect(offline.data['agentIds']).toEqual(['agent-fd-3']);
+    expect(offline.metadata).toMatchObject({
+      actor: 'failure-detector',
+      fencingTerm: expect.any(Number),
+    });
+    // The other nodes kept beating: nothing happened to them.
+    expect(await nodeEvents('node-1', 'NodeSuspected')).toEqual([]);
+    alive.set('node-3', []);
+    await until(
+      async () => (await nodeEvents('node-3', 'NodeRecovered'))[0],
+      3000,
+      'NodeRecovered',
+    );
+    expect((await client.request(r.getNode, { id: 'node-3' })).status).toBe('online');
+  });
+
+  it("refuses a deposed leader's late write (fencing), whatever its view of the fleet says", async () => {
+    const fence = a.get<Fence>(FENCE);
+    const detector = a.get(FailureDetector);
+    const current = (await readLeadership(client, 900)).find(
+      (x) => x.role === FAILURE_DETECTOR_ROLE,
+    )!;
+    const deposedTerm = current.term! + 1;
+    const deposed = new AbortController();
+    // A leader with a term that is the highest so far starts (its election admission passes)...
+    const run = detector.run(deposed.signal, deposedTerm).catch((e: unknown) => e);
+    await until(
+      async () => await fence.admit(FAILURE_DETECTOR_ROLE, deposedTerm).then(() => true),
+      2000,
+      'deposed leader admitted',
+    );
+    // ...then a successor is elected and admits its higher term, while the first one still runs.
+    await fence.admit(FAILURE_DETECTOR_ROLE, deposedTerm + 1);
+    const before = (await store.readStream('node-node-2')).length;
+    alive.delete('node-2');
+    // The deposed leader sees node-2 fall silent and tries to record it: refused, and it stops.
+    const err = await run;
+    alive.set('node-2', []);
+    expect(err).toBeInstanceOf(FencedOutError);
+    expect((err as FencedOutError).details).toMatchObject({
+      reason: 'fenced_out',
+      role: FAILURE_DETECTOR_ROLE,
+      term: deposedTerm,
+      current_term: deposedTerm + 1,
+    });
+    expect((await store.readStream('node-node-2')).length).toBe(before);
+    deposed.abort();
+  });
+
+  it('completes a drain the log left half done (a draining node that is already empty)', async () => {
+    // A history recorded before the decider emitted NodeDrained on the last release.
+    await client.request(r.registerNode, {
+      node_id: 'node-old',
+      hostname: 'old',
+      address: '127.0.0.1',
+      zone: 'zone-b',
+      capacity: { cpu: 2, memory_mb: 2048, max_agents: 2 },
+    });
+    alive.set('node-old', []);
+    const [registered] = await store.readStream('node-node-old');
+    const meta = {
+      tenantId: SYSTEM_IDENTITY.tenantId,
+      actor: 'legacy',
+      correlationId: 'c',
+      causationId: null,
+      traceparent: null,
+      schemaVersion: 1,
+    };
+    const at = new Date().toISOString();
+    await store.append(
+      'node-node-old',
+      [
+        {
+          type: 'AgentAssigned',
+          data: {
+            nodeId: 'node-old',
+            agentId: 'agent-old-1',
+            clusterId: 'cluster-old',
+            resources: { cpu: 1, memoryMb: 512 },
+            at,
+          },
+          metadata: meta,
+        },
+        {
+          type: 'NodeDrainStarted',
+          data: { reason: 'drain', agentIds: ['agent-old-1'], at },
+          metadata: meta,
+        },
+        {
+          type: 'AgentReleased',
+          data: {
+            nodeId: 'node-old',
+            agentId: 'agent-old-1',
+            clusterId: 'cluster-old',
+            reason: 'moved',
+            at,
+          },
+          metadata: meta,
+        },
+      ],
+      { expectedRevision: registered!.revision },
+    );
+    const drained = await until(
+      async () => (await nodeEvents('node-old', 'NodeDrained'))[0],
+      5000,
+      'NodeDrained',
+    );
+    expect(drained.metadata).toMatchObject({ actor: 'drain-completion' });
+    expect((await client.request(r.getNode, { id: 'node-old' })).status).toBe('drained');
+  });
+
+  it('releases assignments nobody confirms after the TTL, and keeps those the node or the cluster confirms', async () => {
+    const placed = await client.request(r.place, {
+      cluster_id: 'cluster-ttl',
+      tenant_id: 'default',
+      strategy: 'round-robin',
+      agents: ['agent-lost', 'agent-running', 'agent-wanted', 'agent-failed'].map(agent),
+    });
+    const nodeOf = Object.fromEntries(placed.assignments.map((x) => [x.agent_id, x.node_id]));
+    // The node reports running two of them; the cluster (orchestrator read model) wants one where it is, and failed another.
+    const reported = (id: string) => ({ agent_id: id, cluster_id: 'cluster-ttl', state: 'idle' });
+    alive.set(nodeOf['agent-running']!, [
+      ...(alive.get(nodeOf['agent-running']!) ?? []),
+      reported('agent-running'),
+    ]);
+    alive.set(nodeOf['agent-failed']!, [
+      ...(alive.get(nodeOf['agent-failed']!) ?? []),
+      reported('agent-failed'),
+    ]);
+    await clusterWants('agent-wanted', 'cluster-ttl', nodeOf['agent-wanted']!, 'idle');
+    await clusterWants('agent-failed', 'cluster-ttl', nodeOf['agent-failed']!, 'failed');
+    const reaper = a.get(ReservationReaper);
+    const term = (await readLeadership(client, 900)).find(
+      (x) => x.role === 'reservation-reaper',
+    )!.term!;
+    await until(
+      async () =>
+        (await nodeEvents(nodeOf['agent-lost']!, 'AgentReleased')).some(
+          (e) => e.data['agentId'] === 'agent-lost',
+        ),
+      8000,
+      'agent-lost released',
+    );
+    await until(
+      async () =>
+        (await nodeEvents(nodeOf['agent-failed']!, 'AgentReleased')).some(
+          (e) => e.data['agentId'] === 'agent-failed',
+        ),
+      8000,
+      'agent-failed released',
+    );
+    // Another sweep changes nothing for the confirmed ones.
+    expect(await reaper.sweep(term)).toEqual([]);
+    const still = (await client.request(r.assignments, { cluster_id: 'cluster-ttl' })).assignments
+      .map((x) => x.agent_id)
+      .sort();
+    expect(still).toEqual(['agent-running', 'agent-wanted']);
+    const released = (await nodeEvents(nodeOf['agent-lost']!, 'AgentReleased')).find(
+      (e) => e.data['agentId'] === 'agent-lost',
+    )!;
+    expect(String(released.data['reason'])).toMatch(/^reservation expired/);
+    expect(released.metadata).toMatchObject({ actor: 'reservation-reaper' });
+  });
+
+  it('lists every role with its leader and members, hands a role over, and a second replica takes over within 2 s of a stop', async () => {
+    const b = await startRegistryReplica(env, 'registry-b');
+    try {
+      const view = await until(
+        async () => {
+          const l = await client.request(r.leadership, {});
+          const fd = l.roles.find((x) => x.role === FAILURE_DETECTOR_ROLE);
+          return fd?.members.length === 2 && l;
+        },
+        5000,
+        'both replicas are members',
+      );
+      expect(view.roles.map((x) => x.role)).toEqual(
+        expect.arrayContaining([
+          'drain-completion',
+          'failure-detector',
+          'projector-registry',
+          'reservation-reaper',
+        ]),
+      );
+      const fd = view.roles.find((x) => x.role === FAILURE_DETECTOR_ROLE)!;
+      expect(fd).toMatchObject({ leader: 'registry-a', members: ['registry-a', 'registry-b'] });
+
+      const after = await client.request(r.handover, {
+        role: FAILURE_DETECTOR_ROLE,
+        member_id: 'registry-b',
+      });
+      expect(after.roles.find((x) => x.role === FAILURE_DETECTOR_ROLE)?.leader).toBeDefined();
+      await until(
+        () =>
+          b.get(SingletonLoops).leading.includes(FAILURE_DETECTOR_ROLE) &&
+          !a.get(SingletonLoops).leading.includes(FAILURE_DETECTOR_ROLE),
+        3000,
+        'handover done',
+      );
+      const handed = (await client.request(r.leadership, {})).roles.find(
+        (x) => x.role === FAILURE_DETECTOR_ROLE,
+      )!;
+      expect(handed.leader).toBe('registry-b');
+      expect(handed.term!).toBeGreaterThan(fd.term!);
+
+      const stoppedAt = Date.now();
+      await b.close();
+      await until(
+        () => a.get(SingletonLoops).leading.includes(FAILURE_DETECTOR_ROLE),
+        3000,
+        'registry-a leads again',
+      );
+      expect(Date.now() - stoppedAt).toBeLessThan(2000);
+    } finally {
+      await b.close();
+    }
+  });
+});
