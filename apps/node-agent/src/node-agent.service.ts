@@ -6,7 +6,7 @@ import {
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import type { Config } from '@flotilla/config';
-import { registryRoutes, registrySubjects, type NodeView } from '@flotilla/contracts';
+import { metricsSubjects, registryRoutes, registrySubjects, type NodeView } from '@flotilla/contracts';
 import { TimeoutError, UnavailableError } from '@flotilla/domain';
 import { Messaging } from '@flotilla/messaging';
 import { CONFIG, HealthService, LOGGER, METRICS_REGISTRY } from '@flotilla/platform';
@@ -19,6 +19,9 @@ import { OsSampler } from './node/os-readings.js';
 import { AgentReporter } from './reports/agent-reporter.js';
 import { AgentRunner } from './runner/agent-runner.js';
 import { TASK_SOURCE, type TaskSource } from './runner/task-source.js';
+import { TaskStore } from '@flotilla/tasks';
+import { JetStreamTaskSource } from './tasks/jetstream-task-source.js';
+import { TelemetryWindow } from './tasks/telemetry.js';
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -48,6 +51,7 @@ export class NodeAgentService implements OnApplicationBootstrap, BeforeApplicati
   private heartbeats: Promise<void> = Promise.resolve();
   private registered = false;
   private caughtUp = false;
+  private readonly telemetry = new TelemetryWindow();
 
   constructor(
     private readonly messaging: Messaging,
@@ -90,14 +94,26 @@ export class NodeAgentService implements OnApplicationBootstrap, BeforeApplicati
   async onApplicationBootstrap(): Promise<void> {
     const nodeId = await this.local.nodeId(this.config.NODE_ID);
     this.nodeIdValue = nodeId;
+    // Tasks come from the JetStream queues unless a test provides its own source.
+    const source =
+      this.source ??
+      new JetStreamTaskSource(
+        this.messaging,
+        await TaskStore.open(this.messaging, { retentionMs: this.config.TASK_RETENTION_MS, replicas: this.config.NATS_STREAM_REPLICAS }),
+        nodeId,
+        this.logger,
+      );
     this.runnerValue = new AgentRunner({
       nodeId,
       nodeConcurrency: this.config.NODE_TASK_CONCURRENCY,
       agentConcurrency: this.config.AGENT_TASK_CONCURRENCY,
-      source: this.source,
+      source,
       report: (report) => void this.reporter.report(report),
       logger: this.logger,
-      onOutcome: (o) => this.outcomes.inc({ outcome: o.ok ? 'completed' : 'failed' }),
+      onOutcome: (o) => {
+        this.outcomes.inc({ outcome: o.ok ? 'completed' : 'failed' });
+        this.telemetry.record(o);
+      },
     });
     this.health.register('registry_registration', async () => {
       if (!this.registered) throw new Error(`node '${nodeId}' is not registered yet`);
@@ -234,6 +250,11 @@ export class NodeAgentService implements OnApplicationBootstrap, BeforeApplicati
           cores: r.cores,
           agents: this.runner.statuses(),
         });
+        // Telemetry for the metrics service: busy/idle and the tasks finished since the last one.
+        this.messaging.publish(
+          metricsSubjects.telemetry(this.nodeId),
+          this.telemetry.drain(this.nodeId, interval, { cpu: r.cpuPercent, memory: r.memoryPercent }, this.runner.statuses()),
+        );
       } catch (err) {
         this.logger.warn({ err }, 'heartbeat failed');
       }

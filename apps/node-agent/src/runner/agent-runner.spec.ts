@@ -53,8 +53,8 @@ describe('AgentRunner', () => {
       100,
     );
     expect(runner.statuses()).toEqual([
-      { agent_id: 'agent-1', cluster_id: 'cluster-1', state: 'idle' },
-      { agent_id: 'agent-2', cluster_id: 'cluster-1', state: 'idle' },
+      { agent_id: 'agent-1', cluster_id: 'cluster-1', role: 'worker', state: 'idle' },
+      { agent_id: 'agent-2', cluster_id: 'cluster-1', role: 'worker', state: 'idle' },
     ]);
     runner.sync(new Map([['agent-2', assigned('agent-2')]]), (id) => `moved ${id} to node-2`, 100);
     await new Promise((r) => setTimeout(r, 10));
@@ -127,7 +127,7 @@ describe('AgentRunner', () => {
       100,
     );
     expect(runner.statuses()).toEqual([
-      { agent_id: 'agent-1', cluster_id: 'cluster-1', state: 'stopping' },
+      { agent_id: 'agent-1', cluster_id: 'cluster-1', role: 'worker', state: 'stopping' },
     ]);
     await runner.finish(50);
     expect(reports.map((r) => r.state)).toEqual(['started']);

@@ -22,6 +22,7 @@ export interface AgentStatus {
   readonly agent_id: string;
   readonly cluster_id: string;
   readonly state: string;
+  readonly role: string;
 }
 
 /**
@@ -52,7 +53,7 @@ export class AgentRunner {
   statuses(): AgentStatus[] {
     const out: AgentStatus[] = [];
     for (const w of this.workers.values())
-      out.push({ agent_id: w.agentId, cluster_id: w.clusterId, state: w.state });
+      out.push({ agent_id: w.agentId, cluster_id: w.clusterId, state: w.state, role: w.spec.role });
     return out;
   }
 

@@ -1,0 +1,194 @@
+import { headers as natsHeaders } from '@nats-io/transport-node';
+import type { Consumer, JsMsg } from '@nats-io/jetstream';
+import {
+  ANY_CAPABILITY,
+  PRIORITIES,
+  PRIORITY_SCHEDULE,
+  queuedTask,
+  TASKS_STREAM,
+  taskSubjects,
+  type Priority,
+  type QueuedTask,
+  type TaskOutcome,
+} from '@flotilla/contracts';
+import type { FlotillaError, JsonValue } from '@flotilla/domain';
+import { decodeJson, encodeJson, type Messaging } from '@flotilla/messaging';
+import { TaskQueues, type TaskStore } from '@flotilla/tasks';
+import { currentTraceHeaders, type Logger } from '@flotilla/telemetry';
+import type { RunningAgentInfo, TaskDelivery, TaskSource } from '../runner/task-source.js';
+
+/** The shortest wait JetStream allows for a pull; reached only when another agent took the task. */
+const NEXT_EXPIRES_MS = 1000;
+const IDLE_MIN_MS = 50;
+const IDLE_MAX_MS = 1000;
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * Tasks for the node's agents from the JetStream queues: an agent pulls from the queues of the
+ * capabilities it declares, and a worker also from its cluster's `_any` queues. Priorities are
+ * weighted 6:3:1 (PRIORITY_SCHEDULE): each pull starts at the scheduled priority and falls back
+ * to the others, so a backlog of low tasks never blocks a high one and is never starved.
+ *
+ * Delivery is at-least-once; the task record (NATS KV, compare-and-set) makes the effect
+ * exactly-once: a redelivered task whose record already says completed is acked without running
+ * again (and its result re-announced, in case the first announcement was lost). The record is
+ * written before the message is acked, so an acknowledged task always has its result.
+ */
+export class JetStreamTaskSource implements TaskSource {
+  private readonly queues: TaskQueues;
+  private readonly consumers = new Map<string, Consumer>();
+  private readonly cursors = new Map<string, number>();
+  private readonly idle = new Map<string, number>();
+
+  constructor(
+    private readonly messaging: Messaging,
+    private readonly store: TaskStore,
+    private readonly nodeId: string,
+    private readonly logger: Logger,
+  ) {
+    this.queues = new TaskQueues(messaging);
+  }
+
+  async pull(agent: RunningAgentInfo, max: number, signal: AbortSignal): Promise<readonly TaskDelivery[]> {
+    const capabilities: (string | null)[] = [...agent.spec.capabilities];
+    if (agent.spec.role === 'worker') capabilities.push(null);
+    if (capabilities.length === 0) {
+      // An agent with nothing to pull from idles instead of spinning.
+      await sleep(1000, signal);
+      return [];
+    }
+    const cursor = this.cursors.get(agent.agentId) ?? 0;
+    this.cursors.set(agent.agentId, cursor + 1);
+    const first = PRIORITY_SCHEDULE[cursor % PRIORITY_SCHEDULE.length]!;
+    const order: Priority[] = [first, ...PRIORITIES.filter((p) => p !== first)];
+    const candidates = await Promise.all(
+      order.flatMap((priority) => capabilities.map((capability) => this.consumer(agent.clusterId, priority, capability))),
+    );
+    // JetStream pulls wait at least a second on an empty queue, so ask each queue what it holds
+    // first (one cheap request each) and take only from queues that have work, in schedule order.
+    const pending = await Promise.all(candidates.map((c) => c.info().then((i) => i.num_pending)));
+    const out: TaskDelivery[] = [];
+    for (const [i, consumer] of candidates.entries()) {
+      let left = pending[i]!;
+      while (left > 0 && out.length < max && !signal.aborted) {
+        const m = await consumer.next({ expires: NEXT_EXPIRES_MS });
+        if (!m) break;
+        left--;
+        const delivery = await this.accept(m, agent);
+        if (delivery) out.push(delivery);
+      }
+      if (out.length >= max) break;
+    }
+    if (out.length > 0) {
+      this.idle.delete(agent.agentId);
+      return out;
+    }
+    // Nothing anywhere: back off (50 ms doubling to 1 s) so idle agents cost little.
+    const wait = Math.min(IDLE_MAX_MS, this.idle.get(agent.agentId) ?? IDLE_MIN_MS);
+    this.idle.set(agent.agentId, wait * 2);
+    await sleep(wait, signal);
+    return out;
+  }
+
+  private async consumer(clusterId: string, priority: Priority, capability: string | null): Promise<Consumer> {
+    const key = `${clusterId}/${priority}/${capability ?? ANY_CAPABILITY}`;
+    let consumer = this.consumers.get(key);
+    if (!consumer) {
+      await this.queues.ensure(clusterId, capability);
+      consumer = await this.messaging.js().consumers.get(this.messaging.ns.stream(TASKS_STREAM), this.queues.consumerName(clusterId, priority, capability));
+      this.consumers.set(key, consumer);
+    }
+    return consumer;
+  }
+
+  /** Turns a message into a delivery, or settles it here (duplicate, malformed, out of attempts). */
+  private async accept(m: JsMsg, agent: RunningAgentInfo): Promise<TaskDelivery | undefined> {
+    const parsed = queuedTask.safeParse(decodeJson(m.data));
+    if (!parsed.success) {
+      this.logger.warn({ subject: m.subject }, 'malformed task message; dropped');
+      m.term();
+      return undefined;
+    }
+    const task = parsed.data;
+    const attempt = m.info.deliveryCount;
+    const record = await this.store.get(task.id);
+    if (record?.status === 'completed') {
+      this.announce(task, { ok: true, attempt: record.attempts, agentId: record.agent_id ?? agent.agentId, latencyMs: 0, result: record.result as JsonValue, error: null, final: true });
+      m.ack();
+      return undefined;
+    }
+    if (attempt > task.max_attempts) {
+      // Redelivered past its last attempt (an agent died holding it): dead-letter it now.
+      await this.deadLetter(m, task, agent, `no result after ${task.max_attempts} attempt(s)`, attempt);
+      return undefined;
+    }
+    const startedAt = new Date().toISOString();
+    await this.store.update(task.id, (t) => ({ ...t, status: 'running', attempts: attempt, agent_id: agent.agentId, node_id: this.nodeId, started_at: t.started_at ?? startedAt }));
+    const started = performance.now();
+    return {
+      task: { taskId: task.id, clusterId: task.routed_to, capability: task.capability, input: task.payload as JsonValue, timeoutMs: task.timeout_ms, attempt },
+      working: () => m.working(),
+      ack: async (result: JsonValue) => {
+        const finishedAt = new Date().toISOString();
+        await this.store.update(task.id, (t) => ({ ...t, status: 'completed', result, error: null, finished_at: finishedAt }));
+        this.announce(task, { ok: true, attempt, agentId: agent.agentId, latencyMs: performance.now() - started, result, error: null, final: true });
+        m.ack();
+      },
+      nak: async (delayMs: number, error: FlotillaError) => {
+        if (attempt >= task.max_attempts) {
+          await this.deadLetter(m, task, agent, error.message, attempt);
+          return;
+        }
+        await this.store.update(task.id, (t) => ({ ...t, status: 'queued', error: error.message }));
+        this.announce(task, { ok: false, attempt, agentId: agent.agentId, latencyMs: performance.now() - started, result: null, error: error.message, final: false });
+        m.nak(delayMs);
+      },
+    };
+  }
+
+  private async deadLetter(m: JsMsg, task: QueuedTask, agent: RunningAgentInfo, reason: string, attempt: number): Promise<void> {
+    const h = natsHeaders();
+    h.set('Flotilla-Dead-Reason', reason.slice(0, 500));
+    await this.messaging.js().publish(this.messaging.ns.subject(taskSubjects.dead(task.cluster_id, task.id)), m.data, { headers: h, msgID: `dead-${task.id}` });
+    const finishedAt = new Date().toISOString();
+    await this.store.update(task.id, (t) => ({ ...t, status: 'dead_lettered', attempts: attempt, error: reason, finished_at: finishedAt }));
+    this.announce(task, { ok: false, attempt, agentId: agent.agentId, latencyMs: 0, result: null, error: reason, final: true });
+    m.term();
+  }
+
+  /** Publishes the outcome on `flotilla.tasks.<cluster>.<task>.completed|failed` (core NATS). */
+  private announce(
+    task: QueuedTask,
+    o: { ok: boolean; attempt: number; agentId: string; latencyMs: number; result: JsonValue | null; error: string | null; final: boolean },
+  ): void {
+    const outcome: TaskOutcome = {
+      task_id: task.id,
+      cluster_id: task.cluster_id,
+      routed_to: task.routed_to,
+      outcome: o.ok ? 'completed' : 'failed',
+      final: o.final,
+      attempt: o.attempt,
+      agent_id: o.agentId,
+      node_id: this.nodeId,
+      latency_ms: Math.round(o.latencyMs),
+      result: o.result,
+      error: o.error,
+      at: new Date().toISOString(),
+    };
+    const h = natsHeaders();
+    for (const [k, v] of Object.entries(currentTraceHeaders())) h.set(k, v);
+    this.messaging.nc.publish(this.messaging.ns.subject(taskSubjects.result(task.cluster_id, task.id, outcome.outcome)), encodeJson(outcome), { headers: h });
+  }
+}
