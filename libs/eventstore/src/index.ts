@@ -36,3 +36,4 @@ export {
   EventStoreDbEventStore,
   type EventStoreDbEventStoreOptions,
 } from './eventstoredb/eventstoredb.event-store.js';
+export { instrumentEventStore } from './instrumented.js';

@@ -5,6 +5,7 @@ export {
   messagingAttributes,
   type Handler,
   type MessagingOptions,
+  type NatsErrorKind,
   type RequestMeta,
   type RequestOptions,
   type ServeOptions,

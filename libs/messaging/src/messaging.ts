@@ -23,6 +23,8 @@ import {
 import { errorFromEnvelope, TimeoutError, toFlotillaError, UnavailableError, type FlotillaError } from '@flotilla/domain';
 import { contextFromHeaders, currentTraceHeaders, type Logger, withSpan } from '@flotilla/telemetry';
 
+export type NatsErrorKind = 'timeout' | 'no_responders' | 'request' | 'disconnect' | 'connection';
+
 export interface MessagingOptions {
   readonly servers: readonly string[];
   /** Connection name shown by the server (`<service>:<instance>`). */
@@ -252,22 +254,31 @@ export class Messaging {
     }
   }
 
+  /**
+   * Told about every failed request and connection event, for the service's metrics
+   * (`flotilla_nats_errors_total`). Set once by the platform.
+   */
+  onError: ((kind: NatsErrorKind, dependency: string) => void) | undefined;
+
   private requestFailure(err: unknown, route: Route, subject: string, timeout: number): FlotillaError {
     const e = err as Error;
     const cause = (e as { cause?: unknown }).cause;
     if (e instanceof natsErrors.NoRespondersError || cause instanceof natsErrors.NoRespondersError || (e instanceof natsErrors.RequestError && e.isNoResponders())) {
+      this.onError?.('no_responders', route.service);
       return new UnavailableError(`no ${route.service} replica is answering ${route.subject}`, {
         dependency: route.service,
         subject: route.subject,
       });
     }
     if (e instanceof natsErrors.TimeoutError || cause instanceof natsErrors.TimeoutError) {
+      this.onError?.('timeout', route.service);
       return new TimeoutError(`${route.service} did not answer ${route.subject} within ${timeout} ms`, {
         dependency: route.service,
         subject: route.subject,
         timeout_ms: timeout,
       });
     }
+    this.onError?.('request', route.service);
     return new UnavailableError(`NATS request on ${subject} failed: ${e.message}`, { dependency: 'nats' });
   }
 
@@ -276,6 +287,7 @@ export class Messaging {
       switch (s.type) {
         case 'disconnect':
           this.connected = false;
+          this.onError?.('disconnect', 'nats');
           this.options.logger?.warn({ server: s.server }, 'NATS disconnected; reconnecting');
           break;
         case 'reconnect':
@@ -283,6 +295,7 @@ export class Messaging {
           this.options.logger?.info({ server: s.server }, 'NATS reconnected');
           break;
         case 'error':
+          this.onError?.('connection', 'nats');
           this.options.logger?.error({ err: s.error }, 'NATS error');
           break;
         default:

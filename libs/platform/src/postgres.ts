@@ -2,7 +2,9 @@ import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import pg from 'pg';
 import type { Config } from '@flotilla/config';
 import { HealthService } from './health.service.js';
-import { CONFIG, PG_POOL } from './tokens.js';
+import type { Registry } from '@flotilla/telemetry';
+import { countDbErrors } from './service-metrics.js';
+import { CONFIG, METRICS_REGISTRY, PG_POOL } from './tokens.js';
 
 export function createPgPool(config: Pick<Config, 'DATABASE_URL' | 'DATABASE_POOL_SIZE'>, applicationName: string): pg.Pool {
   const pool = new pg.Pool({
@@ -34,6 +36,6 @@ export class PgLifecycle implements OnApplicationShutdown {
 
 export const pgPoolProvider = {
   provide: PG_POOL,
-  inject: [CONFIG],
-  useFactory: (config: Config) => createPgPool(config, 'flotilla'),
+  inject: [CONFIG, METRICS_REGISTRY],
+  useFactory: (config: Config, registry: Registry) => countDbErrors(createPgPool(config, 'flotilla'), registry, 'service'),
 };

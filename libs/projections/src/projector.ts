@@ -1,3 +1,4 @@
+import client from 'prom-client';
 import { SpanKind, trace, type Link } from '@opentelemetry/api';
 import pg from 'pg';
 import type { EventStore, StoredEvent } from '@flotilla/eventstore';
@@ -196,8 +197,8 @@ export interface ProjectorOptions {
   readonly batchSize?: number;
   readonly beforeCommit?: () => Promise<void>;
   readonly logger?: Logger;
-  /** Called after each applied batch with the projection's new checkpoint. */
-  readonly onApplied?: (projection: string, position: bigint, events: number) => void;
+  /** Called after each applied batch with the projection's new checkpoint and its last event. */
+  readonly onApplied?: (projection: string, position: bigint, events: number, lastOccurredAt: Date) => void;
 }
 
 /**
@@ -228,7 +229,8 @@ export class Projector {
             paused = true;
             break;
           }
-          this.options.onApplied?.(projection.name, batch[batch.length - 1]!.position, batch.length);
+          const last = batch[batch.length - 1]!;
+          this.options.onApplied?.(projection.name, last.position, batch.length, last.occurredAt);
         }
         await sub.close();
         // A rebuild owns the projection: wait, then resume from whatever checkpoint it leaves.
@@ -298,4 +300,29 @@ export async function rebuildProjection(
   }
   const rows = await orm.em.fork().count(projection.entity, {});
   return { projection: projection.name, events, applied, rows, ms: performance.now() - started };
+}
+
+/**
+ * Projector hooks that feed the service's Prometheus registry: events applied per projection and
+ * the projection lag (seconds from an event occurring to its batch being committed).
+ */
+export function projectorMetrics(registry: client.Registry): Pick<ProjectorOptions, 'onApplied'> {
+  const applied = new client.Counter({
+    name: 'flotilla_projection_events_total',
+    help: 'Events applied to the read models, by projection.',
+    labelNames: ['projection'],
+    registers: [registry],
+  });
+  const lag = new client.Gauge({
+    name: 'flotilla_projection_lag_seconds',
+    help: 'Seconds between the last applied event occurring and its projection committing it.',
+    labelNames: ['projection'],
+    registers: [registry],
+  });
+  return {
+    onApplied: (projection, _position, events, lastOccurredAt) => {
+      applied.inc({ projection }, events);
+      lag.set({ projection }, Math.max(0, (Date.now() - lastOccurredAt.getTime()) / 1000));
+    },
+  };
 }

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startStack, type Stack } from '@flotilla/testing';
+import { parsePrometheusText } from './prometheus.js';
 
 /**
  * Issue 7, "Done when": tasks, the metrics service, the autoscaler and circuit breakers, with
@@ -70,7 +71,28 @@ describe('work, measurement and elasticity (issue 7)', () => {
   afterAll(async () => {
     await nc?.close();
     await stack?.stop();
+    if (flaky) {
+      flaky.closeAllConnections();
+      await new Promise((r) => flaky!.close(r));
+    }
   });
+
+  // The primary of the circuit-breaker test: an HTTP agent backend that fails until told not to.
+  let flaky: http.Server | undefined;
+  let flakyHealthy = false;
+  let flakyCalls = 0;
+  const startFlaky = async (): Promise<string> => {
+    flaky = http.createServer((req, res) => {
+      flakyCalls++;
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(flakyHealthy ? 200 : 500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(flakyHealthy ? { served_by: 'primary' } : { error: 'backend down' }));
+      });
+    });
+    await new Promise<void>((r) => flaky!.listen(0, '127.0.0.1', r));
+    return `http://127.0.0.1:${(flaky.address() as AddressInfo).port}/run`;
+  };
 
   const create = async (id: string, yaml: string) => {
     expect((await stack.call('POST', '/api/blueprints?wait=true', yaml)).status).toBe(201);
@@ -137,4 +159,138 @@ describe('work, measurement and elasticity (issue 7)', () => {
     // Most of the backlog was still queued when the high task arrived; it did not wait behind it.
     expect(startedAfter).toBeGreaterThan(15);
   }, 120_000);
+
+  it('sawtooth load causes no up/down flapping within the stabilization window', async () => {
+    const stabilizationSeconds = 8;
+    await create(
+      'saw',
+      blueprint('saw', {
+        min: 2,
+        max: 8,
+        worker: '{ kind: builtin, handler: sleep, delayMs: 100 }',
+        scaling: `{ enabled: true, queuePerWorkerUp: 5, queuePerWorkerDown: 2, cpuUp: 100, cpuDown: 99, stepPercent: 50, cooldownUpSeconds: 1, cooldownDownSeconds: 1, stabilizationSeconds: ${stabilizationSeconds} }`,
+      }),
+    );
+    // Six bursts, one every 3 s: the queue fills and empties well inside the window.
+    const started = Date.now();
+    for (let burst = 0; burst < 6; burst++) {
+      await Promise.all(Array.from({ length: 40 }, (_, i) => stack.call('POST', '/api/clusters/saw/tasks', { payload: { burst, i } })));
+      await new Promise((r) => setTimeout(r, 3000));
+    }
+    await until(async () => outcomes.filter((o) => o.cluster_id === 'saw' && o.outcome === 'completed').length >= 240, 60_000, 'sawtooth tasks completed');
+    const decisions = (await events('saw')).filter((e) => e.type === 'ScalingDecided' && Date.parse(e.occurred_at) >= started - 1000);
+    const moves = decisions.filter((e) => e.data['decision'] === 'up' || e.data['decision'] === 'down');
+    expect(moves.length).toBeGreaterThanOrEqual(1);
+    for (let i = 1; i < moves.length; i++) {
+      if (moves[i]!.data['decision'] === moves[i - 1]!.data['decision']) continue;
+      // A reversal of direction only after the window has passed.
+      expect(Date.parse(moves[i]!.occurred_at) - Date.parse(moves[i - 1]!.occurred_at)).toBeGreaterThanOrEqual(stabilizationSeconds * 1000 - 500);
+    }
+  }, 180_000);
+
+  it('an idle cluster with hibernate-when-idle hibernates, and one task wakes it and completes', async () => {
+    await create(
+      'sleepy',
+      blueprint('sleepy', {
+        min: 1,
+        max: 3,
+        scaling: '{ enabled: true, hibernateWhenIdleSeconds: 3, wakeOnTask: true, cooldownUpSeconds: 1, cooldownDownSeconds: 1, stabilizationSeconds: 2 }',
+      }),
+    );
+    await until(async () => (await stack.call('GET', '/api/clusters/sleepy')).body.status === 'hibernated', 60_000, 'sleepy hibernated');
+    const log = await events('sleepy');
+    expect(log.some((e) => e.type === 'ScalingDecided' && e.data['decision'] === 'hibernate' && typeof e.data['reason'] === 'string')).toBe(true);
+    const workers = await stack.call('GET', '/api/clusters/sleepy/agents');
+    expect(workers.status).toBe(200);
+    expect((workers.body.agents as { role: string }[]).filter((a) => a.role === 'worker')).toHaveLength(0);
+
+    const task = await stack.call('POST', '/api/clusters/sleepy/tasks', { payload: 'wake up' });
+    expect(task.status).toBe(202);
+    await until(async () => (await stack.call('GET', `/api/tasks/${task.body.id}`)).body.status === 'completed', 60_000, 'waking task completed');
+    expect((await stack.call('GET', `/api/tasks/${task.body.id}`)).body.result).toEqual('wake up');
+    expect(['active', 'scaling_up']).toContain((await stack.call('GET', '/api/clusters/sleepy')).body.status);
+
+    // A hibernated cluster that does not wake on tasks refuses them with the reason.
+    await create('dormant', blueprint('dormant', { min: 1, scaling: '{ enabled: false, wakeOnTask: false }' }));
+    expect((await stack.call('POST', '/api/clusters/dormant/hibernate?wait=true', {})).status).toBeLessThan(300);
+    await until(async () => (await stack.call('GET', '/api/clusters/dormant')).body.status === 'hibernated', 30_000, 'dormant hibernated');
+    const refused = await stack.call('POST', '/api/clusters/dormant/tasks', { payload: 'x' });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error).toMatchObject({ code: 'conflict', details: { reason: 'cluster_hibernated' } });
+  }, 180_000);
+
+  it('opens the breaker after 5 failures, sends new tasks to the backup, and fails back when the primary recovers', async () => {
+    const url = await startFlaky();
+    await create('spare', blueprint('spare', { min: 1 }));
+    await create(
+      'primary',
+      blueprint('primary', {
+        min: 1,
+        worker: `{ kind: http, url: "${url}" }`,
+        extra: '  circuitBreaker: { failureThreshold: 5, openSeconds: 2, halfOpenProbes: 1 }\n  backupCluster: spare',
+      }),
+    );
+    const submit = async (n: number) => (await stack.call('POST', '/api/clusters/primary/tasks', { payload: n, max_attempts: 1 })).body.id as string;
+    const final = async (id: string) => until(async () => outcomes.find((o) => o.task_id === id && o.final), 30_000, `task ${id} settled`);
+
+    for (let i = 0; i < 5; i++) expect((await final(await submit(i))).outcome).toBe('failed');
+    await until(async () => (await events('primary')).some((e) => e.type === 'CircuitBreakerOpened'), 15_000, 'breaker opened');
+    expect((await stack.call('GET', '/api/clusters/primary')).body.circuit).toBe('open');
+
+    // Open with a backup: new tasks complete on the backup, and the primary's backend sees none.
+    const callsWhileOpen = flakyCalls;
+    for (let i = 0; i < 3; i++) {
+      const o = await final(await submit(100 + i));
+      expect(o).toMatchObject({ outcome: 'completed', routed_to: 'spare', cluster_id: 'primary' });
+    }
+    expect(flakyCalls).toBe(callsWhileOpen);
+
+    // The primary recovers: after the open period a probe reaches it, succeeds, and traffic fails back.
+    flakyHealthy = true;
+    await until(
+      async () => {
+        const o = await final(await submit(200));
+        return o.routed_to === 'primary' && o.outcome === 'completed';
+      },
+      30_000,
+      'a task served by the primary again',
+    );
+    await until(async () => (await events('primary')).some((e) => e.type === 'CircuitBreakerClosed'), 15_000, 'breaker closed');
+    const after = await final(await submit(300));
+    expect(after).toMatchObject({ outcome: 'completed', routed_to: 'primary' });
+    const transitions = (await events('primary')).filter((e) => e.type.startsWith('CircuitBreaker')).map((e) => e.type);
+    expect(transitions).toEqual(['CircuitBreakerOpened', 'CircuitBreakerHalfOpened', 'CircuitBreakerClosed']);
+  }, 180_000);
+
+  it('serves /metrics as Prometheus text on every service, with the service-level and cluster metrics', async () => {
+    const scrape = async (port: number) => {
+      const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+      return parsePrometheusText(await res.text());
+    };
+    const services: Record<string, number> = { ...stack.ports };
+    delete services['node-agent'];
+    for (const [label, proc] of stack.procs) {
+      if (proc.app !== 'node-agent') continue;
+      services[label] = Number(/"port":(\d+)/.exec(await proc.waitFor(/"msg":"node-agent ready"/))![1]);
+    }
+    expect(Object.keys(services).sort()).toEqual(['autoscaler', 'gateway', 'metrics', 'node-w1', 'node-w2', 'orchestrator', 'registry']);
+    const scraped: Record<string, Map<string, unknown>> = {};
+    for (const [name, port] of Object.entries(services)) {
+      scraped[name] = await scrape(port);
+      expect(scraped[name]!.has('flotilla_process_process_cpu_user_seconds_total')).toBe(true);
+      expect(scraped[name]!.has('flotilla_nats_errors_total')).toBe(true);
+    }
+    expect(scraped['gateway']!.has('flotilla_http_requests_total')).toBe(true);
+    expect(scraped['gateway']!.has('flotilla_http_request_duration_seconds')).toBe(true);
+    for (const writer of ['orchestrator', 'registry']) {
+      expect(scraped[writer]!.has('flotilla_eventstore_append_duration_seconds')).toBe(true);
+      expect(scraped[writer]!.has('flotilla_db_errors_total')).toBe(true);
+    }
+    // Each projector runs on the replica that leads it (here the only one).
+    expect(scraped['orchestrator']!.has('flotilla_projection_lag_seconds')).toBe(true);
+    expect(scraped['metrics']!.has('flotilla_cluster_queue_depth')).toBe(true);
+    expect(scraped['node-w1']!.has('flotilla_node_agent_tasks_total')).toBe(true);
+  }, 60_000);
 });

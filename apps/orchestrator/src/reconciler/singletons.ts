@@ -9,14 +9,15 @@ import type { Config } from '@flotilla/config';
 import type { EventStore } from '@flotilla/eventstore';
 import { Fence, LeaderElection } from '@flotilla/leadership';
 import { Messaging } from '@flotilla/messaging';
-import { CONFIG, LOGGER, SERVICE_INFO, type ServiceInfo } from '@flotilla/platform';
+import { CONFIG, LOGGER, METRICS_REGISTRY, SERVICE_INFO, type ServiceInfo } from '@flotilla/platform';
 import {
   EventRelay,
   ORCHESTRATOR_PROJECTIONS,
   Projector,
+  projectorMetrics,
   type ReadModelOrm,
 } from '@flotilla/projections';
-import type { Logger } from '@flotilla/telemetry';
+import type { Logger, Registry } from '@flotilla/telemetry';
 import { EVENT_STORE, READ_MODELS } from '../infrastructure/tokens.js';
 import { CircuitBreakers } from '../tasks/circuit-breakers.js';
 import { Reconciler } from './reconciler.js';
@@ -55,6 +56,7 @@ export class SingletonLoops implements OnApplicationBootstrap, BeforeApplication
     @Inject(CONFIG) private readonly config: Config,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(SERVICE_INFO) private readonly info: ServiceInfo,
+    @Inject(METRICS_REGISTRY) private readonly registry: Registry,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -66,6 +68,7 @@ export class SingletonLoops implements OnApplicationBootstrap, BeforeApplication
     await relay.ensureStream();
     const projector = new Projector(this.orm, this.store, ORCHESTRATOR_PROJECTIONS, {
       logger: this.logger,
+      ...projectorMetrics(this.registry),
     });
     const loops: Record<string, (signal: AbortSignal, term: number) => Promise<void>> = {
       relay: (signal) => relay.run(signal),

@@ -2,11 +2,11 @@ import { Global, Inject, Injectable, Module, type OnApplicationShutdown } from '
 import pg from 'pg';
 import { CommandHandler } from '@flotilla/application';
 import type { Config } from '@flotilla/config';
-import { createEventStore, eventStoreConfigFromEnv, type EventStore } from '@flotilla/eventstore';
+import { createEventStore, eventStoreConfigFromEnv, instrumentEventStore, type EventStore } from '@flotilla/eventstore';
 import { Fence } from '@flotilla/leadership';
-import { CONFIG, HealthService, LOGGER } from '@flotilla/platform';
+import { CONFIG, HealthService, LOGGER, METRICS_REGISTRY } from '@flotilla/platform';
 import { createReadModelOrm, migrateReadModels, type ReadModelOrm } from '@flotilla/projections';
-import type { Logger } from '@flotilla/telemetry';
+import type { Logger, Registry } from '@flotilla/telemetry';
 import { EVENT_STORE, FENCE, READ_MODELS } from './tokens.js';
 
 interface FenceHandle {
@@ -43,8 +43,9 @@ class PersistenceLifecycle implements OnApplicationShutdown {
   providers: [
     {
       provide: EVENT_STORE,
-      inject: [CONFIG],
-      useFactory: (config: Config) => createEventStore(eventStoreConfigFromEnv(config)),
+      inject: [CONFIG, METRICS_REGISTRY],
+      useFactory: async (config: Config, registry: Registry) =>
+        instrumentEventStore(await createEventStore(eventStoreConfigFromEnv(config)), registry),
     },
     {
       provide: READ_MODELS,

@@ -8,9 +8,9 @@ import type { Config } from '@flotilla/config';
 import type { EventStore } from '@flotilla/eventstore';
 import { LeaderElection } from '@flotilla/leadership';
 import { Messaging } from '@flotilla/messaging';
-import { CONFIG, LOGGER, SERVICE_INFO, type ServiceInfo } from '@flotilla/platform';
-import { Projector, REGISTRY_PROJECTIONS, type ReadModelOrm } from '@flotilla/projections';
-import type { Logger } from '@flotilla/telemetry';
+import { CONFIG, LOGGER, METRICS_REGISTRY, SERVICE_INFO, type ServiceInfo } from '@flotilla/platform';
+import { Projector, projectorMetrics, REGISTRY_PROJECTIONS, type ReadModelOrm } from '@flotilla/projections';
+import type { Logger, Registry } from '@flotilla/telemetry';
 import { sleep } from '../infrastructure/concurrency.js';
 import { EVENT_STORE, READ_MODELS } from '../infrastructure/tokens.js';
 import { DRAIN_COMPLETION_ROLE, DrainCompletion } from './drain-completion.js';
@@ -39,6 +39,7 @@ export class SingletonLoops implements OnApplicationBootstrap, BeforeApplication
     @Inject(CONFIG) private readonly config: Config,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(SERVICE_INFO) private readonly info: ServiceInfo,
+    @Inject(METRICS_REGISTRY) private readonly registry: Registry,
   ) {}
 
   get leading(): string[] {
@@ -48,6 +49,7 @@ export class SingletonLoops implements OnApplicationBootstrap, BeforeApplication
   async onApplicationBootstrap(): Promise<void> {
     const projector = new Projector(this.orm, this.store, REGISTRY_PROJECTIONS, {
       logger: this.logger,
+      ...projectorMetrics(this.registry),
     });
     const loops: Record<string, (signal: AbortSignal, term: number) => Promise<void>> = {
       [PROJECTOR_ROLE]: (signal) => projector.run(signal),
