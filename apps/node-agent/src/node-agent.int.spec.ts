@@ -311,11 +311,11 @@ describe('node agent (a process, real NATS and PostgreSQL)', () => {
         reports.some(
           (r) => r.at > restartedAt && r.agent_id === 'agent-a4' && r.state === 'started',
         ),
-      10_000,
+      30_000,
       'agent-a4 started',
     );
     const since = Date.now();
-    const beat = await until(() => lastBeat(since), 2000, 'heartbeat');
+    const beat = await until(() => lastBeat(since), 5000, 'heartbeat');
     expect(beat.agents.map((a) => a.agent_id)).toEqual(['agent-a4']);
     const startedAfter = reports
       .filter((r) => r.at > restartedAt && r.state === 'started')
@@ -334,11 +334,11 @@ describe('node agent (a process, real NATS and PostgreSQL)', () => {
         reports.some(
           (r) => r.at > restartedAt && r.agent_id === 'agent-a4' && r.state === 'started',
         ),
-      10_000,
+      30_000,
       'agent-a4 started again',
     );
     const since = Date.now();
-    const beat = await until(() => lastBeat(since), 2000, 'heartbeat');
+    const beat = await until(() => lastBeat(since), 5000, 'heartbeat');
     expect(beat.agents.map((a) => a.agent_id)).toEqual(['agent-a4']);
     expect(
       reports.filter((r) => r.at > restartedAt && r.state === 'started').map((r) => r.agent_id),

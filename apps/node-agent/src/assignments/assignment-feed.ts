@@ -17,6 +17,8 @@ import {
 
 const NANOS_PER_MS = 1_000_000;
 const ACK_WAIT_MS = 30_000;
+/** How long undelivered assignments may wait before the subscription is renewed. */
+const STALL_MS = 3000;
 
 export interface FeedListener {
   /** Called once, when the book has caught up with everything the log held at start. */
@@ -119,8 +121,24 @@ export class AssignmentFeed {
     const messages: ConsumerMessages = await consumer.consume({ max_messages: 256 });
     const onAbort = () => messages.stop();
     signal.addEventListener('abort', onAbort, { once: true });
+    // Watchdog: messages waiting on the consumer that this subscription has not received for a
+    // while mean its pull was lost (seen once after a kill -9 and a quick restart); start over.
+    let lastProgress = Date.now();
+    const watchdog = setInterval(() => {
+      if (Date.now() - lastProgress < STALL_MS) return;
+      void consumer
+        .info()
+        .then((i) => {
+          if (i.num_pending > 0 && Date.now() - lastProgress >= STALL_MS) {
+            this.logger.warn({ pending: i.num_pending }, 'assignment feed stalled; subscribing again');
+            messages.stop();
+          }
+        })
+        .catch(() => undefined);
+    }, STALL_MS);
     try {
       for await (const m of messages) {
+        lastProgress = Date.now();
         const event = m.json<NodeEventMessage>();
         const change = this.book.apply(m.seq, event);
         if (change.kind !== 'none' || event.type === 'NodeDeregistered')
@@ -130,6 +148,7 @@ export class AssignmentFeed {
         this.listener.changed(this.book, change);
       }
     } finally {
+      clearInterval(watchdog);
       signal.removeEventListener('abort', onAbort);
     }
   }
