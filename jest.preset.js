@@ -1,6 +1,7 @@
 // Shared Jest configuration: ESM + SWC (legacy decorators with metadata, as NestJS 12 needs),
 // sources resolved through the "@flotilla/source" export condition so tests run TypeScript
 // directly, and a reporter that leaves per-project totals for the root test command.
+import fs from 'node:fs';
 import path from 'node:path';
 
 const root = import.meta.dirname;
@@ -11,6 +12,8 @@ const ESM_ONLY_REQUIRED = ['content-disposition'];
 export function jestConfig(projectDir) {
   const kind = process.env.FLOTILLA_TEST_KIND === 'int' ? 'int' : 'unit';
   const name = path.basename(projectDir);
+  // Named like the Nx project, so the file matches the test targets' declared outputs.
+  const project = JSON.parse(fs.readFileSync(path.join(projectDir, 'package.json'), 'utf8')).name;
   return {
     displayName: `${name}:${kind}`,
     rootDir: projectDir,
@@ -41,7 +44,7 @@ export function jestConfig(projectDir) {
       ],
     },
     globalSetup: path.join(root, 'tools/jest/global-setup.js'),
-    reporters: ['default', [path.join(root, 'tools/jest/totals-reporter.js'), { file: path.join(root, 'tmp/jest-results', `${name}.${kind}.json`) }]],
+    reporters: ['default', [path.join(root, 'tools/jest/totals-reporter.js'), { file: path.join(root, 'tmp/jest-results', `${project}.${kind}.json`) }]],
     testTimeout: kind === 'int' ? 60_000 : 10_000,
     maxWorkers: kind === 'int' ? 1 : '50%',
   };

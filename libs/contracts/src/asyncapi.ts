@@ -177,6 +177,23 @@ export function asyncApiDocument(): Json {
     channel: { $ref: '#/channels/events' },
     summary: 'Cluster, node and blueprint events, as they are stored',
   };
+  channels['tenantEvents'] = {
+    address: 'flotilla.tenants.{tenantId}.events.{aggregate}.{aggregateId}.{eventType}',
+    description:
+      "The same events, live on core NATS under their tenant (not persisted), right after the relay stored them in FLOTILLA_EVENTS: what a tenant's integrator credentials may subscribe to. Replay a tenant's history through GET /api/clusters/{id}/events or gRPC WatchEvents.",
+    parameters: {
+      tenantId: { description: 'The tenant the aggregate belongs to' },
+      aggregate: { enum: ['cluster', 'node', 'blueprint'] },
+      aggregateId: { description: 'The cluster, node or blueprint id' },
+      eventType: { enum: [...eventTypes] },
+    },
+    messages: { event: { $ref: '#/components/messages/Event' } },
+  };
+  operations['receiveTenantEvents'] = {
+    action: 'send',
+    channel: { $ref: '#/channels/tenantEvents' },
+    summary: "One tenant's events, live",
+  };
   messages['Heartbeat'] = {
     name: 'Heartbeat',
     contentType: 'application/json',

@@ -3,8 +3,9 @@ import type { ServiceName } from './route.js';
 
 /** What a NATS user may publish and subscribe to (NATS server `permissions` block). */
 export interface NatsPermissions {
-  readonly publish: { readonly allow: readonly string[] };
-  readonly subscribe: { readonly allow: readonly string[] };
+  /** An empty `allow` with no `deny` would mean "anything" to the server: say `deny: ['>']` to publish nothing. */
+  readonly publish: { readonly allow?: readonly string[]; readonly deny?: readonly string[] };
+  readonly subscribe: { readonly allow?: readonly string[]; readonly deny?: readonly string[] };
 }
 
 export interface NatsUser {
@@ -26,7 +27,7 @@ export const SERVICE_SUBJECTS: Readonly<Record<ServiceName, { readonly sub: read
   gateway: { sub: ['gateway.>', 'flotilla.events.>', 'orchestrator.apikeys.revoked'], pub: ['orchestrator.>', 'registry.>', 'metrics.>', 'autoscaler.system.ping', 'node-agent.system.ping'] },
   orchestrator: {
     sub: ['orchestrator.>', 'flotilla.tasks.>'],
-    pub: ['orchestrator.apikeys.revoked', 'registry.>', 'flotilla.events.>', 'flotilla.taskq.>', 'flotilla.taskdlq.>'],
+    pub: ['orchestrator.apikeys.revoked', 'registry.>', 'flotilla.events.>', 'flotilla.tenants.*.events.>', 'flotilla.taskq.>', 'flotilla.taskdlq.>'],
   },
   registry: { sub: ['registry.>'], pub: ['orchestrator.>', 'flotilla.events.>'] },
   autoscaler: { sub: ['autoscaler.>', 'metrics.snapshots.*'], pub: ['orchestrator.scaling.apply'] },
@@ -50,31 +51,20 @@ export function serviceUser(service: ServiceName, password: string, ns = new Nam
 }
 
 /**
- * A read-only integrator of one tenant: it may read that tenant's events (live, and replay them
- * from FLOTILLA_EVENTS with its own consumer) and nothing else. The server refuses any other
- * subscription.
+ * A read-only integrator of one tenant: it may subscribe to that tenant's live event feed
+ * (`flotilla.tenants.<tenant>.events.>`, which the relay publishes right after storing each
+ * event) and nothing else: no other subject, no JetStream API (FLOTILLA_EVENTS holds every
+ * tenant's events), no `_INBOX.>` (other clients' replies). History is replayed through the
+ * gateway (REST events, gRPC WatchEvents), which scopes it to the key's tenant.
  */
 export function integratorUser(tenantId: string, password: string, ns = new Namespace()): NatsUser {
-  const events = ns.subject(`flotilla.events.${tenantId}.>`);
-  const stream = ns.stream('FLOTILLA_EVENTS');
+  if (!/^[A-Za-z0-9_-]+$/.test(tenantId)) throw new Error(`tenant id '${tenantId}' cannot be a NATS subject token`);
   return {
     user: `integrator-${tenantId}`,
     password,
     permissions: {
-      publish: {
-        allow: [
-          // Only the JetStream API calls an ordered or durable consumer of its own events needs.
-          `$JS.API.CONSUMER.CREATE.${stream}.*.${events}`,
-          `$JS.API.CONSUMER.CREATE.${stream}`,
-          `$JS.API.CONSUMER.MSG.NEXT.${stream}.*`,
-          `$JS.API.CONSUMER.INFO.${stream}.*`,
-          `$JS.API.CONSUMER.DELETE.${stream}.*`,
-          `$JS.API.STREAM.INFO.${stream}`,
-          '$JS.ACK.>',
-          '$JS.FC.>',
-        ],
-      },
-      subscribe: { allow: [events, '_INBOX.>'] },
+      publish: { deny: ['>'] },
+      subscribe: { allow: [ns.subject(`flotilla.tenants.${tenantId}.events.>`)] },
     },
   };
 }
@@ -83,9 +73,11 @@ export function integratorUser(tenantId: string, password: string, ns = new Name
 export function natsAuthorizationConfig(users: readonly NatsUser[]): string {
   const q = (s: string) => JSON.stringify(s);
   const list = (xs: readonly string[]) => `[${xs.map(q).join(', ')}]`;
+  const rules = (r: NatsPermissions['publish']) =>
+    [r.allow ? `allow: ${list(r.allow)}` : '', r.deny ? `deny: ${list(r.deny)}` : ''].filter(Boolean).join(', ');
   const entries = users.map(
     (u) =>
-      `    { user: ${q(u.user)}, password: ${q(u.password)}, permissions: { publish: { allow: ${list(u.permissions.publish.allow)} }, subscribe: { allow: ${list(u.permissions.subscribe.allow)} } } }`,
+      `    { user: ${q(u.user)}, password: ${q(u.password)}, permissions: { publish: { ${rules(u.permissions.publish)} }, subscribe: { ${rules(u.permissions.subscribe)} } } }`,
   );
   return `authorization {\n  users = [\n${entries.join(',\n')}\n  ]\n}\n`;
 }

@@ -237,13 +237,20 @@ export async function readLeadership(messaging: Messaging, ttlMs: number, replic
     if (!r) roles.set(role, (r = { role, leader: null, term: null, since: null, members: [] }));
     return r;
   };
+  // keys() can yield a key twice when it is written while being listed (members refresh theirs).
+  const seen = new Set<string>();
   for await (const key of await members.keys()) {
+    if (seen.has(key)) continue;
+    seen.add(key);
     const e = await members.get(key);
     if (!e || e.operation !== 'PUT') continue;
     const m = JSON.parse(dec.decode(e.value)) as { memberId: string; role: string };
     ensure(m.role).members.push(m.memberId);
   }
+  const seenRoles = new Set<string>();
   for await (const role of await leases.keys()) {
+    if (seenRoles.has(role)) continue;
+    seenRoles.add(role);
     const e = await leases.get(role);
     const v = e && e.operation === 'PUT' ? decodeLease(e.value) : undefined;
     if (!v || !v.term) continue;

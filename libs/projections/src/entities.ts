@@ -112,6 +112,8 @@ export const NodeEntity = defineEntity({
     role: p.string(),
     priority: p.integer(),
     status: p.string().index(),
+    /** active, cordoned, draining or drained: what `status` shows again once the node is online. */
+    adminStatus: p.string().default('active'),
     statusReason: p.text().nullable(),
     agents: p.json<string[]>(),
     registeredAt: p.datetime(),

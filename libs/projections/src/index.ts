@@ -4,4 +4,4 @@ export { MIGRATIONS, TENANT_READER_ROLE, TENANT_TABLES } from './migrations/inde
 export { defineProjection, desiredAgentsOf, eventTime, iso, streamParts, type Projection } from './projection.js';
 export { applyBatch, batches, Projector, projectorMetrics, readCheckpoint, rebuildProjection, STALE_REBUILD_MS, type BatchOutcome, type ProjectorOptions, type RebuildResult } from './projector.js';
 export * from './projections/index.js';
-export { EVENTS_STREAM, EVENTS_SUBJECT, EventRelay, eventSubject, POSITION_HEADER, sequenceAfterPosition, toEventMessage, type EventMessage, type RelayOptions } from './relay.js';
+export { EVENTS_STREAM, EVENTS_SUBJECT, EventRelay, eventSubject, POSITION_HEADER, tenantEventSubject, sequenceAfterPosition, toEventMessage, type EventMessage, type RelayOptions } from './relay.js';

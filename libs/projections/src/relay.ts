@@ -40,6 +40,17 @@ export function toEventMessage(e: StoredEvent): EventMessage {
   };
 }
 
+/**
+ * `flotilla.tenants.<tenant>.events.<aggregate>.<aggregateId>.<EventType>`: the live per-tenant
+ * copy (core NATS) that a tenant's integrator credentials may subscribe to; null without a tenant.
+ */
+export function tenantEventSubject(e: Pick<StoredEvent, 'streamId' | 'type' | 'metadata'>): string | null {
+  const tenant = e.metadata.tenantId;
+  if (!tenant || !/^[A-Za-z0-9_-]+$/.test(tenant)) return null;
+  const { aggregate, id } = streamParts(e.streamId);
+  return `flotilla.tenants.${tenant}.events.${aggregate}.${id}.${e.type}`;
+}
+
 /** `flotilla.events.<aggregate>.<aggregateId>.<EventType>` (before the namespace prefix). */
 export function eventSubject(e: Pick<StoredEvent, 'streamId' | 'type'>): string {
   const { aggregate, id } = streamParts(e.streamId);
@@ -122,11 +133,14 @@ export class EventRelay {
             h.set(POSITION_HEADER, e.position.toString());
             h.set('Flotilla-Event-Type', e.type);
             if (e.metadata.traceparent) h.set('traceparent', e.metadata.traceparent);
-            return js.publish(this.messaging.ns.subject(eventSubject(e)), encodeJson(toEventMessage(e)), {
-              msgID: e.id,
-              headers: h,
-              timeout: 10_000,
-            });
+            const payload = encodeJson(toEventMessage(e));
+            return js
+              .publish(this.messaging.ns.subject(eventSubject(e)), payload, { msgID: e.id, headers: h, timeout: 10_000 })
+              .then(() => {
+                // Live copy under the tenant, once stored: at most once, for tenant integrators.
+                const tenantSubject = tenantEventSubject(e);
+                if (tenantSubject) this.messaging.nc.publish(this.messaging.ns.subject(tenantSubject), payload, { headers: h });
+              });
           }),
         );
         after = batch[batch.length - 1]!.position;

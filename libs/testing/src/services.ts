@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -87,7 +89,12 @@ export class ServiceProcess {
 }
 
 export function startService(app: AppName, env: NodeJS.ProcessEnv, label: string = app): ServiceProcess {
-  return new ServiceProcess(app, label, env);
+  if (app !== 'node-agent' || env['FLOTILLA_DATA_DIR']) return new ServiceProcess(app, label, env);
+  // A node agent keeps state on disk: give it a directory of its own, removed when it exits.
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `flotilla-${label}-`));
+  const proc = new ServiceProcess(app, label, { ...env, FLOTILLA_DATA_DIR: dataDir });
+  void proc.exited.then(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  return proc;
 }
 
 /** A bootstrap admin key for the gateways a test starts (FLOTILLA_BOOTSTRAP_ADMIN_KEY). */

@@ -178,6 +178,10 @@ async function start(argv: string[]): Promise<number> {
         NODE_ID: env['NODE_ID'] && nodes === 1 ? env['NODE_ID'] : `node-${i}`,
         NODE_ZONE: zones[(i - 1) % zones.length],
         NODE_AGENT_HTTP_PORT: String(basePort + i - 1),
+        // Simulated nodes share this host: each advertises a workstation-sized capacity (8 cores,
+        // 16 GiB) unless told otherwise, so the example blueprints fit on a small machine.
+        NODE_CPU: env['NODE_CPU'] ?? '8',
+        NODE_MEMORY_MB: env['NODE_MEMORY_MB'] ?? '16384',
         ...asUser(`flotilla-node-agent-${i}`),
       };
       group.start(nodes === 1 ? 'node-agent' : `node-agent-${i}`, process.execPath, [path.join(root, 'apps', 'node-agent', 'dist', 'main.js')], nodeEnv, root);

@@ -15,7 +15,10 @@ export interface Totals {
 export function summarize(dir: string): Totals {
   const totals: Totals = { passed: 0, failed: 0, skipped: 0, failedSuites: [] };
   if (!fs.existsSync(dir)) return totals;
-  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
+  // One file per project and kind, named after the Nx project (`@flotilla/domain.unit.json`),
+  // which is what lets Nx restore it from its cache when the tests themselves are a cache hit.
+  const files = (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith('.json')).sort();
+  for (const file of files) {
     const r = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as {
       passed: number;
       failed: number;

@@ -244,7 +244,9 @@ export class Reconciler {
       }
     }
 
-    // 6. Agents that never started are failed; their slots get new agents on the next pass.
+    // 6. Agents that never started are failed; their slots get new agents on the next pass, and
+    // the registry releases them (the node stops whatever is left of them, the capacity frees).
+    const timedOut: string[] = [];
     for (const a of Object.values(state.agents)) {
       if (a.state === 'starting' && ageMs(a.since, at) > START_TIMEOUT_MS) {
         state = await this.exec(state, {
@@ -252,7 +254,19 @@ export class Reconciler {
           data: { agentId: a.agentId, reason: `did not start within ${START_TIMEOUT_MS / 1000} s` },
           metadata: stamp(),
         });
+        if (a.nodeId) timedOut.push(a.agentId);
       }
+    }
+    if (timedOut.length) {
+      await this.messaging
+        .request(registryRoutes.release, {
+          cluster_id: clusterId,
+          agent_ids: timedOut,
+          reason: `did not start within ${START_TIMEOUT_MS / 1000} s`,
+        })
+        .catch((err: unknown) =>
+          this.logger.warn({ err, clusterId }, 'release of agents that never started not acknowledged'),
+        );
     }
   }
 
@@ -349,13 +363,11 @@ export class Reconciler {
     }
     if (this.unplacedSince.size > 10_000)
       this.unplacedSince = new Map([...this.unplacedSince].slice(-5000));
-    if (
-      at - oldest < PLACEMENT_GRACE_MS ||
-      state.status === 'degraded' ||
-      state.status === 'decommissioning' ||
-      state.status === 'hibernated'
-    )
-      return state;
+    // Only a serving cluster degrades (the domain refuses the others: a spawning cluster that
+    // cannot be placed stays spawning, and its agents' start timeouts tell the operator why).
+    const serving =
+      state.status === 'active' || state.status === 'scaling_up' || state.status === 'scaling_down';
+    if (at - oldest < PLACEMENT_GRACE_MS || !serving) return state;
     return this.exec(state, {
       type: 'MarkClusterDegraded',
       data: { reason },

@@ -1,5 +1,6 @@
 import { Migration20261125000000_read_models } from './Migration20261125000000_read_models.js';
 import { Migration20261125010000_access } from './Migration20261125010000_access.js';
+import { Migration20261125020000_node_admin_status } from './Migration20261125020000_node_admin_status.js';
 
 export { TENANT_READER_ROLE, TENANT_TABLES } from './Migration20261125010000_access.js';
 
@@ -7,4 +8,5 @@ export { TENANT_READER_ROLE, TENANT_TABLES } from './Migration20261125010000_acc
 export const MIGRATIONS = [
   { name: 'Migration20261125000000_read_models', class: Migration20261125000000_read_models },
   { name: 'Migration20261125010000_access', class: Migration20261125010000_access },
+  { name: 'Migration20261125020000_node_admin_status', class: Migration20261125020000_node_admin_status },
 ];

@@ -4,23 +4,32 @@ import { defineProjection, eventTime, streamParts } from '../projection.js';
 
 type D = Record<string, unknown>;
 
-const STATUS_AFTER: Readonly<Record<string, string>> = {
+/** Liveness events: a node that is not online shows that, whatever its administrative state. */
+const LIVENESS_AFTER: Readonly<Record<string, 'suspect' | 'offline' | 'online'>> = {
   NodeSuspected: 'suspect',
   NodeWentOffline: 'offline',
   NodeRecovered: 'online',
+};
+/** Administrative events: what an online node shows. */
+const ADMIN_AFTER: Readonly<Record<string, string>> = {
   NodeCordoned: 'cordoned',
-  NodeUncordoned: 'online',
+  NodeUncordoned: 'active',
   NodeDrainStarted: 'draining',
   NodeDrained: 'drained',
-  NodeDeregistered: 'deregistered',
 };
+const STATUS_EVENTS = [...Object.keys(LIVENESS_AFTER), ...Object.keys(ADMIN_AFTER), 'NodeDeregistered'];
+
+function shown(liveness: string, admin: string): string {
+  if (liveness !== 'online') return liveness;
+  return admin === 'active' ? 'online' : admin;
+}
 
 /** One row per node: its spec, status and the agents assigned to it. */
 export const nodesProjection = defineProjection<NodeRow>({
   name: 'cluster_nodes',
   entity: NodeEntity,
   primaryKey: 'id',
-  handles: new Set(['NodeRegistered', 'NodeUpdated', 'AgentAssigned', 'AgentReleased', ...Object.keys(STATUS_AFTER)]),
+  handles: new Set(['NodeRegistered', 'NodeUpdated', 'AgentAssigned', 'AgentReleased', ...STATUS_EVENTS]),
   keyOf: (e: StoredEvent) => (e.streamId.startsWith('node-') ? streamParts(e.streamId).id : null),
   evolve(row, e) {
     const d = e.data as D;
@@ -40,6 +49,7 @@ export const nodesProjection = defineProjection<NodeRow>({
         role: String(d['role']),
         priority: Number(d['priority'] ?? 0),
         status: 'online',
+        adminStatus: 'active',
         statusReason: null,
         agents: row?.agents ?? [],
         registeredAt: at,
@@ -59,10 +69,18 @@ export const nodesProjection = defineProjection<NodeRow>({
       case 'AgentReleased':
         next.agents = row.agents.filter((a) => a !== d['agentId']);
         return next;
-      default:
-        next.status = STATUS_AFTER[e.type] ?? row.status;
+      default: {
+        const liveness = row.status === 'suspect' || row.status === 'offline' ? row.status : 'online';
+        const admin = row.adminStatus ?? 'active';
+        if (e.type === 'NodeDeregistered') next.status = 'deregistered';
+        else if (e.type in LIVENESS_AFTER) next.status = shown(LIVENESS_AFTER[e.type]!, admin);
+        else {
+          next.adminStatus = ADMIN_AFTER[e.type]!;
+          next.status = row.status === 'deregistered' ? row.status : shown(liveness, next.adminStatus);
+        }
         next.statusReason = typeof d['reason'] === 'string' ? d['reason'] : null;
         return next;
+      }
     }
   },
 });
