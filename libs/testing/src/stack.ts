@@ -17,10 +17,16 @@ export interface StackOptions {
   readonly apps?: readonly Exclude<AppName, 'node-agent'>[];
   readonly nodes?: readonly StackNode[];
   readonly env?: NodeJS.ProcessEnv;
+  /** NATS servers (a cluster from startNatsCluster); default: the shared test server. */
+  readonly natsUrls?: readonly string[];
+  /** Replicas of every service (labels `<app>-1`, `<app>-2`, … when more than one). */
+  readonly replicas?: number;
 }
 
 export interface Stack {
   readonly url: string;
+  /** Every gateway replica's URL (the first is `url`). */
+  readonly gatewayUrls: readonly string[];
   readonly grpcPort: number;
   readonly env: NodeJS.ProcessEnv;
   readonly db: TestDatabase;
@@ -28,7 +34,7 @@ export interface Stack {
   readonly procs: Map<string, ServiceProcess>;
   /** The REST API as the bootstrap admin. */
   readonly call: ReturnType<typeof api>;
-  /** HTTP port of each service's /health, /ready, /metrics. */
+  /** HTTP port of each service's /health, /ready, /metrics, by label. */
   readonly ports: Record<string, number>;
   startNode(node: StackNode, label?: string): ServiceProcess;
   stop(): Promise<void>;
@@ -40,22 +46,22 @@ export interface Stack {
  */
 export async function startStack(opts: StackOptions): Promise<Stack> {
   const db = await createTestDatabase(opts.label);
-  const ns = createTestNamespace();
+  const ns = createTestNamespace(opts.natsUrls?.[0]);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `flotilla-${opts.label}-`));
   const apps = opts.apps ?? ['orchestrator', 'registry', 'metrics', 'autoscaler', 'gateway'];
+  const replicas = opts.replicas ?? 1;
+  const labelOf = (app: string, r: number) => (replicas === 1 ? app : `${app}-${r}`);
   const ports: Record<string, number> = {};
-  for (const app of [...apps, 'node-agent']) ports[app] = await freePort();
-  const grpcPort = await freePort();
+  const grpcPorts: number[] = [];
+  for (let r = 1; r <= replicas; r++) {
+    for (const app of apps) ports[labelOf(app, r)] = await freePort();
+    grpcPorts.push(await freePort());
+  }
+  const grpcPort = grpcPorts[0]!;
   const env: NodeJS.ProcessEnv = {
     FLOTILLA_NAMESPACE: ns.prefix,
-    NATS_URL: ns.natsUrl,
+    NATS_URL: opts.natsUrls?.join(',') ?? ns.natsUrl,
     DATABASE_URL: db.url,
-    GATEWAY_HTTP_PORT: String(ports['gateway']),
-    GATEWAY_GRPC_PORT: String(grpcPort),
-    ORCHESTRATOR_HTTP_PORT: String(ports['orchestrator']),
-    REGISTRY_HTTP_PORT: String(ports['registry']),
-    METRICS_HTTP_PORT: String(ports['metrics']),
-    AUTOSCALER_HTTP_PORT: String(ports['autoscaler']),
     FLOTILLA_BOOTSTRAP_ADMIN_KEY: TEST_ADMIN_KEY,
     RATE_LIMIT_RPS: '5000',
     RATE_LIMIT_BURST: '10000',
@@ -63,8 +69,22 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     SHUTDOWN_GRACE_MS: '5000',
     ...opts.env,
   };
+  const HTTP_PORT: Record<string, string> = {
+    gateway: 'GATEWAY_HTTP_PORT',
+    orchestrator: 'ORCHESTRATOR_HTTP_PORT',
+    registry: 'REGISTRY_HTTP_PORT',
+    metrics: 'METRICS_HTTP_PORT',
+    autoscaler: 'AUTOSCALER_HTTP_PORT',
+  };
   const procs = new Map<string, ServiceProcess>();
-  for (const app of apps) procs.set(app, startService(app, env));
+  for (let r = 1; r <= replicas; r++) {
+    for (const app of apps) {
+      const label = labelOf(app, r);
+      const own: NodeJS.ProcessEnv = { [HTTP_PORT[app]!]: String(ports[label]) };
+      if (app === 'gateway') own['GATEWAY_GRPC_PORT'] = String(grpcPorts[r - 1]);
+      procs.set(label, startService(app, { ...env, ...own }, label));
+    }
+  }
   const startNode = (node: StackNode, label = node.id) => {
     const proc = startService(
       'node-agent',
@@ -91,9 +111,11 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     await db.drop().catch(() => undefined);
     throw err;
   }
-  const url = `http://127.0.0.1:${ports['gateway']}`;
+  const gatewayUrls = Array.from({ length: replicas }, (_, i) => `http://127.0.0.1:${ports[labelOf('gateway', i + 1)]}`);
+  const url = gatewayUrls[0]!;
   return {
     url,
+    gatewayUrls,
     grpcPort,
     env,
     db,

@@ -3,6 +3,8 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from '@jest/globals';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+// The system tests load the gateway's own proto definition (its public contract).
+// eslint-disable-next-line @nx/enforce-module-boundaries
 import { loadFlotillaProto } from '@flotilla/gateway/routes';
 import { repoRoot, type Stack } from '@flotilla/testing';
 
