@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -360,7 +361,9 @@ describe('node agent (a process, real NATS and PostgreSQL)', () => {
       'registration after the drain',
     );
     expect(resumed).toMatchObject({ node_id: NODE, resume_own_drain: true });
-    // The marker went with that registration: the start after this one registers plainly.
+    // The marker goes once that registration is answered: the start after this one registers plainly.
+    const marker = path.join(dataDir, 'node-agent', NODE, 'self-drained');
+    await until(() => !existsSync(marker), 10_000, 'drain marker removed');
     agentProc!.kill('SIGKILL');
     await agentProc!.exited;
     const again = registrations.length;

@@ -102,11 +102,14 @@ export class NodeAgentService implements OnApplicationBootstrap, BeforeApplicati
         await TaskStore.open(this.messaging, { retentionMs: this.config.TASK_RETENTION_MS, replicas: this.config.NATS_STREAM_REPLICAS }),
         nodeId,
         this.logger,
+        this.config.TASK_ACK_WAIT_MS,
       );
     this.runnerValue = new AgentRunner({
       nodeId,
       nodeConcurrency: this.config.NODE_TASK_CONCURRENCY,
       agentConcurrency: this.config.AGENT_TASK_CONCURRENCY,
+      // Well inside the ack wait, so a long task is never redelivered while it runs.
+      workingEveryMs: Math.max(100, Math.floor(this.config.TASK_ACK_WAIT_MS / 3)),
       source,
       report: (report) => void this.reporter.report(report),
       logger: this.logger,

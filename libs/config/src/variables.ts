@@ -223,6 +223,12 @@ export const variables = {
     example: '2592000000',
     usedBy: ['metrics'],
   },
+  TASK_ACK_WAIT_MS: {
+    schema: millis(30_000),
+    description: 'How long a task may go without word from its agent before JetStream hands it to another (agents report every third of it while they work).',
+    example: '30000',
+    usedBy: ['orchestrator', 'node-agent'],
+  },
   TASK_RETENTION_MS: {
     schema: millis(24 * 3_600_000),
     description: 'How long task records (state and result) are kept after their last change.',

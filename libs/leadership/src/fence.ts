@@ -28,7 +28,14 @@ export class Fence {
   ) {}
 
   async ensureSchema(): Promise<void> {
-    await this.db.query(`CREATE TABLE IF NOT EXISTS ${this.table} (role text PRIMARY KEY, term bigint NOT NULL, admitted_at timestamptz NOT NULL DEFAULT now())`);
+    // CREATE … IF NOT EXISTS races with a concurrent identical CREATE (two services starting on a
+    // fresh database): serialise them on an advisory lock, in one statement (one transaction).
+    await this.db.query(
+      `DO $$ BEGIN
+         PERFORM pg_advisory_xact_lock(hashtextextended('flotilla-fence-schema:${this.table}', 0));
+         CREATE TABLE IF NOT EXISTS ${this.table} (role text PRIMARY KEY, term bigint NOT NULL, admitted_at timestamptz NOT NULL DEFAULT now());
+       END $$`,
+    );
   }
 
   /** Admits the term (raising the role's high-water mark) or throws FencedOutError. */

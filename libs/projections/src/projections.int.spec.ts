@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { createEventStore, type EventStore } from '@flotilla/eventstore';
 import { createTestDatabase, type TestDatabase } from '@flotilla/testing';
-import { TENANT_READER_ROLE, TENANT_TABLES } from './migrations/index.js';
+import { MIGRATIONS, TENANT_READER_ROLE, TENANT_TABLES } from './migrations/index.js';
 import { createReadModelOrm, migrateReadModels, type ReadModelOrm } from './orm.js';
 import { Projector, readCheckpoint, rebuildProjection } from './projector.js';
 import { ALL_PROJECTIONS, clusterAgentsProjection, clustersProjection } from './projections/index.js';
@@ -46,13 +46,13 @@ describe('migrations', () => {
     try {
       const tables = async () =>
         (await orm.em.fork().execute<{ tablename: string }[]>(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'mikro_orm_migrations' ORDER BY 1`)).map((r) => r.tablename);
-      expect(await migrateReadModels(orm, db.url)).toEqual(['Migration20261125000000_read_models', 'Migration20261125010000_access']);
+      expect(await migrateReadModels(orm, db.url)).toEqual(MIGRATIONS.map((m) => m.name));
       const up = await tables();
       expect(up).toEqual(expect.arrayContaining(['clusters', 'cluster_agents', 'cluster_blueprints', 'cluster_events', 'cluster_metrics', 'cluster_nodes', 'placements', 'projection_checkpoints']));
       expect(await migrateReadModels(orm, db.url)).toEqual([]);
       await orm.migrator.down({ to: 0 });
       expect(await tables()).toEqual([]);
-      expect(await migrateReadModels(orm, db.url)).toHaveLength(2);
+      expect(await migrateReadModels(orm, db.url)).toHaveLength(MIGRATIONS.length);
       expect(await tables()).toEqual(up);
     } finally {
       await orm.close();

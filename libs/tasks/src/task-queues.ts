@@ -47,7 +47,15 @@ export async function ensureTaskStreams(messaging: Messaging, options: TaskStrea
 export class TaskQueues {
   private readonly known = new Set<string>();
 
-  constructor(private readonly messaging: Messaging) {}
+  private readonly ackWaitMs: number;
+
+  /** `ackWaitMs`: TASK_ACK_WAIT_MS; every service that creates the queues must use the same. */
+  constructor(
+    private readonly messaging: Messaging,
+    options: { ackWaitMs?: number } = {},
+  ) {
+    this.ackWaitMs = options.ackWaitMs ?? TASK_ACK_WAIT_MS;
+  }
 
   consumerName(clusterId: string, priority: Priority, capability: string | null | undefined): string {
     return this.messaging.ns.stream(taskConsumer(clusterId, priority, capability));
@@ -62,7 +70,7 @@ export class TaskQueues {
         durable_name: this.consumerName(clusterId, priority, capability),
         filter_subject: this.messaging.ns.subject(taskSubjects.queue(clusterId, priority, capability)),
         ack_policy: AckPolicy.Explicit,
-        ack_wait: TASK_ACK_WAIT_MS * NANOS,
+        ack_wait: this.ackWaitMs * NANOS,
         max_deliver: MAX_DELIVER,
         deliver_policy: DeliverPolicy.All,
         // Bounds the tasks handed out but not yet acknowledged (in flight) per queue.

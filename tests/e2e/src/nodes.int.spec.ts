@@ -40,7 +40,7 @@ cluster:
   resources: { cpu: 0.5, memoryMb: 256 }
 agents:
   - { name: lead, role: supervisor, runtime: { kind: builtin, handler: echo } }
-  - { name: worker, role: worker, capabilities: [drafting], runtime: { kind: builtin, handler: sleep, delayMs: 50 } }
+  - { name: worker, role: worker, capabilities: [drafting], runtime: { kind: builtin, handler: sleep, delayMs: 300 } }
 `;
 
 interface NodeEvent {
@@ -144,6 +144,23 @@ describe('nodes that really run agents (issue 6)', () => {
       timeoutMs,
       `cluster ${id} active`,
     );
+  /** Submits `n` tasks to the cluster's workers; their ids. */
+  const submitTasks = async (clusterId: string, n: number): Promise<string[]> => {
+    const replies = await Promise.all(Array.from({ length: n }, (_, i) => call('POST', `/api/clusters/${clusterId}/tasks`, { payload: { i } })));
+    expect(replies.every((r) => r.status === 202)).toBe(true);
+    return replies.map((r) => (r.body as { id: string }).id);
+  };
+  /** Waits until every task completed; their records. None may fail or be dead-lettered. */
+  const completed = async (ids: string[], timeoutMs: number) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const records = (await Promise.all(ids.map((id) => call('GET', `/api/tasks/${id}`)))).map((r) => r.body as { id: string; status: string; attempts: number; node_id: string | null });
+      expect(records.filter((t) => t.status === 'failed' || t.status === 'dead_lettered')).toEqual([]);
+      if (records.every((t) => t.status === 'completed')) return records;
+      if (Date.now() > deadline) throw new Error(`tasks not completed within ${timeoutMs} ms: ${JSON.stringify(records.filter((t) => t.status !== 'completed').slice(0, 5))}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  };
   const perNode = async (clusterId: string) => {
     const { assignments } = (await call('GET', `/api/cluster/assignments?cluster_id=${clusterId}`))
       .body as { assignments: { node_id: string }[] };
@@ -225,6 +242,11 @@ describe('nodes that really run agents (issue 6)', () => {
       REGISTRY_HTTP_PORT: '0',
       NODE_AGENT_HTTP_PORT: '0',
       SHUTDOWN_GRACE_MS: '3000',
+      // Tasks held by a killed node agent come back after this long (production default 30 s).
+      TASK_ACK_WAIT_MS: '3000',
+      RATE_LIMIT_RPS: '5000',
+      RATE_LIMIT_BURST: '10000',
+      TENANT_MAX_TASKS_PER_SECOND: '5000',
       FLOTILLA_BOOTSTRAP_ADMIN_KEY: TEST_ADMIN_KEY,
       LOG_LEVEL: 'info',
     };
@@ -411,7 +433,7 @@ describe('nodes that really run agents (issue 6)', () => {
     }
   });
 
-  it('kill -9 of a node agent: suspected < 2 s, offline < 3 s, its agents re-placed on the other two within 5 s, the cluster degraded then active again', async () => {
+  it('kill -9 of a node agent: suspected < 2 s, offline < 3 s, its agents re-placed on the other two within 5 s, the cluster degraded then active again, its in-flight tasks redelivered and completed', async () => {
     const victim = NODES[1]!;
     const onVictim = (await agents(clusterA))
       .filter((a) => a.node_id === victim.id)
@@ -426,6 +448,8 @@ describe('nodes that really run agents (issue 6)', () => {
       });
       void sub.closed;
     });
+    // Work in flight: a backlog every worker (the victim's too) is busy with when it dies.
+    const tasks = await submitTasks(clusterA, 120);
     await new Promise((r) => setTimeout(r, Math.max(0, beat + 500 - Date.now())));
     const killedAt = Date.now();
     procs.get(victim.id)!.kill('SIGKILL');
@@ -492,15 +516,23 @@ describe('nodes that really run agents (issue 6)', () => {
       ((await call('GET', `/api/cluster/nodes/${victim.id}`)).body as { agents: string[] }).agents,
     ).toEqual([]);
     expect((await cluster(clusterA)).status).toBe('active');
-  });
 
-  it('drains a node: every agent moves make-before-break, the node ends drained, no cluster degrades', async () => {
+    // The tasks the dead node held were redelivered and completed elsewhere: none lost, none failed.
+    const records = await completed(tasks, 45_000);
+    const redelivered = records.filter((t) => t.attempts > 1);
+    expect(redelivered.length).toBeGreaterThan(0);
+    for (const t of redelivered) expect(t.node_id).not.toBe(victim.id);
+  }, 120_000);
+
+  it('drains a node under load: every agent moves make-before-break, the node ends drained, no cluster degrades, no task fails or is lost', async () => {
     const drainedAt = Date.now();
     const hosted = {
       [clusterA]: (await perNode(clusterA))['node-1'] ?? 0,
       [clusterB]: (await perNode(clusterB))['node-1'] ?? 0,
     };
     expect(hosted[clusterA]! + hosted[clusterB]!).toBeGreaterThan(0);
+    // Under load: tasks queued and running while every agent moves.
+    const tasks = [...(await submitTasks(clusterA, 80)), ...(await submitTasks(clusterB, 80))];
     const res = await call('POST', '/api/cluster/nodes/node-1/drain', { reason: 'kernel upgrade' });
     expect(res.status).toBe(200);
     expect((res.body as { status: string }).status).toBe('draining');
@@ -521,8 +553,10 @@ describe('nodes that really run agents (issue 6)', () => {
       expect(since).not.toContain('AgentFailed');
     }
     expect(eventsOf('node-1', 'NodeDrained', drainedAt)).toHaveLength(1);
+    // No task failed or was lost on the way.
+    await completed(tasks, 45_000);
     await call('POST', '/api/cluster/nodes/node-1/uncordon');
-  });
+  }, 120_000);
 
   it('kill -9 of the registry leader: another replica leads within 2 s and placement keeps working', async () => {
     expect((await leaderOf('failure-detector'))?.members.sort()).toEqual([

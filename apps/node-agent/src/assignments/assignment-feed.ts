@@ -16,7 +16,11 @@ import {
 } from './assignment-state.js';
 
 const NANOS_PER_MS = 1_000_000;
-const ACK_WAIT_MS = 30_000;
+/**
+ * Short: an assignment is acked right after a local file write, and a delivery that went astray
+ * (a pull left over from a killed process) comes back within this long instead of 30 s.
+ */
+const ACK_WAIT_MS = 5000;
 /** How long undelivered assignments may wait before the subscription is renewed. */
 const STALL_MS = 3000;
 
@@ -118,24 +122,36 @@ export class AssignmentFeed {
     );
     if (info.num_pending === 0) onCaughtUp();
     const consumer = await this.messaging.js().consumers.get(this.streamName, this.durableName);
-    const messages: ConsumerMessages = await consumer.consume({ max_messages: 256 });
+    // Short pulls (renewed every 5 s): a pull the server lost, or one a killed process left
+    // behind, is replaced within seconds instead of the default 30.
+    const messages: ConsumerMessages = await consumer.consume({ max_messages: 256, expires: 5000 });
     const onAbort = () => messages.stop();
     signal.addEventListener('abort', onAbort, { once: true });
-    // Watchdog: messages waiting on the consumer that this subscription has not received for a
-    // while mean its pull was lost (seen once after a kill -9 and a quick restart); start over.
+    // Watchdog, every second: caught up when the consumer holds nothing undelivered or unacked
+    // (the per-message pending count alone is not enough: NATS 2.9 has been seen to report the
+    // last message of a batch as not the last); and when messages wait while nothing reaches us
+    // for a while, the pull was lost (seen after a kill -9 and a quick restart): start over.
     let lastProgress = Date.now();
+    let caughtUp = info.num_pending === 0;
+    let checking = false;
     const watchdog = setInterval(() => {
-      if (Date.now() - lastProgress < STALL_MS) return;
+      const idle = Date.now() - lastProgress;
+      if (checking || (caughtUp && idle < STALL_MS)) return;
+      checking = true;
       void consumer
         .info()
         .then((i) => {
-          if (i.num_pending > 0 && Date.now() - lastProgress >= STALL_MS) {
-            this.logger.warn({ pending: i.num_pending }, 'assignment feed stalled; subscribing again');
+          if (i.num_pending === 0 && i.num_ack_pending === 0) {
+            caughtUp = true;
+            onCaughtUp();
+          } else if (Date.now() - lastProgress >= STALL_MS) {
+            this.logger.warn({ pending: i.num_pending, ack_pending: i.num_ack_pending }, 'assignment feed stalled; subscribing again');
             messages.stop();
           }
         })
-        .catch(() => undefined);
-    }, STALL_MS);
+        .catch((err: unknown) => this.logger.warn({ err }, 'assignment feed: consumer info failed'))
+        .finally(() => (checking = false));
+    }, 1000);
     try {
       for await (const m of messages) {
         lastProgress = Date.now();
@@ -144,7 +160,10 @@ export class AssignmentFeed {
         if (change.kind !== 'none' || event.type === 'NodeDeregistered')
           await this.local.saveAssignments(this.book.snapshot());
         m.ack();
-        if (m.info.pending === 0) onCaughtUp();
+        if (m.info.pending === 0) {
+          caughtUp = true;
+          onCaughtUp();
+        }
         this.listener.changed(this.book, change);
       }
     } finally {

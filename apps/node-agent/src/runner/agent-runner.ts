@@ -10,6 +10,8 @@ export interface RunnerOptions {
   readonly nodeId: string;
   readonly nodeConcurrency: number;
   readonly agentConcurrency: number;
+  /** How often a running task tells its source it is still being worked on. */
+  readonly workingEveryMs?: number;
   readonly source?: TaskSource | undefined;
   readonly report: (report: AgentReport) => void;
   readonly logger: Logger;
@@ -88,6 +90,7 @@ export class AgentRunner {
         runtime,
         concurrency: this.options.agentConcurrency,
         nodeSlots: this.slots,
+        ...(this.options.workingEveryMs ? { workingEveryMs: this.options.workingEveryMs } : {}),
         source: this.options.source,
         ...(this.options.onOutcome ? { onOutcome: this.options.onOutcome } : {}),
         onError: (err) => logger.warn({ err, agentId: agent.agentId }, 'task source error'),

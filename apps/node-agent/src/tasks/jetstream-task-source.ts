@@ -57,8 +57,9 @@ export class JetStreamTaskSource implements TaskSource {
     private readonly store: TaskStore,
     private readonly nodeId: string,
     private readonly logger: Logger,
+    ackWaitMs?: number,
   ) {
-    this.queues = new TaskQueues(messaging);
+    this.queues = new TaskQueues(messaging, ackWaitMs ? { ackWaitMs } : {});
   }
 
   async pull(agent: RunningAgentInfo, max: number, signal: AbortSignal): Promise<readonly TaskDelivery[]> {

@@ -41,7 +41,7 @@ export class TasksService implements OnModuleInit {
     @Inject(CONFIG) private readonly config: Config,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
-    this.queues = new TaskQueues(messaging);
+    this.queues = new TaskQueues(messaging, { ackWaitMs: config.TASK_ACK_WAIT_MS });
   }
 
   async onModuleInit(): Promise<void> {
