@@ -33,7 +33,8 @@ export const SERVICE_SUBJECTS: Readonly<Record<ServiceName, { readonly sub: read
   autoscaler: { sub: ['autoscaler.>', 'metrics.snapshots.*'], pub: ['orchestrator.scaling.apply'] },
   metrics: { sub: ['metrics.>', 'registry.heartbeats.*'], pub: ['metrics.snapshots.*'] },
   'node-agent': {
-    sub: ['node-agent.>'],
+    // flotilla.taskq.>: a core subscription that wakes idle agents the moment a task is queued.
+    sub: ['node-agent.>', 'flotilla.taskq.>'],
     pub: ['registry.heartbeats.*', 'registry.nodes.register', 'registry.nodes.drain', 'registry.nodes.heartbeat', 'orchestrator.agents.report', 'metrics.telemetry.*', 'flotilla.tasks.>', 'flotilla.taskdlq.>'],
   },
 };

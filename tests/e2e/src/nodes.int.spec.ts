@@ -132,7 +132,7 @@ describe('nodes that really run agents (issue 6)', () => {
   const agents = async (id: string) =>
     (
       (await call('GET', `/api/clusters/${id}/agents`)).body as {
-        agents: { id: string; state: string; node_id: string | null }[];
+        agents: { id: string; role: string; state: string; node_id: string | null }[];
       }
     ).agents;
   const active = (id: string, timeoutMs: number) =>
@@ -434,7 +434,12 @@ describe('nodes that really run agents (issue 6)', () => {
   });
 
   it('kill -9 of a node agent: suspected < 2 s, offline < 3 s, its agents re-placed on the other two within 5 s, the cluster degraded then active again, its in-flight tasks redelivered and completed', async () => {
-    const victim = NODES[1]!;
+    // A node that runs one of the cluster's workers (so it holds tasks when it dies), not node-1
+    // (drained by the next test).
+    const placed = await agents(clusterA);
+    const victim = [NODES[1]!, NODES[2]!].find((n) => placed.some((a) => a.node_id === n.id && a.role === 'worker'))!;
+    expect(victim).toBeDefined();
+    const survivors = NODES.map((n) => n.id).filter((id) => id !== victim.id);
     const onVictim = (await agents(clusterA))
       .filter((a) => a.node_id === victim.id)
       .map((a) => a.id);
@@ -449,7 +454,7 @@ describe('nodes that really run agents (issue 6)', () => {
       void sub.closed;
     });
     // Work in flight: a backlog every worker (the victim's too) is busy with when it dies.
-    const tasks = await submitTasks(clusterA, 120);
+    const tasks = await submitTasks(clusterA, 200);
     await new Promise((r) => setTimeout(r, Math.max(0, beat + 500 - Date.now())));
     const killedAt = Date.now();
     procs.get(victim.id)!.kill('SIGKILL');
@@ -487,7 +492,7 @@ describe('nodes that really run agents (issue 6)', () => {
       'orphans re-placed',
     );
     for (const e of replaced) {
-      expect(['node-1', 'node-3']).toContain(e.aggregate_id);
+      expect(survivors).toContain(e.aggregate_id);
       expect(at(e) - at(offline)).toBeLessThan(5000);
     }
     await active(clusterA, 15_000);
@@ -520,7 +525,9 @@ describe('nodes that really run agents (issue 6)', () => {
     // The tasks the dead node held were redelivered and completed elsewhere: none lost, none failed.
     const records = await completed(tasks, 45_000);
     const redelivered = records.filter((t) => t.attempts > 1);
-    expect(redelivered.length).toBeGreaterThan(0);
+    const byNode: Record<string, number> = {};
+    for (const t of records) byNode[`${t.node_id}/${t.attempts}`] = (byNode[`${t.node_id}/${t.attempts}`] ?? 0) + 1;
+    if (redelivered.length === 0) throw new Error(`no task was redelivered: ${JSON.stringify({ victim: victim.id, byNode })}`);
     for (const t of redelivered) expect(t.node_id).not.toBe(victim.id);
   }, 120_000);
 

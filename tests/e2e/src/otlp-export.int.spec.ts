@@ -61,11 +61,16 @@ describe('traces exported over OTLP from separate processes', () => {
       GATEWAY_HTTP_PORT: String(port),
       GATEWAY_GRPC_PORT: String(await freePort()),
       ORCHESTRATOR_HTTP_PORT: '0',
+      REGISTRY_HTTP_PORT: '0',
+      NODE_AGENT_HTTP_PORT: '0',
+      NODE_ID: 'node-otlp',
+      NODE_CPU: '8',
+      NODE_MEMORY_MB: '8192',
       OTEL_ENABLED: 'true',
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
       FLOTILLA_BOOTSTRAP_ADMIN_KEY: TEST_ADMIN_KEY,
     };
-    for (const app of ['orchestrator', 'gateway'] as const) procs.push(startService(app, env));
+    for (const app of ['orchestrator', 'registry', 'node-agent', 'gateway'] as const) procs.push(startService(app, env));
     await Promise.all(procs.map((p) => p.waitFor()));
   });
 
@@ -107,4 +112,38 @@ agents:
     // The NATS handler's span is a child of the gateway's request span: context crossed processes.
     expect(byName('process orchestrator.blueprints.register')?.parentSpanId).toBe(byName('send orchestrator.blueprints.register')?.spanId);
   });
+
+  it('traces an inter-cluster task from the submitting request through the agent that runs it, carrying its source cluster', async () => {
+    const call = api(url);
+    const yaml = (id: string) => `apiVersion: flotilla/v1
+kind: Blueprint
+metadata: { id: ${id}, name: ${id}, version: 1.0.0 }
+cluster: { type: team, minWorkers: 1, targetWorkers: 1, maxWorkers: 1, resources: { cpu: 0.25, memoryMb: 128 } }
+agents:
+  - { name: boss, role: supervisor, runtime: { kind: builtin, handler: echo } }
+  - { name: hand, role: worker, reportsTo: boss, runtime: { kind: builtin, handler: echo } }
+`;
+    for (const id of ['otlp-src', 'otlp-dst']) {
+      expect((await call('POST', '/api/blueprints?wait=true', yaml(id))).status).toBe(201);
+      expect((await call('POST', '/api/clusters?wait=true', { blueprint_id: id, name: id, cluster_id: id })).status).toBe(201);
+    }
+    const deadline = Date.now() + 30_000;
+    while ((await call('GET', '/api/clusters/otlp-dst')).body.status !== 'active' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    const task = await call('POST', '/api/clusters/otlp-dst/tasks', { payload: 'hello from src', source_cluster: 'otlp-src' });
+    expect(task.status).toBe(202);
+    let trace: ExportedSpan[] = [];
+    while (Date.now() < deadline) {
+      const executed = receiver.spans.find((s) => s.name === 'task otlp-dst' && s.attributes['flotilla.task_id'] === task.body.id);
+      trace = executed ? receiver.spans.filter((s) => s.traceId === executed.traceId) : [];
+      if (trace.some((s) => s.name === 'POST /api/clusters/{id}/tasks' || s.name === 'POST /api/clusters/:id/tasks')) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const executed = trace.find((s) => s.name === 'task otlp-dst')!;
+    expect(executed).toBeDefined();
+    expect(executed.service).toBe('flotilla-node-agent');
+    expect(executed.attributes).toMatchObject({ 'flotilla.source_cluster': 'otlp-src', 'flotilla.routed_to': 'otlp-dst' });
+    // One trace from the gateway request, through the orchestrator that queued it, to the node agent.
+    expect(new Set(trace.map((s) => s.service))).toEqual(new Set(['flotilla-gateway', 'flotilla-orchestrator', 'flotilla-node-agent']));
+    expect((await call('GET', `/api/tasks/${task.body.id}`)).body).toMatchObject({ status: 'completed', source_cluster: 'otlp-src' });
+  }, 60_000);
 });

@@ -122,6 +122,7 @@ export class AgentRunner {
     if (!worker) return this.stopping.get(agentId) ?? Promise.resolve();
     this.workers.delete(agentId);
     const done = worker.stop(reason, graceMs).then(() => {
+      this.options.source?.forget?.(agentId);
       this.options.logger.info({ agentId, reason }, 'agent stopped');
       this.options.report({
         clusterId: worker.clusterId,

@@ -43,6 +43,8 @@ export interface TaskSource {
    * at once when `signal` aborts, so the caller can stop pulling promptly.
    */
   pull(agent: RunningAgentInfo, max: number, signal: AbortSignal): Promise<readonly TaskDelivery[]>;
+  /** The agent stopped: drop whatever the source kept for it. */
+  forget?(agentId: string): void;
 }
 
 export const TASK_SOURCE = Symbol('node-agent.task-source');

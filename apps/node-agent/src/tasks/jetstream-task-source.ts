@@ -1,4 +1,4 @@
-import { headers as natsHeaders } from '@nats-io/transport-node';
+import { headers as natsHeaders, type Subscription } from '@nats-io/transport-node';
 import type { Consumer, JsMsg } from '@nats-io/jetstream';
 import {
   ANY_CAPABILITY,
@@ -14,13 +14,15 @@ import {
 import type { FlotillaError, JsonValue } from '@flotilla/domain';
 import { decodeJson, encodeJson, type Messaging } from '@flotilla/messaging';
 import { TaskQueues, type TaskStore } from '@flotilla/tasks';
-import { currentTraceHeaders, type Logger } from '@flotilla/telemetry';
+import { context, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
+import { contextFromHeaders, currentTraceHeaders, tracer, type Logger } from '@flotilla/telemetry';
 import type { RunningAgentInfo, TaskDelivery, TaskSource } from '../runner/task-source.js';
 
 /** The shortest wait JetStream allows for a pull; reached only when another agent took the task. */
 const NEXT_EXPIRES_MS = 1000;
 const IDLE_MIN_MS = 50;
-const IDLE_MAX_MS = 1000;
+/** The longest an idle agent sleeps when no wake-up arrives (a fallback: queued tasks wake it). */
+const IDLE_MAX_MS = 2000;
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -51,6 +53,8 @@ export class JetStreamTaskSource implements TaskSource {
   private readonly consumers = new Map<string, Consumer>();
   private readonly cursors = new Map<string, number>();
   private readonly idle = new Map<string, number>();
+  /** Per cluster: a core subscription to its queue subjects, and the idle agents it wakes. */
+  private readonly wakers = new Map<string, { sub: Subscription; waiters: Set<() => void> }>();
 
   constructor(
     private readonly messaging: Messaging,
@@ -96,11 +100,54 @@ export class JetStreamTaskSource implements TaskSource {
       this.idle.delete(agent.agentId);
       return out;
     }
-    // Nothing anywhere: back off (50 ms doubling to 1 s) so idle agents cost little.
+    // Nothing anywhere: sleep until a task is queued for the cluster (a core NATS subscription on
+    // its queue subjects), or a backoff of 50 ms doubling to 2 s runs out, whichever comes first.
     const wait = Math.min(IDLE_MAX_MS, this.idle.get(agent.agentId) ?? IDLE_MIN_MS);
     this.idle.set(agent.agentId, wait * 2);
-    await sleep(wait, signal);
+    await this.idleWait(agent.clusterId, wait, signal);
     return out;
+  }
+
+  /** Forgets what it kept for an agent (its schedule cursor and backoff). */
+  forget(agentId: string): void {
+    this.cursors.delete(agentId);
+    this.idle.delete(agentId);
+  }
+
+  close(): void {
+    for (const w of this.wakers.values()) {
+      w.sub.unsubscribe();
+      for (const wake of w.waiters) wake();
+    }
+    this.wakers.clear();
+  }
+
+  private idleWait(clusterId: string, ms: number, signal: AbortSignal): Promise<void> {
+    let waker = this.wakers.get(clusterId);
+    if (!waker) {
+      const waiters = new Set<() => void>();
+      const sub = this.messaging.nc.subscribe(this.messaging.ns.subject(taskSubjects.cluster(clusterId)), {
+        callback: () => {
+          for (const wake of waiters) wake();
+          waiters.clear();
+        },
+      });
+      waker = { sub, waiters };
+      this.wakers.set(clusterId, waker);
+    }
+    const { waiters } = waker;
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+      waiters.add(done);
+    });
   }
 
   private async consumer(clusterId: string, priority: Priority, capability: string | null): Promise<Consumer> {
@@ -124,15 +171,53 @@ export class JetStreamTaskSource implements TaskSource {
     }
     const task = parsed.data;
     const attempt = m.info.deliveryCount;
+    // The task continues the trace of whoever submitted it (also across clusters: an
+    // inter-cluster task carries its source cluster), through execution to its outcome.
+    const carrier: Record<string, string> = {};
+    for (const k of ['traceparent', 'tracestate']) {
+      const v = m.headers?.get(k);
+      if (v) carrier[k] = v;
+    }
+    const span = tracer().startSpan(
+      `task ${task.routed_to}`,
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          'messaging.system': 'nats',
+          'flotilla.task_id': task.id,
+          'flotilla.cluster_id': task.cluster_id,
+          'flotilla.routed_to': task.routed_to,
+          'flotilla.source_cluster': task.source_cluster ?? '',
+          'flotilla.attempt': attempt,
+          'flotilla.node_id': this.nodeId,
+        },
+      },
+      contextFromHeaders(carrier),
+    );
+    const ctx = trace.setSpan(context.active(), span);
+    try {
+      return await context.with(ctx, () => this.admit(m, task, attempt, agent, span, ctx));
+    } catch (err) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+      span.end();
+      throw err;
+    }
+  }
+
+  private async admit(m: JsMsg, task: QueuedTask, attempt: number, agent: RunningAgentInfo, span: Span, ctx: Context): Promise<TaskDelivery | undefined> {
     const record = await this.store.get(task.id);
     if (record?.status === 'completed') {
-      this.announce(task, { ok: true, attempt: record.attempts, agentId: record.agent_id ?? agent.agentId, latencyMs: 0, result: record.result as JsonValue, error: null, final: true });
+      this.announce(task, { ok: true, attempt: record.attempts, agentId: record.agent_id ?? agent.agentId, latencyMs: 0, result: record.result as JsonValue, error: null, final: true }, ctx);
       m.ack();
+      span.setAttribute('flotilla.duplicate', true);
+      span.end();
       return undefined;
     }
     if (attempt > task.max_attempts) {
       // Redelivered past its last attempt (an agent died holding it): dead-letter it now.
-      await this.deadLetter(m, task, agent, `no result after ${task.max_attempts} attempt(s)`, attempt);
+      await this.deadLetter(m, task, agent, `no result after ${task.max_attempts} attempt(s)`, attempt, ctx);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: 'dead-lettered' });
+      span.end();
       return undefined;
     }
     const startedAt = new Date().toISOString();
@@ -143,29 +228,38 @@ export class JetStreamTaskSource implements TaskSource {
       working: () => m.working(),
       ack: async (result: JsonValue) => {
         const finishedAt = new Date().toISOString();
-        await this.store.update(task.id, (t) => ({ ...t, status: 'completed', result, error: null, finished_at: finishedAt }));
-        this.announce(task, { ok: true, attempt, agentId: agent.agentId, latencyMs: performance.now() - started, result, error: null, final: true });
-        m.ack();
+        try {
+          await this.store.update(task.id, (t) => ({ ...t, status: 'completed', result, error: null, finished_at: finishedAt }));
+          this.announce(task, { ok: true, attempt, agentId: agent.agentId, latencyMs: performance.now() - started, result, error: null, final: true }, ctx);
+          m.ack();
+        } finally {
+          span.end();
+        }
       },
       nak: async (delayMs: number, error: FlotillaError) => {
-        if (attempt >= task.max_attempts) {
-          await this.deadLetter(m, task, agent, error.message, attempt);
-          return;
+        span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+        try {
+          if (attempt >= task.max_attempts) {
+            await this.deadLetter(m, task, agent, error.message, attempt, ctx);
+            return;
+          }
+          await this.store.update(task.id, (t) => ({ ...t, status: 'queued', error: error.message }));
+          this.announce(task, { ok: false, attempt, agentId: agent.agentId, latencyMs: performance.now() - started, result: null, error: error.message, final: false }, ctx);
+          m.nak(delayMs);
+        } finally {
+          span.end();
         }
-        await this.store.update(task.id, (t) => ({ ...t, status: 'queued', error: error.message }));
-        this.announce(task, { ok: false, attempt, agentId: agent.agentId, latencyMs: performance.now() - started, result: null, error: error.message, final: false });
-        m.nak(delayMs);
       },
     };
   }
 
-  private async deadLetter(m: JsMsg, task: QueuedTask, agent: RunningAgentInfo, reason: string, attempt: number): Promise<void> {
+  private async deadLetter(m: JsMsg, task: QueuedTask, agent: RunningAgentInfo, reason: string, attempt: number, ctx: Context): Promise<void> {
     const h = natsHeaders();
     h.set('Flotilla-Dead-Reason', reason.slice(0, 500));
     await this.messaging.js().publish(this.messaging.ns.subject(taskSubjects.dead(task.cluster_id, task.id)), m.data, { headers: h, msgID: `dead-${task.id}` });
     const finishedAt = new Date().toISOString();
     await this.store.update(task.id, (t) => ({ ...t, status: 'dead_lettered', attempts: attempt, error: reason, finished_at: finishedAt }));
-    this.announce(task, { ok: false, attempt, agentId: agent.agentId, latencyMs: 0, result: null, error: reason, final: true });
+    this.announce(task, { ok: false, attempt, agentId: agent.agentId, latencyMs: 0, result: null, error: reason, final: true }, ctx);
     m.term();
   }
 
@@ -173,6 +267,7 @@ export class JetStreamTaskSource implements TaskSource {
   private announce(
     task: QueuedTask,
     o: { ok: boolean; attempt: number; agentId: string; latencyMs: number; result: JsonValue | null; error: string | null; final: boolean },
+    ctx: Context,
   ): void {
     const outcome: TaskOutcome = {
       task_id: task.id,
@@ -189,7 +284,7 @@ export class JetStreamTaskSource implements TaskSource {
       at: new Date().toISOString(),
     };
     const h = natsHeaders();
-    for (const [k, v] of Object.entries(currentTraceHeaders())) h.set(k, v);
+    for (const [k, v] of Object.entries(currentTraceHeaders(ctx))) h.set(k, v);
     this.messaging.nc.publish(this.messaging.ns.subject(taskSubjects.result(task.cluster_id, task.id, outcome.outcome)), encodeJson(outcome), { headers: h });
   }
 }
