@@ -167,17 +167,18 @@ describe('work, measurement and elasticity (issue 7)', () => {
       blueprint('saw', {
         min: 2,
         max: 8,
-        worker: '{ kind: builtin, handler: sleep, delayMs: 100 }',
+        worker: '{ kind: builtin, handler: sleep, delayMs: 200 }',
         scaling: `{ enabled: true, queuePerWorkerUp: 5, queuePerWorkerDown: 2, cpuUp: 100, cpuDown: 99, stepPercent: 50, cooldownUpSeconds: 1, cooldownDownSeconds: 1, stabilizationSeconds: ${stabilizationSeconds} }`,
       }),
     );
-    // Six bursts, one every 3 s: the queue fills and empties well inside the window.
+    // Six bursts, one every 3 s, each more than the pool clears before the next: the queue
+    // swings up and down inside the window, enough to call for scaling.
     const started = Date.now();
     for (let burst = 0; burst < 6; burst++) {
-      await Promise.all(Array.from({ length: 40 }, (_, i) => stack.call('POST', '/api/clusters/saw/tasks', { payload: { burst, i } })));
+      await Promise.all(Array.from({ length: 100 }, (_, i) => stack.call('POST', '/api/clusters/saw/tasks', { payload: { burst, i } })));
       await new Promise((r) => setTimeout(r, 3000));
     }
-    await until(async () => outcomes.filter((o) => o.cluster_id === 'saw' && o.outcome === 'completed').length >= 240, 60_000, 'sawtooth tasks completed');
+    await until(async () => outcomes.filter((o) => o.cluster_id === 'saw' && o.outcome === 'completed').length >= 600, 120_000, 'sawtooth tasks completed');
     const decisions = (await events('saw')).filter((e) => e.type === 'ScalingDecided' && Date.parse(e.occurred_at) >= started - 1000);
     const moves = decisions.filter((e) => e.data['decision'] === 'up' || e.data['decision'] === 'down');
     expect(moves.length).toBeGreaterThanOrEqual(1);
@@ -186,7 +187,7 @@ describe('work, measurement and elasticity (issue 7)', () => {
       // A reversal of direction only after the window has passed.
       expect(Date.parse(moves[i]!.occurred_at) - Date.parse(moves[i - 1]!.occurred_at)).toBeGreaterThanOrEqual(stabilizationSeconds * 1000 - 500);
     }
-  }, 180_000);
+  }, 240_000);
 
   it('an idle cluster with hibernate-when-idle hibernates, and one task wakes it and completes', async () => {
     await create(
