@@ -21,7 +21,7 @@ export function registerRebuild(program: Command): void {
     .command('rebuild')
     .description('drop read models and replay them from the event log (all of them, or the ones named)')
     .argument('[projections...]', `any of: ${ALL_PROJECTIONS.map((p) => p.name).join(', ')}`)
-    .option('--batch <n>', 'events per transaction', '5000')
+    .option('--batch <n>', 'events per transaction', '10000')
     .action(async (names: string[], opts: { batch: string }) => {
       const unknown = names.filter((n) => !ALL_PROJECTIONS.some((p) => p.name === n));
       if (unknown.length) {

@@ -10,7 +10,7 @@ import { createTestDatabase } from '@flotilla/testing';
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const STREAMS = 1000;
 const BATCH = 1000;
-const PAGE = Number(process.env.BENCH_PAGE ?? 5000);
+const PAGE = Number(process.env.BENCH_PAGE ?? 10000);
 
 const meta = { tenantId: 'bench', actor: 'bench', correlationId: 'bench', causationId: null, traceparent: null, schemaVersion: 1 };
 const at = new Date().toISOString();

@@ -16,7 +16,7 @@ export interface Projection<Row extends { position: string } = { position: strin
   readonly handles: ReadonlySet<string>;
   keyOf(event: StoredEvent): string | null;
   evolve(row: Row | null, event: StoredEvent): Row | null;
-  /** Every event makes a new row (the audit trail): no need to load rows before applying. */
+  /** Every event makes a new row keyed by the event (the audit trail): rows are not loaded before applying, and big batches are written with COPY. */
   readonly appendOnly?: boolean;
 }
 

@@ -7,7 +7,7 @@ import { MIGRATIONS, TENANT_READER_ROLE, TENANT_TABLES } from './migrations/inde
 import { createReadModelOrm, migrateReadModels, type ReadModelOrm } from './orm.js';
 import { Projector, readCheckpoint, rebuildProjection } from './projector.js';
 import { ALL_PROJECTIONS, clusterAgentsProjection, clustersProjection } from './projections/index.js';
-import { clusterLifecycle, nodeEvents } from './testing/fixtures.js';
+import { clusterLifecycle, meta, nodeEvents } from './testing/fixtures.js';
 
 async function tableHash(pool: pg.Pool, table: string, key: string): Promise<{ rows: number; hash: string }> {
   const { rows } = await pool.query(`SELECT * FROM ${table} ORDER BY ${key}`);
@@ -143,15 +143,30 @@ describe('projector', () => {
   it('rebuilds every read model from position 0 to the identical state', async () => {
     let last = 0n;
     for (let i = 2; i <= 6; i++) for (const batch of clusterLifecycle(`c-${i}`, i)) last = (await store.append(`cluster-c-${i}`, batch, { expectedRevision: 'any' })).lastPosition;
+    // Text that COPY's format has to escape, in a text column (actor) and inside JSON, and
+    // enough events that a whole-log rebuild batch goes through COPY rather than INSERT.
+    const tricky = 'back\\slash \\N\ttab\nnewline\r "quoted" ünïcødé 🚀';
+    const renames = Array.from({ length: 150 }, (_, n) => ({
+      type: 'ClusterUpdated',
+      metadata: meta(`ops\t${n}\\team`),
+      data: { at: new Date(Date.UTC(2026, 10, 25, 13, 0, n % 60)).toISOString(), changes: { description: `${tricky} #${n}`, name: n === 149 ? tricky : `name ${n}` } },
+    }));
+    last = (await store.append('cluster-c-2', renames, { expectedRevision: 'any' })).lastPosition;
     // headPosition() can lag while another writer holds the snapshot's xmin: wait for the last append itself.
     await waitFor(async () => Promise.all(ALL_PROJECTIONS.map((p) => readCheckpoint(orm, p.name))), (cps) => cps.every((c) => c >= last));
     const before = Object.fromEntries(await Promise.all(Object.entries(TABLES).map(async ([t, k]) => [t, await tableHash(pool, t, k)])));
-    for (const projection of ALL_PROJECTIONS) {
-      const result = await rebuildProjection(orm, store, projection, { batchSize: 7 });
-      expect(result.events).toBeGreaterThan(0);
+    // Small pages (row-by-row paths) and whole-log pages (COPY for the audit trail) alike.
+    for (const batchSize of [7, 10_000]) {
+      for (const projection of ALL_PROJECTIONS) {
+        const result = await rebuildProjection(orm, store, projection, { batchSize });
+        expect(result.events).toBeGreaterThan(0);
+      }
+      const after = Object.fromEntries(await Promise.all(Object.entries(TABLES).map(async ([t, k]) => [t, await tableHash(pool, t, k)])));
+      expect({ batchSize, after }).toEqual({ batchSize, after: before });
     }
-    const after = Object.fromEntries(await Promise.all(Object.entries(TABLES).map(async ([t, k]) => [t, await tableHash(pool, t, k)])));
-    expect(after).toEqual(before);
+    const audit = await pool.query(`SELECT actor, data->'changes'->>'description' AS description FROM cluster_events WHERE actor = $1`, ['ops\t149\\team']);
+    expect(audit.rows).toEqual([{ actor: 'ops\t149\\team', description: `${tricky} #149` }]);
+    expect((await pool.query('SELECT name FROM clusters WHERE id = $1', ['c-2'])).rows[0]?.name).toBe(tricky);
     expect(before['cluster_agents']!.rows).toBeGreaterThan(20);
     // The live loop carries on after a rebuild.
     for (const batch of clusterLifecycle('c-after', 1)) await store.append('cluster-c-after', batch, { expectedRevision: 'any' });

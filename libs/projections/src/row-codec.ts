@@ -1,6 +1,21 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
+import copyStreams from 'pg-copy-streams';
 import type { ReadModelOrm } from './orm.js';
 import type { Projection } from './projection.js';
+
+const COPY_ESCAPES: Readonly<Record<string, string>> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** One value in COPY's text format: `\N` for NULL, backslash, newline, CR and tab escaped. */
+function copyField(value: unknown, json: boolean): string {
+  if (value === null || value === undefined) return '\\N';
+  const text = json || (typeof value === 'object' && !(value instanceof Date)) ? JSON.stringify(value) : value instanceof Date ? value.toISOString() : String(value);
+  return /[\\\n\r\t]/.test(text) ? text.replace(/[\\\n\r\t]/g, (c) => COPY_ESCAPES[c]!) : text;
+}
+
+/** Rows per INSERT statement: big enough to amortise a round trip, small enough to stream. */
+const UPSERT_CHUNK = 5000;
 
 interface Column {
   readonly prop: string;
@@ -11,9 +26,10 @@ interface Column {
 /**
  * Moves a projection's rows between plain objects (what `evolve` works on) and SQL, from the
  * entity's MikroORM metadata (MikroORM defines the read models, their migrations and every query
- * the services make). The projector writes with one multi-row INSERT … ON CONFLICT per chunk on
- * the pg driver instead of the unit of work: rebuilds replay millions of events, and per-entity
- * change tracking would cost more than the database work itself.
+ * the services make). The projector writes set-wise on the pg driver instead of through the unit
+ * of work — upserts as one JSON document per chunk, append-only rows through COPY — because
+ * rebuilds replay millions of events and per-entity change tracking would cost more than the
+ * database work itself.
  */
 export class RowCodec {
   private readonly columns: Column[];
@@ -22,6 +38,7 @@ export class RowCodec {
   /** `= ANY($1::<type>[])` keeps the primary-key index usable. */
   private readonly pkArrayType: string;
   private readonly byColumn: Map<string, Column>;
+  private types: Promise<string[]> | undefined;
 
   constructor(orm: ReadModelOrm, projection: Projection) {
     const meta = orm.getMetadata().get(projection.entity.meta.className as never);
@@ -52,27 +69,74 @@ export class RowCodec {
     return out;
   }
 
+  /**
+   * Inserts or replaces rows with one `INSERT … SELECT FROM jsonb_to_recordset($1) … ON CONFLICT`
+   * per chunk: the whole chunk travels as one JSON document (one `JSON.stringify`, no per-cell
+   * parameters for PostgreSQL to parse and plan), and json columns go in as nested values rather
+   * than strings inside strings.
+   */
   async upsert(db: pg.ClientBase, rows: readonly Record<string, unknown>[]): Promise<void> {
+    if (rows.length === 0) return;
+    const types = await this.columnTypes(db);
     const cols = this.columns.map((c) => c.column).join(', ');
     const updates = this.columns
       .filter((c) => c.column !== this.pkColumn)
       .map((c) => `${c.column} = EXCLUDED.${c.column}`)
       .join(', ');
-    const width = this.columns.length;
-    // PostgreSQL takes at most 65,535 parameters per statement.
-    const chunk = Math.max(1, Math.floor(60_000 / width));
-    for (let i = 0; i < rows.length; i += chunk) {
-      const part = rows.slice(i, i + chunk);
-      const params: unknown[] = [];
-      for (const row of part) {
-        for (const c of this.columns) {
-          const v = row[c.prop];
-          params.push(v === undefined ? null : c.json && v !== null ? JSON.stringify(v) : v);
-        }
-      }
-      const values = part.map((_, r) => `(${this.columns.map((_c, k) => `$${r * width + k + 1}`).join(', ')})`).join(', ');
-      await db.query(`INSERT INTO ${this.table} (${cols}) VALUES ${values} ON CONFLICT (${this.pkColumn}) DO UPDATE SET ${updates}`, params);
+    const conflict = updates ? `DO UPDATE SET ${updates}` : 'DO NOTHING';
+    const record = this.columns.map((c, k) => `"${c.prop}" ${types[k]}`).join(', ');
+    const picked = this.columns.map((c) => `"${c.prop}"`).join(', ');
+    const sql = `INSERT INTO ${this.table} (${cols}) SELECT ${picked} FROM jsonb_to_recordset($1::jsonb) AS r(${record}) ON CONFLICT (${this.pkColumn}) ${conflict}`;
+    for (let i = 0; i < rows.length; i += UPSERT_CHUNK) {
+      await db.query(sql, [JSON.stringify(rows.slice(i, i + UPSERT_CHUNK))]);
     }
+  }
+
+  /**
+   * Writes rows whose keys are known not to exist (an append-only projection's events past its
+   * checkpoint) with `COPY … FROM STDIN`, PostgreSQL's bulk-load path: no statement to plan and
+   * no conflict check, which is what lets a rebuild keep up with reading the log.
+   */
+  async insertFresh(db: pg.ClientBase, rows: readonly Record<string, unknown>[]): Promise<void> {
+    if (rows.length === 0) return;
+    const cols = this.columns.map((c) => c.column).join(', ');
+    const columns = this.columns;
+    function* lines(): Generator<string> {
+      for (let i = 0; i < rows.length; i += 500) {
+        let text = '';
+        for (const row of rows.slice(i, i + 500)) {
+          for (let k = 0; k < columns.length; k += 1) {
+            const c = columns[k]!;
+            text += (k === 0 ? '' : '\t') + copyField(row[c.prop], c.json);
+          }
+          text += '\n';
+        }
+        yield text;
+      }
+    }
+    await pipeline(Readable.from(lines()), db.query(copyStreams.from(`COPY ${this.table} (${cols}) FROM STDIN`)));
+  }
+
+  /** The table's column types as the database has them (the migrations, not the entity, are the truth). */
+  private columnTypes(db: pg.ClientBase): Promise<string[]> {
+    this.types ??= db
+      .query<{ name: string; type: string }>(
+        `SELECT attname AS name, format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`,
+        [this.table],
+      )
+      .then(({ rows }) => {
+        const byName = new Map(rows.map((r) => [r.name, r.type]));
+        return this.columns.map((c) => {
+          const type = byName.get(c.column);
+          if (!type) throw new Error(`read model ${this.table}: no column ${c.column} in the database (migrations not applied?)`);
+          return type;
+        });
+      })
+      .catch((err: unknown) => {
+        this.types = undefined;
+        throw err;
+      });
+    return this.types;
   }
 
   async delete(db: pg.ClientBase, keys: readonly string[]): Promise<void> {
