@@ -1,9 +1,9 @@
-// The docker-compose deployment, checked without a Docker engine: `docker-compose config` accepts
-// the file (when the binary is installed), and — parsed here, so these always run — every
-// Flotilla service has a health check, a restart policy, depends_on with conditions and every
-// setting its config schema reads (from deploy/compose.env or its own `environment`, so a new
-// variable cannot be forgotten); Prometheus scrapes every service; the Grafana dashboard only
-// queries metrics the code exports and tables the migrations create.
+// The docker-compose deployment, checked without a Docker engine: `docker compose config` (or
+// docker-compose, which `npm test` installs when no compose CLI is there) accepts the file, and —
+// parsed here, so these always run — every Flotilla service has a health check, a restart policy,
+// depends_on with conditions and every setting its config schema reads (from deploy/compose.env or
+// its own `environment`, so a new variable cannot be forgotten); Prometheus scrapes every service;
+// the Grafana dashboard only queries metrics the code exports and tables the migrations create.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -92,14 +92,16 @@ function variablesOf(app: string): string[] {
 
 const portVariable = (app: string) => `${app.replace(/-/g, '_').toUpperCase()}_HTTP_PORT`;
 
-const composeBinary =
-  spawnSync('docker-compose', ['version'], { encoding: 'utf8', timeout: 20_000 }).status === 0;
+/** Docker's compose plugin, else docker-compose (`npm test` installs it when neither is there). */
+const composeCli = [['docker', 'compose'], ['docker-compose']].find(
+  ([cmd, ...args]) => spawnSync(cmd!, [...args, 'version'], { encoding: 'utf8', timeout: 20_000 }).status === 0,
+);
 
 describe('docker-compose.yml', () => {
-  (composeBinary ? it : it.skip)(
-    `docker-compose config accepts it and resolves every service's settings${composeBinary ? '' : ' (skipped: docker-compose is not installed; the structural checks below still run)'}`,
+  (composeCli ? it : it.skip)(
+    `${composeCli ? composeCli.join(' ') : 'docker compose'} config accepts it and resolves every service's settings${composeCli ? '' : ' (skipped: no compose CLI is installed; the structural checks below still run)'}`,
     () => {
-      const r = spawnSync('docker-compose', ['-f', 'docker-compose.yml', 'config'], {
+      const r = spawnSync(composeCli![0]!, [...composeCli!.slice(1), '-f', 'docker-compose.yml', 'config'], {
         cwd: root,
         encoding: 'utf8',
         timeout: 60_000,
