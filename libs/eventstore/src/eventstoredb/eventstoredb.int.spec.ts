@@ -8,7 +8,7 @@ import { EventStoreDbEventStore } from './eventstoredb.event-store.js';
  * The contract suite runs against a real EventStoreDB / KurrentDB when EVENTSTORE_URL is set
  * (docker-compose runs one: EVENTSTORE_URL=esdb://127.0.0.1:2113?tls=false). No server can run
  * on the development machines, so without it only the adapter's failure mapping is exercised,
- * against a port where nothing listens, and one test says plainly that the suite did not run.
+ * against a port where nothing listens, and a skipped test says why the suite did not run.
  */
 const url = process.env['EVENTSTORE_URL'];
 
@@ -32,10 +32,8 @@ describe('EventStoreDB adapter', () => {
   });
 
   if (!url) {
-    it('contract suite NOT RUN: EVENTSTORE_URL is not set (docker-compose runs a server; set EVENTSTORE_URL=esdb://host:2113?tls=false to run it)', () => {
-      console.warn('EventStoreDB contract suite skipped: EVENTSTORE_URL is not set.');
-      expect(url).toBeUndefined();
-    });
+    // Reported as skipped (not passed) in the totals, with the reason in its name.
+    it.skip('contract suite skipped: EVENTSTORE_URL is not set and no EventStoreDB server can run on this machine (docker-compose runs one; set EVENTSTORE_URL=esdb://host:2113?tls=false to run it)', () => undefined);
   }
 });
 
