@@ -135,7 +135,9 @@ agents:
     while (Date.now() < deadline) {
       const executed = receiver.spans.find((s) => s.name === 'task otlp-dst' && s.attributes['flotilla.task_id'] === task.body.id);
       trace = executed ? receiver.spans.filter((s) => s.traceId === executed.traceId) : [];
-      if (trace.some((s) => s.name === 'POST /api/clusters/{id}/tasks' || s.name === 'POST /api/clusters/:id/tasks')) break;
+      // Each process exports its own batches on its own schedule: wait for all three to arrive.
+      const services = new Set(trace.map((s) => s.service));
+      if (trace.some((s) => s.name === 'POST /api/clusters/{id}/tasks' || s.name === 'POST /api/clusters/:id/tasks') && services.size === 3) break;
       await new Promise((r) => setTimeout(r, 200));
     }
     const executed = trace.find((s) => s.name === 'task otlp-dst')!;
