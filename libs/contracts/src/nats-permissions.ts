@@ -8,9 +8,15 @@ export interface NatsPermissions {
   readonly subscribe: { readonly allow?: readonly string[]; readonly deny?: readonly string[] };
 }
 
+/**
+ * A password, or the environment variable nats-server reads it from when it loads its
+ * configuration (`password: $VAR`), so a deployment's config file holds no secret.
+ */
+export type NatsPassword = string | { readonly env: string };
+
 export interface NatsUser {
   readonly user: string;
-  readonly password: string;
+  readonly password: NatsPassword;
   readonly permissions: NatsPermissions;
 }
 
@@ -39,7 +45,7 @@ export const SERVICE_SUBJECTS: Readonly<Record<ServiceName, { readonly sub: read
   },
 };
 
-export function serviceUser(service: ServiceName, password: string, ns = new Namespace()): NatsUser {
+export function serviceUser(service: ServiceName, password: NatsPassword, ns = new Namespace()): NatsUser {
   const s = SERVICE_SUBJECTS[service];
   return {
     user: `flotilla-${service}`,
@@ -58,7 +64,7 @@ export function serviceUser(service: ServiceName, password: string, ns = new Nam
  * tenant's events), no `_INBOX.>` (other clients' replies). History is replayed through the
  * gateway (REST events, gRPC WatchEvents), which scopes it to the key's tenant.
  */
-export function integratorUser(tenantId: string, password: string, ns = new Namespace()): NatsUser {
+export function integratorUser(tenantId: string, password: NatsPassword, ns = new Namespace()): NatsUser {
   if (!/^[A-Za-z0-9_-]+$/.test(tenantId)) throw new Error(`tenant id '${tenantId}' cannot be a NATS subject token`);
   return {
     user: `integrator-${tenantId}`,
@@ -76,9 +82,29 @@ export function natsAuthorizationConfig(users: readonly NatsUser[]): string {
   const list = (xs: readonly string[]) => `[${xs.map(q).join(', ')}]`;
   const rules = (r: NatsPermissions['publish']) =>
     [r.allow ? `allow: ${list(r.allow)}` : '', r.deny ? `deny: ${list(r.deny)}` : ''].filter(Boolean).join(', ');
+  const password = (p: NatsPassword) => {
+    if (typeof p === 'string') return q(p);
+    if (!/^[A-Z_][A-Z0-9_]*$/.test(p.env)) throw new Error(`'${p.env}' is not an environment variable name nats-server can read`);
+    return `$${p.env}`;
+  };
   const entries = users.map(
     (u) =>
-      `    { user: ${q(u.user)}, password: ${q(u.password)}, permissions: { publish: { ${rules(u.permissions.publish)} }, subscribe: { ${rules(u.permissions.subscribe)} } } }`,
+      `    { user: ${q(u.user)}, password: ${password(u.password)}, permissions: { publish: { ${rules(u.permissions.publish)} }, subscribe: { ${rules(u.permissions.subscribe)} } } }`,
   );
   return `authorization {\n  users = [\n${entries.join(',\n')}\n  ]\n}\n`;
+}
+
+/** The environment variable that holds a service's NATS password in the deployments. */
+export const natsPasswordVariable = (service: ServiceName): string => `FLOTILLA_NATS_PASSWORD_${service.replace(/-/g, '_').toUpperCase()}`;
+
+/**
+ * The `authorization` block of the deployments' NATS servers (docker-compose, Kubernetes): one
+ * user per service, `flotilla-<service>`, limited to that service's subjects, its password read
+ * by nats-server from `$FLOTILLA_NATS_PASSWORD_<SERVICE>`. Every node agent shares the
+ * node-agent user. `npm run env:example` writes it to deploy/nats/auth.conf and
+ * deploy/k8s/base/nats-auth.yaml.
+ */
+export function deploymentNatsAuthorization(): string {
+  const services = Object.keys(SERVICE_SUBJECTS) as ServiceName[];
+  return natsAuthorizationConfig(services.map((s) => serviceUser(s, { env: natsPasswordVariable(s) })));
 }

@@ -22,14 +22,15 @@ function natsServerBinary(): string {
 /**
  * A nats-server of the test's own, on a free loopback port with JetStream and the given extra
  * configuration (users and permissions, say), for tests that need server-side behaviour the
- * shared server is not configured for.
+ * shared server is not configured for. `env` adds to the server's environment (what `$VAR`
+ * references in the configuration resolve to).
  */
-export async function startNatsServer(extraConfig = ''): Promise<PrivateNatsServer> {
+export async function startNatsServer(extraConfig = '', opts: { env?: Record<string, string> } = {}): Promise<PrivateNatsServer> {
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-nats-'));
   const conf = path.join(dir, 'nats.conf');
   fs.writeFileSync(conf, `listen: 127.0.0.1:${port}\njetstream { store_dir: ${JSON.stringify(path.join(dir, 'js'))} }\n${extraConfig}`);
-  const child: ChildProcess = spawn(natsServerBinary(), ['-c', conf], { stdio: 'ignore' });
+  const child: ChildProcess = spawn(natsServerBinary(), ['-c', conf], { stdio: 'ignore', env: { ...process.env, ...opts.env } });
   const until = Date.now() + 10_000;
   for (;;) {
     const up = await new Promise<boolean>((resolve) => {
@@ -38,7 +39,11 @@ export async function startNatsServer(extraConfig = ''): Promise<PrivateNatsServ
       s.once('error', () => resolve(false));
     });
     if (up) break;
-    if (Date.now() > until || child.exitCode !== null) throw new Error(`nats-server did not start on ${port}`);
+    if (Date.now() > until || child.exitCode !== null) {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+      throw new Error(`nats-server did not start on ${port}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   return {

@@ -11,7 +11,7 @@ import { describe, expect, it } from '@jest/globals';
 import promClient from 'prom-client';
 import { parse } from 'yaml';
 import { loadConfig, variables } from '@flotilla/config';
-import { SERVICES } from '@flotilla/contracts';
+import { deploymentNatsAuthorization, natsPasswordVariable, SERVICES } from '@flotilla/contracts';
 
 const root = path.resolve(import.meta.dirname, '..', '..', '..');
 const read = (rel: string) => fs.readFileSync(path.join(root, rel), 'utf8');
@@ -166,6 +166,27 @@ describe('docker-compose.yml', () => {
       expect(env[portVariable(app)]).toBeDefined();
     },
   );
+
+  it('connects each Flotilla service to NATS as its own user, with the password the NATS server is given', () => {
+    const server = environmentOf(services['nats']!);
+    for (const { name, app, service } of flotilla) {
+      const env = environmentOf(service);
+      const variable = natsPasswordVariable(app as (typeof SERVICES)[number]);
+      expect([name, env['NATS_USER'], env['NATS_PASSWORD']]).toEqual([name, `flotilla-${app}`, server[variable]]);
+      expect([name, (env['NATS_PASSWORD'] ?? '').length >= 8]).toEqual([name, true]);
+    }
+    // The server loads the users: nats.conf includes auth.conf, which the container mounts beside it.
+    expect(read('deploy/nats/nats.conf')).toMatch(/^include \.\/auth\.conf$/m);
+    expect(services['nats']!.volumes).toContain('./deploy/nats/auth.conf:/etc/nats/auth.conf:ro');
+  });
+
+  it('deploy/nats/auth.conf holds the users the permissions define (npm run env:example)', () => {
+    const body = read('deploy/nats/auth.conf')
+      .split('\n')
+      .filter((l) => !l.startsWith('#'))
+      .join('\n');
+    expect(body).toEqual(deploymentNatsAuthorization());
+  });
 
   it('wires the services to the containers of the stack (NATS, PostgreSQL, EventStoreDB as the event store, Jaeger over OTLP)', () => {
     for (const { name, app, service } of flotilla) {

@@ -19,7 +19,7 @@ import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { parse, parseAllDocuments } from 'yaml';
 import { SECRET_VARIABLES, variables } from '@flotilla/config';
-import { SERVICES } from '@flotilla/contracts';
+import { deploymentNatsAuthorization, natsPasswordVariable, SERVICES } from '@flotilla/contracts';
 
 const root = path.resolve(import.meta.dirname, '..', '..', '..');
 const k8sDir = path.join(root, 'deploy', 'k8s');
@@ -497,6 +497,28 @@ describe('deploy/k8s/base', () => {
     );
   });
 
+  it('connects each service to NATS as its own user; the NATS servers load those users and read the same passwords', () => {
+    const objects = rendered(baseDir);
+    const passwordRef = (svc: string) => ({ secretKeyRef: { name: 'flotilla-nats-users', key: svc } });
+    for (const w of flotillaWorkloads(objects)) {
+      const app = appOf(w);
+      for (const c of w['spec'].template.spec.containers as Obj[]) {
+        const env = Object.fromEntries((c['env'] as Obj[]).map((e) => [e['name'], e['value'] ?? e['valueFrom']]));
+        expect([w.metadata.name, env['NATS_USER'], env['NATS_PASSWORD']]).toEqual([w.metadata.name, `flotilla-${app}`, passwordRef(app)]);
+      }
+    }
+    const nats = byKindName(objects, 'StatefulSet', 'nats')!;
+    const server = nats['spec'].template.spec.containers[0] as Obj;
+    const serverEnv = Object.fromEntries((server['env'] as Obj[]).map((e) => [e['name'], e['valueFrom']]));
+    for (const svc of SERVICES) expect([svc, serverEnv[natsPasswordVariable(svc)]]).toEqual([svc, passwordRef(svc)]);
+    // nats.conf includes auth.conf; both are projected into the directory the server reads.
+    expect(byKindName(objects, 'ConfigMap', 'nats-config')!['data']['nats.conf']).toMatch(/^\s*include \.\/auth\.conf$/m);
+    expect(byKindName(objects, 'ConfigMap', 'nats-auth')!['data']['auth.conf']).toBe(deploymentNatsAuthorization());
+    const mount = (server['volumeMounts'] as Obj[]).find((m) => m['mountPath'] === '/etc/nats')!;
+    const volume = (nats['spec'].template.spec.volumes as Obj[]).find((v) => v['name'] === mount['name'])!;
+    expect(volume['projected'].sources.map((s: Obj) => s['configMap'].name).sort()).toEqual(['nats-auth', 'nats-config']);
+  });
+
   it('treats PostgreSQL and EventStoreDB as external services configured by the Secret', () => {
     const objects = rendered(baseDir);
     expect(objects.filter((o) => /postgres|eventstore|kurrent/i.test(o.metadata.name))).toEqual([]);
@@ -571,10 +593,16 @@ describe.each(overlays)('deploy/k8s/overlays/%s', (overlay) => {
     if (overlay === 'development') {
       const secret = byKindName(objects, 'Secret', 'flotilla-secrets')!;
       expect(Object.keys(secret['stringData']).sort()).toEqual([...SECRET_VARIABLES].sort());
+      const nats = byKindName(objects, 'Secret', 'flotilla-nats-users')!;
+      expect(Object.keys(nats['stringData']).sort()).toEqual([...SERVICES].sort());
     } else {
       expect(byKindName(objects, 'Secret', 'flotilla-secrets')).toBeUndefined();
+      expect(byKindName(objects, 'Secret', 'flotilla-nats-users')).toBeUndefined();
       expect(Object.keys(parseEnvFile(path.join(dir, 'secrets.env.example'))).sort()).toEqual(
         [...SECRET_VARIABLES].sort(),
+      );
+      expect(Object.keys(parseEnvFile(path.join(dir, 'nats-users.env.example'))).sort()).toEqual(
+        [...SERVICES].sort(),
       );
     }
   });

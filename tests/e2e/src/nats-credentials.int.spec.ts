@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { integratorUser, natsAuthorizationConfig, serviceUser } from '@flotilla/contracts';
+import fs from 'node:fs';
+import path from 'node:path';
+import { integratorUser, natsAuthorizationConfig, natsPasswordVariable, SERVICES, serviceUser } from '@flotilla/contracts';
 import { startNatsServer, type PrivateNatsServer } from '@flotilla/testing';
 
 /** Waits for the server to refuse a subscription (permission errors arrive asynchronously). */
@@ -80,5 +82,45 @@ describe('NATS credentials: each service and integrator limited to its subjects'
 
   it('refuses unknown users', async () => {
     await expect(connect({ servers: server.url, user: 'nobody', pass: 'x' })).rejects.toThrow();
+  });
+});
+
+describe("the deployments' NATS users (deploy/nats/auth.conf) on a real nats-server", () => {
+  const file = path.resolve(import.meta.dirname, '..', '..', '..', 'deploy', 'nats', 'auth.conf');
+  const passwords = Object.fromEntries(SERVICES.map((s) => [natsPasswordVariable(s), `pw-${s}-${process.pid}`]));
+  let server: PrivateNatsServer;
+  const conns: NatsConnection[] = [];
+  const as = async (service: (typeof SERVICES)[number]) => {
+    const nc = await connect({ servers: server.url, user: `flotilla-${service}`, pass: passwords[natsPasswordVariable(service)]! });
+    conns.push(nc);
+    return nc;
+  };
+
+  beforeAll(async () => {
+    server = await startNatsServer(fs.readFileSync(file, 'utf8'), { env: passwords });
+  });
+  afterAll(async () => {
+    await Promise.all(conns.map((c) => c.close().catch(() => undefined)));
+    await server?.stop();
+  });
+
+  it('lets every service in with the password from the server environment, and no one with another', async () => {
+    for (const service of SERVICES) await (await as(service)).flush();
+    await expect(connect({ servers: server.url, user: 'flotilla-orchestrator', pass: passwords[natsPasswordVariable('gateway')]! })).rejects.toThrow();
+  });
+
+  it('holds each service to its subjects: a node agent may heartbeat but not command the orchestrator', async () => {
+    const node = await as('node-agent');
+    expect(await refused(node, 'orchestrator.>')).toBe(true);
+    const metrics = await as('metrics');
+    const beats = metrics.subscribe('registry.heartbeats.*', { max: 1 });
+    await metrics.flush();
+    node.publish('registry.heartbeats.node-a', 'beat');
+    await node.flush();
+    for await (const m of beats) expect(m.string()).toBe('beat');
+  });
+
+  it('does not start without the passwords in its environment (no user is left without one)', async () => {
+    await expect(startNatsServer(fs.readFileSync(file, 'utf8'))).rejects.toThrow(/did not start/);
   });
 });
