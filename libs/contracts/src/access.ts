@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ROLES } from '@flotilla/domain';
-import { idOf, isoTime, page } from './common.js';
+import { idOf, isoTime, page, sinceFilter } from './common.js';
 import { eventView } from './orchestrator.js';
 import { route } from './route.js';
 
@@ -57,7 +57,7 @@ export const accessRoutes = {
       cluster: z.string().optional(),
       tenant_id: z.string().optional(),
       type: z.string().optional(),
-      since: z.string().optional(),
+      since: sinceFilter,
       ...page,
       limit: z.coerce.number().int().min(1).max(5000).default(200),
     }),

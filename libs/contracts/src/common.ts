@@ -21,6 +21,12 @@ export type ResourcesDto = z.infer<typeof resources>;
 
 export const isoTime = z.string();
 
+/** A time a query filters from (`?since=`): refused with 400 unless it reads as a date-time. */
+export const sinceFilter = z
+  .string()
+  .refine((s) => !Number.isNaN(Date.parse(s)), 'must be a date-time, e.g. 2026-11-25T12:00:00Z')
+  .optional();
+
 /** A boolean that may arrive as a query string ('true' / 'false', '1' / '0', 'yes' / 'no'). */
 export const queryBool = (fallback: boolean) =>
   z.union([z.boolean(), z.stringbool()]).default(fallback);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { idOf, isoTime } from './common.js';
+import { idOf, isoTime, sinceFilter } from './common.js';
 import { route } from './route.js';
 
 /** What a node agent publishes every second on `metrics.telemetry.<nodeId>` (core NATS). */
@@ -105,7 +105,7 @@ export const metricsRoutes = {
     'metrics.clusters.series',
     z.object({
       id: idOf('cluster'),
-      since: z.string().optional(),
+      since: sinceFilter,
       limit: z.coerce.number().int().min(1).max(10_000).default(500),
     }),
     z.object({ cluster_id: z.string(), points: z.array(metricPoint) }),

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { AGENT_STATES, CLUSTER_STATUSES, CLUSTER_TYPES } from '@flotilla/domain';
-import { idOf, isoTime, page, position, queryBool, waitFlag } from './common.js';
+import { idOf, isoTime, page, position, queryBool, sinceFilter, waitFlag } from './common.js';
 import { route } from './route.js';
 
 export const SEVERITIES = ['debug', 'info', 'warning', 'error'] as const;
@@ -176,7 +176,7 @@ export const clusterEventsRequest = z.object({
   ...byId('cluster'),
   severity: z.enum(SEVERITIES).optional(),
   type: z.string().optional(),
-  since: z.string().optional(),
+  since: sinceFilter,
   after: position.optional(),
   ...page,
   limit: z.coerce.number().int().min(1).max(1000).default(100),

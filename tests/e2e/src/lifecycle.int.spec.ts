@@ -68,6 +68,11 @@ describe('cluster lifecycle (issue 5)', () => {
     expect(notNumber.status).toBe(400);
     expect(JSON.stringify(notNumber.body.error.details)).toContain('target_workers');
     expect((await stack.call('GET', '/api/clusters/mkt-bounds')).body.target_workers).toBe(6);
+    // A time filter that is not a time is the caller's mistake, named, not a server error.
+    for (const path of ['/api/clusters/mkt-bounds/events?since=yesterday-ish', '/api/clusters/mkt-bounds/metrics?since=junk']) {
+      const bad = await stack.call('GET', path);
+      expect([path, bad.status, JSON.stringify(bad.body.error?.details ?? {}).includes('since')]).toEqual([path, 400, true]);
+    }
   }, 180_000);
 
   it('two concurrent scales of one cluster both succeed in some order or one gets 409: never a lost update', async () => {
