@@ -61,13 +61,32 @@ export class TaskStore {
    * or the task id that claimed it first.
    */
   async claimIdempotencyKey(clusterId: string, key: string, taskId: string): Promise<string | null> {
-    const k = `i.${clusterId}.${createHash('sha256').update(key).digest('hex').slice(0, 40)}`;
-    try {
-      await this.kv.create(k, enc.encode(taskId));
-      return null;
-    } catch {
-      const existing = await this.kv.get(k);
-      return existing ? dec.decode(existing.value) : null;
+    const k = idempotencyEntry(clusterId, key);
+    let failure: unknown;
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      try {
+        await this.kv.create(k, enc.encode(taskId));
+        return null;
+      } catch (err) {
+        failure = err;
+        const existing = await this.kv.get(k);
+        if (existing?.operation === 'PUT') return dec.decode(existing.value);
+        // Released by a refused submission between our create and get: claim it again.
+      }
     }
+    throw failure;
+  }
+
+  /**
+   * Gives a claimed key back when the submission it was claimed for was refused before its task
+   * existed, so a retry with the same key is judged afresh (not answered with a task that never
+   * was). Only the claimant's own claim is released.
+   */
+  async releaseIdempotencyKey(clusterId: string, key: string, taskId: string): Promise<void> {
+    const k = idempotencyEntry(clusterId, key);
+    const entry = await this.kv.get(k);
+    if (entry && entry.operation === 'PUT' && dec.decode(entry.value) === taskId) await this.kv.delete(k, { previousSeq: entry.revision });
   }
 }
+
+const idempotencyEntry = (clusterId: string, key: string) => `i.${clusterId}.${createHash('sha256').update(key).digest('hex').slice(0, 40)}`;

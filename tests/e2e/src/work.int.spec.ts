@@ -210,6 +210,11 @@ describe('work, measurement and elasticity (issue 7)', () => {
     await until(async () => (await stack.call('GET', `/api/tasks/${task.body.id}`)).body.status === 'completed', 60_000, 'waking task completed');
     expect((await stack.call('GET', `/api/tasks/${task.body.id}`)).body.result).toEqual('wake up');
     expect(['active', 'scaling_up']).toContain((await stack.call('GET', '/api/clusters/sleepy')).body.status);
+    // An idempotency key: the repeat answers with the first task and queues nothing more.
+    const keyed = { payload: 'once', idempotency_key: 'sleepy-once' };
+    const first = await stack.call('POST', '/api/clusters/sleepy/tasks', keyed);
+    const again = await stack.call('POST', '/api/clusters/sleepy/tasks', keyed);
+    expect([first.status, again.status < 300, again.body.id]).toEqual([202, true, first.body.id]);
 
     // A hibernated cluster that does not wake on tasks refuses them with the reason.
     await create('dormant', blueprint('dormant', { min: 1, scaling: '{ enabled: false, wakeOnTask: false }' }));
@@ -218,6 +223,9 @@ describe('work, measurement and elasticity (issue 7)', () => {
     const refused = await stack.call('POST', '/api/clusters/dormant/tasks', { payload: 'x' });
     expect(refused.status).toBe(409);
     expect(refused.body.error).toMatchObject({ code: 'conflict', details: { reason: 'cluster_hibernated' } });
+    // A refused submission does not spend its idempotency key: the retry is judged again.
+    const retry = { payload: 'x', idempotency_key: 'dormant-retry' };
+    for (let i = 0; i < 2; i++) expect((await stack.call('POST', '/api/clusters/dormant/tasks', retry)).status).toBe(409);
   }, 180_000);
 
   it('opens the breaker after 5 failures, sends new tasks to the backup, and fails back when the primary recovers', async () => {

@@ -61,15 +61,10 @@ export class TasksService implements OnModuleInit {
   }
 
   async submit(req: SubmitTaskRequest, meta: RequestMeta): Promise<TaskView> {
-    let cluster = await this.clusters.visibleState(req.cluster_id, meta);
+    const cluster = await this.clusters.visibleState(req.cluster_id, meta);
     this.takeRateToken(cluster.tenantId);
     const key = req.idempotency_key ?? meta.idempotencyKey;
     const taskId = newId('task');
-    if (key) {
-      const first = await this.store.claimIdempotencyKey(req.cluster_id, key, taskId);
-      if (first) return this.store.require(first);
-    }
-
     if (cluster.status === 'decommissioning' || cluster.status === 'decommissioned') {
       throw new ConflictError(
         `cluster '${cluster.clusterId}' is ${cluster.status} and takes no tasks`,
@@ -88,6 +83,31 @@ export class TasksService implements OnModuleInit {
         },
       );
     }
+    if (key) {
+      const first = await this.store.claimIdempotencyKey(req.cluster_id, key, taskId);
+      if (first) return this.firstSubmission(first);
+    }
+    try {
+      return await this.enqueue(req, meta, cluster, taskId, key);
+    } catch (err) {
+      // Refused before its task existed (waking failed, no route): the key is free again.
+      if (key && !(await this.store.get(taskId).catch(() => undefined))) await this.store.releaseIdempotencyKey(req.cluster_id, key, taskId).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** The task a repeat of an idempotency key refers to; the first submission may still be writing it. */
+  private async firstSubmission(taskId: string): Promise<TaskView> {
+    for (let attempt = 0; ; attempt += 1) {
+      const record = await this.store.get(taskId);
+      if (record) return record;
+      if (attempt >= 50) return this.store.require(taskId);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  private async enqueue(req: SubmitTaskRequest, meta: RequestMeta, found: ExistingCluster, taskId: string, key: string | undefined): Promise<TaskView> {
+    let cluster = found;
     if (cluster.status === 'hibernated') {
       // Wake on work: the task waits in the queue while the workers start.
       await this.clusters.command(
