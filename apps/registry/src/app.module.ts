@@ -1,5 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { PersistenceModule } from './infrastructure/persistence.module.js';
+import { TenantClusters } from './infrastructure/tenant-clusters.js';
 import { LeadershipController } from './leadership/leadership.controller.js';
 import { DirectoryFeed } from './nodes/directory-feed.js';
 import { HeartbeatListener } from './nodes/heartbeat.listener.js';
@@ -30,6 +31,7 @@ export class RegistryModule {
         DrainCompletion,
         ReservationReaper,
         SingletonLoops,
+        TenantClusters,
       ],
     };
   }

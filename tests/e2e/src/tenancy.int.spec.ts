@@ -193,3 +193,67 @@ describe('tenants, audit and hardening', () => {
     expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
   });
 });
+
+describe('tenants share nodes, not agents', () => {
+  let db: TestDatabase;
+  let ns: TestNamespace;
+  const procs: ServiceProcess[] = [];
+  let url: string;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('tenancy_nodes');
+    ns = createTestNamespace();
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    const env = {
+      FLOTILLA_NAMESPACE: ns.prefix,
+      NATS_URL: ns.natsUrl,
+      DATABASE_URL: db.url,
+      GATEWAY_HTTP_PORT: String(port),
+      GATEWAY_GRPC_PORT: String(await freePort()),
+      ORCHESTRATOR_HTTP_PORT: '0',
+      REGISTRY_HTTP_PORT: '0',
+      NODE_AGENT_HTTP_PORT: '0',
+      NODE_ID: 'node-shared',
+      NODE_CPU: '8',
+      NODE_MEMORY_MB: '8192',
+      FLOTILLA_BOOTSTRAP_ADMIN_KEY: TEST_ADMIN_KEY,
+    };
+    for (const app of ['orchestrator', 'registry', 'node-agent', 'gateway'] as const) procs.push(startService(app, env));
+    await Promise.all(procs.map((p) => p.waitFor()));
+  });
+
+  afterAll(async () => {
+    await Promise.all(procs.map((p) => p.stop()));
+    await db.drop();
+    await ns.cleanup();
+  });
+
+  it("lets a tenant see the shared node but only its own agents on it, and only its own assignments", async () => {
+    const root = api(url);
+    const clients: Record<string, ReturnType<typeof api>> = {};
+    for (const t of ['tenant-a', 'tenant-b']) {
+      const key = (await root('POST', '/api/admin/keys', { tenant_id: t, role: 'viewer', name: t })).body.secret as string;
+      const operator = (await root('POST', '/api/admin/keys', { tenant_id: t, role: 'operator', name: `${t}-op` })).body.secret as string;
+      clients[t] = api(url, key);
+      const op = api(url, operator);
+      expect((await op('POST', '/api/blueprints?wait=true', BLUEPRINT(`nodes-${t}`))).status).toBe(201);
+      expect((await op('POST', '/api/clusters?wait=true', { blueprint_id: `nodes-${t}`, name: t, cluster_id: `nodes-${t}` })).status).toBe(201);
+    }
+    const deadline = Date.now() + 30_000;
+    const everything = async () => (await root('GET', '/api/cluster/assignments')).body.assignments as { agent_id: string; cluster_id: string }[];
+    while (new Set((await everything()).map((x) => x.cluster_id)).size < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    const all = await everything();
+    expect(new Set(all.map((x) => x.cluster_id))).toEqual(new Set(['nodes-tenant-a', 'nodes-tenant-b']));
+
+    for (const [tenant, client] of Object.entries(clients)) {
+      const mine = all.filter((x) => x.cluster_id === `nodes-${tenant}`).map((x) => x.agent_id).sort();
+      const seen = (await client('GET', '/api/cluster/assignments')).body.assignments as { agent_id: string; cluster_id: string }[];
+      expect([tenant, seen.map((x) => x.agent_id).sort()]).toEqual([tenant, mine]);
+      const node = await client('GET', '/api/cluster/nodes/node-shared');
+      expect([tenant, node.status, [...(node.body.agents as string[])].sort()]).toEqual([tenant, 200, mine]);
+    }
+    // An admin of every tenant sees all of them.
+    expect([...((await root('GET', '/api/cluster/nodes/node-shared')).body.agents as string[])].sort()).toEqual(all.map((x) => x.agent_id).sort());
+  }, 60_000);
+});

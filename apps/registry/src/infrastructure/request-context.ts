@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { CommandContext } from '@flotilla/application';
-import { SYSTEM_IDENTITY, type RequestIdentity } from '@flotilla/contracts';
+import { SYSTEM_IDENTITY, spansAllTenants, type RequestIdentity } from '@flotilla/contracts';
 import type { RequestMeta } from '@flotilla/messaging';
 
 /** Who asks (from the gateway's headers), or the system itself for internal calls. */
@@ -11,7 +11,8 @@ export function identityOf(meta: RequestMeta): RequestIdentity {
 export function commandContext(meta: RequestMeta, extra?: Record<string, unknown>): CommandContext {
   const identity = identityOf(meta);
   return {
-    tenantId: identity.tenantId,
+    // A caller spanning every tenant ('*') acts for the default tenant, as in the orchestrator.
+    tenantId: identity.tenantId === '*' ? SYSTEM_IDENTITY.tenantId : identity.tenantId,
     actor: identity.actor,
     correlationId: meta.correlationId ?? randomUUID(),
     idempotencyKey: meta.idempotencyKey,
@@ -32,15 +33,14 @@ export function systemContext(actor: string, extra?: Record<string, unknown>): C
   };
 }
 
-/** Nodes without a tenant are shared; a tenant sees those and its own, admins and services see all. */
+/**
+ * Nodes without a tenant are shared; a tenant sees those and its own. Only an identity spanning
+ * every tenant (an admin granted '*', or a service) sees the others': an admin of one tenant is
+ * still of one tenant.
+ */
 export function visibleTo(meta: RequestMeta, tenantId: string | null): boolean {
   const identity = identityOf(meta);
-  return (
-    identity.role === 'admin' ||
-    identity.role === 'service' ||
-    tenantId === null ||
-    tenantId === identity.tenantId
-  );
+  return spansAllTenants(identity) || tenantId === null || tenantId === identity.tenantId;
 }
 
 export const nowIso = (): string => new Date().toISOString();

@@ -24,7 +24,8 @@ export function healthOf(entry: NodeEntry, nowMs: number): NodeView['health'] {
   }).status;
 }
 
-export function toNodeView(entry: NodeEntry, nowMs: number): NodeView {
+/** `clusters`: the clusters whose agents the caller may see (null: every cluster's). */
+export function toNodeView(entry: NodeEntry, nowMs: number, clusters: ReadonlySet<string> | null = null): NodeView {
   const s = entry.state;
   const r = entry.reading;
   return {
@@ -59,7 +60,10 @@ export function toNodeView(entry: NodeEntry, nowMs: number): NodeView {
           load_avg: r.loadAvg,
         }
       : null,
-    agents: Object.keys(s.assignments).sort(),
+    agents: Object.values(s.assignments)
+      .filter((a) => clusters === null || clusters.has(a.clusterId))
+      .map((a) => a.agentId)
+      .sort(),
     registered_at: s.registeredAt,
   };
 }

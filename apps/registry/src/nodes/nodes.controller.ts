@@ -11,6 +11,7 @@ import { HeartbeatListener } from './heartbeat.listener.js';
 import { parseHeartbeat } from './heartbeat.parse.js';
 import { NodeCommands } from './node-commands.service.js';
 import { NodeDirectory, type NodeEntry } from './node-directory.js';
+import { TenantClusters } from '../infrastructure/tenant-clusters.js';
 import { toNodeView, viewStatus } from './node-views.js';
 
 type Req<K extends keyof typeof r> = RouteRequestParsed<(typeof r)[K]>;
@@ -23,6 +24,7 @@ export class NodesController {
     private readonly feed: DirectoryFeed,
     private readonly nodes: NodeCommands,
     private readonly heartbeats: HeartbeatListener,
+    private readonly tenants: TenantClusters,
     @Inject(CONFIG) private readonly config: Config,
   ) {}
 
@@ -92,8 +94,9 @@ export class NodesController {
       matching.push(entry);
     }
     matching.sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0));
+    const clusters = await this.tenants.visible(ctx.meta);
     return {
-      nodes: matching.slice(req.offset, req.offset + req.limit).map((e) => toNodeView(e, now)),
+      nodes: matching.slice(req.offset, req.offset + req.limit).map((e) => toNodeView(e, now, clusters)),
       total: matching.length,
     };
   }
@@ -101,7 +104,7 @@ export class NodesController {
   @MessagePattern(r.getNode.subject)
   async get(@Payload() req: Req<'getNode'>, @Ctx() ctx: NatsRequestContext): Promise<NodeView> {
     await this.ready();
-    return toNodeView(this.entry(req.id, ctx.meta), Date.now());
+    return toNodeView(this.entry(req.id, ctx.meta), Date.now(), await this.tenants.visible(ctx.meta));
   }
 
   @MessagePattern(r.deregisterNode.subject)
@@ -153,7 +156,7 @@ export class NodesController {
     await this.ready();
     this.entry(nodeId, meta);
     await this.nodes.execute(nodeId, command, commandContext(meta));
-    return toNodeView(this.entry(nodeId, meta), Date.now());
+    return toNodeView(this.entry(nodeId, meta), Date.now(), await this.tenants.visible(meta));
   }
 
   private entry(nodeId: string, meta: RequestMeta): NodeEntry {

@@ -6,6 +6,7 @@ import { registryRoutes as r, type RouteRequestParsed } from '@flotilla/contract
 import type { NatsRequestContext } from '@flotilla/messaging';
 import { CONFIG } from '@flotilla/platform';
 import { commandContext, nowIso, visibleTo } from '../infrastructure/request-context.js';
+import { TenantClusters } from '../infrastructure/tenant-clusters.js';
 import { DirectoryFeed } from '../nodes/directory-feed.js';
 import { NodeDirectory } from '../nodes/node-directory.js';
 import { computeStats } from '../nodes/node-views.js';
@@ -25,6 +26,7 @@ export class PlacementController {
     private readonly directory: NodeDirectory,
     private readonly feed: DirectoryFeed,
     private readonly commands: CommandHandler,
+    private readonly tenants: TenantClusters,
     @Inject(CONFIG) private readonly config: Config,
   ) {}
 
@@ -55,11 +57,13 @@ export class PlacementController {
       status: 'assigned';
       assigned_at: string;
     }[] = [];
+    const clusters = await this.tenants.visible(ctx.meta);
     for (const entry of this.directory.entries()) {
       if (req.node_id && entry.nodeId !== req.node_id) continue;
       if (!visibleTo(ctx.meta, entry.state.tenantId)) continue;
       for (const a of Object.values(entry.state.assignments)) {
         if (req.cluster_id && a.clusterId !== req.cluster_id) continue;
+        if (clusters && !clusters.has(a.clusterId)) continue;
         rows.push({
           agent_id: a.agentId,
           cluster_id: a.clusterId,
