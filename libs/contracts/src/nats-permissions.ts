@@ -35,7 +35,8 @@ export const SERVICE_SUBJECTS: Readonly<Record<ServiceName, { readonly sub: read
     sub: ['orchestrator.>', 'flotilla.tasks.>'],
     pub: ['orchestrator.apikeys.revoked', 'registry.>', 'flotilla.events.>', 'flotilla.tenants.*.events.>', 'flotilla.taskq.>', 'flotilla.taskdlq.>'],
   },
-  registry: { sub: ['registry.>'], pub: ['orchestrator.>', 'flotilla.events.>'] },
+  // registry.heartbeats.*: an HTTP-only node's heartbeat, re-published for every replica.
+  registry: { sub: ['registry.>'], pub: ['orchestrator.>', 'flotilla.events.>', 'registry.heartbeats.*'] },
   autoscaler: { sub: ['autoscaler.>', 'metrics.snapshots.*'], pub: ['orchestrator.scaling.apply'] },
   metrics: { sub: ['metrics.>', 'registry.heartbeats.*'], pub: ['metrics.snapshots.*'] },
   'node-agent': {

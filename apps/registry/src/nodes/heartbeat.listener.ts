@@ -72,13 +72,26 @@ export class HeartbeatListener implements OnApplicationBootstrap, BeforeApplicat
     this.subscription?.unsubscribe();
   }
 
-  /** Records one heartbeat (also used by the request/reply route for HTTP-only nodes). */
+  /**
+   * An HTTP-only node's heartbeat, which arrives as a request only one replica answers: recorded
+   * here and re-published on the node's heartbeat subject, so every replica (the failure
+   * detector may lead on another) and the metrics service see it as they see a node agent's.
+   */
+  acceptRequest(raw: unknown, nowMs: number): NodeEntry | undefined {
+    const entry = this.record(parseHeartbeat(raw), nowMs);
+    if (entry) this.messaging.publish(registrySubjects.heartbeat(entry.nodeId), raw);
+    return entry;
+  }
+
+  /** Records one heartbeat; the same beat seen again (its re-published copy) only refreshes liveness. */
   record(heartbeat: ParsedHeartbeat | null, nowMs: number): NodeEntry | undefined {
     if (!heartbeat) {
       this.received.inc({ outcome: 'malformed' });
       return undefined;
     }
+    const duplicate = this.directory.get(heartbeat.nodeId)?.reading?.sentAtMs === heartbeat.reading.sentAtMs;
     const entry = this.directory.heartbeat(heartbeat.nodeId, heartbeat.reading, nowMs);
+    if (entry && duplicate) return entry;
     this.received.inc({ outcome: entry ? 'recorded' : 'unknown_node' });
     if (entry) this.lag.observe(Math.max(0, nowMs - heartbeat.reading.sentAtMs));
     return entry;

@@ -8,7 +8,6 @@ import { CONFIG } from '@flotilla/platform';
 import { commandContext, nowIso, visibleTo } from '../infrastructure/request-context.js';
 import { DirectoryFeed } from './directory-feed.js';
 import { HeartbeatListener } from './heartbeat.listener.js';
-import { parseHeartbeat } from './heartbeat.parse.js';
 import { NodeCommands } from './node-commands.service.js';
 import { NodeDirectory, type NodeEntry } from './node-directory.js';
 import { TenantClusters } from '../infrastructure/tenant-clusters.js';
@@ -75,7 +74,7 @@ export class NodesController {
   @MessagePattern(r.heartbeat.subject)
   async heartbeat(@Payload() req: Req<'heartbeat'>) {
     await this.ready();
-    const entry = this.heartbeats.record(parseHeartbeat(req), Date.now());
+    const entry = this.heartbeats.acceptRequest(req, Date.now());
     if (!entry) throw NotFoundError.of('node', req.node_id);
     return { status: viewStatus(entry) };
   }

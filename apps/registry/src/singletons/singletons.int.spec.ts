@@ -163,6 +163,25 @@ describe('registry singletons: failure detection, fencing, drain completion, res
     expect((await client.request(r.getNode, { id: 'node-3' })).status).toBe('online');
   });
 
+  it("re-publishes an HTTP-only node's heartbeat (a request one replica answers) for every replica and the metrics service", async () => {
+    await client.request(r.registerNode, {
+      node_id: 'node-http',
+      hostname: 'node-http',
+      address: '127.0.0.1',
+      zone: 'zone-a',
+      capacity: { cpu: 2, memory_mb: 2048, max_agents: 2 },
+    });
+    const seen = client.nc.subscribe(client.subject(registrySubjects.heartbeat('node-http')), { max: 1 });
+    await client.nc.flush();
+    const sentAt = new Date().toISOString();
+    const reply = await client.request(r.heartbeat, { node_id: 'node-http', sent_at: sentAt, cpu_percent: 12, memory_percent: 7, disk_percent: 3, load_avg: 0.1, agents: [] });
+    expect(reply.status).toBe('online');
+    const copy = await Promise.race([(async () => { for await (const m of seen) return m.json<{ node_id: string; sent_at: string; cpu_percent: number }>(); })(), new Promise((r) => setTimeout(() => r(null), 3000))]);
+    expect(copy).toMatchObject({ node_id: 'node-http', sent_at: sentAt, cpu_percent: 12 });
+    expect((await client.request(r.getNode, { id: 'node-http' })).usage?.cpu_percent).toBe(12);
+    await client.request(r.deregisterNode, { id: 'node-http', force: true });
+  });
+
   it("refuses a deposed leader's late write (fencing), whatever its view of the fleet says", async () => {
     const fence = a.get<Fence>(FENCE);
     const detector = a.get(FailureDetector);
