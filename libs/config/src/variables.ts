@@ -223,6 +223,12 @@ export const variables = {
     example: '2592000000',
     usedBy: ['metrics'],
   },
+  CLUSTER_SPAWN_TIMEOUT_MS: {
+    schema: millis(120_000),
+    description: 'A cluster still spawning after this long is marked degraded with the reason (which agents are not running, and why); it becomes active once they run.',
+    example: '120000',
+    usedBy: ['orchestrator'],
+  },
   TASK_ACK_WAIT_MS: {
     schema: millis(30_000),
     description: 'How long a task may go without word from its agent before JetStream hands it to another (agents report every third of it while they work).',

@@ -11,7 +11,8 @@ import {
 import type { EventStore, StoredEvent } from '@flotilla/eventstore';
 import { Fence, FencedOutError } from '@flotilla/leadership';
 import { Messaging, type RequestMeta } from '@flotilla/messaging';
-import { LOGGER } from '@flotilla/platform';
+import type { Config } from '@flotilla/config';
+import { CONFIG, LOGGER } from '@flotilla/platform';
 import { batches, type ReadModelOrm } from '@flotilla/projections';
 import type { Logger } from '@flotilla/telemetry';
 import { ClustersService } from '../clusters/clusters.service.js';
@@ -42,6 +43,10 @@ const ageMs = (since: string, at: number) => at - Date.parse(since);
 export class Reconciler {
   private readonly dirty = new Set<string>();
   private unplacedSince = new Map<string, number>();
+  /** When this reconciler first saw each cluster spawning (a new leader starts the clock anew). */
+  private readonly spawningSince = new Map<string, number>();
+  /** Why the registry last refused to place some of each cluster's agents. */
+  private readonly unplacedReasons = new Map<string, string>();
   private term = 0;
 
   constructor(
@@ -51,6 +56,7 @@ export class Reconciler {
     @Inject(READ_MODELS) private readonly orm: ReadModelOrm,
     @Inject(FENCE) private readonly fence: Fence,
     @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(CONFIG) private readonly config: Config,
   ) {}
 
   async run(signal: AbortSignal, term: number): Promise<void> {
@@ -159,7 +165,11 @@ export class Reconciler {
 
   async reconcile(clusterId: string): Promise<void> {
     let state = await this.clusters.state(clusterId);
-    if (state.status === 'none' || state.status === 'decommissioned') return;
+    if (state.status === 'none' || state.status === 'decommissioned') {
+      this.spawningSince.delete(clusterId);
+      this.unplacedReasons.delete(clusterId);
+      return;
+    }
     const at = Date.now();
     const stamp = () => ({ now: new Date().toISOString() });
 
@@ -268,6 +278,26 @@ export class Reconciler {
           this.logger.warn({ err, clusterId }, 'release of agents that never started not acknowledged'),
         );
     }
+    // 7. A cluster that does not come up in time is degraded with the reason; it becomes active
+    // (ClusterRecovered) once every desired agent runs.
+    await this.spawnTimeout(state, at);
+  }
+
+  private async spawnTimeout(state: ExistingCluster, at: number): Promise<void> {
+    if (state.status !== 'spawning') {
+      this.spawningSince.delete(state.clusterId);
+      return;
+    }
+    const since = this.spawningSince.get(state.clusterId) ?? at;
+    this.spawningSince.set(state.clusterId, since);
+    const limit = this.config.CLUSTER_SPAWN_TIMEOUT_MS;
+    if (at - since < limit) return;
+    const waiting = Object.values(state.agents).filter((a) => isLive(a) && a.state !== 'idle');
+    const byState = [...groupBy(waiting, (a) => a.state)].map(([s, list]) => `${list.length} ${s}`).join(', ');
+    const why = this.unplacedReasons.get(state.clusterId);
+    const reason = `not active after ${Math.round(limit / 1000)} s: ${byState || 'agents not yet spawned'}${why ? ` (${why})` : ''}`;
+    await this.exec(state, { type: 'MarkClusterDegraded', data: { reason }, metadata: { now: new Date().toISOString() } });
+    this.spawningSince.delete(state.clusterId);
   }
 
   private async requestPlacement(
@@ -336,8 +366,10 @@ export class Reconciler {
       }
       this.unplacedSince.delete(a.agent_id);
     }
+    if (!reply.unplaced.length) this.unplacedReasons.delete(state.clusterId);
     if (reply.unplaced.length) {
       const reasons = [...new Set(reply.unplaced.map((u) => u.reason))].join('; ');
+      this.unplacedReasons.set(state.clusterId, `${reply.unplaced.length} cannot be placed: ${reasons}`);
       const stuck = agents.filter((a) => reply.unplaced.some((u) => u.agent_id === a.agentId));
       state = await this.degradeIfStuck(
         state,

@@ -384,7 +384,13 @@ describe('Cluster decider', () => {
     it('degrades an active cluster', () =>
       spec.given(activeH).when(cmd('MarkClusterDegraded', { reason: 'nodes critical' })).then([{ type: 'ClusterDegraded', data: { reason: 'nodes critical', at: NOW } }]));
     it('is idempotent', () => spec.given(degradedH).when(cmd('MarkClusterDegraded', { reason: 'again' })).then([]));
-    it('refuses a cluster that is not serving', () => spec.given(spawnedH).when(cmd('MarkClusterDegraded', { reason: 'x' })).thenThrows(RuleViolationError, 'cluster_not_active'));
+    it('refuses a cluster that is neither serving nor spawning', () => spec.given(hibernatedH).when(cmd('MarkClusterDegraded', { reason: 'x' })).thenThrows(RuleViolationError, 'cluster_not_active'));
+    it('degrades a cluster that does not come up in time, which becomes active once its agents run', () => {
+      spec.given(spawnedH).when(cmd('MarkClusterDegraded', { reason: 'not active after 120 s' })).then([{ type: 'ClusterDegraded', data: { reason: 'not active after 120 s', at: NOW } }]);
+      const h = run([cmd('MarkClusterDegraded', { reason: 'not active after 120 s' }), ...bringUp(...ALL)], spawnedH);
+      expect(h.map((e) => e.type).slice(-1)).toEqual(['ClusterRecovered']);
+      expect(stateOf(h).status).toBe('active');
+    });
     it('needs a reason', () => spec.given(activeH).when(cmd('MarkClusterDegraded', { reason: '' })).thenThrows(ValidationError));
     it('recovers when every desired agent runs', () => {
       const h = run([cmd('MarkClusterDegraded', { reason: 'nodes critical' })], activeH);

@@ -561,8 +561,10 @@ export function decide(command: ClusterCommand, state: ClusterState): readonly C
       refuseEnded(s);
       const reason = text(command.data.reason, 'reason') as string;
       if (s.status === 'degraded') return [];
-      if (s.status !== 'active' && s.status !== 'scaling_up' && s.status !== 'scaling_down') {
-        throw violation('cluster_not_active', `cluster '${s.clusterId}' is ${s.status}; only a serving cluster degrades`, { status: s.status });
+      // A serving cluster degrades when it loses agents; a spawning one when it does not come
+      // up in time (the reconciler's spawn timeout), so the operator sees why it is not active.
+      if (s.status !== 'active' && s.status !== 'scaling_up' && s.status !== 'scaling_down' && s.status !== 'spawning') {
+        throw violation('cluster_not_active', `cluster '${s.clusterId}' is ${s.status}; only a serving or spawning cluster degrades`, { status: s.status });
       }
       return [{ type: 'ClusterDegraded', data: { reason, at } }];
     }

@@ -1,0 +1,77 @@
+// A cluster that cannot come up: with no node to run its agents it is degraded after the spawn
+// timeout with the reason, and becomes active by itself once a node agent joins.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { api, createTestDatabase, createTestNamespace, freePort, startService, TEST_ADMIN_KEY, type ServiceProcess, type TestDatabase, type TestNamespace } from '@flotilla/testing';
+
+const BLUEPRINT = `apiVersion: flotilla/v1
+kind: Blueprint
+metadata: { id: slow-start, name: Slow start, version: 1.0.0 }
+cluster: { type: team, minWorkers: 1, targetWorkers: 1, maxWorkers: 2 }
+agents:
+  - { name: boss, role: supervisor, runtime: { kind: builtin, handler: echo } }
+  - { name: hand, role: worker, reportsTo: boss, runtime: { kind: builtin, handler: echo } }
+`;
+
+describe('a cluster that does not come up in time', () => {
+  let db: TestDatabase;
+  let ns: TestNamespace;
+  const procs: ServiceProcess[] = [];
+  let env: Record<string, string>;
+  let call: ReturnType<typeof api>;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('spawning');
+    ns = createTestNamespace();
+    const port = await freePort();
+    env = {
+      FLOTILLA_NAMESPACE: ns.prefix,
+      NATS_URL: ns.natsUrl,
+      DATABASE_URL: db.url,
+      GATEWAY_HTTP_PORT: String(port),
+      GATEWAY_GRPC_PORT: String(await freePort()),
+      ORCHESTRATOR_HTTP_PORT: '0',
+      REGISTRY_HTTP_PORT: '0',
+      NODE_AGENT_HTTP_PORT: '0',
+      CLUSTER_SPAWN_TIMEOUT_MS: '3000',
+      FLOTILLA_BOOTSTRAP_ADMIN_KEY: TEST_ADMIN_KEY,
+    };
+    for (const app of ['orchestrator', 'registry', 'gateway'] as const) procs.push(startService(app, env));
+    await Promise.all(procs.map((p) => p.waitFor()));
+    call = api(`http://127.0.0.1:${port}`);
+  });
+
+  afterAll(async () => {
+    await Promise.all(procs.map((p) => p.stop()));
+    await db.drop();
+    await ns.cleanup();
+  });
+
+  const until = async <T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms: number, what: string): Promise<T> => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const v = await fn();
+      if (ok(v)) return v;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+
+  it('is degraded with the reason after the spawn timeout, and active once a node can run its agents', async () => {
+    expect((await call('POST', '/api/blueprints?wait=true', BLUEPRINT)).status).toBe(201);
+    const created = Date.now();
+    expect((await call('POST', '/api/clusters?wait=true', { blueprint_id: 'slow-start', name: 'slow', cluster_id: 'slow' })).status).toBe(201);
+    expect(['planning', 'spawning']).toContain((await call('GET', '/api/clusters/slow')).body.status);
+    const degraded = await until(() => call('GET', '/api/clusters/slow/events?limit=100'), (r) => (r.body.events as { type: string }[]).some((e) => e.type === 'ClusterDegraded'), 15_000, 'ClusterDegraded');
+    expect(Date.now() - created).toBeGreaterThanOrEqual(3000);
+    const event = (degraded.body.events as { type: string; severity: string; data: { reason: string } }[]).find((e) => e.type === 'ClusterDegraded')!;
+    expect(event.severity).toBe('error');
+    expect(event.data.reason).toMatch(/^not active after 3 s: 2 pending \(2 cannot be placed: .+\)$/);
+    expect((await call('GET', '/api/clusters/slow')).body.status).toBe('degraded');
+
+    procs.push(startService('node-agent', { ...env, NODE_ID: 'node-late', NODE_CPU: '8', NODE_MEMORY_MB: '8192' }));
+    await procs.at(-1)!.waitFor();
+    await until(async () => (await call('GET', '/api/clusters/slow')).body.status, (s) => s === 'active', 30_000, 'active');
+    const types = ((await call('GET', '/api/clusters/slow/events?limit=100')).body.events as { type: string }[]).map((e) => e.type);
+    expect(types).toContain('ClusterRecovered');
+  }, 60_000);
+});
