@@ -68,5 +68,10 @@ describe('CommandHandler (real PostgreSQL event store)', () => {
     expect(again.duplicate).toBe(true);
     expect(again.events.map((e) => e.id)).toEqual(first.events.map((e) => e.id));
     expect(await store.readStream('counter-d')).toHaveLength(1);
+    // After another command, the repeat still answers with the state the first one produced.
+    const later = await h.handle(counter, 'counter-d', { type: 'Add', data: { n: 4, max: 100 } }, ctx);
+    const replay = await h.handle(counter, 'counter-d', { type: 'Add', data: { n: 3, max: 100 } }, { ...ctx, idempotencyKey: 'k-1' });
+    expect([replay.duplicate, replay.state, replay.revision]).toEqual([true, first.state, first.revision]);
+    expect(later.state).not.toEqual(first.state);
   });
 });

@@ -83,7 +83,11 @@ export class CommandHandler {
         if (ctx.idempotencyKey) {
           const earlier = current.keys.get(ctx.idempotencyKey);
           if (earlier) {
-            return { streamId, state: current.state, events: earlier, revision: current.revision, position: earlier.at(-1)?.position ?? null, duplicate: true };
+            // The first result, as it was: the state right after those events, not what later
+            // commands have made of the stream since.
+            const revision = earlier.at(-1)!.revision;
+            const state = revision === current.revision ? current.state : await this.stateAt(decider, streamId, revision);
+            return { streamId, state, events: earlier, revision, position: earlier.at(-1)?.position ?? null, duplicate: true };
           }
         }
         const decided = decider.decide(command, current.state);
@@ -137,6 +141,14 @@ export class CommandHandler {
     const folded = { state, revision, keys };
     if (events.length) this.remember(streamId, folded);
     return folded;
+  }
+
+  /** The stream's state right after `revision` (a replayed command's original result). */
+  private async stateAt<State, C, E extends DomainEvent>(decider: Decider<State, C, E>, streamId: string, revision: bigint): Promise<State> {
+    let state = decider.initialState();
+    const events = await this.store.readStream(streamId, { limit: Number(revision) + 1 });
+    for (const e of events) state = decider.evolve(state, { type: e.type, data: e.data } as unknown as E);
+    return state;
   }
 
   private remember(streamId: string, entry: Cached<unknown>): void {
