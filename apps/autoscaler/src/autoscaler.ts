@@ -1,7 +1,7 @@
 import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Config } from '@flotilla/config';
 import { clusterSnapshot, metricsSubjects, orchestratorRoutes, type ClusterSnapshot } from '@flotilla/contracts';
-import { decideScaling, DEFAULT_SCALING_POLICY, type MetricSample, type ScalingDecision, type ScalingPolicy } from '@flotilla/domain';
+import { decideScaling, DEFAULT_SCALING_POLICY, RuleViolationError, type MetricSample, type ScalingDecision, type ScalingPolicy } from '@flotilla/domain';
 import { LeaderElection, type Leadership } from '@flotilla/leadership';
 import { decodeJson, Messaging } from '@flotilla/messaging';
 import { CONFIG, LOGGER, METRICS_REGISTRY, SERVICE_INFO, type ServiceInfo } from '@flotilla/platform';
@@ -95,8 +95,10 @@ export class Autoscaler implements OnApplicationBootstrap, BeforeApplicationShut
       lastTarget: w.lastTarget,
       now: s.at,
     });
-    this.decisions.inc({ decision: decision.decision, rule: decision.rule });
-    if (decision.decision === 'hold') return decision;
+    if (decision.decision === 'hold') {
+      this.decisions.inc({ decision: decision.decision, rule: decision.rule });
+      return decision;
+    }
     w.inFlight = true;
     try {
       await this.messaging.request(
@@ -104,8 +106,15 @@ export class Autoscaler implements OnApplicationBootstrap, BeforeApplicationShut
         { cluster_id: s.cluster_id, decision: decision.decision, target: decision.target, reason: decision.reason, rule: decision.rule, inputs: decision.inputs, term: leadership.term },
         { identity: { actor: 'autoscaler', tenantId: s.tenant_id, role: 'service' }, timeoutMs: this.config.REQUEST_TIMEOUT_MS * 3 },
       );
+      this.decisions.inc({ decision: decision.decision, rule: decision.rule });
       this.logger.info({ clusterId: s.cluster_id, decision: decision.decision, target: decision.target, rule: decision.rule }, decision.reason);
       if (decision.decision === 'up' || decision.decision === 'down') w.samples = w.samples.slice(-1);
+    } catch (err) {
+      // An operator scaled by hand within the cooldown: automatic scaling holds meanwhile.
+      if (!(err instanceof RuleViolationError && err.rule === 'manual_scale_pause')) throw err;
+      this.decisions.inc({ decision: 'hold', rule: 'manual_scale_pause' });
+      this.logger.debug({ clusterId: s.cluster_id, wanted: decision.decision }, err.message);
+      return { ...decision, decision: 'hold', target: s.target_workers, rule: 'manual_scale_pause', reason: err.message };
     } finally {
       w.inFlight = false;
     }

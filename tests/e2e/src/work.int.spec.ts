@@ -189,6 +189,29 @@ describe('work, measurement and elasticity (issue 7)', () => {
     }
   }, 240_000);
 
+  it('a manual scale pauses automatic scaling of that cluster for the cooldown', async () => {
+    // Idle and above min, this cluster would be scaled down within seconds (stabilization 1 s,
+    // no earlier scale-down) but for the operator's scale-up less than the 20 s cooldown ago.
+    // (CPU never triggers here: the host's CPU is the test machine's, busy or not.)
+    await create('by-hand', blueprint('by-hand', { min: 1, max: 4, scaling: '{ enabled: true, cpuUp: 100, cpuDown: 99, cooldownUpSeconds: 20, cooldownDownSeconds: 20, stabilizationSeconds: 1, evaluationIntervalSeconds: 1 }' }));
+    await until(async () => (await stack.call('GET', '/api/clusters/by-hand')).body.status === 'active', 30_000, 'by-hand active');
+    const scaled = await stack.call('POST', '/api/clusters/by-hand/scale?wait=true', { target_workers: 3 });
+    expect(scaled.status).toBeLessThan(300);
+    const scaledAt = Date.now();
+    await new Promise((r) => setTimeout(r, 8000));
+    expect((await stack.call('GET', '/api/clusters/by-hand')).body.target_workers).toBe(3);
+    const automatic = (await events('by-hand')).filter((e) => e.type === 'ClusterScalingStarted' && e.data['source'] === 'autoscaler');
+    expect({ automatic, within: Date.now() - scaledAt < 20_000 }).toEqual({ automatic: [], within: true });
+    // After the cooldown the autoscaler scales the idle cluster down again.
+    const first = await until(
+      async () => (await events('by-hand')).find((e) => e.type === 'ClusterScalingStarted' && e.data['source'] === 'autoscaler'),
+      40_000,
+      'an automatic scale-down after the cooldown',
+    );
+    expect(first.data['direction']).toBe('down');
+    expect(Date.parse(first.occurred_at) - scaledAt).toBeGreaterThanOrEqual(19_000);
+  }, 90_000);
+
   it('an idle cluster with hibernate-when-idle hibernates, and one task wakes it and completes', async () => {
     await create(
       'sleepy',

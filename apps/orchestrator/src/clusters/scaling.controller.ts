@@ -1,7 +1,7 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
 import { orchestratorRoutes as r, type RouteRequestParsed } from '@flotilla/contracts';
-import type { JsonValue } from '@flotilla/domain';
+import { manualScalePause, RuleViolationError, type JsonValue } from '@flotilla/domain';
 import { Fence } from '@flotilla/leadership';
 import type { NatsRequestContext } from '@flotilla/messaging';
 import { now } from '../infrastructure/request-context.js';
@@ -13,7 +13,9 @@ type Req = RouteRequestParsed<typeof r.applyScalingDecision>;
 /**
  * The autoscaler's decisions. Each is recorded on the cluster's stream with its inputs and
  * reason (ScalingDecided), then applied as a scale, hibernate or wake. The decision carries the
- * autoscaler leader's term: a deposed leader's late decision is refused by the fence.
+ * autoscaler leader's term: a deposed leader's late decision is refused by the fence. Within the
+ * cooldown after a manual scale, decisions other than waking are refused (rule
+ * `manual_scale_pause`).
  */
 @Controller()
 export class ScalingController {
@@ -25,6 +27,10 @@ export class ScalingController {
   @MessagePattern(r.applyScalingDecision.subject)
   async apply(@Payload() req: Req, @Ctx() ctx: NatsRequestContext) {
     await this.fence.admit('autoscaler', req.term);
+    // An operator's manual scale pauses automatic scaling for the cooldown: refused before
+    // anything is recorded, and the autoscaler counts it as a hold.
+    const paused = manualScalePause(await this.clusters.state(req.cluster_id), req.decision, Date.now());
+    if (paused) throw new RuleViolationError('manual_scale_pause', paused);
     const inputs = req.inputs as Record<string, JsonValue>;
     const extra = { fencingTerm: req.term };
     const recorded = await this.clusters.command(

@@ -8,9 +8,10 @@ import { smallBlueprint } from '../testing/blueprints.js';
 import { deciderSpec } from '../testing/decider-spec.js';
 import type { ClusterCommand } from './cluster.commands.js';
 import { clusterDecider } from './cluster.decider.js';
+import { manualScalePause } from './cluster.queries.js';
 import type { ClusterEvent } from './cluster.events.js';
 import { desiredAgents, extraAgents, isLive, slotKey } from './cluster.queries.js';
-import type { ClusterState } from './cluster.state.js';
+import type { ClusterState, ExistingCluster } from './cluster.state.js';
 
 const T0 = Date.UTC(2026, 2, 1, 10, 0, 0);
 const t = (minutes = 0): string => new Date(T0 + minutes * 60_000).toISOString();
@@ -276,6 +277,21 @@ describe('Cluster decider', () => {
     const scale = (targetWorkers: number, source: 'manual' | 'autoscaler' = 'manual') => cmd('ScaleCluster', { targetWorkers, reason: 'ops', source });
     it('scales up', () =>
       spec.given(activeH).when(scale(4)).then([{ type: 'ClusterScalingStarted', data: { from: 2, to: 4, direction: 'up', reason: 'ops', source: 'manual', at: NOW } }]));
+    it('pauses automatic scaling for the cooldown after a manual scale, in either direction, but never a wake', () => {
+      const { policy } = stateOf(activeH) as ExistingCluster;
+      const manual = stateOf(run([scale(4)], activeH));
+      const byAutoscaler = stateOf(run([scale(4, 'autoscaler')], activeH));
+      const at = Date.parse(NOW);
+      expect(manual.status !== 'none' && manual.lastManualScaleAt).toBe(NOW);
+      expect(byAutoscaler.status !== 'none' && byAutoscaler.lastManualScaleAt).toBe(null);
+      expect(manualScalePause(manual, 'down', at + 1000)).toMatch(/by hand 1 s ago: automatic scaling down waits out the \d+ s cooldown/);
+      expect(manualScalePause(manual, 'hibernate', at + 1000)).not.toBeNull();
+      expect(manualScalePause(manual, 'up', at + 1000)).not.toBeNull();
+      expect(manualScalePause(manual, 'wake', at + 1000)).toBeNull();
+      expect(manualScalePause(manual, 'down', at + policy.cooldownDownSeconds * 1000)).toBeNull();
+      expect(manualScalePause(manual, 'up', at + policy.cooldownUpSeconds * 1000)).toBeNull();
+      expect(manualScalePause(byAutoscaler, 'down', at + 1000)).toBeNull();
+    });
     it('records the autoscaler inputs', () => {
       const [e] = spec.given(activeH).when(cmd('ScaleCluster', { targetWorkers: 3, reason: 'queue', source: 'autoscaler', inputs: { queueDepth: 40 } })).events();
       expect(e?.data).toMatchObject({ source: 'autoscaler', inputs: { queueDepth: 40 } });

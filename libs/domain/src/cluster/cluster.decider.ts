@@ -654,6 +654,7 @@ export function evolve(state: ClusterState, event: ClusterEvent): ClusterState {
       updatedAt: d.at,
       lastScaleUpAt: null,
       lastScaleDownAt: null,
+      lastManualScaleAt: null,
       lastDecision: null,
     };
   }
@@ -707,6 +708,7 @@ export function evolve(state: ClusterState, event: ClusterEvent): ClusterState {
         lastTarget: d.to > 0 ? d.to : core.lastTarget,
         lastScaleUpAt: d.direction === 'up' ? at : core.lastScaleUpAt,
         lastScaleDownAt: d.direction === 'down' ? at : core.lastScaleDownAt,
+        lastManualScaleAt: d.source === 'manual' ? at : core.lastManualScaleAt,
       };
     }
     case 'ClusterScaled':

@@ -185,3 +185,17 @@ export function hierarchy(state: ClusterState): HierarchyNode | null {
   sortTree(root);
   return root;
 }
+
+/**
+ * Whether a manual scale still pauses the autoscaler's decision in this direction: for the
+ * policy's cooldown of that direction after an operator scaled the cluster by hand, automatic
+ * scale-ups, scale-downs and hibernation hold (a task waking a hibernated cluster does not).
+ * Returns the sentence that explains the hold, or null.
+ */
+export function manualScalePause(state: ClusterState, decision: 'up' | 'down' | 'hibernate' | 'wake' | 'hold', nowMs: number): string | null {
+  if (state.status === 'none' || !state.lastManualScaleAt || decision === 'wake' || decision === 'hold') return null;
+  const cooldownS = decision === 'up' ? state.policy.cooldownUpSeconds : state.policy.cooldownDownSeconds;
+  const agoMs = nowMs - Date.parse(state.lastManualScaleAt);
+  if (agoMs >= cooldownS * 1000) return null;
+  return `an operator scaled the cluster by hand ${Math.max(0, Math.round(agoMs / 1000))} s ago: automatic scaling ${decision === 'up' ? 'up' : 'down'} waits out the ${cooldownS} s cooldown`;
+}

@@ -89,6 +89,8 @@ export interface ClusterCore {
   readonly updatedAt: string;
   readonly lastScaleUpAt: string | null;
   readonly lastScaleDownAt: string | null;
+  /** When an operator last scaled it by hand: automatic scaling pauses for the cooldown after. */
+  readonly lastManualScaleAt: string | null;
   readonly lastDecision: RecordedDecision | null;
 }
 
