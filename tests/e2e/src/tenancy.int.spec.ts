@@ -191,6 +191,11 @@ describe('tenants, audit and hardening', () => {
     const res = await fetch(`${url}/api/clusters`, { headers: { 'x-api-key': keyA } });
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+    // The event stream too, though it writes its own headers.
+    const stream = new AbortController();
+    const sseRes = await fetch(`${url}/api/events/stream`, { headers: { 'x-api-key': keyA }, signal: stream.signal });
+    expect([sseRes.headers.get('content-type'), sseRes.headers.get('x-content-type-options'), sseRes.headers.get('x-frame-options')]).toEqual(['text/event-stream; charset=utf-8', 'nosniff', 'DENY']);
+    stream.abort();
   });
 });
 

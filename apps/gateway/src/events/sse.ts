@@ -3,7 +3,7 @@ import { spansAllTenants } from '@flotilla/contracts';
 import { isValidId, ValidationError } from '@flotilla/domain';
 import { httpErrorOf } from '@flotilla/platform';
 import type { Logger } from '@flotilla/telemetry';
-import type { RestGateway } from '../rest/rest-gateway.js';
+import { SECURITY_HEADERS, type RestGateway } from '../rest/rest-gateway.js';
 import type { EventFeed, EventFilter } from './event-feed.service.js';
 
 const HEARTBEAT_MS = 15_000;
@@ -50,6 +50,9 @@ export function registerEventStream(fastify: FastifyInstance, feed: EventFeed, l
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {
+      // A hijacked reply skips the onSend hook that adds these to every other response.
+      ...SECURITY_HEADERS,
+      'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
       connection: 'keep-alive',

@@ -17,7 +17,8 @@ import { REST_ROUTES, YAML_CONTENT_TYPES, type RestRoute } from './rest-routes.j
 /** Routes anyone may call: probes, metrics and the event stream (which authenticates itself). */
 export const PUBLIC_ROUTES = ['GET /live', 'GET /health', 'GET /ready', 'GET /metrics', 'GET /api/events/stream'];
 
-const SECURITY_HEADERS: Record<string, string> = {
+/** On every HTTP response, the hijacked SSE stream included (it writes them itself). */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
   'referrer-policy': 'no-referrer',
