@@ -94,7 +94,8 @@ export const healthView = z.object({
   components: z.record(z.string(), z.number()),
   recommendations: z.array(z.object({ code: z.string(), message: z.string() })),
   nodes: z.array(
-    z.object({ node_id: z.string(), health: z.string(), reasons: z.array(z.string()) }),
+    // score: 1 = idle and fresh, 0 = saturated or silent (null until the node has reported).
+    z.object({ node_id: z.string(), health: z.string(), score: z.number().nullable(), reasons: z.array(z.string()) }),
   ),
   at: isoTime,
 });

@@ -189,7 +189,7 @@ describe('work, measurement and elasticity (issue 7)', () => {
     }
   }, 240_000);
 
-  it('a manual scale pauses automatic scaling of that cluster for the cooldown', async () => {
+  it('a manual scale pauses automatic scaling of that cluster for the cooldown; its health is scored, nodes included', async () => {
     // Idle and above min, this cluster would be scaled down within seconds (stabilization 1 s,
     // no earlier scale-down) but for the operator's scale-up less than the 20 s cooldown ago.
     // (CPU never triggers here: the host's CPU is the test machine's, busy or not.)
@@ -210,6 +210,24 @@ describe('work, measurement and elasticity (issue 7)', () => {
     );
     expect(first.data['direction']).toBe('down');
     expect(Date.parse(first.occurred_at) - scaledAt).toBeGreaterThanOrEqual(19_000);
+
+    // Its health: a score with its components and recommendations, and each node it runs on
+    // scored from that node's own readings.
+    const health = await stack.call('GET', '/api/clusters/by-hand/health');
+    expect(health.status).toBe(200);
+    const h = health.body as { score: number; status: string; components: Record<string, number>; recommendations: { code: string; message: string }[]; nodes: { node_id: string; health: string; score: number | null; reasons: string[] }[] };
+    expect(h.score).toBeGreaterThanOrEqual(0);
+    expect(h.score).toBeLessThanOrEqual(1);
+    expect(['healthy', 'warning', 'critical']).toContain(h.status);
+    expect(Object.keys(h.components).length).toBeGreaterThan(0);
+    expect(Array.isArray(h.recommendations)).toBe(true);
+    expect(h.nodes.length).toBeGreaterThan(0);
+    for (const n of h.nodes) {
+      expect(['healthy', 'warning', 'critical']).toContain(n.health);
+      expect(n.score).not.toBeNull();
+      expect(n.score!).toBeGreaterThanOrEqual(0);
+      expect(n.score!).toBeLessThanOrEqual(1);
+    }
   }, 90_000);
 
   it('an idle cluster with hibernate-when-idle hibernates, and one task wakes it and completes', async () => {

@@ -119,7 +119,7 @@ export class LiveState implements OnModuleInit, OnModuleDestroy {
     return { cpu: avg(cpu), memory: avg(mem) };
   }
 
-  nodeHealth(nodeId: string): { status: HealthStatus; reasons: string[] } | undefined {
+  nodeHealth(nodeId: string): { status: HealthStatus; score: number; reasons: string[] } | undefined {
     const h = this.heartbeats.get(nodeId);
     if (!h) return undefined;
     const r = nodeHealth({
@@ -130,6 +130,6 @@ export class LiveState implements OnModuleInit, OnModuleDestroy {
       cores: h.beat.cores ?? 1,
       heartbeatAgeMs: Date.now() - h.receivedAt,
     });
-    return { status: r.status, reasons: r.reasons.map((x) => x.message) };
+    return { status: r.status, score: r.score, reasons: r.reasons.map((x) => x.message) };
   }
 }

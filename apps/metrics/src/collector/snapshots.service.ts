@@ -23,7 +23,7 @@ const iso = (d: Date | string | null | undefined) => (d ? new Date(d).toISOStrin
 export interface SnapshotDetails {
   readonly snapshot: ClusterSnapshot;
   readonly health: ReturnType<typeof clusterHealth>;
-  readonly nodes: { node_id: string; health: HealthStatus | 'unknown'; reasons: string[] }[];
+  readonly nodes: { node_id: string; health: HealthStatus | 'unknown'; score: number | null; reasons: string[] }[];
 }
 
 /**
@@ -93,7 +93,7 @@ export class Snapshots {
     ]);
     const nodes = [...nodeIds].sort().map((id) => {
       const h = this.live.nodeHealth(id);
-      return { node_id: id, health: h?.status ?? ('unknown' as const), reasons: h?.reasons ?? [] };
+      return { node_id: id, health: h?.status ?? ('unknown' as const), score: h?.score ?? null, reasons: h?.reasons ?? [] };
     });
     const errorRate = finished ? outcomes.failed / finished : 0;
     const health = clusterHealth({
