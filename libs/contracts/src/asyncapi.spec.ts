@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { asyncApiDocument, asyncApiYaml } from './asyncapi.js';
+import * as contracts from './index.js';
 
 describe('AsyncAPI document', () => {
   it('is committed as generated (run `npm run asyncapi -w @flotilla/contracts` after changing a route)', () => {
@@ -17,5 +18,14 @@ describe('AsyncAPI document', () => {
     expect(addresses).toContain('orchestrator.clusters.scale');
     expect(addresses).toContain('registry.placement.place');
     expect(addresses).toContain('registry.heartbeats.{nodeId}');
+    // Every route any service answers, whichever group it belongs to.
+    const routeSubjects = Object.entries(contracts)
+      .filter(([name]) => name.endsWith('Routes'))
+      .flatMap(([, group]) => Object.values(group as Record<string, { subject: string }>).map((r) => r.subject));
+    expect(routeSubjects.length).toBeGreaterThan(40);
+    expect(routeSubjects.filter((subject) => !addresses.includes(subject))).toEqual([]);
+    // And the subjects services publish on.
+    for (const address of ['flotilla.taskq.{clusterId}.{priority}.{capability}', 'flotilla.taskdlq.{clusterId}.{taskId}', 'flotilla.tasks.{clusterId}.{taskId}.{outcome}', 'metrics.telemetry.{nodeId}', 'metrics.snapshots.{clusterId}', 'orchestrator.apikeys.revoked'])
+      expect(addresses).toContain(address);
   });
 });

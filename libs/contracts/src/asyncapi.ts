@@ -1,11 +1,14 @@
 import { stringify } from 'yaml';
 import { z } from 'zod';
 import { BLUEPRINT_EVENT_TYPES, CLUSTER_EVENT_TYPES, NODE_EVENT_TYPES } from '@flotilla/domain';
+import { accessRoutes, accessSubjects } from './access.js';
 import { Headers } from './headers.js';
+import { clusterSnapshot, metricsRoutes, metricsSubjects, telemetry } from './metrics.js';
 import { orchestratorRoutes } from './orchestrator.js';
 import { heartbeat, registryRoutes, registrySubjects } from './registry.js';
 import type { Route } from './route.js';
 import { pingRoutes } from './system.js';
+import { queuedTask, taskOutcome, taskRoutes, TASKS_DLQ_STREAM, TASKS_STREAM } from './tasks.js';
 
 type Json = Record<string, unknown>;
 
@@ -100,7 +103,10 @@ export function asyncApiDocument(): Json {
   const messages: Json = {};
   const routes: Route[] = [
     ...Object.values(orchestratorRoutes),
+    ...Object.values(taskRoutes),
+    ...Object.values(accessRoutes),
     ...Object.values(registryRoutes),
+    ...Object.values(metricsRoutes),
     ...Object.values(pingRoutes),
   ];
   for (const r of routes) {
@@ -211,6 +217,61 @@ export function asyncApiDocument(): Json {
     channel: { $ref: '#/channels/heartbeats' },
     summary: 'Heartbeats, received by every registry replica',
   };
+  /** A subject services publish on (not request/reply): its message, channel and operation. */
+  const published = (id: string, address: string, description: string, payload: z.ZodType, parameters: Json, summary: string, action: 'send' | 'receive' = 'send') => {
+    const name = id.charAt(0).toUpperCase() + id.slice(1);
+    messages[name] = { name, contentType: 'application/json', payload: schema(payload, 'input') };
+    channels[id] = { address, description, parameters, messages: { [id]: { $ref: `#/components/messages/${name}` } } };
+    operations[`${action}${name}`] = { action, channel: { $ref: `#/channels/${id}` }, summary };
+  };
+  published(
+    'taskQueue',
+    'flotilla.taskq.{clusterId}.{priority}.{capability}',
+    `JetStream stream ${TASKS_STREAM} (work-queue retention): the tasks of a cluster, one durable pull consumer per (cluster, priority, capability); node agents pull high, normal and low 6:3:1. capability is _any for tasks that need none. Idle agents also hold a core subscription on flotilla.taskq.<clusterId>.> to wake when a task is queued.`,
+    queuedTask,
+    { clusterId: { description: 'The cluster the task is routed to' }, priority: { enum: ['high', 'normal', 'low'] }, capability: { description: 'The capability the task needs, or _any' } },
+    'Tasks queued by the orchestrator for the node agents',
+  );
+  published(
+    'taskDeadLetters',
+    'flotilla.taskdlq.{clusterId}.{taskId}',
+    `JetStream stream ${TASKS_DLQ_STREAM}: tasks that failed max_attempts times or could not be parsed.`,
+    queuedTask,
+    { clusterId: { description: 'The cluster' }, taskId: { description: 'The task id' } },
+    'Dead letters',
+  );
+  published(
+    'taskOutcomes',
+    'flotilla.tasks.{clusterId}.{taskId}.{outcome}',
+    'Core NATS: each attempt of a task that finished (final: false while retries remain). The orchestrator records them on the task and counts them toward the circuit breaker.',
+    taskOutcome,
+    { clusterId: { description: 'The cluster that ran it' }, taskId: { description: 'The task id' }, outcome: { enum: ['completed', 'failed'] } },
+    'Task results, published by node agents',
+  );
+  published(
+    'telemetry',
+    metricsSubjects.telemetryAll.replace('*', '{nodeId}'),
+    'Core NATS: what each node agent measured of its agents since the last report (states, tasks finished and their latencies), for the metrics service.',
+    telemetry,
+    { nodeId: { description: 'The node id' } },
+    'Agent telemetry, published by node agents',
+  );
+  published(
+    'snapshots',
+    metricsSubjects.snapshots.replace('*', '{clusterId}'),
+    "Core NATS: one snapshot per cluster per monitoring interval (queue, agents, workers, throughput, latency, error rate, CPU, health), the autoscaler's input.",
+    clusterSnapshot,
+    { clusterId: { description: 'The cluster id' } },
+    'Cluster snapshots, published by the metrics service',
+  );
+  published(
+    'apiKeyRevoked',
+    accessSubjects.revoked,
+    'Core NATS: an API key was revoked; every gateway drops it from its cache at once.',
+    z.object({ key_id: z.string() }),
+    {},
+    'API key revocations, published by the orchestrator',
+  );
   return {
     asyncapi: '3.0.0',
     info: {
