@@ -4,6 +4,7 @@ import { assertNodeVersion, loadConfig } from '@flotilla/config';
 import { ApiError, GatewayClient } from './client.js';
 import { registerCommands } from './commands.js';
 import { registerRebuild } from './rebuild.js';
+import { registerResourceCommands, UsageError } from './resources.js';
 
 assertNodeVersion();
 const config = loadConfig();
@@ -20,6 +21,7 @@ const client = () => {
 };
 
 registerCommands(program, client);
+registerResourceCommands(program, client);
 registerRebuild(program);
 
 try {
@@ -29,6 +31,10 @@ try {
     process.stderr.write(`error: ${err.code}: ${err.message}\n`);
     if (err.details && Object.keys(err.details as object).length) process.stderr.write(`${JSON.stringify(err.details, null, 2)}\n`);
     process.exit(err.status === 0 ? 69 : 1);
+  }
+  if (err instanceof UsageError) {
+    process.stderr.write(`error: ${err.message}\n`);
+    process.exit(64);
   }
   throw err;
 }

@@ -1,0 +1,239 @@
+import fs from 'node:fs';
+import type { Command } from 'commander';
+import type { GatewayClient } from './client.js';
+import { output, table } from './commands.js';
+
+interface ApiKey {
+  id: string;
+  tenant_id: string;
+  role: string;
+  name: string;
+  created_by: string;
+  created_at: string;
+  revoked_at: string | null;
+}
+interface Blueprint {
+  id: string;
+  name: string;
+  latest_version: string;
+  status: string;
+  tenant_id: string;
+}
+interface Cluster {
+  id: string;
+  name: string;
+  status: string;
+  blueprint_id: string;
+  target_workers: number;
+  min_workers: number;
+  max_workers: number;
+  tenant_id: string;
+}
+interface Node {
+  id: string;
+  zone: string;
+  status: string;
+  health: string;
+  agents: string[];
+}
+interface Task {
+  id: string;
+  cluster_id: string;
+  routed_to: string;
+  status: string;
+  priority: string;
+  attempts: number;
+  result: unknown;
+  error: string | null;
+}
+
+/** A mistake in the command line itself, found before anything is sent. */
+export class UsageError extends Error {}
+
+const enc = encodeURIComponent;
+const int = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`expected a non-negative integer, got '${v}'`);
+  return n;
+};
+const query = (params: Record<string, string | number | undefined>): string => {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) q.set(k, String(v));
+  const s = q.toString();
+  return s ? `?${s}` : '';
+};
+const clusterRows = (cs: readonly Cluster[]) => cs.map((c) => [c.id, c.name, c.status, c.blueprint_id, `${c.target_workers} [${c.min_workers}..${c.max_workers}]`, c.tenant_id]);
+const CLUSTER_HEADER = ['id', 'name', 'status', 'blueprint', 'workers [min..max]', 'tenant'];
+
+/**
+ * The operator's commands: API keys, blueprints, clusters, tasks and nodes, each a call to the
+ * gateway's REST API with the caller's key (so the gateway's roles and tenancy apply).
+ */
+export function registerResourceCommands(program: Command, client: () => GatewayClient): void {
+  const out = () => output(program.opts<{ json: boolean }>().json);
+  const call = <T>(method: string, path: string, body?: unknown, contentType?: string) => client().request<T>(method, path, body, contentType);
+
+  const keys = program.command('keys').description('API keys (admin)');
+  keys
+    .command('create')
+    .description('create an API key; its secret is printed once, here')
+    .requiredOption('--tenant <tenant>', "the tenant it acts for ('*' for every tenant)")
+    .requiredOption('--role <role>', 'admin, operator or viewer')
+    .requiredOption('--name <name>', 'who or what it is for')
+    .action(async (o: { tenant: string; role: string; name: string }) => {
+      const r = await call<{ key: ApiKey; secret: string }>('POST', '/api/admin/keys', { tenant_id: o.tenant, role: o.role, name: o.name });
+      out()(r, () => `${table([[r.key.id, r.key.tenant_id, r.key.role, r.key.name]], ['id', 'tenant', 'role', 'name'])}\n\nsecret (shown once): ${r.secret}`);
+    });
+  keys
+    .command('list')
+    .description('list API keys (never their secrets)')
+    .option('--tenant <tenant>', 'only this tenant')
+    .action(async (o: { tenant?: string }) => {
+      const r = await call<{ keys: ApiKey[]; total: number }>('GET', `/api/admin/keys${query({ tenant_id: o.tenant, limit: 500 })}`);
+      out()(r, () => table(r.keys.map((k) => [k.id, k.tenant_id, k.role, k.name, k.created_at, k.revoked_at ?? 'active']), ['id', 'tenant', 'role', 'name', 'created', 'revoked']));
+    });
+  keys
+    .command('revoke <id>')
+    .description('revoke an API key (every gateway drops it at once)')
+    .option('--reason <reason>', 'why', 'revoked')
+    .action(async (id: string, o: { reason: string }) => {
+      const k = await call<ApiKey>('DELETE', `/api/admin/keys/${enc(id)}${query({ reason: o.reason })}`);
+      out()(k, () => `revoked ${k.id} (${k.name}) at ${k.revoked_at}`);
+    });
+
+  const blueprints = program.command('blueprints').description('blueprints');
+  blueprints
+    .command('apply <file>')
+    .description('register a blueprint (YAML or JSON) or a new version of it')
+    .action(async (file: string) => {
+      if (!fs.existsSync(file)) throw new UsageError(`no such file: ${file}`);
+      const text = fs.readFileSync(file, 'utf8');
+      const json = file.endsWith('.json');
+      const b = await call<Blueprint>('POST', '/api/blueprints?wait=true', text, json ? 'application/json' : 'application/yaml');
+      out()(b, () => `registered ${b.id} ${b.latest_version}`);
+    });
+  blueprints
+    .command('list')
+    .description('list blueprints')
+    .action(async () => {
+      const r = await call<{ blueprints: Blueprint[] }>('GET', '/api/blueprints?limit=500');
+      out()(r, () => table(r.blueprints.map((b) => [b.id, b.name, b.latest_version, b.status, b.tenant_id]), ['id', 'name', 'version', 'status', 'tenant']));
+    });
+
+  const clusters = program.command('clusters').description('clusters of agents');
+  clusters
+    .command('list')
+    .description('list clusters')
+    .option('--status <status>', 'only this status')
+    .action(async (o: { status?: string }) => {
+      const r = await call<{ clusters: Cluster[]; total: number }>('GET', `/api/clusters${query({ status: o.status, limit: 500 })}`);
+      out()(r, () => table(clusterRows(r.clusters), CLUSTER_HEADER));
+    });
+  clusters
+    .command('get <id>')
+    .description('one cluster')
+    .action(async (id: string) => {
+      const c = await call<Cluster>('GET', `/api/clusters/${enc(id)}`);
+      out()(c, () => table(clusterRows([c]), CLUSTER_HEADER));
+    });
+  clusters
+    .command('create')
+    .description('create a cluster from a registered blueprint')
+    .requiredOption('--blueprint <id>', 'the blueprint')
+    .requiredOption('--name <name>', 'its name')
+    .option('--id <id>', 'its id (a DNS label; generated when absent)')
+    .option('--workers <n>', 'initial workers (within the blueprint bounds)')
+    .action(async (o: { blueprint: string; name: string; id?: string; workers?: string }) => {
+      const c = await call<Cluster>('POST', '/api/clusters?wait=true', {
+        blueprint_id: o.blueprint,
+        name: o.name,
+        ...(o.id ? { cluster_id: o.id } : {}),
+        ...(o.workers !== undefined ? { target_workers: int(o.workers) } : {}),
+      });
+      out()(c, () => table(clusterRows([c]), CLUSTER_HEADER));
+    });
+  clusters
+    .command('scale <id> <workers>')
+    .description('set the number of workers (pauses automatic scaling for its cooldown)')
+    .action(async (id: string, workers: string) => {
+      const c = await call<Cluster>('POST', `/api/clusters/${enc(id)}/scale?wait=true`, { target_workers: int(workers) });
+      out()(c, () => table(clusterRows([c]), CLUSTER_HEADER));
+    });
+  for (const verb of ['hibernate', 'reactivate'] as const) {
+    clusters
+      .command(`${verb} <id>`)
+      .description(verb === 'hibernate' ? 'stop every worker (fixed agents too unless the cluster keeps them)' : 'bring a hibernated cluster back')
+      .action(async (id: string) => {
+        const c = await call<Cluster>('POST', `/api/clusters/${enc(id)}/${verb}?wait=true`, {});
+        out()(c, () => table(clusterRows([c]), CLUSTER_HEADER));
+      });
+  }
+  clusters
+    .command('delete <id>')
+    .description('decommission a cluster: stop its agents, keep its history')
+    .action(async (id: string) => {
+      const c = await call<Cluster>('DELETE', `/api/clusters/${enc(id)}?wait=true`);
+      out()(c, () => `${c.id}: ${c.status}`);
+    });
+  clusters
+    .command('events <id>')
+    .description("a cluster's events, oldest first")
+    .option('--severity <severity>', 'debug, info, warning or error (and above)')
+    .option('--limit <n>', 'at most this many', '100')
+    .action(async (id: string, o: { severity?: string; limit: string }) => {
+      const r = await call<{ events: { position: string; occurred_at: string; type: string; severity: string; actor: string }[] }>(
+        'GET',
+        `/api/clusters/${enc(id)}/events${query({ severity: o.severity, limit: int(o.limit) })}`,
+      );
+      out()(r, () => table(r.events.map((e) => [e.position, e.occurred_at, e.severity, e.type, e.actor]), ['position', 'at', 'severity', 'type', 'actor']));
+    });
+
+  const tasks = program.command('tasks').description('tasks');
+  tasks
+    .command('submit <cluster>')
+    .description('queue a task on a cluster')
+    .option('--payload <json>', 'the input, as JSON', 'null')
+    .option('--priority <priority>', 'high, normal or low', 'normal')
+    .option('--capability <capability>', 'a capability the agent must have')
+    .option('--idempotency-key <key>', 'a repeat with this key returns the first task')
+    .action(async (cluster: string, o: { payload: string; priority: string; capability?: string; idempotencyKey?: string }) => {
+      let payload: unknown;
+      try {
+        payload = JSON.parse(o.payload);
+      } catch {
+        throw new UsageError(`--payload is not JSON: ${o.payload}`);
+      }
+      const t = await call<Task>('POST', `/api/clusters/${enc(cluster)}/tasks`, {
+        payload,
+        priority: o.priority,
+        ...(o.capability ? { capability: o.capability } : {}),
+        ...(o.idempotencyKey ? { idempotency_key: o.idempotencyKey } : {}),
+      });
+      out()(t, () => `${t.id}: ${t.status} on ${t.routed_to}`);
+    });
+  tasks
+    .command('get <id>')
+    .description('a task, with its state and result')
+    .action(async (id: string) => {
+      const t = await call<Task>('GET', `/api/tasks/${enc(id)}`);
+      out()(t, () => `${table([[t.id, t.cluster_id, t.status, t.priority, t.attempts, t.error ?? '']], ['id', 'cluster', 'status', 'priority', 'attempts', 'error'])}\n\nresult: ${JSON.stringify(t.result)}`);
+    });
+
+  const nodes = program.command('nodes').description('worker nodes');
+  nodes
+    .command('list')
+    .description('list nodes')
+    .action(async () => {
+      const r = await call<{ nodes: Node[] }>('GET', '/api/cluster/nodes?limit=1000');
+      out()(r, () => table(r.nodes.map((n) => [n.id, n.zone, n.status, n.health, n.agents.length]), ['id', 'zone', 'status', 'health', 'agents']));
+    });
+  for (const verb of ['drain', 'cordon', 'uncordon'] as const) {
+    nodes
+      .command(`${verb} <id>`)
+      .description(verb === 'drain' ? 'move every agent off the node, then mark it drained' : verb === 'cordon' ? 'stop new placements on the node' : 'allow placements again')
+      .action(async (id: string) => {
+        const n = await call<Node>('POST', `/api/cluster/nodes/${enc(id)}/${verb}`, {});
+        out()(n, () => `${n.id}: ${n.status}`);
+      });
+  }
+}

@@ -1,0 +1,103 @@
+// The `flotilla` CLI against a running stack: an admin creates a key for an operator, who
+// registers a blueprint and creates, lists and scales a cluster with it; a revoked key is refused.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createTestDatabase, createTestNamespace, freePort, repoRoot, startService, TEST_ADMIN_KEY, type ServiceProcess, type TestDatabase, type TestNamespace } from '@flotilla/testing';
+
+const BLUEPRINT = `apiVersion: flotilla/v1
+kind: Blueprint
+metadata: { id: cli-team, name: CLI team, version: 1.0.0 }
+cluster: { type: team, minWorkers: 0, targetWorkers: 1, maxWorkers: 3 }
+agents:
+  - { name: boss, role: supervisor, runtime: { kind: builtin, handler: echo } }
+  - { name: hand, role: worker, reportsTo: boss, runtime: { kind: builtin, handler: echo } }
+`;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+describe('the flotilla CLI', () => {
+  let db: TestDatabase;
+  let ns: TestNamespace;
+  const procs: ServiceProcess[] = [];
+  let gateway = '';
+  let dir = '';
+
+  const flotilla = (key: string, ...args: string[]): Promise<Run> =>
+    new Promise((resolve) => {
+      execFile(process.execPath, [path.join(repoRoot, 'apps', 'cli', 'dist', 'main.js'), '--gateway', gateway, '--api-key', key, ...args], { timeout: 30_000 }, (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+
+  beforeAll(async () => {
+    db = await createTestDatabase('cli');
+    ns = createTestNamespace();
+    const port = await freePort();
+    gateway = `http://127.0.0.1:${port}`;
+    const env = {
+      FLOTILLA_NAMESPACE: ns.prefix,
+      NATS_URL: ns.natsUrl,
+      DATABASE_URL: db.url,
+      GATEWAY_HTTP_PORT: String(port),
+      GATEWAY_GRPC_PORT: String(await freePort()),
+      ORCHESTRATOR_HTTP_PORT: '0',
+      REGISTRY_HTTP_PORT: '0',
+      NODE_AGENT_HTTP_PORT: '0',
+      NODE_ID: 'node-cli',
+      NODE_CPU: '8',
+      NODE_MEMORY_MB: '8192',
+      FLOTILLA_BOOTSTRAP_ADMIN_KEY: TEST_ADMIN_KEY,
+    };
+    for (const app of ['orchestrator', 'registry', 'node-agent', 'gateway'] as const) procs.push(startService(app, env));
+    await Promise.all(procs.map((p) => p.waitFor()));
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-cli-'));
+  });
+
+  afterAll(async () => {
+    await Promise.all(procs.map((p) => p.stop()));
+    await db.drop();
+    await ns.cleanup();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('manages keys, blueprints and clusters through the gateway, under the roles of the key it uses', async () => {
+    const created = await flotilla(TEST_ADMIN_KEY, '--json', 'keys', 'create', '--tenant', 'acme', '--role', 'operator', '--name', 'ci-operator');
+    expect(created).toMatchObject({ code: 0, stderr: '' });
+    const { key, secret } = JSON.parse(created.stdout) as { key: { id: string; tenant_id: string; role: string }; secret: string };
+    expect(key).toMatchObject({ tenant_id: 'acme', role: 'operator' });
+
+    const file = path.join(dir, 'cli-team.yaml');
+    fs.writeFileSync(file, BLUEPRINT);
+    expect(await flotilla(secret, 'blueprints', 'apply', file)).toMatchObject({ code: 0, stdout: 'registered cli-team 1.0.0\n' });
+    const cluster = await flotilla(secret, '--json', 'clusters', 'create', '--blueprint', 'cli-team', '--name', 'From the CLI', '--id', 'cli-c');
+    expect(cluster.code).toBe(0);
+    expect(JSON.parse(cluster.stdout)).toMatchObject({ id: 'cli-c', tenant_id: 'acme', target_workers: 1 });
+    const list = await flotilla(secret, 'clusters', 'list');
+    expect(list.stdout.split('\n')[0]).toMatch(/^id\s+name\s+status\s+blueprint/);
+    expect(list.stdout).toMatch(/^cli-c\s+From the CLI\s+\w+\s+cli-team\s+1 \[0\.\.3\]\s+acme$/m);
+    const deadline = Date.now() + 30_000;
+    while (JSON.parse((await flotilla(secret, '--json', 'clusters', 'get', 'cli-c')).stdout).status !== 'active' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 300));
+    const above = await flotilla(secret, 'clusters', 'scale', 'cli-c', '9');
+    expect(above).toMatchObject({ code: 1, stderr: expect.stringMatching(/^error: rule_violated: target 9 is above maxWorkers 3\n/) });
+    expect(above.stderr).toContain('"rule": "target_above_max"');
+    const scaled = await flotilla(secret, '--json', 'clusters', 'scale', 'cli-c', '3');
+    expect(scaled).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(scaled.stdout)).toMatchObject({ id: 'cli-c', target_workers: 3 });
+
+    // An operator cannot manage keys; a mistake in the command line is caught before sending.
+    expect(await flotilla(secret, 'keys', 'list')).toMatchObject({ code: 1, stderr: expect.stringMatching(/^error: forbidden: /) });
+    expect(await flotilla(secret, 'clusters', 'scale', 'cli-c', 'many')).toMatchObject({ code: 64, stderr: "error: expected a non-negative integer, got 'many'\n" });
+
+    const keys = await flotilla(TEST_ADMIN_KEY, 'keys', 'list', '--tenant', 'acme');
+    expect(keys.stdout).toMatch(new RegExp(`^${key.id}\\s+acme\\s+operator\\s+ci-operator\\s+\\S+\\s+active$`, 'm'));
+    expect(await flotilla(TEST_ADMIN_KEY, 'keys', 'revoke', key.id, '--reason', 'rotated')).toMatchObject({ code: 0, stdout: expect.stringContaining(`revoked ${key.id} (ci-operator)`) });
+    expect(await flotilla(secret, 'clusters', 'list')).toMatchObject({ code: 1, stderr: expect.stringMatching(/^error: unauthenticated: /) });
+  }, 60_000);
+});
