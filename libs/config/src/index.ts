@@ -1,4 +1,5 @@
 export { variables, type VariableName, type VariableSpec } from './variables.js';
+export { applyFlags, applyFlagsOrExit, flagOf, variablesOf } from './flags.js';
 export {
   assertNodeVersion,
   ConfigError,
