@@ -7,7 +7,7 @@ import {
   spansAllTenants,
 } from '@flotilla/contracts';
 import type { NatsRequestContext, RequestMeta } from '@flotilla/messaging';
-import type { ReadModelOrm } from '@flotilla/projections';
+import { withTenant, type ReadModelOrm } from '@flotilla/projections';
 import { Snapshots } from './collector/snapshots.service.js';
 import { READ_MODELS } from './tokens.js';
 
@@ -31,12 +31,13 @@ export class MetricsController {
   async series(@Payload() req: Req<'clusterMetrics'>, @Ctx() ctx: NatsRequestContext) {
     await this.snapshots.row(req.id, tenantOf(ctx.meta));
     const since = req.since ? new Date(req.since) : new Date(Date.now() - 3_600_000);
-    const rows = await this.orm.em
-      .fork()
-      .execute<Record<string, unknown>[]>(
+    // Row-level security as the second wall behind the cluster check above.
+    const rows = await withTenant(this.orm, tenantOf(ctx.meta), (em) =>
+      em.execute<Record<string, unknown>[]>(
         `SELECT * FROM cluster_metrics WHERE cluster_id = ? AND at >= ? ORDER BY at ASC LIMIT ?`,
         [req.id, since, req.limit],
-      );
+      ),
+    );
     return {
       cluster_id: req.id,
       points: rows.map((p) => ({

@@ -25,6 +25,7 @@ import {
   type ApiKeyRow,
   type ClusterEventRow,
   type ReadModelOrm,
+  withTenant,
 } from '@flotilla/projections';
 import { eventViewFromRow } from '../clusters/cluster.views.js';
 import { commandContext, identityOf, now } from '../infrastructure/request-context.js';
@@ -182,13 +183,14 @@ export class AccessService {
     if (q.cluster) where['clusterId'] = q.cluster;
     if (q.type) where['type'] = q.type;
     if (q.since) where['occurredAt'] = { $gte: new Date(q.since) };
-    const [rows, total] = await this.orm.em
-      .fork()
-      .findAndCount(ClusterEventEntity, where as never, {
+    // The filter, and row-level security behind it for a caller of one tenant.
+    const [rows, total] = await withTenant(this.orm, spansAllTenants(caller) ? undefined : caller.tenantId, (em) =>
+      em.findAndCount(ClusterEventEntity, where as never, {
         orderBy: { position: 'asc' },
         limit: q.limit,
         offset: q.offset,
-      });
+      }),
+    );
     return { events: (rows as ClusterEventRow[]).map(eventViewFromRow), total };
   }
 }

@@ -22,6 +22,7 @@ import {
   type BlueprintRow,
   type BlueprintVersionRow,
   type ReadModelOrm,
+  withTenant,
 } from '@flotilla/projections';
 import type { CommandReply } from '../clusters/clusters.service.js';
 import { commandContext, identityOf, now, owningTenant, tenantScope } from '../infrastructure/request-context.js';
@@ -129,24 +130,27 @@ export class BlueprintsService {
     meta: RequestMeta,
   ): Promise<{ blueprints: BlueprintView[]; total: number }> {
     const tenantId = tenantScope(meta);
-    const [rows, total] = await this.orm.em
-      .fork()
-      .findAndCount(BlueprintEntity, (tenantId ? { tenantId } : {}) as never, {
+    // The filter, and row-level security behind it (withTenant) as the second wall.
+    const [rows, total] = await withTenant(this.orm, tenantId, (em) =>
+      em.findAndCount(BlueprintEntity, (tenantId ? { tenantId } : {}) as never, {
         orderBy: { id: 'asc' },
         limit,
         offset,
-      });
+      }),
+    );
     return { blueprints: (rows as BlueprintRow[]).map(viewFromRow), total };
   }
 
   async get(id: string, meta: RequestMeta) {
     const tenantId = tenantScope(meta);
-    const em = this.orm.em.fork();
-    const row = (await em.findOne(BlueprintEntity, { id } as never)) as BlueprintRow | null;
-    if (!row || (tenantId && row.tenantId !== tenantId)) throw NotFoundError.of('blueprint', id);
-    const versions = (await em.find(BlueprintVersionEntity, { blueprintId: id } as never, {
-      orderBy: { createdAt: 'asc' },
-    })) as BlueprintVersionRow[];
+    const { row, versions } = await withTenant(this.orm, tenantId, async (em) => {
+      const found = (await em.findOne(BlueprintEntity, { id } as never)) as BlueprintRow | null;
+      if (!found || (tenantId && found.tenantId !== tenantId)) throw NotFoundError.of('blueprint', id);
+      const all = (await em.find(BlueprintVersionEntity, { blueprintId: id } as never, {
+        orderBy: { createdAt: 'asc' },
+      })) as BlueprintVersionRow[];
+      return { row: found, versions: all };
+    });
     const latest = versions.find((v) => v.version === row.latestVersion);
     const document = (latest?.document ?? {}) as {
       metadata?: { description?: string; tags?: string[] };
