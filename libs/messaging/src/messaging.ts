@@ -191,6 +191,7 @@ export class Messaging {
       { kind: SpanKind.SERVER, attributes: messagingAttributes(msg.subject, 'process') },
       async (span: Span) => {
         let envelope: ReplyEnvelope<unknown>;
+        const started = performance.now();
         try {
           const data = parseOrThrow(route.request, decodeJson(msg.data) ?? {}, `${route.subject} request`) as RouteRequestParsed<R>;
           const result = await handler(data, requestMeta(msg, carrier));
@@ -203,6 +204,7 @@ export class Messaging {
           }
           envelope = { ok: false, error: { ...error.toEnvelope(), details: { ...error.details } } };
         }
+        this.onHandled?.(route.subject, envelope.ok ? 'ok' : envelope.error.code, (performance.now() - started) / 1000);
         if (msg.reply) {
           try {
             msg.respond(encodeJson(envelope));
@@ -259,6 +261,12 @@ export class Messaging {
    * (`flotilla_nats_errors_total`). Set once by the platform.
    */
   onError: ((kind: NatsErrorKind, dependency: string) => void) | undefined;
+
+  /**
+   * Told about every request this process answered: its route, outcome ('ok' or the error code)
+   * and handling time, for the service's metrics. Set once by the platform.
+   */
+  onHandled: ((subject: string, outcome: string, seconds: number) => void) | undefined;
 
   private requestFailure(err: unknown, route: Route, subject: string, timeout: number): FlotillaError {
     const e = err as Error;

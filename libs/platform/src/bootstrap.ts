@@ -6,7 +6,7 @@ import { instanceId as makeInstanceId, loadConfigOrExit, type Config } from '@fl
 import type { Route, ServiceName } from '@flotilla/contracts';
 import { FlotillaNatsTransport, Messaging } from '@flotilla/messaging';
 import { createLogger, createMetricsRegistry, PinoNestLogger, startTracing, type Logger } from '@flotilla/telemetry';
-import { countNatsErrors } from './service-metrics.js';
+import { countNatsErrors, measureNatsRequests } from './service-metrics.js';
 import { PlatformModule, type PlatformOptions } from './platform.module.js';
 import type { ServiceInfo } from './tokens.js';
 
@@ -60,6 +60,7 @@ export async function runService(def: ServiceDefinition): Promise<INestApplicati
   const info: ServiceInfo = { service: def.service, instanceId, version: VERSION, startedAt: Date.now() };
   const registry = createMetricsRegistry(def.service, instanceId);
   countNatsErrors(messaging, registry);
+  measureNatsRequests(messaging, registry);
   const platform = PlatformModule.forService({ info, config, logger, messaging, registry }, def.platform);
 
   const app = await NestFactory.create<NestFastifyApplication>(

@@ -5,4 +5,4 @@ export { InjectConfig, InjectLogger, InjectPgPool, PlatformModule, type Platform
 export { createPgPool } from './postgres.js';
 export { CONFIG, LOGGER, METRICS_REGISTRY, PG_POOL, SERVICE_INFO, type ServiceInfo } from './tokens.js';
 export { asFlotillaError, FlotillaExceptionFilter, HTTP_STATUS, httpErrorOf, type HttpError } from './exception.filter.js';
-export { countDbErrors, countNatsErrors } from './service-metrics.js';
+export { countDbErrors, countNatsErrors, measureNatsRequests } from './service-metrics.js';

@@ -13,6 +13,21 @@ export function countNatsErrors(messaging: Messaging, registry: Registry): void 
   messaging.onError = (kind, dependency) => errors.inc({ kind, dependency });
 }
 
+/**
+ * `flotilla_nats_request_duration_seconds{route,outcome}`: every request this service answered
+ * over NATS, by route and outcome ('ok' or the error code): its rate (`_count`) and latency.
+ */
+export function measureNatsRequests(messaging: Messaging, registry: Registry): void {
+  const duration = new promClient.Histogram({
+    name: 'flotilla_nats_request_duration_seconds',
+    help: 'Requests this service answered over NATS, by route and outcome, and how long each took.',
+    labelNames: ['route', 'outcome'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  messaging.onHandled = (route, outcome, seconds) => duration.observe({ route, outcome }, seconds);
+}
+
 /** `flotilla_db_errors_total{pool}`: queries on this pool that failed. */
 export function countDbErrors(pool: pg.Pool, registry: Registry, name: string): pg.Pool {
   const errors =

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startStack, type Stack } from '@flotilla/testing';
-import { parsePrometheusText } from './prometheus.js';
+import { parsePrometheusText, type Family } from './prometheus.js';
 
 /**
  * Issue 7, "Done when": tasks, the metrics service, the autoscaler and circuit breakers, with
@@ -326,7 +326,7 @@ describe('work, measurement and elasticity (issue 7)', () => {
       services[label] = Number(/"port":(\d+)/.exec(await proc.waitFor(/"msg":"node-agent ready"/))![1]);
     }
     expect(Object.keys(services).sort()).toEqual(['autoscaler', 'gateway', 'metrics', 'node-w1', 'node-w2', 'orchestrator', 'registry']);
-    const scraped: Record<string, Map<string, unknown>> = {};
+    const scraped: Record<string, Map<string, Family>> = {};
     for (const [name, port] of Object.entries(services)) {
       scraped[name] = await scrape(port);
       expect(scraped[name]!.has('flotilla_process_process_cpu_user_seconds_total')).toBe(true);
@@ -334,6 +334,11 @@ describe('work, measurement and elasticity (issue 7)', () => {
     }
     expect(scraped['gateway']!.has('flotilla_http_requests_total')).toBe(true);
     expect(scraped['gateway']!.has('flotilla_http_request_duration_seconds')).toBe(true);
+    // Request rates and latencies of what each service answers over NATS (every one answers pings and more).
+    for (const service of ['orchestrator', 'registry', 'metrics']) {
+      const answered = scraped[service]!.get('flotilla_nats_request_duration_seconds')?.samples.filter((x) => x.name.endsWith('_count') && x.labels['outcome'] === 'ok') ?? [];
+      expect([service, answered.some((x) => x.value > 0)]).toEqual([service, true]);
+    }
     for (const writer of ['orchestrator', 'registry']) {
       expect(scraped[writer]!.has('flotilla_eventstore_append_duration_seconds')).toBe(true);
       expect(scraped[writer]!.has('flotilla_db_errors_total')).toBe(true);

@@ -6,10 +6,10 @@ import * as protoLoader from '@grpc/proto-loader';
 import { Inject, Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
 import { SpanKind } from '@opentelemetry/api';
 import type { Config } from '@flotilla/config';
-import { asFlotillaError, CONFIG, LOGGER } from '@flotilla/platform';
+import { asFlotillaError, CONFIG, LOGGER, METRICS_REGISTRY } from '@flotilla/platform';
 import { Messaging } from '@flotilla/messaging';
 import { ValidationError, type ErrorCode } from '@flotilla/domain';
-import { contextFromHeaders, withSpan, type Logger } from '@flotilla/telemetry';
+import { contextFromHeaders, promClient, withSpan, type Logger, type Registry } from '@flotilla/telemetry';
 import { EventFeed } from '../events/event-feed.service.js';
 import { spansAllTenants } from '@flotilla/contracts';
 import { authorize } from '../auth/access-policy.js';
@@ -87,7 +87,18 @@ export class GrpcGateway implements BeforeApplicationShutdown {
     private readonly limiter: RateLimiter,
     @Inject(CONFIG) private readonly config: Config,
     @Inject(LOGGER) private readonly logger: Logger,
-  ) {}
+    @Inject(METRICS_REGISTRY) registry: Registry,
+  ) {
+    this.durations = new promClient.Histogram({
+      name: 'flotilla_grpc_request_duration_seconds',
+      help: 'gRPC calls by method and status code, and how long each took.',
+      labelNames: ['method', 'code'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    });
+  }
+
+  private readonly durations: InstanceType<typeof promClient.Histogram<'method' | 'code'>>;
 
   async start(): Promise<number> {
     const pkg = loadFlotillaProto() as unknown as { flotilla: { v1: Record<string, grpc.ServiceClientConstructor> } };
@@ -138,6 +149,7 @@ export class GrpcGateway implements BeforeApplicationShutdown {
         `flotilla.v1.${method.name.replace('.', '/')}`,
         { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': `flotilla.v1.${method.name.split('.')[0]}`, 'rpc.method': method.name.split('.')[1] ?? '' } },
         async (span) => {
+          const done = this.durations.startTimer({ method: method.name });
           try {
             const caller = await this.admit(call, method.access, method.name);
             const payload = method.toRequest(call.request ?? {});
@@ -149,10 +161,12 @@ export class GrpcGateway implements BeforeApplicationShutdown {
               timeoutMs: method.kind === 'command' ? this.config.REQUEST_TIMEOUT_MS * 3 : this.config.REQUEST_TIMEOUT_MS,
             });
             span.setAttribute('rpc.grpc.status_code', grpc.status.OK);
+            done({ code: grpc.status[grpc.status.OK] });
             callback(null, method.toReply(reply));
           } catch (err) {
             const e = grpcError(err);
             span.setAttribute('rpc.grpc.status_code', e.code);
+            done({ code: grpc.status[e.code] ?? String(e.code) });
             if (e.code === grpc.status.INTERNAL) this.logger.error({ err, method: method.name }, 'gRPC call failed');
             callback(e);
           }
