@@ -1,4 +1,4 @@
-import { orchestratorRoutes as o, registryRoutes as g, taskRoutes as t, type Route } from '@flotilla/contracts';
+import { metricsRoutes as m, orchestratorRoutes as o, registryRoutes as g, taskRoutes as t, type Route } from '@flotilla/contracts';
 import type { Access } from '../rest/rest-routes.js';
 import { fromStruct, fromValue, toStruct, toValue, type ProtoValue } from './struct.js';
 
@@ -119,6 +119,8 @@ export const GRPC_METHODS: readonly GrpcMethod[] = [
     toReply: (r) => ({ ...(r as Obj), events: ((r as Obj)['events'] as Obj[]).map(event) }),
   },
   { name: 'ClusterService.GetManifest', route: o.clusterManifest, access: 'read', kind: 'query', toRequest: id, toReply: same },
+  { name: 'ClusterService.GetClusterMetrics', route: m.clusterMetrics, access: 'read', kind: 'query', toRequest: (r) => defined({ id: r['id'], since: str(r['since']), limit: num(r['limit']) }), toReply: (r) => toStruct(r as Obj) as unknown as Obj },
+  { name: 'ClusterService.GetClusterHealth', route: m.clusterHealth, access: 'read', kind: 'query', toRequest: id, toReply: (r) => toStruct(r as Obj) as unknown as Obj },
 
   {
     name: 'TaskService.SubmitTask',
