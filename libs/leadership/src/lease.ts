@@ -1,7 +1,7 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import { NotFoundError, RuleViolationError } from '@flotilla/domain';
 import type { Logger } from '@flotilla/telemetry';
-import type { Messaging } from '@flotilla/messaging';
+import { whileJetStreamStarts, type Messaging } from '@flotilla/messaging';
 
 export const LEASES_BUCKET = 'flotilla_leases';
 export const MEMBERS_BUCKET = 'flotilla_members';
@@ -41,8 +41,8 @@ export async function openBuckets(messaging: Messaging, ttlMs: number, replicas 
   const kvm = new Kvm(messaging.nc);
   // Bucket TTL is the lease lifetime: a holder that stops renewing loses the key on the server,
   // without anybody having to notice it died.
-  const leases = await kvm.create(messaging.ns.bucket(LEASES_BUCKET), { ttl: ttlMs, history: 1, replicas });
-  const members = await kvm.create(messaging.ns.bucket(MEMBERS_BUCKET), { ttl: ttlMs * 2, history: 1, replicas });
+  const leases = await whileJetStreamStarts(() => kvm.create(messaging.ns.bucket(LEASES_BUCKET), { ttl: ttlMs, history: 1, replicas }));
+  const members = await whileJetStreamStarts(() => kvm.create(messaging.ns.bucket(MEMBERS_BUCKET), { ttl: ttlMs * 2, history: 1, replicas }));
   return { leases, members };
 }
 

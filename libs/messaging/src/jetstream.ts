@@ -25,11 +25,38 @@ function driftOf(existing: StreamConfig, spec: StreamSpec): string[] {
 }
 
 /**
+ * Errors JetStream answers while a cluster is still forming or electing its meta leader (a
+ * stack starting all at once, a server restarting): worth retrying, not worth crashing over.
+ */
+const STARTING = /no suitable peers for placement|jetstream system temporarily unavailable|jetstream cluster not (?:assigned|available)|no jetstream meta leader|insufficient resources|timeout|no responders/i;
+
+/**
+ * Provisions JetStream (streams, consumers, KV buckets) through the window in which a NATS
+ * cluster is still forming: transient refusals are retried with backoff up to `timeoutMs`;
+ * anything else, or the same refusal past the deadline, is thrown.
+ */
+export async function whileJetStreamStarts<T>(fn: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!STARTING.test(String((err as Error).message)) || Date.now() + delay > deadline) throw err;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+/**
  * Creates the stream, or updates it when its updatable settings drifted, or leaves it alone.
  * Safe to call from every replica at start: a concurrent create by another replica ("already
  * in use") is resolved by re-reading and updating.
  */
-export async function ensureStream(jsm: JetStreamManager, spec: StreamSpec): Promise<StreamInfo> {
+export function ensureStream(jsm: JetStreamManager, spec: StreamSpec): Promise<StreamInfo> {
+  return whileJetStreamStarts(() => ensureStreamOnce(jsm, spec));
+}
+
+async function ensureStreamOnce(jsm: JetStreamManager, spec: StreamSpec): Promise<StreamInfo> {
   for (let attempt = 0; ; attempt++) {
     try {
       const info = await jsm.streams.info(spec.name);
@@ -49,7 +76,11 @@ export async function ensureStream(jsm: JetStreamManager, spec: StreamSpec): Pro
 }
 
 /** Creates the durable consumer or updates it to the spec; idempotent like ensureStream. */
-export async function ensureConsumer(jsm: JetStreamManager, stream: string, spec: ConsumerSpec): Promise<ConsumerInfo> {
+export function ensureConsumer(jsm: JetStreamManager, stream: string, spec: ConsumerSpec): Promise<ConsumerInfo> {
+  return whileJetStreamStarts(() => ensureConsumerOnce(jsm, stream, spec));
+}
+
+async function ensureConsumerOnce(jsm: JetStreamManager, stream: string, spec: ConsumerSpec): Promise<ConsumerInfo> {
   try {
     const info = await jsm.consumers.info(stream, spec.durable_name);
     const changed = (Object.keys(spec) as (keyof ConsumerConfig)[]).some(

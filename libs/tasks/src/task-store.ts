@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Kvm, type KV } from '@nats-io/kv';
 import { TASKS_BUCKET, type TaskView } from '@flotilla/contracts';
 import { NotFoundError } from '@flotilla/domain';
-import type { Messaging } from '@flotilla/messaging';
+import { whileJetStreamStarts, type Messaging } from '@flotilla/messaging';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -18,7 +18,7 @@ export class TaskStore {
   private constructor(private readonly kv: KV) {}
 
   static async open(messaging: Messaging, opts: { retentionMs: number; replicas: number }): Promise<TaskStore> {
-    const kv = await new Kvm(messaging.nc).create(messaging.ns.bucket(TASKS_BUCKET), { ttl: opts.retentionMs, history: 1, replicas: opts.replicas });
+    const kv = await whileJetStreamStarts(() => new Kvm(messaging.nc).create(messaging.ns.bucket(TASKS_BUCKET), { ttl: opts.retentionMs, history: 1, replicas: opts.replicas }));
     return new TaskStore(kv);
   }
 
