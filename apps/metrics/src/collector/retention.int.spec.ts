@@ -48,4 +48,16 @@ describe('cluster_metrics retention (real PostgreSQL)', () => {
       { resolution: 'raw', queue_depth: 7, agents_failed: 0, samples: 1 },
     ]);
   });
+
+  it('rolls a minute up only once all of it is past the cutoff, so it is never split in two', async () => {
+    await pool.query('DELETE FROM cluster_metrics');
+    const day = 24 * 3_600_000;
+    const now = new Date('2026-11-26T11:59:30Z'); // cutoff 11:59:30 the day before
+    await insert(new Date('2026-11-25T11:59:10Z'), 'raw', 2); // before the cutoff, in a minute that is not over at it
+    await insert(new Date('2026-11-25T11:59:40Z'), 'raw', 4); // after it
+    expect(await applyRetention(orm, now, day, 30 * day)).toEqual({ rolledUp: 0, deleted: 0 });
+    expect(await applyRetention(orm, new Date(now.getTime() + 60_000), day, 30 * day)).toEqual({ rolledUp: 1, deleted: 2 });
+    const rows = (await pool.query(`SELECT resolution, queue_depth, samples FROM cluster_metrics`)).rows;
+    expect(rows).toEqual([{ resolution: '1m', queue_depth: 3, samples: 2 }]);
+  });
 });

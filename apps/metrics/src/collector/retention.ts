@@ -11,7 +11,9 @@ export async function applyRetention(
   rawMs: number,
   rollupMs: number,
 ): Promise<{ rolledUp: number; deleted: number }> {
-  const rawCutoff = new Date(now.getTime() - rawMs);
+  // On a whole minute: a minute is rolled up only once all of it is past the cutoff, so one
+  // straddling it is never rolled up twice (part now, the rest in a later run).
+  const rawCutoff = new Date(Math.floor((now.getTime() - rawMs) / 60_000) * 60_000);
   const rollupCutoff = new Date(now.getTime() - rollupMs);
   return orm.em.fork().transactional(async (em) => {
     const rolled = await em.execute<{ n: string }[]>(
