@@ -59,6 +59,25 @@ export function serviceUser(service: ServiceName, password: NatsPassword, ns = n
 }
 
 /**
+ * The user of one node agent whose node id is known up front (the local runner's): the
+ * node-agent permissions, with its heartbeats and telemetry limited to its own node's subjects,
+ * so one node's credentials cannot speak for another node.
+ */
+export function nodeAgentUser(nodeId: string, user: string, password: NatsPassword, ns = new Namespace()): NatsUser {
+  if (!/^[A-Za-z0-9_-]+$/.test(nodeId)) throw new Error(`node id '${nodeId}' cannot be a NATS subject token`);
+  const own: Record<string, string> = { 'registry.heartbeats.*': `registry.heartbeats.${nodeId}`, 'metrics.telemetry.*': `metrics.telemetry.${nodeId}` };
+  const base = serviceUser('node-agent', password, ns);
+  return {
+    ...base,
+    user,
+    permissions: {
+      ...base.permissions,
+      publish: { allow: [...COMMON_PUB, ...SERVICE_SUBJECTS['node-agent'].pub.map((x) => ns.subject(own[x] ?? x))] },
+    },
+  };
+}
+
+/**
  * A read-only integrator of one tenant: it may subscribe to that tenant's live event feed
  * (`flotilla.tenants.<tenant>.events.>`, which the relay publishes right after storing each
  * event) and nothing else: no other subject, no JetStream API (FLOTILLA_EVENTS holds every

@@ -3,7 +3,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import fs from 'node:fs';
 import path from 'node:path';
-import { integratorUser, natsAuthorizationConfig, natsPasswordVariable, SERVICES, serviceUser } from '@flotilla/contracts';
+import { integratorUser, natsAuthorizationConfig, natsPasswordVariable, nodeAgentUser, SERVICES, serviceUser } from '@flotilla/contracts';
 import { startNatsServer, type PrivateNatsServer } from '@flotilla/testing';
 
 /** Waits for the server to refuse a subscription (permission errors arrive asynchronously). */
@@ -28,6 +28,8 @@ describe('NATS credentials: each service and integrator limited to its subjects'
       natsAuthorizationConfig([
         serviceUser('orchestrator', 'orch-secret'),
         serviceUser('node-agent', 'node-secret'),
+        nodeAgentUser('node-a', 'flotilla-node-agent-1', 'node-a-secret'),
+        serviceUser('metrics', 'metrics-secret'),
         integratorUser('tenant-a', 'a-secret'),
         integratorUser('tenant-b', 'b-secret'),
       ]),
@@ -78,6 +80,20 @@ describe('NATS credentials: each service and integrator limited to its subjects'
   it('keeps a node agent out of the orchestrator subjects', async () => {
     const node = await as('flotilla-node-agent', 'node-secret');
     expect(await refused(node, 'orchestrator.>')).toBe(true);
+  });
+
+  it("lets a node agent heartbeat for its own node only (the runner's per-node users)", async () => {
+    const metrics = await as('flotilla-metrics', 'metrics-secret');
+    const got: string[] = [];
+    const beats = metrics.subscribe('registry.heartbeats.*', { callback: (_err, m) => got.push(`${m.subject}:${m.string()}`) });
+    await metrics.flush();
+    const nodeA = await as('flotilla-node-agent-1', 'node-a-secret');
+    nodeA.publish('registry.heartbeats.node-b', 'forged');
+    nodeA.publish('registry.heartbeats.node-a', 'own');
+    await nodeA.flush().catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 500));
+    beats.unsubscribe();
+    expect(got).toEqual(['registry.heartbeats.node-a:own']);
   });
 
   it('refuses unknown users', async () => {

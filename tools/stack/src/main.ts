@@ -128,7 +128,8 @@ async function start(argv: string[]): Promise<number> {
       return 1;
     }
   }
-  const credentials = await natsCredentials(dataDir, nodes);
+  const nodeIds = Array.from({ length: nodes }, (_, i) => (env['NODE_ID'] && nodes === 1 ? env['NODE_ID'] : `node-${i + 1}`));
+  const credentials = await natsCredentials(dataDir, nodeIds);
   let started: Started[];
   if (natsNodes > 1) {
     // Scale-out on one machine: a NATS cluster of its own (streams replicated 3 times) plus PostgreSQL.
@@ -176,7 +177,7 @@ async function start(argv: string[]): Promise<number> {
     for (let i = 1; i <= nodes; i++) {
       const nodeEnv = {
         ...env,
-        NODE_ID: env['NODE_ID'] && nodes === 1 ? env['NODE_ID'] : `node-${i}`,
+        NODE_ID: nodeIds[i - 1]!,
         NODE_ZONE: zones[(i - 1) % zones.length],
         NODE_AGENT_HTTP_PORT: String(basePort + i - 1),
         // Simulated nodes share this host: each advertises a workstation-sized capacity (8 cores,
@@ -224,16 +225,18 @@ async function waitReady(gateway: string, group: ProcessGroup, timeoutMs: number
 }
 
 /**
- * NATS users for a server started here: one per service and per node agent, each limited to its
- * subjects, and a read-only integrator of tenant 'default'. Passwords are generated once and kept
+ * NATS users for a server started here: one per service and per node agent (limited to its own
+ * node's heartbeat and telemetry subjects), each limited to its subjects, and a read-only
+ * integrator of tenant 'default'. Passwords are generated once and kept
  * in the data directory. Loaded from the built contracts library (after the build).
  */
-async function natsCredentials(dataDir: string, nodes: number): Promise<{ authorization: string; passwords: Record<string, string> }> {
+async function natsCredentials(dataDir: string, nodeIds: readonly string[]): Promise<{ authorization: string; passwords: Record<string, string> }> {
   // The specifier is a variable so the runner's type-check does not pull in the library's sources.
   const specifier = '@flotilla/contracts';
   const contracts = (await import(specifier)) as {
     serviceUser(service: string, password: string): { user: string; password: string; permissions: unknown };
     integratorUser(tenant: string, password: string): { user: string; password: string; permissions: unknown };
+    nodeAgentUser(nodeId: string, user: string, password: string): { user: string; password: string; permissions: unknown };
     natsAuthorizationConfig(users: readonly unknown[]): string;
   };
   const file = path.join(dataDir, 'nats-users.json');
@@ -241,7 +244,8 @@ async function natsCredentials(dataDir: string, nodes: number): Promise<{ author
   const password = (user: string) => (passwords[user] ??= randomBytes(18).toString('base64url'));
   const users = [
     ...(['gateway', 'orchestrator', 'registry', 'autoscaler', 'metrics'] as const).map((s) => contracts.serviceUser(s, password(`flotilla-${s}`))),
-    ...Array.from({ length: Math.max(1, nodes) }, (_, i) => ({ ...contracts.serviceUser('node-agent', ''), user: `flotilla-node-agent-${i + 1}`, password: password(`flotilla-node-agent-${i + 1}`) })),
+    // Each node agent speaks only for its own node (heartbeats, telemetry).
+    ...nodeIds.map((nodeId, i) => contracts.nodeAgentUser(nodeId, `flotilla-node-agent-${i + 1}`, password(`flotilla-node-agent-${i + 1}`))),
     contracts.integratorUser('default', password('integrator-default')),
   ];
   fs.writeFileSync(file, JSON.stringify(passwords, null, 2), { mode: 0o600 });
