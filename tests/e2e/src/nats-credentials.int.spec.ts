@@ -85,7 +85,7 @@ describe('NATS credentials: each service and integrator limited to its subjects'
   it("lets a node agent heartbeat for its own node only (the runner's per-node users)", async () => {
     const metrics = await as('flotilla-metrics', 'metrics-secret');
     const got: string[] = [];
-    const beats = metrics.subscribe('registry.heartbeats.*', { callback: (_err, m) => got.push(`${m.subject}:${m.string()}`) });
+    const beats = metrics.subscribe('registry.heartbeats.*', { callback: (_err, m) => void got.push(`${m.subject}:${m.string()}`) });
     await metrics.flush();
     const nodeA = await as('flotilla-node-agent-1', 'node-a-secret');
     nodeA.publish('registry.heartbeats.node-b', 'forged');

@@ -1,24 +1,28 @@
-/** JSON ↔ google.protobuf.Struct / Value, as proto-loader (keepCase) represents them. */
+/**
+ * JSON ↔ google.protobuf.Struct / Value. protobufjs brings its own definition of the well-known
+ * types, with camelCase field names whatever `keepCase` says (snake_case would serialize as
+ * empty values).
+ */
 export type ProtoValue =
-  | { null_value: 'NULL_VALUE' }
-  | { number_value: number }
-  | { string_value: string }
-  | { bool_value: boolean }
-  | { struct_value: ProtoStruct }
-  | { list_value: { values: ProtoValue[] } };
+  | { nullValue: 'NULL_VALUE' }
+  | { numberValue: number }
+  | { stringValue: string }
+  | { boolValue: boolean }
+  | { structValue: ProtoStruct }
+  | { listValue: { values: ProtoValue[] } };
 export interface ProtoStruct {
   fields: Record<string, ProtoValue>;
 }
 
 export function toValue(v: unknown): ProtoValue {
-  if (v === null || v === undefined) return { null_value: 'NULL_VALUE' };
-  if (typeof v === 'number') return { number_value: v };
-  if (typeof v === 'bigint') return { string_value: v.toString() };
-  if (typeof v === 'string') return { string_value: v };
-  if (typeof v === 'boolean') return { bool_value: v };
-  if (Array.isArray(v)) return { list_value: { values: v.map(toValue) } };
-  if (v instanceof Date) return { string_value: v.toISOString() };
-  return { struct_value: toStruct(v as Record<string, unknown>) };
+  if (v === null || v === undefined) return { nullValue: 'NULL_VALUE' };
+  if (typeof v === 'number') return { numberValue: v };
+  if (typeof v === 'bigint') return { stringValue: v.toString() };
+  if (typeof v === 'string') return { stringValue: v };
+  if (typeof v === 'boolean') return { boolValue: v };
+  if (Array.isArray(v)) return { listValue: { values: v.map(toValue) } };
+  if (v instanceof Date) return { stringValue: v.toISOString() };
+  return { structValue: toStruct(v as Record<string, unknown>) };
 }
 
 export function toStruct(obj: Record<string, unknown> | null | undefined): ProtoStruct {
@@ -29,11 +33,11 @@ export function toStruct(obj: Record<string, unknown> | null | undefined): Proto
 
 export function fromValue(v: ProtoValue | undefined): unknown {
   if (!v) return null;
-  if ('number_value' in v) return v.number_value;
-  if ('string_value' in v) return v.string_value;
-  if ('bool_value' in v) return v.bool_value;
-  if ('struct_value' in v) return fromStruct(v.struct_value);
-  if ('list_value' in v) return (v.list_value.values ?? []).map(fromValue);
+  if ('numberValue' in v) return v.numberValue;
+  if ('stringValue' in v) return v.stringValue;
+  if ('boolValue' in v) return v.boolValue;
+  if ('structValue' in v) return fromStruct(v.structValue);
+  if ('listValue' in v) return (v.listValue.values ?? []).map(fromValue);
   return null;
 }
 
