@@ -118,6 +118,8 @@ async function start(argv: string[]): Promise<number> {
   const replicas = Math.max(1, Number(values.replicas));
   const env: NodeJS.ProcessEnv = { ...process.env };
   const dataDir = dataDirectory(env);
+  // A fresh clone has none yet: the admin key and NATS passwords are kept here.
+  fs.mkdirSync(dataDir, { recursive: true });
   env['FLOTILLA_DATA_DIR'] = dataDir;
   env['DATABASE_URL'] ??= 'postgres://postgres@127.0.0.1:5432/flotilla';
   env['FLOTILLA_BOOTSTRAP_ADMIN_KEY'] ??= adminKey(dataDir);
