@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createTestDatabase, createTestNamespace, freePort, repoRoot, startService, TEST_ADMIN_KEY, type ServiceProcess, type TestDatabase, type TestNamespace } from '@flotilla/testing';
+import { repoRoot, startStack, TEST_ADMIN_KEY, type Stack } from '@flotilla/testing';
 
 const BLUEPRINT = `apiVersion: flotilla/v1
 kind: Blueprint
@@ -23,47 +23,23 @@ interface Run {
 }
 
 describe('the flotilla CLI', () => {
-  let db: TestDatabase;
-  let ns: TestNamespace;
-  const procs: ServiceProcess[] = [];
-  let gateway = '';
+  let stack: Stack;
   let dir = '';
 
   const flotilla = (key: string, ...args: string[]): Promise<Run> =>
     new Promise((resolve) => {
-      execFile(process.execPath, [path.join(repoRoot, 'apps', 'cli', 'dist', 'main.js'), '--gateway', gateway, '--api-key', key, ...args], { timeout: 30_000 }, (err, stdout, stderr) =>
+      execFile(process.execPath, [path.join(repoRoot, 'apps', 'cli', 'dist', 'main.js'), '--gateway', stack.url, '--api-key', key, ...args], { timeout: 30_000 }, (err, stdout, stderr) =>
         resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       );
     });
 
   beforeAll(async () => {
-    db = await createTestDatabase('cli');
-    ns = createTestNamespace();
-    const port = await freePort();
-    gateway = `http://127.0.0.1:${port}`;
-    const env = {
-      FLOTILLA_NAMESPACE: ns.prefix,
-      NATS_URL: ns.natsUrl,
-      DATABASE_URL: db.url,
-      GATEWAY_HTTP_PORT: String(port),
-      GATEWAY_GRPC_PORT: String(await freePort()),
-      ORCHESTRATOR_HTTP_PORT: '0',
-      REGISTRY_HTTP_PORT: '0',
-      NODE_AGENT_HTTP_PORT: '0',
-      NODE_ID: 'node-cli',
-      NODE_CPU: '8',
-      NODE_MEMORY_MB: '8192',
-      FLOTILLA_BOOTSTRAP_ADMIN_KEY: TEST_ADMIN_KEY,
-    };
-    for (const app of ['orchestrator', 'registry', 'node-agent', 'gateway'] as const) procs.push(startService(app, env));
-    await Promise.all(procs.map((p) => p.waitFor()));
+    stack = await startStack({ label: 'cli', apps: ['orchestrator', 'registry', 'gateway'], nodes: [{ id: 'node-cli' }] });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-cli-'));
   });
 
   afterAll(async () => {
-    await Promise.all(procs.map((p) => p.stop()));
-    await db.drop();
-    await ns.cleanup();
+    await stack?.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

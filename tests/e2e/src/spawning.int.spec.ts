@@ -1,7 +1,7 @@
 // A cluster that cannot come up: with no node to run its agents it is degraded after the spawn
 // timeout with the reason, and becomes active by itself once a node agent joins.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { api, createTestDatabase, createTestNamespace, freePort, startService, TEST_ADMIN_KEY, type ServiceProcess, type TestDatabase, type TestNamespace } from '@flotilla/testing';
+import { startStack, type Stack } from '@flotilla/testing';
 
 const BLUEPRINT = `apiVersion: flotilla/v1
 kind: Blueprint
@@ -13,37 +13,16 @@ agents:
 `;
 
 describe('a cluster that does not come up in time', () => {
-  let db: TestDatabase;
-  let ns: TestNamespace;
-  const procs: ServiceProcess[] = [];
-  let env: Record<string, string>;
-  let call: ReturnType<typeof api>;
+  let stack: Stack;
+  let call: Stack['call'];
 
   beforeAll(async () => {
-    db = await createTestDatabase('spawning');
-    ns = createTestNamespace();
-    const port = await freePort();
-    env = {
-      FLOTILLA_NAMESPACE: ns.prefix,
-      NATS_URL: ns.natsUrl,
-      DATABASE_URL: db.url,
-      GATEWAY_HTTP_PORT: String(port),
-      GATEWAY_GRPC_PORT: String(await freePort()),
-      ORCHESTRATOR_HTTP_PORT: '0',
-      REGISTRY_HTTP_PORT: '0',
-      NODE_AGENT_HTTP_PORT: '0',
-      CLUSTER_SPAWN_TIMEOUT_MS: '3000',
-      FLOTILLA_BOOTSTRAP_ADMIN_KEY: TEST_ADMIN_KEY,
-    };
-    for (const app of ['orchestrator', 'registry', 'gateway'] as const) procs.push(startService(app, env));
-    await Promise.all(procs.map((p) => p.waitFor()));
-    call = api(`http://127.0.0.1:${port}`);
+    stack = await startStack({ label: 'spawning', apps: ['orchestrator', 'registry', 'gateway'], env: { CLUSTER_SPAWN_TIMEOUT_MS: '3000' } });
+    call = stack.call;
   });
 
   afterAll(async () => {
-    await Promise.all(procs.map((p) => p.stop()));
-    await db.drop();
-    await ns.cleanup();
+    await stack?.stop();
   });
 
   const until = async <T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms: number, what: string): Promise<T> => {
@@ -68,8 +47,7 @@ describe('a cluster that does not come up in time', () => {
     expect(event.data.reason).toMatch(/^not active after 3 s: 2 pending \(2 cannot be placed: .+\)$/);
     expect((await call('GET', '/api/clusters/slow')).body.status).toBe('degraded');
 
-    procs.push(startService('node-agent', { ...env, NODE_ID: 'node-late', NODE_CPU: '8', NODE_MEMORY_MB: '8192' }));
-    await procs.at(-1)!.waitFor();
+    await stack.startNode({ id: 'node-late' }).waitFor();
     await until(async () => (await call('GET', '/api/clusters/slow')).body.status, (s) => s === 'active', 30_000, 'active');
     const types = ((await call('GET', '/api/clusters/slow/events?limit=100')).body.events as { type: string }[]).map((e) => e.type);
     expect(types).toContain('ClusterRecovered');

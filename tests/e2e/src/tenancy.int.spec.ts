@@ -2,7 +2,7 @@ import http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { connect } from '@nats-io/transport-node';
-import { api, createTestDatabase, createTestNamespace, freePort, startService, TEST_ADMIN_KEY, type ServiceProcess, type TestDatabase, type TestNamespace } from '@flotilla/testing';
+import { api, createTestDatabase, createTestNamespace, freePort, startService, startStack, TEST_ADMIN_KEY, type ServiceProcess, type Stack, type TestDatabase, type TestNamespace } from '@flotilla/testing';
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { loadFlotillaProto } from '@flotilla/gateway/routes';
 
@@ -200,42 +200,19 @@ describe('tenants, audit and hardening', () => {
 });
 
 describe('tenants share nodes, not agents', () => {
-  let db: TestDatabase;
-  let ns: TestNamespace;
-  const procs: ServiceProcess[] = [];
-  let url: string;
+  let stack: Stack;
 
   beforeAll(async () => {
-    db = await createTestDatabase('tenancy_nodes');
-    ns = createTestNamespace();
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    const env = {
-      FLOTILLA_NAMESPACE: ns.prefix,
-      NATS_URL: ns.natsUrl,
-      DATABASE_URL: db.url,
-      GATEWAY_HTTP_PORT: String(port),
-      GATEWAY_GRPC_PORT: String(await freePort()),
-      ORCHESTRATOR_HTTP_PORT: '0',
-      REGISTRY_HTTP_PORT: '0',
-      NODE_AGENT_HTTP_PORT: '0',
-      NODE_ID: 'node-shared',
-      NODE_CPU: '8',
-      NODE_MEMORY_MB: '8192',
-      FLOTILLA_BOOTSTRAP_ADMIN_KEY: TEST_ADMIN_KEY,
-    };
-    for (const app of ['orchestrator', 'registry', 'node-agent', 'gateway'] as const) procs.push(startService(app, env));
-    await Promise.all(procs.map((p) => p.waitFor()));
+    stack = await startStack({ label: 'tenancy_nodes', apps: ['orchestrator', 'registry', 'gateway'], nodes: [{ id: 'node-shared' }] });
   });
 
   afterAll(async () => {
-    await Promise.all(procs.map((p) => p.stop()));
-    await db.drop();
-    await ns.cleanup();
+    await stack?.stop();
   });
 
   it("lets a tenant see the shared node but only its own agents on it, and only its own assignments", async () => {
-    const root = api(url);
+    const root = stack.call;
+    const url = stack.url;
     const clients: Record<string, ReturnType<typeof api>> = {};
     for (const t of ['tenant-a', 'tenant-b']) {
       const key = (await root('POST', '/api/admin/keys', { tenant_id: t, role: 'viewer', name: t })).body.secret as string;
