@@ -70,6 +70,10 @@ export interface ReadStreamOptions {
   limit?: number;
 }
 
+export interface HeadOptions {
+  readonly committed?: boolean;
+}
+
 export interface ReadAllOptions {
   /** Exclusive checkpoint: only events with `position > after`. Defaults to the start of the log. */
   after?: bigint;
@@ -115,7 +119,12 @@ export interface EventStore {
   readStream(streamId: string, opts?: ReadStreamOptions): Promise<StoredEvent[]>;
   readAll(opts?: ReadAllOptions): Promise<StoredEvent[]>;
   subscribeToAll(opts?: SubscribeToAllOptions): EventSubscription;
-  /** Position of the last event a reader can see now (0n when the log is empty). */
-  headPosition(): Promise<bigint>;
+  /**
+   * Position of the last event a reader can see now (0n when the log is empty). With
+   * `{ committed: true }`: of the last event committed, which readers may not see yet while an
+   * older transaction is still open. Waiting until a subscription has passed it is the barrier
+   * for reading every write another process acknowledged.
+   */
+  headPosition(opts?: HeadOptions): Promise<bigint>;
   close(): Promise<void>;
 }

@@ -5,6 +5,7 @@ export type {
   EventStore,
   EventSubscription,
   ExpectedRevision,
+  HeadOptions,
   NewEvent,
   ReadAllOptions,
   ReadDirection,

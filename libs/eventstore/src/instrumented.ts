@@ -42,7 +42,7 @@ export function instrumentEventStore(store: EventStore, registry: client.Registr
     readStream: (streamId, opts) => counted('read_stream', store.readStream(streamId, opts)),
     readAll: (opts) => counted('read_all', store.readAll(opts)),
     subscribeToAll: (opts) => store.subscribeToAll(opts),
-    headPosition: () => counted('head_position', store.headPosition()),
+    headPosition: (opts) => counted('head_position', store.headPosition(opts)),
     close: () => store.close(),
   };
 }

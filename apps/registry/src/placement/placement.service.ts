@@ -82,7 +82,9 @@ export class PlacementService {
     await this.feed.whenReady(this.config.REQUEST_TIMEOUT_MS);
     // Decide on a view that holds every node change committed before this request (a node
     // registered or cordoned through another replica a moment ago): one read of the log's head.
-    await this.feed.caughtUpTo(await this.store.headPosition(), this.config.REQUEST_TIMEOUT_MS);
+    // Every node change committed before this request (whichever replica wrote it, and even
+    // while an older transaction elsewhere holds readers back) is in the view it decides on.
+    await this.feed.caughtUpTo(await this.store.headPosition({ committed: true }), this.config.REQUEST_TIMEOUT_MS);
     return this.enqueue(req, ctx, 1);
   }
 

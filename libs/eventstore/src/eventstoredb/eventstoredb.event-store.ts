@@ -32,6 +32,7 @@ import type {
   EventStore,
   EventSubscription,
   ExpectedRevision,
+  HeadOptions,
   NewEvent,
   ReadAllOptions,
   ReadStreamOptions,
@@ -218,7 +219,8 @@ export class EventStoreDbEventStore implements EventStore {
     return subscription;
   }
 
-  async headPosition(): Promise<bigint> {
+  /** EventStoreDB shows every committed event to readers at once: committed or not, the same head. */
+  async headPosition(_opts?: HeadOptions): Promise<bigint> {
     let from: ReadPosition = END;
     for (;;) {
       let seen = 0;

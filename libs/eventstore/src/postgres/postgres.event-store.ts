@@ -8,6 +8,7 @@ import type {
   EventStore,
   EventSubscription,
   ExpectedRevision,
+  HeadOptions,
   NewEvent,
   ReadAllOptions,
   ReadStreamOptions,
@@ -293,9 +294,9 @@ export class PostgresEventStore implements EventStore {
     return subscription;
   }
 
-  async headPosition(): Promise<bigint> {
+  async headPosition(opts: HeadOptions = {}): Promise<bigint> {
     this.assertOpen();
-    const rows = await this.query<{ head: string | null }>('headPosition', this.sql.head, []);
+    const rows = await this.query<{ head: string | null }>('headPosition', opts.committed ? this.sql.headCommitted : this.sql.head, []);
     return BigInt(rows[0]?.head ?? 0);
   }
 
@@ -523,6 +524,9 @@ function statements(schema: string) {
       `SELECT ${columns} FROM ${s}.events WHERE position > $1 AND ${visible} ORDER BY position LIMIT $2`,
     ),
     head: named('head', `SELECT max(position) AS head FROM ${s}.events WHERE ${visible}`),
+    // Every committed event, past the visibility rule (rows of transactions still open are not
+    // in this snapshot anyway): what a reader will see once the older writers finish.
+    headCommitted: named('head_committed', `SELECT max(position) AS head FROM ${s}.events`),
     hasHidden: named(
       'has_hidden',
       `SELECT EXISTS (SELECT 1 FROM ${s}.events WHERE position > $1) AS hidden`,

@@ -114,6 +114,9 @@ describe('PostgreSQL adapter', () => {
       // This store's readers hold back until the older transaction has finished.
       expect(await store.readAll({ after: head })).toEqual([]);
       expect(await store.headPosition()).toBe(head);
+      // The committed head already names `early`: a process that must see every acknowledged
+      // write waits for its readers to pass it (they will, once `late` finishes).
+      expect(await store.headPosition({ committed: true })).toBe(early.lastPosition);
       await new Promise((resolve) => setTimeout(resolve, 50));
       expect(subscriber.received).toEqual([]);
 
