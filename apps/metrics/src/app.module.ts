@@ -7,7 +7,7 @@ import {
 } from '@nestjs/common';
 import type { Config } from '@flotilla/config';
 import { CONFIG, LOGGER } from '@flotilla/platform';
-import { createReadModelOrm, migrateReadModels, type ReadModelOrm } from '@flotilla/projections';
+import { openReadModels, type ReadModelOrm } from '@flotilla/projections';
 import type { Logger } from '@flotilla/telemetry';
 import { Collector } from './collector/collector.js';
 import { LiveState } from './collector/live-state.js';
@@ -34,15 +34,12 @@ export class MetricsModule {
         {
           provide: READ_MODELS,
           inject: [CONFIG, LOGGER],
-          useFactory: async (config: Config, logger: Logger) => {
-            const orm = await createReadModelOrm({
+          useFactory: (config: Config, logger: Logger) =>
+            openReadModels({
               url: config.DATABASE_URL,
               poolSize: config.DATABASE_POOL_SIZE,
-            });
-            const applied = await migrateReadModels(orm, config.DATABASE_URL);
-            if (applied.length) logger.info({ applied }, 'read-model migrations applied');
-            return orm;
-          },
+              onApplied: (applied) => logger.info({ applied }, 'read-model migrations applied'),
+            }),
         },
         OrmLifecycle,
         LiveState,

@@ -54,6 +54,17 @@ export async function migrateReadModels(orm: ReadModelOrm, url: string): Promise
 }
 
 /**
+ * A service's read models at start: the ORM, with every pending migration applied (serialised
+ * across replicas); `onApplied` hears which, when there were any.
+ */
+export async function openReadModels(options: ReadModelOrmOptions & { onApplied?: (applied: string[]) => void }): Promise<ReadModelOrm> {
+  const orm = await createReadModelOrm({ url: options.url, ...(options.poolSize !== undefined ? { poolSize: options.poolSize } : {}) });
+  const applied = await migrateReadModels(orm, options.url);
+  if (applied.length) options.onApplied?.(applied);
+  return orm;
+}
+
+/**
  * Runs read-model queries for one tenant behind row-level security: in a transaction as the
  * `flotilla_tenant_reader` role with `flotilla.tenant_id` set, so even a query whose filter is
  * wrong cannot return another tenant's rows. `undefined` (a caller spanning every tenant) runs

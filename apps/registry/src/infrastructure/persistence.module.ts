@@ -2,10 +2,15 @@ import { Global, Inject, Injectable, Module, type OnApplicationShutdown } from '
 import pg from 'pg';
 import { CommandHandler } from '@flotilla/application';
 import type { Config } from '@flotilla/config';
-import { createEventStore, eventStoreConfigFromEnv, instrumentEventStore, type EventStore } from '@flotilla/eventstore';
+import {
+  createEventStore,
+  eventStoreConfigFromEnv,
+  instrumentEventStore,
+  type EventStore,
+} from '@flotilla/eventstore';
 import { Fence } from '@flotilla/leadership';
 import { CONFIG, HealthService, LOGGER, METRICS_REGISTRY } from '@flotilla/platform';
-import { createReadModelOrm, migrateReadModels, type ReadModelOrm } from '@flotilla/projections';
+import { openReadModels, type ReadModelOrm } from '@flotilla/projections';
 import type { Logger, Registry } from '@flotilla/telemetry';
 import { EVENT_STORE, FENCE, READ_MODELS } from './tokens.js';
 
@@ -50,15 +55,12 @@ class PersistenceLifecycle implements OnApplicationShutdown {
     {
       provide: READ_MODELS,
       inject: [CONFIG, LOGGER],
-      useFactory: async (config: Config, logger: Logger) => {
-        const orm = await createReadModelOrm({
+      useFactory: (config: Config, logger: Logger) =>
+        openReadModels({
           url: config.DATABASE_URL,
           poolSize: config.DATABASE_POOL_SIZE,
-        });
-        const applied = await migrateReadModels(orm, config.DATABASE_URL);
-        if (applied.length) logger.info({ applied }, 'read-model migrations applied');
-        return orm;
-      },
+          onApplied: (applied) => logger.info({ applied }, 'read-model migrations applied'),
+        }),
     },
     {
       provide: CommandHandler,
