@@ -72,6 +72,8 @@ export interface ReadStreamOptions {
 
 export interface HeadOptions {
   readonly committed?: boolean;
+  /** Only events of streams in these categories (see `categoryOf`). */
+  readonly categories?: readonly string[];
 }
 
 export interface ReadAllOptions {
@@ -79,6 +81,8 @@ export interface ReadAllOptions {
   after?: bigint;
   /** No limit when absent: page with `after` + `limit` (or subscribe) for large logs. */
   limit?: number;
+  /** Only events of streams in these categories (see `categoryOf`). */
+  categories?: readonly string[];
 }
 
 export interface SubscribeToAllOptions {
@@ -88,6 +92,13 @@ export interface SubscribeToAllOptions {
   batchSize?: number;
   /** Events for which this returns false are skipped (the checkpoint still moves past them). */
   filter?: (event: StoredEvent) => boolean;
+  /**
+   * Only events of streams in these categories (`cluster` for `cluster-…`, see `categoryOf`); the
+   * checkpoint moves past the others. The store skips them where it can (PostgreSQL reads only
+   * the categories' index and wakes only on appends to them), so a consumer of a small corner of
+   * the log does not pay for the rest of it.
+   */
+  categories?: readonly string[];
   /** Aborting ends the iteration, like `close()`. */
   signal?: AbortSignal;
 }
@@ -100,6 +111,13 @@ export interface SubscribeToAllOptions {
 export interface EventSubscription extends AsyncIterable<StoredEvent> {
   /** Position of the last event delivered (or skipped by the filter); the resume checkpoint. */
   readonly checkpoint: bigint;
+  /**
+   * The same events a page at a time, each page as soon as it is read (at most `batchSize`
+   * events, never empty): a consumer that writes per batch gets big batches while catching up
+   * and the live tail at once, with no waiting for more. Use either this or the event iterator.
+   * Events may be shared with other subscriptions of the same store: treat them as read-only.
+   */
+  pages(): AsyncIterable<readonly StoredEvent[]>;
   close(): Promise<void>;
 }
 

@@ -21,6 +21,7 @@ export {
   satisfiesExpectedRevision,
 } from './expected-revision.js';
 export { upcast } from './upcasting.js';
+export { categoryOf, isCategory, pagesOf } from './categories.js';
 export {
   createEventStore,
   eventStoreConfigFromEnv,

@@ -41,7 +41,8 @@ import type {
   Upcasters,
 } from '../event-store.port.js';
 import { assertExpectedRevision, concurrencyError } from '../expected-revision.js';
-import { assertLimit, assertNonNegative } from '../read-validation.js';
+import { categoryOf, pagesOf } from '../categories.js';
+import { assertCategories, assertLimit, assertNonNegative } from '../read-validation.js';
 import { upcast, upcastAll } from '../upcasting.js';
 import {
   fromEsdbCurrentRevision,
@@ -176,6 +177,8 @@ export class EventStoreDbEventStore implements EventStore {
     const issues: ValidationIssue[] = [];
     assertNonNegative(opts.after, 'after', issues);
     assertLimit(opts.limit, issues);
+    assertCategories(opts.categories, issues);
+    const inCategory = categoryTest(opts.categories);
     if (issues.length > 0) throw ValidationError.of(issues, 'readAll options');
     const limit = opts.limit ?? Number.POSITIVE_INFINITY;
     const out: StoredEvent[] = [];
@@ -196,7 +199,7 @@ export class EventStoreDbEventStore implements EventStore {
           const position = recorded.position.commit;
           if (position <= after) continue;
           after = position;
-          if (isSystemEvent(recorded.streamId, recorded.type)) continue;
+          if (isSystemEvent(recorded.streamId, recorded.type) || !inCategory(recorded.streamId)) continue;
           out.push(upcast(this.upcasters, toStoredEvent(recorded, position)));
           if (out.length >= limit) break;
         }
@@ -211,6 +214,7 @@ export class EventStoreDbEventStore implements EventStore {
   subscribeToAll(opts: SubscribeToAllOptions = {}): EventSubscription {
     const issues: ValidationIssue[] = [];
     assertNonNegative(opts.after, 'after', issues);
+    assertCategories(opts.categories, issues);
     if (issues.length > 0) throw ValidationError.of(issues, 'subscribeToAll options');
     const subscription = new EventStoreDbSubscription(this.client, this.upcasters, opts, (s) =>
       this.subscriptions.delete(s),
@@ -220,7 +224,11 @@ export class EventStoreDbEventStore implements EventStore {
   }
 
   /** EventStoreDB shows every committed event to readers at once: committed or not, the same head. */
-  async headPosition(_opts?: HeadOptions): Promise<bigint> {
+  async headPosition(opts: HeadOptions = {}): Promise<bigint> {
+    const issues: ValidationIssue[] = [];
+    assertCategories(opts.categories, issues);
+    if (issues.length > 0) throw ValidationError.of(issues, 'headPosition options');
+    const inCategory = categoryTest(opts.categories);
     let from: ReadPosition = END;
     for (;;) {
       let seen = 0;
@@ -233,7 +241,7 @@ export class EventStoreDbEventStore implements EventStore {
           seen++;
           const recorded: AllStreamRecordedEvent | undefined = resolved.event;
           if (!recorded) continue;
-          if (!isSystemEvent(recorded.streamId, recorded.type)) return recorded.position.commit;
+          if (!isSystemEvent(recorded.streamId, recorded.type) && inCategory(recorded.streamId)) return recorded.position.commit;
           from = recorded.position;
         }
       } catch (err) {
@@ -322,6 +330,7 @@ class EventStoreDbSubscription implements EventSubscription {
   private iterator: AsyncGenerator<StoredEvent, void, undefined> | undefined;
   private closed = false;
   private readonly onAbort = (): void => void this.close();
+  private readonly inCategory: (streamId: string) => boolean;
 
   constructor(
     private readonly client: EventStoreDBClient,
@@ -330,6 +339,7 @@ class EventStoreDbSubscription implements EventSubscription {
     private readonly forget: (s: EventSubscription) => void,
   ) {
     this.position = opts.after ?? 0n;
+    this.inCategory = categoryTest(opts.categories);
     if (opts.signal?.aborted) this.closed = true;
     else opts.signal?.addEventListener('abort', this.onAbort, { once: true });
   }
@@ -341,6 +351,10 @@ class EventStoreDbSubscription implements EventSubscription {
   [Symbol.asyncIterator](): AsyncIterator<StoredEvent> {
     this.iterator ??= this.run();
     return this.iterator;
+  }
+
+  pages(): AsyncIterable<readonly StoredEvent[]> {
+    return pagesOf(this, this.opts.batchSize ?? 500);
   }
 
   async close(): Promise<void> {
@@ -368,6 +382,7 @@ class EventStoreDbSubscription implements EventSubscription {
         if (position <= this.position) continue;
         this.position = position;
         if (isSystemEvent(recorded.streamId, recorded.type)) continue;
+        if (!this.inCategory(recorded.streamId)) continue;
         const event = upcast(this.upcasters, toStoredEvent(recorded, position));
         if (!this.opts.filter || this.opts.filter(event)) yield event;
       }
@@ -378,4 +393,11 @@ class EventStoreDbSubscription implements EventSubscription {
       await subscription.unsubscribe().catch(() => undefined);
     }
   }
+}
+
+/** Whether a stream is in one of the categories (every stream, without categories). */
+function categoryTest(categories: readonly string[] | undefined): (streamId: string) => boolean {
+  if (!categories?.length) return () => true;
+  const set = new Set(categories);
+  return (streamId) => set.has(categoryOf(streamId));
 }

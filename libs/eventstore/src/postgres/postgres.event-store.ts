@@ -17,7 +17,8 @@ import type {
   Upcasters,
 } from '../event-store.port.js';
 import { assertExpectedRevision, concurrencyError } from '../expected-revision.js';
-import { assertLimit, assertNonNegative } from '../read-validation.js';
+import { categoryOf, isCategory } from '../categories.js';
+import { assertCategories, assertLimit, assertNonNegative } from '../read-validation.js';
 import { upcastAll } from '../upcasting.js';
 import { PgNotifier } from './postgres.notifier.js';
 import {
@@ -27,7 +28,7 @@ import {
   notificationChannel,
   schemaSql,
 } from './postgres.schema.js';
-import { PostgresSubscription, type SubscriptionSource } from './postgres.subscription.js';
+import { PostgresSubscription, type Page, type SubscriptionSource } from './postgres.subscription.js';
 import { isRetryable, isUniqueViolation, toStoreError } from './postgres.errors.js';
 import { INDEX_BITS, MAX_EVENTS_PER_APPEND } from './position.js';
 
@@ -94,6 +95,20 @@ interface EventRow {
   occurred_ms: string;
 }
 
+interface PageRow extends Partial<EventRow> {
+  head: string | null;
+  horizon: string;
+}
+
+/** Reads of the log after a position that subscriptions asked for in the same turn of the event loop. */
+interface PendingRead {
+  readonly categories: readonly string[] | undefined;
+  readonly waiters: { after: bigint; limit: number; resolve: (page: Page) => void; reject: (err: unknown) => void }[];
+}
+
+/** The most one shared read fetches. */
+const MAX_SHARED_PAGE = 1000;
+
 interface AppendRow {
   outcome: number;
   stream_revision: string;
@@ -146,6 +161,9 @@ export class PostgresEventStore implements EventStore {
   private closed = false;
   private announcing: Promise<void> | null = null;
   private announceAgain = false;
+  private readonly announceCategories = new Set<string>();
+  private announceUnlabelled = false;
+  private readonly pendingReads = new Map<string, PendingRead>();
   private readonly onBackgroundError: (err: Error) => void;
 
   constructor(options: PostgresEventStoreOptions) {
@@ -226,7 +244,7 @@ export class PostgresEventStore implements EventStore {
           return this.resolveDuplicate(prepared, opts.expectedRevision, current);
         throw concurrencyError(streamId, opts.expectedRevision, current);
       }
-      this.announce();
+      this.announce(categoryOf(streamId));
       return this.appended(prepared, row);
     }
   }
@@ -264,9 +282,10 @@ export class PostgresEventStore implements EventStore {
     const issues: ValidationIssue[] = [];
     assertNonNegative(opts.after, 'after', issues);
     assertLimit(opts.limit, issues);
+    assertCategories(opts.categories, issues);
     if (issues.length > 0) throw ValidationError.of(issues, 'readAll options');
     if (opts.limit === 0) return [];
-    return this.readPage(opts.after ?? 0n, opts.limit ?? null);
+    return (await this.readPage(opts.after ?? 0n, opts.limit ?? null, opts.categories)).events;
   }
 
   subscribeToAll(opts: SubscribeToAllOptions = {}): EventSubscription {
@@ -276,17 +295,12 @@ export class PostgresEventStore implements EventStore {
     if (opts.batchSize !== undefined && (!Number.isInteger(opts.batchSize) || opts.batchSize < 1)) {
       issues.push({ path: 'batchSize', message: 'must be an integer >= 1' });
     }
+    assertCategories(opts.categories, issues);
     if (issues.length > 0) throw ValidationError.of(issues, 'subscribeToAll options');
     const source: SubscriptionSource = {
       notifier: this.notifier,
       pollIntervalMs: this.pollIntervalMs,
-      readPage: (after, limit) => this.readPage(after, limit),
-      hasHiddenEvents: async (after) => {
-        const rows = await this.query<{ hidden: boolean }>('subscribeToAll', this.sql.hasHidden, [
-          after.toString(),
-        ]);
-        return rows[0]?.hidden === true;
-      },
+      readPage: (after, limit, categories) => this.sharedPage(after, limit, categories),
       forget: (subscription) => this.subscriptions.delete(subscription),
     };
     const subscription = new PostgresSubscription(source, opts);
@@ -296,7 +310,11 @@ export class PostgresEventStore implements EventStore {
 
   async headPosition(opts: HeadOptions = {}): Promise<bigint> {
     this.assertOpen();
-    const rows = await this.query<{ head: string | null }>('headPosition', opts.committed ? this.sql.headCommitted : this.sql.head, []);
+    const issues: ValidationIssue[] = [];
+    assertCategories(opts.categories, issues);
+    if (issues.length > 0) throw ValidationError.of(issues, 'headPosition options');
+    const categories = opts.categories ? [...new Set(opts.categories)].sort() : [];
+    const rows = await this.query<{ head: string | null }>('headPosition', this.sql.head(categories.length, opts.committed === true), categories);
     return BigInt(rows[0]?.head ?? 0);
   }
 
@@ -318,13 +336,20 @@ export class PostgresEventStore implements EventStore {
    * If this process dies between a commit and its NOTIFY, subscribers still see the event at
    * their next fallback poll.
    */
-  private announce(): void {
+  private announce(category: string): void {
+    if (isCategory(category)) this.announceCategories.add(category);
+    else this.announceUnlabelled = true;
     if (this.announcing) {
       this.announceAgain = true;
       return;
     }
+    // The payload names the categories appended to since the last NOTIFY (empty: any), so
+    // subscriptions limited to other categories sleep on.
+    const payload = this.announceUnlabelled ? '' : [...this.announceCategories].join(',');
+    this.announceCategories.clear();
+    this.announceUnlabelled = false;
     this.announcing = this.pool
-      .query(this.sql.notify)
+      .query(this.sql.notify, [payload])
       .then(
         () => undefined,
         (err: unknown) => this.onBackgroundError(err as Error),
@@ -333,14 +358,81 @@ export class PostgresEventStore implements EventStore {
         this.announcing = null;
         if (this.announceAgain && !this.closed) {
           this.announceAgain = false;
-          this.announce();
+          this.announce('');
         }
       });
   }
 
-  private async readPage(after: bigint, limit: number | null): Promise<StoredEvent[]> {
-    const rows = await this.query<EventRow>('readAll', this.sql.readAll, [after.toString(), limit]);
-    return upcastAll(this.upcasters, rows.map(toStoredEvent));
+  /**
+   * One page of the log, with what the snapshot knew (its horizon and the committed head), in one
+   * statement (one snapshot).
+   */
+  private async readPage(after: bigint, limit: number | null, categories: readonly string[] | undefined): Promise<Page> {
+    const cats = categories ? [...new Set(categories)].sort() : [];
+    const rows = await this.query<PageRow>('readAll', this.sql.page(cats.length), [after.toString(), limit, ...cats]);
+    const first = rows[0]!;
+    const events = first.position === null || first.position === undefined ? [] : upcastAll(this.upcasters, (rows as EventRow[]).map(toStoredEvent));
+    return { events, full: limit !== null && events.length >= limit, horizon: BigInt(first.horizon), head: BigInt(first.head ?? 0) };
+  }
+
+  /**
+   * A page for a subscription. The store's subscriptions wake together on a notification and each
+   * asks for the events past its own checkpoint; the requests of one turn of the event loop (with
+   * the same categories) become one read from the lowest checkpoint, and each gets its share: a
+   * service whose projector, relay and reconciler all follow the log reads (and parses) each new
+   * event once. A subscription whose share of a full page is empty (it is ahead of the page's
+   * end) reads on its own.
+   */
+  private sharedPage(after: bigint, limit: number, categories: readonly string[] | undefined): Promise<Page> {
+    const key = categories ? categories.join(',') : '*';
+    return new Promise<Page>((resolve, reject) => {
+      let pending = this.pendingReads.get(key);
+      if (!pending) {
+        pending = { categories, waiters: [] };
+        this.pendingReads.set(key, pending);
+        const batch = pending;
+        setImmediate(() => {
+          this.pendingReads.delete(key);
+          void this.readShared(batch);
+        });
+      }
+      pending.waiters.push({ after, limit, resolve, reject });
+    });
+  }
+
+  private async readShared(batch: PendingRead): Promise<void> {
+    const { waiters } = batch;
+    if (waiters.length === 1) {
+      const w = waiters[0]!;
+      await this.readPage(w.after, w.limit, batch.categories).then(w.resolve, w.reject);
+      return;
+    }
+    let from = waiters[0]!.after;
+    let limit = 0;
+    for (const w of waiters) {
+      if (w.after < from) from = w.after;
+      if (w.limit > limit) limit = w.limit;
+    }
+    limit = Math.min(Math.max(limit, 1), MAX_SHARED_PAGE);
+    let page: Page;
+    try {
+      page = await this.readPage(from, limit, batch.categories);
+    } catch (err) {
+      for (const w of waiters) w.reject(err);
+      return;
+    }
+    for (const w of waiters) {
+      const start = page.events.findIndex((e) => e.position > w.after);
+      const share = start < 0 ? [] : page.events.slice(start, start + w.limit);
+      if (share.length === 0 && page.full) {
+        // The shared page ended before this subscription's checkpoint: what lies past it is unknown.
+        this.readPage(w.after, w.limit, batch.categories).then(w.resolve, w.reject);
+        continue;
+      }
+      // Past this share there is more when the shared page went on, or was itself full.
+      const full = share.length >= w.limit || (share.length > 0 && page.full);
+      w.resolve({ events: share, full: full || (start >= 0 && start + w.limit < page.events.length), horizon: page.horizon, head: page.head });
+    }
   }
 
   private async runAppend(streamId: string, params: unknown[]): Promise<AppendRow> {
@@ -503,6 +595,9 @@ export class PostgresEventStore implements EventStore {
   }
 }
 
+/** A stream's category in SQL: the expression of the `events_category_position` index. */
+export const CATEGORY = `split_part(stream_id, '-', 1)`;
+
 /** Every statement, prepared once per connection under a name scoped to the schema. */
 function statements(schema: string) {
   const s = `"${schema}"`;
@@ -516,21 +611,56 @@ function statements(schema: string) {
   const visible = `position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << ${shift})
       AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())`;
   const named = (name: string, text: string) => ({ name: `flotilla_es_${schema}_${name}`, text });
+  // Reads of one category go through the (category, position) index, stated as row comparisons
+  // on it. A plain `category = $n AND position > $m ORDER BY position` lets a generic plan walk the
+  // primary key filtering by category (cheap to start, a scan of the whole log whenever the
+  // category is quiet, because its generic estimate is 1/number-of-categories); the row bounds
+  // are index conditions only the category index can serve, and the ordering is its own.
+  const inCategory = (category: string, after: string, before: string) =>
+    `(${CATEGORY}, position) > (${category}, ${after}) AND (${CATEGORY}, position) < (${category}, ${before})`;
+  const horizon = `(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << ${shift})`;
+  const lastOf = (category: string, committed: boolean) =>
+    `(SELECT position FROM ${s}.events WHERE ${inCategory(category, '-1::bigint', committed ? '9223372036854775807::bigint' : horizon)}${committed ? '' : ` AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())`} ORDER BY ${CATEGORY} DESC, position DESC LIMIT 1)`;
   return {
     appendName: `flotilla_es_${schema}_append`,
     append: `SELECT outcome, stream_revision, first_position, occurred_ms FROM ${s}.append_events($1, $2, $3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[])`,
-    readAll: named(
-      'read_all',
-      `SELECT ${columns} FROM ${s}.events WHERE position > $1 AND ${visible} ORDER BY position LIMIT $2`,
-    ),
-    head: named('head', `SELECT max(position) AS head FROM ${s}.events WHERE ${visible}`),
-    // Every committed event, past the visibility rule (rows of transactions still open are not
-    // in this snapshot anyway): what a reader will see once the older writers finish.
-    headCommitted: named('head_committed', `SELECT max(position) AS head FROM ${s}.events`),
-    hasHidden: named(
-      'has_hidden',
-      `SELECT EXISTS (SELECT 1 FROM ${s}.events WHERE position > $1) AS hidden`,
-    ),
+    /**
+     * A page after `$1` (at most `$2` events; NULL: no limit), limited to the categories in `$3…`
+     * when `categories` > 0, with the snapshot's horizon and the committed head of what it reads:
+     * one statement, so one snapshot. An empty page is one row of NULL event columns. With several
+     * categories each one's index is read in order and the results merged.
+     */
+    page: (categories: number) => {
+      const params = Array.from({ length: categories }, (_, i) => `$${i + 3}`);
+      const head = categories === 0 ? `(SELECT max(position) FROM ${s}.events)` : `GREATEST(${params.map((p) => lastOf(p, true)).join(', ')})`;
+      const one = (category: string | null) =>
+        category === null
+          ? `SELECT ${columns} FROM ${s}.events WHERE position > $1 AND ${visible} ORDER BY position LIMIT $2`
+          : `SELECT ${columns} FROM ${s}.events WHERE ${inCategory(category, '$1', horizon)} AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY ${CATEGORY}, position LIMIT $2`;
+      const events =
+        categories === 0
+          ? one(null)
+          : categories === 1
+            ? one('$3')
+            : `SELECT * FROM (${params.map((p) => `(${one(p)})`).join(' UNION ALL ')}) merged ORDER BY position LIMIT $2`;
+      return named(
+        `page_${categories}`,
+        `SELECT h.head, h.horizon, e.* FROM (SELECT ${head}::text AS head, ${horizon}::text AS horizon) h
+           LEFT JOIN LATERAL (${events}) e ON true`,
+      );
+    },
+    /**
+     * The last event a reader can see (or, `committed`, the last committed one: rows of
+     * transactions still open are not in this snapshot anyway, so it is what a reader will see
+     * once the older writers finish), of the categories in `$1…` when `categories` > 0.
+     */
+    head: (categories: number, committed: boolean) => {
+      const head =
+        categories === 0
+          ? `(SELECT max(position) FROM ${s}.events${committed ? '' : ` WHERE ${visible}`})`
+          : `GREATEST(${Array.from({ length: categories }, (_, i) => lastOf(`$${i + 1}`, committed)).join(', ')})`;
+      return named(`head_${categories}_${committed ? 'c' : 'v'}`, `SELECT ${head} AS head`);
+    },
     readStreamForwards: named(
       'read_stream_fwd',
       `SELECT ${columns} FROM ${s}.events WHERE stream_id = $1 AND revision >= $2 ORDER BY revision LIMIT $3`,
@@ -539,7 +669,7 @@ function statements(schema: string) {
       'read_stream_bwd',
       `SELECT ${columns} FROM ${s}.events WHERE stream_id = $1 AND revision <= $2 ORDER BY revision DESC LIMIT $3`,
     ),
-    notify: `SELECT pg_notify('${notificationChannel(schema)}', '')`,
+    notify: `SELECT pg_notify('${notificationChannel(schema)}', $1)`,
     eventsByIds: named(
       'events_by_ids',
       `SELECT ${columns} FROM ${s}.events WHERE id = ANY($1::uuid[])`,

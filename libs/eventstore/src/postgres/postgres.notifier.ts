@@ -1,17 +1,29 @@
 import pg from 'pg';
+import { isCategory } from '../categories.js';
+
+interface Waiter {
+  readonly categories: ReadonlySet<string> | null;
+  readonly wake: () => void;
+}
 
 /**
- * One LISTEN connection per store, shared by its subscriptions. Every notification bumps a
- * generation counter; a subscription notes the generation before it reads and, once caught up,
- * waits only if the counter has not moved since, so a commit that lands between its read and its
- * wait is never slept through.
+ * One LISTEN connection per store, shared by its subscriptions. A notification names the stream
+ * categories of the appends it announces (`cluster,node`; empty: any). Every notification bumps
+ * generation counters (one for everything, one per category); a subscription notes the
+ * generation of what it follows before it reads and, once caught up, waits only if that has not
+ * moved since, so a commit that lands between its read and its wait is never slept through. A
+ * subscription limited to categories sleeps through appends to the others.
  */
 export class PgNotifier {
   private client: pg.Client | null = null;
   private connecting: Promise<void> | null = null;
   private closed = false;
-  private gen = 0;
-  private readonly waiters = new Set<() => void>();
+  /** Bumped by every notification. */
+  private anyGen = 0;
+  /** Bumped by notifications that concern every category (unlabelled ones, reconnects). */
+  private allGen = 0;
+  private readonly categoryGen = new Map<string, number>();
+  private readonly waiters = new Set<Waiter>();
 
   constructor(
     private readonly clientConfig: pg.ClientConfig,
@@ -19,8 +31,12 @@ export class PgNotifier {
     private readonly onError: (err: Error) => void,
   ) {}
 
-  get generation(): number {
-    return this.gen;
+  /** Moves whenever an append to one of `categories` (any append, without them) may have committed. */
+  generation(categories?: readonly string[]): number {
+    if (!categories) return this.anyGen;
+    let g = this.allGen;
+    for (const c of categories) g += this.categoryGen.get(c) ?? 0;
+    return g;
   }
 
   get listening(): boolean {
@@ -40,22 +56,25 @@ export class PgNotifier {
    * Resolves when a notification arrived after generation `seen`, after `timeoutMs` (the fallback
    * poll: an aborted transaction that held readers back announces nothing), or on abort.
    */
-  async waitForChange(seen: number, timeoutMs: number, signal: AbortSignal): Promise<void> {
-    if (this.gen !== seen || signal.aborted || this.closed) return;
+  async waitForChange(seen: number, timeoutMs: number, signal: AbortSignal, categories?: readonly string[]): Promise<void> {
+    if (this.generation(categories) !== seen || signal.aborted || this.closed) return;
     if (!this.client) {
       // The LISTEN connection was lost: re-establish it in the background and poll meanwhile.
       this.ensureListening().catch((err: unknown) => this.onError(err as Error));
     }
     await new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.waiters.delete(done);
-        signal.removeEventListener('abort', done);
-        resolve();
+      const waiter: Waiter = {
+        categories: categories ? new Set(categories) : null,
+        wake: () => {
+          clearTimeout(timer);
+          this.waiters.delete(waiter);
+          signal.removeEventListener('abort', waiter.wake);
+          resolve();
+        },
       };
-      const timer = setTimeout(done, timeoutMs);
-      this.waiters.add(done);
-      signal.addEventListener('abort', done, { once: true });
+      const timer = setTimeout(waiter.wake, timeoutMs);
+      this.waiters.add(waiter);
+      signal.addEventListener('abort', waiter.wake, { once: true });
     });
   }
 
@@ -70,7 +89,7 @@ export class PgNotifier {
 
   private async connect(): Promise<void> {
     const client = new pg.Client(this.clientConfig);
-    client.on('notification', () => this.bump());
+    client.on('notification', (n) => this.bump(parseCategories(n.payload)));
     client.on('error', (err) => {
       this.onError(err);
       this.drop(client);
@@ -99,10 +118,19 @@ export class PgNotifier {
     client.end().catch(() => undefined);
   }
 
-  private bump(): void {
-    this.gen++;
-    const waiting = [...this.waiters];
-    this.waiters.clear();
-    for (const wake of waiting) wake();
+  /** `categories` null: a change anywhere (every waiter wakes). */
+  private bump(categories: readonly string[] | null = null): void {
+    this.anyGen++;
+    if (categories === null) this.allGen++;
+    else for (const c of categories) this.categoryGen.set(c, (this.categoryGen.get(c) ?? 0) + 1);
+    for (const waiter of [...this.waiters]) {
+      if (categories === null || waiter.categories === null || categories.some((c) => waiter.categories!.has(c))) waiter.wake();
+    }
   }
+}
+
+function parseCategories(payload: string | undefined): string[] | null {
+  if (!payload) return null;
+  const categories = payload.split(',').filter(isCategory);
+  return categories.length ? categories : null;
 }

@@ -61,6 +61,10 @@ CREATE TABLE IF NOT EXISTS ${s}.events (
   CONSTRAINT events_stream_revision_key UNIQUE (stream_id, revision)
 );
 
+-- Reads limited to stream categories (the registry follows node streams only) scan this index
+-- instead of the whole log. The expression is CATEGORY in postgres.event-store.ts.
+CREATE INDEX IF NOT EXISTS events_category_position ON ${s}.events ((split_part(stream_id, '-', 1)), position);
+
 -- One append = one call = one transaction. Returns the outcome, the stream's revision (after the
 -- append, or the actual one on a wrong expectation; -1 for a missing stream), the first position
 -- and the transaction's timestamp in epoch milliseconds. It does not NOTIFY: a transaction that

@@ -716,6 +716,66 @@ export function runEventStoreContract(target: ContractTarget, tuning: ContractTu
       });
     });
 
+    describe('stream categories and pages', () => {
+      it('limits readAll, headPosition and subscriptions to stream categories', async () => {
+        const [a, b, c] = ['cata', 'catb', 'catc'].map((x) => `${x}${run}`);
+        const head = await store.headPosition();
+        const written: StoredEvent[] = [];
+        for (let i = 0; i < 12; i++) {
+          const category = [a, b, c][i % 3]!;
+          written.push(...(await store.append(`${category}-s${i % 2}`, [newEvent('Tick', { i })], { expectedRevision: 'any' })).events);
+        }
+        const ofA = written.filter((e) => e.streamId.startsWith(`${a}-`));
+        const ofAB = written.filter((e) => !e.streamId.startsWith(`${c}-`));
+        expect((await store.readAll({ after: head, categories: [a] })).map((e) => e.id)).toEqual(ofA.map((e) => e.id));
+        expect((await store.readAll({ after: head, categories: [b, a], limit: 5 })).map((e) => e.id)).toEqual(ofAB.slice(0, 5).map((e) => e.id));
+        expect(await store.headPosition({ categories: [a] })).toBe(ofA.at(-1)!.position);
+        expect(await store.headPosition({ categories: [a, b], committed: true })).toBe(ofAB.at(-1)!.position);
+
+        const subscription = store.subscribeToAll({ after: head, categories: [a, b], batchSize: 3 });
+        const consumer = consume(subscription, () => undefined);
+        const late = (await store.append(`${c}-late`, [newEvent('Tick', { late: true })], { expectedRevision: 'any' })).events;
+        const live = (await store.append(`${b}-late`, [newEvent('Tick', { late: true })], { expectedRevision: 'any' })).events;
+        await waitFor(
+          () => consumer.received.length >= ofAB.length + 1,
+          5_000,
+          () => `${ofAB.length + 1} events of ${a} and ${b}, got ${consumer.received.length}`,
+        );
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        await consumer.stop();
+        expect(consumer.error()).toBeUndefined();
+        expect(consumer.received.map((e) => e.id)).toEqual([...ofAB, ...live].map((e) => e.id));
+        expect(subscription.checkpoint).toBeGreaterThanOrEqual(live[0]!.position);
+        expect(late[0]!.position).toBeLessThan(live[0]!.position);
+        await expectValidationError(store.readAll({ categories: ['no-dashes'] }), 'categories');
+      });
+
+      it('hands a subscription over a page at a time: catch-up in full pages, then the live tail', async () => {
+        const id = streamId('pages');
+        const head = await store.headPosition();
+        const written = (await store.append(id, Array.from({ length: 25 }, (_, n) => newEvent('Step', { n })), { expectedRevision: 'any' })).events;
+        const subscription = store.subscribeToAll({ after: head, batchSize: 10, filter: (e) => e.streamId === id });
+        const pages: (readonly StoredEvent[])[] = [];
+        const reading = (async () => {
+          for await (const page of subscription.pages()) {
+            pages.push(page);
+            if (pages.flat().length >= 26) break;
+          }
+        })();
+        await waitFor(
+          () => pages.flat().length >= 25,
+          5_000,
+          () => 'the first 25 events',
+        );
+        const tail = (await store.append(id, [newEvent('Step', { n: 25 })], { expectedRevision: 'any' })).events;
+        await reading;
+        await subscription.close();
+        expect(pages.flat().map((e) => e.id)).toEqual([...written, ...tail].map((e) => e.id));
+        expect(pages.every((p) => p.length > 0 && p.length <= 10)).toBe(true);
+        expect(pages.at(-1)!.map((e) => e.id)).toEqual([tail[0]!.id]);
+      });
+    });
+
     describe('ordering under concurrent writers', () => {
       it(`${writers} writers x ${appendsPerWriter} appends (some multi-event, some held open): readers see every event once, in order`, async () => {
         const prefix = streamId('conc');
