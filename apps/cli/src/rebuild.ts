@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import pg from 'pg';
 import { loadConfig } from '@flotilla/config';
 import { createEventStore, eventStoreConfigFromEnv } from '@flotilla/eventstore';
 import { ALL_PROJECTIONS, createReadModelOrm, migrateReadModels, rebuildProjection } from '@flotilla/projections';
@@ -14,7 +15,7 @@ function bar(done: bigint, total: bigint, events: number, started: number): stri
 /**
  * `flotilla rebuild [projection...]`: drops read models and replays them from position 0 against
  * the database and event store of the environment (DATABASE_URL, EVENT_STORE, EVENTSTORE_URL).
- * Live projectors pause on a projection while it is rebuilt and carry on from where it ends.
+ * Live processors leave a projection alone on a projection while it is rebuilt and carry on from where it ends.
  */
 export function registerRebuild(program: Command): void {
   program
@@ -33,13 +34,14 @@ export function registerRebuild(program: Command): void {
       const config = loadConfig();
       const store = await createEventStore(eventStoreConfigFromEnv(config));
       const orm = await createReadModelOrm({ url: config.DATABASE_URL });
+      const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 2 });
       try {
         await migrateReadModels(orm, config.DATABASE_URL);
         for (const projection of chosen) {
           const started = performance.now();
           const tty = process.stderr.isTTY;
           let last = 0;
-          const result = await rebuildProjection(orm, store, projection, {
+          const result = await rebuildProjection({ pool, orm, store }, projection, {
             batchSize: Number(opts.batch),
             onProgress: (position, head, events) => {
               if (!tty && performance.now() - last < 2000) return;
@@ -53,6 +55,7 @@ export function registerRebuild(program: Command): void {
           );
         }
       } finally {
+        await pool.end();
         await orm.close();
         await store.close();
       }

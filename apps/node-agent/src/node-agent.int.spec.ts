@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { CommandHandler } from '@flotilla/application';
 import {
@@ -55,6 +56,7 @@ describe('node agent (a process, real NATS and PostgreSQL)', () => {
   let messaging: Messaging;
   let store: EventStore;
   let orm: ReadModelOrm;
+  let pool: pg.Pool;
   let handler: CommandHandler;
   const relayStop = new AbortController();
   let relayRun: Promise<void>;
@@ -126,8 +128,9 @@ describe('node agent (a process, real NATS and PostgreSQL)', () => {
     store = await createEventStore({ kind: 'postgres', url: db.url });
     orm = await createReadModelOrm({ url: db.url });
     await migrateReadModels(orm, db.url);
+    pool = new pg.Pool({ connectionString: db.url, max: 2 });
     handler = new CommandHandler(store);
-    const relay = new EventRelay(messaging, store, orm);
+    const relay = new EventRelay(messaging, store, pool);
     await relay.ensureStream();
     relayRun = relay.run(relayStop.signal).catch(() => undefined);
     stub = await startStubServer((req) => ({
@@ -196,6 +199,7 @@ describe('node agent (a process, real NATS and PostgreSQL)', () => {
     await messaging?.close();
     await stub?.close();
     await store?.close();
+    await pool?.end();
     await orm?.close();
     await db?.drop();
     await ns?.cleanup();

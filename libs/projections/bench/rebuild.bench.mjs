@@ -52,7 +52,7 @@ try {
 
   for (const projection of [clusterEventsProjection, clustersProjection]) {
     const cpu = process.cpuUsage();
-    const r = await rebuildProjection(orm, store, projection, { batchSize: PAGE });
+    const r = await rebuildProjection({ pool, orm, store }, projection, { batchSize: PAGE });
     const cpuS = (process.cpuUsage(cpu).user + process.cpuUsage(cpu).system) / 1e6;
     results.push({ line: `rebuild ${projection.name}`, events: r.events, rows: r.rows, seconds: +(r.ms / 1000).toFixed(2), events_per_s: Math.round(r.events / (r.ms / 1000)), process_cpu_s: +cpuS.toFixed(2) });
   }

@@ -5,7 +5,8 @@ import { defineEntity, p } from '@mikro-orm/core';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { createEventStore } from '@flotilla/eventstore';
 import { Messaging } from '@flotilla/messaging';
-import { defineProjection, EventRelay, Projector, readModelOrmConfig } from '@flotilla/projections';
+import pg from 'pg';
+import { defineProjection, EventRelay, ProjectionProcessor, readModelOrmConfig } from '@flotilla/projections';
 
 const [mode, url, natsUrl, namespace] = process.argv.slice(2);
 
@@ -27,13 +28,39 @@ const counter = defineProjection({
 const store = await createEventStore({ kind: 'postgres', url });
 const config = readModelOrmConfig({ url });
 const orm = await MikroORM.init({ ...config, entities: [...config.entities, Counter] });
+const pool = new pg.Pool({ connectionString: url, max: 4 });
 const controller = new AbortController();
+
+/**
+ * The fault this test injects: every COMMIT waits a little, after rows and checkpoint are
+ * written, so kills land inside the transaction.
+ */
+function lingeringBeforeCommit(target) {
+  const patched = new WeakSet();
+  return new Proxy(target, {
+    get(pool, prop) {
+      if (prop !== 'connect') {
+        const value = pool[prop];
+        return typeof value === 'function' ? value.bind(pool) : value;
+      }
+      return async () => {
+        const client = await pool.connect();
+        if (!patched.has(client)) {
+          patched.add(client);
+          const query = client.query.bind(client);
+          client.query = (...args) =>
+            args[0] === 'COMMIT' ? new Promise((r) => setTimeout(r, 5 + Math.random() * 20)).then(() => query(...args)) : query(...args);
+        }
+        return client;
+      };
+    },
+  });
+}
+
 process.stdout.write('ready\n');
 if (mode === 'projector') {
-  // Linger between writing rows + checkpoint and committing, so kills land inside the transaction.
-  const beforeCommit = () => new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
-  await new Projector(orm, store, [counter], { batchSize: 3, beforeCommit }).run(controller.signal);
+  await new ProjectionProcessor({ pool: lingeringBeforeCommit(pool), orm, store }, [counter], { batchSize: 3 }).run(controller.signal);
 } else {
   const messaging = await Messaging.connect({ servers: [natsUrl], namespace, name: 'relay-child', requestTimeoutMs: 5000 });
-  await new EventRelay(messaging, store, orm, { batchSize: 5 }).run(controller.signal);
+  await new EventRelay(messaging, store, pool, { batchSize: 5 }).run(controller.signal);
 }

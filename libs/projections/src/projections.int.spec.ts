@@ -5,7 +5,9 @@ import { createEventStore, type EventStore } from '@flotilla/eventstore';
 import { createTestDatabase, type TestDatabase } from '@flotilla/testing';
 import { MIGRATIONS, TENANT_READER_ROLE, TENANT_TABLES } from './migrations/index.js';
 import { createReadModelOrm, migrateReadModels, type ReadModelOrm } from './orm.js';
-import { Projector, readCheckpoint, rebuildProjection } from './projector.js';
+import { readCheckpoint } from './checkpoints.js';
+import { ProjectionProcessor } from './processor.js';
+import { rebuildProjection } from './rebuild.js';
 import { ALL_PROJECTIONS, clusterAgentsProjection, clustersProjection } from './projections/index.js';
 import { clusterLifecycle, meta, nodeEvents } from './testing/fixtures.js';
 
@@ -74,7 +76,7 @@ describe('projector', () => {
     orm = await createReadModelOrm({ url: db.url });
     await migrateReadModels(orm, db.url);
     pool = new pg.Pool({ connectionString: db.url });
-    running = new Projector(orm, store, ALL_PROJECTIONS).run(controller.signal);
+    running = new ProjectionProcessor({ pool, orm, store }, ALL_PROJECTIONS).run(controller.signal);
   });
 
   afterAll(async () => {
@@ -86,11 +88,11 @@ describe('projector', () => {
     await db.drop();
   });
 
-  /** Every projection has applied everything stored so far (each runs its own loop). */
+  /** Every projection has applied everything stored so far. */
   const settled = async () => {
     const events = await store.readAll({});
     const last = events[events.length - 1]!.position;
-    await waitFor(async () => Promise.all(ALL_PROJECTIONS.map((p) => readCheckpoint(orm, p.name))), (cps) => cps.every((c) => c >= last));
+    await waitFor(async () => Promise.all(ALL_PROJECTIONS.map((p) => readCheckpoint(pool, p.name))), (cps) => cps.every((c) => c >= last));
   };
 
   it('projects a cluster lifecycle into clusters, agents and the audit trail, live', async () => {
@@ -125,7 +127,6 @@ describe('projector', () => {
       (r) => r?.status === 'offline' && r.agents.length === 0,
     );
     expect(node).toEqual({ status: 'offline', agents: [] });
-    // Each projection runs its own loop: wait for the placements one too.
     const placement = await waitFor(
       async () => (await pool.query('SELECT status, node_id FROM placements WHERE agent_id = $1', ['a-1'])).rows[0],
       (r) => r?.status === 'released',
@@ -136,8 +137,8 @@ describe('projector', () => {
   it('keeps every checkpoint in step with what it applied', async () => {
     const events = await store.readAll({});
     const last = events[events.length - 1]!.position;
-    await waitFor(async () => Promise.all(ALL_PROJECTIONS.map((p) => readCheckpoint(orm, p.name))), (cps) => cps.every((c) => c >= last));
-    for (const p of ALL_PROJECTIONS) expect(await readCheckpoint(orm, p.name)).toBe(last);
+    await waitFor(async () => Promise.all(ALL_PROJECTIONS.map((p) => readCheckpoint(pool, p.name))), (cps) => cps.every((c) => c >= last));
+    for (const p of ALL_PROJECTIONS) expect(await readCheckpoint(pool, p.name)).toBe(last);
   });
 
   it('rebuilds every read model from position 0 to the identical state', async () => {
@@ -153,12 +154,12 @@ describe('projector', () => {
     }));
     last = (await store.append('cluster-c-2', renames, { expectedRevision: 'any' })).lastPosition;
     // headPosition() can lag while another writer holds the snapshot's xmin: wait for the last append itself.
-    await waitFor(async () => Promise.all(ALL_PROJECTIONS.map((p) => readCheckpoint(orm, p.name))), (cps) => cps.every((c) => c >= last));
+    await waitFor(async () => Promise.all(ALL_PROJECTIONS.map((p) => readCheckpoint(pool, p.name))), (cps) => cps.every((c) => c >= last));
     const before = Object.fromEntries(await Promise.all(Object.entries(TABLES).map(async ([t, k]) => [t, await tableHash(pool, t, k)])));
     // Small pages (row-by-row paths) and whole-log pages (COPY for the audit trail) alike.
     for (const batchSize of [7, 10_000]) {
       for (const projection of ALL_PROJECTIONS) {
-        const result = await rebuildProjection(orm, store, projection, { batchSize });
+        const result = await rebuildProjection({ pool, orm, store }, projection, { batchSize });
         expect(result.events).toBeGreaterThan(0);
       }
       const after = Object.fromEntries(await Promise.all(Object.entries(TABLES).map(async ([t, k]) => [t, await tableHash(pool, t, k)])));

@@ -2,8 +2,8 @@ import { headers as natsHeaders } from '@nats-io/transport-node';
 import type { EventStore, StoredEvent } from '@flotilla/eventstore';
 import { encodeJson, ensureStream, type Messaging } from '@flotilla/messaging';
 import type { Logger } from '@flotilla/telemetry';
-import type { ReadModelOrm } from './orm.js';
-import { batches, readCheckpoint } from './projector.js';
+import type pg from 'pg';
+import { readCheckpoint } from './checkpoints.js';
 import { streamParts } from './projection.js';
 
 export const EVENTS_STREAM = 'FLOTILLA_EVENTS';
@@ -64,18 +64,34 @@ export interface RelayOptions {
   readonly maxAgeMs?: number;
   readonly logger?: Logger;
   readonly checkpointName?: string;
+  /** How often the relay notes its progress in PostgreSQL (a hint for when the stream forgot). Default 1 s. */
+  readonly checkpointEveryMs?: number;
   readonly onPublished?: (position: bigint, count: number) => void;
 }
 
 const NANOS_PER_MS = 1_000_000;
 
+/** Where the stream stands: its last sequence and the log position of its last message. */
+interface StreamTail {
+  readonly lastSeq: number;
+  readonly position: bigint | null;
+  /** The stream is new (or was wiped): nothing was ever stored in it. */
+  readonly fresh: boolean;
+}
+
 /**
  * Publishes every stored event to the JetStream stream FLOTILLA_EVENTS, in log order, with
- * `Nats-Msg-Id` = event id. Exactly once, even when killed at any moment: on start it resumes
- * after the later of its durable checkpoint and the position carried by the last message already
- * in the stream, and the stream's duplicate window drops the rare re-publish in between. The
- * event store stays the source of truth: JetStream (which fsyncs lazily) can always be re-fed.
- * Runs in one replica at a time (a lease).
+ * `Nats-Msg-Id` = event id, exactly once, even when killed at any moment or run twice at once.
+ *
+ * Every message is published with the stream's expected last sequence (the one before it), so
+ * the stream only ever holds a gap-free prefix of the log: if one message of a pipelined batch
+ * fails, every later one is refused too rather than stored past a hole, and a second relay (a
+ * deposed leader that was paused) cannot interleave its messages with the leader's: its
+ * expectations fail. That expectation is the relay's fence. On start it resumes after the last
+ * message in the stream; only if the stream no longer says (trimmed by age) does it fall back to
+ * its checkpoint in PostgreSQL. A stream that is new or was wiped is re-fed from the start of the
+ * log: the event store is the source of truth, and JetStream (which fsyncs lazily) can always be
+ * re-fed from it. Runs in one replica at a time (a lease).
  */
 export class EventRelay {
   private readonly checkpointName: string;
@@ -83,7 +99,7 @@ export class EventRelay {
   constructor(
     private readonly messaging: Messaging,
     private readonly store: EventStore,
-    private readonly orm: ReadModelOrm,
+    private readonly pool: pg.Pool,
     private readonly options: RelayOptions = {},
   ) {
     this.checkpointName = options.checkpointName ?? 'relay';
@@ -106,46 +122,57 @@ export class EventRelay {
 
   /** Position of the last event already in the stream (0n when empty). */
   async lastPublishedPosition(): Promise<bigint> {
+    return (await this.tail()).position ?? 0n;
+  }
+
+  private async tail(): Promise<StreamTail> {
     const jsm = await this.messaging.jsm();
     const info = await jsm.streams.info(this.streamName);
-    if (info.state.last_seq === 0 || info.state.messages === 0) return 0n;
+    if (info.state.last_seq === 0) return { lastSeq: 0, position: null, fresh: true };
+    if (info.state.messages === 0) return { lastSeq: info.state.last_seq, position: null, fresh: false };
     const msg = await jsm.streams.getMessage(this.streamName, { seq: info.state.last_seq });
     const header = msg?.header.get(POSITION_HEADER);
-    return header ? BigInt(header) : 0n;
+    return { lastSeq: info.state.last_seq, position: header ? BigInt(header) : null, fresh: false };
   }
 
   async run(signal: AbortSignal): Promise<void> {
     await this.ensureStream();
-    const checkpoint = await readCheckpoint(this.orm, this.checkpointName);
-    const published = await this.lastPublishedPosition();
-    let after = checkpoint > published ? checkpoint : published;
-    this.options.logger?.info({ checkpoint: checkpoint.toString(), published: published.toString() }, 'relay resuming');
+    const tail = await this.tail();
+    const checkpoint = await readCheckpoint(this.pool, this.checkpointName);
+    const after = tail.fresh ? 0n : (tail.position ?? checkpoint);
+    this.options.logger?.info({ checkpoint: checkpoint.toString(), stream: tail.position?.toString() ?? null, fresh: tail.fresh, after: after.toString() }, 'relay resuming');
+    if (tail.fresh && checkpoint > 0n) this.options.logger?.warn({ checkpoint: checkpoint.toString() }, 'the events stream is new or was wiped: re-feeding it from the event store');
+    let lastSeq = tail.lastSeq;
+    let lastSaved = 0;
     const js = this.messaging.js();
     const sub = this.store.subscribeToAll({ after, batchSize: this.options.batchSize ?? 500, signal });
     try {
-      for await (const batch of batches(sub, this.options.batchSize ?? 500)) {
-        // Publishing a batch pipelined on one connection keeps log order in the stream; the
-        // checkpoint moves only after every ack, so a crash re-publishes at most one batch,
-        // which the duplicate window (keyed by event id) drops.
-        await Promise.all(
-          batch.map((e) => {
+      for await (const batch of sub.pages()) {
+        // Pipelined on one connection (log order on the wire), each expecting the sequence of the
+        // one before it; the first failure fails the batch, and the next run resumes after
+        // whatever the stream holds.
+        const acks = await Promise.all(
+          batch.map((e, i) => {
             const h = natsHeaders();
             h.set(POSITION_HEADER, e.position.toString());
             h.set('Flotilla-Event-Type', e.type);
             if (e.metadata.traceparent) h.set('traceparent', e.metadata.traceparent);
             const payload = encodeJson(toEventMessage(e));
-            return js
-              .publish(this.messaging.ns.subject(eventSubject(e)), payload, { msgID: e.id, headers: h, timeout: 10_000 })
-              .then(() => {
-                // Live copy under the tenant, once stored: at most once, for tenant integrators.
-                const tenantSubject = tenantEventSubject(e);
-                if (tenantSubject) this.messaging.nc.publish(this.messaging.ns.subject(tenantSubject), payload, { headers: h });
-              });
+            return js.publish(this.messaging.ns.subject(eventSubject(e)), payload, { msgID: e.id, headers: h, timeout: 10_000, expect: { lastSequence: lastSeq + i } }).then((ack) => {
+              // Live copy under the tenant, once stored: at most once, for tenant integrators.
+              const tenantSubject = tenantEventSubject(e);
+              if (tenantSubject) this.messaging.nc.publish(this.messaging.ns.subject(tenantSubject), payload, { headers: h });
+              return ack;
+            });
           }),
         );
-        after = batch[batch.length - 1]!.position;
-        await this.saveCheckpoint(after);
-        this.options.onPublished?.(after, batch.length);
+        lastSeq = acks[acks.length - 1]!.seq;
+        const last = batch[batch.length - 1]!.position;
+        if (Date.now() - lastSaved >= (this.options.checkpointEveryMs ?? 1000)) {
+          lastSaved = Date.now();
+          await this.saveCheckpoint(last);
+        }
+        this.options.onPublished?.(last, batch.length);
       }
     } finally {
       await sub.close();
@@ -153,8 +180,8 @@ export class EventRelay {
   }
 
   private async saveCheckpoint(position: bigint): Promise<void> {
-    await this.orm.em.fork().execute(
-      `INSERT INTO projection_checkpoints (name, position, rebuilding, updated_at) VALUES (?, ?, false, now())
+    await this.pool.query(
+      `INSERT INTO projection_checkpoints (name, position, rebuilding, updated_at) VALUES ($1, $2, false, now())
        ON CONFLICT (name) DO UPDATE SET position = GREATEST(projection_checkpoints.position, EXCLUDED.position), updated_at = now()`,
       [this.checkpointName, position.toString()],
     );

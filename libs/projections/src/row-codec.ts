@@ -33,7 +33,7 @@ interface Column {
  */
 export class RowCodec {
   private readonly columns: Column[];
-  private readonly table: string;
+  readonly table: string;
   private readonly pkColumn: string;
   /** `= ANY($1::<type>[])` keeps the primary-key index usable. */
   private readonly pkArrayType: string;

@@ -1,7 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
-import pg from 'pg';
+import type pg from 'pg';
 import { CommandHandler, waitForProjections } from '@flotilla/application';
-import type { Config } from '@flotilla/config';
 import { spansAllTenants, type BlueprintView } from '@flotilla/contracts';
 import {
   AlreadyExistsError,
@@ -14,7 +13,7 @@ import {
   type BlueprintState,
 } from '@flotilla/domain';
 import type { RequestMeta } from '@flotilla/messaging';
-import { CONFIG } from '@flotilla/platform';
+import { PG_POOL } from '@flotilla/platform';
 import {
   BlueprintEntity,
   BlueprintVersionEntity,
@@ -59,20 +58,11 @@ function viewFromRow(row: BlueprintRow): BlueprintView {
 
 @Injectable()
 export class BlueprintsService {
-  private readonly pool: pg.Pool;
-
   constructor(
     private readonly commands: CommandHandler,
     @Inject(READ_MODELS) private readonly orm: ReadModelOrm,
-    @Inject(CONFIG) config: Config,
-  ) {
-    this.pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 2 });
-    this.pool.on('error', () => undefined);
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    await this.pool.end().catch(() => undefined);
-  }
+    @Inject(PG_POOL) private readonly pool: pg.Pool,
+  ) {}
 
   /** Registers a blueprint, or publishes a newer version of one the caller's tenant owns. */
   async register(

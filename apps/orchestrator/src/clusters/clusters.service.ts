@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import pg from 'pg';
+import type pg from 'pg';
 import { CommandHandler, waitForProjections, type CommandResult } from '@flotilla/application';
 import type { Config } from '@flotilla/config';
 import { spansAllTenants, type ClusterView } from '@flotilla/contracts';
@@ -22,7 +22,7 @@ import {
 } from '@flotilla/domain';
 import type { EventStore } from '@flotilla/eventstore';
 import type { RequestMeta } from '@flotilla/messaging';
-import { CONFIG } from '@flotilla/platform';
+import { CONFIG, PG_POOL } from '@flotilla/platform';
 import { ORCHESTRATOR_PROJECTIONS } from '@flotilla/projections';
 import { TypeID } from 'typeid-js';
 import { commandContext, identityOf, now, owningTenant } from '../infrastructure/request-context.js';
@@ -46,21 +46,13 @@ const PROJECTION_NAMES = ORCHESTRATOR_PROJECTIONS.map((p) => p.name);
  */
 @Injectable()
 export class ClustersService {
-  private readonly pool: pg.Pool;
-
   constructor(
     private readonly commands: CommandHandler,
     private readonly queries: ClusterQueries,
     @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(CONFIG) private readonly config: Config,
-  ) {
-    this.pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 2 });
-    this.pool.on('error', () => undefined);
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    await this.pool.end().catch(() => undefined);
-  }
+    @Inject(PG_POOL) private readonly pool: pg.Pool,
+  ) {}
 
   async create(
     req: {

@@ -13,7 +13,7 @@ import { Fence, FencedOutError } from '@flotilla/leadership';
 import { Messaging, type RequestMeta } from '@flotilla/messaging';
 import type { Config } from '@flotilla/config';
 import { CONFIG, LOGGER } from '@flotilla/platform';
-import { batches, type ReadModelOrm } from '@flotilla/projections';
+import type { ReadModelOrm } from '@flotilla/projections';
 import type { Logger } from '@flotilla/telemetry';
 import { ClustersService } from '../clusters/clusters.service.js';
 import { EVENT_STORE, READ_MODELS } from '../infrastructure/tokens.js';
@@ -92,7 +92,7 @@ export class Reconciler {
   private async watch(signal: AbortSignal): Promise<void> {
     try {
       const sub = this.store.subscribeToAll({ after: await this.store.headPosition(), signal });
-      for await (const batch of batches(sub, 200)) {
+      for await (const batch of sub.pages()) {
         const nodes = new Set<string>();
         for (const e of batch) this.noteEvent(e, nodes);
         if (nodes.size) for (const id of await this.clustersOnNodes([...nodes])) this.dirty.add(id);

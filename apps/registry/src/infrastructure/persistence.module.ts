@@ -1,5 +1,5 @@
 import { Global, Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
-import pg from 'pg';
+import type pg from 'pg';
 import { CommandHandler } from '@flotilla/application';
 import type { Config } from '@flotilla/config';
 import {
@@ -9,23 +9,16 @@ import {
   type EventStore,
 } from '@flotilla/eventstore';
 import { Fence } from '@flotilla/leadership';
-import { CONFIG, HealthService, LOGGER, METRICS_REGISTRY } from '@flotilla/platform';
+import { CONFIG, HealthService, LOGGER, METRICS_REGISTRY, PG_POOL } from '@flotilla/platform';
 import { openReadModels, type ReadModelOrm } from '@flotilla/projections';
 import type { Logger, Registry } from '@flotilla/telemetry';
 import { EVENT_STORE, FENCE, READ_MODELS } from './tokens.js';
-
-interface FenceHandle {
-  readonly fence: Fence;
-  readonly pool: pg.Pool;
-}
-const FENCE_POOL = Symbol('registry.fence-pool');
 
 @Injectable()
 class PersistenceLifecycle implements OnApplicationShutdown {
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(READ_MODELS) private readonly orm: ReadModelOrm,
-    @Inject(FENCE_POOL) private readonly fence: FenceHandle,
     health: HealthService,
   ) {
     health.register('event_store', () => store.headPosition());
@@ -34,7 +27,6 @@ class PersistenceLifecycle implements OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     await this.store.close().catch(() => undefined);
     await this.orm.close().catch(() => undefined);
-    await this.fence.pool.end().catch(() => undefined);
   }
 }
 
@@ -70,17 +62,14 @@ class PersistenceLifecycle implements OnApplicationShutdown {
       useFactory: (store: EventStore) => new CommandHandler(store, { cacheSize: 20_000 }),
     },
     {
-      provide: FENCE_POOL,
-      inject: [CONFIG],
-      useFactory: async (config: Config): Promise<FenceHandle> => {
-        const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 4 });
-        pool.on('error', () => undefined);
+      provide: FENCE,
+      inject: [PG_POOL],
+      useFactory: async (pool: pg.Pool) => {
         const fence = new Fence(pool);
         await fence.ensureSchema();
-        return { fence, pool };
+        return fence;
       },
     },
-    { provide: FENCE, inject: [FENCE_POOL], useFactory: (handle: FenceHandle) => handle.fence },
     PersistenceLifecycle,
   ],
   exports: [EVENT_STORE, READ_MODELS, CommandHandler, FENCE],

@@ -14,11 +14,14 @@ import { REGISTRY_SETTINGS_STREAM } from '../settings/registry-settings.decider.
 import { NodeCommands } from './node-commands.service.js';
 import { isNodeStream, nodeIdOfStream, NodeDirectory } from './node-directory.js';
 
+/** What the directory is made of: the node streams and the registry's settings stream. */
+export const DIRECTORY_CATEGORIES = ['node', 'registry'];
+
 /**
- * Feeds this replica's directory from the event log: every replica follows the whole log from
- * the start (catch-up, then live), keeping the node streams and the registry settings. The
- * replica is ready (and answers queries and placements) once it has caught up with the head of
- * the log as it was at start.
+ * Feeds this replica's directory from the event log: every replica follows the node streams and
+ * the registry settings from the start (catch-up, then live; the store reads only those
+ * categories). The replica is ready (and answers queries and placements) once it has caught up
+ * with the head of those streams as it was at start.
  */
 @Injectable()
 export class DirectoryFeed implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -93,14 +96,16 @@ export class DirectoryFeed implements OnApplicationBootstrap, BeforeApplicationS
     let head: bigint | undefined;
     while (!signal.aborted) {
       try {
-        head ??= await this.store.headPosition();
+        head ??= await this.store.headPosition({ categories: DIRECTORY_CATEGORIES });
         if (head === 0n) this.markCaughtUp();
-        const sub = this.store.subscribeToAll({ after, batchSize: 1000, signal });
-        for await (const event of sub) {
-          await this.apply(event);
-          after = event.position;
-          this.advance(event.position);
-          if (!this.caughtUp && event.position >= head) this.markCaughtUp();
+        const sub = this.store.subscribeToAll({ after, batchSize: 1000, signal, categories: DIRECTORY_CATEGORIES });
+        for await (const page of sub.pages()) {
+          for (const event of page) {
+            await this.apply(event);
+            after = event.position;
+          }
+          this.advance(after);
+          if (!this.caughtUp && after >= head) this.markCaughtUp();
         }
       } catch (err) {
         if (signal.aborted) return;

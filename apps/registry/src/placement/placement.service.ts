@@ -17,7 +17,7 @@ import type { Logger } from '@flotilla/telemetry';
 import { KeyedChain, Semaphore } from '../infrastructure/concurrency.js';
 import { EVENT_STORE } from '../infrastructure/tokens.js';
 import { nowIso } from '../infrastructure/request-context.js';
-import { DirectoryFeed } from '../nodes/directory-feed.js';
+import { DIRECTORY_CATEGORIES, DirectoryFeed } from '../nodes/directory-feed.js';
 import { NodeCommands } from '../nodes/node-commands.service.js';
 import { NodeDirectory } from '../nodes/node-directory.js';
 import {
@@ -84,7 +84,7 @@ export class PlacementService {
     // registered or cordoned through another replica a moment ago): one read of the log's head.
     // Every node change committed before this request (whichever replica wrote it, and even
     // while an older transaction elsewhere holds readers back) is in the view it decides on.
-    await this.feed.caughtUpTo(await this.store.headPosition({ committed: true }), this.config.REQUEST_TIMEOUT_MS);
+    await this.feed.caughtUpTo(await this.store.headPosition({ committed: true, categories: DIRECTORY_CATEGORIES }), this.config.REQUEST_TIMEOUT_MS);
     return this.enqueue(req, ctx, 1);
   }
 
