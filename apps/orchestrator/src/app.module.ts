@@ -7,10 +7,12 @@ import { BlueprintsService } from './blueprints/blueprints.service.js';
 import { ClusterQueries } from './clusters/cluster-queries.service.js';
 import { ClustersController } from './clusters/clusters.controller.js';
 import { ClustersService } from './clusters/clusters.service.js';
+import { HealthScores } from './clusters/health-scores.js';
 import { ScalingController } from './clusters/scaling.controller.js';
 import { PersistenceModule } from './infrastructure/persistence.module.js';
 import { Reconciler } from './reconciler/reconciler.js';
 import { fenceProvider, SingletonLoops } from './reconciler/singletons.js';
+import { CLOCK, systemClock } from './reconciler/tokens.js';
 import { CircuitBreakers } from './tasks/circuit-breakers.js';
 import { TasksController } from './tasks/tasks.controller.js';
 import { TasksService } from './tasks/tasks.service.js';
@@ -34,8 +36,10 @@ export class OrchestratorModule {
         BlueprintsService,
         ClustersService,
         ClusterQueries,
+        HealthScores,
         Reconciler,
         fenceProvider,
+        { provide: CLOCK, useValue: systemClock },
         SingletonLoops,
         TasksService,
         CircuitBreakers,

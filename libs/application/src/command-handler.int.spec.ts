@@ -16,6 +16,34 @@ const counter: Decider<{ total: number }, Cmd, Evt> = {
 };
 const ctx = { tenantId: 't1', actor: 'alice', correlationId: 'c1' };
 
+type Set = { type: 'Set'; data: { value: number } };
+type WasSet = { type: 'WasSet'; data: { value: number } };
+/** Setting the value it already has is no change (no event). */
+const setter: Decider<{ value: number }, Set, WasSet> = {
+  initialState: () => ({ value: 0 }),
+  decide: (c, s) => (s.value === c.data.value ? [] : [{ type: 'WasSet', data: { value: c.data.value } }]),
+  evolve: (_s, e) => ({ value: e.data.value }),
+};
+
+/** The store, counting stream reads. */
+function countingReads(store: EventStore): { store: EventStore; reads: () => number } {
+  let reads = 0;
+  const counted = Object.create(store) as EventStore;
+  counted.readStream = (...args) => {
+    reads++;
+    return store.readStream(...args);
+  };
+  return { store: counted, reads: () => reads };
+}
+
+async function eventually(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 describe('CommandHandler (real PostgreSQL event store)', () => {
   let db: TestDatabase;
   let store: EventStore;
@@ -73,5 +101,34 @@ describe('CommandHandler (real PostgreSQL event store)', () => {
     const replay = await h.handle(counter, 'counter-d', { type: 'Add', data: { n: 3, max: 100 } }, { ...ctx, idempotencyKey: 'k-1' });
     expect([replay.duplicate, replay.state, replay.revision]).toEqual([true, first.state, first.revision]);
     expect(later.state).not.toEqual(first.state);
+  });
+
+  it('follows the log: commands on a cached stream read nothing, and writes of other replicas reach the cache', async () => {
+    const counting = countingReads(store);
+    const a = new CommandHandler(counting.store);
+    const b = new CommandHandler(store);
+    const controller = new AbortController();
+    const following = a.follow(controller.signal);
+    await a.handle(counter, 'counter-e', { type: 'Add', data: { n: 1, max: 100 } }, ctx);
+    const readsAfterFirst = counting.reads();
+    await b.handle(counter, 'counter-e', { type: 'Add', data: { n: 2, max: 100 } }, ctx);
+    await eventually(async () => (await a.load(counter, 'counter-e')).state.total === 3);
+    const r = await a.handle(counter, 'counter-e', { type: 'Add', data: { n: 4, max: 100 } }, ctx);
+    expect(r.state.total).toBe(7);
+    expect(r.revision).toBe(2n);
+    expect(counting.reads()).toBe(readsAfterFirst);
+    controller.abort();
+    await following;
+  });
+
+  it('decides "no change" and refusals again on a fresh read: a stale cache never answers them', async () => {
+    const a = new CommandHandler(store);
+    const b = new CommandHandler(store);
+    await a.handle(setter, 'setter-a', { type: 'Set', data: { value: 5 } }, ctx);
+    await b.handle(setter, 'setter-a', { type: 'Set', data: { value: 7 } }, ctx);
+    // a's cache still says 5, so "set 5" looks like no change: it must read and find 7.
+    const r = await a.handle(setter, 'setter-a', { type: 'Set', data: { value: 5 } }, ctx);
+    expect(r.events.map((e) => e.type)).toEqual(['WasSet']);
+    expect((await store.readStream('setter-a')).map((e) => e.data['value'])).toEqual([5, 7, 5]);
   });
 });

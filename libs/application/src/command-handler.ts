@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { SpanKind } from '@opentelemetry/api';
 import { ConcurrencyError, type Decider } from '@flotilla/domain';
 import type { EventMetadata, EventStore, ExpectedRevision, StoredEvent } from '@flotilla/eventstore';
@@ -36,7 +37,12 @@ interface Cached<State> {
   state: State;
   revision: bigint;
   keys: Map<string, StoredEvent[]>;
+  /** How the stream folds, so events other replicas store can be folded into the cached state. */
+  evolve: (state: State, event: StoredEvent) => State;
 }
+
+/** Streams whose latest revision the log has shown (capped; only a guard against caching a stale read). */
+const SEEN_LIMIT = 100_000;
 
 export interface CommandHandlerOptions {
   readonly maxAttempts?: number;
@@ -47,14 +53,21 @@ export interface CommandHandlerOptions {
 export const IDEMPOTENCY_KEY = 'idempotencyKey';
 
 /**
- * The one command handler: read the stream (from the cached revision on), fold it, decide,
- * append with the expected revision, and on a concurrency conflict start over from the read, a
- * bounded number of times before the conflict reaches the caller (as a 409). A cached state is
- * only ever a starting point: the read after it and the expected-revision check keep it honest
- * when other replicas write the same stream.
+ * The one command handler: fold the stream, decide, append with the expected revision, and on a
+ * concurrency conflict start over from a fresh read, a bounded number of times before the
+ * conflict reaches the caller (as a 409).
+ *
+ * States are cached, and `follow` keeps the cache current from the log (every replica's appends
+ * are folded in as they are stored), so a command on a cached stream reads nothing before it
+ * appends. A cached state is still only a belief: the expected revision refuses an append made on
+ * a stale one (the handler then reads and decides again), and a decision that appends nothing or
+ * refuses the command is made again on a fresh read before it is answered, so a stale cache can
+ * cost a retry but never decide an outcome.
  */
 export class CommandHandler {
   private readonly cache = new Map<string, Cached<unknown>>();
+  /** The last revision the log has shown per stream, to refuse caching a read older than it. */
+  private readonly seen = new Map<string, bigint>();
   private readonly maxAttempts: number;
   private readonly cacheSize: number;
 
@@ -66,9 +79,56 @@ export class CommandHandler {
     this.cacheSize = options.cacheSize ?? 2000;
   }
 
-  async load<State, C, E extends DomainEvent>(decider: Decider<State, C, E>, streamId: string): Promise<{ state: State; revision: bigint }> {
+  /** The stream's state: the cached one when there is one (kept current by `follow`), else read. */
+  async load<State, C, E extends DomainEvent>(decider: Decider<State, C, E>, streamId: string, opts: { fresh?: boolean } = {}): Promise<{ state: State; revision: bigint }> {
+    const cached = opts.fresh ? undefined : (this.cache.get(streamId) as Cached<State> | undefined);
+    if (cached) return { state: cached.state, revision: cached.revision };
     const { state, revision } = await this.fold(decider, streamId);
     return { state, revision };
+  }
+
+  /**
+   * Folds every event the log stores for a cached stream into its cached state, whichever replica
+   * wrote it, until the signal aborts: commands and loads on busy streams then start from the
+   * cache without reading. `categories` limits it to the streams this service writes.
+   */
+  async follow(signal: AbortSignal, categories?: readonly string[], onError?: (err: unknown) => void): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        const sub = this.store.subscribeToAll({ after: await this.store.headPosition(), signal, ...(categories ? { categories } : {}) });
+        for await (const page of sub.pages()) for (const event of page) this.applyStored(event);
+      } catch (err) {
+        if (signal.aborted) return;
+        // Events stored while the subscription was down were not folded in: start cold.
+        this.cache.clear();
+        onError?.(err);
+        await delay(1000, undefined, { signal }).catch(() => undefined);
+      }
+    }
+  }
+
+  /** One stored event, as the log delivers it (in order; repeats and own appends are ignored). */
+  applyStored(event: StoredEvent): void {
+    const seen = this.seen.get(event.streamId);
+    if (seen === undefined || event.revision > seen) {
+      this.seen.delete(event.streamId);
+      this.seen.set(event.streamId, event.revision);
+      if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.keys().next().value as string);
+    }
+    const cached = this.cache.get(event.streamId);
+    if (!cached || event.revision <= cached.revision) return;
+    if (event.revision !== cached.revision + 1n) {
+      // A gap (the cache missed an event): forget the stream; the next use reads it.
+      this.cache.delete(event.streamId);
+      return;
+    }
+    const key = event.metadata[IDEMPOTENCY_KEY];
+    this.cache.set(event.streamId, {
+      state: cached.evolve(cached.state, event),
+      revision: event.revision,
+      keys: typeof key === 'string' ? withKey(cached.keys, key, [...(cached.keys.get(key) ?? []), event]) : cached.keys,
+      evolve: cached.evolve,
+    });
   }
 
   async handle<State, C, E extends DomainEvent>(
@@ -79,18 +139,36 @@ export class CommandHandler {
   ): Promise<CommandResult<State>> {
     return withSpan(`command ${(command as { type?: string }).type ?? 'unknown'}`, { kind: SpanKind.INTERNAL, attributes: { 'flotilla.stream': streamId } }, async () => {
       for (let attempt = 1; ; attempt++) {
-        const current = await this.fold(decider, streamId);
-        if (ctx.idempotencyKey) {
-          const earlier = current.keys.get(ctx.idempotencyKey);
-          if (earlier) {
-            // The first result, as it was: the state right after those events, not what later
-            // commands have made of the stream since.
-            const revision = earlier.at(-1)!.revision;
-            const state = revision === current.revision ? current.state : await this.stateAt(decider, streamId, revision);
-            return { streamId, state, events: earlier, revision, position: earlier.at(-1)?.position ?? null, duplicate: true };
+        // The first attempt trusts the cache; a retry (after a conflict) reads the stream.
+        const cached = attempt === 1 ? (this.cache.get(streamId) as Cached<State> | undefined) : undefined;
+        let current = cached ?? (await this.fold(decider, streamId));
+        let verified = cached === undefined;
+        let decided: readonly E[] | undefined;
+        for (;;) {
+          if (ctx.idempotencyKey) {
+            const earlier = current.keys.get(ctx.idempotencyKey);
+            if (earlier) {
+              // The first result, as it was: the state right after those events, not what later
+              // commands have made of the stream since.
+              const revision = earlier.at(-1)!.revision;
+              const state = revision === current.revision ? current.state : await this.stateAt(decider, streamId, revision);
+              return { streamId, state, events: earlier, revision, position: earlier.at(-1)?.position ?? null, duplicate: true };
+            }
           }
+          try {
+            decided = decider.decide(command, current.state);
+          } catch (err) {
+            // A refusal is only answered once a fresh read agrees with it.
+            if (verified) throw err;
+          }
+          // Nothing to append (or a refusal) on a cached state: decide again on a fresh read, so a
+          // stale cache never answers "no change" for a stream another replica has moved on.
+          if (verified || (decided !== undefined && decided.length > 0)) break;
+          current = await this.fold(decider, streamId);
+          verified = true;
+          decided = undefined;
         }
-        const decided = decider.decide(command, current.state);
+        if (decided === undefined) throw new Error('unreachable: a verified decision either threw or returned');
         if (decided.length === 0) {
           return { streamId, state: current.state, events: [], revision: current.revision, position: null, duplicate: false };
         }
@@ -111,7 +189,7 @@ export class CommandHandler {
           );
           let state = current.state;
           for (const e of decided) state = decider.evolve(state, e);
-          this.remember(streamId, { state, revision: result.nextExpectedRevision, keys: withKey(current.keys, ctx.idempotencyKey, result.events) });
+          this.remember(streamId, { state, revision: result.nextExpectedRevision, keys: withKey(current.keys, ctx.idempotencyKey, result.events), evolve: evolverOf(decider) });
           return { streamId, state, events: result.events, revision: result.nextExpectedRevision, position: result.lastPosition, duplicate: false };
         } catch (err) {
           this.cache.delete(streamId);
@@ -126,20 +204,22 @@ export class CommandHandler {
     });
   }
 
+  /** Reads the stream past the cached revision (from the start without one) and folds it. */
   private async fold<State, C, E extends DomainEvent>(decider: Decider<State, C, E>, streamId: string): Promise<Cached<State>> {
     const cached = this.cache.get(streamId) as Cached<State> | undefined;
+    const evolve = evolverOf(decider);
     let state = cached?.state ?? decider.initialState();
     let revision = cached?.revision ?? -1n;
     const keys = new Map(cached?.keys ?? []);
     const events = await this.store.readStream(streamId, revision >= 0n ? { fromRevision: revision + 1n } : {});
     for (const e of events) {
-      state = decider.evolve(state, { type: e.type, data: e.data } as unknown as E);
+      state = evolve(state, e);
       revision = e.revision;
       const key = e.metadata[IDEMPOTENCY_KEY];
       if (typeof key === 'string') keys.set(key, [...(keys.get(key) ?? []), e]);
     }
-    const folded = { state, revision, keys };
-    if (events.length) this.remember(streamId, folded);
+    const folded = { state, revision, keys, evolve };
+    if (events.length || !cached) this.remember(streamId, folded);
     return folded;
   }
 
@@ -151,11 +231,21 @@ export class CommandHandler {
     return state;
   }
 
-  private remember(streamId: string, entry: Cached<unknown>): void {
+  private remember<State>(streamId: string, entry: Cached<State>): void {
+    // The log already showed a later revision than this read: caching it would trust a stale state.
+    const seen = this.seen.get(streamId);
+    if (seen !== undefined && seen > entry.revision) {
+      this.cache.delete(streamId);
+      return;
+    }
     this.cache.delete(streamId);
-    this.cache.set(streamId, entry);
+    this.cache.set(streamId, entry as Cached<unknown>);
     if (this.cache.size > this.cacheSize) this.cache.delete(this.cache.keys().next().value as string);
   }
+}
+
+function evolverOf<State, C, E extends DomainEvent>(decider: Decider<State, C, E>): (state: State, event: StoredEvent) => State {
+  return (state, event) => decider.evolve(state, { type: event.type, data: event.data } as unknown as E);
 }
 
 function withKey(keys: Map<string, StoredEvent[]>, key: string | undefined, events: StoredEvent[]): Map<string, StoredEvent[]> {

@@ -32,7 +32,8 @@ const COMMON_SUB = ['_INBOX.>', '$KV.>'];
 export const SERVICE_SUBJECTS: Readonly<Record<ServiceName, { readonly sub: readonly string[]; readonly pub: readonly string[] }>> = {
   gateway: { sub: ['gateway.>', 'flotilla.events.>', 'orchestrator.apikeys.revoked'], pub: ['orchestrator.>', 'registry.>', 'metrics.>', 'autoscaler.system.ping', 'node-agent.system.ping'] },
   orchestrator: {
-    sub: ['orchestrator.>', 'flotilla.tasks.>'],
+    // metrics.snapshots.*: each cluster's latest health score, kept in memory for cluster views.
+    sub: ['orchestrator.>', 'flotilla.tasks.>', 'metrics.snapshots.*'],
     pub: ['orchestrator.apikeys.revoked', 'registry.>', 'flotilla.events.>', 'flotilla.tenants.*.events.>', 'flotilla.taskq.>', 'flotilla.taskdlq.>'],
   },
   // registry.heartbeats.*: an HTTP-only node's heartbeat, re-published for every replica.

@@ -23,6 +23,10 @@
  * half its best rate, and leader changes during the run (there should be none).
  *
  *   npm run bench:api       (builds first; prints a table and JSON, saves tmp/bench/api-*.json)
+ *
+ * BENCH_SECONDS, BENCH_CLUSTERS, BENCH_IN_FLIGHT (e.g. 1,16,64), BENCH_WORKLOADS (a comma list of
+ * floor-command,update,scale,submit,roundtrip,floor-read,get,list) narrow a run; BENCH_CPU_PROF=<dir>
+ * makes every service write a V8 CPU profile there when the stack stops.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
@@ -148,6 +152,8 @@ async function main(): Promise<void> {
     label: 'benchapi',
     nodes: ['zone-a', 'zone-b'].map((zone, i) => ({ id: `bench-node-${i + 1}`, zone, cpu: '64', env: { NODE_MEMORY_MB: '262144', NODE_MAX_AGENTS: '1000', NODE_TASK_CONCURRENCY: '64' } })),
     env: {
+      // BENCH_CPU_PROF=<dir>: every service writes a V8 CPU profile there when it stops.
+      ...(process.env['BENCH_CPU_PROF'] ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env['BENCH_CPU_PROF']}` } : {}),
       RATE_LIMIT_RPS: '1000000',
       RATE_LIMIT_BURST: '1000000',
       TENANT_MAX_TASKS_PER_SECOND: '1000000',
@@ -155,6 +161,7 @@ async function main(): Promise<void> {
       TENANT_MAX_CLUSTERS: '1000000',
     },
   });
+  if (process.env['BENCH_CPU_PROF']) log(`profiles by pid: ${[...stack.procs].map(([label, p]) => `${label}=${p.pid}`).join(' ')}`);
   const floorHttpPort = await freePort();
   const floorEnv = { NATS_URL: stack.ns.natsUrl, DATABASE_URL: stack.db.url, FLOOR_PREFIX: stack.ns.prefix, FLOOR_HTTP_PORT: String(floorHttpPort) };
   const floors = [await startFloor('responder', floorEnv), await startFloor('http', floorEnv)];

@@ -13,6 +13,7 @@ import {
   withTenant,
 } from '@flotilla/projections';
 import { READ_MODELS } from '../infrastructure/tokens.js';
+import { HealthScores } from './health-scores.js';
 import {
   agentViewFromRow,
   clusterViewFromRow,
@@ -34,7 +35,10 @@ export interface ListClustersFilter {
 /** Every read of clusters, agents and events comes from the read models. */
 @Injectable()
 export class ClusterQueries {
-  constructor(@Inject(READ_MODELS) private readonly orm: ReadModelOrm) {}
+  constructor(
+    @Inject(READ_MODELS) private readonly orm: ReadModelOrm,
+    private readonly health: HealthScores,
+  ) {}
 
   private get em() {
     return this.orm.em.fork();
@@ -168,16 +172,8 @@ export class ClusterQueries {
   }
 
   /** The latest health score the metrics service recorded for each cluster. */
-  async healthFor(ids: readonly string[]): Promise<Map<string, number | null>> {
-    if (ids.length === 0) return new Map();
-    const rows = await this.em.execute<{ cluster_id: string; health_score: number | null }[]>(
-      `SELECT DISTINCT ON (cluster_id) cluster_id, health_score
-         FROM cluster_metrics WHERE cluster_id IN (?) AND health_score IS NOT NULL
-        ORDER BY cluster_id, at DESC`,
-      [ids],
-    );
-    return new Map(
-      rows.map((r) => [r.cluster_id, r.health_score === null ? null : Number(r.health_score)]),
-    );
+  healthFor(ids: readonly string[]): Promise<Map<string, number | null>> {
+    return this.health.scoresFor(ids);
   }
+
 }

@@ -1,4 +1,4 @@
-import { Global, Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { Global, Inject, Injectable, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { CommandHandler } from '@flotilla/application';
 import type { Config } from '@flotilla/config';
 import {
@@ -12,17 +12,31 @@ import { openReadModels, type ReadModelOrm } from '@flotilla/projections';
 import type { Logger, Registry } from '@flotilla/telemetry';
 import { EVENT_STORE, READ_MODELS } from './tokens.js';
 
+/** The streams the orchestrator writes: its command handler's cache follows them. */
+export const ORCHESTRATOR_CATEGORIES = ['cluster', 'blueprint', 'apikey'];
+
 @Injectable()
-class PersistenceLifecycle implements OnApplicationShutdown {
+class PersistenceLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly following = new AbortController();
+  private followed: Promise<void> = Promise.resolve();
+
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(READ_MODELS) private readonly orm: ReadModelOrm,
+    @Inject(LOGGER) private readonly logger: Logger,
+    private readonly commands: CommandHandler,
     health: HealthService,
   ) {
     health.register('event_store', () => store.headPosition());
   }
 
+  onApplicationBootstrap(): void {
+    this.followed = this.commands.follow(this.following.signal, ORCHESTRATOR_CATEGORIES, (err) => this.logger.warn({ err }, 'command cache lost the log; following it again'));
+  }
+
   async onApplicationShutdown(): Promise<void> {
+    this.following.abort();
+    await this.followed;
     await this.store.close().catch(() => undefined);
     await this.orm.close().catch(() => undefined);
   }

@@ -1,23 +1,26 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
+import type pg from 'pg';
 import { registryRoutes, type PlacementAgent, type RequestIdentity } from '@flotilla/contracts';
 import {
-  isLive,
-  missingAgents,
   newId,
+  planReconciliation,
   type AgentRecord,
   type ClusterCommand,
   type ExistingCluster,
+  type ReconcileAction,
+  type ReconcileLimits,
 } from '@flotilla/domain';
 import type { EventStore, StoredEvent } from '@flotilla/eventstore';
 import { Fence, FencedOutError } from '@flotilla/leadership';
 import { Messaging, type RequestMeta } from '@flotilla/messaging';
 import type { Config } from '@flotilla/config';
-import { CONFIG, LOGGER } from '@flotilla/platform';
-import type { ReadModelOrm } from '@flotilla/projections';
+import { CONFIG, LOGGER, PG_POOL } from '@flotilla/platform';
+import { NODE_STATUS_EVENTS, nodeStatusAfter } from '@flotilla/projections';
 import type { Logger } from '@flotilla/telemetry';
 import { ClustersService } from '../clusters/clusters.service.js';
-import { EVENT_STORE, READ_MODELS } from '../infrastructure/tokens.js';
-import { FENCE } from './tokens.js';
+import { EVENT_STORE } from '../infrastructure/tokens.js';
+import { CLOCK, FENCE, type Clock } from './tokens.js';
 
 /** How long desired agents may stay unplaced before the cluster is degraded with the reason. */
 export const PLACEMENT_GRACE_MS = 10_000;
@@ -25,286 +28,255 @@ export const PLACEMENT_GRACE_MS = 10_000;
 export const STOP_TIMEOUT_MS = 15_000;
 /** An agent placed but not started within this is failed, and its slot is spawned anew. */
 export const START_TIMEOUT_MS = 60_000;
+/** Every known cluster is planned again this often, for the time-based rules (timeouts). */
 const SWEEP_MS = 2_000;
+/** Plans per cluster per pass: each pass carries out what the last one changed (spawned → place). */
+const MAX_PASSES = 4;
 
-const ageMs = (since: string, at: number) => at - Date.parse(since);
+interface NodeView {
+  status: string;
+  adminStatus: string;
+}
 
 /**
- * Makes every cluster's actual agents match its desired ones. Runs in one replica (a lease);
- * every command it issues carries its term, and the fence refuses them once a newer reconciler
- * has written. Driven by the log (a cluster's or node's event marks clusters dirty) and by a
- * periodic sweep for timeouts and anything missed.
+ * Makes every cluster's actual agents match its desired ones. Runs in one replica (a lease).
  *
- * Crash safety across two services: agent ids are recorded on the cluster stream (AgentSpawned)
- * before the registry is asked to place them, so a retry after a crash places the same ids and
- * the registry answers with the placements it already made.
+ * Planning is pure (`planReconciliation` in the domain) and works from memory: cluster states from
+ * the command handler's cache (kept current by the log), node statuses folded from the node
+ * streams, both starting from the read models and their checkpoints read in one snapshot so that
+ * no event falls between them. A cluster is planned when its events (or its nodes' events) arrive
+ * and on a periodic sweep for the timeouts, so a cluster with nothing to do costs no I/O at all.
+ *
+ * Every command it issues carries its term, and the fence refuses them once a newer reconciler
+ * has written: a paused leader cannot write late. Crash safety across two services: agent ids are
+ * recorded on the cluster stream (AgentSpawned) before the registry is asked to place them, so a
+ * retry after a crash places the same ids and the registry answers with the placements it made.
  */
 @Injectable()
 export class Reconciler {
+  private readonly known = new Set<string>();
+  private readonly nodes = new Map<string, NodeView>();
   private readonly dirty = new Set<string>();
+  private wake: (() => void) | undefined;
   private unplacedSince = new Map<string, number>();
   /** When this reconciler first saw each cluster spawning (a new leader starts the clock anew). */
   private readonly spawningSince = new Map<string, number>();
   /** Why the registry last refused to place some of each cluster's agents. */
   private readonly unplacedReasons = new Map<string, string>();
   private term = 0;
+  private readonly limits: ReconcileLimits;
 
   constructor(
     private readonly clusters: ClustersService,
     private readonly messaging: Messaging,
     @Inject(EVENT_STORE) private readonly store: EventStore,
-    @Inject(READ_MODELS) private readonly orm: ReadModelOrm,
+    @Inject(PG_POOL) private readonly pool: pg.Pool,
     @Inject(FENCE) private readonly fence: Fence,
+    @Inject(CLOCK) private readonly clock: Clock,
     @Inject(LOGGER) private readonly logger: Logger,
-    @Inject(CONFIG) private readonly config: Config,
-  ) {}
+    @Inject(CONFIG) config: Config,
+  ) {
+    this.limits = { stopTimeoutMs: STOP_TIMEOUT_MS, startTimeoutMs: START_TIMEOUT_MS, spawnTimeoutMs: config.CLUSTER_SPAWN_TIMEOUT_MS };
+  }
 
   async run(signal: AbortSignal, term: number): Promise<void> {
     this.term = term;
     this.logger.info({ term }, 'reconciler leading');
-    const watching = this.watch(signal);
-    let lastSweep = 0;
-    while (!signal.aborted) {
-      if (Date.now() - lastSweep >= SWEEP_MS) {
-        lastSweep = Date.now();
-        for (const id of await this.activeClusters()) this.dirty.add(id);
-      }
-      const ids = [...this.dirty];
-      this.dirty.clear();
-      for (const id of ids) {
-        if (signal.aborted) break;
-        try {
-          await this.reconcile(id);
-        } catch (err) {
-          if (err instanceof FencedOutError) {
-            this.logger.warn({ err }, 'a newer reconciler leads; stopping');
-            return;
-          }
-          this.logger.warn({ err, clusterId: id }, 'reconcile failed; retrying on the next pass');
+    const from = await this.loadFleet();
+    const watching = this.watch(signal, from);
+    try {
+      let lastSweep = 0;
+      while (!signal.aborted) {
+        if (this.clock() - lastSweep >= SWEEP_MS) {
+          lastSweep = this.clock();
+          for (const id of this.known) this.dirty.add(id);
         }
+        const ids = [...this.dirty];
+        this.dirty.clear();
+        for (const id of ids) {
+          if (signal.aborted) break;
+          try {
+            await this.reconcile(id);
+          } catch (err) {
+            // Superseded: a newer reconciler leads. The loop ends, and the runner reports it.
+            if (err instanceof FencedOutError) throw err;
+            this.logger.warn({ err, clusterId: id }, 'reconcile failed; retrying on the next pass');
+          }
+        }
+        if (this.dirty.size === 0) await this.sleep(Math.max(0, SWEEP_MS - (this.clock() - lastSweep)), signal);
       }
-      await sleep(this.dirty.size ? 0 : 100, signal);
+    } finally {
+      await watching;
     }
-    await watching;
   }
 
-  /** Marks clusters dirty as their events (or their nodes' events) are stored. */
-  private async watch(signal: AbortSignal): Promise<void> {
+  /**
+   * The clusters to look after and the nodes' statuses, from the read models, with the log
+   * position both reflect (their checkpoints, read in the same snapshot): the watch starts there.
+   */
+  private async loadFleet(): Promise<bigint> {
+    const client = await this.pool.connect();
     try {
-      const sub = this.store.subscribeToAll({ after: await this.store.headPosition(), signal });
-      for await (const batch of sub.pages()) {
-        const nodes = new Set<string>();
-        for (const e of batch) this.noteEvent(e, nodes);
-        if (nodes.size) for (const id of await this.clustersOnNodes([...nodes])) this.dirty.add(id);
-      }
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const checkpoints = await client.query<{ position: string }>(`SELECT position FROM projection_checkpoints WHERE name = ANY($1::text[])`, [['clusters', 'cluster_nodes']]);
+      const clusters = await client.query<{ id: string }>(`SELECT id FROM clusters WHERE status <> 'decommissioned'`);
+      const nodes = await client.query<{ id: string; status: string; admin_status: string | null }>(`SELECT id, status, admin_status FROM cluster_nodes`);
+      await client.query('COMMIT');
+      this.known.clear();
+      for (const r of clusters.rows) this.known.add(r.id);
+      this.nodes.clear();
+      for (const r of nodes.rows) this.nodes.set(r.id, { status: r.status, adminStatus: r.admin_status ?? 'active' });
+      return checkpoints.rows.length < 2 ? 0n : checkpoints.rows.map((r) => BigInt(r.position)).reduce((a, b) => (a < b ? a : b));
     } catch (err) {
-      if (!signal.aborted)
-        this.logger.warn({ err }, 'reconciler watch ended; the sweep keeps going');
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Follows the log: cluster events mark their cluster; node events update the node and mark its clusters. */
+  private async watch(signal: AbortSignal, after: bigint): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        const sub = this.store.subscribeToAll({ after, signal, categories: ['cluster', 'node'] });
+        for await (const page of sub.pages()) {
+          const nodes = new Set<string>();
+          for (const e of page) this.noteEvent(e, nodes);
+          if (nodes.size) for (const id of await this.clustersOnNodes(nodes)) this.dirty.add(id);
+          after = page[page.length - 1]!.position;
+          this.wake?.();
+        }
+      } catch (err) {
+        if (signal.aborted) return;
+        this.logger.warn({ err }, 'reconciler watch failed; following the log again');
+        await delay(500, undefined, { signal }).catch(() => undefined);
+      }
     }
   }
 
   private noteEvent(e: StoredEvent, nodes: Set<string>): void {
-    if (e.streamId.startsWith('cluster-')) this.dirty.add(e.streamId.slice('cluster-'.length));
-    else if (e.streamId.startsWith('node-')) {
-      if (typeof e.data['clusterId'] === 'string') this.dirty.add(e.data['clusterId']);
-      else nodes.add(e.streamId.slice('node-'.length));
+    if (e.streamId.startsWith('cluster-')) {
+      const id = e.streamId.slice('cluster-'.length);
+      this.known.add(id);
+      this.dirty.add(id);
+      return;
     }
+    const nodeId = e.streamId.slice('node-'.length);
+    if (e.type === 'NodeRegistered') this.nodes.set(nodeId, { status: 'online', adminStatus: 'active' });
+    else if (NODE_STATUS_EVENTS.has(e.type)) this.nodes.set(nodeId, nodeStatusAfter(this.nodes.get(nodeId) ?? { status: 'online', adminStatus: 'active' }, e.type));
+    if (typeof e.data['clusterId'] === 'string') this.dirty.add(e.data['clusterId']);
+    else nodes.add(nodeId);
   }
 
-  private async activeClusters(): Promise<string[]> {
-    const rows = await this.orm.em
-      .fork()
-      .execute<{ id: string }[]>(`SELECT id FROM clusters WHERE status <> 'decommissioned'`);
-    return rows.map((r) => r.id);
+  private async clustersOnNodes(nodeIds: ReadonlySet<string>): Promise<string[]> {
+    const out: string[] = [];
+    for (const id of this.known) {
+      const state = await this.clusters.state(id);
+      if (state.status !== 'none' && Object.values(state.agents).some((a) => a.nodeId !== undefined && nodeIds.has(a.nodeId))) out.push(id);
+    }
+    return out;
   }
 
-  private async clustersOnNodes(nodeIds: string[]): Promise<string[]> {
-    const rows = await this.orm.em
-      .fork()
-      .execute<{ cluster_id: string }[]>(
-        `SELECT DISTINCT cluster_id FROM cluster_agents WHERE node_id IN (?) AND state NOT IN ('stopped', 'failed')`,
-        [nodeIds],
-      );
-    return rows.map((r) => r.cluster_id);
-  }
-
-  private async nodeStatuses(nodeIds: string[]): Promise<Map<string, string>> {
-    if (nodeIds.length === 0) return new Map();
-    const rows = await this.orm.em
-      .fork()
-      .execute<{ id: string; status: string }[]>(
-        `SELECT id, status FROM cluster_nodes WHERE id IN (?)`,
-        [nodeIds],
-      );
-    return new Map(rows.map((r) => [r.id, r.status]));
-  }
-
-  private meta(state: ExistingCluster): RequestMeta {
-    const identity: RequestIdentity = {
-      actor: 'reconciler',
-      tenantId: state.tenantId,
-      role: 'service',
-    };
-    return {
-      subject: 'reconciler',
-      identity,
-      correlationId: undefined,
-      idempotencyKey: undefined,
-      traceparent: undefined,
-    };
-  }
-
-  private async exec(state: ExistingCluster, command: ClusterCommand): Promise<ExistingCluster> {
-    // Refused once a newer reconciler (a later term) has written: a paused leader cannot write late.
-    await this.fence.admit('reconciler', this.term);
-    await this.clusters.command(state.clusterId, command, this.meta(state), false, {
-      fencingTerm: this.term,
-    });
-    return (await this.clusters.state(state.clusterId)) as ExistingCluster;
+  private statuses(): Map<string, string> {
+    return new Map([...this.nodes].map(([id, n]) => [id, n.status]));
   }
 
   async reconcile(clusterId: string): Promise<void> {
-    let state = await this.clusters.state(clusterId);
-    if (state.status === 'none' || state.status === 'decommissioned') {
-      this.spawningSince.delete(clusterId);
-      this.unplacedReasons.delete(clusterId);
-      return;
-    }
-    const at = Date.now();
-    const stamp = () => ({ now: new Date().toISOString() });
-
-    // 1. Spawn the desired agents that nobody holds yet (ids chosen here, before placement).
-    const missing = missingAgents(state);
-    if (missing.length) {
-      state = await this.exec(state, {
-        type: 'SpawnAgents',
-        data: {
-          agents: missing.map((d) => ({
-            agentId: newId('agent'),
-            name: d.name,
-            ordinal: d.ordinal,
-          })),
-        },
-        metadata: stamp(),
+    const done = new Set<string>();
+    for (let pass = 0; pass < MAX_PASSES; pass++) {
+      const state = await this.clusters.state(clusterId);
+      if (state.status === 'none' || state.status === 'decommissioned') {
+        this.known.delete(clusterId);
+        this.spawningSince.delete(clusterId);
+        this.unplacedReasons.delete(clusterId);
+        return;
+      }
+      const now = this.clock();
+      if (state.status === 'spawning') {
+        if (!this.spawningSince.has(clusterId)) this.spawningSince.set(clusterId, now);
+      } else this.spawningSince.delete(clusterId);
+      const since = this.spawningSince.get(clusterId);
+      const why = this.unplacedReasons.get(clusterId);
+      const actions = planReconciliation(state, this.statuses(), now, this.limits, {
+        ...(since !== undefined ? { spawningSince: since } : {}),
+        ...(why ? { unplacedReason: why } : {}),
       });
-    }
-
-    const agents = Object.values(state.agents);
-    const nodeIds = [...new Set(agents.filter((a) => isLive(a) && a.nodeId).map((a) => a.nodeId!))];
-    const nodeStatus = await this.nodeStatuses(nodeIds);
-
-    // 2. Agents on nodes that went offline are orphaned (the registry says so in its log).
-    for (const a of agents) {
-      if (!a.nodeId || !isLive(a) || a.state === 'orphaned' || a.state === 'pending') continue;
-      const status = nodeStatus.get(a.nodeId);
-      if (status === 'offline' || status === 'deregistered') {
-        state = await this.exec(state, {
-          type: 'RecordAgentOrphaned',
-          data: { agentId: a.agentId, nodeId: a.nodeId },
-          metadata: stamp(),
-        });
+      let changed = false;
+      for (const action of actions) {
+        // Requests to the registry go out once per reconcile, even when a later pass plans them again.
+        const key = requestKey(action);
+        if (key && done.has(key)) continue;
+        if (key) done.add(key);
+        if (await this.carryOut(state, action, now)) changed = true;
       }
+      if (!changed) return;
     }
-
-    // 3. Place pending agents; re-place orphans elsewhere.
-    const pending = Object.values(state.agents).filter((a) => a.state === 'pending');
-    if (pending.length) state = await this.place(state, pending, undefined, at);
-    const orphans = Object.values(state.agents).filter((a) => a.state === 'orphaned');
-    for (const [from, group] of groupBy(orphans, (a) => a.nodeId ?? '')) {
-      if (from) state = await this.place(state, group, { from, keepSource: false }, at);
-    }
-
-    // 4. Drain: start a replacement elsewhere first; the old instance stops once it runs.
-    for (const a of Object.values(state.agents)) {
-      if (a.state === 'idle' && a.nodeId && nodeStatus.get(a.nodeId) === 'draining') {
-        await this.requestPlacement(state, [a], { from: a.nodeId, keepSource: true }).catch(
-          (err: unknown) =>
-            this.logger.warn({ err, agentId: a.agentId }, 'drain move not placed yet'),
-        );
-      }
-    }
-
-    // 5. Stops: tell the registry (idempotent); record stops nobody will confirm.
-    const stopping = Object.values(state.agents).filter((a) => a.state === 'stopping');
-    if (stopping.length) {
-      await this.messaging
-        .request(registryRoutes.release, {
-          cluster_id: clusterId,
-          agent_ids: stopping.map((a) => a.agentId),
-          reason: 'stop requested',
-        })
-        .catch((err: unknown) =>
-          this.logger.warn({ err, clusterId }, 'release not acknowledged yet'),
-        );
-      for (const a of stopping) {
-        const gone =
-          !a.nodeId || ['offline', 'deregistered', undefined].includes(nodeStatus.get(a.nodeId));
-        if (gone || ageMs(a.since, at) > STOP_TIMEOUT_MS) {
-          state = await this.exec(state, {
-            type: 'RecordAgentStopped',
-            data: {
-              agentId: a.agentId,
-              reason: gone
-                ? 'its node is gone'
-                : `no stop confirmation within ${STOP_TIMEOUT_MS / 1000} s`,
-            },
-            metadata: stamp(),
-          });
-        }
-      }
-    }
-
-    // 6. Agents that never started are failed; their slots get new agents on the next pass, and
-    // the registry releases them (the node stops whatever is left of them, the capacity frees).
-    const timedOut: string[] = [];
-    for (const a of Object.values(state.agents)) {
-      if (a.state === 'starting' && ageMs(a.since, at) > START_TIMEOUT_MS) {
-        state = await this.exec(state, {
-          type: 'RecordAgentFailed',
-          data: { agentId: a.agentId, reason: `did not start within ${START_TIMEOUT_MS / 1000} s` },
-          metadata: stamp(),
-        });
-        if (a.nodeId) timedOut.push(a.agentId);
-      }
-    }
-    if (timedOut.length) {
-      await this.messaging
-        .request(registryRoutes.release, {
-          cluster_id: clusterId,
-          agent_ids: timedOut,
-          reason: `did not start within ${START_TIMEOUT_MS / 1000} s`,
-        })
-        .catch((err: unknown) =>
-          this.logger.warn({ err, clusterId }, 'release of agents that never started not acknowledged'),
-        );
-    }
-    // 7. A cluster that does not come up in time is degraded with the reason; it becomes active
-    // (ClusterRecovered) once every desired agent runs.
-    await this.spawnTimeout(state, at);
   }
 
-  private async spawnTimeout(state: ExistingCluster, at: number): Promise<void> {
-    if (state.status !== 'spawning') {
-      this.spawningSince.delete(state.clusterId);
-      return;
+  /** Carries out one planned step; true when it changed the cluster (a command was recorded). */
+  private async carryOut(state: ExistingCluster, action: ReconcileAction, now: number): Promise<boolean> {
+    switch (action.kind) {
+      case 'spawn':
+        await this.exec(state, { type: 'SpawnAgents', data: { agents: action.agents.map((d) => ({ agentId: newId('agent'), name: d.name, ordinal: d.ordinal })) }, metadata: this.stamp() });
+        return true;
+      case 'orphan':
+        await this.exec(state, { type: 'RecordAgentOrphaned', data: { agentId: action.agentId, nodeId: action.nodeId }, metadata: this.stamp() });
+        return true;
+      case 'place':
+        return this.place(state, action.agents, undefined, now);
+      case 'replace':
+        return this.place(state, action.agents, { from: action.fromNodeId, keepSource: false }, now);
+      case 'drain':
+        await this.requestPlacement(state, [action.agent], { from: action.fromNodeId, keepSource: true }).catch((err: unknown) =>
+          this.logger.warn({ err, agentId: action.agent.agentId }, 'drain move not placed yet'),
+        );
+        return false;
+      case 'release':
+        await this.release(state.clusterId, action.agentIds, action.reason);
+        return false;
+      case 'stopped':
+        await this.exec(state, { type: 'RecordAgentStopped', data: { agentId: action.agentId, reason: action.reason }, metadata: this.stamp() });
+        return true;
+      case 'fail':
+        // Its slot gets a new agent on the next pass, and the registry releases it (the node stops
+        // whatever is left of it, the capacity frees).
+        await this.exec(state, { type: 'RecordAgentFailed', data: { agentId: action.agentId, reason: action.reason }, metadata: this.stamp() });
+        if (action.release) await this.release(state.clusterId, [action.agentId], action.reason);
+        return true;
+      case 'degrade':
+        await this.exec(state, { type: 'MarkClusterDegraded', data: { reason: action.reason }, metadata: this.stamp() });
+        this.spawningSince.delete(state.clusterId);
+        return true;
+      default: {
+        const never: never = action;
+        throw new Error(`unknown reconcile action ${JSON.stringify(never)}`);
+      }
     }
-    const since = this.spawningSince.get(state.clusterId) ?? at;
-    this.spawningSince.set(state.clusterId, since);
-    const limit = this.config.CLUSTER_SPAWN_TIMEOUT_MS;
-    if (at - since < limit) return;
-    const waiting = Object.values(state.agents).filter((a) => isLive(a) && a.state !== 'idle');
-    const byState = [...groupBy(waiting, (a) => a.state)].map(([s, list]) => `${list.length} ${s}`).join(', ');
-    const why = this.unplacedReasons.get(state.clusterId);
-    const reason = `not active after ${Math.round(limit / 1000)} s: ${byState || 'agents not yet spawned'}${why ? ` (${why})` : ''}`;
-    await this.exec(state, { type: 'MarkClusterDegraded', data: { reason }, metadata: { now: new Date().toISOString() } });
-    this.spawningSince.delete(state.clusterId);
   }
 
-  private async requestPlacement(
-    state: ExistingCluster,
-    agents: AgentRecord[],
-    move?: { from: string; keepSource: boolean },
-  ) {
+  private stamp(): { now: string } {
+    return { now: new Date(this.clock()).toISOString() };
+  }
+
+  private meta(state: ExistingCluster): RequestMeta {
+    const identity: RequestIdentity = { actor: 'reconciler', tenantId: state.tenantId, role: 'service' };
+    return { subject: 'reconciler', identity, correlationId: undefined, idempotencyKey: undefined, traceparent: undefined };
+  }
+
+  private async exec(state: ExistingCluster, command: ClusterCommand): Promise<void> {
+    // Refused once a newer reconciler (a later term) has written: a paused leader cannot write late.
+    await this.fence.admit('reconciler', this.term);
+    await this.clusters.command(state.clusterId, command, this.meta(state), false, { fencingTerm: this.term });
+  }
+
+  private async release(clusterId: string, agentIds: readonly string[], reason: string): Promise<void> {
+    await this.messaging
+      .request(registryRoutes.release, { cluster_id: clusterId, agent_ids: [...agentIds], reason })
+      .catch((err: unknown) => this.logger.warn({ err, clusterId, reason }, 'release not acknowledged yet'));
+  }
+
+  private async requestPlacement(state: ExistingCluster, agents: readonly AgentRecord[], move?: { from: string; keepSource: boolean }) {
     const placement = state.blueprint.cluster.placement;
     const toPlace: PlacementAgent[] = agents.map((a) => ({
       agent_id: a.agentId,
@@ -330,93 +302,81 @@ export class Reconciler {
     });
   }
 
-  private async place(
-    state: ExistingCluster,
-    agents: AgentRecord[],
-    move: { from: string; keepSource: boolean } | undefined,
-    at: number,
-  ): Promise<ExistingCluster> {
+  /** Asks the registry to place agents and records where they went; true when something was recorded. */
+  private async place(state: ExistingCluster, agents: readonly AgentRecord[], move: { from: string; keepSource: boolean } | undefined, now: number): Promise<boolean> {
     let reply;
     try {
       reply = await this.requestPlacement(state, agents, move);
     } catch (err) {
       this.logger.warn({ err, clusterId: state.clusterId }, 'placement request failed');
-      return this.degradeIfStuck(
-        state,
-        agents,
-        `placement unavailable: ${(err as Error).message}`,
-        at,
-      );
+      return this.degradeIfStuck(state, agents, `placement unavailable: ${(err as Error).message}`, now);
     }
+    let changed = false;
     for (const a of reply.assignments) {
       const agent = state.agents[a.agent_id];
       if (!agent) continue;
       if (agent.state === 'pending') {
-        state = await this.exec(state, {
-          type: 'RecordAgentPlaced',
-          data: { agentId: a.agent_id, nodeId: a.node_id },
-          metadata: { now: new Date().toISOString() },
-        });
+        await this.exec(state, { type: 'RecordAgentPlaced', data: { agentId: a.agent_id, nodeId: a.node_id }, metadata: this.stamp() });
+        changed = true;
       } else if (agent.state === 'orphaned' && agent.nodeId && agent.nodeId !== a.node_id) {
-        state = await this.exec(state, {
-          type: 'RecordAgentReplaced',
-          data: { agentId: a.agent_id, fromNodeId: agent.nodeId, toNodeId: a.node_id },
-          metadata: { now: new Date().toISOString() },
-        });
+        await this.exec(state, { type: 'RecordAgentReplaced', data: { agentId: a.agent_id, fromNodeId: agent.nodeId, toNodeId: a.node_id }, metadata: this.stamp() });
+        changed = true;
       }
       this.unplacedSince.delete(a.agent_id);
     }
-    if (!reply.unplaced.length) this.unplacedReasons.delete(state.clusterId);
-    if (reply.unplaced.length) {
-      const reasons = [...new Set(reply.unplaced.map((u) => u.reason))].join('; ');
-      this.unplacedReasons.set(state.clusterId, `${reply.unplaced.length} cannot be placed: ${reasons}`);
-      const stuck = agents.filter((a) => reply.unplaced.some((u) => u.agent_id === a.agentId));
-      state = await this.degradeIfStuck(
-        state,
-        stuck,
-        `${reply.unplaced.length} agent(s) cannot be placed: ${reasons}`,
-        at,
-      );
+    if (!reply.unplaced.length) {
+      this.unplacedReasons.delete(state.clusterId);
+      return changed;
     }
-    return state;
+    const reasons = [...new Set(reply.unplaced.map((u) => u.reason))].join('; ');
+    this.unplacedReasons.set(state.clusterId, `${reply.unplaced.length} cannot be placed: ${reasons}`);
+    const stuck = agents.filter((a) => reply.unplaced.some((u) => u.agent_id === a.agentId));
+    return (await this.degradeIfStuck(await this.clusters.state(state.clusterId) as ExistingCluster, stuck, `${reply.unplaced.length} agent(s) cannot be placed: ${reasons}`, now)) || changed;
   }
 
-  private async degradeIfStuck(
-    state: ExistingCluster,
-    agents: AgentRecord[],
-    reason: string,
-    at: number,
-  ): Promise<ExistingCluster> {
-    let oldest = at;
+  private async degradeIfStuck(state: ExistingCluster, agents: readonly AgentRecord[], reason: string, now: number): Promise<boolean> {
+    let oldest = now;
     for (const a of agents) {
-      const since = this.unplacedSince.get(a.agentId) ?? at;
+      const since = this.unplacedSince.get(a.agentId) ?? now;
       this.unplacedSince.set(a.agentId, since);
       oldest = Math.min(oldest, since);
     }
-    if (this.unplacedSince.size > 10_000)
-      this.unplacedSince = new Map([...this.unplacedSince].slice(-5000));
+    if (this.unplacedSince.size > 10_000) this.unplacedSince = new Map([...this.unplacedSince].slice(-5000));
     // Only a serving cluster degrades (the domain refuses the others: a spawning cluster that
-    // cannot be placed stays spawning, and its agents' start timeouts tell the operator why).
-    const serving =
-      state.status === 'active' || state.status === 'scaling_up' || state.status === 'scaling_down';
-    if (at - oldest < PLACEMENT_GRACE_MS || !serving) return state;
-    return this.exec(state, {
-      type: 'MarkClusterDegraded',
-      data: { reason },
-      metadata: { now: new Date().toISOString() },
+    // cannot be placed stays spawning, and its spawn timeout tells the operator why).
+    const serving = state.status === 'active' || state.status === 'scaling_up' || state.status === 'scaling_down';
+    if (now - oldest < PLACEMENT_GRACE_MS || !serving) return false;
+    await this.exec(state, { type: 'MarkClusterDegraded', data: { reason }, metadata: this.stamp() });
+    return true;
+  }
+
+  private async sleep(ms: number, signal: AbortSignal): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      }
+      this.wake = done;
+      signal.addEventListener('abort', done, { once: true });
     });
+    this.wake = undefined;
   }
 }
 
-function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
-  const out = new Map<string, T[]>();
-  for (const item of items) out.set(key(item), [...(out.get(key(item)) ?? []), item]);
-  return out;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-  });
+/** Requests to the registry are sent once per reconcile; commands are planned again after each pass. */
+function requestKey(action: ReconcileAction): string | null {
+  switch (action.kind) {
+    case 'drain':
+      return `drain:${action.agent.agentId}`;
+    case 'release':
+      return `release:${[...action.agentIds].sort().join(',')}`;
+    case 'place':
+      return `place:${action.agents.map((a) => a.agentId).sort().join(',')}`;
+    case 'replace':
+      return `replace:${action.fromNodeId}:${action.agents.map((a) => a.agentId).sort().join(',')}`;
+    default:
+      return null;
+  }
 }

@@ -1,1 +1,6 @@
 export const FENCE = Symbol('orchestrator.fence');
+
+/** Milliseconds since the epoch: injected, so time-based rules can be tested with a fake clock. */
+export type Clock = () => number;
+export const CLOCK = Symbol('orchestrator.clock');
+export const systemClock: Clock = () => Date.now();

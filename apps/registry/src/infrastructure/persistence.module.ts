@@ -1,4 +1,4 @@
-import { Global, Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { Global, Inject, Injectable, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type pg from 'pg';
 import { CommandHandler } from '@flotilla/application';
 import type { Config } from '@flotilla/config';
@@ -15,16 +15,28 @@ import type { Logger, Registry } from '@flotilla/telemetry';
 import { EVENT_STORE, FENCE, READ_MODELS } from './tokens.js';
 
 @Injectable()
-class PersistenceLifecycle implements OnApplicationShutdown {
+class PersistenceLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly following = new AbortController();
+  private followed: Promise<void> = Promise.resolve();
+
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(READ_MODELS) private readonly orm: ReadModelOrm,
+    @Inject(LOGGER) private readonly logger: Logger,
+    private readonly commands: CommandHandler,
     health: HealthService,
   ) {
     health.register('event_store', () => store.headPosition());
   }
 
+  onApplicationBootstrap(): void {
+    // The registry writes node streams and its settings stream; its cache follows them.
+    this.followed = this.commands.follow(this.following.signal, ['node', 'registry'], (err) => this.logger.warn({ err }, 'command cache lost the log; following it again'));
+  }
+
   async onApplicationShutdown(): Promise<void> {
+    this.following.abort();
+    await this.followed;
     await this.store.close().catch(() => undefined);
     await this.orm.close().catch(() => undefined);
   }

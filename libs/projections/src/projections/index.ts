@@ -11,7 +11,7 @@ export { blueprintsProjection, blueprintVersionsProjection } from './blueprints.
 export { clusterAgentsProjection } from './cluster-agents.projection.js';
 export { clusterEventsProjection, SEVERITIES, severityOf, type Severity } from './cluster-events.projection.js';
 export { clustersProjection } from './clusters.projection.js';
-export { nodesProjection, placementsProjection } from './nodes.projection.js';
+export { NODE_STATUS_EVENTS, nodeStatusAfter, nodesProjection, placementsProjection } from './nodes.projection.js';
 
 /** Read models the orchestrator keeps. */
 export const ORCHESTRATOR_PROJECTIONS: readonly Projection[] = [

@@ -24,6 +24,24 @@ function shown(liveness: string, admin: string): string {
   return admin === 'active' ? 'online' : admin;
 }
 
+/** The node event types that change what status a node shows. */
+export const NODE_STATUS_EVENTS: ReadonlySet<string> = new Set(STATUS_EVENTS);
+
+/**
+ * A node's shown status (online, suspect, offline, cordoned, draining, drained, deregistered) and
+ * administrative status after one of NODE_STATUS_EVENTS: liveness wins over administration.
+ */
+export function nodeStatusAfter(before: { status: string; adminStatus: string }, eventType: string): { status: string; adminStatus: string } {
+  const liveness = before.status === 'suspect' || before.status === 'offline' ? before.status : 'online';
+  if (eventType === 'NodeDeregistered') return { status: 'deregistered', adminStatus: before.adminStatus };
+  if (eventType in LIVENESS_AFTER) return { status: shown(LIVENESS_AFTER[eventType]!, before.adminStatus), adminStatus: before.adminStatus };
+  if (eventType in ADMIN_AFTER) {
+    const adminStatus = ADMIN_AFTER[eventType]!;
+    return { status: before.status === 'deregistered' ? before.status : shown(liveness, adminStatus), adminStatus };
+  }
+  return before;
+}
+
 /** One row per node: its spec, status and the agents assigned to it. */
 export const nodesProjection = defineProjection<NodeRow>({
   name: 'cluster_nodes',
@@ -70,14 +88,7 @@ export const nodesProjection = defineProjection<NodeRow>({
         next.agents = row.agents.filter((a) => a !== d['agentId']);
         return next;
       default: {
-        const liveness = row.status === 'suspect' || row.status === 'offline' ? row.status : 'online';
-        const admin = row.adminStatus ?? 'active';
-        if (e.type === 'NodeDeregistered') next.status = 'deregistered';
-        else if (e.type in LIVENESS_AFTER) next.status = shown(LIVENESS_AFTER[e.type]!, admin);
-        else {
-          next.adminStatus = ADMIN_AFTER[e.type]!;
-          next.status = row.status === 'deregistered' ? row.status : shown(liveness, next.adminStatus);
-        }
+        Object.assign(next, nodeStatusAfter({ status: row.status, adminStatus: row.adminStatus ?? 'active' }, e.type));
         next.statusReason = typeof d['reason'] === 'string' ? d['reason'] : null;
         return next;
       }
