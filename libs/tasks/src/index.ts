@@ -1,2 +1,2 @@
 export { ensureTaskStreams, MAX_DELIVER, TASK_ACK_WAIT_MS, TaskQueues, type TaskStreamOptions } from './task-queues.js';
-export { TaskStore, type TaskRecord } from './task-store.js';
+export { TaskStore, type TaskRecord, type Versioned } from './task-store.js';

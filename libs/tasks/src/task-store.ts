@@ -9,6 +9,12 @@ const dec = new TextDecoder();
 
 export type TaskRecord = TaskView;
 
+/** A record and the KV revision it was read or written at (for compare-and-set). */
+export interface Versioned {
+  readonly record: TaskRecord;
+  readonly revision: number;
+}
+
 /**
  * Task records in a NATS KV bucket whose TTL is the retention period. Updates are compare-and-set
  * on the key's revision (retried on a race), so two agents that both got a redelivered task, or
@@ -23,9 +29,14 @@ export class TaskStore {
   }
 
   async get(id: string): Promise<TaskRecord | undefined> {
+    return (await this.read(id))?.record;
+  }
+
+  /** The record with its KV revision: pass it to `update` to skip the read there. */
+  async read(id: string): Promise<Versioned | undefined> {
     const entry = await this.kv.get(`t.${id}`);
     if (!entry || entry.operation !== 'PUT') return undefined;
-    return JSON.parse(dec.decode(entry.value)) as TaskRecord;
+    return { record: JSON.parse(dec.decode(entry.value)) as TaskRecord, revision: entry.revision };
   }
 
   async require(id: string): Promise<TaskRecord> {
@@ -40,16 +51,25 @@ export class TaskStore {
 
   /** Applies `change` to the current record (CAS, retried); returns the record written. */
   async update(id: string, change: (current: TaskRecord) => TaskRecord | null): Promise<TaskRecord | undefined> {
+    return (await this.updateVersioned(id, change))?.record;
+  }
+
+  /**
+   * The same, returning the revision written. With `known` (a record and revision read before),
+   * the first attempt writes on that revision without reading again; a race falls back to reading.
+   */
+  async updateVersioned(id: string, change: (current: TaskRecord) => TaskRecord | null, known?: Versioned): Promise<Versioned | undefined> {
+    let current = known;
     for (let attempt = 0; attempt < 10; attempt++) {
-      const entry = await this.kv.get(`t.${id}`);
-      if (!entry || entry.operation !== 'PUT') return undefined;
-      const current = JSON.parse(dec.decode(entry.value)) as TaskRecord;
-      const next = change(current);
+      current ??= await this.read(id);
+      if (!current) return undefined;
+      const next = change(current.record);
       if (!next) return current;
       try {
-        await this.kv.update(`t.${id}`, enc.encode(JSON.stringify(next)), entry.revision);
-        return next;
+        const revision = await this.kv.update(`t.${id}`, enc.encode(JSON.stringify(next)), current.revision);
+        return { record: next, revision };
       } catch {
+        current = undefined;
         await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
       }
     }

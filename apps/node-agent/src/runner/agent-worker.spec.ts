@@ -122,6 +122,30 @@ describe('AgentWorker', () => {
     expect(a.state).toBe('stopped');
   });
 
+  it('an idle agent waits for work without holding a node slot, so a busy agent is never starved', async () => {
+    // Agent "idle" has no work: both its wait and any pull of its block until stopped. Agent
+    // "busy" has five tasks. One slot on the node: it must go to the agent with work.
+    const busy = new MemorySource();
+    busy.add(5, 'go');
+    const blockUntilStopped = (signal: AbortSignal) => new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    const idle: TaskSource = {
+      waitForWork: (_agent, signal) => blockUntilStopped(signal),
+      pull: async (_agent, _max, signal) => {
+        await blockUntilStopped(signal);
+        return [];
+      },
+    };
+    const slots = new Slots(1);
+    const waiting = worker(idle, slots, 'echo');
+    const working = worker(busy, slots, 'sleep', 5);
+    waiting.start();
+    await new Promise((r) => setTimeout(r, 20));
+    working.start();
+    await until(() => busy.handled.length === 5, 2000);
+    await Promise.all([waiting.stop('test', 100), working.stop('test', 100)]);
+    expect(slots.free).toBe(1);
+  });
+
   it('naks a failed task with a backoff that grows with the attempt', async () => {
     const source = new MemorySource();
     source.add(1);

@@ -172,6 +172,9 @@ export class AgentWorker {
     const signal = this.intake.signal;
     const slots = this.options.nodeSlots;
     while (!signal.aborted) {
+      // Wait for work first, holding no slot: the node's slots go to agents that have tasks.
+      await source.waitForWork?.(this.info, signal);
+      if (signal.aborted) break;
       // Take the node's slots before pulling, so agents pulling at once never fetch more work
       // than the node may run (over-fetched tasks would sit unacked, blocking other nodes).
       const wanted = this.options.concurrency - this.running.size;

@@ -39,8 +39,14 @@ export interface RunningAgentInfo {
  */
 export interface TaskSource {
   /**
-   * Up to `max` deliveries for this agent. Resolves (possibly empty) after a bounded wait, and
-   * at once when `signal` aborts, so the caller can stop pulling promptly.
+   * Resolves when there may be work for this agent (at once while it keeps finding some), or when
+   * `signal` aborts. Agents wait here without holding any of the node's task slots, so an idle
+   * agent never keeps a busy one from taking work.
+   */
+  waitForWork?(agent: RunningAgentInfo, signal: AbortSignal): Promise<void>;
+  /**
+   * Up to `max` deliveries for this agent, without waiting for work to arrive (possibly none),
+   * and at once when `signal` aborts, so the caller can stop pulling promptly.
    */
   pull(agent: RunningAgentInfo, max: number, signal: AbortSignal): Promise<readonly TaskDelivery[]>;
   /** The agent stopped: drop whatever the source kept for it. */

@@ -20,21 +20,74 @@ import type { RunningAgentInfo, TaskDelivery, TaskSource } from '../runner/task-
 
 /** The shortest wait JetStream allows for a pull; reached only when another agent took the task. */
 const NEXT_EXPIRES_MS = 1000;
-const IDLE_MIN_MS = 50;
-/** The longest an idle agent sleeps when no wake-up arrives (a fallback: queued tasks wake it). */
-const IDLE_MAX_MS = 2000;
+/**
+ * While a cluster's agents on this node are idle, how often the node asks its queues whether they
+ * hold work nobody announced (a delayed redelivery after a nak, or one after an agent died): once
+ * per cluster and node, not per agent. Queued tasks wake idle agents at once.
+ */
+const IDLE_CHECK_MS = 2000;
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
+/**
+ * One cluster's idle agents on this node: a core subscription to its queue subjects (every queued
+ * task wakes them), and a periodic look at the queues while any of them waits.
+ */
+class ClusterWatch {
+  /** Moves on every wake: an agent that found nothing compares it to know whether to sleep. */
+  generation = 0;
+  private readonly waiters = new Set<() => void>();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly sub: Subscription;
+
+  constructor(
+    messaging: Messaging,
+    clusterId: string,
+    private readonly hasPending: () => Promise<boolean>,
+  ) {
+    this.sub = messaging.nc.subscribe(messaging.ns.subject(taskSubjects.cluster(clusterId)), { callback: () => this.wake() });
+  }
+
+  wake(): void {
+    this.generation++;
+    for (const wake of [...this.waiters]) wake();
+  }
+
+  /** Until a wake after `seen`, or until the periodic check finds pending work, or the signal. */
+  wait(seen: number, signal: AbortSignal): Promise<void> {
+    if (this.generation !== seen || signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.waiters.delete(done);
+        signal.removeEventListener('abort', done);
+        if (this.waiters.size === 0) {
+          clearTimeout(this.timer);
+          this.timer = undefined;
+        }
+        resolve();
+      };
+      this.waiters.add(done);
+      signal.addEventListener('abort', done, { once: true });
+      this.schedule();
+    });
+  }
+
+  close(): void {
+    clearTimeout(this.timer);
+    this.sub.unsubscribe();
+    this.wake();
+  }
+
+  private schedule(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.waiters.size === 0) return;
+      this.hasPending().then(
+        (pending) => (pending ? this.wake() : this.schedule()),
+        () => this.schedule(),
+      );
+    }, IDLE_CHECK_MS);
+    this.timer.unref();
+  }
 }
 
 /**
@@ -42,6 +95,10 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
  * capabilities it declares, and a worker also from its cluster's `_any` queues. Priorities are
  * weighted 6:3:1 (PRIORITY_SCHEDULE): each pull starts at the scheduled priority and falls back
  * to the others, so a backlog of low tasks never blocks a high one and is never starved.
+ *
+ * An agent that finds nothing waits (holding none of the node's slots) until a task is queued for
+ * its cluster; a cluster's idle agents on one node share one subscription and one periodic look
+ * at the queues.
  *
  * Delivery is at-least-once; the task record (NATS KV, compare-and-set) makes the effect
  * exactly-once: a redelivered task whose record already says completed is acked without running
@@ -52,9 +109,9 @@ export class JetStreamTaskSource implements TaskSource {
   private readonly queues: TaskQueues;
   private readonly consumers = new Map<string, Consumer>();
   private readonly cursors = new Map<string, number>();
+  /** Agents that found nothing, with the watch generation they saw before looking. */
   private readonly idle = new Map<string, number>();
-  /** Per cluster: a core subscription to its queue subjects, and the idle agents it wakes. */
-  private readonly wakers = new Map<string, { sub: Subscription; waiters: Set<() => void> }>();
+  private readonly watches = new Map<string, ClusterWatch>();
 
   constructor(
     private readonly messaging: Messaging,
@@ -66,21 +123,21 @@ export class JetStreamTaskSource implements TaskSource {
     this.queues = new TaskQueues(messaging, ackWaitMs ? { ackWaitMs } : {});
   }
 
+  async waitForWork(agent: RunningAgentInfo, signal: AbortSignal): Promise<void> {
+    const seen = this.idle.get(agent.agentId);
+    if (seen === undefined) return;
+    await this.watch(agent.clusterId).wait(seen, signal);
+    this.idle.delete(agent.agentId);
+  }
+
   async pull(agent: RunningAgentInfo, max: number, signal: AbortSignal): Promise<readonly TaskDelivery[]> {
-    const capabilities: (string | null)[] = [...agent.spec.capabilities];
-    if (agent.spec.role === 'worker') capabilities.push(null);
-    if (capabilities.length === 0) {
+    const seen = this.watch(agent.clusterId).generation;
+    const candidates = await this.candidates(agent);
+    if (candidates.length === 0) {
       // An agent with nothing to pull from idles instead of spinning.
-      await sleep(1000, signal);
+      this.idle.set(agent.agentId, seen);
       return [];
     }
-    const cursor = this.cursors.get(agent.agentId) ?? 0;
-    this.cursors.set(agent.agentId, cursor + 1);
-    const first = PRIORITY_SCHEDULE[cursor % PRIORITY_SCHEDULE.length]!;
-    const order: Priority[] = [first, ...PRIORITIES.filter((p) => p !== first)];
-    const candidates = await Promise.all(
-      order.flatMap((priority) => capabilities.map((capability) => this.consumer(agent.clusterId, priority, capability))),
-    );
     // JetStream pulls wait at least a second on an empty queue, so ask each queue what it holds
     // first (one cheap request each) and take only from queues that have work, in schedule order.
     const pending = await Promise.all(candidates.map((c) => c.info().then((i) => i.num_pending)));
@@ -96,58 +153,44 @@ export class JetStreamTaskSource implements TaskSource {
       }
       if (out.length >= max) break;
     }
-    if (out.length > 0) {
-      this.idle.delete(agent.agentId);
-      return out;
-    }
-    // Nothing anywhere: sleep until a task is queued for the cluster (a core NATS subscription on
-    // its queue subjects), or a backoff of 50 ms doubling to 2 s runs out, whichever comes first.
-    const wait = Math.min(IDLE_MAX_MS, this.idle.get(agent.agentId) ?? IDLE_MIN_MS);
-    this.idle.set(agent.agentId, wait * 2);
-    await this.idleWait(agent.clusterId, wait, signal);
+    if (out.length === 0) this.idle.set(agent.agentId, seen);
     return out;
   }
 
-  /** Forgets what it kept for an agent (its schedule cursor and backoff). */
+  /** The agent's queues, in this pull's priority order. */
+  private async candidates(agent: RunningAgentInfo): Promise<Consumer[]> {
+    const capabilities: (string | null)[] = [...agent.spec.capabilities];
+    if (agent.spec.role === 'worker') capabilities.push(null);
+    if (capabilities.length === 0) return [];
+    const cursor = this.cursors.get(agent.agentId) ?? 0;
+    this.cursors.set(agent.agentId, cursor + 1);
+    const first = PRIORITY_SCHEDULE[cursor % PRIORITY_SCHEDULE.length]!;
+    const order: Priority[] = [first, ...PRIORITIES.filter((p) => p !== first)];
+    return Promise.all(order.flatMap((priority) => capabilities.map((capability) => this.consumer(agent.clusterId, priority, capability))));
+  }
+
+  /** Forgets what it kept for an agent (its schedule cursor and idle mark). */
   forget(agentId: string): void {
     this.cursors.delete(agentId);
     this.idle.delete(agentId);
   }
 
   close(): void {
-    for (const w of this.wakers.values()) {
-      w.sub.unsubscribe();
-      for (const wake of w.waiters) wake();
-    }
-    this.wakers.clear();
+    for (const w of this.watches.values()) w.close();
+    this.watches.clear();
   }
 
-  private idleWait(clusterId: string, ms: number, signal: AbortSignal): Promise<void> {
-    let waker = this.wakers.get(clusterId);
-    if (!waker) {
-      const waiters = new Set<() => void>();
-      const sub = this.messaging.nc.subscribe(this.messaging.ns.subject(taskSubjects.cluster(clusterId)), {
-        callback: () => {
-          for (const wake of waiters) wake();
-          waiters.clear();
-        },
+  private watch(clusterId: string): ClusterWatch {
+    let w = this.watches.get(clusterId);
+    if (!w) {
+      w = new ClusterWatch(this.messaging, clusterId, async () => {
+        const mine = [...this.consumers].filter(([key]) => key.startsWith(`${clusterId}/`)).map(([, c]) => c);
+        const infos = await Promise.all(mine.map((c) => c.info()));
+        return infos.some((i) => i.num_pending > 0);
       });
-      waker = { sub, waiters };
-      this.wakers.set(clusterId, waker);
+      this.watches.set(clusterId, w);
     }
-    const { waiters } = waker;
-    return new Promise((resolve) => {
-      if (signal.aborted) return resolve();
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        waiters.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener('abort', done, { once: true });
-      waiters.add(done);
-    });
+    return w;
   }
 
   private async consumer(clusterId: string, priority: Priority, capability: string | null): Promise<Consumer> {
@@ -205,7 +248,8 @@ export class JetStreamTaskSource implements TaskSource {
   }
 
   private async admit(m: JsMsg, task: QueuedTask, attempt: number, agent: RunningAgentInfo, span: Span, ctx: Context): Promise<TaskDelivery | undefined> {
-    const record = await this.store.get(task.id);
+    const read = await this.store.read(task.id);
+    const record = read?.record;
     if (record?.status === 'completed') {
       this.announce(task, { ok: true, attempt: record.attempts, agentId: record.agent_id ?? agent.agentId, latencyMs: 0, result: record.result as JsonValue, error: null, final: true }, ctx);
       m.ack();
@@ -221,7 +265,8 @@ export class JetStreamTaskSource implements TaskSource {
       return undefined;
     }
     const startedAt = new Date().toISOString();
-    await this.store.update(task.id, (t) => ({ ...t, status: 'running', attempts: attempt, agent_id: agent.agentId, node_id: this.nodeId, started_at: t.started_at ?? startedAt }));
+    // Compare-and-set on the revision just read (no second read), and on the one written here next.
+    let written = await this.store.updateVersioned(task.id, (t) => ({ ...t, status: 'running', attempts: attempt, agent_id: agent.agentId, node_id: this.nodeId, started_at: t.started_at ?? startedAt }), read);
     const started = performance.now();
     return {
       task: { taskId: task.id, clusterId: task.routed_to, capability: task.capability, input: task.payload as JsonValue, timeoutMs: task.timeout_ms, attempt },
@@ -229,7 +274,7 @@ export class JetStreamTaskSource implements TaskSource {
       ack: async (result: JsonValue) => {
         const finishedAt = new Date().toISOString();
         try {
-          await this.store.update(task.id, (t) => ({ ...t, status: 'completed', result, error: null, finished_at: finishedAt }));
+          written = await this.store.updateVersioned(task.id, (t) => ({ ...t, status: 'completed', result, error: null, finished_at: finishedAt }), written);
           this.announce(task, { ok: true, attempt, agentId: agent.agentId, latencyMs: performance.now() - started, result, error: null, final: true }, ctx);
           m.ack();
         } finally {
@@ -243,7 +288,7 @@ export class JetStreamTaskSource implements TaskSource {
             await this.deadLetter(m, task, agent, error.message, attempt, ctx);
             return;
           }
-          await this.store.update(task.id, (t) => ({ ...t, status: 'queued', error: error.message }));
+          written = await this.store.updateVersioned(task.id, (t) => ({ ...t, status: 'queued', error: error.message }), written);
           this.announce(task, { ok: false, attempt, agentId: agent.agentId, latencyMs: performance.now() - started, result: null, error: error.message, final: false }, ctx);
           m.nak(delayMs);
         } finally {
