@@ -66,7 +66,7 @@ export class Authenticator implements OnModuleInit, OnModuleDestroy {
     this.revocations = this.messaging.nc.subscribe(this.messaging.ns.subject(accessSubjects.revoked), {
       callback: (_err, msg) => {
         const keyId = (decodeJson<{ key_id?: string }>(msg.data) ?? {}).key_id;
-        for (const [hash, entry] of this.keyCache) if (entry.caller.principal === `key:${keyId}`) this.keyCache.delete(hash);
+        for (const [token, entry] of this.keyCache) if (entry.caller.principal === `key:${keyId}`) this.keyCache.delete(token);
       },
     });
   }
@@ -95,9 +95,13 @@ export class Authenticator implements OnModuleInit, OnModuleDestroy {
   }
 
   private async identify(token: string): Promise<Caller> {
+    // Credentials seen lately (API keys for 30 s, the bootstrap key while it is configured) are
+    // looked up by the credential itself: no hashing and no request per call.
+    const cached = this.keyCache.get(token);
+    if (cached && cached.until > Date.now()) return cached.caller;
     if (this.bootstrap) {
       const given = sha256(token);
-      if (timingSafeEqual(given, this.bootstrap)) return { actor: 'bootstrap-admin', tenantId: '*', role: 'admin', principal: 'bootstrap' };
+      if (timingSafeEqual(given, this.bootstrap)) return this.remember(token, { actor: 'bootstrap-admin', tenantId: '*', role: 'admin', principal: 'bootstrap' }, Number.POSITIVE_INFINITY);
     }
     if (API_KEY_PATTERN.test(token)) return this.apiKey(token);
     if (token.split('.').length === 3) return this.jwt(token);
@@ -105,12 +109,12 @@ export class Authenticator implements OnModuleInit, OnModuleDestroy {
   }
 
   private async apiKey(token: string): Promise<Caller> {
-    const hash = sha256(token).toString('hex');
-    const cached = this.keyCache.get(hash);
-    if (cached && cached.until > Date.now()) return cached.caller;
     const key = await this.messaging.request(accessRoutes.verifyKey, { token });
-    const caller: Caller = { actor: `key:${key.key_id}`, tenantId: key.tenant_id, role: key.role, principal: `key:${key.key_id}` };
-    this.keyCache.set(hash, { caller, until: Date.now() + KEY_CACHE_MS });
+    return this.remember(token, { actor: `key:${key.key_id}`, tenantId: key.tenant_id, role: key.role, principal: `key:${key.key_id}` }, Date.now() + KEY_CACHE_MS);
+  }
+
+  private remember(token: string, caller: Caller, until: number): Caller {
+    this.keyCache.set(token, { caller, until });
     if (this.keyCache.size > 50_000) this.keyCache.delete(this.keyCache.keys().next().value as string);
     return caller;
   }

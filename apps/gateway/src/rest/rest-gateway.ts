@@ -58,6 +58,20 @@ export class RestGateway {
     });
   }
 
+  /** Per route and status, the labelled metric children (labels hashed once, not per request). */
+  private readonly children = new Map<string, { requests: { inc(): void }; durations: { observe(v: number): void } }>();
+
+  private measured(route: RestRoute, status: number, seconds: number): void {
+    const key = `${route.method} ${route.path} ${status}`;
+    let c = this.children.get(key);
+    if (!c) {
+      c = { requests: this.requests.labels(route.method, route.path, String(status)), durations: this.durations.labels(route.method, route.path) };
+      this.children.set(key, c);
+    }
+    c.requests.inc();
+    c.durations.observe(seconds);
+  }
+
   register(fastify: FastifyInstance): void {
     // JSON bodies are depth-checked before they are built (a 1,000-deep document is a 400).
     fastify.removeContentTypeParser('application/json');
@@ -169,8 +183,7 @@ export class RestGateway {
           void reply.status(e.status).headers(e.headers).send(e.body);
         } finally {
           span.setAttribute('http.response.status_code', status);
-          this.requests.inc({ method: route.method, route: route.path, status: String(status) });
-          this.durations.observe({ method: route.method, route: route.path }, (performance.now() - started) / 1000);
+          this.measured(route, status, (performance.now() - started) / 1000);
         }
       },
       contextFromHeaders(headers),
