@@ -44,7 +44,8 @@ export class Autoscaler implements OnApplicationBootstrap, BeforeApplicationShut
   async onApplicationBootstrap(): Promise<void> {
     this.election = new LeaderElection(
       this.messaging,
-      { role: 'autoscaler', memberId: this.info.instanceId, ttlMs: this.config.LEASE_TTL_MS, logger: this.logger, onLead: (l) => this.lead(l) },
+      // Renewed from a worker thread; the lease epoch is set by the services that have PostgreSQL.
+      { role: 'autoscaler', memberId: this.info.instanceId, ttlMs: this.config.LEASE_TTL_MS, logger: this.logger, onLead: (l) => this.lead(l), isolated: true, requireEpoch: true },
       this.config.NATS_STREAM_REPLICAS,
     );
     await this.election.start();

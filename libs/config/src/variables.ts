@@ -209,7 +209,13 @@ export const variables = {
     example: '30000',
     usedBy: ['registry'],
   },
-  LEASE_TTL_MS: { schema: millis(1200), description: 'Leadership lease lifetime; holders renew at a third of it, and a dead leader is replaced within about 1.5 of it.', example: '1200', usedBy: ['*'] },
+  LEASE_TTL_MS: {
+    schema: millis(2000),
+    description:
+      'Leadership lease lifetime. Holders renew four times per lifetime from a worker thread (a busy event loop never costs the lease); a leader whose process is gone is replaced within a second or two, one that is stopped or cut off once its lease expires.',
+    example: '2000',
+    usedBy: ['*'],
+  },
   METRICS_INTERVAL_MS: { schema: millis(5000), description: 'Metrics service: default snapshot interval per cluster.', example: '5000', usedBy: ['metrics'] },
   METRICS_RAW_RETENTION_MS: {
     schema: millis(24 * 3_600_000),

@@ -21,7 +21,8 @@ export interface NatsUser {
 }
 
 // Request/reply inboxes, the JetStream API and KV buckets are needed by every service; the rest is
-// each service's own subject space plus the requests it makes of others.
+// each service's own subject space plus the requests it makes of others. Services that campaign
+// for leases answer on flotilla.members.<member>.alive and ask there whether a holder still lives.
 const COMMON_PUB = ['_INBOX.>', '$JS.API.>', '$KV.>', '$JS.ACK.>', '$JS.FC.>'];
 const COMMON_SUB = ['_INBOX.>', '$KV.>'];
 
@@ -33,13 +34,13 @@ export const SERVICE_SUBJECTS: Readonly<Record<ServiceName, { readonly sub: read
   gateway: { sub: ['gateway.>', 'flotilla.events.>', 'orchestrator.apikeys.revoked'], pub: ['orchestrator.>', 'registry.>', 'metrics.>', 'autoscaler.system.ping', 'node-agent.system.ping'] },
   orchestrator: {
     // metrics.snapshots.*: each cluster's latest health score, kept in memory for cluster views.
-    sub: ['orchestrator.>', 'flotilla.tasks.>', 'metrics.snapshots.*'],
-    pub: ['orchestrator.apikeys.revoked', 'registry.>', 'flotilla.events.>', 'flotilla.tenants.*.events.>', 'flotilla.taskq.>', 'flotilla.taskdlq.>'],
+    sub: ['orchestrator.>', 'flotilla.tasks.>', 'metrics.snapshots.*', 'flotilla.members.*.alive'],
+    pub: ['orchestrator.apikeys.revoked', 'registry.>', 'flotilla.events.>', 'flotilla.tenants.*.events.>', 'flotilla.taskq.>', 'flotilla.taskdlq.>', 'flotilla.members.*.alive'],
   },
   // registry.heartbeats.*: an HTTP-only node's heartbeat, re-published for every replica.
-  registry: { sub: ['registry.>'], pub: ['orchestrator.>', 'flotilla.events.>', 'registry.heartbeats.*'] },
-  autoscaler: { sub: ['autoscaler.>', 'metrics.snapshots.*'], pub: ['orchestrator.scaling.apply'] },
-  metrics: { sub: ['metrics.>', 'registry.heartbeats.*'], pub: ['metrics.snapshots.*'] },
+  registry: { sub: ['registry.>', 'flotilla.members.*.alive'], pub: ['orchestrator.>', 'flotilla.events.>', 'registry.heartbeats.*', 'flotilla.members.*.alive'] },
+  autoscaler: { sub: ['autoscaler.>', 'metrics.snapshots.*', 'flotilla.members.*.alive'], pub: ['orchestrator.scaling.apply', 'flotilla.members.*.alive'] },
+  metrics: { sub: ['metrics.>', 'registry.heartbeats.*', 'flotilla.members.*.alive'], pub: ['metrics.snapshots.*', 'flotilla.members.*.alive'] },
   'node-agent': {
     // flotilla.taskq.>: a core subscription that wakes idle agents the moment a task is queued.
     sub: ['node-agent.>', 'flotilla.taskq.>'],

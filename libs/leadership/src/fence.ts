@@ -34,9 +34,19 @@ export class Fence {
       `DO $$ BEGIN
          PERFORM pg_advisory_xact_lock(hashtextextended('flotilla-fence-schema:${this.table}', 0));
          CREATE TABLE IF NOT EXISTS ${this.table} (role text PRIMARY KEY, term bigint NOT NULL, admitted_at timestamptz NOT NULL DEFAULT now());
+         CREATE SEQUENCE IF NOT EXISTS flotilla_lease_epochs;
        END $$`,
     );
   }
+
+  /**
+   * A new lease epoch (see termOf in campaign.ts): from a sequence, so epochs only grow, whatever
+   * happens to NATS.
+   */
+  readonly newEpoch = async (): Promise<number> => {
+    const { rows } = await this.db.query<{ epoch: string }>(`SELECT nextval('flotilla_lease_epochs')::text AS epoch`);
+    return Number(rows[0]!.epoch);
+  };
 
   /** Admits the term (raising the role's high-water mark) or throws FencedOutError. */
   async admit(role: string, term: number, tx: Queryable = this.db): Promise<void> {

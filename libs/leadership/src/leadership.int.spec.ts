@@ -95,6 +95,71 @@ describe('leases in NATS KV', () => {
   });
 });
 
+describe('leases that hold under load and terms that only grow', () => {
+  let ns: TestNamespace;
+  const conns: Messaging[] = [];
+  const connect = async (name: string) => {
+    const m = await Messaging.connect({ servers: [ns.natsUrl], namespace: ns.prefix, name, requestTimeoutMs: 1000 });
+    conns.push(m);
+    return m;
+  };
+  /** Keeps this thread busy, as a long synchronous batch or a GC pause would. */
+  const blockEventLoop = (ms: number) => {
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      /* busy */
+    }
+  };
+  beforeAll(() => {
+    ns = createTestNamespace();
+  });
+  afterAll(async () => {
+    await Promise.all(conns.map((c) => c.close()));
+    await ns.cleanup();
+  });
+
+  it('a leader whose event loop is blocked for longer than its lease keeps it when the lease is kept from a worker thread (finding: leases a busy event loop cannot renew)', async () => {
+    // The follower campaigns from its own worker thread, so this thread's stall does not stop it.
+    const inProcess = new LeaderElection(await connect('busy-a'), { role: 'busy-in-process', memberId: 'a', ttlMs: TTL });
+    const follower1 = new LeaderElection(await connect('busy-b'), { role: 'busy-in-process', memberId: 'b', ttlMs: TTL, isolated: true });
+    await inProcess.start();
+    await until(() => inProcess.isLeader, 2000);
+    await follower1.start();
+    blockEventLoop(3 * TTL);
+    await until(() => follower1.isLeader && !inProcess.isLeader, 6000);
+
+    const isolated = new LeaderElection(await connect('busy-c'), { role: 'busy-isolated', memberId: 'c', ttlMs: TTL, isolated: true });
+    const follower2 = new LeaderElection(await connect('busy-d'), { role: 'busy-isolated', memberId: 'd', ttlMs: TTL, isolated: true });
+    await isolated.start();
+    await until(() => isolated.isLeader, 3000);
+    await follower2.start();
+    const term = isolated.term;
+    blockEventLoop(3 * TTL);
+    await new Promise((r) => setTimeout(r, TTL));
+    expect([isolated.isLeader, isolated.term, follower2.isLeader]).toEqual([true, term, false]);
+    await Promise.all([inProcess.stop(), follower1.stop(), isolated.stop(), follower2.stop()]);
+  }, 20_000);
+
+  it('terms keep growing after the leases bucket is lost and created anew (finding 12)', async () => {
+    let epochs = 0;
+    const newEpoch = async () => ++epochs;
+    const m = await connect('epochs');
+    const first = new LeaderElection(m, { role: 'reconciler', memberId: 'a', ttlMs: TTL, newEpoch });
+    await first.start();
+    await until(() => first.isLeader, 2000);
+    const before = first.term!;
+    await first.stop();
+    // NATS loses its JetStream data (another cluster, a store restored): the bucket starts over.
+    const jsm = await m.jsm();
+    await jsm.streams.delete(`KV_${ns.ns.bucket('flotilla_leases')}`);
+    const second = new LeaderElection(m, { role: 'reconciler', memberId: 'b', ttlMs: TTL, newEpoch });
+    await second.start();
+    await until(() => second.isLeader, 2000);
+    expect(second.term!).toBeGreaterThan(before);
+    await second.stop();
+  });
+});
+
 describe('handing a role over from any process', () => {
   let ns: TestNamespace;
   const conns: Messaging[] = [];

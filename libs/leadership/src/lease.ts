@@ -2,18 +2,17 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { NotFoundError, RuleViolationError } from '@flotilla/domain';
 import type { Logger } from '@flotilla/telemetry';
 import { whileJetStreamStarts, type Messaging } from '@flotilla/messaging';
+import { Campaign, decodeLease, encodeLease, memberKeyOf, presenceSubject, type LeaseValue } from './campaign.js';
+import { LeaseKeeper } from './lease-keeper.js';
+
+export { decodeLease, memberKeyOf, type LeaseValue } from './campaign.js';
+
+const dec = new TextDecoder();
+const encode = encodeLease;
 
 export const LEASES_BUCKET = 'flotilla_leases';
 export const MEMBERS_BUCKET = 'flotilla_members';
-
-/** What the lease key holds. `term` is the KV revision at which the holder acquired it. */
-export interface LeaseValue {
-  readonly holder: string;
-  readonly term: number;
-  readonly acquiredAt: string;
-  /** Set by a handover: the member that should adopt the lease. */
-  readonly handoverTo?: string;
-}
+export const EPOCHS_BUCKET = 'flotilla_lease_epochs';
 
 export interface Leadership {
   readonly role: string;
@@ -31,46 +30,47 @@ export interface ElectionOptions {
   readonly logger?: Logger;
   /** Runs while this member leads; its signal aborts on demotion. Errors are logged. */
   readonly onLead?: (leadership: Leadership) => Promise<void> | void;
+  /** A new lease epoch (a PostgreSQL sequence) for a leases bucket that is new (see termOf). */
+  readonly newEpoch?: () => Promise<number>;
+  /** Without newEpoch: wait for another member to set the epoch instead of using epoch 0. */
+  readonly requireEpoch?: boolean;
+  /**
+   * Keep the lease from a worker thread of its own (with its own NATS connection), so a busy
+   * event loop in the service never delays a renewal. Services do; tests of the lease itself
+   * may not.
+   */
+  readonly isolated?: boolean;
 }
 
-const enc = new TextEncoder();
-const dec = new TextDecoder();
-const encode = (v: unknown) => enc.encode(JSON.stringify(v));
-
-export async function openBuckets(messaging: Messaging, ttlMs: number, replicas = 1): Promise<{ leases: KV; members: KV }> {
+export async function openBuckets(messaging: Messaging, ttlMs: number, replicas = 1): Promise<{ leases: KV; members: KV; epochs: KV }> {
   const kvm = new Kvm(messaging.nc);
   // Bucket TTL is the lease lifetime: a holder that stops renewing loses the key on the server,
   // without anybody having to notice it died.
   const leases = await whileJetStreamStarts(() => kvm.create(messaging.ns.bucket(LEASES_BUCKET), { ttl: ttlMs, history: 1, replicas }));
   const members = await whileJetStreamStarts(() => kvm.create(messaging.ns.bucket(MEMBERS_BUCKET), { ttl: ttlMs * 2, history: 1, replicas }));
-  return { leases, members };
+  const epochs = await whileJetStreamStarts(() => kvm.create(messaging.ns.bucket(EPOCHS_BUCKET), { history: 1, replicas }));
+  return { leases, members, epochs };
 }
 
-/** The members-bucket key of one member of one role (KV keys allow only a few characters). */
-export function memberKeyOf(role: string, memberId: string): string {
-  return `${role}.${memberId.replace(/[^A-Za-z0-9_-]/g, '_')}`;
-}
-
-export function decodeLease(value: Uint8Array): LeaseValue | undefined {
-  try {
-    return JSON.parse(dec.decode(value)) as LeaseValue;
-  } catch {
-    return undefined;
-  }
+/** Answers presence requests for a member while this connection lives (the dead-holder check). */
+const present = new WeakMap<Messaging, Set<string>>();
+export function answerPresence(messaging: Messaging, memberId: string): void {
+  let members = present.get(messaging);
+  if (!members) present.set(messaging, (members = new Set()));
+  if (members.has(memberId)) return;
+  members.add(memberId);
+  messaging.nc.subscribe(presenceSubject(messaging.ns, memberId), { callback: (_err, msg) => void msg.respond() });
 }
 
 /**
- * One member's campaign for one role. The lease is a key in a KV bucket whose TTL is the lease
- * lifetime: campaigning is `create` (succeeds only when nobody holds it), renewing is `update`
- * with the last revision (compare-and-set) every ttl/3, and a failed renew demotes at once, so
- * a paused holder stops its loop before anybody else can have been elected for long. The term
- * (the revision of the create) is the fencing token the loop carries into its writes.
+ * One member's campaign for one role (see Campaign). The loop in `onLead` runs while this member
+ * leads; a lost lease aborts its signal at once. The term is the fencing token the loop carries
+ * into its writes.
  */
 export class LeaderElection {
-  private leases!: KV;
-  private members!: KV;
-  private revision = 0;
-  private current: { term: number; acquiredAt: string; controller: AbortController; run: Promise<void> } | undefined;
+  private campaign: Campaign | undefined;
+  private keeper: LeaseKeeper | undefined;
+  private current: { term: number; controller: AbortController; run: Promise<void> } | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private ticking: Promise<void> = Promise.resolve();
@@ -98,9 +98,31 @@ export class LeaderElection {
   }
 
   async start(): Promise<void> {
-    ({ leases: this.leases, members: this.members } = await openBuckets(this.messaging, this.options.ttlMs, this.replicas));
     this.stopped = false;
-    await this.tick();
+    const events = { elected: (term: number) => this.elect(term), demoted: (reason: string) => void this.demote(reason) };
+    if (this.options.isolated) {
+      this.keeper = LeaseKeeper.for(this.messaging, {
+        memberId: this.options.memberId,
+        ttlMs: this.options.ttlMs,
+        replicas: this.replicas,
+        requireEpoch: this.options.requireEpoch === true,
+        ...(this.options.newEpoch ? { newEpoch: this.options.newEpoch } : {}),
+        ...(this.options.logger ? { logger: this.options.logger } : {}),
+      });
+      await this.keeper.join(this.options.role, events);
+      return;
+    }
+    const { leases, members, epochs } = await openBuckets(this.messaging, this.options.ttlMs, this.replicas);
+    answerPresence(this.messaging, this.options.memberId);
+    this.campaign = new Campaign({ leases, members, epochs, nc: this.messaging.nc, ns: this.messaging.ns }, {
+      role: this.options.role,
+      memberId: this.options.memberId,
+      ttlMs: this.options.ttlMs,
+      ...(this.options.newEpoch ? { newEpoch: this.options.newEpoch } : {}),
+      requireEpoch: this.options.requireEpoch === true,
+      warn: (msg, fields) => this.options.logger?.warn(fields, msg),
+    }, events);
+    await this.campaign.tick();
     this.schedule();
   }
 
@@ -109,12 +131,14 @@ export class LeaderElection {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.ticking;
-    if (this.current) {
-      const revision = this.revision;
+    if (this.keeper) {
+      await this.keeper.leave(this.options.role);
       await this.demote('stopping');
-      await this.leases.delete(this.options.role, { previousSeq: revision }).catch(() => undefined);
+      return;
     }
-    await this.members.delete(this.memberKey()).catch(() => undefined);
+    await this.campaign?.stop();
+    await this.current?.run;
+    await this.campaign?.leaveMembers();
   }
 
   /**
@@ -123,82 +147,21 @@ export class LeaderElection {
    * and everybody campaigns again.
    */
   async handover(to: string): Promise<boolean> {
-    if (!this.current) return false;
-    const value: LeaseValue = { holder: this.options.memberId, term: this.current.term, acquiredAt: this.current.acquiredAt, handoverTo: to };
-    try {
-      await this.leases.update(this.options.role, encode(value), this.revision);
-    } catch {
-      return false;
-    }
-    await this.demote(`handed over to ${to}`);
-    return true;
-  }
-
-  private memberKey(): string {
-    return memberKeyOf(this.options.role, this.options.memberId);
+    if (this.keeper) return this.keeper.handover(this.options.role, to);
+    return (await this.campaign?.handover(to)) ?? false;
   }
 
   private schedule(): void {
-    if (this.stopped) return;
-    const interval = Math.max(50, Math.floor(this.options.ttlMs / 3));
+    if (this.stopped || !this.campaign) return;
+    const campaign = this.campaign;
     this.timer = setTimeout(() => {
-      this.ticking = this.tick().finally(() => this.schedule());
-    }, interval);
+      campaign.checkExpiry();
+      this.ticking = campaign.tick().finally(() => this.schedule());
+    }, campaign.interval);
     this.timer.unref();
   }
 
-  private async tick(): Promise<void> {
-    try {
-      await this.members.put(this.memberKey(), encode({ memberId: this.options.memberId, role: this.options.role, at: new Date().toISOString() }));
-    } catch {
-      /* membership is informational; the lease below is what matters */
-    }
-    if (this.current) return this.renew();
-    return this.campaign();
-  }
-
-  private async renew(): Promise<void> {
-    const { term, acquiredAt } = this.current!;
-    try {
-      this.revision = await this.leases.update(
-        this.options.role,
-        encode({ holder: this.options.memberId, term, acquiredAt } satisfies LeaseValue),
-        this.revision,
-      );
-    } catch (err) {
-      // Somebody else holds it now, or the key expired, or NATS is unreachable: in every case
-      // this member can no longer prove it leads, so its loop must stop before anything else.
-      await this.demote(`renew failed: ${(err as Error).message}`);
-    }
-  }
-
-  private async campaign(): Promise<void> {
-    try {
-      const existing = await this.leases.get(this.options.role);
-      const value = existing && existing.operation === 'PUT' ? decodeLease(existing.value) : undefined;
-      if (existing && value && existing.operation === 'PUT') {
-        if (value.handoverTo !== this.options.memberId) return;
-        // Adopt a lease handed to this member: CAS on the revision we just read.
-        const next: LeaseValue = { holder: this.options.memberId, term: existing.revision, acquiredAt: new Date().toISOString() };
-        this.revision = await this.leases.update(this.options.role, encode(next), existing.revision);
-        this.elect(existing.revision, next.acquiredAt);
-        return;
-      }
-      const acquiredAt = new Date().toISOString();
-      const revision = await this.leases.create(this.options.role, encode({ holder: this.options.memberId, term: 0, acquiredAt }));
-      // Record the term (the create's revision) in the value, so readers see the fencing token.
-      this.revision = await this.leases.update(
-        this.options.role,
-        encode({ holder: this.options.memberId, term: revision, acquiredAt } satisfies LeaseValue),
-        revision,
-      );
-      this.elect(revision, acquiredAt);
-    } catch {
-      /* somebody else leads (create/update lost the race) or NATS is away: try again next tick */
-    }
-  }
-
-  private elect(term: number, acquiredAt: string): void {
+  private elect(term: number): void {
     const controller = new AbortController();
     const leadership: Leadership = { role: this.options.role, memberId: this.options.memberId, term, signal: controller.signal };
     this.options.logger?.info({ role: this.options.role, term }, 'elected leader');
@@ -207,7 +170,7 @@ export class LeaderElection {
       .catch((err: unknown) => {
         if (!controller.signal.aborted) this.options.logger?.error({ err, role: this.options.role }, 'leader loop failed');
       });
-    this.current = { term, acquiredAt, controller, run };
+    this.current = { term, controller, run };
   }
 
   private async demote(reason: string): Promise<void> {

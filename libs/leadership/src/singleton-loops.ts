@@ -14,6 +14,8 @@ export interface SingletonLoopsOptions {
   readonly logger?: Logger;
   /** Pause before a loop that failed starts again (while this replica still leads). Default 1 s. */
   readonly restartDelayMs?: number;
+  /** Lease epochs (see termOf): the service's PostgreSQL sequence. */
+  readonly newEpoch?: () => Promise<number>;
 }
 
 /** What one role's loop is doing in this replica. */
@@ -50,6 +52,9 @@ export async function runSingletonLoops(messaging: Messaging, loops: Readonly<Re
         role,
         memberId: options.memberId,
         ttlMs: options.ttlMs,
+        // Renewals run on a worker thread: a busy event loop here never costs the lease.
+        isolated: true,
+        ...(options.newEpoch ? { newEpoch: options.newEpoch } : { requireEpoch: true }),
         ...(options.logger ? { logger: options.logger } : {}),
         onLead: async ({ signal, term }) => {
           fenced.delete(role);

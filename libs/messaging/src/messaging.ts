@@ -115,6 +115,12 @@ export class Messaging {
     return new Messaging(nc, new Namespace(options.namespace), options);
   }
 
+  /** How this connection was made: enough for another thread to open one of its own. */
+  get connectionOptions(): Pick<MessagingOptions, 'servers' | 'name' | 'namespace' | 'user' | 'password' | 'requestTimeoutMs'> {
+    const { servers, name, namespace, user, password, requestTimeoutMs } = this.options;
+    return { servers, name, namespace, user, password, requestTimeoutMs };
+  }
+
   get isConnected(): boolean {
     return this.connected && !this.nc.isClosed();
   }

@@ -6,15 +6,17 @@ import {
 } from '@nestjs/common';
 import type { Config } from '@flotilla/config';
 import { metricsSubjects, type ClusterSnapshot } from '@flotilla/contracts';
-import { LeaderElection } from '@flotilla/leadership';
+import { Fence, LeaderElection } from '@flotilla/leadership';
 import { Messaging } from '@flotilla/messaging';
 import {
   CONFIG,
   LOGGER,
   METRICS_REGISTRY,
+  PG_POOL,
   SERVICE_INFO,
   type ServiceInfo,
 } from '@flotilla/platform';
+import type pg from 'pg';
 import type { ReadModelOrm } from '@flotilla/projections';
 import { promClient, type Gauge, type Logger, type Registry } from '@flotilla/telemetry';
 import { READ_MODELS } from '../tokens.js';
@@ -41,6 +43,7 @@ export class Collector implements OnApplicationBootstrap, BeforeApplicationShutd
     private readonly snapshots: Snapshots,
     private readonly messaging: Messaging,
     @Inject(READ_MODELS) private readonly orm: ReadModelOrm,
+    @Inject(PG_POOL) private readonly pool: pg.Pool,
     @Inject(CONFIG) private readonly config: Config,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(SERVICE_INFO) private readonly info: ServiceInfo,
@@ -60,6 +63,8 @@ export class Collector implements OnApplicationBootstrap, BeforeApplicationShutd
   }
 
   async onApplicationBootstrap(): Promise<void> {
+    const fence = new Fence(this.pool);
+    await fence.ensureSchema();
     this.election = new LeaderElection(
       this.messaging,
       {
@@ -68,6 +73,8 @@ export class Collector implements OnApplicationBootstrap, BeforeApplicationShutd
         ttlMs: this.config.LEASE_TTL_MS,
         logger: this.logger,
         onLead: (l) => this.run(l.signal),
+        isolated: true,
+        newEpoch: fence.newEpoch,
       },
       this.config.NATS_STREAM_REPLICAS,
     );

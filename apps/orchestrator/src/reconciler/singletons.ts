@@ -51,6 +51,7 @@ export class SingletonLoops implements OnApplicationBootstrap, BeforeApplication
     @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(READ_MODELS) private readonly orm: ReadModelOrm,
     @Inject(PG_POOL) private readonly pool: pg.Pool,
+    @Inject(FENCE) private readonly fence: Fence,
     @Inject(CONFIG) private readonly config: Config,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(SERVICE_INFO) private readonly info: ServiceInfo,
@@ -82,7 +83,7 @@ export class SingletonLoops implements OnApplicationBootstrap, BeforeApplication
         reconciler: (signal, term) => this.reconciler.run(signal, term),
         'circuit-breaker': (signal, term) => this.breakers.run(signal, term),
       },
-      { memberId: this.info.instanceId, ttlMs: this.config.LEASE_TTL_MS, replicas: this.config.NATS_STREAM_REPLICAS, logger: this.logger },
+      { memberId: this.info.instanceId, ttlMs: this.config.LEASE_TTL_MS, replicas: this.config.NATS_STREAM_REPLICAS, logger: this.logger, newEpoch: this.fence.newEpoch },
     );
   }
 

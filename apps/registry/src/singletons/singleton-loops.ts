@@ -7,12 +7,12 @@ import {
 import type pg from 'pg';
 import type { Config } from '@flotilla/config';
 import type { EventStore } from '@flotilla/eventstore';
-import { runSingletonLoops, type SingletonLoopsHandle } from '@flotilla/leadership';
+import { Fence, runSingletonLoops, type SingletonLoopsHandle } from '@flotilla/leadership';
 import { Messaging } from '@flotilla/messaging';
 import { CONFIG, HealthService, LOGGER, METRICS_REGISTRY, PG_POOL, SERVICE_INFO, type ServiceInfo } from '@flotilla/platform';
 import { ProjectionProcessor, projectorMetrics, REGISTRY_PROJECTIONS, type ReadModelOrm } from '@flotilla/projections';
 import type { Logger, Registry } from '@flotilla/telemetry';
-import { EVENT_STORE, READ_MODELS } from '../infrastructure/tokens.js';
+import { EVENT_STORE, FENCE, READ_MODELS } from '../infrastructure/tokens.js';
 import { DRAIN_COMPLETION_ROLE, DrainCompletion } from './drain-completion.js';
 import { FAILURE_DETECTOR_ROLE, FailureDetector } from './failure-detector.js';
 import { RESERVATION_REAPER_ROLE, ReservationReaper } from './reservation-reaper.js';
@@ -39,6 +39,7 @@ export class SingletonLoops implements OnApplicationBootstrap, BeforeApplication
     @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(READ_MODELS) private readonly orm: ReadModelOrm,
     @Inject(PG_POOL) private readonly pool: pg.Pool,
+    @Inject(FENCE) private readonly fence: Fence,
     @Inject(CONFIG) private readonly config: Config,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(SERVICE_INFO) private readonly info: ServiceInfo,
@@ -69,7 +70,7 @@ export class SingletonLoops implements OnApplicationBootstrap, BeforeApplication
         [DRAIN_COMPLETION_ROLE]: (signal, term) => this.drains.run(signal, term),
         [RESERVATION_REAPER_ROLE]: (signal, term) => this.reaper.run(signal, term),
       },
-      { memberId: this.info.instanceId, ttlMs: this.config.LEASE_TTL_MS, replicas: this.config.NATS_STREAM_REPLICAS, logger: this.logger },
+      { memberId: this.info.instanceId, ttlMs: this.config.LEASE_TTL_MS, replicas: this.config.NATS_STREAM_REPLICAS, logger: this.logger, newEpoch: this.fence.newEpoch },
     );
   }
 
