@@ -1,4 +1,7 @@
 import {
+  AGENT_SECRET_ENV_PATTERN,
+  AGENT_SECRET_PREFIX,
+  RuleViolationError,
   UnavailableError,
   ValidationError,
   type JsonValue,
@@ -24,7 +27,9 @@ interface ChatCompletion {
  * OpenAI, Ollama, vLLM, llama.cpp's server). The task's input is the user message (text as is,
  * anything else as JSON); the blueprint's system prompt goes first. The API key, when the
  * endpoint needs one, is read from the environment variable the blueprint names, never from the
- * blueprint itself.
+ * blueprint itself, and only from an AGENT_SECRET_* variable: the blueprint schema says so, and
+ * this runtime refuses any other name again, since a node agent's environment also holds its
+ * own credentials and the endpoint is the tenant's to choose.
  */
 export class OpenAiRuntime implements AgentRuntime {
   readonly kind = 'openai' as const;
@@ -34,10 +39,16 @@ export class OpenAiRuntime implements AgentRuntime {
     private readonly env: NodeJS.ProcessEnv = process.env,
   ) {}
 
-  /** The key, or a typed error naming the missing variable (checked when the agent starts). */
+  /** The key, or a typed error naming the missing or forbidden variable (checked when the agent starts). */
   apiKey(): string | null {
     const name = this.runtime.apiKeyEnv;
     if (!name) return null;
+    if (!AGENT_SECRET_ENV_PATTERN.test(name))
+      throw new RuleViolationError(
+        'agent_secret_forbidden',
+        `agents may read secrets only from ${AGENT_SECRET_PREFIX}* variables; model '${this.runtime.model}' names ${name}`,
+        { variable: name, prefix: AGENT_SECRET_PREFIX },
+      );
     const key = this.env[name];
     if (!key)
       throw new UnavailableError(

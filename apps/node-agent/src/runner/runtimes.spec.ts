@@ -208,7 +208,7 @@ describe('openai runtime (against a stub chat-completions server on 127.0.0.1)',
     baseUrl: `${stub.url}/v1/`,
     model: 'llama3.2',
     systemPrompt: 'You write campaign copy.',
-    apiKeyEnv: 'FLOTILLA_TEST_LLM_KEY',
+    apiKeyEnv: 'AGENT_SECRET_TEST_LLM_KEY',
     temperature: 0.2,
     maxTokens: 64,
     timeoutMs: 2000,
@@ -217,7 +217,7 @@ describe('openai runtime (against a stub chat-completions server on 127.0.0.1)',
 
   it('sends the system prompt and the task as the user message, with the key from the named variable', async () => {
     const rt = openai();
-    const result = await new OpenAiRuntime(rt, { FLOTILLA_TEST_LLM_KEY: 'sk-local' }).execute(
+    const result = await new OpenAiRuntime(rt, { AGENT_SECRET_TEST_LLM_KEY: 'sk-local' }).execute(
       task('a tagline for spring'),
       ctx(rt),
     );
@@ -302,5 +302,61 @@ describe('runtime from an assignment', () => {
       expect(err).toBeInstanceOf(ValidationError);
       expect((err as ValidationError).issues[0]!.path).toMatch(/^runtime/);
     }
+  });
+});
+
+describe('issue 13: a tenant can exfiltrate node-agent secrets (the openai runtime, at run time)', () => {
+  let stub: Awaited<ReturnType<typeof startStubServer>>;
+  beforeAll(async () => {
+    stub = await startStubServer(() => ({ body: { choices: [{ message: { role: 'assistant', content: 'ok' } }] } }));
+  });
+  afterAll(() => stub.close());
+  const runtime = (apiKeyEnv: string): Extract<ResolvedRuntime, { kind: 'openai' }> => ({
+    kind: 'openai',
+    baseUrl: `${stub.url}/v1`,
+    model: 'm',
+    systemPrompt: null,
+    apiKeyEnv,
+    temperature: null,
+    maxTokens: null,
+    timeoutMs: 2000,
+  });
+  const env = {
+    DATABASE_URL: 'postgres://flotilla:db-password@postgres:5432/flotilla',
+    FLOTILLA_BOOTSTRAP_ADMIN_KEY: 'bootstrap-admin-key-0123456789',
+    NATS_PASSWORD: 'nats-password',
+    AGENT_SECRET_LLM: 'sk-agent',
+  };
+
+  it.each(['DATABASE_URL', 'FLOTILLA_BOOTSTRAP_ADMIN_KEY', 'NATS_PASSWORD'])(
+    'refuses to read %s (not an AGENT_SECRET_* variable), at start and per task, and sends nothing',
+    async (name) => {
+      const rt = runtime(name);
+      const before = stub.requests.length;
+      const err = await failure(new OpenAiRuntime(rt, env).execute(task('x'), ctx(rt)));
+      expect(err).toBeInstanceOf(RuleViolationError);
+      expect((err as RuleViolationError).details).toMatchObject({ rule: 'agent_secret_forbidden', variable: name });
+      expect(() => createRuntime(rt, env)).toThrow(RuleViolationError);
+      expect(stub.requests.length).toBe(before);
+    },
+  );
+
+  it('reads an AGENT_SECRET_* variable', async () => {
+    const rt = runtime('AGENT_SECRET_LLM');
+    await new OpenAiRuntime(rt, env).execute(task('x'), ctx(rt));
+    expect(stub.requests.at(-1)!.headers['authorization']).toBe('Bearer sk-agent');
+  });
+
+  it('refuses such a runtime when an assignment carries it (the node checks the blueprint rule again)', () => {
+    const err = (() => {
+      try {
+        parseResolvedRuntime({ ...runtime('DATABASE_URL') });
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).issues[0]).toMatchObject({ path: 'runtime.apiKeyEnv', message: expect.stringContaining('AGENT_SECRET_') });
   });
 });
