@@ -16,6 +16,7 @@ const assigned = (
 ): AssignedAgent => ({
   agentId,
   clusterId: 'cluster-1',
+  tenantId: 'acme',
   resources: { cpu: 0.5, memoryMb: 256 },
   spec: runtime
     ? ({
