@@ -53,13 +53,21 @@ describe('work, measurement and elasticity (issue 7)', () => {
   const outcomes: Outcome[] = [];
 
   beforeAll(async () => {
+    // Agents reach loopback only where the egress policy opens it: the circuit breaker's backend,
+    // for the default tenant.
+    const flakyUrl = await startFlaky();
     stack = await startStack({
       label: 'work',
       nodes: [
         { id: 'node-w1', zone: 'zone-a', cpu: '16' },
         { id: 'node-w2', zone: 'zone-b', cpu: '16' },
       ],
-      env: { NODE_MAX_AGENTS: '40', NODE_TASK_CONCURRENCY: '32', AGENT_TASK_CONCURRENCY: '2' },
+      env: {
+        NODE_MAX_AGENTS: '40',
+        NODE_TASK_CONCURRENCY: '32',
+        AGENT_TASK_CONCURRENCY: '2',
+        AGENT_EGRESS_ALLOW: `default=127.0.0.1:${new URL(flakyUrl).port}`,
+      },
     });
     nc = await connect({ servers: stack.ns.natsUrl });
     const sub = nc.subscribe(`${stack.ns.prefix}.flotilla.tasks.*.*.*`);
@@ -81,7 +89,9 @@ describe('work, measurement and elasticity (issue 7)', () => {
   let flaky: http.Server | undefined;
   let flakyHealthy = false;
   let flakyCalls = 0;
+  let flakyUrl = '';
   const startFlaky = async (): Promise<string> => {
+    if (flaky) return flakyUrl;
     flaky = http.createServer((req, res) => {
       flakyCalls++;
       req.resume();
@@ -91,7 +101,8 @@ describe('work, measurement and elasticity (issue 7)', () => {
       });
     });
     await new Promise<void>((r) => flaky!.listen(0, '127.0.0.1', r));
-    return `http://127.0.0.1:${(flaky.address() as AddressInfo).port}/run`;
+    flakyUrl = `http://127.0.0.1:${(flaky.address() as AddressInfo).port}/run`;
+    return flakyUrl;
   };
 
   const create = async (id: string, yaml: string) => {

@@ -7,7 +7,8 @@ import {
   type JsonValue,
   type ResolvedRuntime,
 } from '@flotilla/domain';
-import { sendJson } from './http.runtime.js';
+import { sendJson } from './egress.client.js';
+import type { EgressGuard } from './egress.policy.js';
 import type { AgentRuntime, RuntimeContext } from './runtime.js';
 import type { AgentTask } from './task-source.js';
 
@@ -29,13 +30,15 @@ interface ChatCompletion {
  * endpoint needs one, is read from the environment variable the blueprint names, never from the
  * blueprint itself, and only from an AGENT_SECRET_* variable: the blueprint schema says so, and
  * this runtime refuses any other name again, since a node agent's environment also holds its
- * own credentials and the endpoint is the tenant's to choose.
+ * own credentials and the endpoint is the tenant's to choose. The endpoint is reached through
+ * the egress policy.
  */
 export class OpenAiRuntime implements AgentRuntime {
   readonly kind = 'openai' as const;
 
   constructor(
     private readonly runtime: OpenAi,
+    private readonly egress: EgressGuard,
     private readonly env: NodeJS.ProcessEnv = process.env,
   ) {}
 
@@ -84,6 +87,7 @@ export class OpenAiRuntime implements AgentRuntime {
       Math.min(this.runtime.timeoutMs, task.timeoutMs ?? Infinity),
       ctx.signal,
       `model '${this.runtime.model}' of agent '${ctx.spec.name}'`,
+      this.egress,
     );
     const completion = reply.body as ChatCompletion | null;
     const choice = completion?.choices?.[0];
