@@ -18,7 +18,7 @@ import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { parse, parseAllDocuments } from 'yaml';
-import { CONTROL_PLANE_SECRETS, SECRET_VARIABLES, variables } from '@flotilla/config';
+import { CONTROL_PLANE_SECRETS, ConfigError, loadConfig, SECRET_VARIABLES, variables } from '@flotilla/config';
 import { deploymentNatsAuthorization, natsPasswordVariable, SERVICES } from '@flotilla/contracts';
 
 const root = path.resolve(import.meta.dirname, '..', '..', '..');
@@ -621,6 +621,24 @@ describe.each(overlays)('deploy/k8s/overlays/%s', (overlay) => {
         [...SERVICES].sort(),
       );
     }
+  });
+
+  it('issue 13: secrets on display: no usable admin key is committed, and the placeholder stops the gateway', () => {
+    const objects = rendered(dir);
+    const config = byKindName(objects, 'ConfigMap', 'flotilla-config')!['data'] as Record<string, string>;
+    const secrets =
+      overlay === 'development'
+        ? (byKindName(objects, 'Secret', 'flotilla-secrets')!['stringData'] as Record<string, string>)
+        : parseEnvFile(path.join(dir, 'secrets.env.example'));
+    const gatewayEnv = { ...config, ...secrets, NATS_USER: 'flotilla-gateway', NATS_PASSWORD: 'x'.repeat(24) };
+    let problems: readonly { variable: string }[] = [];
+    try {
+      loadConfig(gatewayEnv);
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      problems = (err as ConfigError).problems;
+    }
+    expect(problems.map((p) => p.variable)).toContain('FLOTILLA_BOOTSTRAP_ADMIN_KEY');
   });
 
   (kubectl ? it : it.skip)(
