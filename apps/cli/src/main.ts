@@ -12,12 +12,14 @@ const program = new Command()
   .name('flotilla')
   .description('Operate Flotilla clusters of AI agents through the gateway.')
   .option('-g, --gateway <url>', 'gateway URL', config.GATEWAY_URL)
-  .option('-k, --api-key <key>', 'API key (or FLOTILLA_API_KEY)', process.env['FLOTILLA_API_KEY'] ?? config.FLOTILLA_BOOTSTRAP_ADMIN_KEY)
+  // No default value here: commander prints defaults in --help, and this one is a secret.
+  .option('-k, --api-key <key>', 'API key (default: $FLOTILLA_API_KEY, else $FLOTILLA_BOOTSTRAP_ADMIN_KEY)')
   .option('--json', 'print raw JSON', false);
 
 const client = () => {
   const opts = program.opts<{ gateway: string; apiKey?: string }>();
-  return new GatewayClient({ baseUrl: opts.gateway, apiKey: opts.apiKey });
+  const apiKey = opts.apiKey ?? (process.env['FLOTILLA_API_KEY'] || undefined) ?? config.FLOTILLA_BOOTSTRAP_ADMIN_KEY;
+  return new GatewayClient({ baseUrl: opts.gateway, apiKey });
 };
 
 registerCommands(program, client);

@@ -257,7 +257,7 @@ describe('node agent (a process, real NATS and PostgreSQL)', () => {
         baseUrl: `${stub.url}/v1`,
         model: 'm',
         systemPrompt: null,
-        apiKeyEnv: 'FLOTILLA_NODE_TEST_KEY_UNSET',
+        apiKeyEnv: 'AGENT_SECRET_NODE_TEST_KEY_UNSET',
         temperature: null,
         maxTokens: null,
         timeoutMs: 1000,
@@ -281,7 +281,7 @@ describe('node agent (a process, real NATS and PostgreSQL)', () => {
     ).toEqual(['agent-a1', 'agent-a2']);
     const failed = reports.find((r) => r.agent_id === 'agent-a3')!;
     expect(failed).toMatchObject({ state: 'failed', node_id: NODE, cluster_id: 'cluster-int' });
-    expect(failed.reason).toMatch(/FLOTILLA_NODE_TEST_KEY_UNSET/);
+    expect(failed.reason).toMatch(/AGENT_SECRET_NODE_TEST_KEY_UNSET/);
     const since = Date.now();
     const beat = await until(() => lastBeat(since), 2000, 'heartbeat');
     expect(beat.agents.map((a) => a.agent_id).sort()).toEqual(['agent-a1', 'agent-a2']);

@@ -18,6 +18,7 @@ import { registration } from './node/node-spec.js';
 import { OsSampler } from './node/os-readings.js';
 import { AgentReporter } from './reports/agent-reporter.js';
 import { AgentRunner } from './runner/agent-runner.js';
+import { EgressPolicy } from './runner/egress.policy.js';
 import { TASK_SOURCE, type TaskSource } from './runner/task-source.js';
 import { TaskStore } from '@flotilla/tasks';
 import { JetStreamTaskSource } from './tasks/jetstream-task-source.js';
@@ -113,6 +114,7 @@ export class NodeAgentService implements OnApplicationBootstrap, BeforeApplicati
       source,
       report: (report) => void this.reporter.report(report),
       logger: this.logger,
+      egress: EgressPolicy.fromConfig(this.config),
       onOutcome: (o) => {
         this.outcomes.inc({ outcome: o.ok ? 'completed' : 'failed' });
         this.telemetry.record(o);

@@ -70,3 +70,40 @@ describe('assertNodeVersion', () => {
     expect(() => assertNodeVersion('22.23.3')).not.toThrow();
   });
 });
+
+describe('issue 13: secrets on display (placeholders and JWT settings in production)', () => {
+  const strong = 'Zk3v9Qp1Lr8Xw2Tn6Yb4Hs0Ud7Mc5Ge1';
+  const production = { NODE_ENV: 'production' };
+
+  it.each(['CHANGE_ME_at_least_24_characters', 'change-me-change-me-change-me', 'CHANGEME-0123456789abcdefghij', 'replace-me-with-a-real-secret-please', 'flotilla-development-bootstrap-admin-key', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'])(
+    'refuses %s as FLOTILLA_BOOTSTRAP_ADMIN_KEY and AUTH_JWT_SECRET with NODE_ENV=production',
+    (value) => {
+      const problems = problemsOf({ ...production, FLOTILLA_BOOTSTRAP_ADMIN_KEY: value, AUTH_JWT_SECRET: value, AUTH_JWT_ISSUER: 'i', AUTH_JWT_AUDIENCE: 'a' });
+      expect([...new Set(problems.map((p) => p.variable))].sort()).toEqual(['AUTH_JWT_SECRET', 'FLOTILLA_BOOTSTRAP_ADMIN_KEY']);
+      // The value is never echoed back.
+      for (const p of problems) expect(p.value).toBeUndefined();
+    },
+  );
+
+  it('refuses too-short secrets in every mode', () => {
+    expect(problemsOf({ FLOTILLA_BOOTSTRAP_ADMIN_KEY: 'CHANGE_ME' }).map((p) => p.variable)).toEqual(['FLOTILLA_BOOTSTRAP_ADMIN_KEY']);
+  });
+
+  it('accepts a generated secret, and placeholders outside production (local runs, tests)', () => {
+    expect(() => loadConfig({ ...production, FLOTILLA_BOOTSTRAP_ADMIN_KEY: strong })).not.toThrow();
+    expect(() => loadConfig({ FLOTILLA_BOOTSTRAP_ADMIN_KEY: 'change-me-change-me-change-me' })).not.toThrow();
+  });
+
+  it('requires AUTH_JWT_ISSUER and AUTH_JWT_AUDIENCE in production when JWTs are enabled', () => {
+    expect(problemsOf({ ...production, AUTH_JWT_SECRET: strong }).map((p) => p.variable).sort()).toEqual(['AUTH_JWT_AUDIENCE', 'AUTH_JWT_ISSUER']);
+    expect(problemsOf({ ...production, AUTH_JWT_PUBLIC_KEY: 'pem', AUTH_JWT_ISSUER: 'https://idp' }).map((p) => p.variable)).toEqual(['AUTH_JWT_AUDIENCE']);
+    expect(() => loadConfig({ ...production, AUTH_JWT_SECRET: strong, AUTH_JWT_ISSUER: 'https://idp', AUTH_JWT_AUDIENCE: 'flotilla' })).not.toThrow();
+    expect(() => loadConfig({ AUTH_JWT_SECRET: strong })).not.toThrow();
+    expect(() => loadConfig(production)).not.toThrow();
+  });
+
+  it('bounds the age of JWTs (AUTH_JWT_MAX_AGE_S, one hour by default)', () => {
+    expect(loadConfig({}).AUTH_JWT_MAX_AGE_S).toBe(3600);
+    expect(problemsOf({ AUTH_JWT_MAX_AGE_S: '0' })[0]?.variable).toBe('AUTH_JWT_MAX_AGE_S');
+  });
+});

@@ -31,16 +31,55 @@ export const configSchema = z
     if (Boolean(cfg.NATS_USER) !== Boolean(cfg.NATS_PASSWORD)) {
       ctx.addIssue({ code: 'custom', path: ['NATS_PASSWORD'], message: 'NATS_USER and NATS_PASSWORD go together' });
     }
+    if (cfg.NODE_ENV === 'production') {
+      // A committed example or a development value must never be what guards a real deployment.
+      for (const name of ['FLOTILLA_BOOTSTRAP_ADMIN_KEY', 'AUTH_JWT_SECRET'] as const) {
+        const value = cfg[name];
+        const weak = value === undefined ? undefined : weakSecretReason(value);
+        if (weak) ctx.addIssue({ code: 'custom', path: [name], message: `${weak} (NODE_ENV=production); generate one, e.g. openssl rand -base64 32` });
+      }
+      if (cfg.AUTH_JWT_SECRET || cfg.AUTH_JWT_PUBLIC_KEY) {
+        for (const name of ['AUTH_JWT_ISSUER', 'AUTH_JWT_AUDIENCE'] as const) {
+          if (!cfg[name])
+            ctx.addIssue({
+              code: 'custom',
+              path: [name],
+              message: 'required with NODE_ENV=production when JWT bearer tokens are enabled (AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY), so that a token minted for another service is refused',
+            });
+        }
+      }
+    }
   });
 
+/** Words that mark a value as a placeholder, compared without case, spaces or punctuation. */
+const PLACEHOLDER_WORDS = ['changeme', 'replaceme', 'placeholder', 'yoursecret', 'yourkey', 'secretkey', 'example', 'development', 'devonly', 'insecure', 'notasecret', 'password'];
+
+/**
+ * Why a secret is not fit for production, or undefined: a known placeholder (the committed
+ * examples say CHANGE_ME), a development value, or too little variety to be random.
+ */
+export function weakSecretReason(value: string): string | undefined {
+  const folded = value.toLowerCase().replace(/[^a-z0-9]/g, '');
+  const word = PLACEHOLDER_WORDS.find((w) => folded.includes(w));
+  if (word) return `looks like a placeholder ('${word}'), not a secret`;
+  if (value.length < 24) return 'too short: at least 24 characters';
+  if (new Set(value).size < 8) return 'too little variety to be random (fewer than 8 distinct characters)';
+  return undefined;
+}
+
 export class ConfigError extends Error {
-  constructor(readonly problems: readonly { variable: string; message: string; value?: string }[]) {
+  // A plain field, not a parameter property: the local runner (tools/stack) imports this library
+  // and type-checks with erasableSyntaxOnly.
+  readonly problems: readonly { variable: string; message: string; value?: string }[];
+
+  constructor(problems: readonly { variable: string; message: string; value?: string }[]) {
     super(
       'invalid configuration:\n' +
         problems
           .map((p) => `  ${p.variable}: ${p.message}${p.value === undefined ? '' : ` (got ${JSON.stringify(p.value)})`}`)
           .join('\n'),
     );
+    this.problems = problems;
     this.name = 'ConfigError';
   }
 }

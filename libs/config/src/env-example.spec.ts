@@ -2,10 +2,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { loadConfig } from './config.js';
+import { CONTROL_PLANE_SECRETS, NODE_AGENT_VARIABLES, nodeAgentEnvironment } from './node-agent-env.js';
 import {
   COMPOSE_VALUES,
   KUBERNETES_VALUES,
   renderComposeEnv,
+  renderComposeNodeAgentEnv,
   renderConfigTable,
   renderEnvExample,
   renderKubernetesEnv,
@@ -40,6 +42,12 @@ describe('documented configuration', () => {
   it('deploy/compose.env is generated from the schema (run `npm run env:example` after adding a variable)', () => {
     expect(fs.readFileSync(path.join(root, 'deploy', 'compose.env'), 'utf8')).toBe(
       renderComposeEnv(),
+    );
+  });
+
+  it('deploy/node-agent.env is generated from the schema (run `npm run env:example` after adding a variable)', () => {
+    expect(fs.readFileSync(path.join(root, 'deploy', 'node-agent.env'), 'utf8')).toBe(
+      renderComposeNodeAgentEnv(),
     );
   });
 
@@ -85,5 +93,46 @@ describe('container settings', () => {
     ]) {
       expect(variables).toHaveProperty(name);
     }
+  });
+});
+
+describe('issue 13: a tenant can exfiltrate node-agent secrets (what node agents are given)', () => {
+  it('node-agent.env holds what a node agent reads and no control-plane secret, and parses', () => {
+    const env = parseEnvFile(renderComposeNodeAgentEnv());
+    for (const secret of CONTROL_PLANE_SECRETS) expect(env).not.toHaveProperty(secret);
+    expect(Object.keys(env).sort()).toEqual(
+      NODE_AGENT_VARIABLES.filter((n) => !CONTROL_PLANE_SECRETS.includes(n)).sort(),
+    );
+    expect(loadConfig(env).AGENT_EGRESS_DENY.map((t) => t.text)).toEqual(
+      expect.arrayContaining(['postgres', 'eventstoredb', 'gateway']),
+    );
+  });
+
+  it('nodeAgentEnvironment keeps the node agent’s variables and AGENT_SECRET_* values, and drops everything else', () => {
+    const env = nodeAgentEnvironment({
+      PATH: '/bin',
+      NATS_URL: 'nats://nats:4222',
+      NATS_USER: 'flotilla-node-agent',
+      NATS_PASSWORD: 'p',
+      NODE_ID: 'n1',
+      AGENT_SECRET_OPENAI_KEY: 'sk',
+      DATABASE_URL: 'postgres://u:p@db/x',
+      EVENTSTORE_URL: 'esdb://es:2113',
+      FLOTILLA_BOOTSTRAP_ADMIN_KEY: 'k'.repeat(30),
+      AUTH_JWT_SECRET: 's'.repeat(40),
+      AWS_SECRET_ACCESS_KEY: 'aws',
+    });
+    expect(env).toEqual({
+      PATH: '/bin',
+      NATS_URL: 'nats://nats:4222',
+      NATS_USER: 'flotilla-node-agent',
+      NATS_PASSWORD: 'p',
+      NODE_ID: 'n1',
+      AGENT_SECRET_OPENAI_KEY: 'sk',
+    });
+  });
+
+  it('no control-plane secret is a variable the node agent reads', () => {
+    for (const secret of CONTROL_PLANE_SECRETS) expect(NODE_AGENT_VARIABLES).not.toContain(secret);
   });
 });

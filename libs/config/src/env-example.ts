@@ -1,3 +1,4 @@
+import { CONTROL_PLANE_SECRETS, NODE_AGENT_VARIABLES } from './node-agent-env.js';
 import { type VariableName, variables } from './variables.js';
 
 /** The text of `.env.example`: every variable, its meaning and its local default. */
@@ -55,6 +56,8 @@ export const COMPOSE_VALUES: Readonly<Partial<Record<VariableName, string>>> = {
   OTEL_EXPORTER_OTLP_ENDPOINT: 'http://jaeger:4318',
   FLOTILLA_DATA_DIR: '/var/lib/flotilla',
   GATEWAY_URL: 'http://gateway:8080',
+  // Agents may not reach the control plane's containers (NATS is always denied).
+  AGENT_EGRESS_DENY: 'postgres,eventstoredb,gateway,orchestrator,registry,autoscaler,metrics,jaeger,prometheus,grafana',
 };
 
 /**
@@ -70,19 +73,24 @@ export const KUBERNETES_VALUES: Readonly<Partial<Record<VariableName, string>>> 
   OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector:4318',
   FLOTILLA_DATA_DIR: '/var/lib/flotilla',
   GATEWAY_URL: 'http://gateway:8080',
+  // Agents may not reach the services, the API server, nor anything on the cluster's private
+  // networks (pods, services, a managed PostgreSQL in the VPC); AGENT_EGRESS_ALLOW opens a port.
+  AGENT_EGRESS_DENY:
+    'gateway,orchestrator,registry,autoscaler,metrics,nats,kubernetes.default.svc,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,fc00::/7',
 };
 
 function renderEnvFile(
   header: readonly string[],
   values: Readonly<Partial<Record<VariableName, string>>>,
   skip: readonly VariableName[] = [],
+  only?: readonly VariableName[],
 ): string {
   const lines = [...header, ''];
   for (const [name, spec] of Object.entries(variables) as [
     VariableName,
     (typeof variables)[VariableName],
   ][]) {
-    if (skip.includes(name)) continue;
+    if (skip.includes(name) || (only && !only.includes(name))) continue;
     lines.push(`# ${spec.description} (used by: ${spec.usedBy.join(', ')})`);
     lines.push(`${name}=${values[name] ?? spec.example}`);
     lines.push('');
@@ -94,10 +102,11 @@ function renderEnvFile(
 export function renderComposeEnv(): string {
   return renderEnvFile(
     [
-      '# Settings of every Flotilla container in docker-compose.yml: every variable of',
-      '# libs/config/src/variables.ts (generated: `npm run env:example` rewrites this file and a',
-      '# test fails when it drifts). Per-service values (ports, node ids, zones) are in each',
-      "# service's `environment`, secrets come from the shell or `.env`. Empty means the default.",
+      '# Settings of every Flotilla control-plane container in docker-compose.yml (node agents read',
+      '# deploy/node-agent.env instead): every variable of libs/config/src/variables.ts (generated:',
+      '# `npm run env:example` rewrites this file and a test fails when it drifts). Per-service values',
+      "# (ports, node ids, zones) are in each service's `environment`, secrets come from the shell or",
+      '# `.env`. Empty means the default.',
     ],
     COMPOSE_VALUES,
   );
@@ -115,5 +124,26 @@ export function renderKubernetesEnv(): string {
     ],
     KUBERNETES_VALUES,
     SECRET_VARIABLES,
+  );
+}
+
+/**
+ * The text of `deploy/node-agent.env`: what a node agent container reads, and nothing else. Node
+ * agents run tenants' agents, so they get no control-plane secret (no database URL, bootstrap
+ * key or JWT secret); their NATS user and password come from their `environment`, and the
+ * AGENT_SECRET_* values their agents may use from the shell or `.env`.
+ */
+export function renderComposeNodeAgentEnv(): string {
+  return renderEnvFile(
+    [
+      '# Settings of the node agent containers in docker-compose.yml: the variables of',
+      '# libs/config/src/variables.ts that a node agent reads (generated: `npm run env:example`',
+      '# rewrites this file and a test fails when it drifts). No control-plane secret is here or may',
+      `# be added (${CONTROL_PLANE_SECRETS.join(', ')}): node agents run tenants' code.`,
+      '# Empty means the default.',
+    ],
+    COMPOSE_VALUES,
+    CONTROL_PLANE_SECRETS,
+    NODE_AGENT_VARIABLES,
   );
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { egressAllowSchema, egressTargetsSchema } from './egress.js';
 
 /**
  * Every environment variable Flotilla reads, in one table. Each service parses the whole
@@ -199,6 +200,26 @@ export const variables = {
     example: '2',
     usedBy: ['node-agent'],
   },
+  AGENT_EGRESS_ALLOW: {
+    schema: egressAllowSchema,
+    description:
+      "Node agent: destinations the http and openai runtimes of a tenant's agents may reach although the egress policy denies them by default (loopback, link-local, unspecified, multicast): '<tenant>=<destination>[,...]', tenants separated by ';', '*' for every tenant; a destination is a CIDR block, an IP address or a host name, with an optional :port (e.g. 'acme=127.0.0.1:11434,llm.internal;*=192.168.10.0/24'). Never opens AGENT_EGRESS_DENY or the NATS servers, except a destination given with its port.",
+    example: '',
+    usedBy: ['node-agent'],
+  },
+  AGENT_EGRESS_DENY: {
+    schema: egressTargetsSchema,
+    description:
+      "Node agent: control-plane destinations no agent may reach, comma-separated CIDR blocks, IP addresses or host names with an optional :port (PostgreSQL, EventStoreDB, the gateway and services, private ranges); the NATS servers of NATS_URL are always in it.",
+    example: '',
+    usedBy: ['node-agent'],
+  },
+  AGENT_MAX_RESPONSE_BYTES: {
+    schema: z.coerce.number().int().min(1024).max(1024 * 1024 * 1024).default(4 * 1024 * 1024),
+    description: 'Node agent: the largest reply an http or openai runtime accepts from its endpoint (larger replies fail the task).',
+    example: '4194304',
+    usedBy: ['node-agent'],
+  },
   HEARTBEAT_INTERVAL_MS: { schema: millis(1000), description: 'How often node agents heartbeat.', example: '1000', usedBy: ['node-agent', 'registry'] },
   NODE_SUSPECT_AFTER_MS: { schema: millis(2000), description: 'Registry: silence after which a node is suspected.', example: '2000', usedBy: ['registry'] },
   NODE_OFFLINE_AFTER_MS: { schema: millis(3000), description: 'Registry: silence after which a node is offline and its agents orphaned.', example: '3000', usedBy: ['registry'] },
@@ -256,13 +277,15 @@ export const variables = {
   },
   FLOTILLA_BOOTSTRAP_ADMIN_KEY: {
     schema: optionalString().pipe(z.string().min(24, 'at least 24 characters').optional()),
-    description: 'Gateway: a secret that authenticates as an admin of every tenant, to create the first API keys (npm start generates one).',
+    description:
+      'Gateway: a secret that authenticates as an admin of every tenant, to create the first API keys (npm start generates one; elsewhere e.g. `openssl rand -base64 32`). With NODE_ENV=production, placeholders (change-me, replace-me, ...) and low-entropy values are refused.',
     example: '',
     usedBy: ['gateway', 'cli'],
   },
   AUTH_JWT_SECRET: {
     schema: optionalString().pipe(z.string().min(32, 'at least 32 characters (HS256)').optional()),
-    description: 'Gateway: HS256 secret for JWT bearer tokens (claims: sub, tenant, role, exp).',
+    description:
+      'Gateway: HS256 secret for JWT bearer tokens (claims: sub, tenant, role, iat, exp). With NODE_ENV=production, placeholders and low-entropy values are refused.',
     example: '',
     usedBy: ['gateway'],
   },
@@ -272,12 +295,28 @@ export const variables = {
     example: '',
     usedBy: ['gateway'],
   },
-  AUTH_JWT_ISSUER: { schema: optionalString(), description: 'Gateway: required JWT issuer (iss), when set.', example: '', usedBy: ['gateway'] },
-  AUTH_JWT_AUDIENCE: { schema: optionalString(), description: 'Gateway: required JWT audience (aud), when set.', example: '', usedBy: ['gateway'] },
+  AUTH_JWT_ISSUER: {
+    schema: optionalString(),
+    description: 'Gateway: required JWT issuer (iss), when set; with NODE_ENV=production it must be set whenever JWTs are enabled.',
+    example: '',
+    usedBy: ['gateway'],
+  },
+  AUTH_JWT_AUDIENCE: {
+    schema: optionalString(),
+    description: 'Gateway: required JWT audience (aud), when set; with NODE_ENV=production it must be set whenever JWTs are enabled.',
+    example: '',
+    usedBy: ['gateway'],
+  },
   AUTH_JWT_CLOCK_SKEW_S: {
     schema: z.coerce.number().int().min(0).max(300).default(30),
     description: 'Gateway: clock skew tolerated on JWT exp/nbf.',
     example: '30',
+    usedBy: ['gateway'],
+  },
+  AUTH_JWT_MAX_AGE_S: {
+    schema: z.coerce.number().int().min(1).max(30 * 86_400).default(3600),
+    description: 'Gateway: the oldest JWT accepted, in seconds: tokens without iat, issued longer ago than this, or whose exp is more than this after their iat are refused.',
+    example: '3600',
     usedBy: ['gateway'],
   },
   RATE_LIMIT_RPS: {

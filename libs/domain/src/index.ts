@@ -19,6 +19,7 @@ export * from './blueprint/blueprint.schema.js';
 export * from './blueprint/blueprint.types.js';
 export * from './blueprint/blueprint.validate.js';
 export * from './blueprint/blueprint.resolve.js';
+export * from './blueprint/blueprint.redact.js';
 export * from './blueprint/blueprint.parse.js';
 export * from './blueprint/blueprint.json-schema.js';
 export * from './blueprint/blueprint.commands.js';

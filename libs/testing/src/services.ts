@@ -4,6 +4,7 @@ import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
+import { nodeAgentEnvironment } from '@flotilla/config';
 
 /** The repository root (where apps/<name>/dist/main.js live once built). */
 export const repoRoot = path.resolve(import.meta.dirname, '..', '..', '..');
@@ -38,7 +39,10 @@ export class ServiceProcess {
     env: NodeJS.ProcessEnv,
   ) {
     const main = path.join(repoRoot, 'apps', app, 'dist', 'main.js');
-    this.child = spawn(process.execPath, [main], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // A node agent gets what it reads and nothing else, as in the deployments: no control-plane
+    // secret (database URL, bootstrap key, JWT secret) reaches the process that runs agents.
+    const full = { ...process.env, ...env };
+    this.child = spawn(process.execPath, [main], { env: app === 'node-agent' ? nodeAgentEnvironment(full) : full, stdio: ['ignore', 'pipe', 'pipe'] });
     for (const stream of [this.child.stdout!, this.child.stderr!]) {
       readline.createInterface({ input: stream }).on('line', (line) => {
         this.lines.push(line);

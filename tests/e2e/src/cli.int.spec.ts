@@ -77,3 +77,23 @@ describe('the flotilla CLI', () => {
     expect(await flotilla(secret, 'clusters', 'list')).toMatchObject({ code: 1, stderr: expect.stringMatching(/^error: unauthenticated: /) });
   }, 60_000);
 });
+
+describe('issue 13: secrets on display (the CLI)', () => {
+  it('flotilla --help never prints the API key it would use', async () => {
+    const apiKey = 'flk.key_secret-from-the-environment.0123456789';
+    const bootstrap = 'bootstrap-admin-key-from-the-environment-0123';
+    for (const args of [['--help'], ['clusters', '--help'], ['help']]) {
+      const run = await new Promise<Run>((resolve) => {
+        execFile(
+          process.execPath,
+          [path.join(repoRoot, 'apps', 'cli', 'dist', 'main.js'), ...args],
+          { timeout: 30_000, env: { ...process.env, FLOTILLA_API_KEY: apiKey, FLOTILLA_BOOTSTRAP_ADMIN_KEY: bootstrap } },
+          (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        );
+      });
+      const output = run.stdout + run.stderr;
+      if (args[0] !== 'clusters') expect([args, output]).toEqual([args, expect.stringContaining('--api-key')]);
+      expect([args, output.includes(apiKey), output.includes(bootstrap)]).toEqual([args, false, false]);
+    }
+  });
+});

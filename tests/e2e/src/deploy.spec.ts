@@ -10,7 +10,7 @@ import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import promClient from 'prom-client';
 import { parse } from 'yaml';
-import { loadConfig, variables } from '@flotilla/config';
+import { CONTROL_PLANE_SECRETS, loadConfig, variables } from '@flotilla/config';
 import { deploymentNatsAuthorization, natsPasswordVariable, SERVICES } from '@flotilla/contracts';
 
 const root = path.resolve(import.meta.dirname, '..', '..', '..');
@@ -126,6 +126,20 @@ describe('docker-compose.yml', () => {
     expect(agents).toHaveLength(2);
     expect(new Set(agents.map((e) => e['NODE_ID'])).size).toBe(2);
     expect(new Set(agents.map((e) => e['NODE_ZONE'])).size).toBe(2);
+  });
+
+  it('issue 13: a tenant can exfiltrate node-agent secrets: node agents are given no control-plane secret', () => {
+    const agents = flotilla.filter((f) => f.app === 'node-agent');
+    expect(agents.length).toBeGreaterThan(0);
+    for (const { name, service } of agents) {
+      expect([name, service.env_file]).toEqual([name, 'deploy/node-agent.env']);
+      const env = environmentOf(service);
+      for (const secret of CONTROL_PLANE_SECRETS) expect([name, secret, env[secret]]).toEqual([name, secret, undefined]);
+      // Their agents may not reach the control plane's containers (NATS is always denied).
+      const deny = loadConfig(env).AGENT_EGRESS_DENY.map((t) => t.text);
+      for (const host of ['postgres', 'eventstoredb', 'gateway', 'orchestrator', 'registry'])
+        expect([name, deny]).toEqual([name, expect.arrayContaining([host])]);
+    }
   });
 
   it.each(flotilla.map((f) => [f.name, f] as const))(

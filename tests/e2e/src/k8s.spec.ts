@@ -18,7 +18,7 @@ import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { parse, parseAllDocuments } from 'yaml';
-import { SECRET_VARIABLES, variables } from '@flotilla/config';
+import { CONTROL_PLANE_SECRETS, ConfigError, loadConfig, SECRET_VARIABLES, variables } from '@flotilla/config';
 import { deploymentNatsAuthorization, natsPasswordVariable, SERVICES } from '@flotilla/contracts';
 
 const root = path.resolve(import.meta.dirname, '..', '..', '..');
@@ -440,13 +440,14 @@ describe('deploy/k8s/base', () => {
         const from = (c['envFrom'] as Obj[]).map(
           (e) => e['configMapRef']?.name ?? e['secretRef']?.name,
         );
+        // Node agents run tenants' agents: the optional flotilla-agent-secrets (AGENT_SECRET_*) instead.
         expect([w.metadata.name, from]).toEqual([
           w.metadata.name,
-          ['flotilla-config', 'flotilla-secrets'],
+          ['flotilla-config', appOf(w) === 'node-agent' ? 'flotilla-agent-secrets' : 'flotilla-secrets'],
         ]);
         const set = new Set([
           ...Object.keys(config['data']),
-          ...SECRET_VARIABLES,
+          ...(from.includes('flotilla-secrets') ? SECRET_VARIABLES : []),
           ...((c['env'] as Obj[] | undefined) ?? []).map((e) => e['name'] as string),
         ]);
         expect([w.metadata.name, variablesOf(appOf(w)).filter((v) => !set.has(v))]).toEqual([
@@ -517,6 +518,21 @@ describe('deploy/k8s/base', () => {
     const mount = (server['volumeMounts'] as Obj[]).find((m) => m['mountPath'] === '/etc/nats')!;
     const volume = (nats['spec'].template.spec.volumes as Obj[]).find((v) => v['name'] === mount['name'])!;
     expect(volume['projected'].sources.map((s: Obj) => s['configMap'].name).sort()).toEqual(['nats-auth', 'nats-config']);
+  });
+
+  it('issue 13: a tenant can exfiltrate node-agent secrets: node agents are given no control-plane secret', () => {
+    const objects = rendered(baseDir);
+    const agent = byKindName(objects, 'Deployment', 'node-agent')!;
+    for (const c of agent['spec'].template.spec.containers as Obj[]) {
+      const refs = (c['envFrom'] as Obj[]).map((e) => e['secretRef']).filter(Boolean) as Obj[];
+      expect(refs).toEqual([{ name: 'flotilla-agent-secrets', optional: true }]);
+      const names = ((c['env'] as Obj[] | undefined) ?? []).map((e) => e['name'] as string);
+      for (const secret of CONTROL_PLANE_SECRETS) expect(names).not.toContain(secret);
+      for (const e of (c['env'] as Obj[] | undefined) ?? [])
+        expect([e['name'], e['valueFrom']?.secretKeyRef?.name ?? 'flotilla-nats-users']).toEqual([e['name'], 'flotilla-nats-users']);
+    }
+    const config = byKindName(objects, 'ConfigMap', 'flotilla-config')!;
+    for (const secret of CONTROL_PLANE_SECRETS) expect(Object.keys(config['data'])).not.toContain(secret);
   });
 
   it('treats PostgreSQL and EventStoreDB as external services configured by the Secret', () => {
@@ -605,6 +621,24 @@ describe.each(overlays)('deploy/k8s/overlays/%s', (overlay) => {
         [...SERVICES].sort(),
       );
     }
+  });
+
+  it('issue 13: secrets on display: no usable admin key is committed, and the placeholder stops the gateway', () => {
+    const objects = rendered(dir);
+    const config = byKindName(objects, 'ConfigMap', 'flotilla-config')!['data'] as Record<string, string>;
+    const secrets =
+      overlay === 'development'
+        ? (byKindName(objects, 'Secret', 'flotilla-secrets')!['stringData'] as Record<string, string>)
+        : parseEnvFile(path.join(dir, 'secrets.env.example'));
+    const gatewayEnv = { ...config, ...secrets, NATS_USER: 'flotilla-gateway', NATS_PASSWORD: 'x'.repeat(24) };
+    let problems: readonly { variable: string }[] = [];
+    try {
+      loadConfig(gatewayEnv);
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      problems = (err as ConfigError).problems;
+    }
+    expect(problems.map((p) => p.variable)).toContain('FLOTILLA_BOOTSTRAP_ADMIN_KEY');
   });
 
   (kubectl ? it : it.skip)(

@@ -2,6 +2,7 @@ import http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { connect } from '@nats-io/transport-node';
+import { createEventStore } from '@flotilla/eventstore';
 import { api, createTestDatabase, createTestNamespace, freePort, startService, startStack, TEST_ADMIN_KEY, type ServiceProcess, type Stack, type TestDatabase, type TestNamespace } from '@flotilla/testing';
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { loadFlotillaProto } from '@flotilla/gateway/routes';
@@ -159,6 +160,62 @@ describe('tenants, audit and hardening', () => {
     expect(byAlice[0]!.actor).toMatch(/^key:key_/);
     expect(byAlice[0]!.metadata.sourceAddress).toBe('127.0.0.1');
     expect((await a('GET', '/api/audit')).status).toBe(403);
+  });
+
+  it("issue 13: tasks can be forwarded into another tenant's cluster: a backup cluster must be the tenant's own", async () => {
+    const withBackup = (id: string, backup: string) =>
+      BLUEPRINT(id).replace('maxWorkers: 3 }', `maxWorkers: 3, backupCluster: ${backup} }`);
+    // Naming another tenant's cluster as the backup is refused exactly like naming no cluster at all.
+    for (const [id, backup] of [
+      ['tenancy-b-foreign', 'tenancy-ca'],
+      ['tenancy-b-missing', 'tenancy-nowhere'],
+    ]) {
+      expect((await b('POST', '/api/blueprints?wait=true', withBackup(id!, backup!))).status).toBe(201);
+      const refused = await b('POST', '/api/clusters', { blueprint_id: id, name: id, cluster_id: id });
+      expect([id, refused.status, refused.body.error.code]).toEqual([id, 404, 'not_found']);
+      expect(refused.body.error.details).toEqual({ kind: 'cluster', id: backup, path: 'cluster.backupCluster' });
+      expect((await b('GET', `/api/clusters/${id}`)).status).toBe(404);
+    }
+    expect((await b('POST', '/api/blueprints?wait=true', withBackup('tenancy-b-own', 'tenancy-cb'))).status).toBe(201);
+    expect((await b('POST', '/api/clusters', { blueprint_id: 'tenancy-b-own', name: 'own backup', cluster_id: 'tenancy-b-own' })).status).toBe(201);
+
+    // A cluster recorded with another tenant's backup (before this check existed) whose circuit
+    // breaker is open: its tasks are refused as if it had no backup, never queued on the other
+    // tenant's cluster. Written straight to the log, as an older version would have.
+    const store = await createEventStore({ kind: 'postgres', url: db.url });
+    try {
+      const [created] = await store.readStream('cluster-tenancy-ca', { limit: 1 });
+      expect(created!.type).toBe('ClusterCreated');
+      for (const [id, backup] of [
+        ['tenancy-legacy-foreign', 'tenancy-cb'],
+        ['tenancy-legacy-missing', 'tenancy-nowhere'],
+      ] as const) {
+        const blueprint = created!.data['blueprint'] as { cluster: Record<string, unknown> };
+        await store.append(
+          `cluster-${id}`,
+          [
+            {
+              type: 'ClusterCreated',
+              data: { ...created!.data, clusterId: id, backupCluster: backup, blueprint: { ...blueprint, cluster: { ...blueprint.cluster, backupCluster: backup } } },
+              metadata: { ...created!.metadata, tenantId: 'tenant-a' },
+            },
+            {
+              type: 'CircuitBreakerOpened',
+              data: { reason: '5 consecutive failures', backupCluster: backup, at: new Date().toISOString() },
+              metadata: { ...created!.metadata, tenantId: 'tenant-a' },
+            },
+          ],
+          { expectedRevision: 'no_stream' },
+        );
+      }
+    } finally {
+      await store.close();
+    }
+    const foreign = await a('POST', '/api/clusters/tenancy-legacy-foreign/tasks', { payload: 'for tenant a only' });
+    const missing = await a('POST', '/api/clusters/tenancy-legacy-missing/tasks', { payload: 'for tenant a only' });
+    expect([foreign.status, foreign.body.error?.code, foreign.body.error?.details?.reason]).toEqual([503, 'unavailable', 'circuit_open']);
+    expect([missing.status, missing.body.error?.code, missing.body.error?.details?.reason]).toEqual([503, 'unavailable', 'circuit_open']);
+    expect(Object.keys(foreign.body.error.details).sort()).toEqual(Object.keys(missing.body.error.details).sort());
   });
 
   it('answers a 10 MB body with 413, a 1,000-deep JSON with 400 and a flood from one key with 429, and stays up', async () => {

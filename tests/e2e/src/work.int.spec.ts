@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { startStack, type Stack } from '@flotilla/testing';
+import { api, startStack, type Stack } from '@flotilla/testing';
 import { parsePrometheusText, type Family } from './prometheus.js';
 
 /**
@@ -33,6 +33,7 @@ interface Outcome {
   routed_to: string;
   outcome: 'completed' | 'failed';
   final: boolean;
+  error: string | null;
 }
 
 async function until<T>(probe: () => Promise<T | undefined | false | null>, timeoutMs: number, what: string): Promise<T> {
@@ -53,13 +54,22 @@ describe('work, measurement and elasticity (issue 7)', () => {
   const outcomes: Outcome[] = [];
 
   beforeAll(async () => {
+    // Agents reach loopback only where the egress policy opens it: the circuit breaker's backend
+    // for the default tenant, the egress test's sink for tenant acme (and no one else).
+    const flakyUrl = await startFlaky();
+    const sinkUrl = await startSink();
     stack = await startStack({
       label: 'work',
       nodes: [
         { id: 'node-w1', zone: 'zone-a', cpu: '16' },
         { id: 'node-w2', zone: 'zone-b', cpu: '16' },
       ],
-      env: { NODE_MAX_AGENTS: '40', NODE_TASK_CONCURRENCY: '32', AGENT_TASK_CONCURRENCY: '2' },
+      env: {
+        NODE_MAX_AGENTS: '40',
+        NODE_TASK_CONCURRENCY: '32',
+        AGENT_TASK_CONCURRENCY: '2',
+        AGENT_EGRESS_ALLOW: `default=127.0.0.1:${new URL(flakyUrl).port};acme=127.0.0.1:${new URL(sinkUrl).port}`,
+      },
     });
     nc = await connect({ servers: stack.ns.natsUrl });
     const sub = nc.subscribe(`${stack.ns.prefix}.flotilla.tasks.*.*.*`);
@@ -71,9 +81,10 @@ describe('work, measurement and elasticity (issue 7)', () => {
   afterAll(async () => {
     await nc?.close();
     await stack?.stop();
-    if (flaky) {
-      flaky.closeAllConnections();
-      await new Promise((r) => flaky!.close(r));
+    for (const server of [flaky, sink]) {
+      if (!server) continue;
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
     }
   });
 
@@ -81,7 +92,9 @@ describe('work, measurement and elasticity (issue 7)', () => {
   let flaky: http.Server | undefined;
   let flakyHealthy = false;
   let flakyCalls = 0;
+  let flakyUrl = '';
   const startFlaky = async (): Promise<string> => {
+    if (flaky) return flakyUrl;
     flaky = http.createServer((req, res) => {
       flakyCalls++;
       req.resume();
@@ -91,14 +104,33 @@ describe('work, measurement and elasticity (issue 7)', () => {
       });
     });
     await new Promise<void>((r) => flaky!.listen(0, '127.0.0.1', r));
-    return `http://127.0.0.1:${(flaky.address() as AddressInfo).port}/run`;
+    flakyUrl = `http://127.0.0.1:${(flaky.address() as AddressInfo).port}/run`;
+    return flakyUrl;
   };
 
-  const create = async (id: string, yaml: string) => {
-    expect((await stack.call('POST', '/api/blueprints?wait=true', yaml)).status).toBe(201);
-    const res = await stack.call('POST', '/api/clusters?wait=true', { blueprint_id: id, name: id, cluster_id: id });
+  // The egress test's endpoint: records what reaches it.
+  let sink: http.Server | undefined;
+  let sinkUrl = '';
+  const sinkRequests: http.IncomingHttpHeaders[] = [];
+  const startSink = async (): Promise<string> => {
+    sink = http.createServer((req, res) => {
+      sinkRequests.push(req.headers);
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ served_by: 'sink' }));
+      });
+    });
+    await new Promise<void>((r) => sink!.listen(0, '127.0.0.1', r));
+    sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}/run`;
+    return sinkUrl;
+  };
+
+  const create = async (id: string, yaml: string, caller: Stack['call'] = stack.call) => {
+    expect((await caller('POST', '/api/blueprints?wait=true', yaml)).status).toBe(201);
+    const res = await caller('POST', '/api/clusters?wait=true', { blueprint_id: id, name: id, cluster_id: id });
     expect(res.status).toBe(201);
-    await until(async () => (await stack.call('GET', `/api/clusters/${id}`)).body.status === 'active', 60_000, `${id} active`);
+    await until(async () => (await caller('GET', `/api/clusters/${id}`)).body.status === 'active', 60_000, `${id} active`);
   };
   const events = async (id: string) => (await stack.call('GET', `/api/clusters/${id}/events?limit=1000`)).body.events as { type: string; occurred_at: string; data: Record<string, unknown> }[];
 
@@ -312,6 +344,51 @@ describe('work, measurement and elasticity (issue 7)', () => {
     const transitions = (await events('primary')).filter((e) => e.type.startsWith('CircuitBreaker')).map((e) => e.type);
     expect(transitions).toEqual(['CircuitBreakerOpened', 'CircuitBreakerHalfOpened', 'CircuitBreakerClosed']);
   }, 180_000);
+
+  it('issue 13: the HTTP runtime is an open proxy: an agent reaches only what the egress policy opens for its tenant, and runtime secrets never show', async () => {
+    const SECRET = 'Bearer tenant-secret-token-4f7a';
+    const acme = api(stack.url, (await stack.call('POST', '/api/admin/keys', { tenant_id: 'acme', role: 'operator', name: 'acme-egress' })).body.secret as string);
+    const yaml = (id: string) =>
+      blueprint(id, { min: 1, worker: `{ kind: http, url: "${sinkUrl}", headers: { Authorization: "${SECRET}", X-Team: growth } }` });
+    const settle = async (caller: Stack['call'], cluster: string) => {
+      const submitted = await caller('POST', `/api/clusters/${cluster}/tasks`, { payload: 'ping', max_attempts: 1 });
+      expect(submitted.status).toBe(202);
+      const id = submitted.body.id as string;
+      return until(async () => outcomes.find((o) => o.task_id === id && o.final), 30_000, `task ${id} settled`);
+    };
+
+    // Tenant 'default' may not reach the sink on loopback: the task fails and nothing arrives there.
+    await create('egress-default', yaml('egress-default'));
+    const refused = await settle(stack.call, 'egress-default');
+    expect(refused).toMatchObject({ outcome: 'failed' });
+    expect(refused.error).toMatch(/may not reach 127\.0\.0\.1/);
+    expect(sinkRequests).toHaveLength(0);
+
+    // Tenant acme is allowed exactly that destination: its agent reaches it with the real header.
+    await create('egress-acme', yaml('egress-acme'), acme);
+    expect(await settle(acme, 'egress-acme')).toMatchObject({ outcome: 'completed' });
+    expect(sinkRequests).toHaveLength(1);
+    expect(sinkRequests[0]!['authorization']).toBe(SECRET);
+
+    // The API shows header names, never their values: blueprint, agents, hierarchy, events, audit.
+    const blueprintView = await acme('GET', '/api/blueprints/egress-acme');
+    expect(blueprintView.body.document.agents[1].runtime.headers).toEqual({ Authorization: '[redacted]', 'X-Team': '[redacted]' });
+    const agents = await acme('GET', '/api/clusters/egress-acme/agents');
+    const worker = (agents.body.agents as { role: string; runtime: Record<string, unknown> }[]).find((a) => a.role === 'worker')!;
+    expect(worker.runtime).toMatchObject({ kind: 'http', url: sinkUrl, headers: { Authorization: '[redacted]', 'X-Team': '[redacted]' } });
+    for (const [caller, path] of [
+      [acme, '/api/blueprints/egress-acme'],
+      [acme, '/api/clusters/egress-acme/agents'],
+      [acme, '/api/clusters/egress-acme/hierarchy'],
+      [acme, '/api/clusters/egress-acme/events?limit=1000'],
+      [acme, '/api/clusters/egress-acme/manifest'],
+      [stack.call, '/api/audit?limit=5000'],
+    ] as const) {
+      const res = await caller('GET', path);
+      expect([path, res.status]).toEqual([path, 200]);
+      expect([path, JSON.stringify(res.body).includes('tenant-secret-token')]).toEqual([path, false]);
+    }
+  }, 120_000);
 
   it('serves /metrics as Prometheus text on every service, with the service-level and cluster metrics', async () => {
     const scrape = async (port: number) => {

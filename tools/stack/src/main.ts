@@ -176,9 +176,11 @@ async function start(argv: string[]): Promise<number> {
     }
     const zones = ['zone-a', 'zone-b', 'zone-c'];
     const basePort = Number(env['NODE_AGENT_HTTP_PORT'] ?? 8085);
+    // Loaded once the build has run (it reads the config library's dist).
+    const { nodeAgentProcessEnv } = await import('./node-env.ts');
     for (let i = 1; i <= nodes; i++) {
-      const nodeEnv = {
-        ...env,
+      // Not the runner's whole environment: no bootstrap key, database URL or JWT secret.
+      const nodeEnv = nodeAgentProcessEnv(env, {
         NODE_ID: nodeIds[i - 1]!,
         NODE_ZONE: zones[(i - 1) % zones.length],
         NODE_AGENT_HTTP_PORT: String(basePort + i - 1),
@@ -187,7 +189,7 @@ async function start(argv: string[]): Promise<number> {
         NODE_CPU: env['NODE_CPU'] ?? '8',
         NODE_MEMORY_MB: env['NODE_MEMORY_MB'] ?? '16384',
         ...asUser(`flotilla-node-agent-${i}`),
-      };
+      });
       group.start(nodes === 1 ? 'node-agent' : `node-agent-${i}`, process.execPath, [path.join(root, 'apps', 'node-agent', 'dist', 'main.js')], nodeEnv, root);
     }
     const gateway = gateways[0]!;

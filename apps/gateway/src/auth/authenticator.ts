@@ -30,7 +30,8 @@ export interface Credentials {
 /**
  * Who is calling: an API key (`flk.<id>.<secret>`, checked by the orchestrator and cached for
  * 30 s; a revocation announced on NATS evicts it at once), a JWT bearer token (HS256 or RS256
- * from configuration, exp/nbf enforced with bounded skew, claims sub/tenant/role), or the
+ * from configuration, exp/nbf enforced with bounded skew, iat required and at most
+ * AUTH_JWT_MAX_AGE_S old, iss/aud when configured, claims sub/tenant/role), or the
  * bootstrap admin key. With AUTH_MODE=open, callers without credentials are a local admin.
  */
 @Injectable()
@@ -126,13 +127,20 @@ export class Authenticator implements OnModuleInit, OnModuleDestroy {
       ({ payload } = await jwtVerify(token, this.jwtKey, {
         algorithms: this.config.AUTH_JWT_SECRET ? ['HS256'] : ['RS256'],
         clockTolerance: this.config.AUTH_JWT_CLOCK_SKEW_S,
-        requiredClaims: ['exp', 'sub'],
+        // iat is required (maxTokenAge): a token says when it was minted, and is refused once
+        // older than AUTH_JWT_MAX_AGE_S whatever its exp says.
+        requiredClaims: ['exp', 'sub', 'iat'],
+        maxTokenAge: this.config.AUTH_JWT_MAX_AGE_S,
         ...(this.config.AUTH_JWT_ISSUER ? { issuer: this.config.AUTH_JWT_ISSUER } : {}),
         ...(this.config.AUTH_JWT_AUDIENCE ? { audience: this.config.AUTH_JWT_AUDIENCE } : {}),
       }));
     } catch (err) {
       throw new UnauthenticatedError(`invalid token: ${(err as Error).message}`);
     }
+    // A long-lived token is a standing credential: its lifetime may not exceed the maximum age.
+    const lifetime = Number(payload.exp) - Number(payload.iat);
+    if (!(lifetime <= this.config.AUTH_JWT_MAX_AGE_S))
+      throw new UnauthenticatedError(`invalid token: exp is ${lifetime} s after iat; at most ${this.config.AUTH_JWT_MAX_AGE_S} s (AUTH_JWT_MAX_AGE_S) are accepted`);
     const tenant = String(payload['tenant'] ?? payload['tenant_id'] ?? '');
     const role = String(payload['role'] ?? '') as Role;
     if (!(ROLES as readonly string[]).includes(role)) throw new UnauthenticatedError(`token role must be one of ${ROLES.join(', ')}`);

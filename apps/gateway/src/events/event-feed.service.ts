@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DeliverPolicy, type ConsumerMessages } from '@nats-io/jetstream';
+import { redactRuntimeSecrets } from '@flotilla/domain';
 import { Messaging } from '@flotilla/messaging';
 import { EVENTS_STREAM, EVENTS_SUBJECT, sequenceAfterPosition, type EventMessage } from '@flotilla/projections';
 
@@ -45,7 +46,8 @@ export class EventFeed {
         if (filter.types?.length && !filter.types.includes(event.type)) continue;
         if (filter.tenantId && event.metadata['tenantId'] !== filter.tenantId) continue;
         if (filter.afterPosition !== undefined && BigInt(event.position) <= filter.afterPosition) continue;
-        yield event;
+        // SSE and gRPC watchers see runtimes without header values or URL credentials.
+        yield { ...event, data: redactRuntimeSecrets(event.data) };
       }
     } finally {
       signal.removeEventListener('abort', stop);

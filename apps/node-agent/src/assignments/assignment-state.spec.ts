@@ -15,6 +15,7 @@ const assigned = (agentId: string) => ({
     nodeId: 'node-1',
     agentId,
     clusterId: 'cluster-1',
+    tenantId: 'acme',
     resources: { cpu: 1, memoryMb: 512 },
     agent: spec,
     at: '2026-03-01T10:00:00.000Z',
@@ -36,7 +37,7 @@ describe('AssignmentBook', () => {
     const book = new AssignmentBook('node-1');
     expect(book.apply(3, assigned('agent-1'))).toMatchObject({
       kind: 'assigned',
-      agent: { agentId: 'agent-1', clusterId: 'cluster-1', spec },
+      agent: { agentId: 'agent-1', clusterId: 'cluster-1', tenantId: 'acme', spec },
     });
     book.apply(5, assigned('agent-2'));
     expect(book.apply(8, released('agent-1'))).toEqual({

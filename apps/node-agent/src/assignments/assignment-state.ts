@@ -4,6 +4,8 @@ import type { AgentSpec, Resources } from '@flotilla/domain';
 export interface AssignedAgent {
   readonly agentId: string;
   readonly clusterId: string;
+  /** The cluster's tenant (null in assignments recorded before it was carried): whose egress allow-list applies. */
+  readonly tenantId: string | null;
   readonly resources: Resources;
   /** Null for an assignment recorded without one (it cannot run; reported failed). */
   readonly spec: AgentSpec | null;
@@ -63,6 +65,7 @@ export class AssignmentBook {
         const agent: AssignedAgent = {
           agentId,
           clusterId: String(d['clusterId']),
+          tenantId: typeof d['tenantId'] === 'string' ? d['tenantId'] : null,
           resources: (d['resources'] ?? { cpu: 0, memoryMb: 0 }) as Resources,
           spec: (d['agent'] as AgentSpec | undefined) ?? null,
           assignedAt: String(d['at'] ?? ''),
@@ -101,7 +104,8 @@ export class AssignmentBook {
   static restore(snapshot: AssignmentSnapshot): AssignmentBook {
     const book = new AssignmentBook(snapshot.nodeId);
     book.seq = snapshot.lastSeq;
-    for (const a of snapshot.agents) book.agentsById.set(a.agentId, a);
+    // Copies saved before assignments carried the tenant have none: only `*` allowances apply.
+    for (const a of snapshot.agents) book.agentsById.set(a.agentId, { ...a, tenantId: a.tenantId ?? null });
     book.lastReason = new Map();
     return book;
   }

@@ -16,6 +16,7 @@ const assigned = (
 ): AssignedAgent => ({
   agentId,
   clusterId: 'cluster-1',
+  tenantId: 'acme',
   resources: { cpu: 0.5, memoryMb: 256 },
   spec: runtime
     ? ({
@@ -88,7 +89,7 @@ describe('AgentRunner', () => {
             baseUrl: 'http://127.0.0.1:1/v1',
             model: 'm',
             systemPrompt: null,
-            apiKeyEnv: 'MISSING_KEY',
+            apiKeyEnv: 'AGENT_SECRET_MISSING_KEY',
             temperature: null,
             maxTokens: null,
             timeoutMs: 1000,
@@ -104,7 +105,7 @@ describe('AgentRunner', () => {
       ['agent-badrt', 'failed'],
       ['agent-nokey', 'failed'],
     ]);
-    expect(reports[2]!.reason).toMatch(/MISSING_KEY/);
+    expect(reports[2]!.reason).toMatch(/AGENT_SECRET_MISSING_KEY/);
     // Still assigned: not retried (and not reported again) on the next sync.
     runner.sync(
       new Map([['agent-nokey', assigned('agent-nokey', { kind: 'shell' })]]),

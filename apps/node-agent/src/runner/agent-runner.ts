@@ -3,6 +3,7 @@ import type { Logger } from '@flotilla/telemetry';
 import type { AssignedAgent } from '../assignments/assignment-state.js';
 import type { AgentReport } from '../reports/agent-reporter.js';
 import { AgentWorker, Slots, type TaskOutcome } from './agent-worker.js';
+import { EgressPolicy } from './egress.policy.js';
 import { createRuntime, parseResolvedRuntime } from './runtime.factory.js';
 import type { TaskSource } from './task-source.js';
 
@@ -17,6 +18,8 @@ export interface RunnerOptions {
   readonly logger: Logger;
   readonly onOutcome?: (outcome: TaskOutcome) => void;
   readonly env?: NodeJS.ProcessEnv;
+  /** Where the http and openai runtimes may connect (default: the built-in denials only). */
+  readonly egress?: EgressPolicy;
 }
 
 /** An agent as the heartbeat reports it. */
@@ -40,8 +43,11 @@ export class AgentRunner {
   private readonly slots: Slots;
   private accepting = true;
 
+  private readonly egress: EgressPolicy;
+
   constructor(private readonly options: RunnerOptions) {
     this.slots = new Slots(options.nodeConcurrency);
+    this.egress = options.egress ?? new EgressPolicy({});
   }
 
   get size(): number {
@@ -82,7 +88,11 @@ export class AgentRunner {
     }
     let worker: AgentWorker;
     try {
-      const runtime = createRuntime(parseResolvedRuntime(agent.spec.runtime), this.options.env);
+      const runtime = createRuntime(
+        parseResolvedRuntime(agent.spec.runtime),
+        this.egress.forTenant(agent.tenantId),
+        this.options.env,
+      );
       worker = new AgentWorker({
         agentId: agent.agentId,
         clusterId: agent.clusterId,

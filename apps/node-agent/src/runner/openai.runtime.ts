@@ -1,10 +1,14 @@
 import {
+  AGENT_SECRET_ENV_PATTERN,
+  AGENT_SECRET_PREFIX,
+  RuleViolationError,
   UnavailableError,
   ValidationError,
   type JsonValue,
   type ResolvedRuntime,
 } from '@flotilla/domain';
-import { sendJson } from './http.runtime.js';
+import { sendJson } from './egress.client.js';
+import type { EgressGuard } from './egress.policy.js';
 import type { AgentRuntime, RuntimeContext } from './runtime.js';
 import type { AgentTask } from './task-source.js';
 
@@ -24,20 +28,30 @@ interface ChatCompletion {
  * OpenAI, Ollama, vLLM, llama.cpp's server). The task's input is the user message (text as is,
  * anything else as JSON); the blueprint's system prompt goes first. The API key, when the
  * endpoint needs one, is read from the environment variable the blueprint names, never from the
- * blueprint itself.
+ * blueprint itself, and only from an AGENT_SECRET_* variable: the blueprint schema says so, and
+ * this runtime refuses any other name again, since a node agent's environment also holds its
+ * own credentials and the endpoint is the tenant's to choose. The endpoint is reached through
+ * the egress policy.
  */
 export class OpenAiRuntime implements AgentRuntime {
   readonly kind = 'openai' as const;
 
   constructor(
     private readonly runtime: OpenAi,
+    private readonly egress: EgressGuard,
     private readonly env: NodeJS.ProcessEnv = process.env,
   ) {}
 
-  /** The key, or a typed error naming the missing variable (checked when the agent starts). */
+  /** The key, or a typed error naming the missing or forbidden variable (checked when the agent starts). */
   apiKey(): string | null {
     const name = this.runtime.apiKeyEnv;
     if (!name) return null;
+    if (!AGENT_SECRET_ENV_PATTERN.test(name))
+      throw new RuleViolationError(
+        'agent_secret_forbidden',
+        `agents may read secrets only from ${AGENT_SECRET_PREFIX}* variables; model '${this.runtime.model}' names ${name}`,
+        { variable: name, prefix: AGENT_SECRET_PREFIX },
+      );
     const key = this.env[name];
     if (!key)
       throw new UnavailableError(
@@ -73,6 +87,7 @@ export class OpenAiRuntime implements AgentRuntime {
       Math.min(this.runtime.timeoutMs, task.timeoutMs ?? Infinity),
       ctx.signal,
       `model '${this.runtime.model}' of agent '${ctx.spec.name}'`,
+      this.egress,
     );
     const completion = reply.body as ChatCompletion | null;
     const choice = completion?.choices?.[0];

@@ -5,6 +5,7 @@ import {
   type ResolvedRuntime,
 } from '@flotilla/domain';
 import { BuiltinRuntime } from './builtin.runtime.js';
+import type { EgressGuard } from './egress.policy.js';
 import { HttpRuntime } from './http.runtime.js';
 import { OpenAiRuntime } from './openai.runtime.js';
 import type { AgentRuntime } from './runtime.js';
@@ -35,17 +36,22 @@ export function parseResolvedRuntime(raw: unknown): ResolvedRuntime {
   return resolveRuntime(parsed.data);
 }
 
+/**
+ * The runtime of one agent. `egress` is the egress policy under the agent's tenant: the only way
+ * the http and openai runtimes reach the network.
+ */
 export function createRuntime(
   runtime: ResolvedRuntime,
+  egress: EgressGuard,
   env: NodeJS.ProcessEnv = process.env,
 ): AgentRuntime {
   switch (runtime.kind) {
     case 'builtin':
       return new BuiltinRuntime(runtime);
     case 'http':
-      return new HttpRuntime(runtime);
+      return new HttpRuntime(runtime, egress);
     case 'openai': {
-      const openai = new OpenAiRuntime(runtime, env);
+      const openai = new OpenAiRuntime(runtime, egress, env);
       // Fail at start, not at the first task, when the key the blueprint names is missing.
       openai.apiKey();
       return openai;

@@ -8,6 +8,7 @@ import {
   blueprintStream,
   NotFoundError,
   parseBlueprint,
+  redactRuntimeSecrets,
   validateBlueprint,
   type BlueprintCommand,
   type BlueprintState,
@@ -149,7 +150,8 @@ export class BlueprintsService {
       ...viewFromRow(row),
       description: document.metadata?.description ?? '',
       tags: document.metadata?.tags ?? [],
-      document: latest?.document ?? {},
+      // The document as written, but for its runtimes' header values and URL credentials.
+      document: redactRuntimeSecrets(latest?.document ?? {}),
       versions: versions.map((v) => ({
         version: v.version,
         hash: v.hash,

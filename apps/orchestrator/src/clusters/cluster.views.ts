@@ -1,5 +1,5 @@
 import type { AgentView, ClusterView, EventView } from '@flotilla/contracts';
-import { agentCounts, type ExistingCluster } from '@flotilla/domain';
+import { agentCounts, redactRuntime, redactRuntimeSecrets, type ExistingCluster } from '@flotilla/domain';
 import {
   desiredAgentsOf,
   type ClusterAgentRow,
@@ -85,7 +85,8 @@ export function agentViewFromRow(row: ClusterAgentRow): AgentView {
     state: row.state as AgentView['state'],
     node_id: row.nodeId ?? null,
     capabilities: row.capabilities,
-    runtime: row.runtime,
+    // Header values and URL credentials stay with the node agents (the log), never in a view.
+    runtime: redactRuntime(row.runtime),
     reports_to: row.reportsTo ?? null,
     spec_hash: row.specHash,
     reason: row.reason ?? null,
@@ -105,7 +106,8 @@ export function eventViewFromRow(row: ClusterEventRow): EventView {
     actor: row.actor,
     tenant_id: row.tenantId,
     occurred_at: iso(row.occurredAt),
-    data: row.data,
+    // Events carry blueprints and agent specs: their runtime secrets are withheld here too.
+    data: redactRuntimeSecrets(row.data),
     metadata: row.metadata,
   };
 }

@@ -79,6 +79,7 @@ export class ClustersService {
       document,
       req.environment ? { environment: req.environment } : {},
     );
+    await this.checkBackupCluster(blueprint.cluster.backupCluster, owningTenant(meta));
     const fixed = blueprint.agents.filter((a) => a.role !== 'worker').reduce((n, a) => n + a.count, 0);
     await this.checkQuota(owningTenant(meta), 1, fixed + (req.target_workers ?? blueprint.cluster.targetWorkers));
     const clusterId =
@@ -132,6 +133,25 @@ export class ClustersService {
     if (state.status === 'none' || (!admin && state.tenantId !== identity.tenantId))
       throw NotFoundError.of('cluster', clusterId);
     return state;
+  }
+
+  /**
+   * A backup cluster takes the tasks of the cluster it backs while that one's circuit breaker is
+   * open, so it must be a cluster of the same tenant: otherwise one tenant's tasks (and their
+   * payloads) would run on, and be readable by, another tenant. A backup that does not exist
+   * and one of another tenant are refused alike (404), so the answer says nothing about other
+   * tenants' cluster ids. The task router checks again when it forwards (TasksService).
+   */
+  private async checkBackupCluster(backupId: string | null, tenantId: string): Promise<void> {
+    if (!backupId) return;
+    const backup = await this.state(backupId);
+    if (backup.status === 'none' || backup.tenantId !== tenantId) {
+      throw new NotFoundError(`backup cluster '${backupId}' was not found`, {
+        kind: 'cluster',
+        id: backupId,
+        path: 'cluster.backupCluster',
+      });
+    }
   }
 
   /**

@@ -3,6 +3,7 @@ import {
   desiredAgents,
   hierarchy,
   isLive,
+  redactUrl,
   type ExistingCluster,
   type HierarchyNode,
 } from '@flotilla/domain';
@@ -14,9 +15,9 @@ function runtimeSummary(runtime: { kind: string } & Record<string, unknown>): st
     case 'builtin':
       return `builtin \`${String(runtime['handler'])}\``;
     case 'http':
-      return `http ${String(runtime['method'] ?? 'POST')} ${String(runtime['url'])}`;
+      return `http ${String(runtime['method'] ?? 'POST')} ${redactUrl(String(runtime['url']))}`;
     case 'openai':
-      return `openai-compatible \`${String(runtime['model'])}\` at ${String(runtime['baseUrl'])}`;
+      return `openai-compatible \`${String(runtime['model'])}\` at ${redactUrl(String(runtime['baseUrl']))}`;
     default:
       return runtime.kind;
   }

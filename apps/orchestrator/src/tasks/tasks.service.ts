@@ -122,7 +122,7 @@ export class TasksService implements OnModuleInit {
       );
       cluster = (await this.clusters.state(cluster.clusterId)) as ExistingCluster;
     }
-    const routedTo = await this.route(cluster, meta);
+    const routedTo = await this.route(cluster);
     const record: TaskView = {
       id: taskId,
       cluster_id: cluster.clusterId,
@@ -200,19 +200,28 @@ export class TasksService implements OnModuleInit {
     b.tokens -= 1;
   }
 
-  /** The cluster the task runs on, from the circuit breaker's state. */
-  private async route(cluster: ExistingCluster, meta: RequestMeta): Promise<string> {
+  /**
+   * The cluster the task runs on, from the circuit breaker's state. A backup of another tenant is
+   * never used, whatever the cluster recorded (it may predate the check at creation, or the id
+   * may since belong to someone else): the task is refused exactly as if there were no backup,
+   * so the reply does not tell whether another tenant's cluster exists.
+   */
+  private async route(cluster: ExistingCluster): Promise<string> {
     if (cluster.circuit !== 'open') return cluster.clusterId;
     if (cluster.backupCluster) {
       const backup = await this.clusters.state(cluster.backupCluster);
-      if (
+      if (backup.status !== 'none' && backup.tenantId !== cluster.tenantId) {
+        this.logger.warn(
+          { clusterId: cluster.clusterId, backupCluster: cluster.backupCluster },
+          "backup cluster belongs to another tenant; not forwarding this cluster's tasks to it",
+        );
+      } else if (
         backup.status !== 'none' &&
         backup.status !== 'decommissioned' &&
         backup.status !== 'decommissioning'
       )
         return backup.clusterId;
     }
-    void meta;
     throw new UnavailableError(
       `the circuit breaker of cluster '${cluster.clusterId}' is open and it has no usable backup cluster`,
       {

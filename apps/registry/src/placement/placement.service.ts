@@ -214,6 +214,8 @@ export class PlacementService {
               data: {
                 agentId,
                 clusterId: req.cluster_id,
+                // The node agent applies this tenant's egress allow-list to the agent.
+                ...(req.tenant_id !== '*' ? { tenantId: req.tenant_id } : {}),
                 resources: { cpu: p.agent.resources.cpu, memoryMb: p.agent.resources.memory_mb },
                 agent: {
                   name: p.agent.name,

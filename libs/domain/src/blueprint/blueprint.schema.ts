@@ -120,13 +120,36 @@ const BuiltinRuntimeSchema = z.strictObject({
   failureRate: z.number().min(0).max(1).optional().meta({ description: 'share of tasks that fail (default 1 for fail, else 0)' }),
 });
 
+/**
+ * Headers the node agent sets itself (or that would change what the request is, or where it
+ * goes): a blueprint may not set them.
+ */
+export const RESERVED_HTTP_HEADERS = ['host', 'content-length', 'transfer-encoding', 'connection', 'upgrade', 'te', 'trailer', 'keep-alive', 'proxy-authorization', 'proxy-connection'] as const;
+const headerName = z
+  .string()
+  .regex(/^[A-Za-z0-9-]{1,64}$/, { error: 'expected a header name (letters, digits and -; at most 64 characters)' })
+  .refine((name) => !(RESERVED_HTTP_HEADERS as readonly string[]).includes(name.toLowerCase()), {
+    error: (issue) => `header '${String(issue.input)}' is set by the node agent; a blueprint may not set it`,
+  });
+
 const HttpRuntimeSchema = z.strictObject({
   kind: z.literal('http'),
   url: httpUrl,
   method: z.enum(['POST', 'PUT']).optional().meta({ default: 'POST' }),
   timeoutMs: int(1, 3_600_000).optional().meta({ default: 30_000 }),
-  headers: z.record(z.string().regex(/^[A-Za-z0-9-]{1,64}$/), z.string().max(1024)).optional(),
+  headers: z
+    .record(headerName, z.string().max(1024))
+    .optional()
+    .meta({ description: 'request headers; their values are never shown by the API (a redaction marker stands in for each)' }),
 });
+
+/**
+ * The only environment variables an agent may read a secret from. A node agent's environment
+ * holds its own settings too (its NATS password, at least); a blueprint naming any variable
+ * could send that to a URL of its choosing. The node agent enforces the prefix again at run time.
+ */
+export const AGENT_SECRET_PREFIX = 'AGENT_SECRET_';
+export const AGENT_SECRET_ENV_PATTERN = /^AGENT_SECRET_[A-Z0-9_]{1,115}$/;
 
 const OpenAiRuntimeSchema = z.strictObject({
   kind: z.literal('openai'),
@@ -135,8 +158,11 @@ const OpenAiRuntimeSchema = z.strictObject({
   systemPrompt: z.string().max(32_000).optional(),
   apiKeyEnv: z
     .string()
-    .regex(/^[A-Z_][A-Z0-9_]{0,127}$/, { error: 'expected the NAME of an environment variable holding the key (never the key itself)' })
-    .optional(),
+    .regex(AGENT_SECRET_ENV_PATTERN, {
+      error: `expected the NAME of an environment variable of the node agent that starts with ${AGENT_SECRET_PREFIX} (e.g. ${AGENT_SECRET_PREFIX}OPENAI_KEY) and holds the key; agents may read no other variable`,
+    })
+    .optional()
+    .meta({ description: `name of the node agent's environment variable holding the API key; must start with ${AGENT_SECRET_PREFIX}` }),
   temperature: z.number().min(0).max(2).optional(),
   maxTokens: int(1, 1_000_000).optional(),
   timeoutMs: int(1, 3_600_000).optional().meta({ default: 60_000 }),

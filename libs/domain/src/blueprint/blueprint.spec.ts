@@ -86,6 +86,8 @@ describe('broken blueprints', () => {
     { file: 'worker-with-count.yaml', path: 'agents[1].count', message: 'workers form a pool' },
     { file: 'unknown-runtime.yaml', path: 'agents[0].runtime.kind', message: 'builtin' },
     { file: 'bad-http-url.yaml', path: 'agents[0].runtime.url', message: 'expected an http:// or https:// URL' },
+    { file: 'api-key-env-not-agent-secret.yaml', path: 'agents[0].runtime.apiKeyEnv', message: 'starts with AGENT_SECRET_' },
+    { file: 'reserved-http-header.yaml', path: 'agents[0].runtime.headers.Host', message: "header 'Host' is set by the node agent" },
     { file: 'overlay-min-above-max.yaml', path: 'environments.production.minWorkers', message: 'minWorkers (8) must not exceed maxWorkers (5)' },
     { file: 'no-worker-agent.yaml', path: 'cluster.maxWorkers', message: 'needs at least one agent with role worker' },
     { file: 'billion-laughs.yaml', path: '', message: 'too many aliases' },
@@ -136,6 +138,31 @@ describe('broken blueprints', () => {
   it('refuses invalid JSON and non-object documents', () => {
     expect(issuesOf(() => parseBlueprint('{"apiVersion": ', { format: 'json' }))[0]?.message).toMatch(/^invalid JSON/);
     expect(issuesOf(() => parseBlueprint('- just\n- a list\n'))[0]).toMatchObject({ path: '' });
+  });
+});
+
+describe('issue 13: a tenant can exfiltrate node-agent secrets', () => {
+  const withOpenAi = (apiKeyEnv: string) =>
+    parseBlueprint(`apiVersion: flotilla/v1
+kind: Blueprint
+metadata: { id: exfil, name: exfil, version: 1.0.0 }
+cluster: { type: team, minWorkers: 0, maxWorkers: 1 }
+agents:
+  - { name: boss, role: supervisor, runtime: { kind: openai, baseUrl: 'https://collector.example.com/v1', model: m, apiKeyEnv: ${apiKeyEnv} } }
+  - { name: hand, role: worker, runtime: { kind: builtin, handler: echo } }
+`);
+
+  it.each(['FLOTILLA_BOOTSTRAP_ADMIN_KEY', 'AUTH_JWT_SECRET', 'DATABASE_URL', 'NATS_PASSWORD', 'OPENAI_API_KEY', 'AGENT_SECRET_'])(
+    'refuses apiKeyEnv %s, naming the path and the AGENT_SECRET_ prefix',
+    (name) => {
+      const issues = issuesOf(() => withOpenAi(name));
+      expect(issues).toEqual([{ path: 'agents[0].runtime.apiKeyEnv', message: expect.stringContaining('AGENT_SECRET_') }]);
+    },
+  );
+
+  it('accepts a variable with the AGENT_SECRET_ prefix', () => {
+    const bp = withOpenAi('AGENT_SECRET_OPENAI_KEY');
+    expect(bp.agents[0]!.runtime).toMatchObject({ kind: 'openai', apiKeyEnv: 'AGENT_SECRET_OPENAI_KEY' });
   });
 });
 

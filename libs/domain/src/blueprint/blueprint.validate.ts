@@ -18,6 +18,10 @@ function fromZodIssue(issue: z.core.$ZodIssue): ValidationIssue[] {
   if (issue.code === 'unrecognized_keys') {
     return issue.keys.map((key) => ({ path: formatPath([...issue.path, key]), message: `unknown field '${key}'` }));
   }
+  // A record key that fails its schema: say why (the key's own issues), not just "Invalid key".
+  if (issue.code === 'invalid_key' && issue.issues.length > 0) {
+    return issue.issues.map((inner) => ({ path: formatPath(issue.path), message: inner.message }));
+  }
   let message = issue.message;
   if (issue.code === 'invalid_type' && /received undefined$/.test(message)) message = `required: expected ${issue.expected}`;
   else message = message.replace(/^Invalid (input|option): /, '');

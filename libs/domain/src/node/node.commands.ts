@@ -34,7 +34,14 @@ export type DeregisterNode = Command<'DeregisterNode', { readonly reason?: strin
  */
 export type PlaceAgent = Command<
   'PlaceAgent',
-  { readonly agentId: string; readonly clusterId: string; readonly resources: Resources; readonly agent?: AgentSpec }
+  {
+    readonly agentId: string;
+    readonly clusterId: string;
+    /** The cluster's tenant: the node agent applies that tenant's egress allow-list to the agent. */
+    readonly tenantId?: string;
+    readonly resources: Resources;
+    readonly agent?: AgentSpec;
+  }
 >;
 export type ReleaseAgent = Command<'ReleaseAgent', { readonly agentId: string; readonly reason?: string }>;
 

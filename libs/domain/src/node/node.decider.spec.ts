@@ -140,6 +140,13 @@ describe('Node decider', () => {
         .when(cmd('PlaceAgent', { agentId: 'a-1', clusterId: 'cluster-a', resources: { cpu: 1, memoryMb: 1024 }, agent }))
         .then([{ type: 'AgentAssigned', data: { nodeId: 'node-2', agentId: 'a-1', clusterId: 'cluster-a', resources: { cpu: 1, memoryMb: 1024 }, agent, at: NOW } }]);
     });
+    it("carries the cluster's tenant (whose egress allow-list the node agent applies), and refuses a malformed one", () => {
+      spec
+        .given(registeredH)
+        .when(cmd('PlaceAgent', { agentId: 'a-1', clusterId: 'cluster-a', tenantId: 'acme', resources: { cpu: 1, memoryMb: 1024 } }))
+        .then([{ type: 'AgentAssigned', data: { nodeId: 'node-2', agentId: 'a-1', clusterId: 'cluster-a', tenantId: 'acme', resources: { cpu: 1, memoryMb: 1024 }, at: NOW } }]);
+      spec.given(registeredH).when(cmd('PlaceAgent', { agentId: 'a-1', clusterId: 'cluster-a', tenantId: 'Not A Tenant', resources: { cpu: 1, memoryMb: 1 } })).thenThrows(ValidationError);
+    });
     it('refuses a malformed agent spec, naming each field', () => {
       const bad = { name: '', role: 'boss', capabilities: [1], runtime: { kind: 'shell' } } as unknown as Data<'PlaceAgent'>['agent'];
       const err = thrownBy(() => nodeDecider.decide(cmd('PlaceAgent', { agentId: 'a-1', clusterId: 'cluster-a', resources: { cpu: 1, memoryMb: 1 }, agent: bad }), fold(nodeDecider, registeredH)));

@@ -220,10 +220,11 @@ export function decide(command: NodeCommand, state: NodeState): readonly NodeEve
     }
     case 'PlaceAgent': {
       const node = requireRegistered(state);
-      const { agentId, clusterId } = command.data;
+      const { agentId, clusterId, tenantId } = command.data;
       const issues: ValidationIssue[] = [];
       if (!isValidId('agent', agentId)) issues.push({ path: 'agentId', message: idProblem('agent', agentId) });
       if (!isValidId('cluster', clusterId)) issues.push({ path: 'clusterId', message: idProblem('cluster', clusterId) });
+      if (tenantId !== undefined && !isValidId('tenant', tenantId)) issues.push({ path: 'tenantId', message: idProblem('tenant', tenantId) });
       const agent = checkAgentSpec(command.data.agent, issues);
       if (issues.length > 0) invalid(issues);
       const resources = checkResources(command.data.resources);
@@ -247,7 +248,7 @@ export function decide(command: NodeCommand, state: NodeState): readonly NodeEve
           capacity: { ...node.capacity },
         });
       }
-      return [{ type: 'AgentAssigned', data: { nodeId: node.nodeId, agentId, clusterId, resources, ...(agent ? { agent } : {}), at } }];
+      return [{ type: 'AgentAssigned', data: { nodeId: node.nodeId, agentId, clusterId, ...(tenantId !== undefined ? { tenantId } : {}), resources, ...(agent ? { agent } : {}), at } }];
     }
     case 'ReleaseAgent': {
       const node = requireNode(state);

@@ -34,7 +34,15 @@ export type NodeDrained = Event<'NodeDrained', At>;
 export type NodeDeregistered = Event<'NodeDeregistered', At & { readonly reason: string }>;
 export type AgentAssigned = Event<
   'AgentAssigned',
-  At & { readonly nodeId: string; readonly agentId: string; readonly clusterId: string; readonly resources: Resources; readonly agent?: AgentSpec }
+  At & {
+    readonly nodeId: string;
+    readonly agentId: string;
+    readonly clusterId: string;
+    /** The cluster's tenant (absent in events recorded before it was carried). */
+    readonly tenantId?: string;
+    readonly resources: Resources;
+    readonly agent?: AgentSpec;
+  }
 >;
 export type AgentReleased = Event<
   'AgentReleased',
