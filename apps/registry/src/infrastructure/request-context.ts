@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { CommandContext } from '@flotilla/application';
-import { SYSTEM_IDENTITY, spansAllTenants, type RequestIdentity } from '@flotilla/contracts';
+import { actsForPlatform, SYSTEM_IDENTITY, spansAllTenants, type RequestIdentity } from '@flotilla/contracts';
+import { ForbiddenError } from '@flotilla/domain';
 import type { RequestMeta } from '@flotilla/messaging';
 
 /** Who asks (from the gateway's headers), or the system itself for internal calls. */
@@ -31,6 +32,24 @@ export function systemContext(actor: string, extra?: Record<string, unknown>): C
     correlationId: randomUUID(),
     extra: { ...extra },
   };
+}
+
+/**
+ * Fleet-wide operations (register, heartbeat, drain, cordon, uncordon or deregister a node, the
+ * placement strategy, leadership, placement itself) are the platform's: a service, or an admin
+ * of every tenant. The gateway checks it too; this is the owner's own check, so a request that
+ * reaches the registry over NATS with a one-tenant identity is refused all the same.
+ */
+export function requirePlatform(meta: RequestMeta, operation: string): void {
+  const identity = identityOf(meta);
+  if (!actsForPlatform(identity)) {
+    throw new ForbiddenError(`${identity.role} of tenant '${identity.tenantId}' may not ${operation} (needs the platform role: an admin of every tenant, tenant '*')`, {
+      operation,
+      role: identity.role,
+      tenant_id: identity.tenantId,
+      access: 'platform',
+    });
+  }
 }
 
 /**
