@@ -1,3 +1,5 @@
+import { PLATFORM_TENANT } from '@flotilla/domain';
+
 /** NATS header names Flotilla sets on requests (besides the W3C `traceparent`/`tracestate`). */
 export const Headers = {
   actor: 'Flotilla-Actor',
@@ -26,7 +28,7 @@ export const SYSTEM_IDENTITY: RequestIdentity = {
  * The tenant of identities that span every tenant, and the owner of what belongs to the fleet
  * rather than to one tenant (nodes' lifecycle, the placement strategy, leadership).
  */
-export const PLATFORM_TENANT = '*';
+export { PLATFORM_TENANT };
 
 /** Whether an identity may see every tenant: an admin granted '*', or a service itself. */
 export function spansAllTenants(identity: RequestIdentity): boolean {

@@ -9,11 +9,16 @@ export function identityOf(meta: RequestMeta): RequestIdentity {
   return meta.identity ?? SYSTEM_IDENTITY;
 }
 
+/**
+ * A command's context: who acts (the actor on every event) and, for a caller of one tenant, that
+ * tenant (another tenant's aggregate is not found). The tenant events are recorded as is the
+ * aggregate's own (Decider.tenantOf): the platform's for a shared node's lifecycle, the cluster's
+ * for an agent's assignment, never the caller's.
+ */
 export function commandContext(meta: RequestMeta, extra?: Record<string, unknown>): CommandContext {
   const identity = identityOf(meta);
   return {
-    // A caller spanning every tenant ('*') acts for the default tenant, as in the orchestrator.
-    tenantId: identity.tenantId === '*' ? SYSTEM_IDENTITY.tenantId : identity.tenantId,
+    tenantScope: spansAllTenants(identity) ? undefined : identity.tenantId,
     actor: identity.actor,
     correlationId: meta.correlationId ?? randomUUID(),
     idempotencyKey: meta.idempotencyKey,
@@ -27,7 +32,6 @@ export function commandContext(meta: RequestMeta, extra?: Record<string, unknown
 /** A command issued by one of the registry's own loops (failure detector, placement, ...). */
 export function systemContext(actor: string, extra?: Record<string, unknown>): CommandContext {
   return {
-    tenantId: SYSTEM_IDENTITY.tenantId,
     actor,
     correlationId: randomUUID(),
     extra: { ...extra },

@@ -34,7 +34,14 @@ export type DeregisterNode = Command<'DeregisterNode', { readonly reason?: strin
  */
 export type PlaceAgent = Command<
   'PlaceAgent',
-  { readonly agentId: string; readonly clusterId: string; readonly resources: Resources; readonly agent?: AgentSpec }
+  {
+    readonly agentId: string;
+    readonly clusterId: string;
+    /** The tenant of the cluster: the assignment (and its release) is recorded as that tenant's. */
+    readonly tenantId?: string;
+    readonly resources: Resources;
+    readonly agent?: AgentSpec;
+  }
 >;
 export type ReleaseAgent = Command<'ReleaseAgent', { readonly agentId: string; readonly reason?: string }>;
 

@@ -34,11 +34,19 @@ export type NodeDrained = Event<'NodeDrained', At>;
 export type NodeDeregistered = Event<'NodeDeregistered', At & { readonly reason: string }>;
 export type AgentAssigned = Event<
   'AgentAssigned',
-  At & { readonly nodeId: string; readonly agentId: string; readonly clusterId: string; readonly resources: Resources; readonly agent?: AgentSpec }
+  At & {
+    readonly nodeId: string;
+    readonly agentId: string;
+    readonly clusterId: string;
+    /** The cluster's tenant: whose event this is (absent on events recorded before placements named it). */
+    readonly tenantId?: string;
+    readonly resources: Resources;
+    readonly agent?: AgentSpec;
+  }
 >;
 export type AgentReleased = Event<
   'AgentReleased',
-  At & { readonly nodeId: string; readonly agentId: string; readonly clusterId: string; readonly reason: string }
+  At & { readonly nodeId: string; readonly agentId: string; readonly clusterId: string; readonly tenantId?: string; readonly reason: string }
 >;
 
 export type NodeEvent =
