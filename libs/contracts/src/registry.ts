@@ -149,7 +149,8 @@ export type PlacementAgent = z.infer<typeof placementAgent>;
 
 export const placeRequest = z.strictObject({
   cluster_id: idOf('cluster'),
-  tenant_id: z.string(),
+  /** The cluster's tenant (from the cluster's state): its agents' assignments are recorded as its events. */
+  tenant_id: idOf('tenant'),
   strategy: z.enum(STRATEGIES).optional(),
   constraints: z
     .strictObject({

@@ -214,6 +214,8 @@ export class PlacementService {
               data: {
                 agentId,
                 clusterId: req.cluster_id,
+                // The assignment is the cluster's tenant's event, not the caller's (the reconciler).
+                tenantId: req.tenant_id,
                 resources: { cpu: p.agent.resources.cpu, memoryMb: p.agent.resources.memory_mb },
                 agent: {
                   name: p.agent.name,
