@@ -147,7 +147,7 @@ export function registerResourceCommands(program: Command, client: () => Gateway
       const c = await call<Cluster>('POST', '/api/clusters?wait=true', {
         blueprint_id: o.blueprint,
         name: o.name,
-        ...(o.id ? { cluster_id: o.id } : {}),
+        ...(o.id ? { id: o.id } : {}),
         ...(o.workers !== undefined ? { target_workers: int(o.workers) } : {}),
       });
       out()(c, () => table(clusterRows([c]), CLUSTER_HEADER));

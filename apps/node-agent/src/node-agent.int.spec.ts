@@ -9,7 +9,6 @@ import {
   orchestratorRoutes,
   registryRoutes,
   registrySubjects,
-  SYSTEM_IDENTITY,
   type Heartbeat,
   type NodeView,
 } from '@flotilla/contracts';
@@ -81,11 +80,7 @@ describe('node agent (a process, real NATS and PostgreSQL)', () => {
       nodeDecider,
       nodeStream(NODE),
       { ...c, metadata: { now: new Date().toISOString() } } as NodeCommand,
-      {
-        tenantId: SYSTEM_IDENTITY.tenantId,
-        actor: 'test',
-        correlationId: 'test',
-      },
+      { actor: 'test', correlationId: 'test' },
     );
   const assign = (agentId: string, agent: AgentSpec = builtin) =>
     command({

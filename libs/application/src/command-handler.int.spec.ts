@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { RuleViolationError, type Decider } from '@flotilla/domain';
+import { NotFoundError, RuleViolationError, type Decider } from '@flotilla/domain';
 import { createEventStore, type EventStore } from '@flotilla/eventstore';
 import { createTestDatabase, type TestDatabase } from '@flotilla/testing';
 import { CommandHandler } from './command-handler.js';
@@ -13,8 +13,20 @@ const counter: Decider<{ total: number }, Cmd, Evt> = {
     return [{ type: 'Added', data: { n: c.data.n } }];
   },
   evolve: (s, e) => ({ total: s.total + e.data.n }),
+  // Every counter belongs to tenant t1, whoever adds to it.
+  tenantOf: () => 't1',
 };
-const ctx = { tenantId: 't1', actor: 'alice', correlationId: 'c1' };
+const ctx = { actor: 'alice', correlationId: 'c1' };
+
+/** An aggregate owned by the tenant that opened it; anyone may touch it afterwards. */
+type OwnedCmd = { type: 'Open'; data: { tenant: string } } | { type: 'Touch'; data: Record<string, never> };
+type OwnedEvt = { type: 'Opened'; data: { tenant: string } } | { type: 'Touched'; data: Record<string, never> };
+const owned: Decider<{ owner: string | null; touches: number }, OwnedCmd, OwnedEvt> = {
+  initialState: () => ({ owner: null, touches: 0 }),
+  decide: (c) => (c.type === 'Open' ? [{ type: 'Opened', data: { tenant: c.data.tenant } }] : [{ type: 'Touched', data: {} }]),
+  evolve: (s, e) => (e.type === 'Opened' ? { owner: e.data.tenant, touches: 0 } : { ...s, touches: s.touches + 1 }),
+  tenantOf: (s) => s.owner,
+};
 
 type Set = { type: 'Set'; data: { value: number } };
 type WasSet = { type: 'WasSet'; data: { value: number } };
@@ -23,6 +35,7 @@ const setter: Decider<{ value: number }, Set, WasSet> = {
   initialState: () => ({ value: 0 }),
   decide: (c, s) => (s.value === c.data.value ? [] : [{ type: 'WasSet', data: { value: c.data.value } }]),
   evolve: (_s, e) => ({ value: e.data.value }),
+  tenantOf: () => 't1',
 };
 
 /** The store, counting stream reads. */
@@ -130,5 +143,24 @@ describe('CommandHandler (real PostgreSQL event store)', () => {
     const r = await a.handle(setter, 'setter-a', { type: 'Set', data: { value: 5 } }, ctx);
     expect(r.events.map((e) => e.type)).toEqual(['WasSet']);
     expect((await store.readStream('setter-a')).map((e) => e.data['value'])).toEqual([5, 7, 5]);
+
+  describe("events carry their aggregate's tenant, never the caller's (issue 13)", () => {
+    it("records what a service or another caller does to tenant B's aggregate as tenant B's", async () => {
+      const h = new CommandHandler(store);
+      const opened = await h.handle(owned, 'owned-b', { type: 'Open', data: { tenant: 'tenant-b' } }, { actor: 'key:bob', correlationId: 'c', tenantScope: 'tenant-b' });
+      // A node agent's report or the reconciler: a service without a tenant of its own.
+      const byService = await h.handle(owned, 'owned-b', { type: 'Touch', data: {} }, { actor: 'node-agent', correlationId: 'c' });
+      expect([...opened.events, ...byService.events].map((e) => [e.type, e.metadata.tenantId, e.metadata.actor])).toEqual([
+        ['Opened', 'tenant-b', 'key:bob'],
+        ['Touched', 'tenant-b', 'node-agent'],
+      ]);
+    });
+
+    it("refuses a caller of one tenant another tenant's aggregate, as not found, and appends nothing", async () => {
+      const h = new CommandHandler(store);
+      await h.handle(owned, 'owned-c', { type: 'Open', data: { tenant: 'tenant-c' } }, { actor: 'key:carol', correlationId: 'c', tenantScope: 'tenant-c' });
+      await expect(h.handle(owned, 'owned-c', { type: 'Touch', data: {} }, { actor: 'key:mallory', correlationId: 'c', tenantScope: 'default' })).rejects.toBeInstanceOf(NotFoundError);
+      expect(await store.readStream('owned-c')).toHaveLength(1);
+    });
   });
 });

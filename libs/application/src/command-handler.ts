@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { SpanKind } from '@opentelemetry/api';
-import { ConcurrencyError, type Decider } from '@flotilla/domain';
+import { ConcurrencyError, NotFoundError, PLATFORM_TENANT, type Decider } from '@flotilla/domain';
 import type { EventMetadata, EventStore, ExpectedRevision, StoredEvent } from '@flotilla/eventstore';
 import { currentTraceparent, withSpan } from '@flotilla/telemetry';
 
@@ -11,7 +11,12 @@ export interface DomainEvent {
 }
 
 export interface CommandContext {
-  readonly tenantId: string;
+  /**
+   * The one tenant the caller acts in; undefined for a caller spanning every tenant (an admin of
+   * '*', a service). It only refuses another tenant's aggregate, as not found: the tenant recorded
+   * on events is always the aggregate's own (`Decider.tenantOf`), never the caller's.
+   */
+  readonly tenantScope?: string | undefined;
   readonly actor: string;
   readonly correlationId: string;
   readonly causationId?: string | null;
@@ -145,6 +150,14 @@ export class CommandHandler {
         let verified = cached === undefined;
         let decided: readonly E[] | undefined;
         for (;;) {
+          // A one-tenant caller may not touch another tenant's aggregate: reported as missing.
+          const owner = decider.tenantOf(current.state);
+          if (ctx.tenantScope !== undefined && owner !== null && owner !== ctx.tenantScope) {
+            if (verified) throw notFound(streamId);
+            current = await this.fold(decider, streamId);
+            verified = true;
+            continue;
+          }
           if (ctx.idempotencyKey) {
             const earlier = current.keys.get(ctx.idempotencyKey);
             if (earlier) {
@@ -172,8 +185,7 @@ export class CommandHandler {
         if (decided.length === 0) {
           return { streamId, state: current.state, events: [], revision: current.revision, position: null, duplicate: false };
         }
-        const metadata: EventMetadata = {
-          tenantId: ctx.tenantId,
+        const metadata = {
           actor: ctx.actor,
           correlationId: ctx.correlationId,
           causationId: ctx.causationId ?? null,
@@ -182,13 +194,19 @@ export class CommandHandler {
           ...(ctx.idempotencyKey ? { [IDEMPOTENCY_KEY]: ctx.idempotencyKey } : {}),
           ...ctx.extra,
         };
+        // Each event is its aggregate's tenant's, from the state it leads to (a cluster's from the
+        // cluster, an assignment on a node from the agent's cluster), whoever asked for it.
+        let state = current.state;
+        const toAppend = decided.map((e) => {
+          state = decider.evolve(state, e);
+          const own: EventMetadata = { ...metadata, tenantId: decider.tenantOf(state, e) ?? PLATFORM_TENANT };
+          return { type: e.type, data: e.data as Record<string, unknown>, metadata: own };
+        });
         const expected: ExpectedRevision = current.revision < 0n ? 'no_stream' : current.revision;
         try {
           const result = await withSpan('eventstore append', { kind: SpanKind.CLIENT, attributes: { 'db.system': 'postgresql', 'flotilla.stream': streamId, 'flotilla.events': decided.length } }, () =>
-            this.store.append(streamId, decided.map((e) => ({ type: e.type, data: e.data as Record<string, unknown>, metadata })), { expectedRevision: expected }),
+            this.store.append(streamId, toAppend, { expectedRevision: expected }),
           );
-          let state = current.state;
-          for (const e of decided) state = decider.evolve(state, e);
           this.remember(streamId, { state, revision: result.nextExpectedRevision, keys: withKey(current.keys, ctx.idempotencyKey, result.events), evolve: evolverOf(decider) });
           return { streamId, state, events: result.events, revision: result.nextExpectedRevision, position: result.lastPosition, duplicate: false };
         } catch (err) {
@@ -246,6 +264,12 @@ export class CommandHandler {
 
 function evolverOf<State, C, E extends DomainEvent>(decider: Decider<State, C, E>): (state: State, event: StoredEvent) => State {
   return (state, event) => decider.evolve(state, { type: event.type, data: event.data } as unknown as E);
+}
+
+/** Another tenant's aggregate is reported exactly like a missing one (`cluster-x` → cluster 'x'). */
+function notFound(streamId: string): NotFoundError {
+  const dash = streamId.indexOf('-');
+  return dash > 0 ? NotFoundError.of(streamId.slice(0, dash), streamId.slice(dash + 1)) : NotFoundError.of('stream', streamId);
 }
 
 function withKey(keys: Map<string, StoredEvent[]>, key: string | undefined, events: StoredEvent[]): Map<string, StoredEvent[]> {

@@ -24,35 +24,35 @@ export const accessRoutes = {
   createKey: route(
     'orchestrator',
     'orchestrator.apikeys.create',
-    z.object({ tenant_id: tenant, role: z.enum(ROLES), name: z.string().min(1).max(100) }),
+    z.strictObject({ tenant_id: tenant, role: z.enum(ROLES), name: z.string().min(1).max(100) }),
     z.object({ key: apiKeyView, secret: z.string() }),
     'Create an API key; its secret is in this reply only.',
   ),
   listKeys: route(
     'orchestrator',
     'orchestrator.apikeys.list',
-    z.object({ tenant_id: tenant.optional(), ...page }),
+    z.strictObject({ tenant_id: tenant.optional(), ...page }),
     z.object({ keys: z.array(apiKeyView), total: z.number() }),
     'List API keys (never their secrets).',
   ),
   revokeKey: route(
     'orchestrator',
     'orchestrator.apikeys.revoke',
-    z.object({ id: idOf('key'), reason: z.string().min(1).max(500).default('revoked') }),
+    z.strictObject({ id: idOf('key'), reason: z.string().min(1).max(500).default('revoked') }),
     apiKeyView,
     'Revoke an API key.',
   ),
   verifyKey: route(
     'orchestrator',
     'orchestrator.apikeys.verify',
-    z.object({ token: z.string().min(1).max(500) }),
+    z.strictObject({ token: z.string().min(1).max(500) }),
     z.object({ key_id: z.string(), tenant_id: z.string(), role: z.enum(ROLES), name: z.string() }),
     'Check an API key (gateway only); an unknown, malformed or revoked key is unauthenticated.',
   ),
   audit: route(
     'orchestrator',
     'orchestrator.audit.list',
-    z.object({
+    z.strictObject({
       actor: z.string().optional(),
       cluster: z.string().optional(),
       tenant_id: z.string().optional(),

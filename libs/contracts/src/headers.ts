@@ -1,3 +1,5 @@
+import { PLATFORM_TENANT } from '@flotilla/domain';
+
 /** NATS header names Flotilla sets on requests (besides the W3C `traceparent`/`tracestate`). */
 export const Headers = {
   actor: 'Flotilla-Actor',
@@ -22,7 +24,22 @@ export const SYSTEM_IDENTITY: RequestIdentity = {
   role: 'service',
 };
 
+/**
+ * The tenant of identities that span every tenant, and the owner of what belongs to the fleet
+ * rather than to one tenant (nodes' lifecycle, the placement strategy, leadership).
+ */
+export { PLATFORM_TENANT };
+
 /** Whether an identity may see every tenant: an admin granted '*', or a service itself. */
 export function spansAllTenants(identity: RequestIdentity): boolean {
-  return identity.tenantId === '*' || identity.role === 'service';
+  return identity.tenantId === PLATFORM_TENANT || identity.role === 'service';
+}
+
+/**
+ * Whether an identity may run fleet-wide operations (register, heartbeat, drain, cordon or
+ * deregister a shared node, switch the placement strategy, hand leadership over): a service
+ * itself, or an admin of every tenant. An admin of one tenant may not: nodes are shared.
+ */
+export function actsForPlatform(identity: RequestIdentity): boolean {
+  return identity.role === 'service' || (identity.tenantId === PLATFORM_TENANT && identity.role === 'admin');
 }

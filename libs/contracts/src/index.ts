@@ -16,7 +16,7 @@ export {
   type DependencyCheck,
   type PingReply,
 } from './system.js';
-export { Headers, spansAllTenants, SYSTEM_IDENTITY, type RequestIdentity } from './headers.js';
+export { actsForPlatform, Headers, PLATFORM_TENANT, spansAllTenants, SYSTEM_IDENTITY, type RequestIdentity } from './headers.js';
 export { formatPath, issuesFromZod, parseOrThrow } from './validation.js';
 export {
   idOf,

@@ -104,7 +104,7 @@ export const metricsRoutes = {
   clusterMetrics: route(
     'metrics',
     'metrics.clusters.series',
-    z.object({
+    z.strictObject({
       id: idOf('cluster'),
       since: sinceFilter,
       limit: z.coerce.number().int().min(1).max(10_000).default(500),
@@ -115,14 +115,14 @@ export const metricsRoutes = {
   clusterHealth: route(
     'metrics',
     'metrics.clusters.health',
-    z.object({ id: idOf('cluster') }),
+    z.strictObject({ id: idOf('cluster') }),
     healthView,
     "A cluster's health score, status and recommendations.",
   ),
   snapshotNow: route(
     'metrics',
     'metrics.clusters.snapshot',
-    z.object({ id: idOf('cluster') }),
+    z.strictObject({ id: idOf('cluster') }),
     clusterSnapshot,
     'Take a snapshot now (on demand).',
   ),

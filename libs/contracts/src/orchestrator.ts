@@ -121,7 +121,7 @@ const commandReply = <T extends z.ZodType>(view: T) =>
 
 const byId = (kind: 'cluster' | 'blueprint') => ({ id: idOf(kind) });
 
-export const registerBlueprintRequest = z.object({
+export const registerBlueprintRequest = z.strictObject({
   /** The blueprint as YAML or JSON text, or as an already parsed object. */
   document: z.union([z.string().min(1), z.record(z.string(), z.unknown())]),
   format: z.enum(['yaml', 'json']).optional(),
@@ -130,19 +130,28 @@ export const registerBlueprintRequest = z.object({
 
 export const scalingPolicyPatch = z.record(z.string(), z.unknown());
 
-export const createClusterRequest = z.object({
-  cluster_id: idOf('cluster').optional(),
-  blueprint_id: idOf('blueprint'),
-  blueprint_version: z.string().optional(),
-  name: z.string().min(1).max(200),
-  description: z.string().max(2000).optional(),
-  type: z.enum(CLUSTER_TYPES).optional(),
-  target_workers: z.number().int().min(0).optional(),
-  environment: z.enum(['development', 'staging', 'production']).optional(),
-  ...waitFlag,
-});
+export const createClusterRequest = z
+  .strictObject({
+    /** A client-chosen id (a DNS label such as `marketing-prod`, or a TypeID); generated when absent. */
+    id: idOf('cluster').optional(),
+    /** The earlier name of `id`, still accepted. */
+    cluster_id: idOf('cluster').optional(),
+    blueprint_id: idOf('blueprint'),
+    blueprint_version: z.string().optional(),
+    name: z.string().min(1).max(200),
+    description: z.string().max(2000).optional(),
+    type: z.enum(CLUSTER_TYPES).optional(),
+    target_workers: z.number().int().min(0).optional(),
+    environment: z.enum(['development', 'staging', 'production']).optional(),
+    ...waitFlag,
+  })
+  .superRefine((r, ctx) => {
+    if (r.id !== undefined && r.cluster_id !== undefined && r.id !== r.cluster_id)
+      ctx.addIssue({ code: 'custom', path: ['cluster_id'], message: 'an alias of id: give one of them, or the same value' });
+  })
+  .transform(({ id, cluster_id, ...rest }) => ({ ...rest, cluster_id: id ?? cluster_id }));
 
-export const updateClusterRequest = z.object({
+export const updateClusterRequest = z.strictObject({
   ...byId('cluster'),
   name: z.string().min(1).max(200).optional(),
   description: z.string().max(2000).optional(),
@@ -152,27 +161,27 @@ export const updateClusterRequest = z.object({
   ...waitFlag,
 });
 
-export const scaleClusterRequest = z.object({
+export const scaleClusterRequest = z.strictObject({
   ...byId('cluster'),
   target_workers: z.number().int().min(0),
   reason: z.string().max(500).optional(),
   ...waitFlag,
 });
 
-export const clusterCommandRequest = z.object({
+export const clusterCommandRequest = z.strictObject({
   ...byId('cluster'),
   reason: z.string().max(500).optional(),
   ...waitFlag,
 });
 
-export const listClustersRequest = z.object({
+export const listClustersRequest = z.strictObject({
   status: z.enum(CLUSTER_STATUSES).optional(),
   type: z.enum(CLUSTER_TYPES).optional(),
   blueprint_id: z.string().optional(),
   ...page,
 });
 
-export const clusterEventsRequest = z.object({
+export const clusterEventsRequest = z.strictObject({
   ...byId('cluster'),
   severity: z.enum(SEVERITIES).optional(),
   type: z.string().optional(),
@@ -182,7 +191,7 @@ export const clusterEventsRequest = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
-export const agentReportRequest = z.object({
+export const agentReportRequest = z.strictObject({
   cluster_id: idOf('cluster'),
   agent_id: idOf('agent'),
   node_id: idOf('node'),
@@ -190,7 +199,7 @@ export const agentReportRequest = z.object({
   reason: z.string().max(1000).optional(),
 });
 
-export const scalingDecisionRequest = z.object({
+export const scalingDecisionRequest = z.strictObject({
   cluster_id: idOf('cluster'),
   decision: z.enum(['up', 'down', 'hold', 'hibernate', 'wake']),
   target: z.number().int().min(0),
@@ -214,21 +223,21 @@ export const orchestratorRoutes = {
   listBlueprints: route(
     'orchestrator',
     'orchestrator.blueprints.list',
-    z.object({ ...page }),
+    z.strictObject({ ...page }),
     z.object({ blueprints: z.array(blueprintView), total: z.number() }),
     'List blueprints.',
   ),
   getBlueprint: route(
     'orchestrator',
     'orchestrator.blueprints.get',
-    z.object(byId('blueprint')),
+    z.strictObject(byId('blueprint')),
     blueprintDetails,
     'One blueprint with its versions.',
   ),
   deprecateBlueprint: route(
     'orchestrator',
     'orchestrator.blueprints.deprecate',
-    z.object({ ...byId('blueprint'), reason: z.string().default('deprecated'), ...waitFlag }),
+    z.strictObject({ ...byId('blueprint'), reason: z.string().default('deprecated'), ...waitFlag }),
     commandReply(blueprintView),
     'Deprecate a blueprint.',
   ),
@@ -250,7 +259,7 @@ export const orchestratorRoutes = {
   getCluster: route(
     'orchestrator',
     'orchestrator.clusters.get',
-    z.object(byId('cluster')),
+    z.strictObject(byId('cluster')),
     clusterView,
     'One cluster.',
   ),
@@ -292,7 +301,7 @@ export const orchestratorRoutes = {
   clusterAgents: route(
     'orchestrator',
     'orchestrator.clusters.agents',
-    z.object({
+    z.strictObject({
       ...byId('cluster'),
       state: z.enum(AGENT_STATES).optional(),
       include_stopped: queryBool(false),
@@ -303,7 +312,7 @@ export const orchestratorRoutes = {
   clusterHierarchy: route(
     'orchestrator',
     'orchestrator.clusters.hierarchy',
-    z.object(byId('cluster')),
+    z.strictObject(byId('cluster')),
     z.object({ cluster_id: z.string(), root: hierarchyNode.nullable() }),
     'Supervisor → leads → specialists → workers.',
   ),
@@ -317,7 +326,7 @@ export const orchestratorRoutes = {
   clusterManifest: route(
     'orchestrator',
     'orchestrator.clusters.manifest',
-    z.object(byId('cluster')),
+    z.strictObject(byId('cluster')),
     z.object({ cluster_id: z.string(), markdown: z.string() }),
     "The cluster's README and skills sheet, from its live state.",
   ),

@@ -54,27 +54,69 @@ export const nodeView = z.object({
 });
 export type NodeView = z.infer<typeof nodeView>;
 
-export const registerNodeRequest = z.object({
-  node_id: idOf('node').optional(),
-  hostname: z.string().min(1),
-  address: z.string().min(1),
-  region: z.string().default('local'),
-  zone: z.string().default('zone-a'),
-  labels: z.record(z.string(), z.string()).default({}),
-  services: z.array(z.string()).default([]),
-  capacity,
-  role: z.enum(['worker', 'standby']).default('worker'),
-  priority: z.number().int().min(0).max(1000).default(100),
-  /**
-   * Set by a node agent that drained its own node when it last shut down: the registration also
-   * uncordons the node (the agent keeps a marker of its own drain; an operator's cordon is not its
-   * to undo). Node agents may only publish `registry.nodes.register`, so this rides on it.
-   */
-  resume_own_drain: z.boolean().default(false),
-});
+/** A node registered without a capacity has room for this many agents of the default size. */
+export const DEFAULT_NODE_MAX_AGENTS = 50;
+/** The blueprint's default agent size: what a defaulted node capacity is counted in. */
+const DEFAULT_AGENT = { cpu: 0.5, memory_mb: 512 } as const;
+
+/** `10.0.0.2` and 8152 → `10.0.0.2:8152` (an IPv6 address in brackets). */
+const withPort = (address: string, port: number | undefined) =>
+  port === undefined ? address : address.includes(':') && !address.startsWith('[') ? `[${address}]:${port}` : `${address}:${port}`;
+
+/**
+ * Registration as node agents send it (`node_id`, `address`, `capacity`), or as seed 002's
+ * clients do (`id`, `ip_address`, `port`, `max_agents`, no capacity): both read as the one shape
+ * the registry acts on. Two different values for the same thing are refused, not picked from.
+ */
+export const registerNodeRequest = z
+  .strictObject({
+    node_id: idOf('node').optional(),
+    /** Seed 002's name for `node_id`. */
+    id: idOf('node').optional(),
+    hostname: z.string().min(1),
+    address: z.string().min(1).optional(),
+    /** Seed 002's name for `address`. */
+    ip_address: z.string().min(1).optional(),
+    /** Advertised with the address (`10.0.0.2:8152`). */
+    port: z.number().int().min(1).max(65_535).optional(),
+    region: z.string().default('local'),
+    zone: z.string().default('zone-a'),
+    labels: z.record(z.string(), z.string()).default({}),
+    services: z.array(z.string()).default([]),
+    capacity: z.strictObject(capacity.shape).optional(),
+    /** Without `capacity`: room for this many agents of the default size (0.5 core, 512 MiB each). */
+    max_agents: z.number().int().positive().optional(),
+    role: z.enum(['worker', 'standby']).default('worker'),
+    priority: z.number().int().min(0).max(1000).default(100),
+    /**
+     * Set by a node agent that drained its own node when it last shut down: the registration also
+     * uncordons the node (the agent keeps a marker of its own drain; an operator's cordon is not its
+     * to undo). Node agents may only publish `registry.nodes.register`, so this rides on it.
+     */
+    resume_own_drain: z.boolean().default(false),
+  })
+  .superRefine((r, ctx) => {
+    if (r.id !== undefined && r.node_id !== undefined && r.id !== r.node_id)
+      ctx.addIssue({ code: 'custom', path: ['node_id'], message: 'an alias of id: give one of them, or the same value' });
+    if (r.address === undefined && r.ip_address === undefined)
+      ctx.addIssue({ code: 'custom', path: ['address'], message: 'required (or ip_address)' });
+    if (r.address !== undefined && r.ip_address !== undefined && r.address !== r.ip_address)
+      ctx.addIssue({ code: 'custom', path: ['address'], message: 'an alias of ip_address: give one of them, or the same value' });
+    if (r.capacity !== undefined && r.max_agents !== undefined && r.capacity.max_agents !== r.max_agents)
+      ctx.addIssue({ code: 'custom', path: ['max_agents'], message: 'differs from capacity.max_agents: give one of them' });
+  })
+  .transform(({ id, node_id, address, ip_address, port, capacity: given, max_agents, ...rest }) => {
+    const agents = max_agents ?? DEFAULT_NODE_MAX_AGENTS;
+    return {
+      ...rest,
+      node_id: id ?? node_id,
+      address: withPort((address ?? ip_address)!, port),
+      capacity: given ?? { cpu: agents * DEFAULT_AGENT.cpu, memory_mb: agents * DEFAULT_AGENT.memory_mb, max_agents: agents },
+    };
+  });
 
 /** What a node agent sends every HEARTBEAT_INTERVAL_MS (publish on `registry.heartbeats.<nodeId>`). */
-export const heartbeat = z.object({
+export const heartbeat = z.strictObject({
   node_id: idOf('node'),
   sent_at: isoTime,
   cpu_percent: z.number().min(0),
@@ -83,12 +125,19 @@ export const heartbeat = z.object({
   load_avg: z.number().min(0),
   cores: z.number().int().positive().optional(),
   agents: z
-    .array(z.object({ agent_id: z.string(), cluster_id: z.string(), state: z.string() }))
+    .array(
+      z.strictObject({
+        agent_id: z.string(),
+        cluster_id: z.string(),
+        state: z.string(),
+        role: z.enum(['supervisor', 'lead', 'specialist', 'worker']).optional(),
+      }),
+    )
     .default([]),
 });
 export type Heartbeat = z.infer<typeof heartbeat>;
 
-export const placementAgent = z.object({
+export const placementAgent = z.strictObject({
   agent_id: idOf('agent'),
   name: z.string(),
   role: z.enum(['supervisor', 'lead', 'specialist', 'worker']),
@@ -98,12 +147,13 @@ export const placementAgent = z.object({
 });
 export type PlacementAgent = z.infer<typeof placementAgent>;
 
-export const placeRequest = z.object({
+export const placeRequest = z.strictObject({
   cluster_id: idOf('cluster'),
-  tenant_id: z.string(),
+  /** The cluster's tenant (from the cluster's state): its agents' assignments are recorded as its events. */
+  tenant_id: idOf('tenant'),
   strategy: z.enum(STRATEGIES).optional(),
   constraints: z
-    .object({
+    .strictObject({
       required_services: z.array(z.string()).default([]),
       required_labels: z.record(z.string(), z.string()).default({}),
       zone_spread: z.boolean().default(false),
@@ -139,7 +189,7 @@ export const placeReply = z.object({
 });
 export type PlaceReply = z.infer<typeof placeReply>;
 
-export const releaseRequest = z.object({
+export const releaseRequest = z.strictObject({
   cluster_id: idOf('cluster'),
   agent_ids: z.array(idOf('agent')).min(1),
   /** Release only the assignment on this node (after a move); otherwise every assignment of the agent. */
@@ -191,7 +241,7 @@ export const leadershipView = z.object({
   ),
 });
 
-const nodeById = z.object({ id: idOf('node') });
+const nodeById = z.strictObject({ id: idOf('node') });
 
 export const registryRoutes = {
   registerNode: route(
@@ -211,7 +261,7 @@ export const registryRoutes = {
   listNodes: route(
     'registry',
     'registry.nodes.list',
-    z.object({
+    z.strictObject({
       status: z.enum(NODE_STATUSES).optional(),
       role: z.enum(['worker', 'standby']).optional(),
       zone: z.string().optional(),
@@ -224,21 +274,21 @@ export const registryRoutes = {
   deregisterNode: route(
     'registry',
     'registry.nodes.deregister',
-    z.object({ id: idOf('node'), force: z.union([z.boolean(), z.stringbool()]).default(false) }),
+    z.strictObject({ id: idOf('node'), force: z.union([z.boolean(), z.stringbool()]).default(false) }),
     nodeView,
     'Remove a node (refused while agents are placed on it unless forced).',
   ),
   drainNode: route(
     'registry',
     'registry.nodes.drain',
-    z.object({ id: idOf('node'), reason: z.string().default('drain requested') }),
+    z.strictObject({ id: idOf('node'), reason: z.string().default('drain requested') }),
     nodeView,
     'Move every agent off the node, make-before-break, then mark it drained.',
   ),
   cordonNode: route(
     'registry',
     'registry.nodes.cordon',
-    z.object({ id: idOf('node'), reason: z.string().default('cordoned') }),
+    z.strictObject({ id: idOf('node'), reason: z.string().default('cordoned') }),
     nodeView,
     'Stop new placements on the node.',
   ),
@@ -266,7 +316,7 @@ export const registryRoutes = {
   assignments: route(
     'registry',
     'registry.assignments.list',
-    z.object({
+    z.strictObject({
       cluster_id: z.string().optional(),
       node_id: z.string().optional(),
       ...page,
@@ -278,28 +328,28 @@ export const registryRoutes = {
   stats: route(
     'registry',
     'registry.stats.get',
-    z.object({}),
+    z.strictObject({}),
     statsView,
     'Nodes, agents, capacity and zones.',
   ),
   setStrategy: route(
     'registry',
     'registry.strategy.set',
-    z.object({ strategy: z.enum(STRATEGIES) }),
+    z.strictObject({ strategy: z.enum(STRATEGIES) }),
     z.object({ strategy: z.enum(STRATEGIES), position: position.nullable() }),
     'Switch the default placement strategy (recorded as an event).',
   ),
   leadership: route(
     'registry',
     'registry.leadership.get',
-    z.object({}),
+    z.strictObject({}),
     leadershipView,
     "Each singleton role's leader and members.",
   ),
   handover: route(
     'registry',
     'registry.leadership.handover',
-    z.object({ role: z.string().min(1), member_id: z.string().min(1) }),
+    z.strictObject({ role: z.string().min(1), member_id: z.string().min(1) }),
     leadershipView,
     'Hand a role over to a member.',
   ),

@@ -18,7 +18,7 @@ export const pingReply = z.object({
 });
 export type PingReply = z.infer<typeof pingReply>;
 
-const pingRequest = z.object({}).loose().default({});
+const pingRequest = z.strictObject({}).default({});
 
 /** `<service>.system.ping`: every service answers, with its own dependency checks. */
 export const pingRoutes = Object.fromEntries(

@@ -19,7 +19,7 @@ const capability = z
   .string()
   .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'a capability name (lowercase letters, digits, - or _)');
 
-export const submitTaskRequest = z.object({
+export const submitTaskRequest = z.strictObject({
   cluster_id: idOf('cluster'),
   payload: z.unknown().default(null),
   priority: z.enum(PRIORITIES).default('normal'),
@@ -69,7 +69,7 @@ export const taskRoutes = {
   get: route(
     'orchestrator',
     'orchestrator.tasks.get',
-    z.object({ id: idOf('task') }),
+    z.strictObject({ id: idOf('task') }),
     taskView,
     'A task, with its state and result.',
   ),

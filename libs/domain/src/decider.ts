@@ -31,6 +31,12 @@ export interface Event<Type extends string = string, Data extends object = objec
 }
 
 /**
+ * The owner of what belongs to the whole fleet rather than to one tenant (nodes' lifecycle, the
+ * registry's settings), and the tenant of identities that span every tenant.
+ */
+export const PLATFORM_TENANT = '*';
+
+/**
  * A pure aggregate: `decide` turns a command into events (or throws a typed FlotillaError when
  * the state forbids it), `evolve` folds one event into the state. Neither does I/O, reads a clock
  * or draws random numbers.
@@ -39,6 +45,13 @@ export interface Decider<State, C, E> {
   decide(command: C, state: State): readonly E[];
   evolve(state: State, event: E): State;
   initialState(): State;
+  /**
+   * Whose an event is: the tenant that owns the aggregate, read from its state (the state right
+   * after `event`), never from whoever asked for the change. Without an event, the owner of the
+   * state as it stands (null while the aggregate does not exist). The command handler stamps
+   * every event's `tenantId` with it and refuses a one-tenant caller another tenant's aggregate.
+   */
+  tenantOf(state: State, event?: E): string | null;
 }
 
 /** Rebuilds a state from its events, starting from `initialState()` unless a state is given. */

@@ -1,6 +1,6 @@
 export * from './entities.js';
 export { createReadModelOrm, migrateReadModels, openReadModels, readModelOrmConfig, withTenant, type ReadModelOrm, type ReadModelOrmOptions } from './orm.js';
-export { MIGRATIONS, TENANT_READER_ROLE, TENANT_TABLES } from './migrations/index.js';
+export { APP_ROLE, MIGRATIONS, READONLY_ROLE, TENANT_READER_ROLE, TENANT_TABLES } from './migrations/index.js';
 export { defineProjection, desiredAgentsOf, eventTime, iso, streamParts, type Projection } from './projection.js';
 export { ensureCheckpoints, readCheckpoint, readCheckpoints, STALE_REBUILD_MS } from './checkpoints.js';
 export { inTransaction } from './database.js';

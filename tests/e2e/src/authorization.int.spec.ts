@@ -1,5 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { connect, headers as natsHeaders } from '@nats-io/transport-node';
+import { Headers, registryRoutes, type Route } from '@flotilla/contracts';
 import { api, createTestDatabase, createTestNamespace, freePort, startService, TEST_ADMIN_KEY, type ServiceProcess, type TestDatabase, type TestNamespace } from '@flotilla/testing';
 // The route tables are read from the gateway itself, so a route added without an entry shows up here.
 // eslint-disable-next-line @nx/enforce-module-boundaries
@@ -13,15 +15,42 @@ agents:
   - { name: boss, role: supervisor, runtime: { kind: builtin, handler: echo } }
 `;
 
-type Who = 'admin' | 'operator' | 'viewer' | 'none' | 'wrong-tenant';
-const WHO: Who[] = ['admin', 'operator', 'viewer', 'none', 'wrong-tenant'];
+type Who = 'admin' | 'operator' | 'viewer' | 'none' | 'wrong-tenant' | 'other-admin' | 'platform';
+const WHO: Who[] = ['admin', 'operator', 'viewer', 'none', 'wrong-tenant', 'other-admin', 'platform'];
 
-/** The status class the matrix expects: 401, 403, 404 (another tenant's resource) or "allowed". */
-function expected(who: Who, access: Access, tenantBound: boolean): 401 | 403 | 404 | 'allowed' {
+/** Each identity's tenant and role: the resources under test belong to tenant-a; '*' spans every tenant. */
+const IDENTITY: Record<Exclude<Who, 'none'>, { tenant: string; role: 'admin' | 'operator' | 'viewer' }> = {
+  admin: { tenant: 'tenant-a', role: 'admin' },
+  operator: { tenant: 'tenant-a', role: 'operator' },
+  viewer: { tenant: 'tenant-a', role: 'viewer' },
+  'wrong-tenant': { tenant: 'tenant-b', role: 'operator' },
+  'other-admin': { tenant: 'tenant-b', role: 'admin' },
+  // The bootstrap admin key (only admins may span every tenant).
+  platform: { tenant: '*', role: 'admin' },
+};
+
+/**
+ * What every tenant shares, so what only the platform may change: the registry's routes that change
+ * something (register, heartbeat, drain, cordon, uncordon and deregister nodes, place and release
+ * agents, the placement strategy, leadership). Named here, not read from the gateway's tables, so
+ * a table entry that opens one of them to a tenant fails the matrix.
+ */
+const FLEET_ROUTES: readonly Route[] = Object.entries(registryRoutes)
+  .filter(([name]) => !['listNodes', 'getNode', 'assignments', 'stats', 'leadership'].includes(name))
+  .map(([, route]) => route);
+const isFleet = (route: Route) => FLEET_ROUTES.includes(route);
+
+/**
+ * The status class the matrix expects: 401, 403, 404 (another tenant's resource) or "allowed".
+ * Fleet-wide operations need an admin of every tenant: any one tenant's admin is refused,
+ * because nodes, the placement strategy and leadership are shared by all tenants.
+ */
+function expected(who: Who, access: Access, tenantBound: boolean, fleet: boolean): 401 | 403 | 404 | 'allowed' {
   if (who === 'none') return 401;
-  const role = who === 'wrong-tenant' ? 'operator' : who;
+  const { tenant, role } = IDENTITY[who];
   if (!ROLES_FOR[access].includes(role)) return 403;
-  if (who === 'wrong-tenant' && tenantBound) return 404;
+  if (fleet && !(tenant === '*' && role === 'admin')) return 403;
+  if (tenantBound && tenant !== '*' && tenant !== 'tenant-a') return 404;
   return 'allowed';
 }
 
@@ -57,12 +86,11 @@ describe('authorization matrix: every REST route and gRPC method × identity', (
     for (const app of ['orchestrator', 'registry', 'metrics', 'gateway'] as const) procs.push(startService(app, env));
     await Promise.all(procs.map((p) => p.waitFor()));
     const root = api(url);
-    for (const [who, tenant, role] of [
-      ['admin', 'tenant-a', 'admin'],
-      ['operator', 'tenant-a', 'operator'],
-      ['viewer', 'tenant-a', 'viewer'],
-      ['wrong-tenant', 'tenant-b', 'operator'],
-    ] as const) {
+    for (const [who, { tenant, role }] of Object.entries(IDENTITY) as [Exclude<Who, 'none'>, (typeof IDENTITY)[Exclude<Who, 'none'>]][]) {
+      if (who === 'platform') {
+        keys[who] = TEST_ADMIN_KEY;
+        continue;
+      }
       const r = await root('POST', '/api/admin/keys', { tenant_id: tenant, role, name: who });
       expect(r.status).toBe(201);
       keys[who] = r.body.secret;
@@ -85,12 +113,23 @@ describe('authorization matrix: every REST route and gRPC method × identity', (
 
   const idFor = (path: string): string =>
     path.startsWith('/api/clusters/') ? ids['cluster']! : path.startsWith('/api/blueprints/') ? ids['blueprint']! : path.startsWith('/api/tasks/') ? ids['task']! : path.startsWith('/api/admin/keys/') ? ids['key']! : ids['node']!;
-  const tenantBound = (path: string) => /^\/api\/(clusters|blueprints|tasks)\/:id/.test(path);
+  const tenantBound = (path: string) => /^\/api\/(clusters|blueprints|tasks|admin\/keys)\/:id/.test(path);
 
   it('has an access rule for every route, and only public probes are open', () => {
     expect(REST_ROUTES.length).toBeGreaterThan(30);
-    for (const r of REST_ROUTES) expect(['read', 'write', 'admin']).toContain(r.access);
+    for (const r of REST_ROUTES) expect(['read', 'write', 'admin', 'platform']).toContain(r.access);
     expect(PUBLIC_ROUTES).toEqual(['GET /live', 'GET /health', 'GET /ready', 'GET /metrics', 'GET /api/events/stream']);
+  });
+
+  it('needs the platform role for every fleet-wide change, over REST and gRPC', () => {
+    const rest = REST_ROUTES.filter((r) => isFleet(r.route)).map((r) => `${r.method} ${r.path}: ${r.access}`);
+    expect(rest.length).toBeGreaterThanOrEqual(8);
+    expect(rest.filter((r) => !r.endsWith(': platform'))).toEqual([]);
+    const rpc = GRPC_METHODS.filter((m) => isFleet(m.route)).map((m) => `${m.name}: ${m.access}`);
+    expect(rpc.length).toBeGreaterThanOrEqual(7);
+    expect(rpc.filter((m) => !m.endsWith(': platform'))).toEqual([]);
+    // Nothing else needs it: a tenant's own resources stay its admins' to manage.
+    expect(REST_ROUTES.filter((r) => r.access === 'platform' && !isFleet(r.route)).map((r) => r.path)).toEqual([]);
   });
 
   it('answers each REST route as the table says, for each identity', async () => {
@@ -100,7 +139,7 @@ describe('authorization matrix: every REST route and gRPC method × identity', (
     for (const route of ordered) {
       const path = route.path.replace(':id', idFor(route.path));
       for (const who of WHO) {
-        const want = expected(who, route.access, tenantBound(route.path));
+        const want = expected(who, route.access, tenantBound(route.path), isFleet(route.route));
         const call = api(url, who === 'none' ? null : keys[who]!);
         const body = route.method === 'GET' || route.method === 'DELETE' ? undefined : {};
         const { status } = await call(route.method, path, body);
@@ -126,7 +165,7 @@ describe('authorization matrix: every REST route and gRPC method × identity', (
         const request = { id: name.includes('Blueprint') ? ids['blueprint'] : name === 'GetTask' ? ids['task'] : name.match(/Node/) ? ids['node'] : ids['cluster'], cluster_id: ids['cluster'] };
         const code = await new Promise<number>((resolve) => client[name]!.call(client, request, md, (err) => resolve(err ? err.code : grpc.status.OK)));
         const bound = /Cluster|Agents|Hierarchy|Events|Manifest|GetBlueprint|DeprecateBlueprint|Task/.test(name) && !/ListClusters|CreateCluster/.test(name);
-        const want = expected(who, method.access, bound);
+        const want = expected(who, method.access, bound, isFleet(method.route));
         const ok =
           want === 'allowed'
             ? code !== grpc.status.UNAUTHENTICATED && code !== grpc.status.PERMISSION_DENIED
@@ -139,6 +178,41 @@ describe('authorization matrix: every REST route and gRPC method × identity', (
       }
     }
     for (const c of clients.values()) c.close();
+    expect(failures).toEqual([]);
+  });
+
+  it('the registry itself refuses a fleet operation that reaches it over NATS with a one-tenant identity (403), whatever the gateway did', async () => {
+    expect(FLEET_ROUTES.length).toBe(10);
+    const nc = await connect({ servers: ns.natsUrl });
+    const bodies: Record<string, unknown> = {
+      [registryRoutes.registerNode.subject]: { node_id: 'node-rogue', hostname: 'rogue', address: '10.9.9.9', capacity: { cpu: 1, memory_mb: 512, max_agents: 1 } },
+      [registryRoutes.heartbeat.subject]: { node_id: 'node-none', sent_at: new Date().toISOString(), cpu_percent: 1, memory_percent: 1, disk_percent: 1, load_avg: 0 },
+      [registryRoutes.setStrategy.subject]: { strategy: 'random' },
+      [registryRoutes.handover.subject]: { role: 'reconciler', member_id: 'nobody' },
+      [registryRoutes.place.subject]: {
+        cluster_id: 'authz-a',
+        tenant_id: 'tenant-a',
+        agents: [{ agent_id: 'agent-rogue', name: 'w', role: 'worker', runtime: { kind: 'builtin', handler: 'echo' }, resources: { cpu: 0.1, memory_mb: 64 } }],
+      },
+      [registryRoutes.release.subject]: { cluster_id: 'authz-a', agent_ids: ['agent-rogue'] },
+    };
+    const failures: string[] = [];
+    try {
+      for (const route of FLEET_ROUTES) {
+        for (const role of ['admin', 'operator', 'viewer'] as const) {
+          const h = natsHeaders();
+          h.set(Headers.actor, `key:rogue-${role}`);
+          h.set(Headers.tenant, 'tenant-a');
+          h.set(Headers.role, role);
+          const body = bodies[route.subject] ?? { id: 'node-none' };
+          const reply = await nc.request(`${ns.prefix}.${route.subject}`, JSON.stringify(body), { headers: h, timeout: 5000 });
+          const envelope = reply.json<{ ok: boolean; error?: { code: string } }>();
+          if (envelope.ok || envelope.error?.code !== 'forbidden') failures.push(`${route.subject} as tenant-a ${role}: ${JSON.stringify(envelope).slice(0, 200)}`);
+        }
+      }
+    } finally {
+      await nc.close();
+    }
     expect(failures).toEqual([]);
   });
 });

@@ -105,6 +105,8 @@ describe('docker-compose.yml', () => {
         cwd: root,
         encoding: 'utf8',
         timeout: 60_000,
+        // Secrets without defaults, as an operator's .env gives them.
+        env: { ...process.env, GRAFANA_ADMIN_PASSWORD: 'grafana-admin-secret', GRAFANA_DB_PASSWORD: 'grafana-db-secret' },
       });
       expect([r.status, r.stderr]).toEqual([0, expect.anything()]);
       const resolved = parse(r.stdout) as { services: Record<string, ComposeService> };
@@ -324,6 +326,32 @@ describe('Prometheus and Grafana', () => {
     for (const { name, app, service } of flotilla) {
       expect(targets).toContain(`${name}:${environmentOf(service)[portVariable(app)]}`);
     }
+  });
+
+  it('Grafana has no admin/admin login and no anonymous viewer, and reads the read models as a read-only login (issue 13)', () => {
+    const env = services['grafana']!.environment as Record<string, string>;
+    expect(env['GF_AUTH_ANONYMOUS_ENABLED']).toBe('false');
+    expect(env).not.toHaveProperty('GF_AUTH_ANONYMOUS_ORG_ROLE');
+    // A required secret: compose refuses to start without it, rather than fall back to 'admin'.
+    expect(env['GF_SECURITY_ADMIN_PASSWORD']).toMatch(/^\$\{GRAFANA_ADMIN_PASSWORD:\?[^}]*\}$/);
+    const datasources = parse(read('deploy/grafana/provisioning/datasources/flotilla.yml')) as {
+      datasources: { type: string; user?: string; secureJsonData?: { password?: string } }[];
+    };
+    const postgres = datasources.datasources.filter((d) => d.type === 'grafana-postgresql-datasource');
+    const owner = (services['postgres']!.environment as Record<string, string>)['POSTGRES_USER'];
+    expect(postgres.length).toBeGreaterThan(0);
+    for (const d of postgres) {
+      expect(d.user).toBe('flotilla_grafana');
+      expect(d.user).not.toBe(owner);
+      expect(d.secureJsonData?.password).toBe('$GRAFANA_DB_PASSWORD');
+    }
+    expect(env['GRAFANA_DB_PASSWORD']).toMatch(/^\$\{GRAFANA_DB_PASSWORD:\?[^}]*\}$/);
+    // The login is created on the database's first start, in the read-only role the migrations grant SELECT to.
+    expect(services['postgres']!.volumes).toContain('./deploy/postgres/initdb:/docker-entrypoint-initdb.d:ro');
+    const init = read('deploy/postgres/initdb/10-grafana-reader.sh');
+    expect(init).toMatch(/CREATE ROLE flotilla_grafana LOGIN NOSUPERUSER NOBYPASSRLS [^;]*IN ROLE flotilla_readonly;/);
+    expect(init).toContain('ALTER ROLE flotilla_grafana SET default_transaction_read_only = on;');
+    expect(read('libs/projections/src/migrations/Migration20261125030000_app_roles.ts')).toContain("READONLY_ROLE = 'flotilla_readonly'");
   });
 
   it('Grafana is provisioned with the datasources the dashboard uses', () => {

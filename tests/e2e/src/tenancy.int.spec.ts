@@ -40,6 +40,39 @@ async function sse(url: string, key: string, ms: number): Promise<string[]> {
   return types;
 }
 
+interface StreamedEvent {
+  type: string;
+  stream: string;
+  data: Record<string, unknown>;
+  metadata: { tenantId?: string; actor?: string };
+}
+
+/** Reads an SSE stream for `ms` and returns the events it delivered, parsed. */
+async function sseEvents(url: string, key: string, ms: number): Promise<StreamedEvent[]> {
+  const controller = new AbortController();
+  const res = await fetch(url, { headers: { 'x-api-key': key }, signal: controller.signal });
+  const events: StreamedEvent[] = [];
+  const reader = res.body!.getReader();
+  const timer = setTimeout(() => controller.abort(), ms);
+  let buf = '';
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += new TextDecoder().decode(value);
+      const end = buf.lastIndexOf('\n\n');
+      if (end < 0) continue;
+      for (const m of buf.slice(0, end).matchAll(/^data: (.+)$/gm)) events.push(JSON.parse(m[1]!) as StreamedEvent);
+      buf = buf.slice(end + 2);
+    }
+  } catch {
+    /* aborted */
+  } finally {
+    clearTimeout(timer);
+  }
+  return events;
+}
+
 describe('tenants, audit and hardening', () => {
   let db: TestDatabase;
   let ns: TestNamespace;
@@ -294,5 +327,62 @@ describe('tenants share nodes, not agents', () => {
     }
     // An admin of every tenant sees all of them.
     expect([...((await root('GET', '/api/cluster/nodes/node-shared')).body.agents as string[])].sort()).toEqual(all.map((x) => x.agent_id).sort());
+  }, 60_000);
+
+  it("labels each tenant's agent events with that tenant, never the caller's: default's viewers see none of them, their own tenant sees all (issue 13)", async () => {
+    const root = stack.call;
+    const url = stack.url;
+    const key = async (tenant: string, role: string) => (await root('POST', '/api/admin/keys', { tenant_id: tenant, role, name: `${tenant}-${role}-labels` })).body.secret as string;
+    const defaultViewer = await key('default', 'viewer');
+    const bViewer = await key('tenant-b', 'viewer');
+    const bAdmin = await key('tenant-b', 'admin');
+    const bOperator = await key('tenant-b', 'operator');
+    const b = api(url, bViewer);
+    // The node agent reports each agent started; the reconciler asked the registry to place it.
+    const deadline = Date.now() + 30_000;
+    const clusterEvents = async () => (await b('GET', '/api/clusters/nodes-tenant-b/events?limit=1000')).body.events as { type: string; tenant_id: string; stream: string }[];
+    while (!(await clusterEvents()).some((e) => e.type === 'AgentStarted') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    const own = await clusterEvents();
+    const lifecycle = own.filter((e) => ['AgentAssigned', 'AgentStarted'].includes(e.type));
+    expect(new Set(lifecycle.map((e) => e.type))).toEqual(new Set(['AgentAssigned', 'AgentStarted']));
+    expect(own.filter((e) => e.tenant_id !== 'tenant-b')).toEqual([]);
+    expect(lifecycle.some((e) => e.stream.startsWith('node-'))).toBe(true);
+    // Its audit trail has them too, as its own.
+    const audit = (await api(url, bAdmin)('GET', '/api/audit?cluster=nodes-tenant-b&limit=1000')).body.events as { type: string; tenant_id: string }[];
+    expect(audit.filter((e) => e.type === 'AgentAssigned' || e.type === 'AgentStarted').length).toBeGreaterThanOrEqual(2);
+    expect(audit.filter((e) => e.tenant_id !== 'tenant-b')).toEqual([]);
+
+    // Live: scale tenant-b's cluster while default's viewer, tenant-b's viewer and the per-tenant NATS feed watch.
+    const nc = await connect({ servers: stack.ns.natsUrl });
+    const feed: { subject: string; stream: string; clusterId: unknown }[] = [];
+    const sub = nc.subscribe(`${stack.ns.prefix}.flotilla.tenants.*.events.>`);
+    void (async () => {
+      for await (const m of sub) {
+        const e = m.json<{ stream: string; data: Record<string, unknown> }>();
+        feed.push({ subject: m.subject, stream: e.stream, clusterId: e.data['clusterId'] });
+      }
+    })();
+    await nc.flush();
+    const liveDefault = sseEvents(`${url}/api/events/stream`, defaultViewer, 10_000);
+    const liveB = sseEvents(`${url}/api/events/stream`, bViewer, 10_000);
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await api(url, bOperator)('POST', '/api/clusters/nodes-tenant-b/scale', { target_workers: 1 })).status).toBe(200);
+    const [seenByDefault, seenByB] = await Promise.all([liveDefault, liveB]);
+    await nc.close();
+    // Replayed from the start of the log, too.
+    const replayedByDefault = await sseEvents(`${url}/api/events/stream?after=0`, defaultViewer, 3000);
+
+    for (const seen of [seenByDefault, replayedByDefault]) {
+      expect(seen.filter((e) => e.metadata.tenantId !== 'default').map((e) => `${e.type} ${e.stream} ${e.metadata.tenantId}`)).toEqual([]);
+      expect(seen.filter((e) => e.stream.startsWith('node-') || String(e.data['clusterId'] ?? e.stream).includes('nodes-tenant-'))).toEqual([]);
+    }
+    const bTypes = new Set(seenByB.filter((e) => e.stream === 'cluster-nodes-tenant-b' || e.data['clusterId'] === 'nodes-tenant-b').map((e) => e.type));
+    expect([...bTypes]).toEqual(expect.arrayContaining(['ClusterScaled', 'AgentAssigned', 'AgentStarted']));
+    expect(seenByB.filter((e) => e.metadata.tenantId !== 'tenant-b')).toEqual([]);
+    const aboutB = feed.filter((f) => f.stream === 'cluster-nodes-tenant-b' || f.clusterId === 'nodes-tenant-b');
+    expect(aboutB.some((f) => f.subject.endsWith('.AgentAssigned'))).toBe(true);
+    expect(aboutB.filter((f) => !f.subject.startsWith(`${stack.ns.prefix}.flotilla.tenants.tenant-b.`))).toEqual([]);
+    // A shared node's own lifecycle is the platform's: on no tenant's feed.
+    expect(feed.filter((f) => f.stream.startsWith('node-') && f.clusterId === undefined)).toEqual([]);
   }, 60_000);
 });

@@ -1,4 +1,4 @@
-import type { RequestIdentity } from '@flotilla/contracts';
+import { actsForPlatform, type RequestIdentity } from '@flotilla/contracts';
 import { ForbiddenError } from '@flotilla/domain';
 import type { Access } from '../rest/rest-routes.js';
 
@@ -7,10 +7,26 @@ export const ROLES_FOR: Readonly<Record<Access, readonly RequestIdentity['role']
   read: ['viewer', 'operator', 'admin'],
   write: ['operator', 'admin'],
   admin: ['admin'],
+  // ...and the identity spans every tenant (tenant '*'): see actsForPlatform.
+  platform: ['admin'],
+};
+
+/** What the 403 of each access level says a caller needs. */
+export const NEEDS: Readonly<Record<Access, string>> = {
+  read: 'viewer, operator or admin',
+  write: 'operator or admin',
+  admin: 'admin',
+  platform: "the platform role (an admin of every tenant, tenant '*')",
 };
 
 export function authorize(identity: RequestIdentity, access: Access, operation: string): void {
-  if (!ROLES_FOR[access].includes(identity.role)) {
-    throw new ForbiddenError(`role '${identity.role}' may not ${operation} (needs ${ROLES_FOR[access].join(' or ')})`, { operation, role: identity.role, access });
+  const allowed = ROLES_FOR[access].includes(identity.role) && (access !== 'platform' || actsForPlatform(identity));
+  if (!allowed) {
+    throw new ForbiddenError(`${identity.role} of tenant '${identity.tenantId}' may not ${operation} (needs ${NEEDS[access]})`, {
+      operation,
+      role: identity.role,
+      tenant_id: identity.tenantId,
+      access,
+    });
   }
 }

@@ -145,7 +145,7 @@ export const GRPC_METHODS: readonly GrpcMethod[] = [
   {
     name: 'NodeService.RegisterNode',
     route: g.registerNode,
-    access: 'admin',
+    access: 'platform',
     kind: 'query',
     toRequest: (r) =>
       defined({
@@ -171,13 +171,13 @@ export const GRPC_METHODS: readonly GrpcMethod[] = [
     toReply: (r) => ({ ...(r as Obj), nodes: ((r as Obj)['nodes'] as Obj[]).map(node) }),
   },
   { name: 'NodeService.GetNode', route: g.getNode, access: 'read', kind: 'query', toRequest: id, toReply: (r) => node(r as Obj) },
-  { name: 'NodeService.DeregisterNode', route: g.deregisterNode, access: 'admin', kind: 'query', toRequest: (r) => defined({ id: r['id'], force: r['force'] }), toReply: (r) => node(r as Obj) },
-  { name: 'NodeService.DrainNode', route: g.drainNode, access: 'admin', kind: 'query', toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']) }), toReply: (r) => node(r as Obj) },
-  { name: 'NodeService.CordonNode', route: g.cordonNode, access: 'admin', kind: 'query', toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']) }), toReply: (r) => node(r as Obj) },
-  { name: 'NodeService.UncordonNode', route: g.uncordonNode, access: 'admin', kind: 'query', toRequest: id, toReply: (r) => node(r as Obj) },
+  { name: 'NodeService.DeregisterNode', route: g.deregisterNode, access: 'platform', kind: 'query', toRequest: (r) => defined({ id: r['id'], force: r['force'] }), toReply: (r) => node(r as Obj) },
+  { name: 'NodeService.DrainNode', route: g.drainNode, access: 'platform', kind: 'query', toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']) }), toReply: (r) => node(r as Obj) },
+  { name: 'NodeService.CordonNode', route: g.cordonNode, access: 'platform', kind: 'query', toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']) }), toReply: (r) => node(r as Obj) },
+  { name: 'NodeService.UncordonNode', route: g.uncordonNode, access: 'platform', kind: 'query', toRequest: id, toReply: (r) => node(r as Obj) },
   { name: 'NodeService.ListAssignments', route: g.assignments, access: 'read', kind: 'query', toRequest: (r) => defined({ cluster_id: str(r['cluster_id']), node_id: str(r['node_id']) }), toReply: same },
   { name: 'NodeService.GetStats', route: g.stats, access: 'read', kind: 'query', toRequest: () => ({}), toReply: (r) => toStruct(r as Obj) as unknown as Obj },
-  { name: 'NodeService.SetStrategy', route: g.setStrategy, access: 'admin', kind: 'query', toRequest: (r) => ({ strategy: r['strategy'] }), toReply: (r) => ({ ...(r as Obj), position: (r as Obj)['position'] ?? '' }) },
+  { name: 'NodeService.SetStrategy', route: g.setStrategy, access: 'platform', kind: 'query', toRequest: (r) => ({ strategy: r['strategy'] }), toReply: (r) => ({ ...(r as Obj), position: (r as Obj)['position'] ?? '' }) },
   {
     name: 'NodeService.GetLeadership',
     route: g.leadership,
@@ -189,7 +189,7 @@ export const GRPC_METHODS: readonly GrpcMethod[] = [
   {
     name: 'NodeService.HandoverLeadership',
     route: g.handover,
-    access: 'admin',
+    access: 'platform',
     kind: 'query',
     toRequest: (r) => ({ role: r['role'], member_id: r['member_id'] }),
     toReply: (r) => ({ roles: ((r as Obj)['roles'] as Obj[]).map((x) => ({ ...x, leader: x['leader'] ?? '', since: x['since'] ?? '', term: String(x['term'] ?? 0) })) }),

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { VERSION } from '@flotilla/platform';
+import { NEEDS } from '../auth/access-policy.js';
 import { REST_ROUTES, type RestRoute } from './rest-routes.js';
 
 type Json = Record<string, unknown>;
@@ -43,7 +44,7 @@ function operation(route: RestRoute): Json {
       [String(route.status ?? (route.created ? 201 : 200))]: ok,
       '400': { description: 'Invalid input; details.issues names every bad path', content: { 'application/json': { schema: ERROR } } },
       '401': { description: 'No or invalid credentials', content: { 'application/json': { schema: ERROR } } },
-      '403': { description: `Needs role ${route.access === 'read' ? 'viewer, operator or admin' : route.access === 'write' ? 'operator or admin' : 'admin'}`, content: { 'application/json': { schema: ERROR } } },
+      '403': { description: `Needs ${NEEDS[route.access]}`, content: { 'application/json': { schema: ERROR } } },
       '429': { description: 'Rate limited (Retry-After)', content: { 'application/json': { schema: ERROR } } },
       '404': { description: 'Not found', content: { 'application/json': { schema: ERROR } } },
       '409': { description: 'Concurrency or state conflict', content: { 'application/json': { schema: ERROR } } },

@@ -2,8 +2,12 @@ import { accessRoutes as a, metricsRoutes as m, orchestratorRoutes as o, registr
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
-/** What a caller must be allowed to do (issue 8 maps roles onto these). */
-export type Access = 'read' | 'write' | 'admin';
+/**
+ * What a caller must be allowed to do (issue 8 maps roles onto these). `platform` is for
+ * fleet-wide operations on what every tenant shares (nodes, placement strategy, leadership):
+ * an admin of every tenant only; the registry checks it again.
+ */
+export type Access = 'read' | 'write' | 'admin' | 'platform';
 
 export interface HttpInput {
   readonly params: Record<string, string>;
@@ -110,20 +114,20 @@ export const REST_ROUTES: readonly RestRoute[] = [
   { method: 'GET', path: '/api/tasks/:id', operationId: 'getTask', summary: 'A task, with its state and result', tag: 'tasks', route: t.get, access: 'read', kind: 'query', toRequest: withId },
 
   { method: 'GET', path: '/api/cluster/nodes', operationId: 'listNodes', summary: 'List nodes', tag: 'nodes', route: g.listNodes, access: 'read', kind: 'query', toRequest: (i) => i.query },
-  { method: 'POST', path: '/api/cluster/nodes', operationId: 'registerNode', summary: 'Register a node', tag: 'nodes', route: g.registerNode, access: 'admin', kind: 'query', created: true, toRequest: (i) => obj(i.body) },
+  { method: 'POST', path: '/api/cluster/nodes', operationId: 'registerNode', summary: 'Register a node', tag: 'nodes', route: g.registerNode, access: 'platform', kind: 'query', created: true, toRequest: (i) => obj(i.body) },
   { method: 'GET', path: '/api/cluster/nodes/:id', operationId: 'getNode', summary: 'One node', tag: 'nodes', route: g.getNode, access: 'read', kind: 'query', toRequest: withId },
-  { method: 'POST', path: '/api/cluster/nodes/:id', operationId: 'nodeHeartbeat', summary: 'Heartbeat (HTTP-only nodes)', tag: 'nodes', route: g.heartbeat, access: 'admin', kind: 'query', toRequest: (i) => ({ sent_at: new Date().toISOString(), ...obj(i.body), node_id: i.params['id'] }) },
-  { method: 'DELETE', path: '/api/cluster/nodes/:id', operationId: 'deregisterNode', summary: 'Unregister a node', tag: 'nodes', route: g.deregisterNode, access: 'admin', kind: 'query', toRequest: (i) => ({ ...i.query, ...withId(i) }) },
-  { method: 'POST', path: '/api/cluster/nodes/:id/drain', operationId: 'drainNode', summary: 'Move every agent off the node, then mark it drained', tag: 'nodes', route: g.drainNode, access: 'admin', kind: 'query', toRequest: bodyWithId },
-  { method: 'POST', path: '/api/cluster/nodes/:id/cordon', operationId: 'cordonNode', summary: 'Stop new placements on the node', tag: 'nodes', route: g.cordonNode, access: 'admin', kind: 'query', toRequest: bodyWithId },
-  { method: 'POST', path: '/api/cluster/nodes/:id/uncordon', operationId: 'uncordonNode', summary: 'Allow placements again', tag: 'nodes', route: g.uncordonNode, access: 'admin', kind: 'query', toRequest: withId },
+  { method: 'POST', path: '/api/cluster/nodes/:id', operationId: 'nodeHeartbeat', summary: 'Heartbeat (HTTP-only nodes)', tag: 'nodes', route: g.heartbeat, access: 'platform', kind: 'query', toRequest: (i) => ({ sent_at: new Date().toISOString(), ...obj(i.body), node_id: i.params['id'] }) },
+  { method: 'DELETE', path: '/api/cluster/nodes/:id', operationId: 'deregisterNode', summary: 'Unregister a node', tag: 'nodes', route: g.deregisterNode, access: 'platform', kind: 'query', toRequest: (i) => ({ ...i.query, ...withId(i) }) },
+  { method: 'POST', path: '/api/cluster/nodes/:id/drain', operationId: 'drainNode', summary: 'Move every agent off the node, then mark it drained', tag: 'nodes', route: g.drainNode, access: 'platform', kind: 'query', toRequest: bodyWithId },
+  { method: 'POST', path: '/api/cluster/nodes/:id/cordon', operationId: 'cordonNode', summary: 'Stop new placements on the node', tag: 'nodes', route: g.cordonNode, access: 'platform', kind: 'query', toRequest: bodyWithId },
+  { method: 'POST', path: '/api/cluster/nodes/:id/uncordon', operationId: 'uncordonNode', summary: 'Allow placements again', tag: 'nodes', route: g.uncordonNode, access: 'platform', kind: 'query', toRequest: withId },
   { method: 'GET', path: '/api/cluster/assignments', operationId: 'listAssignments', summary: 'Where agents run', tag: 'nodes', route: g.assignments, access: 'read', kind: 'query', toRequest: (i) => i.query },
   { method: 'GET', path: '/api/cluster/stats', operationId: 'clusterStats', summary: 'Nodes, agents, capacity and zones', tag: 'nodes', route: g.stats, access: 'read', kind: 'query', toRequest: () => ({}) },
   { method: 'GET', path: '/api/cluster/leader', operationId: 'getLeadership', summary: "Each singleton role's leader and members", tag: 'control-plane', route: g.leadership, access: 'read', kind: 'query', toRequest: () => ({}) },
-  { method: 'POST', path: '/api/cluster/leader', operationId: 'handoverLeadership', summary: 'Hand a role over to a member', tag: 'control-plane', route: g.handover, access: 'admin', kind: 'query', toRequest: (i) => obj(i.body) },
+  { method: 'POST', path: '/api/cluster/leader', operationId: 'handoverLeadership', summary: 'Hand a role over to a member', tag: 'control-plane', route: g.handover, access: 'platform', kind: 'query', toRequest: (i) => obj(i.body) },
   { method: 'POST', path: '/api/admin/keys', operationId: 'createApiKey', summary: 'Create an API key (its secret is shown once)', tag: 'admin', route: a.createKey, access: 'admin', kind: 'query', created: true, toRequest: (i) => obj(i.body) },
   { method: 'GET', path: '/api/admin/keys', operationId: 'listApiKeys', summary: 'List API keys', tag: 'admin', route: a.listKeys, access: 'admin', kind: 'query', toRequest: (i) => i.query },
   { method: 'DELETE', path: '/api/admin/keys/:id', operationId: 'revokeApiKey', summary: 'Revoke an API key', tag: 'admin', route: a.revokeKey, access: 'admin', kind: 'query', toRequest: (i) => ({ ...i.query, ...withId(i) }) },
   { method: 'GET', path: '/api/audit', operationId: 'listAudit', summary: 'The audit trail (?actor=&cluster=&since=)', tag: 'admin', route: a.audit, access: 'admin', kind: 'query', toRequest: (i) => i.query },
-  { method: 'POST', path: '/api/cluster/balance', operationId: 'setPlacementStrategy', summary: 'Switch the default placement strategy', tag: 'control-plane', route: g.setStrategy, access: 'admin', kind: 'query', toRequest: (i) => obj(i.body) },
+  { method: 'POST', path: '/api/cluster/balance', operationId: 'setPlacementStrategy', summary: 'Switch the default placement strategy', tag: 'control-plane', route: g.setStrategy, access: 'platform', kind: 'query', toRequest: (i) => obj(i.body) },
 ];

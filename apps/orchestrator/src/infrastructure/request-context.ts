@@ -9,18 +9,24 @@ export function identityOf(meta: RequestMeta): RequestIdentity {
 }
 
 /**
- * The tenant that owns what the caller creates. A caller spanning every tenant ('*') acts for
- * the 'default' tenant unless the gateway narrowed it (X-Flotilla-Tenant).
+ * The tenant that will own what the caller creates (a cluster, a blueprint): the only time the
+ * caller's tenant decides an aggregate's. A caller spanning every tenant ('*') creates for the
+ * 'default' tenant unless the gateway narrowed it (X-Flotilla-Tenant). Every event after that is
+ * the aggregate's tenant's (Decider.tenantOf), whoever causes it.
  */
 export function owningTenant(meta: RequestMeta): string {
   const tenantId = identityOf(meta).tenantId;
   return tenantId === '*' ? 'default' : tenantId;
 }
 
+/**
+ * A command's context: who acts (the actor on every event), and the one tenant it may act in,
+ * so that another tenant's aggregate is not found. Never the tenant its events are recorded as.
+ */
 export function commandContext(meta: RequestMeta, extra?: Record<string, unknown>): CommandContext {
   const identity = identityOf(meta);
   return {
-    tenantId: owningTenant(meta),
+    tenantScope: tenantScope(meta),
     actor: identity.actor,
     correlationId: meta.correlationId ?? randomUUID(),
     idempotencyKey: meta.idempotencyKey,

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { CommandContext } from '@flotilla/application';
-import { SYSTEM_IDENTITY, spansAllTenants, type RequestIdentity } from '@flotilla/contracts';
+import { actsForPlatform, SYSTEM_IDENTITY, spansAllTenants, type RequestIdentity } from '@flotilla/contracts';
+import { ForbiddenError } from '@flotilla/domain';
 import type { RequestMeta } from '@flotilla/messaging';
 
 /** Who asks (from the gateway's headers), or the system itself for internal calls. */
@@ -8,11 +9,16 @@ export function identityOf(meta: RequestMeta): RequestIdentity {
   return meta.identity ?? SYSTEM_IDENTITY;
 }
 
+/**
+ * A command's context: who acts (the actor on every event) and, for a caller of one tenant, that
+ * tenant (another tenant's aggregate is not found). The tenant events are recorded as is the
+ * aggregate's own (Decider.tenantOf): the platform's for a shared node's lifecycle, the cluster's
+ * for an agent's assignment, never the caller's.
+ */
 export function commandContext(meta: RequestMeta, extra?: Record<string, unknown>): CommandContext {
   const identity = identityOf(meta);
   return {
-    // A caller spanning every tenant ('*') acts for the default tenant, as in the orchestrator.
-    tenantId: identity.tenantId === '*' ? SYSTEM_IDENTITY.tenantId : identity.tenantId,
+    tenantScope: spansAllTenants(identity) ? undefined : identity.tenantId,
     actor: identity.actor,
     correlationId: meta.correlationId ?? randomUUID(),
     idempotencyKey: meta.idempotencyKey,
@@ -26,11 +32,28 @@ export function commandContext(meta: RequestMeta, extra?: Record<string, unknown
 /** A command issued by one of the registry's own loops (failure detector, placement, ...). */
 export function systemContext(actor: string, extra?: Record<string, unknown>): CommandContext {
   return {
-    tenantId: SYSTEM_IDENTITY.tenantId,
     actor,
     correlationId: randomUUID(),
     extra: { ...extra },
   };
+}
+
+/**
+ * Fleet-wide operations (register, heartbeat, drain, cordon, uncordon or deregister a node, the
+ * placement strategy, leadership, placement itself) are the platform's: a service, or an admin
+ * of every tenant. The gateway checks it too; this is the owner's own check, so a request that
+ * reaches the registry over NATS with a one-tenant identity is refused all the same.
+ */
+export function requirePlatform(meta: RequestMeta, operation: string): void {
+  const identity = identityOf(meta);
+  if (!actsForPlatform(identity)) {
+    throw new ForbiddenError(`${identity.role} of tenant '${identity.tenantId}' may not ${operation} (needs the platform role: an admin of every tenant, tenant '*')`, {
+      operation,
+      role: identity.role,
+      tenant_id: identity.tenantId,
+      access: 'platform',
+    });
+  }
 }
 
 /**

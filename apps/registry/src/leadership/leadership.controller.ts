@@ -1,10 +1,11 @@
 import { Controller, Inject } from '@nestjs/common';
-import { MessagePattern, Payload } from '@nestjs/microservices';
+import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
 import type { Config } from '@flotilla/config';
 import { registryRoutes as r, type RouteRequestParsed } from '@flotilla/contracts';
 import { handoverRole, readLeadership } from '@flotilla/leadership';
-import { Messaging } from '@flotilla/messaging';
+import { Messaging, type NatsRequestContext } from '@flotilla/messaging';
 import { CONFIG } from '@flotilla/platform';
+import { requirePlatform } from '../infrastructure/request-context.js';
 
 /** Every singleton role's leader and members (of every service), and handing a role over. */
 @Controller()
@@ -30,7 +31,8 @@ export class LeadershipController {
    * down, and the named member adopts the lease with a higher term (see handoverRole).
    */
   @MessagePattern(r.handover.subject)
-  async handover(@Payload() req: RouteRequestParsed<typeof r.handover>) {
+  async handover(@Payload() req: RouteRequestParsed<typeof r.handover>, @Ctx() ctx: NatsRequestContext) {
+    requirePlatform(ctx.meta, 'hand leadership over');
     await handoverRole(this.messaging, req.role, req.member_id, {
       ttlMs: this.config.LEASE_TTL_MS,
       replicas: this.config.NATS_STREAM_REPLICAS,

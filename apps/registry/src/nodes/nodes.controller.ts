@@ -5,7 +5,7 @@ import type { Config } from '@flotilla/config';
 import { newId, NotFoundError, type NodeCommand } from '@flotilla/domain';
 import type { NatsRequestContext, RequestMeta } from '@flotilla/messaging';
 import { CONFIG } from '@flotilla/platform';
-import { commandContext, nowIso, visibleTo } from '../infrastructure/request-context.js';
+import { commandContext, nowIso, requirePlatform, visibleTo } from '../infrastructure/request-context.js';
 import { DirectoryFeed } from './directory-feed.js';
 import { HeartbeatListener } from './heartbeat.listener.js';
 import { NodeCommands } from './node-commands.service.js';
@@ -32,6 +32,7 @@ export class NodesController {
     @Payload() req: Req<'registerNode'>,
     @Ctx() ctx: NatsRequestContext,
   ): Promise<NodeView> {
+    requirePlatform(ctx.meta, 'register a node');
     await this.ready();
     const nodeId = req.node_id ?? newId('node');
     await this.nodes.execute(
@@ -72,7 +73,8 @@ export class NodesController {
 
   /** HTTP-only nodes heartbeat here (node agents publish on core NATS instead). */
   @MessagePattern(r.heartbeat.subject)
-  async heartbeat(@Payload() req: Req<'heartbeat'>) {
+  async heartbeat(@Payload() req: Req<'heartbeat'>, @Ctx() ctx: NatsRequestContext) {
+    requirePlatform(ctx.meta, 'heartbeat for a node');
     await this.ready();
     const entry = this.heartbeats.acceptRequest(req, Date.now());
     if (!entry) throw NotFoundError.of('node', req.node_id);
@@ -109,6 +111,7 @@ export class NodesController {
   @MessagePattern(r.deregisterNode.subject)
   deregister(@Payload() req: Req<'deregisterNode'>, @Ctx() ctx: NatsRequestContext) {
     return this.command(
+      'deregister a node',
       req.id,
       {
         type: 'DeregisterNode',
@@ -123,6 +126,7 @@ export class NodesController {
   @MessagePattern(r.drainNode.subject)
   drain(@Payload() req: Req<'drainNode'>, @Ctx() ctx: NatsRequestContext) {
     return this.command(
+      'drain a node',
       req.id,
       { type: 'DrainNode', data: { reason: req.reason }, metadata: { now: nowIso() } },
       ctx.meta,
@@ -132,6 +136,7 @@ export class NodesController {
   @MessagePattern(r.cordonNode.subject)
   cordon(@Payload() req: Req<'cordonNode'>, @Ctx() ctx: NatsRequestContext) {
     return this.command(
+      'cordon a node',
       req.id,
       { type: 'CordonNode', data: { reason: req.reason }, metadata: { now: nowIso() } },
       ctx.meta,
@@ -141,6 +146,7 @@ export class NodesController {
   @MessagePattern(r.uncordonNode.subject)
   uncordon(@Payload() req: Req<'uncordonNode'>, @Ctx() ctx: NatsRequestContext) {
     return this.command(
+      'uncordon a node',
       req.id,
       { type: 'UncordonNode', data: {}, metadata: { now: nowIso() } },
       ctx.meta,
@@ -148,10 +154,12 @@ export class NodesController {
   }
 
   private async command(
+    operation: string,
     nodeId: string,
     command: NodeCommand,
     meta: RequestMeta,
   ): Promise<NodeView> {
+    requirePlatform(meta, operation);
     await this.ready();
     this.entry(nodeId, meta);
     await this.nodes.execute(nodeId, command, commandContext(meta));

@@ -5,7 +5,7 @@ import type { Config } from '@flotilla/config';
 import { registryRoutes as r, type RouteRequestParsed } from '@flotilla/contracts';
 import type { NatsRequestContext } from '@flotilla/messaging';
 import { CONFIG } from '@flotilla/platform';
-import { commandContext, nowIso, visibleTo } from '../infrastructure/request-context.js';
+import { commandContext, nowIso, requirePlatform, visibleTo } from '../infrastructure/request-context.js';
 import { TenantClusters } from '../infrastructure/tenant-clusters.js';
 import { DirectoryFeed } from '../nodes/directory-feed.js';
 import { NodeDirectory } from '../nodes/node-directory.js';
@@ -32,11 +32,13 @@ export class PlacementController {
 
   @MessagePattern(r.place.subject)
   place(@Payload() req: Req<'place'>, @Ctx() ctx: NatsRequestContext) {
+    requirePlatform(ctx.meta, 'place agents');
     return this.placement.place(req, commandContext(ctx.meta, { clusterId: req.cluster_id }));
   }
 
   @MessagePattern(r.release.subject)
   async release(@Payload() req: Req<'release'>, @Ctx() ctx: NatsRequestContext) {
+    requirePlatform(ctx.meta, 'release agents');
     const released = await this.placement.release(
       req.cluster_id,
       req.agent_ids,
@@ -97,6 +99,7 @@ export class PlacementController {
   /** Switches the default strategy: an event on the registry's settings stream, so it survives restarts. */
   @MessagePattern(r.setStrategy.subject)
   async setStrategy(@Payload() req: Req<'setStrategy'>, @Ctx() ctx: NatsRequestContext) {
+    requirePlatform(ctx.meta, 'switch the placement strategy');
     await this.feed.whenReady(this.config.REQUEST_TIMEOUT_MS);
     const result = await this.commands.handle(
       registrySettingsDecider,

@@ -214,8 +214,9 @@ export class PlacementService {
               data: {
                 agentId,
                 clusterId: req.cluster_id,
-                // The node agent applies this tenant's egress allow-list to the agent.
-                ...(req.tenant_id !== '*' ? { tenantId: req.tenant_id } : {}),
+                // The assignment is the cluster's tenant's event, not the caller's (the reconciler), and
+                // the node agent applies that tenant's egress allow-list to the agent.
+                tenantId: req.tenant_id,
                 resources: { cpu: p.agent.resources.cpu, memoryMb: p.agent.resources.memory_mb },
                 agent: {
                   name: p.agent.name,

@@ -4,6 +4,7 @@ import {
   type Decider,
   type Event,
   PLACEMENT_STRATEGIES,
+  PLATFORM_TENANT,
   type PlacementStrategy,
   ValidationError,
 } from '@flotilla/domain';
@@ -95,4 +96,6 @@ export const registrySettingsDecider: Decider<
   decide: decideSettings,
   evolve: evolveSettings,
   initialState: initialSettings,
+  // The default strategy is the whole fleet's.
+  tenantOf: () => PLATFORM_TENANT,
 };

@@ -95,4 +95,7 @@ export function evolve(state: ApiKeyState, event: ApiKeyEvent): ApiKeyState {
 
 export const initialState = (): ApiKeyState => ({ status: 'none' });
 
-export const apiKeyDecider: Decider<ApiKeyState, ApiKeyCommand, ApiKeyEvent> = { decide, evolve, initialState };
+/** A key's events are its tenant's ('*' for a key spanning every tenant). */
+export const tenantOf = (state: ApiKeyState): string | null => (state.status === 'none' ? null : state.tenantId);
+
+export const apiKeyDecider: Decider<ApiKeyState, ApiKeyCommand, ApiKeyEvent> = { decide, evolve, initialState, tenantOf };

@@ -125,4 +125,6 @@ export function evolve(state: BlueprintState, event: BlueprintEvent): BlueprintS
   }
 }
 
-export const blueprintDecider: Decider<BlueprintState, BlueprintCommand, BlueprintEvent> = { decide, evolve, initialState };
+export const tenantOf = (state: BlueprintState): string | null => (state.status === 'none' ? null : state.tenantId);
+
+export const blueprintDecider: Decider<BlueprintState, BlueprintCommand, BlueprintEvent> = { decide, evolve, initialState, tenantOf };

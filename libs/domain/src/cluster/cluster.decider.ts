@@ -766,4 +766,7 @@ export function evolve(state: ClusterState, event: ClusterEvent): ClusterState {
   }
 }
 
-export const clusterDecider: Decider<ClusterState, ClusterCommand, ClusterEvent> = { decide, evolve, initialState };
+/** A cluster's events are its tenant's, whoever caused them (a node agent, the reconciler, an operator). */
+export const tenantOf = (state: ClusterState): string | null => (state.status === 'none' ? null : state.tenantId);
+
+export const clusterDecider: Decider<ClusterState, ClusterCommand, ClusterEvent> = { decide, evolve, initialState, tenantOf };

@@ -37,7 +37,7 @@ export type PlaceAgent = Command<
   {
     readonly agentId: string;
     readonly clusterId: string;
-    /** The cluster's tenant: the node agent applies that tenant's egress allow-list to the agent. */
+    /** The cluster's tenant: the assignment (and its release) is recorded as that tenant's, and the node agent applies that tenant's egress allow-list to the agent. */
     readonly tenantId?: string;
     readonly resources: Resources;
     readonly agent?: AgentSpec;

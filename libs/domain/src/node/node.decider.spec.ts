@@ -192,4 +192,36 @@ describe('Node decider', () => {
     it('is idempotent', () => spec.given(run([cmd('DeregisterNode', {})], registeredH)).when(cmd('DeregisterNode', {})).then([]));
     it('refuses placements afterwards', () => spec.given(run([cmd('DeregisterNode', {})], registeredH)).when(placeAgent('a-1')).thenThrows(RuleViolationError, 'node_deregistered'));
   });
+
+  describe("whose events they are (issue 13: events labelled with the caller's tenant)", () => {
+    const tenantOfEach = (given: readonly NodeEvent[], command: NodeCommand): (string | null)[] => {
+      let state = fold(nodeDecider, given);
+      return nodeDecider.decide(command, state).map((e) => {
+        state = nodeDecider.evolve(state, e);
+        return nodeDecider.tenantOf(state, e);
+      });
+    };
+    const placeFor = (agentId: string, clusterId: string, tenantId: string) =>
+      cmd('PlaceAgent', { agentId, clusterId, tenantId, resources: { cpu: 1, memoryMb: 256 } });
+
+    it("records an agent's assignment and release as its cluster's tenant's", () => {
+      const placed = run([placeFor('a-b', 'cluster-b', 'tenant-b')], registeredH);
+      expect(placed.at(-1)).toMatchObject({ type: 'AgentAssigned', data: { tenantId: 'tenant-b' } });
+      expect(tenantOfEach(registeredH, placeFor('a-c', 'cluster-c', 'tenant-c'))).toEqual(['tenant-c']);
+      expect(tenantOfEach(placed, release('a-b'))).toEqual(['tenant-b']);
+      expect(tenantOfEach(placed, cmd('DeregisterNode', { force: true }))).toEqual(['tenant-b', '*']);
+    });
+
+    it("keeps a shared node's own lifecycle the platform's ('*'), whoever drives it", () => {
+      expect(tenantOfEach([], register())).toEqual(['*']);
+      expect(tenantOfEach(registeredH, cmd('CordonNode', {}))).toEqual(['*']);
+      expect(tenantOfEach(withAgentsH, cmd('DrainNode', {}))).toEqual(['*']);
+      expect(tenantOfEach(withAgentsH, cmd('MarkNodeOffline', {}))).toEqual(['*']);
+      expect(nodeDecider.tenantOf(fold(nodeDecider, registeredH))).toBe('*');
+      expect(nodeDecider.tenantOf(nodeDecider.initialState())).toBeNull();
+    });
+
+    it('refuses a placement that names a malformed tenant', () =>
+      spec.given(registeredH).when(placeFor('a-x', 'cluster-x', 'Not A Tenant')).thenThrows(ValidationError));
+  });
 });

@@ -1,13 +1,13 @@
 import { AGENT_ROLES } from '../blueprint/blueprint.schema.js';
 import type { Resources } from '../blueprint/blueprint.types.js';
-import { commandNow, type Decider } from '../decider.js';
+import { commandNow, PLATFORM_TENANT, type Decider } from '../decider.js';
 import { AlreadyExistsError, NotFoundError, RuleViolationError, ValidationError, type ValidationIssue } from '../errors.js';
 import { idProblem, isValidId } from '../ids.js';
 import { isPlainJson } from '../json.js';
 import { isIsoTimestamp } from '../time.js';
 import type { NodeCommand, RegisterNode } from './node.commands.js';
 import type { NodeEvent, NodeRegistered } from './node.events.js';
-import { type AgentSpec, type ExistingNode, fits, type NodeCore, type NodeSpec, type NodeState, nodeStatusOf } from './node.state.js';
+import { type AgentSpec, type ExistingNode, fits, type NodeAssignment, type NodeCore, type NodeSpec, type NodeState, nodeStatusOf } from './node.state.js';
 
 /**
  * The Node aggregate (stream `node-<id>`): registration, heartbeat-derived liveness, cordon and
@@ -88,6 +88,9 @@ function specOf(d: RegisterNode['data']): { spec: Omit<NodeSpec, 'nodeId'>; issu
     issues,
   };
 }
+
+/** The tenant of the cluster an assignment is for, when the placement named it. */
+const ownerOf = (a: NodeAssignment): { tenantId?: string } => (a.tenantId ? { tenantId: a.tenantId } : {});
 
 const SPEC_KEYS = ['hostname', 'address', 'region', 'zone', 'labels', 'services', 'capacity', 'role', 'priority'] as const;
 
@@ -213,7 +216,7 @@ export function decide(command: NodeCommand, state: NodeState): readonly NodeEve
       return [
         ...assignments.map((a) => ({
           type: 'AgentReleased' as const,
-          data: { nodeId: node.nodeId, agentId: a.agentId, clusterId: a.clusterId, reason: `node deregistered: ${reason}`, at },
+          data: { nodeId: node.nodeId, agentId: a.agentId, clusterId: a.clusterId, ...ownerOf(a), reason: `node deregistered: ${reason}`, at },
         })),
         { type: 'NodeDeregistered', data: { reason, at } },
       ];
@@ -248,7 +251,7 @@ export function decide(command: NodeCommand, state: NodeState): readonly NodeEve
           capacity: { ...node.capacity },
         });
       }
-      return [{ type: 'AgentAssigned', data: { nodeId: node.nodeId, agentId, clusterId, ...(tenantId !== undefined ? { tenantId } : {}), resources, ...(agent ? { agent } : {}), at } }];
+      return [{ type: 'AgentAssigned', data: { nodeId: node.nodeId, agentId, clusterId, ...(tenantId ? { tenantId } : {}), resources, ...(agent ? { agent } : {}), at } }];
     }
     case 'ReleaseAgent': {
       const node = requireNode(state);
@@ -256,7 +259,7 @@ export function decide(command: NodeCommand, state: NodeState): readonly NodeEve
       if (!assignment) return [];
       const released: NodeEvent = {
         type: 'AgentReleased',
-        data: { nodeId: node.nodeId, agentId: assignment.agentId, clusterId: assignment.clusterId, reason: reasonOf(command.data.reason, 'released'), at },
+        data: { nodeId: node.nodeId, agentId: assignment.agentId, clusterId: assignment.clusterId, ...ownerOf(assignment), reason: reasonOf(command.data.reason, 'released'), at },
       };
       const drainedNow = node.admin === 'draining' && Object.keys(node.assignments).length === 1;
       return drainedNow ? [released, { type: 'NodeDrained', data: { at } }] : [released];
@@ -314,9 +317,9 @@ export function evolve(state: NodeState, event: NodeEvent): NodeState {
     case 'NodeDeregistered':
       return { ...core, status: 'deregistered', deregisteredAt: at };
     case 'AgentAssigned': {
-      const { agentId, clusterId, resources } = event.data;
+      const { agentId, clusterId, tenantId, resources } = event.data;
       const used = { cpu: core.used.cpu + resources.cpu, memoryMb: core.used.memoryMb + resources.memoryMb, agents: core.used.agents + 1 };
-      const next = { ...core, assignments: { ...core.assignments, [agentId]: { agentId, clusterId, resources, at } }, used };
+      const next = { ...core, assignments: { ...core.assignments, [agentId]: { agentId, clusterId, ...(tenantId ? { tenantId } : {}), resources, at } }, used };
       return state.status === 'deregistered' ? { ...next, status: 'deregistered', deregisteredAt: state.deregisteredAt } : withStatus(next);
     }
     case 'AgentReleased': {
@@ -335,4 +338,15 @@ export function evolve(state: NodeState, event: NodeEvent): NodeState {
   }
 }
 
-export const nodeDecider: Decider<NodeState, NodeCommand, NodeEvent> = { decide, evolve, initialState };
+/**
+ * A node's own lifecycle (registration, liveness, cordon, drain) is the platform's, unless the node
+ * belongs to one tenant; an assignment or release of an agent is the tenant's whose cluster the
+ * agent is of (recorded by the placement), so each tenant sees its own agents come and go.
+ */
+export function tenantOf(state: NodeState, event?: NodeEvent): string | null {
+  if (event?.type === 'AgentAssigned' || event?.type === 'AgentReleased') return event.data.tenantId ?? PLATFORM_TENANT;
+  if (state.status === 'none') return null;
+  return state.tenantId ?? PLATFORM_TENANT;
+}
+
+export const nodeDecider: Decider<NodeState, NodeCommand, NodeEvent> = { decide, evolve, initialState, tenantOf };

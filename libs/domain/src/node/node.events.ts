@@ -38,7 +38,7 @@ export type AgentAssigned = Event<
     readonly nodeId: string;
     readonly agentId: string;
     readonly clusterId: string;
-    /** The cluster's tenant (absent in events recorded before it was carried). */
+    /** The cluster's tenant: whose event this is, and whose egress allow-list applies (absent on events recorded before placements named it). */
     readonly tenantId?: string;
     readonly resources: Resources;
     readonly agent?: AgentSpec;
@@ -46,7 +46,7 @@ export type AgentAssigned = Event<
 >;
 export type AgentReleased = Event<
   'AgentReleased',
-  At & { readonly nodeId: string; readonly agentId: string; readonly clusterId: string; readonly reason: string }
+  At & { readonly nodeId: string; readonly agentId: string; readonly clusterId: string; readonly tenantId?: string; readonly reason: string }
 >;
 
 export type NodeEvent =

@@ -47,6 +47,8 @@ export interface AgentSpec {
 export interface NodeAssignment {
   readonly agentId: string;
   readonly clusterId: string;
+  /** The tenant of the cluster (absent on assignments recorded before placements named it). */
+  readonly tenantId?: string;
   readonly resources: Resources;
   readonly at: string;
 }
