@@ -143,6 +143,7 @@ describe('CommandHandler (real PostgreSQL event store)', () => {
     const r = await a.handle(setter, 'setter-a', { type: 'Set', data: { value: 5 } }, ctx);
     expect(r.events.map((e) => e.type)).toEqual(['WasSet']);
     expect((await store.readStream('setter-a')).map((e) => e.data['value'])).toEqual([5, 7, 5]);
+  });
 
   describe("events carry their aggregate's tenant, never the caller's (issue 13)", () => {
     it("records what a service or another caller does to tenant B's aggregate as tenant B's", async () => {
