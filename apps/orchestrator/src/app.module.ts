@@ -8,6 +8,7 @@ import { ClusterQueries } from './clusters/cluster-queries.service.js';
 import { ClustersController } from './clusters/clusters.controller.js';
 import { ClustersService } from './clusters/clusters.service.js';
 import { HealthScores } from './clusters/health-scores.js';
+import { LeaseTerms } from './clusters/lease-terms.js';
 import { ScalingController } from './clusters/scaling.controller.js';
 import { PersistenceModule } from './infrastructure/persistence.module.js';
 import { Reconciler } from './reconciler/reconciler.js';
@@ -37,6 +38,7 @@ export class OrchestratorModule {
         ClustersService,
         ClusterQueries,
         HealthScores,
+        LeaseTerms,
         Reconciler,
         fenceProvider,
         { provide: CLOCK, useValue: systemClock },

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { SpanKind } from '@opentelemetry/api';
 import { ConcurrencyError, NotFoundError, PLATFORM_TENANT, type Decider } from '@flotilla/domain';
-import type { EventMetadata, EventStore, ExpectedRevision, StoredEvent } from '@flotilla/eventstore';
+import type { AppendFence, EventMetadata, EventStore, ExpectedRevision, StoredEvent } from '@flotilla/eventstore';
 import { currentTraceparent, withSpan } from '@flotilla/telemetry';
 
 /** A domain event as deciders see it. */
@@ -22,8 +22,13 @@ export interface CommandContext {
   readonly causationId?: string | null;
   /** A repeat of a command with the same key returns the first result and appends nothing. */
   readonly idempotencyKey?: string | undefined;
-  /** Extra metadata to store on every event (source address, fencing term...). */
+  /** Extra metadata to store on every event (source address...). */
   readonly extra?: Readonly<Record<string, unknown>>;
+  /**
+   * A singleton leader's lease: checked in the append's own transaction, so a deposed leader's
+   * write is refused (FencedOutError). Its term is also recorded on the events (`fencingTerm`).
+   */
+  readonly fence?: AppendFence;
 }
 
 export interface CommandResult<State> {
@@ -193,6 +198,7 @@ export class CommandHandler {
           schemaVersion: 1,
           ...(ctx.idempotencyKey ? { [IDEMPOTENCY_KEY]: ctx.idempotencyKey } : {}),
           ...ctx.extra,
+          ...(ctx.fence ? { fencingTerm: ctx.fence.term } : {}),
         };
         // Each event is its aggregate's tenant's, from the state it leads to (a cluster's from the
         // cluster, an assignment on a node from the agent's cluster), whoever asked for it.
@@ -205,7 +211,7 @@ export class CommandHandler {
         const expected: ExpectedRevision = current.revision < 0n ? 'no_stream' : current.revision;
         try {
           const result = await withSpan('eventstore append', { kind: SpanKind.CLIENT, attributes: { 'db.system': 'postgresql', 'flotilla.stream': streamId, 'flotilla.events': decided.length } }, () =>
-            this.store.append(streamId, toAppend, { expectedRevision: expected }),
+            this.store.append(streamId, toAppend, { expectedRevision: expected, ...(ctx.fence ? { fence: ctx.fence } : {}) }),
           );
           this.remember(streamId, { state, revision: result.nextExpectedRevision, keys: withKey(current.keys, ctx.idempotencyKey, result.events), evolve: evolverOf(decider) });
           return { streamId, state, events: result.events, revision: result.nextExpectedRevision, position: result.lastPosition, duplicate: false };

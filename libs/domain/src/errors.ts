@@ -102,6 +102,21 @@ export class ConcurrencyError extends FlotillaError {
 }
 
 /**
+ * A write by a singleton leader whose lease term has been superseded (a newer leader has
+ * written): refused, so a paused, deposed leader cannot write late.
+ */
+export class FencedOutError extends ConcurrencyError {
+  constructor(role: string, term: number, current: number) {
+    super(`the leader of '${role}' with term ${term} was superseded by term ${current}; its write is refused`, {
+      reason: 'fenced_out',
+      role,
+      term,
+      current_term: current,
+    });
+  }
+}
+
+/**
  * The request conflicts with the resource's current state in a way the caller can resolve by
  * changing that state first (a task for a hibernated cluster that does not wake on tasks).
  * `reason` says what. Maps to 409.

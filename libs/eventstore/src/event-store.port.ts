@@ -57,8 +57,20 @@ export interface AppendResult {
   events: StoredEvent[];
 }
 
+/** A singleton leader's write: refused (FencedOutError) once a newer term of the role has written. */
+export interface AppendFence {
+  readonly role: string;
+  readonly term: number;
+}
+
 export interface AppendOptions {
   expectedRevision: ExpectedRevision;
+  /**
+   * Checked in the append's own transaction (PostgreSQL): the role's highest admitted term is
+   * raised to `term`, or the append is refused when a newer term has written. No window between
+   * the check and the write for a paused, deposed leader to slip through.
+   */
+  fence?: AppendFence;
 }
 
 export type ReadDirection = 'forwards' | 'backwards';

@@ -1,4 +1,4 @@
-import { ConcurrencyError, ValidationError } from '@flotilla/domain';
+import { ConcurrencyError, ValidationError, type ValidationIssue } from '@flotilla/domain';
 import type { ExpectedRevision } from './event-store.port.js';
 
 /** A stream's state as a revision check sees it: its last revision, or `null` when it does not exist. */
@@ -50,4 +50,14 @@ export function concurrencyError(
     expected: exp,
     actual: act,
   });
+}
+
+/** A fence names a role and a non-negative integer term. */
+export function assertFence(fence: unknown): void {
+  if (fence === undefined) return;
+  const f = fence as { role?: unknown; term?: unknown };
+  const issues: ValidationIssue[] = [];
+  if (typeof f.role !== 'string' || f.role === '') issues.push({ path: 'fence.role', message: 'must be a non-empty string' });
+  if (typeof f.term !== 'number' || !Number.isSafeInteger(f.term) || f.term < 0) issues.push({ path: 'fence.term', message: 'must be a safe integer >= 0' });
+  if (issues.length) throw ValidationError.of(issues, 'append fence');
 }

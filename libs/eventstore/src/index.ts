@@ -1,4 +1,5 @@
 export type {
+  AppendFence,
   AppendOptions,
   AppendResult,
   EventMetadata,
@@ -39,3 +40,4 @@ export {
   type EventStoreDbEventStoreOptions,
 } from './eventstoredb/eventstoredb.event-store.js';
 export { instrumentEventStore } from './instrumented.js';
+export { withFenceGuard } from './fence-guard.js';

@@ -1,38 +1,34 @@
 import type pg from 'pg';
-import { ConcurrencyError } from '@flotilla/domain';
+import { FencedOutError } from '@flotilla/domain';
 
-/** A write by a leader whose term has been superseded. */
-export class FencedOutError extends ConcurrencyError {
-  constructor(role: string, term: number, current: number) {
-    super(`the leader of '${role}' with term ${term} was superseded by term ${current}; its write is refused`, {
-      reason: 'fenced_out',
-      role,
-      term,
-      current_term: current,
-    });
-  }
-}
+export { FencedOutError };
 
 type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
 /**
- * Fencing for singleton loops. Before (or inside the same transaction as) a write, a leader
- * calls `admit(role, term)`: the highest term ever admitted for the role is kept in PostgreSQL,
- * and a term lower than it is refused. A leader that was paused past its lease, and resumes
- * after a successor wrote, therefore cannot write late, whatever the clocks say.
+ * Fencing for singleton loops: the highest term ever admitted for each role is kept in PostgreSQL
+ * (the event store's `fences` table), and a term lower than it is refused. A leader's writes to
+ * the log carry their fence into the append (checked in the append's own transaction, see
+ * AppendOptions.fence); `admit` raises the mark on its own, which a new leader does at once so a
+ * deposed one is refused even before the successor's first write. A leader that was paused past
+ * its lease and resumes after a successor wrote therefore cannot write late, whatever the clocks say.
  */
 export class Fence {
   constructor(
     private readonly db: Queryable,
-    private readonly table = 'flotilla_fences',
+    private readonly table = 'eventstore.fences',
   ) {}
 
   async ensureSchema(): Promise<void> {
     // CREATE … IF NOT EXISTS races with a concurrent identical CREATE (two services starting on a
-    // fresh database): serialise them on an advisory lock, in one statement (one transaction).
+    // fresh database): serialise them on an advisory lock, in one statement (one transaction). The
+    // table lives in the event store's schema, whose own setup creates it too: take its lock.
+    const schema = this.table.includes('.') ? this.table.split('.')[0]! : null;
+    const lock = schema ? `flotilla-eventstore-schema:${schema}` : `flotilla-fence-schema:${this.table}`;
     await this.db.query(
       `DO $$ BEGIN
-         PERFORM pg_advisory_xact_lock(hashtextextended('flotilla-fence-schema:${this.table}', 0));
+         PERFORM pg_advisory_xact_lock(hashtextextended('${lock}', 0));
+         ${this.table.includes('.') ? `CREATE SCHEMA IF NOT EXISTS ${this.table.split('.')[0]};` : ''}
          CREATE TABLE IF NOT EXISTS ${this.table} (role text PRIMARY KEY, term bigint NOT NULL, admitted_at timestamptz NOT NULL DEFAULT now());
          CREATE SEQUENCE IF NOT EXISTS flotilla_lease_epochs;
        END $$`,

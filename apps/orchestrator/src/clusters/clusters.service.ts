@@ -20,7 +20,7 @@ import {
   type Environment,
   type ExistingCluster,
 } from '@flotilla/domain';
-import type { EventStore } from '@flotilla/eventstore';
+import type { AppendFence, EventStore } from '@flotilla/eventstore';
 import type { RequestMeta } from '@flotilla/messaging';
 import { CONFIG, PG_POOL } from '@flotilla/platform';
 import { ORCHESTRATOR_PROJECTIONS } from '@flotilla/projections';
@@ -113,13 +113,14 @@ export class ClustersService {
     command: ClusterCommand,
     meta: RequestMeta,
     wait: boolean,
-    extra?: Record<string, unknown>,
+    /** A singleton leader's lease (reconciler, circuit breakers, autoscaler): checked with the append. */
+    fence?: AppendFence,
   ): Promise<CommandReply<ClusterView>> {
     const state = await this.visibleState(clusterId, meta);
     if (command.type === 'ScaleCluster' && command.data.targetWorkers > state.targetWorkers) {
       await this.checkQuota(state.tenantId, 0, command.data.targetWorkers - state.targetWorkers);
     }
-    return this.execute(clusterId, command, meta, wait, extra);
+    return this.execute(clusterId, command, meta, wait, fence);
   }
 
   async state(clusterId: string): Promise<ClusterState> {
@@ -182,13 +183,13 @@ export class ClustersService {
     command: ClusterCommand,
     meta: RequestMeta,
     wait: boolean,
-    extra?: Record<string, unknown>,
+    fence?: AppendFence,
   ): Promise<CommandReply<ClusterView>> {
     const result: CommandResult<ClusterState> = await this.commands.handle(
       clusterDecider,
       clusterStream(clusterId),
       command,
-      commandContext(meta, extra),
+      { ...commandContext(meta), ...(fence ? { fence } : {}) },
     );
     if (wait && result.position !== null)
       await waitForProjections(this.pool, PROJECTION_NAMES, result.position);

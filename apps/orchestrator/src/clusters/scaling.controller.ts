@@ -1,19 +1,20 @@
-import { Controller, Inject } from '@nestjs/common';
+import { Controller } from '@nestjs/common';
 import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
 import { orchestratorRoutes as r, type RouteRequestParsed } from '@flotilla/contracts';
-import { manualScalePause, RuleViolationError, type JsonValue } from '@flotilla/domain';
-import { Fence } from '@flotilla/leadership';
+import { FencedOutError, manualScalePause, RuleViolationError, type JsonValue } from '@flotilla/domain';
 import type { NatsRequestContext } from '@flotilla/messaging';
 import { now } from '../infrastructure/request-context.js';
-import { FENCE } from '../reconciler/tokens.js';
 import { ClustersService } from './clusters.service.js';
+import { LeaseTerms } from './lease-terms.js';
 
 type Req = RouteRequestParsed<typeof r.applyScalingDecision>;
 
 /**
  * The autoscaler's decisions. Each is recorded on the cluster's stream with its inputs and
- * reason (ScalingDecided), then applied as a scale, hibernate or wake. The decision carries the
- * autoscaler leader's term: a deposed leader's late decision is refused by the fence. Within the
+ * reason (ScalingDecided), then applied as a scale, hibernate or wake. The decision names the
+ * term its sender believes it leads with; only the autoscaler's current lease (read from NATS KV,
+ * not from the request) is taken as the fence, checked in each append's own transaction, so a
+ * deposed leader's late decision (or a forged term) is refused. Within the
  * cooldown after a manual scale, decisions other than waking are refused (rule
  * `manual_scale_pause`).
  */
@@ -21,18 +22,19 @@ type Req = RouteRequestParsed<typeof r.applyScalingDecision>;
 export class ScalingController {
   constructor(
     private readonly clusters: ClustersService,
-    @Inject(FENCE) private readonly fence: Fence,
+    private readonly leases: LeaseTerms,
   ) {}
 
   @MessagePattern(r.applyScalingDecision.subject)
   async apply(@Payload() req: Req, @Ctx() ctx: NatsRequestContext) {
-    await this.fence.admit('autoscaler', req.term);
+    const lease = await this.leases.current('autoscaler');
+    if (!lease || lease.term !== req.term) throw new FencedOutError('autoscaler', req.term, lease?.term ?? 0);
+    const fence = { role: 'autoscaler', term: lease.term };
     // An operator's manual scale pauses automatic scaling for the cooldown: refused before
     // anything is recorded, and the autoscaler counts it as a hold.
     const paused = manualScalePause(await this.clusters.state(req.cluster_id), req.decision, Date.now());
     if (paused) throw new RuleViolationError('manual_scale_pause', paused);
     const inputs = req.inputs as Record<string, JsonValue>;
-    const extra = { fencingTerm: req.term };
     const recorded = await this.clusters.command(
       req.cluster_id,
       {
@@ -48,7 +50,7 @@ export class ScalingController {
       },
       ctx.meta,
       false,
-      extra,
+      fence,
     );
     switch (req.decision) {
       case 'up':
@@ -62,7 +64,7 @@ export class ScalingController {
           },
           ctx.meta,
           false,
-          extra,
+          fence,
         );
       case 'hibernate':
         return this.clusters.command(
@@ -70,7 +72,7 @@ export class ScalingController {
           { type: 'HibernateCluster', data: { reason: req.reason }, metadata: { now: now() } },
           ctx.meta,
           false,
-          extra,
+          fence,
         );
       case 'wake':
         return this.clusters.command(
@@ -78,7 +80,7 @@ export class ScalingController {
           { type: 'ReactivateCluster', data: { reason: req.reason }, metadata: { now: now() } },
           ctx.meta,
           false,
-          extra,
+          fence,
         );
       default:
         return recorded;

@@ -81,6 +81,9 @@ export class Reconciler {
 
   async run(signal: AbortSignal, term: number): Promise<void> {
     this.term = term;
+    // Claim the fence at once: from here on any write carrying an older term is refused, even if
+    // the deposed leader never learns that it was deposed.
+    await this.fence.admit('reconciler', term);
     this.logger.info({ term }, 'reconciler leading');
     const from = await this.loadFleet();
     const watching = this.watch(signal, from);
@@ -265,9 +268,9 @@ export class Reconciler {
   }
 
   private async exec(state: ExistingCluster, command: ClusterCommand): Promise<void> {
-    // Refused once a newer reconciler (a later term) has written: a paused leader cannot write late.
-    await this.fence.admit('reconciler', this.term);
-    await this.clusters.command(state.clusterId, command, this.meta(state), false, { fencingTerm: this.term });
+    // Refused (in the append's own transaction) once a newer reconciler has written: a paused
+    // leader cannot write late.
+    await this.clusters.command(state.clusterId, command, this.meta(state), false, { role: 'reconciler', term: this.term });
   }
 
   private async release(clusterId: string, agentIds: readonly string[], reason: string): Promise<void> {

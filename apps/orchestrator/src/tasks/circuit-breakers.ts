@@ -36,6 +36,8 @@ export class CircuitBreakers {
   ) {}
 
   async run(signal: AbortSignal, term: number): Promise<void> {
+    // Claim the fence at once; every transition then carries it into its append.
+    await this.fence.admit('circuit-breaker', term);
     this.states.clear();
     const sub = this.messaging.nc.subscribe(this.messaging.ns.subject(taskSubjects.results));
     signal.addEventListener('abort', () => sub.unsubscribe(), { once: true });
@@ -115,7 +117,6 @@ export class CircuitBreakers {
   }
 
   private async record(clusterId: string, t: CircuitTransition, term: number): Promise<void> {
-    await this.fence.admit('circuit-breaker', term);
     const cluster = (await this.clusters.state(clusterId)) as ExistingCluster;
     const meta: RequestMeta = {
       subject: 'circuit-breaker',
@@ -134,9 +135,8 @@ export class CircuitBreakers {
       },
       meta,
       false,
-      {
-        fencingTerm: term,
-      },
+      // Refused in the append's own transaction once a newer breaker leader has written.
+      { role: 'circuit-breaker', term },
     );
   }
 }

@@ -1,3 +1,4 @@
+import type { AppendFence } from '@flotilla/eventstore';
 import { randomUUID } from 'node:crypto';
 import type { CommandContext } from '@flotilla/application';
 import { actsForPlatform, SYSTEM_IDENTITY, spansAllTenants, type RequestIdentity } from '@flotilla/contracts';
@@ -30,11 +31,12 @@ export function commandContext(meta: RequestMeta, extra?: Record<string, unknown
 }
 
 /** A command issued by one of the registry's own loops (failure detector, placement, ...). */
-export function systemContext(actor: string, extra?: Record<string, unknown>): CommandContext {
+/** A loop of the registry's own acting; with a fence, a singleton leader's write checked in its append's transaction. */
+export function systemContext(actor: string, fence?: AppendFence): CommandContext {
   return {
     actor,
     correlationId: randomUUID(),
-    extra: { ...extra },
+    ...(fence ? { fence } : {}),
   };
 }
 

@@ -34,7 +34,7 @@ export class NodeCommands {
 
   /** Re-reads the node's stream into the directory. */
   async refresh(nodeId: string): Promise<void> {
-    const { state, revision } = await this.commands.load(nodeDecider, nodeStream(nodeId));
+    const { state, revision } = await this.commands.load(nodeDecider, nodeStream(nodeId), { fresh: true });
     this.directory.applyState(nodeId, state, revision, Date.now());
   }
 }

@@ -51,11 +51,10 @@ export class DrainCompletion {
       for (const nodeId of emptyDrainingNodes(this.directory.entries())) {
         if (signal.aborted) break;
         try {
-          await this.fence.admit(DRAIN_COMPLETION_ROLE, term);
           const result = await this.nodes.execute(
             nodeId,
             { type: 'CompleteDrain', data: {}, metadata: { now: nowIso() } },
-            systemContext(DRAIN_COMPLETION_ROLE, { fencingTerm: term }),
+            systemContext(DRAIN_COMPLETION_ROLE, { role: DRAIN_COMPLETION_ROLE, term }),
           );
           if (result.events.length > 0) this.logger.info({ nodeId }, 'drain complete');
         } catch (err) {

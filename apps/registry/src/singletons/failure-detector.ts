@@ -89,7 +89,8 @@ export function transitionCommand(
 /**
  * Turns heartbeat silence into NodeSuspected / NodeWentOffline (naming the agents to orphan) and
  * resumed heartbeats into NodeRecovered. Runs in one replica at a time (a lease); every write
- * first passes the fence with this leader's term, and the term is admitted once on election too,
+ * carries the fence of this leader's term into its append (checked in the append's transaction),
+ * and the term is admitted once on election too,
  * so a deposed leader that resumes after a pause (with a view of the fleet that is now stale)
  * cannot record a single late transition.
  */
@@ -174,11 +175,10 @@ export class FailureDetector {
     signal: AbortSignal,
   ): Promise<void> {
     if (signal.aborted) return;
-    await this.fence.admit(FAILURE_DETECTOR_ROLE, term);
     const result = await this.nodes.execute(
       t.nodeId,
       command,
-      systemContext(FAILURE_DETECTOR_ROLE, { fencingTerm: term }),
+      systemContext(FAILURE_DETECTOR_ROLE, { role: FAILURE_DETECTOR_ROLE, term }),
     );
     if (result.events.length > 0) {
       this.logger.info(

@@ -107,6 +107,7 @@ export class ReservationReaper {
 
   async run(signal: AbortSignal, term: number): Promise<void> {
     await this.feed.whenReady(60_000, signal);
+    // Claim the fence at once; every release then carries it into its append.
     await this.fence.admit(RESERVATION_REAPER_ROLE, term);
     const ttl = this.config.RESERVATION_TTL_MS;
     const every = Math.min(5000, Math.max(250, Math.floor(ttl / 3)));
@@ -132,7 +133,6 @@ export class ReservationReaper {
     const released: StaleAssignment[] = [];
     for (const a of expired) {
       if (signal?.aborted) break;
-      await this.fence.admit(RESERVATION_REAPER_ROLE, term);
       const result = await this.nodes.execute(
         a.nodeId,
         {
@@ -143,7 +143,7 @@ export class ReservationReaper {
           },
           metadata: { now: nowIso() },
         },
-        systemContext(RESERVATION_REAPER_ROLE, { fencingTerm: term }),
+        systemContext(RESERVATION_REAPER_ROLE, { role: RESERVATION_REAPER_ROLE, term }),
       );
       if (result.events.length > 0) released.push(a);
     }

@@ -40,7 +40,7 @@ import type {
   SubscribeToAllOptions,
   Upcasters,
 } from '../event-store.port.js';
-import { assertExpectedRevision, concurrencyError } from '../expected-revision.js';
+import { assertExpectedRevision, assertFence, concurrencyError } from '../expected-revision.js';
 import { categoryOf, pagesOf } from '../categories.js';
 import { assertCategories, assertLimit, assertNonNegative } from '../read-validation.js';
 import { upcast, upcastAll } from '../upcasting.js';
@@ -113,6 +113,12 @@ export class EventStoreDbEventStore implements EventStore {
     opts: AppendOptions,
   ): Promise<AppendResult> {
     assertExpectedRevision(opts?.expectedRevision);
+    assertFence(opts.fence);
+    if (opts.fence) {
+      throw new ValidationError('EventStoreDB cannot check a fence inside an append: wrap the store with withFenceGuard', [
+        { path: 'fence', message: 'not supported by this adapter on its own' },
+      ]);
+    }
     const prepared = prepareAppend(streamId, events, MAX_EVENTS_PER_APPEND);
     if (
       prepared.callerChoseIds &&

@@ -1,4 +1,4 @@
-import { UnavailableError, ValidationError, type ValidationIssue } from '@flotilla/domain';
+import { FencedOutError, UnavailableError, ValidationError, type ValidationIssue } from '@flotilla/domain';
 import pg from 'pg';
 import { prepareAppend, type PreparedAppend } from '../append-validation.js';
 import type {
@@ -16,7 +16,7 @@ import type {
   SubscribeToAllOptions,
   Upcasters,
 } from '../event-store.port.js';
-import { assertExpectedRevision, concurrencyError } from '../expected-revision.js';
+import { assertExpectedRevision, assertFence, concurrencyError } from '../expected-revision.js';
 import { categoryOf, isCategory } from '../categories.js';
 import { assertCategories, assertLimit, assertNonNegative } from '../read-validation.js';
 import { upcastAll } from '../upcasting.js';
@@ -218,6 +218,7 @@ export class PostgresEventStore implements EventStore {
   ): Promise<AppendResult> {
     this.assertOpen();
     assertExpectedRevision(opts?.expectedRevision);
+    assertFence(opts.fence);
     const prepared = prepareAppend(streamId, events, MAX_EVENTS_PER_APPEND);
     const params = [
       streamId,
@@ -226,6 +227,8 @@ export class PostgresEventStore implements EventStore {
       prepared.events.map((e) => e.type),
       prepared.events.map((e) => e.dataJson),
       prepared.events.map((e) => e.metadataJson),
+      opts.fence?.role ?? null,
+      opts.fence ? String(opts.fence.term) : null,
     ];
     for (let attempt = 1; ; attempt++) {
       let row: AppendRow;
@@ -236,6 +239,9 @@ export class PostgresEventStore implements EventStore {
           return this.resolveDuplicate(prepared, opts.expectedRevision, undefined);
         if (isRetryable(err) && attempt < MAX_APPEND_ATTEMPTS) continue;
         throw toStoreError(err, 'append');
+      }
+      if (row.outcome === AppendOutcome.fencedOut) {
+        throw new FencedOutError(opts.fence!.role, opts.fence!.term, Number(row.stream_revision));
       }
       if (row.outcome === AppendOutcome.wrongExpectedRevision) {
         const actual = BigInt(row.stream_revision);
@@ -623,7 +629,7 @@ function statements(schema: string) {
     `(SELECT position FROM ${s}.events WHERE ${inCategory(category, '-1::bigint', committed ? '9223372036854775807::bigint' : horizon)}${committed ? '' : ` AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())`} ORDER BY ${CATEGORY} DESC, position DESC LIMIT 1)`;
   return {
     appendName: `flotilla_es_${schema}_append`,
-    append: `SELECT outcome, stream_revision, first_position, occurred_ms FROM ${s}.append_events($1, $2, $3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[])`,
+    append: `SELECT outcome, stream_revision, first_position, occurred_ms FROM ${s}.append_events($1, $2, $3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text, $8::bigint)`,
     /**
      * A page after `$1` (at most `$2` events; NULL: no limit), limited to the categories in `$3…`
      * when `categories` > 0, with the snapshot's horizon and the committed head of what it reads:

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { UnavailableError } from '@flotilla/domain';
+import { FencedOutError, UnavailableError } from '@flotilla/domain';
 import { createTestDatabase, type TestDatabase } from '@flotilla/testing';
 import pg from 'pg';
 import type { EventStore, StoredEvent } from '../event-store.port.js';
@@ -254,6 +254,31 @@ describe('PostgreSQL adapter', () => {
     } finally {
       await down.close();
       await missing.close();
+    }
+  });
+
+  it("checks a singleton leader's fence inside the append's own transaction (issue 13, finding 9)", async () => {
+    const store = await openStore({ schema: 'fenced', testHooks: { commitDelayMs: (id) => (id === 'fence-slow' ? 300 : 0) } });
+    try {
+      const admitted = await store.append('fence-a', [newEvent('A')], { expectedRevision: 'any', fence: { role: 'reconciler', term: 5 } });
+      expect(admitted.events).toHaveLength(1);
+      await store.append('fence-a', [newEvent('B')], { expectedRevision: 'any', fence: { role: 'reconciler', term: 7 } });
+      // The deposed leader (term 5) writes late: refused, and nothing of it is stored.
+      const late = await store.append('fence-a', [newEvent('C')], { expectedRevision: 'any', fence: { role: 'reconciler', term: 5 } }).catch((e: unknown) => e);
+      expect(late).toBeInstanceOf(FencedOutError);
+      expect((late as FencedOutError).details).toMatchObject({ reason: 'fenced_out', role: 'reconciler', term: 5, current_term: 7 });
+      expect((await store.readStream('fence-a')).map((e) => e.type)).toEqual(['A', 'B']);
+      // Check and write are one transaction: a leader's append still open holds the fence row, so a
+      // successor's admission waits for it and lands after it, never between its check and its write.
+      const slow = store.append('fence-slow', [newEvent('Old')], { expectedRevision: 'any', fence: { role: 'breaker', term: 1 } });
+      await new Promise((r) => setTimeout(r, 50));
+      await store.append('fence-b', [newEvent('New')], { expectedRevision: 'any', fence: { role: 'breaker', term: 2 } });
+      const old = await slow;
+      const newer = (await store.readStream('fence-b'))[0]!;
+      expect(old.lastPosition).toBeLessThan(newer.position);
+      await expect(store.append('fence-b', [newEvent('Older')], { expectedRevision: 'any', fence: { role: 'breaker', term: 1 } })).rejects.toBeInstanceOf(FencedOutError);
+    } finally {
+      await store.close();
     }
   });
 });

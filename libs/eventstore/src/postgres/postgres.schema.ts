@@ -22,7 +22,7 @@ export function notificationChannel(schema: string): string {
 }
 
 /** Codes the append function answers with (the `outcome` column). */
-export const AppendOutcome = { appended: 0, wrongExpectedRevision: 1 } as const;
+export const AppendOutcome = { appended: 0, wrongExpectedRevision: 1, fencedOut: 2 } as const;
 
 /** `p_expected` encoding of the non-numeric expectations (numeric ones are the revision, >= 0). */
 export const ExpectedCode = { any: -1n, noStream: -2n, exists: -3n } as const;
@@ -61,23 +61,34 @@ CREATE TABLE IF NOT EXISTS ${s}.events (
   CONSTRAINT events_stream_revision_key UNIQUE (stream_id, revision)
 );
 
+-- Fencing for singleton leaders: the highest lease term each role has written with. An append
+-- that carries a fence raises it or is refused, in the append's own transaction.
+CREATE TABLE IF NOT EXISTS ${s}.fences (
+  role        text        PRIMARY KEY,
+  term        bigint      NOT NULL,
+  admitted_at timestamptz NOT NULL DEFAULT now()
+);
+
 -- Reads limited to stream categories (the registry follows node streams only) scan this index
 -- instead of the whole log. The expression is CATEGORY in postgres.event-store.ts.
 CREATE INDEX IF NOT EXISTS events_category_position ON ${s}.events ((split_part(stream_id, '-', 1)), position);
 
 -- One append = one call = one transaction. Returns the outcome, the stream's revision (after the
--- append, or the actual one on a wrong expectation; -1 for a missing stream), the first position
--- and the transaction's timestamp in epoch milliseconds. It does not NOTIFY: a transaction that
+-- append, or the actual one on a wrong expectation; -1 for a missing stream; the role's current
+-- term when fenced out), the first position and the transaction's timestamp in epoch milliseconds. It does not NOTIFY: a transaction that
 -- notifies holds a cluster-wide lock from pre-commit until its commit record is flushed, which
 -- serialises concurrent appends and defeats group commit (measured: 16 writers fell from about
 -- 6,000 to 1,100 appends/s). The client announces appends right after they commit instead.
+DROP FUNCTION IF EXISTS ${s}.append_events(text, bigint, uuid[], text[], jsonb[], jsonb[]);
 CREATE OR REPLACE FUNCTION ${s}.append_events(
-  p_stream_id text,
-  p_expected  bigint,   -- -1 any, -2 no_stream, -3 exists, >= 0 the expected current revision
-  p_ids       uuid[],
-  p_types     text[],
-  p_data      jsonb[],
-  p_metadata  jsonb[]
+  p_stream_id  text,
+  p_expected   bigint,   -- -1 any, -2 no_stream, -3 exists, >= 0 the expected current revision
+  p_ids        uuid[],
+  p_types      text[],
+  p_data       jsonb[],
+  p_metadata   jsonb[],
+  p_fence_role text,     -- NULL: no fence
+  p_fence_term bigint
 ) RETURNS TABLE (outcome int, stream_revision bigint, first_position bigint, occurred_ms bigint)
 LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -86,6 +97,7 @@ DECLARE
   v_last_xid xid8;
   v_xid      xid8;
   v_base     bigint;
+  v_term     bigint;
   v_now      timestamptz := now();
 BEGIN
   -- Appends to one stream are serialised by this lock, taken BEFORE the transaction has an id
@@ -99,6 +111,19 @@ BEGIN
     FROM ${s}.streams st WHERE st.stream_id = p_stream_id FOR UPDATE;
   IF NOT FOUND THEN
     v_current := -1;
+  END IF;
+
+  IF p_fence_role IS NOT NULL THEN
+    -- The fence row stays locked until this transaction ends: a deposed leader's append either
+    -- commits before the newer term is admitted, or is refused after it; never after it.
+    INSERT INTO ${s}.fences AS f (role, term) VALUES (p_fence_role, p_fence_term)
+      ON CONFLICT (role) DO UPDATE SET term = EXCLUDED.term, admitted_at = now() WHERE f.term <= EXCLUDED.term
+      RETURNING f.term INTO v_term;
+    IF NOT FOUND THEN
+      SELECT f.term INTO v_term FROM ${s}.fences f WHERE f.role = p_fence_role;
+      RETURN QUERY SELECT 2, v_term, NULL::bigint, NULL::bigint;
+      RETURN;
+    END IF;
   END IF;
 
   IF NOT (p_expected = -1
