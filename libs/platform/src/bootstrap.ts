@@ -101,6 +101,9 @@ export async function runService(def: ServiceDefinition): Promise<INestApplicati
   process.once('SIGINT', () => void stop('SIGINT'));
 
   await app.startAllMicroservices();
+  // The route subscriptions reach the server before the service says it is ready: a request sent
+  // right after "ready" must not find no responders.
+  await messaging.nc.flush();
   const port = def.httpPort(config);
   await app.listen({ port, host: config.HTTP_HOST });
   const address = app.getHttpServer().address();

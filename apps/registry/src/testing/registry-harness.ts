@@ -61,6 +61,8 @@ export async function startRegistryReplica(
   );
   await app.startAllMicroservices();
   await app.init();
+  // The route subscriptions reach the server before anybody is told the replica is up.
+  await messaging.nc.flush();
   let closed = false;
   return {
     instanceId,
