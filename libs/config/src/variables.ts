@@ -97,6 +97,12 @@ export const variables = {
     example: '10',
     usedBy: ['orchestrator', 'registry', 'metrics', 'autoscaler'],
   },
+  COMMAND_CACHE_SIZE: {
+    schema: z.coerce.number().int().min(100).max(10_000_000).default(20_000),
+    description: 'Aggregates (clusters, nodes, blueprints) whose folded state a service keeps in memory, kept current from the log; beyond it the least recently used are read again when needed.',
+    example: '20000',
+    usedBy: ['orchestrator', 'registry'],
+  },
   EVENT_STORE: {
     schema: z.enum(['postgres', 'eventstoredb']).default('postgres'),
     description: 'Event store adapter: postgres (embedded default) or eventstoredb (needs EVENTSTORE_URL).',

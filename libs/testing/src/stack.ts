@@ -21,6 +21,8 @@ export interface StackOptions {
   readonly natsUrls?: readonly string[];
   /** Replicas of every service (labels `<app>-1`, `<app>-2`, … when more than one). */
   readonly replicas?: number;
+  /** A database to use (dropped with the stack) instead of a new empty one. */
+  readonly database?: TestDatabase;
 }
 
 export interface Stack {
@@ -45,7 +47,7 @@ export interface Stack {
  * namespace: gateway, orchestrator, registry, autoscaler, metrics, and node agents.
  */
 export async function startStack(opts: StackOptions): Promise<Stack> {
-  const db = await createTestDatabase(opts.label);
+  const db = opts.database ?? (await createTestDatabase(opts.label));
   const ns = createTestNamespace(opts.natsUrls?.[0]);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `flotilla-${opts.label}-`));
   const apps = opts.apps ?? ['orchestrator', 'registry', 'metrics', 'autoscaler', 'gateway'];

@@ -67,8 +67,9 @@ class PersistenceLifecycle implements OnApplicationBootstrap, OnApplicationShutd
     },
     {
       provide: CommandHandler,
-      inject: [EVENT_STORE],
-      useFactory: (store: EventStore) => new CommandHandler(store),
+      inject: [EVENT_STORE, CONFIG],
+      // Cluster, blueprint and key states stay folded in memory, kept current from the log.
+      useFactory: (store: EventStore, config: Config) => new CommandHandler(store, { cacheSize: config.COMMAND_CACHE_SIZE }),
     },
     PersistenceLifecycle,
   ],

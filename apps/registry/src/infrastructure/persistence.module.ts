@@ -68,10 +68,10 @@ class PersistenceLifecycle implements OnApplicationBootstrap, OnApplicationShutd
     },
     {
       provide: CommandHandler,
-      inject: [EVENT_STORE],
-      // Every node stream stays folded in memory: 10,000 nodes fit, and a cached state is only a
-      // starting point (the handler reads past it and the expected revision guards the append).
-      useFactory: (store: EventStore) => new CommandHandler(store, { cacheSize: 20_000 }),
+      inject: [EVENT_STORE, CONFIG],
+      // Every node stream stays folded in memory (10,000 nodes fit), kept current from the log;
+      // the expected revision still guards every append.
+      useFactory: (store: EventStore, config: Config) => new CommandHandler(store, { cacheSize: config.COMMAND_CACHE_SIZE }),
     },
     {
       provide: FENCE,
