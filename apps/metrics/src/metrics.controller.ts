@@ -67,7 +67,7 @@ export class MetricsController {
   @MessagePattern(r.clusterHealth.subject)
   async health(@Payload() req: Req<'clusterHealth'>, @Ctx() ctx: NatsRequestContext) {
     const row = await this.snapshots.row(req.id, tenantOf(ctx.meta));
-    const { health, nodes } = await this.snapshots.take(row, false);
+    const { health, nodes } = await this.snapshots.takeNow(row);
     return {
       cluster_id: req.id,
       score: health.score,
@@ -82,6 +82,6 @@ export class MetricsController {
   @MessagePattern(r.snapshotNow.subject)
   async snapshot(@Payload() req: Req<'snapshotNow'>, @Ctx() ctx: NatsRequestContext) {
     const row = await this.snapshots.row(req.id, tenantOf(ctx.meta));
-    return (await this.snapshots.take(row, false)).snapshot;
+    return (await this.snapshots.takeNow(row)).snapshot;
   }
 }

@@ -107,13 +107,13 @@ export const variables = {
     schema: z.enum(['postgres', 'eventstoredb']).default('postgres'),
     description: 'Event store adapter: postgres (embedded default) or eventstoredb (needs EVENTSTORE_URL).',
     example: 'postgres',
-    usedBy: ['orchestrator', 'registry'],
+    usedBy: ['orchestrator', 'registry', 'metrics'],
   },
   EVENTSTORE_URL: {
     schema: optionalString(),
     description: 'EventStoreDB/KurrentDB connection string, e.g. esdb://127.0.0.1:2113?tls=false.',
     example: '',
-    usedBy: ['orchestrator', 'registry'],
+    usedBy: ['orchestrator', 'registry', 'metrics'],
   },
   HTTP_HOST: {
     schema: z.string().default('127.0.0.1'),

@@ -4,7 +4,7 @@ export { APP_ROLE, MIGRATIONS, READONLY_ROLE, TENANT_READER_ROLE, TENANT_TABLES 
 export { defineProjection, desiredAgentsOf, eventTime, iso, streamParts, type Projection } from './projection.js';
 export { ensureCheckpoints, readCheckpoint, readCheckpoints, STALE_REBUILD_MS } from './checkpoints.js';
 export { inTransaction } from './database.js';
-export { applyBatch, handlesAny, ProjectionProcessor, type BatchOutcome, type ProcessorOptions, type ProcessorResources } from './processor.js';
+export { applyBatch, codecFor, handlesAny, ProjectionProcessor, type BatchOutcome, type ProcessorOptions, type ProcessorResources } from './processor.js';
 export { projectorMetrics } from './processor-metrics.js';
 export { rebuildProjection, type RebuildOptions, type RebuildResult } from './rebuild.js';
 export * from './projections/index.js';

@@ -57,16 +57,25 @@ export class RowCodec {
     const out = new Map<string, Record<string, unknown>>();
     for (let i = 0; i < keys.length; i += 5000) {
       const { rows } = await db.query<Record<string, unknown>>(`SELECT * FROM ${this.table} WHERE ${this.pkColumn} = ANY($1::${this.pkArrayType})`, [keys.slice(i, i + 5000)]);
-      for (const raw of rows) {
-        const row: Record<string, unknown> = {};
-        for (const [column, value] of Object.entries(raw)) {
-          const c = this.byColumn.get(column);
-          if (c) row[c.prop] = value;
-        }
-        out.set(String(raw[this.pkColumn]), row);
-      }
+      for (const raw of rows) out.set(String(raw[this.pkColumn]), this.fromRaw(raw));
     }
     return out;
+  }
+
+  /** Every row (matching `where`, an SQL condition of this code's own), keyed by primary key. */
+  async loadAll(db: pg.ClientBase, where = 'true'): Promise<Map<string, Record<string, unknown>>> {
+    const { rows } = await db.query<Record<string, unknown>>(`SELECT * FROM ${this.table} WHERE ${where}`);
+    return new Map(rows.map((raw) => [String(raw[this.pkColumn]), this.fromRaw(raw)]));
+  }
+
+  /** A row as `evolve` sees it: the entity's property names. */
+  private fromRaw(raw: Record<string, unknown>): Record<string, unknown> {
+    const row: Record<string, unknown> = {};
+    for (const [column, value] of Object.entries(raw)) {
+      const c = this.byColumn.get(column);
+      if (c) row[c.prop] = value;
+    }
+    return row;
   }
 
   /**

@@ -80,6 +80,28 @@ export class TaskQueues {
     this.known.add(key);
   }
 
+  /**
+   * Every cluster's tasks by priority, from one request for the whole stream (messages per
+   * subject): what a work queue still holds, waiting or handed out and not yet acknowledged. One
+   * request however many clusters, instead of one per queue.
+   */
+  async depthAll(): Promise<Map<string, { high: number; normal: number; low: number }>> {
+    const jsm = await this.messaging.jsm();
+    const info = await jsm.streams.info(this.messaging.ns.stream(TASKS_STREAM), { subjects_filter: this.messaging.ns.subject(taskSubjects.queueAll) });
+    const out = new Map<string, { high: number; normal: number; low: number }>();
+    for (const [subject, count] of Object.entries(info.state.subjects ?? {})) {
+      // <ns.>flotilla.taskq.<cluster>.<priority>.<capability>
+      const parts = this.messaging.ns.unprefix(subject).split('.');
+      const clusterId = parts[2];
+      const priority = parts[3] as Priority | undefined;
+      if (!clusterId || !priority || !(PRIORITIES as readonly string[]).includes(priority)) continue;
+      let depth = out.get(clusterId);
+      if (!depth) out.set(clusterId, (depth = { high: 0, normal: 0, low: 0 }));
+      depth[priority] += count;
+    }
+    return out;
+  }
+
   /** Tasks waiting in each priority queue of a cluster (and handed out, not yet acknowledged). */
   async depth(clusterId: string, capabilities: readonly (string | null)[]): Promise<{ high: number; normal: number; low: number; in_flight: number }> {
     const jsm = await this.messaging.jsm();

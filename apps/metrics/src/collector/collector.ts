@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   Inject,
   Injectable,
@@ -21,9 +22,10 @@ import type { ReadModelOrm } from '@flotilla/projections';
 import { promClient, type Gauge, type Logger, type Registry } from '@flotilla/telemetry';
 import { READ_MODELS } from '../tokens.js';
 import { applyRetention } from './retention.js';
+import { FleetMirror } from './fleet-mirror.js';
 import { Snapshots } from './snapshots.service.js';
 
-const TICK_MS = 250;
+const TICK_MS = 1000;
 const RETENTION_EVERY_MS = 60_000;
 
 /**
@@ -41,6 +43,7 @@ export class Collector implements OnApplicationBootstrap, BeforeApplicationShutd
 
   constructor(
     private readonly snapshots: Snapshots,
+    private readonly mirror: FleetMirror,
     private readonly messaging: Messaging,
     @Inject(READ_MODELS) private readonly orm: ReadModelOrm,
     @Inject(PG_POOL) private readonly pool: pg.Pool,
@@ -86,21 +89,27 @@ export class Collector implements OnApplicationBootstrap, BeforeApplicationShutd
   }
 
   private async run(signal: AbortSignal): Promise<void> {
+    await this.mirror.whenReady();
     let lastRetention = 0;
     while (!signal.aborted) {
       const started = Date.now();
       try {
-        for (const row of await this.snapshots.activeClusters()) {
-          const every =
-            row.monitoringIntervalS > 0
-              ? row.monitoringIntervalS * 1000
-              : this.config.METRICS_INTERVAL_MS;
-          if (started - (this.lastTaken.get(row.id) ?? 0) < every) continue;
-          this.lastTaken.set(row.id, started);
-          const { snapshot } = await this.snapshots.take(row, true);
-          await this.snapshots.persist(snapshot);
-          this.messaging.publish(metricsSubjects.snapshot(row.id), snapshot);
-          this.export(snapshot);
+        const due = this.snapshots.activeClusters().filter((row) => {
+          const every = row.monitoringIntervalS > 0 ? row.monitoringIntervalS * 1000 : this.config.METRICS_INTERVAL_MS;
+          return started - (this.lastTaken.get(row.id) ?? 0) >= every;
+        });
+        if (due.length > 0) {
+          // One request for every queue's depth, one statement for the round's snapshots.
+          const depths = await this.snapshots.depths();
+          const taken = due.map((row) => {
+            this.lastTaken.set(row.id, started);
+            return this.snapshots.fromHeld(row, depths.get(row.id)).snapshot;
+          });
+          await this.snapshots.persist(taken);
+          for (const snapshot of taken) {
+            this.messaging.publish(metricsSubjects.snapshot(snapshot.cluster_id), snapshot);
+            this.export(snapshot);
+          }
         }
         if (started - lastRetention >= RETENTION_EVERY_MS) {
           lastRetention = started;
@@ -109,7 +118,7 @@ export class Collector implements OnApplicationBootstrap, BeforeApplicationShutd
       } catch (err) {
         if (!signal.aborted) this.logger.warn({ err }, 'snapshot round failed');
       }
-      await new Promise((r) => setTimeout(r, TICK_MS));
+      await delay(TICK_MS, undefined, { signal }).catch(() => undefined);
     }
   }
 

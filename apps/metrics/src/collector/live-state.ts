@@ -30,6 +30,8 @@ export class LiveState implements OnModuleInit, OnModuleDestroy {
   private readonly nodes = new Map<string, { telemetry: Telemetry; receivedAt: number }>();
   private readonly heartbeats = new Map<string, { beat: Heartbeat; receivedAt: number }>();
   private readonly windows = new Map<string, ClusterWindow>();
+  /** Per cluster, its agents last reported busy, and when. */
+  private readonly busy = new Map<string, Map<string, number>>();
   private readonly subs: Subscription[] = [];
 
   constructor(
@@ -63,8 +65,16 @@ export class LiveState implements OnModuleInit, OnModuleDestroy {
   }
 
   onTelemetry(t: Telemetry): void {
-    this.nodes.set(t.node_id, { telemetry: t, receivedAt: Date.now() });
+    const now = Date.now();
+    this.nodes.set(t.node_id, { telemetry: t, receivedAt: now });
     for (const a of t.agents) {
+      // Busy agents indexed by cluster as they arrive: a snapshot asks per cluster, and scanning
+      // every node's telemetry for each of a thousand clusters would cost clusters × agents.
+      if (a.state === 'busy') {
+        let busy = this.busy.get(a.cluster_id);
+        if (!busy) this.busy.set(a.cluster_id, (busy = new Map()));
+        busy.set(a.agent_id, now);
+      } else this.busy.get(a.cluster_id)?.delete(a.agent_id);
       const w = this.window(a.cluster_id);
       w.completed += a.tasks_completed;
       w.failed += a.tasks_failed;
@@ -95,10 +105,10 @@ export class LiveState implements OnModuleInit, OnModuleDestroy {
   busyAgents(clusterId: string): Set<string> {
     const fresh = Date.now() - 3 * this.config.HEARTBEAT_INTERVAL_MS;
     const busy = new Set<string>();
-    for (const { telemetry: t, receivedAt } of this.nodes.values()) {
-      if (receivedAt < fresh) continue;
-      for (const a of t.agents)
-        if (a.cluster_id === clusterId && a.state === 'busy') busy.add(a.agent_id);
+    const seen = this.busy.get(clusterId);
+    for (const [agentId, at] of seen ?? []) {
+      if (at >= fresh) busy.add(agentId);
+      else seen!.delete(agentId);
     }
     return busy;
   }

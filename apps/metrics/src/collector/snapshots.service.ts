@@ -9,7 +9,10 @@ import {
 } from '@flotilla/projections';
 import { TaskQueues } from '@flotilla/tasks';
 import { Messaging } from '@flotilla/messaging';
+import type pg from 'pg';
+import { PG_POOL } from '@flotilla/platform';
 import { READ_MODELS } from '../tokens.js';
+import { FleetMirror } from './fleet-mirror.js';
 import { LiveState } from './live-state.js';
 
 function percentile(sorted: number[], p: number): number | null {
@@ -26,71 +29,97 @@ export interface SnapshotDetails {
   readonly nodes: { node_id: string; health: HealthStatus | 'unknown'; score: number | null; reasons: string[] }[];
 }
 
+/** Queue depth by priority; `in_flight`: handed out to an agent, not yet acknowledged. */
+export interface QueueDepth {
+  readonly high: number;
+  readonly normal: number;
+  readonly low: number;
+  readonly in_flight: number;
+}
+
+/** How many recent depths the backlog trend looks at. */
+const TREND_POINTS = 12;
+
 /**
- * A cluster's state of the moment: counts from the read models, queue depth from the JetStream
- * consumers (per priority), busy agents, latency and errors from node telemetry, CPU and memory
- * of the nodes its agents run on, and the domain's health score over all of it.
+ * A cluster's state of the moment: counts from the fleet mirror (the read models in memory),
+ * queue depth from JetStream, busy agents, latency and errors from node telemetry, CPU and memory
+ * of the nodes its agents run on, and the domain's health score over all of it. Building one
+ * costs no I/O: the collector reads every queue's depth in one request per round and writes a
+ * round's snapshots in one statement.
  */
 @Injectable()
 export class Snapshots {
   private readonly queues: TaskQueues;
+  /** Recent queue depths per cluster (this replica's own snapshots), for the backlog trend. */
+  private readonly recent = new Map<string, { at: string; queueDepth: number }[]>();
 
   constructor(
     messaging: Messaging,
     private readonly live: LiveState,
+    private readonly mirror: FleetMirror,
     @Inject(READ_MODELS) private readonly orm: ReadModelOrm,
+    @Inject(PG_POOL) private readonly pool: pg.Pool,
   ) {
     this.queues = new TaskQueues(messaging);
   }
 
   async row(clusterId: string, tenantId?: string): Promise<ClusterRow> {
-    const row = (await this.orm.em
-      .fork()
-      .findOne(ClusterEntity, { id: clusterId } as never)) as ClusterRow | null;
-    if (!row || (tenantId && row.tenantId !== tenantId))
-      throw NotFoundError.of('cluster', clusterId);
+    const row =
+      this.mirror.cluster(clusterId) ??
+      ((await this.orm.em.fork().findOne(ClusterEntity, { id: clusterId } as never)) as ClusterRow | null);
+    if (!row || (tenantId && row.tenantId !== tenantId)) throw NotFoundError.of('cluster', clusterId);
     return row;
   }
 
-  async activeClusters(): Promise<ClusterRow[]> {
-    return (await this.orm.em
-      .fork()
-      .find(ClusterEntity, { status: { $ne: 'decommissioned' } } as never)) as ClusterRow[];
+  activeClusters(): ClusterRow[] {
+    return this.mirror.clusters();
   }
 
-  async take(row: ClusterRow, drain: boolean): Promise<SnapshotDetails> {
-    const em = this.orm.em.fork();
-    const agents = await em.execute<
-      { id: string; role: string; state: string; node_id: string | null; capabilities: string[] }[]
-    >(
-      `SELECT id, role, state, node_id, capabilities FROM cluster_agents WHERE cluster_id = ? AND state <> 'stopped'`,
-      [row.id],
-    );
-    const capabilities = [null, ...new Set(agents.flatMap((a) => a.capabilities))];
-    const queue = await this.queues
-      .depth(row.id, capabilities)
-      .catch(() => ({ high: 0, normal: 0, low: 0, in_flight: 0 }));
+  /** Every cluster's queue depth, in one request (see TaskQueues.depthAll). */
+  depths(): Promise<Map<string, { high: number; normal: number; low: number }>> {
+    return this.queues.depthAll();
+  }
+
+  /** One cluster's snapshot now, its queue read from its own consumers (an operator's request). */
+  async takeNow(row: ClusterRow): Promise<SnapshotDetails> {
+    const capabilities = [null, ...new Set(this.mirror.agents(row.id).flatMap((a) => a.capabilities))];
+    const queue = await this.queues.depth(row.id, capabilities).catch(() => ({ high: 0, normal: 0, low: 0, in_flight: 0 }));
+    return this.take(row, queue, false);
+  }
+
+  /**
+   * The snapshot from a queue depth that counts everything the queues hold (waiting or handed
+   * out): tasks in flight are as many as the agents telemetry says are busy, taken off the
+   * highest priorities first (agents pull those first).
+   */
+  fromHeld(row: ClusterRow, held: { high: number; normal: number; low: number } | undefined): SnapshotDetails {
+    const busy = this.live.busyAgents(row.id).size;
+    let inFlight = Math.min(busy, (held?.high ?? 0) + (held?.normal ?? 0) + (held?.low ?? 0));
+    const waiting = { high: held?.high ?? 0, normal: held?.normal ?? 0, low: held?.low ?? 0 };
+    for (const p of ['high', 'normal', 'low'] as const) {
+      const taken = Math.min(waiting[p], inFlight);
+      waiting[p] -= taken;
+      inFlight -= taken;
+    }
+    return this.take(row, { ...waiting, in_flight: Math.min(busy, (held?.high ?? 0) + (held?.normal ?? 0) + (held?.low ?? 0)) }, true);
+  }
+
+  take(row: ClusterRow, queue: QueueDepth, drain: boolean): SnapshotDetails {
+    const agents = this.mirror.agents(row.id);
     const busy = this.live.busyAgents(row.id);
     const running = agents.filter((a) => a.state === 'idle');
     const workers = running.filter((a) => a.role === 'worker').length;
-    const nodeIds = new Set(running.map((a) => a.node_id).filter((n): n is string => !!n));
+    const nodeIds = new Set(running.map((a) => a.nodeId).filter((n): n is string => !!n));
     const usage = this.live.nodeUsage(nodeIds);
     const outcomes = this.live.outcomes(row.id, drain);
     const minutes = Math.max(1 / 60, (Date.now() - outcomes.since) / 60_000);
     const finished = outcomes.completed + outcomes.failed;
     const latencies = outcomes.latencies.sort((a, b) => a - b);
     const total = queue.high + queue.normal + queue.low;
-    const recent = await em.execute<{ at: Date; queue_depth: number }[]>(
-      `SELECT at, queue_depth FROM cluster_metrics WHERE cluster_id = ? AND resolution = 'raw' ORDER BY at DESC LIMIT 12`,
-      [row.id],
-    );
-    const trend = backlogTrend([
-      ...recent.map((r) => ({
-        at: new Date(r.at).toISOString(),
-        queueDepth: Number(r.queue_depth),
-      })),
-      { at: new Date().toISOString(), queueDepth: total },
-    ]);
+    const at = new Date().toISOString();
+    const history = this.recent.get(row.id) ?? [];
+    const trend = backlogTrend([...history, { at, queueDepth: total }]);
+    if (drain) this.recent.set(row.id, [{ at, queueDepth: total }, ...history].slice(0, TREND_POINTS));
     const nodes = [...nodeIds].sort().map((id) => {
       const h = this.live.nodeHealth(id);
       return { node_id: id, health: h?.status ?? ('unknown' as const), score: h?.score ?? null, reasons: h?.reasons ?? [] };
@@ -112,7 +141,7 @@ export class Snapshots {
     const snapshot: ClusterSnapshot = {
       cluster_id: row.id,
       tenant_id: row.tenantId,
-      at: new Date().toISOString(),
+      at,
       status: row.status,
       min_workers: row.minWorkers,
       max_workers: row.maxWorkers,
@@ -121,7 +150,7 @@ export class Snapshots {
       policy: row.policy,
       last_scale_up_at: iso(row.lastScaleUpAt),
       last_scale_down_at: iso(row.lastScaleDownAt),
-      queue: { total, ...queue },
+      queue: { total, high: queue.high, normal: queue.normal, low: queue.low, in_flight: queue.in_flight },
       agents: {
         active: running.length,
         busy: running.filter((a) => busy.has(a.id)).length,
@@ -142,33 +171,40 @@ export class Snapshots {
     return { snapshot, health, nodes };
   }
 
-  async persist(s: ClusterSnapshot): Promise<void> {
-    await this.orm.em.fork().execute(
+  /** A round's snapshots in one statement. */
+  async persist(snapshots: readonly ClusterSnapshot[]): Promise<void> {
+    if (snapshots.length === 0) return;
+    const rows = snapshots.map((s) => ({
+      cluster_id: s.cluster_id,
+      tenant_id: s.tenant_id,
+      at: s.at,
+      queue_depth: s.queue.total,
+      queue_high: s.queue.high,
+      queue_normal: s.queue.normal,
+      queue_low: s.queue.low,
+      agents_active: s.agents.active,
+      agents_idle: s.agents.idle,
+      agents_busy: s.agents.busy,
+      agents_failed: s.agents.failed,
+      workers: s.workers,
+      tasks_per_minute: s.tasks_per_minute,
+      latency_p50_ms: s.latency_ms.p50,
+      latency_p95_ms: s.latency_ms.p95,
+      latency_p99_ms: s.latency_ms.p99,
+      error_rate: s.error_rate,
+      cpu_percent: s.cpu_percent,
+      memory_percent: s.memory_percent,
+      health_score: s.health.score,
+    }));
+    await this.pool.query(
       `INSERT INTO cluster_metrics (cluster_id, tenant_id, at, resolution, queue_depth, queue_high, queue_normal, queue_low, agents_active, agents_idle,
          agents_busy, agents_failed, workers, tasks_per_minute, latency_p50_ms, latency_p95_ms, latency_p99_ms, error_rate, cpu_percent, memory_percent, health_score, samples)
-       VALUES (?, ?, ?, 'raw', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
-      [
-        s.cluster_id,
-        s.tenant_id,
-        s.at,
-        s.queue.total,
-        s.queue.high,
-        s.queue.normal,
-        s.queue.low,
-        s.agents.active,
-        s.agents.idle,
-        s.agents.busy,
-        s.agents.failed,
-        s.workers,
-        s.tasks_per_minute,
-        s.latency_ms.p50,
-        s.latency_ms.p95,
-        s.latency_ms.p99,
-        s.error_rate,
-        s.cpu_percent,
-        s.memory_percent,
-        s.health.score,
-      ],
+       SELECT cluster_id, tenant_id, at, 'raw', queue_depth, queue_high, queue_normal, queue_low, agents_active, agents_idle,
+         agents_busy, agents_failed, workers, tasks_per_minute, latency_p50_ms, latency_p95_ms, latency_p99_ms, error_rate, cpu_percent, memory_percent, health_score, 1
+         FROM jsonb_to_recordset($1::jsonb) AS r(cluster_id text, tenant_id text, at timestamptz, queue_depth int, queue_high int, queue_normal int, queue_low int,
+           agents_active int, agents_idle int, agents_busy int, agents_failed int, workers int, tasks_per_minute float8, latency_p50_ms float8, latency_p95_ms float8,
+           latency_p99_ms float8, error_rate float8, cpu_percent float8, memory_percent float8, health_score float8)`,
+      [JSON.stringify(rows)],
     );
   }
 }
