@@ -21,29 +21,29 @@ import type { RunningAgentInfo, TaskDelivery, TaskSource } from '../runner/task-
 /** The shortest wait JetStream allows for a pull; reached only when another agent took the task. */
 const NEXT_EXPIRES_MS = 1000;
 /**
- * While a cluster's agents on this node are idle, how often the node asks its queues whether they
- * hold work nobody announced (a delayed redelivery after a nak, or one after an agent died): once
- * per cluster and node, not per agent. Queued tasks wake idle agents at once.
+ * While any agent on this node is idle, how often the node looks at the queues for work nobody
+ * announced (a delayed redelivery after a nak, or one after an agent died): one request for the
+ * whole tasks stream per node (messages per subject), however many clusters and agents. Queued
+ * tasks wake idle agents at once.
  */
 const IDLE_CHECK_MS = 2000;
 
 /**
  * One cluster's idle agents on this node: a core subscription to its queue subjects (every queued
- * task wakes them), and a periodic look at the queues while any of them waits.
+ * task wakes them); the node's periodic look at the queues wakes them too when theirs hold work.
  */
 class ClusterWatch {
   /** Moves on every wake: an agent that found nothing compares it to know whether to sleep. */
   generation = 0;
   private readonly waiters = new Set<() => void>();
-  private timer: NodeJS.Timeout | undefined;
   private readonly sub: Subscription;
 
-  constructor(
-    messaging: Messaging,
-    clusterId: string,
-    private readonly hasPending: () => Promise<boolean>,
-  ) {
+  constructor(messaging: Messaging, clusterId: string) {
     this.sub = messaging.nc.subscribe(messaging.ns.subject(taskSubjects.cluster(clusterId)), { callback: () => this.wake() });
+  }
+
+  get idle(): boolean {
+    return this.waiters.size > 0;
   }
 
   wake(): void {
@@ -51,42 +51,23 @@ class ClusterWatch {
     for (const wake of [...this.waiters]) wake();
   }
 
-  /** Until a wake after `seen`, or until the periodic check finds pending work, or the signal. */
+  /** Until a wake after `seen`, or the signal. */
   wait(seen: number, signal: AbortSignal): Promise<void> {
     if (this.generation !== seen || signal.aborted) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         this.waiters.delete(done);
         signal.removeEventListener('abort', done);
-        if (this.waiters.size === 0) {
-          clearTimeout(this.timer);
-          this.timer = undefined;
-        }
         resolve();
       };
       this.waiters.add(done);
       signal.addEventListener('abort', done, { once: true });
-      this.schedule();
     });
   }
 
   close(): void {
-    clearTimeout(this.timer);
     this.sub.unsubscribe();
     this.wake();
-  }
-
-  private schedule(): void {
-    if (this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      if (this.waiters.size === 0) return;
-      this.hasPending().then(
-        (pending) => (pending ? this.wake() : this.schedule()),
-        () => this.schedule(),
-      );
-    }, IDLE_CHECK_MS);
-    this.timer.unref();
   }
 }
 
@@ -97,8 +78,8 @@ class ClusterWatch {
  * to the others, so a backlog of low tasks never blocks a high one and is never starved.
  *
  * An agent that finds nothing waits (holding none of the node's slots) until a task is queued for
- * its cluster; a cluster's idle agents on one node share one subscription and one periodic look
- * at the queues.
+ * its cluster; a cluster's idle agents on one node share one subscription, and the node looks at
+ * the whole tasks stream once per period while any agent waits.
  *
  * Delivery is at-least-once; the task record (NATS KV, compare-and-set) makes the effect
  * exactly-once: a redelivered task whose record already says completed is acked without running
@@ -112,6 +93,8 @@ export class JetStreamTaskSource implements TaskSource {
   /** Agents that found nothing, with the watch generation they saw before looking. */
   private readonly idle = new Map<string, number>();
   private readonly watches = new Map<string, ClusterWatch>();
+  private scanTimer: NodeJS.Timeout | undefined;
+  private closed = false;
 
   constructor(
     private readonly messaging: Messaging,
@@ -126,8 +109,29 @@ export class JetStreamTaskSource implements TaskSource {
   async waitForWork(agent: RunningAgentInfo, signal: AbortSignal): Promise<void> {
     const seen = this.idle.get(agent.agentId);
     if (seen === undefined) return;
+    this.scanWhileIdle();
     await this.watch(agent.clusterId).wait(seen, signal);
     this.idle.delete(agent.agentId);
+  }
+
+  /** While agents wait, one look at the whole tasks stream every IDLE_CHECK_MS wakes those whose queues hold work. */
+  private scanWhileIdle(): void {
+    if (this.scanTimer || this.closed) return;
+    this.scanTimer = setTimeout(() => {
+      this.scanTimer = undefined;
+      const idle = [...this.watches].filter(([, w]) => w.idle);
+      if (idle.length === 0 || this.closed) return;
+      this.queues.depthAll().then(
+        (depths) => {
+          for (const [clusterId, w] of idle) {
+            const d = depths.get(clusterId);
+            if (d && d.high + d.normal + d.low > 0) w.wake();
+          }
+        },
+        (err: unknown) => this.logger.warn({ err }, 'looking at the task queues failed'),
+      ).finally(() => this.scanWhileIdle());
+    }, IDLE_CHECK_MS);
+    this.scanTimer.unref();
   }
 
   async pull(agent: RunningAgentInfo, max: number, signal: AbortSignal): Promise<readonly TaskDelivery[]> {
@@ -176,6 +180,8 @@ export class JetStreamTaskSource implements TaskSource {
   }
 
   close(): void {
+    this.closed = true;
+    clearTimeout(this.scanTimer);
     for (const w of this.watches.values()) w.close();
     this.watches.clear();
   }
@@ -183,11 +189,7 @@ export class JetStreamTaskSource implements TaskSource {
   private watch(clusterId: string): ClusterWatch {
     let w = this.watches.get(clusterId);
     if (!w) {
-      w = new ClusterWatch(this.messaging, clusterId, async () => {
-        const mine = [...this.consumers].filter(([key]) => key.startsWith(`${clusterId}/`)).map(([, c]) => c);
-        const infos = await Promise.all(mine.map((c) => c.info()));
-        return infos.some((i) => i.num_pending > 0);
-      });
+      w = new ClusterWatch(this.messaging, clusterId);
       this.watches.set(clusterId, w);
     }
     return w;
