@@ -102,8 +102,7 @@ interface PageRow extends Partial<EventRow> {
 
 /** Reads of the log after a position that subscriptions asked for in the same turn of the event loop. */
 interface PendingRead {
-  readonly categories: readonly string[] | undefined;
-  readonly waiters: { after: bigint; limit: number; resolve: (page: Page) => void; reject: (err: unknown) => void }[];
+  readonly waiters: { after: bigint; limit: number; categories: readonly string[] | undefined; resolve: (page: Page) => void; reject: (err: unknown) => void }[];
 }
 
 /** The most one shared read fetches. */
@@ -163,7 +162,7 @@ export class PostgresEventStore implements EventStore {
   private announceAgain = false;
   private readonly announceCategories = new Set<string>();
   private announceUnlabelled = false;
-  private readonly pendingReads = new Map<string, PendingRead>();
+  private pendingRead: PendingRead | undefined;
   private readonly onBackgroundError: (err: Error) => void;
 
   constructor(options: PostgresEventStoreOptions) {
@@ -383,36 +382,40 @@ export class PostgresEventStore implements EventStore {
 
   /**
    * A page for a subscription. The store's subscriptions wake together on a notification and each
-   * asks for the events past its own checkpoint; the requests of one turn of the event loop (with
-   * the same categories) become one read from the lowest checkpoint, and each gets its share: a
-   * service whose projector, relay and reconciler all follow the log reads (and parses) each new
-   * event once. A subscription whose share of a full page is empty (it is ahead of the page's
-   * end) reads on its own.
+   * asks for the events past its own checkpoint; the requests of one turn of the event loop become
+   * one read from the lowest checkpoint, and each gets its share (of its own categories): a
+   * service whose projector, relay, reconciler and command cache all follow the log reads (and
+   * parses) each new event once. A subscription whose share of a full page is empty (it is ahead
+   * of the page's end, or its categories are quiet) reads on its own.
    */
   private sharedPage(after: bigint, limit: number, categories: readonly string[] | undefined): Promise<Page> {
-    const key = categories ? categories.join(',') : '*';
     return new Promise<Page>((resolve, reject) => {
-      let pending = this.pendingReads.get(key);
-      if (!pending) {
-        pending = { categories, waiters: [] };
-        this.pendingReads.set(key, pending);
-        const batch = pending;
+      if (!this.pendingRead) {
+        const batch: PendingRead = { waiters: [] };
+        this.pendingRead = batch;
         setImmediate(() => {
-          this.pendingReads.delete(key);
+          this.pendingRead = undefined;
           void this.readShared(batch);
         });
       }
-      pending.waiters.push({ after, limit, resolve, reject });
+      this.pendingRead.waiters.push({ after, limit, categories, resolve, reject });
     });
   }
 
+  /**
+   * One read for the subscriptions that asked in the same turn: limited to their categories when
+   * they all follow the same ones, else the whole log (each then takes the events of its own
+   * categories from it).
+   */
   private async readShared(batch: PendingRead): Promise<void> {
     const { waiters } = batch;
     if (waiters.length === 1) {
       const w = waiters[0]!;
-      await this.readPage(w.after, w.limit, batch.categories).then(w.resolve, w.reject);
+      await this.readPage(w.after, w.limit, w.categories).then(w.resolve, w.reject);
       return;
     }
+    const keyOf = (c: readonly string[] | undefined) => (c ? c.join(',') : '*');
+    const shared = waiters.every((w) => keyOf(w.categories) === keyOf(waiters[0]!.categories)) ? waiters[0]!.categories : undefined;
     let from = waiters[0]!.after;
     let limit = 0;
     for (const w of waiters) {
@@ -422,22 +425,26 @@ export class PostgresEventStore implements EventStore {
     limit = Math.min(Math.max(limit, 1), MAX_SHARED_PAGE);
     let page: Page;
     try {
-      page = await this.readPage(from, limit, batch.categories);
+      page = await this.readPage(from, limit, shared);
     } catch (err) {
       for (const w of waiters) w.reject(err);
       return;
     }
     for (const w of waiters) {
-      const start = page.events.findIndex((e) => e.position > w.after);
-      const share = start < 0 ? [] : page.events.slice(start, start + w.limit);
+      const inCategory = w.categories && !shared ? new Set(w.categories) : undefined;
+      const share: StoredEvent[] = [];
+      for (const e of page.events) {
+        if (e.position <= w.after || (inCategory && !inCategory.has(categoryOf(e.streamId)))) continue;
+        if (share.length === w.limit) break;
+        share.push(e);
+      }
       if (share.length === 0 && page.full) {
-        // The shared page ended before this subscription's checkpoint: what lies past it is unknown.
-        this.readPage(w.after, w.limit, batch.categories).then(w.resolve, w.reject);
+        // The shared page ended before anything of this subscription's: what lies past it is unknown.
+        this.readPage(w.after, w.limit, w.categories).then(w.resolve, w.reject);
         continue;
       }
-      // Past this share there is more when the shared page went on, or was itself full.
-      const full = share.length >= w.limit || (share.length > 0 && page.full);
-      w.resolve({ events: share, full: full || (start >= 0 && start + w.limit < page.events.length), horizon: page.horizon, head: page.head });
+      // More may follow when the share is as long as asked, or the shared page was itself full.
+      w.resolve({ events: share, full: share.length >= w.limit || page.full, horizon: page.horizon, head: page.head });
     }
   }
 

@@ -281,4 +281,36 @@ describe('PostgreSQL adapter', () => {
       await store.close();
     }
   });
+
+  it('serves subscriptions of different categories from one shared read, each its own events in order', async () => {
+    const store = await openStore({ schema: 'shared_reads' });
+    try {
+      const head = await store.headPosition();
+      const all: StoredEvent[] = [];
+      const onlyA: StoredEvent[] = [];
+      const onlyB: StoredEvent[] = [];
+      const controller = new AbortController();
+      const consume = async (sub: AsyncIterable<StoredEvent>, into: StoredEvent[]) => {
+        for await (const e of sub) into.push(e);
+      };
+      const done = Promise.all([
+        consume(store.subscribeToAll({ after: head, signal: controller.signal }), all),
+        consume(store.subscribeToAll({ after: head, signal: controller.signal, categories: ['sharea'] }), onlyA),
+        consume(store.subscribeToAll({ after: head, signal: controller.signal, categories: ['shareb'] }), onlyB),
+      ]).catch(() => undefined);
+      const written: StoredEvent[] = [];
+      for (let i = 0; i < 60; i++) written.push(...(await store.append(`${i % 3 === 0 ? 'shareb' : 'sharea'}-${i % 4}`, [newEvent('Tick', { i })], { expectedRevision: 'any' })).events);
+      const until = Date.now() + 5000;
+      while (Date.now() < until && all.length < written.length) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 100));
+      controller.abort();
+      await done;
+      const ids = (xs: StoredEvent[]) => xs.map((e) => e.id);
+      expect(ids(all)).toEqual(ids(written));
+      expect(ids(onlyA)).toEqual(ids(written.filter((e) => e.streamId.startsWith('sharea-'))));
+      expect(ids(onlyB)).toEqual(ids(written.filter((e) => e.streamId.startsWith('shareb-'))));
+    } finally {
+      await store.close();
+    }
+  });
 });
