@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   Inject,
   Injectable,
@@ -24,11 +25,7 @@ import { TaskStore } from '@flotilla/tasks';
 import { JetStreamTaskSource } from './tasks/jetstream-task-source.js';
 import { TelemetryWindow } from './tasks/telemetry.js';
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-  });
+const sleep = (ms: number, signal: AbortSignal): Promise<void> => delay(ms, undefined, { signal }).catch(() => undefined);
 
 /**
  * The node agent's life: register the node (retrying until the registry answers), heartbeat
