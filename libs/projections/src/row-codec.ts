@@ -68,8 +68,8 @@ export class RowCodec {
     return new Map(rows.map((raw) => [String(raw[this.pkColumn]), this.fromRaw(raw)]));
   }
 
-  /** A row as `evolve` sees it: the entity's property names. */
-  private fromRaw(raw: Record<string, unknown>): Record<string, unknown> {
+  /** A row as `evolve` sees it: the entity's property names (columns it does not know are left out). */
+  fromRaw(raw: Record<string, unknown>): Record<string, unknown> {
     const row: Record<string, unknown> = {};
     for (const [column, value] of Object.entries(raw)) {
       const c = this.byColumn.get(column);

@@ -2,6 +2,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { AgentView, ClusterView, EventView } from '@flotilla/contracts';
 import { NotFoundError } from '@flotilla/domain';
 import {
+  clustersProjection,
+  codecFor,
   desiredAgentsOf,
   ClusterAgentEntity,
   ClusterEntity,
@@ -79,14 +81,23 @@ export class ClusterQueries {
     return row;
   }
 
+  /** One cluster with its running agents, in one statement (the health score comes from memory). */
   async get(id: string, tenantId?: string): Promise<ClusterView> {
-    const row = await this.row(id, tenantId);
-    const [counts, health] = await Promise.all([this.countsFor([id]), this.healthFor([id])]);
-    return clusterViewFromRow(
-      row,
-      counts.get(id) ?? { running: 0, runningWorkers: 0 },
-      health.get(id) ?? null,
+    const [raw] = await withTenant(this.orm, tenantId, (em) =>
+      em.execute<Record<string, unknown>[]>(
+        `SELECT c.*, a.running, a.running_workers FROM clusters c,
+           LATERAL (SELECT count(*) FILTER (WHERE state = 'idle') AS running,
+                           count(*) FILTER (WHERE state = 'idle' AND role = 'worker') AS running_workers
+                      FROM cluster_agents WHERE cluster_id = c.id) a
+          WHERE c.id = ?`,
+        [id],
+      ),
     );
+    const row = raw ? (codecFor(this.orm, clustersProjection).fromRaw(raw) as unknown as ClusterRow) : undefined;
+    // Another tenant's cluster is reported exactly like a missing one.
+    if (!row || (tenantId && row.tenantId !== tenantId)) throw NotFoundError.of('cluster', id);
+    const health = await this.healthFor([id]);
+    return clusterViewFromRow(row, { running: Number(raw!['running']), runningWorkers: Number(raw!['running_workers']) }, health.get(id) ?? null);
   }
 
   async agents(
