@@ -268,6 +268,20 @@ export const variables = {
     example: '86400000',
     usedBy: ['orchestrator', 'node-agent'],
   },
+  TASKS_STREAM_MAX_BYTES: {
+    schema: z.coerce.number().int().min(4096).default(1_073_741_824),
+    description:
+      'The most bytes the task queues (JetStream stream FLOTILLA_TASKS, discard-new) hold; a submission that would go beyond is refused with 503 task_queue_full and Retry-After, never queued by dropping another task.',
+    example: '1073741824',
+    usedBy: ['orchestrator'],
+  },
+  TENANT_MAX_QUEUED_TASKS: {
+    schema: z.coerce.number().int().positive().default(10_000),
+    description:
+      "Quota: tasks one tenant may have waiting or running at once, across its clusters (counted in FLOTILLA_TASKS at submission); beyond it a submission gets 429 tenant_queue_full, so one tenant cannot fill the queues for the others.",
+    example: '10000',
+    usedBy: ['orchestrator'],
+  },
   AUTH_MODE: {
     schema: z.enum(['required', 'open']).default('required'),
     description:

@@ -13,7 +13,7 @@ import {
 } from '@flotilla/contracts';
 import type { FlotillaError, JsonValue } from '@flotilla/domain';
 import { decodeJson, encodeJson, type Messaging } from '@flotilla/messaging';
-import { TaskQueues, type TaskStore } from '@flotilla/tasks';
+import { recordOfQueuedTask, TaskQueues, type TaskStore, type Versioned } from '@flotilla/tasks';
 import { context, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import { contextFromHeaders, currentTraceHeaders, tracer, type Logger } from '@flotilla/telemetry';
 import type { RunningAgentInfo, TaskDelivery, TaskSource } from '../runner/task-source.js';
@@ -26,6 +26,11 @@ const NEXT_EXPIRES_MS = 1000;
  * per cluster and node, not per agent. Queued tasks wake idle agents at once.
  */
 const IDLE_CHECK_MS = 2000;
+
+export interface JetStreamTaskSourceOptions {
+  /** TASK_ACK_WAIT_MS; every service that creates the queues must use the same. */
+  readonly ackWaitMs?: number;
+}
 
 /**
  * One cluster's idle agents on this node: a core subscription to its queue subjects (every queued
@@ -104,6 +109,10 @@ class ClusterWatch {
  * exactly-once: a redelivered task whose record already says completed is acked without running
  * again (and its result re-announced, in case the first announcement was lost). The record is
  * written before the message is acked, so an acknowledged task always has its result.
+ *
+ * A message without a record (its submitter died between queuing and recording it, see
+ * TaskIntake) gets its record written here, from the message. A copy of a task other than the
+ * one its record names (`queue_seq`) is acked without running.
  */
 export class JetStreamTaskSource implements TaskSource {
   private readonly queues: TaskQueues;
@@ -118,9 +127,9 @@ export class JetStreamTaskSource implements TaskSource {
     private readonly store: TaskStore,
     private readonly nodeId: string,
     private readonly logger: Logger,
-    ackWaitMs?: number,
+    options: JetStreamTaskSourceOptions = {},
   ) {
-    this.queues = new TaskQueues(messaging, ackWaitMs ? { ackWaitMs } : {});
+    this.queues = new TaskQueues(messaging, options.ackWaitMs ? { ackWaitMs: options.ackWaitMs } : {});
   }
 
   async waitForWork(agent: RunningAgentInfo, signal: AbortSignal): Promise<void> {
@@ -248,11 +257,33 @@ export class JetStreamTaskSource implements TaskSource {
   }
 
   private async admit(m: JsMsg, task: QueuedTask, attempt: number, agent: RunningAgentInfo, span: Span, ctx: Context): Promise<TaskDelivery | undefined> {
-    const read = await this.store.read(task.id);
+    let read: Versioned | undefined = await this.store.read(task.id);
+    if (!read && task.tenant_id) {
+      // Queued, never recorded: its submitter died in between (or the record expired while the
+      // task waited). The message holds what the record needs.
+      read = await this.store.createOrGet(recordOfQueuedTask({ ...task, tenant_id: task.tenant_id }, m.seq));
+      this.logger.info({ taskId: task.id }, 'task had no record; recorded it from its queue message');
+    }
     const record = read?.record;
     if (record?.status === 'completed') {
       this.announce(task, { ok: true, attempt: record.attempts, agentId: record.agent_id ?? agent.agentId, latencyMs: 0, result: record.result as JsonValue, error: null, final: true }, ctx);
       m.ack();
+      span.setAttribute('flotilla.duplicate', true);
+      span.end();
+      return undefined;
+    }
+    if (record?.queue_seq !== undefined && record.queue_seq !== m.seq) {
+      // Another copy of a task whose record names its message (a resubmission that took over a
+      // dead one after JetStream's duplicate window): that message runs it, not this one.
+      this.logger.info({ taskId: task.id, seq: m.seq, recordedSeq: record.queue_seq }, 'duplicate copy of a queued task; dropped');
+      m.ack();
+      span.setAttribute('flotilla.duplicate', true);
+      span.end();
+      return undefined;
+    }
+    if (record && (record.status === 'failed' || record.status === 'dead_lettered' || record.status === 'rejected')) {
+      // Already ended (dead-lettered by another agent): never run again.
+      m.term();
       span.setAttribute('flotilla.duplicate', true);
       span.end();
       return undefined;
