@@ -268,6 +268,13 @@ export const variables = {
     example: '86400000',
     usedBy: ['orchestrator', 'node-agent'],
   },
+  TASK_MAX_RESULT_BYTES: {
+    schema: z.coerce.number().int().min(1024).default(262_144),
+    description:
+      "Node agent: the largest task result (as JSON) a task may complete with; a larger one fails the task once, finally, with an error saying so (status failed, no retry), since the task record and the result announcement must each fit in one NATS message (NATS' max_payload, 1 MiB by default, also bounds it).",
+    example: '262144',
+    usedBy: ['node-agent'],
+  },
   TASKS_STREAM_MAX_BYTES: {
     schema: z.coerce.number().int().min(4096).default(1_073_741_824),
     description:

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { taskSubjects } from '@flotilla/contracts';
-import { newId, type AgentSpec } from '@flotilla/domain';
+import { taskSubjects, type TaskOutcome } from '@flotilla/contracts';
+import { newId, type AgentSpec, type JsonValue } from '@flotilla/domain';
 import { encodeJson, Messaging } from '@flotilla/messaging';
 import { ensureTaskStreams, queuedTaskOf, TaskIntake, TaskQueues, TaskStore, type TaskRecord } from '@flotilla/tasks';
 import { createLogger } from '@flotilla/telemetry';
@@ -15,6 +15,7 @@ describe('JetStreamTaskSource (real NATS)', () => {
   let messaging: Messaging;
   let store: TaskStore;
   let intake: TaskIntake;
+  const outcomes: TaskOutcome[] = [];
 
   beforeAll(async () => {
     ns = createTestNamespace();
@@ -22,6 +23,7 @@ describe('JetStreamTaskSource (real NATS)', () => {
     await ensureTaskStreams(messaging, { replicas: 1 });
     store = await TaskStore.open(messaging, { retentionMs: 600_000, replicas: 1 });
     intake = new TaskIntake(messaging, store, { maxQueuedPerTenant: 1000, tenantOf: async () => 'acme' });
+    messaging.nc.subscribe(messaging.ns.subject(taskSubjects.results), { callback: (_e, m) => void outcomes.push(m.json<TaskOutcome>()) });
   });
 
   afterAll(async () => {
@@ -72,6 +74,49 @@ describe('JetStreamTaskSource (real NATS)', () => {
     const info = await jsm.consumers.info(messaging.ns.stream('FLOTILLA_TASKS'), new TaskQueues(messaging).consumerName(clusterId, 'normal', null));
     return { pending: info.num_pending, inFlight: info.num_ack_pending };
   };
+
+  const until = async (probe: () => boolean, ms = 3000) => {
+    const deadline = Date.now() + ms;
+    while (!probe() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  };
+
+  it('finding 10c: a result too large for a NATS message fails its task once, with an error naming the limit, instead of being retried although it completed', async () => {
+    const clusterId = newId('cluster');
+    const source = new JetStreamTaskSource(messaging, store, 'node-1', logger, { ackWaitMs: 2000 });
+    const queued = await intake.enqueue({ subject: taskSubjects.queue(clusterId, 'normal', null), record: record(clusterId) });
+    const agent = agentOf(clusterId);
+    const [delivery] = await pull(source, agent);
+    expect(delivery?.task.taskId).toBe(queued.id);
+
+    const huge = { text: 'z'.repeat(2 * 1024 * 1024) } as JsonValue;
+    await expect(Promise.resolve(delivery!.ack(huge))).resolves.toBeUndefined();
+
+    const after = await store.get(queued.id);
+    expect(after).toMatchObject({ status: 'failed', result: null, attempts: 1 });
+    expect(after?.error).toMatch(/TASK_MAX_RESULT_BYTES/);
+    // Terminated: not pending, not in flight, never delivered again (not even after the ack wait).
+    expect(await queueState(clusterId)).toEqual({ pending: 0, inFlight: 0 });
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(await pull(source, agent, 1)).toEqual([]);
+    await until(() => outcomes.some((o) => o.task_id === queued.id));
+    expect(outcomes.filter((o) => o.task_id === queued.id)).toEqual([expect.objectContaining({ outcome: 'failed', final: true })]);
+    source.close();
+  });
+
+  it('finding 10c: a result above TASK_MAX_RESULT_BYTES (though it fits a message) fails the same way; one below completes', async () => {
+    const clusterId = newId('cluster');
+    const source = new JetStreamTaskSource(messaging, store, 'node-1', logger, { maxResultBytes: 10_000 });
+    const agent = agentOf(clusterId);
+    const big = await intake.enqueue({ subject: taskSubjects.queue(clusterId, 'normal', null), record: record(clusterId) });
+    const [d1] = await pull(source, agent);
+    await d1!.ack({ text: 'a'.repeat(20_000) });
+    expect(await store.get(big.id)).toMatchObject({ status: 'failed', error: expect.stringContaining('at most 10000') });
+    const small = await intake.enqueue({ subject: taskSubjects.queue(clusterId, 'normal', null), record: record(clusterId) });
+    const [d2] = await pull(source, agent);
+    await d2!.ack({ text: 'ok' });
+    expect(await store.get(small.id)).toMatchObject({ status: 'completed', result: { text: 'ok' } });
+    source.close();
+  });
 
   it('finding 10a: a queued task whose submitter died before recording it gets its record from the message, and runs once', async () => {
     const clusterId = newId('cluster');

@@ -26,10 +26,16 @@ const NEXT_EXPIRES_MS = 1000;
  * per cluster and node, not per agent. Queued tasks wake idle agents at once.
  */
 const IDLE_CHECK_MS = 2000;
+/** TASK_MAX_RESULT_BYTES' default. */
+const MAX_RESULT_BYTES = 262_144;
+/** Room kept in a NATS message for the record's other fields' framing and the headers. */
+const MESSAGE_ROOM = 4096;
 
 export interface JetStreamTaskSourceOptions {
   /** TASK_ACK_WAIT_MS; every service that creates the queues must use the same. */
   readonly ackWaitMs?: number;
+  /** TASK_MAX_RESULT_BYTES: a larger result fails its task (once, finally) instead of completing it. */
+  readonly maxResultBytes?: number;
 }
 
 /**
@@ -113,7 +119,14 @@ class ClusterWatch {
  * A message without a record (its submitter died between queuing and recording it, see
  * TaskIntake) gets its record written here, from the message. A copy of a task other than the
  * one its record names (`queue_seq`) is acked without running.
+ *
+ * A result must fit the record and the announcement, each one NATS message: one larger than
+ * TASK_MAX_RESULT_BYTES (or than the server's max_payload allows) ends the task as failed, with
+ * an error naming the limit, and its message is terminated: a task that ran to completion is not
+ * retried because its result could not be stored.
  */
+type TaskRecordLike = Versioned['record'];
+
 export class JetStreamTaskSource implements TaskSource {
   private readonly queues: TaskQueues;
   private readonly consumers = new Map<string, Consumer>();
@@ -121,6 +134,8 @@ export class JetStreamTaskSource implements TaskSource {
   /** Agents that found nothing, with the watch generation they saw before looking. */
   private readonly idle = new Map<string, number>();
   private readonly watches = new Map<string, ClusterWatch>();
+
+  private readonly maxResultBytes: number;
 
   constructor(
     private readonly messaging: Messaging,
@@ -130,6 +145,7 @@ export class JetStreamTaskSource implements TaskSource {
     options: JetStreamTaskSourceOptions = {},
   ) {
     this.queues = new TaskQueues(messaging, options.ackWaitMs ? { ackWaitMs: options.ackWaitMs } : {});
+    this.maxResultBytes = options.maxResultBytes ?? MAX_RESULT_BYTES;
   }
 
   async waitForWork(agent: RunningAgentInfo, signal: AbortSignal): Promise<void> {
@@ -282,7 +298,7 @@ export class JetStreamTaskSource implements TaskSource {
       return undefined;
     }
     if (record && (record.status === 'failed' || record.status === 'dead_lettered' || record.status === 'rejected')) {
-      // Already ended (dead-lettered by another agent): never run again.
+      // Already ended (a result too large, dead-lettered by another agent): never run again.
       m.term();
       span.setAttribute('flotilla.duplicate', true);
       span.end();
@@ -305,6 +321,17 @@ export class JetStreamTaskSource implements TaskSource {
       ack: async (result: JsonValue) => {
         const finishedAt = new Date().toISOString();
         try {
+          const tooLarge = this.oversized(result, written?.record);
+          if (tooLarge) {
+            // The task ran to completion; its result cannot be stored. It ends here, failed, once:
+            // no retry (it would produce the same), no completed record without its result.
+            span.setStatus({ code: SpanStatusCode.ERROR, message: tooLarge });
+            written = await this.store.updateVersioned(task.id, (t) => ({ ...t, status: 'failed', result: null, error: tooLarge, attempts: attempt, finished_at: finishedAt }), written);
+            this.announce(task, { ok: false, attempt, agentId: agent.agentId, latencyMs: performance.now() - started, result: null, error: tooLarge, final: true }, ctx);
+            m.term();
+            this.logger.warn({ taskId: task.id, error: tooLarge }, 'task result too large: task failed');
+            return;
+          }
           written = await this.store.updateVersioned(task.id, (t) => ({ ...t, status: 'completed', result, error: null, finished_at: finishedAt }), written);
           this.announce(task, { ok: true, attempt, agentId: agent.agentId, latencyMs: performance.now() - started, result, error: null, final: true }, ctx);
           m.ack();
@@ -339,6 +366,19 @@ export class JetStreamTaskSource implements TaskSource {
     m.term();
   }
 
+  /**
+   * Why a result cannot be stored: larger than TASK_MAX_RESULT_BYTES, or than what fits in one
+   * NATS message next to the rest of the task's record; undefined when it fits.
+   */
+  private oversized(result: JsonValue, record: TaskRecordLike | undefined): string | undefined {
+    const size = Buffer.byteLength(JSON.stringify(result ?? null));
+    if (size > this.maxResultBytes) return `the task's result is ${size} bytes; at most ${this.maxResultBytes} are accepted (TASK_MAX_RESULT_BYTES): the task ran but its result was not kept`;
+    const maxPayload = this.messaging.nc.info?.max_payload ?? 1024 * 1024;
+    const rest = record ? Buffer.byteLength(JSON.stringify(record)) : 0;
+    if (size + rest + MESSAGE_ROOM > maxPayload) return `the task's result is ${size} bytes; with its ${rest}-byte record it does not fit one NATS message (max_payload ${maxPayload} bytes): the task ran but its result was not kept`;
+    return undefined;
+  }
+
   /** Publishes the outcome on `flotilla.tasks.<cluster>.<task>.completed|failed` (core NATS). */
   private announce(
     task: QueuedTask,
@@ -361,6 +401,11 @@ export class JetStreamTaskSource implements TaskSource {
     };
     const h = natsHeaders();
     for (const [k, v] of Object.entries(currentTraceHeaders(ctx))) h.set(k, v);
-    this.messaging.nc.publish(this.messaging.ns.subject(taskSubjects.result(task.cluster_id, task.id, outcome.outcome)), encodeJson(outcome), { headers: h });
+    try {
+      this.messaging.nc.publish(this.messaging.ns.subject(taskSubjects.result(task.cluster_id, task.id, outcome.outcome)), encodeJson(outcome), { headers: h });
+    } catch (err) {
+      // At most once by design (the record is the truth): a lost announcement never fails the task.
+      this.logger.warn({ err, taskId: task.id }, 'task outcome could not be announced');
+    }
   }
 }
