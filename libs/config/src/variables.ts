@@ -250,6 +250,13 @@ export const variables = {
     example: '2592000000',
     usedBy: ['metrics'],
   },
+  READ_YOUR_WRITES_TIMEOUT_MS: {
+    schema: millis(5000),
+    description:
+      "How long a command with ?wait=true waits for the read models to show it. The command is stored either way: when they lag, the answer is 202 Accepted with Flotilla-Read-Models: behind and Flotilla-Position (gRPC: read_models_behind), never an error.",
+    example: '5000',
+    usedBy: ['orchestrator'],
+  },
   CLUSTER_SPAWN_TIMEOUT_MS: {
     schema: millis(120_000),
     description: 'A cluster still spawning after this long is marked degraded with the reason (which agents are not running, and why); it becomes active once they run.',
