@@ -354,6 +354,19 @@ export const variables = {
     usedBy: ['gateway'],
   },
   RATE_LIMIT_BURST: { schema: z.coerce.number().int().positive().default(200), description: 'Gateway: burst above RATE_LIMIT_RPS per key.', example: '200', usedBy: ['gateway'] },
+  AUTH_FAILURE_LIMIT: {
+    schema: z.coerce.number().int().positive().default(20),
+    description:
+      'Gateway: failed authentications allowed per source address, and per API key id, within AUTH_FAILURE_WINDOW_S (refilled evenly); beyond, attempts with credentials it has not verified lately get 429 with Retry-After and cost no verification.',
+    example: '20',
+    usedBy: ['gateway'],
+  },
+  AUTH_FAILURE_WINDOW_S: {
+    schema: z.coerce.number().int().positive().default(60),
+    description: 'Gateway: the window of AUTH_FAILURE_LIMIT, and how long a credential that failed is refused again without asking the orchestrator (a negative cache).',
+    example: '60',
+    usedBy: ['gateway'],
+  },
   HTTP_BODY_LIMIT_BYTES: { schema: z.coerce.number().int().positive().default(1_048_576), description: 'Gateway: largest request body (413 beyond).', example: '1048576', usedBy: ['gateway'] },
   JSON_MAX_DEPTH: { schema: z.coerce.number().int().min(2).max(1000).default(64), description: 'Gateway: deepest JSON nesting accepted (400 beyond).', example: '64', usedBy: ['gateway'] },
   TENANT_MAX_CLUSTERS: { schema: z.coerce.number().int().positive().default(100), description: 'Quota: clusters per tenant.', example: '100', usedBy: ['orchestrator'] },
