@@ -367,6 +367,18 @@ export const variables = {
     example: '60',
     usedBy: ['gateway'],
   },
+  EVENT_WATCHERS_MAX: {
+    schema: z.coerce.number().int().positive().default(1000),
+    description: 'Gateway: open event watchers (SSE /api/events/stream and gRPC WatchEvents) per gateway replica; beyond, 429 / RESOURCE_EXHAUSTED with Retry-After.',
+    example: '1000',
+    usedBy: ['gateway'],
+  },
+  EVENT_WATCHERS_PER_CALLER: {
+    schema: z.coerce.number().int().positive().default(10),
+    description: 'Gateway: open event watchers per caller (API key or token subject) per gateway replica; beyond, 429 / RESOURCE_EXHAUSTED with Retry-After.',
+    example: '10',
+    usedBy: ['gateway'],
+  },
   HTTP_BODY_LIMIT_BYTES: { schema: z.coerce.number().int().positive().default(1_048_576), description: 'Gateway: largest request body (413 beyond).', example: '1048576', usedBy: ['gateway'] },
   JSON_MAX_DEPTH: { schema: z.coerce.number().int().min(2).max(1000).default(64), description: 'Gateway: deepest JSON nesting accepted (400 beyond).', example: '64', usedBy: ['gateway'] },
   TENANT_MAX_CLUSTERS: { schema: z.coerce.number().int().positive().default(100), description: 'Quota: clusters per tenant.', example: '100', usedBy: ['orchestrator'] },
