@@ -134,6 +134,8 @@ export class EventFeed {
       let last = -1n;
       if (filter.afterPosition !== undefined) {
         last = filter.afterPosition;
+        // The server has the subscription before it answers what the stream holds.
+        await this.messaging.nc.flush();
         const until = await this.lastStoredPosition();
         for await (const e of this.history(filter, caller, filter.afterPosition, until, signal, () => overflow)) {
           if (signal.aborted) return;
