@@ -16,15 +16,12 @@ export interface EventFilter {
   readonly tenantId?: string | undefined;
 }
 
-export interface EventFeedOptions {
-  /** Live events a watcher may have waiting while it replays history or falls behind. */
-  readonly maxBuffered?: number;
-  /** How long a replay waits for the event read model to reach the live feed. */
-  readonly historyTimeoutMs?: number;
-  readonly pageSize?: number;
-}
-
 const HISTORY_POLL_MS = 100;
+/** Live events a one-tenant watcher may have waiting while it replays history or falls behind. */
+const MAX_BUFFERED = 10_000;
+/** How long a replay waits for the event read model to reach the live feed. */
+const HISTORY_TIMEOUT_MS = 15_000;
+const PAGE_SIZE = 500;
 
 /**
  * Live (and replayed) events for SSE and gRPC watchers.
@@ -44,25 +41,7 @@ const HISTORY_POLL_MS = 100;
  */
 @Injectable()
 export class EventFeed {
-  private readonly maxBuffered: number;
-  private readonly historyTimeoutMs: number;
-  private readonly pageSize: number;
-
-  constructor(private readonly messaging: Messaging) {
-    this.maxBuffered = 10_000;
-    this.historyTimeoutMs = 15_000;
-    this.pageSize = 500;
-  }
-
-  /** Tests tune the buffers and timeouts. */
-  configure(options: EventFeedOptions): this {
-    Object.assign(this, {
-      ...(options.maxBuffered ? { maxBuffered: options.maxBuffered } : {}),
-      ...(options.historyTimeoutMs ? { historyTimeoutMs: options.historyTimeoutMs } : {}),
-      ...(options.pageSize ? { pageSize: options.pageSize } : {}),
-    });
-    return this;
-  }
+  constructor(private readonly messaging: Messaging) {}
 
   subjectFor(filter: EventFilter): string {
     if (filter.clusterId) return this.messaging.ns.subject(`${EVENTS_SUBJECT}.cluster.${filter.clusterId}.>`);
@@ -118,7 +97,7 @@ export class EventFeed {
     let wake: (() => void) | undefined;
     const pump = (async () => {
       for await (const m of sub) {
-        if (buffered.length >= this.maxBuffered) overflow = true;
+        if (buffered.length >= MAX_BUFFERED) overflow = true;
         else buffered.push(m.json<EventMessage>());
         wake?.();
       }
@@ -170,7 +149,7 @@ export class EventFeed {
    * by the caller's identity). Waits, up to historyTimeoutMs, for the read model to reach `until`.
    */
   private async *history(filter: EventFilter, caller: RequestIdentity, after: bigint, until: bigint, signal: AbortSignal, overflowed: () => boolean): AsyncGenerator<EventMessage> {
-    const deadline = Date.now() + this.historyTimeoutMs;
+    const deadline = Date.now() + HISTORY_TIMEOUT_MS;
     let from = after;
     while (from < until && !signal.aborted) {
       const page = await this.messaging.request(
@@ -182,7 +161,7 @@ export class EventFeed {
           ...(filter.nodeId ? { node_id: filter.nodeId } : {}),
           ...(filter.aggregate ? { aggregate: filter.aggregate } : {}),
           ...(filter.types?.length ? { types: [...filter.types] } : {}),
-          limit: this.pageSize,
+          limit: PAGE_SIZE,
         },
         { identity: caller },
       );
@@ -190,7 +169,7 @@ export class EventFeed {
         yield e as EventMessage;
         from = BigInt(e.position);
       }
-      if (page.events.length >= this.pageSize) continue;
+      if (page.events.length >= PAGE_SIZE) continue;
       const checkpoint = BigInt(page.checkpoint);
       if (checkpoint >= until) return;
       // The read model is behind the live feed: what it has is out; wait for the rest.
