@@ -68,6 +68,9 @@ class Sse {
   }
 }
 
+/** A command answered as stored: 201, or 202 when the read models were slower than the wait. */
+const stored = (status: number) => expect([201, 202]).toContain(status);
+
 async function until<T>(probe: () => Promise<T | undefined | false | null> | T | undefined | false | null, timeoutMs: number, what: string): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -88,7 +91,7 @@ describe('issue 13: crash windows and unbounded resources (every service a proce
       label: 'crashwin',
       apps: ['orchestrator', 'registry', 'gateway'],
       env: {
-        READ_YOUR_WRITES_TIMEOUT_MS: '1000',
+        READ_YOUR_WRITES_TIMEOUT_MS: '3000',
         EVENT_WATCHERS_PER_CALLER: '2',
         TENANT_MAX_QUEUED_TASKS: '3',
         AUTH_FAILURE_LIMIT: '5',
@@ -139,8 +142,8 @@ describe('issue 13: crash windows and unbounded resources (every service a proce
   });
 
   it('finding 11b: a one-tenant watcher reads only its tenant’s events: history from a tenant-filtered query, live from its tenant subject, no consumer on the shared events stream', async () => {
-    expect((await api(stack.url, keys.acme)('POST', '/api/blueprints?wait=true', BLUEPRINT('acme-hist'))).status).toBe(201);
-    expect((await api(stack.url, keys.beta)('POST', '/api/blueprints?wait=true', BLUEPRINT('beta-hist'))).status).toBe(201);
+    stored((await api(stack.url, keys.acme)('POST', '/api/blueprints?wait=true', BLUEPRINT('acme-hist'))).status);
+    stored((await api(stack.url, keys.beta)('POST', '/api/blueprints?wait=true', BLUEPRINT('beta-hist'))).status);
     const jsm = await jetstreamManager(nc);
     const stream = stack.ns.ns.stream('FLOTILLA_EVENTS');
     const consumers = async () => (await jsm.consumers.list(stream).next()).length;
@@ -152,8 +155,8 @@ describe('issue 13: crash windows and unbounded resources (every service a proce
     try {
       await until(() => sse.events.some((e) => e.data.aggregate_id === 'acme-hist'), 20_000, "acme's history");
       expect(await consumers()).toBe(before);
-      expect((await api(stack.url, keys.acme)('POST', '/api/blueprints?wait=true', BLUEPRINT('acme-live'))).status).toBe(201);
-      expect((await api(stack.url, keys.beta)('POST', '/api/blueprints?wait=true', BLUEPRINT('beta-live'))).status).toBe(201);
+      stored((await api(stack.url, keys.acme)('POST', '/api/blueprints?wait=true', BLUEPRINT('acme-live'))).status);
+      stored((await api(stack.url, keys.beta)('POST', '/api/blueprints?wait=true', BLUEPRINT('beta-live'))).status);
       await until(() => sse.events.some((e) => e.data.aggregate_id === 'acme-live'), 20_000, "acme's live event");
       await new Promise((r) => setTimeout(r, 500));
       expect(sse.events.length).toBeGreaterThan(0);
@@ -223,10 +226,10 @@ describe('issue 13: crash windows and unbounded resources (every service a proce
   it('findings 10a and 11a through REST: a repeated Idempotency-Key answers the one queued task; beyond TENANT_MAX_QUEUED_TASKS a tenant gets 429 while another is accepted', async () => {
     const acme = api(stack.url, keys.acme);
     const beta = api(stack.url, keys.beta);
-    expect((await acme('POST', '/api/blueprints?wait=true', BLUEPRINT('q-acme'))).status).toBe(201);
-    expect((await beta('POST', '/api/blueprints?wait=true', BLUEPRINT('q-beta'))).status).toBe(201);
-    expect((await acme('POST', '/api/clusters?wait=true', { blueprint_id: 'q-acme', name: 'qa', cluster_id: 'q-acme-1' })).status).toBe(201);
-    expect((await beta('POST', '/api/clusters?wait=true', { blueprint_id: 'q-beta', name: 'qb', cluster_id: 'q-beta-1' })).status).toBe(201);
+    stored((await acme('POST', '/api/blueprints?wait=true', BLUEPRINT('q-acme'))).status);
+    stored((await beta('POST', '/api/blueprints?wait=true', BLUEPRINT('q-beta'))).status);
+    stored((await acme('POST', '/api/clusters?wait=true', { blueprint_id: 'q-acme', name: 'qa', cluster_id: 'q-acme-1' })).status);
+    stored((await beta('POST', '/api/clusters?wait=true', { blueprint_id: 'q-beta', name: 'qb', cluster_id: 'q-beta-1' })).status);
 
     const once = await acme('POST', '/api/clusters/q-acme-1/tasks', { payload: { n: 1 } }, { 'idempotency-key': 'order-1' });
     const twice = await acme('POST', '/api/clusters/q-acme-1/tasks', { payload: { n: 1 } }, { 'idempotency-key': 'order-1' });
