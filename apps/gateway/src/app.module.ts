@@ -2,6 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { Authenticator } from './auth/authenticator.js';
 import { RateLimiter } from './auth/rate-limiter.js';
 import { EventFeed } from './events/event-feed.service.js';
+import { WatcherLimits } from './events/watcher-limits.js';
 import { GrpcGateway } from './grpc/grpc-server.js';
 import { SystemHealthController } from './health/system-health.controller.js';
 import { SystemHealthService } from './health/system-health.service.js';
@@ -14,7 +15,7 @@ export class GatewayModule {
       module: GatewayModule,
       imports: [platform],
       controllers: [SystemHealthController],
-      providers: [SystemHealthService, RestGateway, EventFeed, GrpcGateway, Authenticator, RateLimiter],
+      providers: [SystemHealthService, RestGateway, EventFeed, WatcherLimits, GrpcGateway, Authenticator, RateLimiter],
     };
   }
 }

@@ -4,6 +4,7 @@ import type { ServiceDefinition } from '@flotilla/platform';
 import { GatewayModule } from './app.module.js';
 import { EventFeed } from './events/event-feed.service.js';
 import { registerEventStream } from './events/sse.js';
+import { WatcherLimits } from './events/watcher-limits.js';
 import { GrpcGateway } from './grpc/grpc-server.js';
 import { openApiDocument } from './rest/openapi.js';
 import { RestGateway } from './rest/rest-gateway.js';
@@ -20,7 +21,7 @@ export const gatewayService: ServiceDefinition = {
     const fastify = app.getHttpAdapter().getInstance() as unknown as FastifyInstance;
     const rest = app.get(RestGateway);
     rest.register(fastify);
-    registerEventStream(fastify, app.get(EventFeed), logger, rest);
+    registerEventStream(fastify, app.get(EventFeed), logger, rest, app.get(WatcherLimits));
     SwaggerModule.setup('docs', app, openApiDocument() as never, { jsonDocumentUrl: 'docs/json' });
   },
   onListening: async (app, { logger, port, config }) => {

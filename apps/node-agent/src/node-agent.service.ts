@@ -100,7 +100,7 @@ export class NodeAgentService implements OnApplicationBootstrap, BeforeApplicati
         await TaskStore.open(this.messaging, { retentionMs: this.config.TASK_RETENTION_MS, replicas: this.config.NATS_STREAM_REPLICAS }),
         nodeId,
         this.logger,
-        this.config.TASK_ACK_WAIT_MS,
+        { ackWaitMs: this.config.TASK_ACK_WAIT_MS, maxResultBytes: this.config.TASK_MAX_RESULT_BYTES },
       );
     this.runnerValue = new AgentRunner({
       nodeId,

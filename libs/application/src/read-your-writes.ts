@@ -26,3 +26,18 @@ export async function waitForProjections(db: Queryable, projections: readonly st
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/**
+ * Read-your-writes after a command that is already stored: true once every named projection has
+ * reached `position`, false when they have not within `timeoutMs`, or when the checkpoints
+ * cannot be read at all. Never throws: the command succeeded whatever the read models do, and a
+ * reply that said otherwise would make a client without an idempotency key send it again.
+ */
+export async function readModelsReached(db: Queryable, projections: readonly string[], position: bigint, timeoutMs = 5000, intervalMs = 10): Promise<boolean> {
+  try {
+    await waitForProjections(db, projections, position, timeoutMs, intervalMs);
+    return true;
+  } catch {
+    return false;
+  }
+}

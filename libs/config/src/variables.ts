@@ -256,6 +256,13 @@ export const variables = {
     example: '2592000000',
     usedBy: ['metrics'],
   },
+  READ_YOUR_WRITES_TIMEOUT_MS: {
+    schema: millis(5000),
+    description:
+      "How long a command with ?wait=true waits for the read models to show it. The command is stored either way: when they lag, the answer is 202 Accepted with Flotilla-Read-Models: behind and Flotilla-Position (gRPC: read_models_behind), never an error.",
+    example: '5000',
+    usedBy: ['orchestrator'],
+  },
   CLUSTER_SPAWN_TIMEOUT_MS: {
     schema: millis(120_000),
     description: 'A cluster still spawning after this long is marked degraded with the reason (which agents are not running, and why); it becomes active once they run.',
@@ -273,6 +280,27 @@ export const variables = {
     description: 'How long task records (state and result) are kept after their last change.',
     example: '86400000',
     usedBy: ['orchestrator', 'node-agent'],
+  },
+  TASK_MAX_RESULT_BYTES: {
+    schema: z.coerce.number().int().min(1024).default(262_144),
+    description:
+      "Node agent: the largest task result (as JSON) a task may complete with; a larger one fails the task once, finally, with an error saying so (status failed, no retry), since the task record and the result announcement must each fit in one NATS message (NATS' max_payload, 1 MiB by default, also bounds it).",
+    example: '262144',
+    usedBy: ['node-agent'],
+  },
+  TASKS_STREAM_MAX_BYTES: {
+    schema: z.coerce.number().int().min(4096).default(1_073_741_824),
+    description:
+      'The most bytes the task queues (JetStream stream FLOTILLA_TASKS, discard-new) hold; a submission that would go beyond is refused with 503 task_queue_full and Retry-After, never queued by dropping another task.',
+    example: '1073741824',
+    usedBy: ['orchestrator'],
+  },
+  TENANT_MAX_QUEUED_TASKS: {
+    schema: z.coerce.number().int().positive().default(10_000),
+    description:
+      "Quota: tasks one tenant may have waiting or running at once, across its clusters (counted in FLOTILLA_TASKS at submission); beyond it a submission gets 429 tenant_queue_full, so one tenant cannot fill the queues for the others.",
+    example: '10000',
+    usedBy: ['orchestrator'],
   },
   AUTH_MODE: {
     schema: z.enum(['required', 'open']).default('required'),
@@ -332,6 +360,31 @@ export const variables = {
     usedBy: ['gateway'],
   },
   RATE_LIMIT_BURST: { schema: z.coerce.number().int().positive().default(200), description: 'Gateway: burst above RATE_LIMIT_RPS per key.', example: '200', usedBy: ['gateway'] },
+  AUTH_FAILURE_LIMIT: {
+    schema: z.coerce.number().int().positive().default(20),
+    description:
+      'Gateway: failed authentications allowed per source address, and per API key id, within AUTH_FAILURE_WINDOW_S (refilled evenly); beyond, attempts with credentials it has not verified lately get 429 with Retry-After and cost no verification.',
+    example: '20',
+    usedBy: ['gateway'],
+  },
+  AUTH_FAILURE_WINDOW_S: {
+    schema: z.coerce.number().int().positive().default(60),
+    description: 'Gateway: the window of AUTH_FAILURE_LIMIT, and how long a credential that failed is refused again without asking the orchestrator (a negative cache).',
+    example: '60',
+    usedBy: ['gateway'],
+  },
+  EVENT_WATCHERS_MAX: {
+    schema: z.coerce.number().int().positive().default(1000),
+    description: 'Gateway: open event watchers (SSE /api/events/stream and gRPC WatchEvents) per gateway replica; beyond, 429 / RESOURCE_EXHAUSTED with Retry-After.',
+    example: '1000',
+    usedBy: ['gateway'],
+  },
+  EVENT_WATCHERS_PER_CALLER: {
+    schema: z.coerce.number().int().positive().default(10),
+    description: 'Gateway: open event watchers per caller (API key or token subject) per gateway replica; beyond, 429 / RESOURCE_EXHAUSTED with Retry-After.',
+    example: '10',
+    usedBy: ['gateway'],
+  },
   HTTP_BODY_LIMIT_BYTES: { schema: z.coerce.number().int().positive().default(1_048_576), description: 'Gateway: largest request body (413 beyond).', example: '1048576', usedBy: ['gateway'] },
   JSON_MAX_DEPTH: { schema: z.coerce.number().int().min(2).max(1000).default(64), description: 'Gateway: deepest JSON nesting accepted (400 beyond).', example: '64', usedBy: ['gateway'] },
   TENANT_MAX_CLUSTERS: { schema: z.coerce.number().int().positive().default(100), description: 'Quota: clusters per tenant.', example: '100', usedBy: ['orchestrator'] },

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ROLES } from '@flotilla/domain';
-import { idOf, isoTime, page, sinceFilter } from './common.js';
+import { idOf, isoTime, page, position, sinceFilter } from './common.js';
 import { eventView } from './orchestrator.js';
 import { route } from './route.js';
 
@@ -16,6 +16,22 @@ export const apiKeyView = z.object({
 export type ApiKeyView = z.infer<typeof apiKeyView>;
 
 const tenant = z.union([z.literal('*'), idOf('tenant')]);
+
+/** An event as SSE, gRPC WatchEvents and NATS carry it: snake_case, position a decimal string. */
+export const eventMessage = z.object({
+  id: z.string(),
+  type: z.string(),
+  stream: z.string(),
+  aggregate: z.string(),
+  aggregate_id: z.string(),
+  /** Its revision in its stream; -1 for an event projected before the read model kept it. */
+  revision: z.number(),
+  position,
+  occurred_at: isoTime,
+  data: z.record(z.string(), z.unknown()),
+  metadata: z.record(z.string(), z.unknown()),
+});
+export type EventMessageDto = z.infer<typeof eventMessage>;
 
 /** An API key as clients send it: `flk.<key id>.<secret>` (Authorization: Bearer … or X-API-Key). */
 export const API_KEY_PATTERN = /^flk\.([a-z0-9_-]+)\.([A-Za-z0-9_-]{20,})$/;
@@ -63,6 +79,27 @@ export const accessRoutes = {
     }),
     z.object({ events: z.array(eventView), total: z.number() }),
     'The audit trail: who changed what, from the event log.',
+  ),
+  eventHistory: route(
+    'orchestrator',
+    'orchestrator.events.history',
+    z.strictObject({
+      /** Exclusive: events after this log position. */
+      after: position,
+      /** Inclusive: events up to this log position. */
+      until: position,
+      cluster_id: idOf('cluster').optional(),
+      node_id: idOf('node').optional(),
+      aggregate: z.enum(['cluster', 'node', 'blueprint']).optional(),
+      types: z.array(z.string().min(1).max(100)).max(50).optional(),
+      limit: z.number().int().min(1).max(1000).default(500),
+    }),
+    z.object({
+      events: z.array(eventMessage),
+      /** How far the event read model has got: events up to here are all in it. */
+      checkpoint: position,
+    }),
+    "The caller's tenant's events between two log positions, oldest first, from the event read model (gateway only: SSE and gRPC WatchEvents replay history through it).",
   ),
 } as const;
 

@@ -31,7 +31,8 @@ const COMMON_SUB = ['_INBOX.>', '$KV.>'];
  * the routes so a new route and its permission are written together.
  */
 export const SERVICE_SUBJECTS: Readonly<Record<ServiceName, { readonly sub: readonly string[]; readonly pub: readonly string[] }>> = {
-  gateway: { sub: ['gateway.>', 'flotilla.events.>', 'orchestrator.apikeys.revoked'], pub: ['orchestrator.>', 'registry.>', 'metrics.>', 'autoscaler.system.ping', 'node-agent.system.ping'] },
+  // flotilla.tenants.*.events.>: a one-tenant event watcher follows its tenant's live copy only.
+  gateway: { sub: ['gateway.>', 'flotilla.events.>', 'flotilla.tenants.*.events.>', 'orchestrator.apikeys.revoked'], pub: ['orchestrator.>', 'registry.>', 'metrics.>', 'autoscaler.system.ping', 'node-agent.system.ping'] },
   orchestrator: {
     // metrics.snapshots.*: each cluster's latest health score, kept in memory for cluster views.
     sub: ['orchestrator.>', 'flotilla.tasks.>', 'metrics.snapshots.*', 'flotilla.members.*.alive'],

@@ -108,13 +108,18 @@ export const eventView = z.object({
 });
 export type EventView = z.infer<typeof eventView>;
 
-/** What every command answers: the resulting view, the log position of its events, their types. */
+/**
+ * What every command answers: the resulting view, the log position of its events, their types;
+ * `read_models_behind` when `wait` was asked and the read models had not shown the events within
+ * READ_YOUR_WRITES_TIMEOUT_MS (the command is stored all the same: REST answers 202).
+ */
 const commandReply = <T extends z.ZodType>(view: T) =>
   z.object({
     result: view,
     position: position.nullable(),
     events: z.array(z.string()),
     duplicate: z.boolean(),
+    read_models_behind: z.boolean().optional(),
   });
 
 // ---------------------------------------------------------------- requests

@@ -106,11 +106,17 @@ export const taskConsumer = (
   cap: string | null | undefined,
 ) => `tq_${clusterId}_${priority}_${cap ?? ANY_CAPABILITY}`.replace(/[^A-Za-z0-9_-]/g, '_');
 
-/** The message on a task queue. */
+/**
+ * The message on a task queue. It carries everything the task's record holds, so an agent can
+ * write a record the submitter did not get to (it died between queuing and recording).
+ * `tenant_id` and `idempotency_key` are absent from messages queued by older orchestrators.
+ */
 export const queuedTask = z.object({
   id: z.string(),
   cluster_id: z.string(),
   routed_to: z.string(),
+  tenant_id: z.string().optional(),
+  idempotency_key: z.string().nullable().optional(),
   priority: z.enum(PRIORITIES),
   capability: z.string().nullable(),
   payload: z.unknown(),

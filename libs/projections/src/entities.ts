@@ -145,6 +145,8 @@ export const ClusterEventEntity = defineEntity({
     position: p.bigint('string').primary(),
     eventId: p.uuid().unique(),
     streamId: p.string(),
+    /** The event's revision in its stream (null in rows projected before this column existed). */
+    revision: p.bigint('number').nullable(),
     aggregate: p.string(),
     aggregateId: p.string(),
     clusterId: p.string().nullable().index(),

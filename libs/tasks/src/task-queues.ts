@@ -11,6 +11,8 @@ export const MAX_DELIVER = 20;
 
 export interface TaskStreamOptions {
   readonly replicas: number;
+  /** The most bytes FLOTILLA_TASKS holds (TASKS_STREAM_MAX_BYTES); publishes beyond are refused. */
+  readonly maxBytes?: number;
   /** How long dead letters are kept. */
   readonly deadLetterMaxAgeMs?: number;
 }
@@ -21,6 +23,10 @@ export interface TaskStreamOptions {
  * accepted in the last moments before a host crash can be lost there; production runs the stream
  * with 3 replicas (NATS_STREAM_REPLICAS=3 on a NATS cluster), where an acknowledged publish is on
  * a quorum. Task records (NATS KV) give the submitter the truth either way.
+ *
+ * Bounded: at most `maxBytes` (TASKS_STREAM_MAX_BYTES), with discard-new, so a publish beyond it
+ * is refused (the submitter answers 503 task_queue_full) and no queued task is ever dropped to
+ * make room, as discard-old would. Per-tenant shares are checked at submission (TaskIntake).
  */
 export async function ensureTaskStreams(messaging: Messaging, options: TaskStreamOptions): Promise<void> {
   const jsm = await messaging.jsm();
@@ -29,7 +35,8 @@ export async function ensureTaskStreams(messaging: Messaging, options: TaskStrea
     subjects: [messaging.ns.subject(taskSubjects.queueAll)],
     retention: RetentionPolicy.Workqueue,
     storage: StorageType.File,
-    discard: DiscardPolicy.Old,
+    discard: DiscardPolicy.New,
+    max_bytes: options.maxBytes ?? -1,
     duplicate_window: 2 * 60_000 * NANOS,
     num_replicas: options.replicas,
   });

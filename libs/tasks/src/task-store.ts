@@ -7,7 +7,11 @@ import { whileJetStreamStarts, type Messaging } from '@flotilla/messaging';
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-export type TaskRecord = TaskView;
+/**
+ * A task's record: its view, plus the stream sequence of the queue message that carries it (set
+ * when it is queued; an agent acks any other copy of the task without running it).
+ */
+export type TaskRecord = TaskView & { readonly queue_seq?: number | undefined };
 
 /** A record and the KV revision it was read or written at (for compare-and-set). */
 export interface Versioned {
@@ -47,6 +51,21 @@ export class TaskStore {
 
   async create(record: TaskRecord): Promise<void> {
     await this.kv.create(`t.${record.id}`, enc.encode(JSON.stringify(record)));
+  }
+
+  /**
+   * Creates the record unless one exists (the submitter and an agent may both write it, see
+   * TaskIntake): the record written, or the one found.
+   */
+  async createOrGet(record: TaskRecord): Promise<Versioned> {
+    try {
+      const revision = await this.kv.create(`t.${record.id}`, enc.encode(JSON.stringify(record)));
+      return { record, revision };
+    } catch (err) {
+      const existing = await this.read(record.id);
+      if (existing) return existing;
+      throw err;
+    }
   }
 
   /** Applies `change` to the current record (CAS, retried); returns the record written. */

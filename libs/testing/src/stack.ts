@@ -68,6 +68,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     RATE_LIMIT_RPS: '5000',
     RATE_LIMIT_BURST: '10000',
     TENANT_MAX_TASKS_PER_SECOND: '5000',
+    // Every test client calls from 127.0.0.1: suites that check refusals must not lock it out.
+    AUTH_FAILURE_LIMIT: '100000',
     SHUTDOWN_GRACE_MS: '5000',
     ...opts.env,
   };

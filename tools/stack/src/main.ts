@@ -212,8 +212,9 @@ async function waitReady(gateway: string, group: ProcessGroup, timeoutMs: number
   const until = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < until) {
-    const dead = group.running.length < group.started;
-    if (dead) throw new Error('a service exited during start; see its log lines above');
+    // A service that dies is restarted (with backoff); one that cannot be (exit code 78, a bad
+    // setting) ends the start.
+    if (group.gaveUp.size > 0) throw new Error(`${[...group.gaveUp.keys()].join(', ')} exited and will not be restarted; see its log lines above`);
     try {
       const res = await fetch(`${gateway}/ready`, { signal: AbortSignal.timeout(3000) });
       const body = (await res.json()) as { ready: boolean; down: string[] };

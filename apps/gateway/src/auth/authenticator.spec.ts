@@ -1,7 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { SignJWT } from 'jose';
 import { loadConfig } from '@flotilla/config';
-import { UnauthenticatedError } from '@flotilla/domain';
+import { newId, RateLimitedError, UnauthenticatedError, UnavailableError } from '@flotilla/domain';
+import { httpErrorOf } from '@flotilla/platform';
 import type { Messaging } from '@flotilla/messaging';
 import { createLogger, promClient } from '@flotilla/telemetry';
 import { Authenticator } from './authenticator.js';
@@ -51,5 +52,89 @@ describe('issue 13: secrets on display (JWT age, issuer and audience)', () => {
     expect(await outcome(auth, await token({ exp: now() + 600 }))).toBe('refused');
     expect(await outcome(auth, await token({ exp: now() + 600, iss: 'https://idp.example.com', aud: 'other-service' }))).toBe('refused');
     expect(await outcome(auth, await token({ exp: now() + 600, iss: 'https://idp.example.com', aud: 'flotilla' }))).toBe('acme');
+  });
+});
+
+describe('issue 13, finding 11c: failed authentications are rate limited and cost no verification they cannot need', () => {
+  const secret = (c: string) => c.repeat(43);
+  const goodKey = `flk.${newId('key')}.${secret('g')}`;
+  /** An orchestrator that knows one key; counts the verification requests it gets. */
+  const orchestrator = (opts: { down?: boolean } = {}) => {
+    const calls: string[] = [];
+    const messaging = {
+      request: async (_route: unknown, data: { token: string }) => {
+        calls.push(data.token);
+        if (opts.down) throw new UnavailableError('no responders for orchestrator.apikeys.verify');
+        if (data.token !== goodKey) throw new UnauthenticatedError('invalid or revoked API key');
+        return { key_id: 'k', tenant_id: 'acme', role: 'operator', name: 'ci' };
+      },
+    } as unknown as Messaging;
+    return { calls, messaging };
+  };
+  const auth = (messaging: Messaging, env: Record<string, string> = {}) =>
+    new Authenticator(messaging, loadConfig({ AUTH_FAILURE_LIMIT: '3', AUTH_FAILURE_WINDOW_S: '60', ...env }), logger, new promClient.Registry());
+  const attempt = (a: Authenticator, key: string, source = '10.0.0.1') =>
+    a.authenticate({ apiKey: key }, source).then(
+      (c) => c.tenantId,
+      (err: unknown) => err,
+    );
+  const wrong = (i: number) => `flk.${newId('key')}.${secret(String.fromCharCode(97 + i))}`;
+
+  it('beyond AUTH_FAILURE_LIMIT failures an address gets 429 with Retry-After, before any verification request', async () => {
+    const o = orchestrator();
+    const a = auth(o.messaging);
+    for (let i = 0; i < 3; i++) expect(await attempt(a, wrong(i))).toBeInstanceOf(UnauthenticatedError);
+    expect(o.calls).toHaveLength(3);
+    const limited = await attempt(a, wrong(3));
+    expect(limited).toBeInstanceOf(RateLimitedError);
+    expect(httpErrorOf(limited).status).toBe(429);
+    expect(Number(httpErrorOf(limited).headers['Retry-After'])).toBeGreaterThanOrEqual(1);
+    expect(o.calls).toHaveLength(3);
+    // Even the right key waits: the address is refused until its window refills...
+    expect(await attempt(a, goodKey)).toBeInstanceOf(RateLimitedError);
+    // ...while other addresses are not affected.
+    expect(await attempt(a, goodKey, '10.0.0.2')).toBe('acme');
+    // gRPC peers carry a port: the limit is per address.
+    expect(await attempt(a, wrong(4), 'ipv4:10.0.0.1:51234')).toBeInstanceOf(RateLimitedError);
+  });
+
+  it('a credential verified lately is answered from the cache, whatever its address did', async () => {
+    const o = orchestrator();
+    const a = auth(o.messaging);
+    expect(await attempt(a, goodKey)).toBe('acme');
+    for (let i = 0; i < 3; i++) await attempt(a, wrong(i));
+    expect(await attempt(a, goodKey)).toBe('acme');
+    expect(o.calls.filter((t) => t === goodKey)).toHaveLength(1);
+  });
+
+  it('a credential that just failed is refused from memory, and a malformed key costs no request', async () => {
+    const o = orchestrator();
+    const a = auth(o.messaging, { AUTH_FAILURE_LIMIT: '100' });
+    const bad = wrong(0);
+    for (let i = 0; i < 5; i++) expect(await attempt(a, bad, `10.0.1.${i}`)).toBeInstanceOf(UnauthenticatedError);
+    expect(o.calls).toEqual([bad]);
+    expect(await attempt(a, `flk.${newId('key')}.${secret('x').slice(0, 30)}`)).toBeInstanceOf(UnauthenticatedError);
+    expect(await attempt(a, 'flk.NOT_AN_ID.' + secret('x'))).toBeInstanceOf(UnauthenticatedError);
+    expect(o.calls).toEqual([bad]);
+  });
+
+  it('failures are limited per API key id too, across addresses', async () => {
+    const o = orchestrator();
+    const a = auth(o.messaging);
+    const keyId = newId('key');
+    for (let i = 0; i < 3; i++) expect(await attempt(a, `flk.${keyId}.${secret(String.fromCharCode(97 + i))}`, `10.0.2.${i}`)).toBeInstanceOf(UnauthenticatedError);
+    expect(await attempt(a, `flk.${keyId}.${secret('z')}`, '10.0.2.99')).toBeInstanceOf(RateLimitedError);
+    expect(o.calls).toHaveLength(3);
+  });
+
+  it('an orchestrator that cannot answer is a 503, neither a 401 nor a failure counted against the caller', async () => {
+    const o = orchestrator({ down: true });
+    const a = auth(o.messaging);
+    for (let i = 0; i < 5; i++) {
+      const err = await attempt(a, goodKey);
+      expect(err).toBeInstanceOf(UnavailableError);
+      expect(httpErrorOf(err).status).toBe(503);
+    }
+    expect(o.calls).toHaveLength(5);
   });
 });

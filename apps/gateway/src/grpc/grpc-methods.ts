@@ -32,8 +32,8 @@ type Hierarchy = Obj & { children?: Hierarchy[] };
 const hierarchy = (h: Hierarchy | null): Obj | undefined =>
   h ? { ...h, agent_id: h['agent_id'] ?? '', node_id: h['node_id'] ?? '', children: (h.children ?? []).map((c) => hierarchy(c)) } : undefined;
 const commandReply = (key: string, view: (v: Obj) => Obj) => (r: unknown) => {
-  const c = r as { result: Obj; position: string | null; events: string[]; duplicate: boolean };
-  return { [key]: view(c.result), position: c.position ?? '', events: c.events, duplicate: c.duplicate };
+  const c = r as { result: Obj; position: string | null; events: string[]; duplicate: boolean; read_models_behind?: boolean };
+  return { [key]: view(c.result), position: c.position ?? '', events: c.events, duplicate: c.duplicate, read_models_behind: c.read_models_behind === true };
 };
 const id = (r: Obj) => ({ id: r['id'] });
 const task = (x: Obj): Obj => {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
@@ -11,6 +12,7 @@ import { Messaging } from '@flotilla/messaging';
 import { ValidationError, type ErrorCode } from '@flotilla/domain';
 import { contextFromHeaders, promClient, withSpan, type Logger, type Registry } from '@flotilla/telemetry';
 import { EventFeed } from '../events/event-feed.service.js';
+import { WatcherLimits } from '../events/watcher-limits.js';
 import { spansAllTenants } from '@flotilla/contracts';
 import { authorize } from '../auth/access-policy.js';
 import { Authenticator, type Caller } from '../auth/authenticator.js';
@@ -83,6 +85,7 @@ export class GrpcGateway implements BeforeApplicationShutdown {
   constructor(
     private readonly messaging: Messaging,
     private readonly feed: EventFeed,
+    private readonly watcherLimits: WatcherLimits,
     private readonly auth: Authenticator,
     private readonly limiter: RateLimiter,
     @Inject(CONFIG) private readonly config: Config,
@@ -182,8 +185,10 @@ export class GrpcGateway implements BeforeApplicationShutdown {
     call.on('cancelled', () => controller.abort());
     const r = call.request ?? {};
     const from = typeof r['from_position'] === 'string' && r['from_position'] !== '' ? r['from_position'] : undefined;
+    let release: (() => void) | undefined;
     try {
       const caller = await this.admit(call, 'read', 'EventService.WatchEvents');
+      release = this.watcherLimits.acquire(caller.principal);
       if (from !== undefined && !/^\d+$/.test(from)) throw ValidationError.of([{ path: 'from_position', message: 'expected a decimal log position' }], 'watch request');
       const aggregate = typeof r['aggregate'] === 'string' && r['aggregate'] ? (r['aggregate'] as 'cluster' | 'node' | 'blueprint') : undefined;
       for await (const e of this.feed.watch(
@@ -196,14 +201,21 @@ export class GrpcGateway implements BeforeApplicationShutdown {
           tenantId: spansAllTenants(caller) ? undefined : caller.tenantId,
         },
         controller.signal,
+        caller,
       )) {
-        call.write({ ...e, revision: String(e.revision), data: toStruct(e.data), metadata: toStruct(e.metadata) });
+        // A slow reader makes the watcher wait instead of grpc-js buffering without end.
+        if (!call.write({ ...e, revision: String(e.revision), data: toStruct(e.data), metadata: toStruct(e.metadata) })) {
+          await once(call, 'drain', { signal: controller.signal }).catch(() => undefined);
+        }
       }
       call.end();
     } catch (err) {
-      if (!controller.signal.aborted) call.destroy(grpcError(err));
+      // grpc-js sends a server stream's status from its 'error' handler; destroy() would drop the
+      // stream without one, leaving the client waiting.
+      if (!controller.signal.aborted) call.emit('error', grpcError(err));
       else call.end();
     } finally {
+      release?.();
       this.watchers.delete(controller);
     }
   }

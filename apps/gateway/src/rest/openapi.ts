@@ -60,8 +60,13 @@ function operation(route: RestRoute): Json {
     op['requestBody'] = { required: route.method === 'POST' && route.created === true, content };
   }
   if (route.kind === 'command') {
+    (op['responses'] as Json)['202'] = {
+      description:
+        'With ?wait=true: the command is stored, but the read models did not show it within READ_YOUR_WRITES_TIMEOUT_MS (header Flotilla-Read-Models: behind; Flotilla-Position is its log position). A success: do not send it again.',
+      content: ok['content'],
+    };
     parameters.push(
-      { name: 'wait', in: 'query', required: false, schema: { type: 'boolean' }, description: 'Answer only once the read models show the change (read-your-writes)' },
+      { name: 'wait', in: 'query', required: false, schema: { type: 'boolean' }, description: 'Answer once the read models show the change (read-your-writes); 202 with Flotilla-Read-Models: behind if they do not in time' },
       { name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string' }, description: 'A repeat with the same key returns the first result and changes nothing' },
     );
   }

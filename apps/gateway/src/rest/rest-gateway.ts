@@ -166,8 +166,11 @@ export class RestGateway {
             status = 200;
             void reply.status(status).type(r.contentType).send(r.body);
           } else if (route.kind === 'command') {
-            const c = result as { result: unknown; position: string | null; events: string[]; duplicate: boolean };
-            status = route.created && !c.duplicate ? 201 : 200;
+            const c = result as { result: unknown; position: string | null; events: string[]; duplicate: boolean; read_models_behind?: boolean };
+            // ?wait=true and the read models lag: the command is stored (at Flotilla-Position), so
+            // this is a success, 202 Accepted, never an error a client would retry into a duplicate.
+            status = c.read_models_behind ? 202 : route.created && !c.duplicate ? 201 : 200;
+            if (c.read_models_behind) void reply.header('Flotilla-Read-Models', 'behind');
             if (c.position) void reply.header('Flotilla-Position', c.position);
             void reply.header('Flotilla-Events', c.events.join(','));
             if (c.duplicate) void reply.header(Headers.idempotencyKey + '-Replayed', 'true');

@@ -13,7 +13,7 @@ import {
 } from '@flotilla/contracts';
 import type { FlotillaError, JsonValue } from '@flotilla/domain';
 import { decodeJson, encodeJson, type Messaging } from '@flotilla/messaging';
-import { TaskQueues, type TaskStore } from '@flotilla/tasks';
+import { recordOfQueuedTask, TaskQueues, type TaskStore, type Versioned } from '@flotilla/tasks';
 import { context, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import { contextFromHeaders, currentTraceHeaders, tracer, type Logger } from '@flotilla/telemetry';
 import type { RunningAgentInfo, TaskDelivery, TaskSource } from '../runner/task-source.js';
@@ -27,6 +27,17 @@ const NEXT_EXPIRES_MS = 1000;
  * tasks wake idle agents at once.
  */
 const IDLE_CHECK_MS = 2000;
+/** TASK_MAX_RESULT_BYTES' default. */
+const MAX_RESULT_BYTES = 262_144;
+/** Room kept in a NATS message for the record's other fields' framing and the headers. */
+const MESSAGE_ROOM = 4096;
+
+export interface JetStreamTaskSourceOptions {
+  /** TASK_ACK_WAIT_MS; every service that creates the queues must use the same. */
+  readonly ackWaitMs?: number;
+  /** TASK_MAX_RESULT_BYTES: a larger result fails its task (once, finally) instead of completing it. */
+  readonly maxResultBytes?: number;
+}
 
 /**
  * One cluster's idle agents on this node: a core subscription to its queue subjects (every queued
@@ -85,7 +96,18 @@ class ClusterWatch {
  * exactly-once: a redelivered task whose record already says completed is acked without running
  * again (and its result re-announced, in case the first announcement was lost). The record is
  * written before the message is acked, so an acknowledged task always has its result.
+ *
+ * A message without a record (its submitter died between queuing and recording it, see
+ * TaskIntake) gets its record written here, from the message. A copy of a task other than the
+ * one its record names (`queue_seq`) is acked without running.
+ *
+ * A result must fit the record and the announcement, each one NATS message: one larger than
+ * TASK_MAX_RESULT_BYTES (or than the server's max_payload allows) ends the task as failed, with
+ * an error naming the limit, and its message is terminated: a task that ran to completion is not
+ * retried because its result could not be stored.
  */
+type TaskRecordLike = Versioned['record'];
+
 export class JetStreamTaskSource implements TaskSource {
   private readonly queues: TaskQueues;
   private readonly consumers = new Map<string, Consumer>();
@@ -96,14 +118,17 @@ export class JetStreamTaskSource implements TaskSource {
   private scanTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
+  private readonly maxResultBytes: number;
+
   constructor(
     private readonly messaging: Messaging,
     private readonly store: TaskStore,
     private readonly nodeId: string,
     private readonly logger: Logger,
-    ackWaitMs?: number,
+    options: JetStreamTaskSourceOptions = {},
   ) {
-    this.queues = new TaskQueues(messaging, ackWaitMs ? { ackWaitMs } : {});
+    this.queues = new TaskQueues(messaging, options.ackWaitMs ? { ackWaitMs: options.ackWaitMs } : {});
+    this.maxResultBytes = options.maxResultBytes ?? MAX_RESULT_BYTES;
   }
 
   async waitForWork(agent: RunningAgentInfo, signal: AbortSignal): Promise<void> {
@@ -250,11 +275,33 @@ export class JetStreamTaskSource implements TaskSource {
   }
 
   private async admit(m: JsMsg, task: QueuedTask, attempt: number, agent: RunningAgentInfo, span: Span, ctx: Context): Promise<TaskDelivery | undefined> {
-    const read = await this.store.read(task.id);
+    let read: Versioned | undefined = await this.store.read(task.id);
+    if (!read && task.tenant_id) {
+      // Queued, never recorded: its submitter died in between (or the record expired while the
+      // task waited). The message holds what the record needs.
+      read = await this.store.createOrGet(recordOfQueuedTask({ ...task, tenant_id: task.tenant_id }, m.seq));
+      this.logger.info({ taskId: task.id }, 'task had no record; recorded it from its queue message');
+    }
     const record = read?.record;
     if (record?.status === 'completed') {
       this.announce(task, { ok: true, attempt: record.attempts, agentId: record.agent_id ?? agent.agentId, latencyMs: 0, result: record.result as JsonValue, error: null, final: true }, ctx);
       m.ack();
+      span.setAttribute('flotilla.duplicate', true);
+      span.end();
+      return undefined;
+    }
+    if (record?.queue_seq !== undefined && record.queue_seq !== m.seq) {
+      // Another copy of a task whose record names its message (a resubmission that took over a
+      // dead one after JetStream's duplicate window): that message runs it, not this one.
+      this.logger.info({ taskId: task.id, seq: m.seq, recordedSeq: record.queue_seq }, 'duplicate copy of a queued task; dropped');
+      m.ack();
+      span.setAttribute('flotilla.duplicate', true);
+      span.end();
+      return undefined;
+    }
+    if (record && (record.status === 'failed' || record.status === 'dead_lettered' || record.status === 'rejected')) {
+      // Already ended (a result too large, dead-lettered by another agent): never run again.
+      m.term();
       span.setAttribute('flotilla.duplicate', true);
       span.end();
       return undefined;
@@ -276,6 +323,17 @@ export class JetStreamTaskSource implements TaskSource {
       ack: async (result: JsonValue) => {
         const finishedAt = new Date().toISOString();
         try {
+          const tooLarge = this.oversized(result, written?.record);
+          if (tooLarge) {
+            // The task ran to completion; its result cannot be stored. It ends here, failed, once:
+            // no retry (it would produce the same), no completed record without its result.
+            span.setStatus({ code: SpanStatusCode.ERROR, message: tooLarge });
+            written = await this.store.updateVersioned(task.id, (t) => ({ ...t, status: 'failed', result: null, error: tooLarge, attempts: attempt, finished_at: finishedAt }), written);
+            this.announce(task, { ok: false, attempt, agentId: agent.agentId, latencyMs: performance.now() - started, result: null, error: tooLarge, final: true }, ctx);
+            m.term();
+            this.logger.warn({ taskId: task.id, error: tooLarge }, 'task result too large: task failed');
+            return;
+          }
           written = await this.store.updateVersioned(task.id, (t) => ({ ...t, status: 'completed', result, error: null, finished_at: finishedAt }), written);
           this.announce(task, { ok: true, attempt, agentId: agent.agentId, latencyMs: performance.now() - started, result, error: null, final: true }, ctx);
           m.ack();
@@ -310,6 +368,19 @@ export class JetStreamTaskSource implements TaskSource {
     m.term();
   }
 
+  /**
+   * Why a result cannot be stored: larger than TASK_MAX_RESULT_BYTES, or than what fits in one
+   * NATS message next to the rest of the task's record; undefined when it fits.
+   */
+  private oversized(result: JsonValue, record: TaskRecordLike | undefined): string | undefined {
+    const size = Buffer.byteLength(JSON.stringify(result ?? null));
+    if (size > this.maxResultBytes) return `the task's result is ${size} bytes; at most ${this.maxResultBytes} are accepted (TASK_MAX_RESULT_BYTES): the task ran but its result was not kept`;
+    const maxPayload = this.messaging.nc.info?.max_payload ?? 1024 * 1024;
+    const rest = record ? Buffer.byteLength(JSON.stringify(record)) : 0;
+    if (size + rest + MESSAGE_ROOM > maxPayload) return `the task's result is ${size} bytes; with its ${rest}-byte record it does not fit one NATS message (max_payload ${maxPayload} bytes): the task ran but its result was not kept`;
+    return undefined;
+  }
+
   /** Publishes the outcome on `flotilla.tasks.<cluster>.<task>.completed|failed` (core NATS). */
   private announce(
     task: QueuedTask,
@@ -332,6 +403,11 @@ export class JetStreamTaskSource implements TaskSource {
     };
     const h = natsHeaders();
     for (const [k, v] of Object.entries(currentTraceHeaders(ctx))) h.set(k, v);
-    this.messaging.nc.publish(this.messaging.ns.subject(taskSubjects.result(task.cluster_id, task.id, outcome.outcome)), encodeJson(outcome), { headers: h });
+    try {
+      this.messaging.nc.publish(this.messaging.ns.subject(taskSubjects.result(task.cluster_id, task.id, outcome.outcome)), encodeJson(outcome), { headers: h });
+    } catch (err) {
+      // At most once by design (the record is the truth): a lost announcement never fails the task.
+      this.logger.warn({ err, taskId: task.id }, 'task outcome could not be announced');
+    }
   }
 }

@@ -30,6 +30,11 @@ export class AccessController {
     return this.access.verify(req.token);
   }
 
+  @MessagePattern(r.eventHistory.subject)
+  history(@Payload() req: Req<'eventHistory'>, @Ctx() ctx: NatsRequestContext) {
+    return this.access.history(req, ctx.meta);
+  }
+
   @MessagePattern(r.audit.subject)
   audit(@Payload() req: Req<'audit'>, @Ctx() ctx: NatsRequestContext) {
     return this.access.audit(req, ctx.meta);

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type pg from 'pg';
-import { CommandHandler, waitForProjections } from '@flotilla/application';
+import { CommandHandler, readModelsReached } from '@flotilla/application';
+import type { Config } from '@flotilla/config';
 import { spansAllTenants, type BlueprintView } from '@flotilla/contracts';
 import {
   AlreadyExistsError,
@@ -14,7 +15,7 @@ import {
   type BlueprintState,
 } from '@flotilla/domain';
 import type { RequestMeta } from '@flotilla/messaging';
-import { PG_POOL } from '@flotilla/platform';
+import { CONFIG, PG_POOL } from '@flotilla/platform';
 import {
   BlueprintEntity,
   BlueprintVersionEntity,
@@ -63,6 +64,7 @@ export class BlueprintsService {
     private readonly commands: CommandHandler,
     @Inject(READ_MODELS) private readonly orm: ReadModelOrm,
     @Inject(PG_POOL) private readonly pool: pg.Pool,
+    @Inject(CONFIG) private readonly config: Config,
   ) {}
 
   /** Registers a blueprint, or publishes a newer version of one the caller's tenant owns. */
@@ -182,12 +184,16 @@ export class BlueprintsService {
       command,
       commandContext(meta),
     );
-    if (wait && result.position !== null)
-      await waitForProjections(
-        this.pool,
-        ORCHESTRATOR_PROJECTIONS.map((p) => p.name),
-        result.position,
-      );
+    // The command is stored: read models that lag make the answer 202, never an error.
+    const behind =
+      wait && result.position !== null
+        ? !(await readModelsReached(
+            this.pool,
+            ORCHESTRATOR_PROJECTIONS.map((p) => p.name),
+            result.position,
+            this.config.READ_YOUR_WRITES_TIMEOUT_MS,
+          ))
+        : false;
     if (result.state.status === 'none') throw NotFoundError.of('blueprint', id);
     const at = result.events.at(-1)?.occurredAt.toISOString() ?? result.state.registeredAt;
     return {
@@ -195,6 +201,7 @@ export class BlueprintsService {
       position: result.position?.toString() ?? null,
       events: result.events.map((e) => e.type),
       duplicate: result.duplicate,
+      read_models_behind: behind,
     };
   }
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import type pg from 'pg';
-import { CommandHandler, waitForProjections, type CommandResult } from '@flotilla/application';
+import { CommandHandler, readModelsReached, type CommandResult } from '@flotilla/application';
 import type { Config } from '@flotilla/config';
 import { spansAllTenants, type ClusterView } from '@flotilla/contracts';
 import {
@@ -35,6 +35,11 @@ export interface CommandReply<T> {
   readonly position: string | null;
   readonly events: string[];
   readonly duplicate: boolean;
+  /**
+   * With `wait`: the command is stored at `position` but the read models did not show it within
+   * READ_YOUR_WRITES_TIMEOUT_MS (the gateway answers 202 Accepted). Never an error: it succeeded.
+   */
+  readonly read_models_behind: boolean;
 }
 
 const PROJECTION_NAMES = ORCHESTRATOR_PROJECTIONS.map((p) => p.name);
@@ -191,16 +196,20 @@ export class ClustersService {
       command,
       { ...commandContext(meta), ...(fence ? { fence } : {}) },
     );
-    if (wait && result.position !== null)
-      await waitForProjections(this.pool, PROJECTION_NAMES, result.position);
+    // The command is stored: from here on, nothing may turn the reply into an error.
+    const behind =
+      wait && result.position !== null
+        ? !(await readModelsReached(this.pool, PROJECTION_NAMES, result.position, this.config.READ_YOUR_WRITES_TIMEOUT_MS))
+        : false;
     const state = result.state;
     if (state.status === 'none') throw NotFoundError.of('cluster', clusterId);
-    const health = (await this.queries.healthFor([clusterId])).get(clusterId) ?? null;
+    const health = (await this.queries.healthFor([clusterId]).catch(() => new Map<string, number | null>())).get(clusterId) ?? null;
     return {
       result: clusterViewFromState(state, health),
       position: result.position?.toString() ?? null,
       events: result.events.map((e) => e.type),
       duplicate: result.duplicate,
+      read_models_behind: behind,
     };
   }
 

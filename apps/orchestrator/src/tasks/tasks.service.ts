@@ -1,5 +1,4 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
-import { headers as natsHeaders } from '@nats-io/transport-node';
 import type { Config } from '@flotilla/config';
 import {
   taskSubjects,
@@ -15,22 +14,24 @@ import {
   UnavailableError,
   type ExistingCluster,
 } from '@flotilla/domain';
-import { encodeJson, Messaging, type RequestMeta } from '@flotilla/messaging';
+import { Messaging, type RequestMeta } from '@flotilla/messaging';
 import { CONFIG, LOGGER } from '@flotilla/platform';
-import { ensureTaskStreams, TaskQueues, TaskStore } from '@flotilla/tasks';
+import { ensureTaskStreams, TaskIntake, TaskQueues, TaskStore, type PreparedTask, type TaskRecord } from '@flotilla/tasks';
 import { currentTraceHeaders, type Logger } from '@flotilla/telemetry';
 import { ClustersService } from '../clusters/clusters.service.js';
 import { identityOf, now } from '../infrastructure/request-context.js';
 
 /**
- * Submitting and reading tasks. A task is recorded (NATS KV) and then queued on JetStream in the
- * queue of its cluster, priority and capability; node agents pull it from there. The cluster's
- * circuit breaker decides where it goes: to the cluster, to its backup while open, or nowhere
- * (503) when open without a backup.
+ * Submitting and reading tasks. A task is queued on JetStream in the queue of its cluster,
+ * priority and capability, then recorded (NATS KV); node agents pull it from the queue. The
+ * order, the takeover of a submission that died half-way and the limits (the stream's bytes, each
+ * tenant's queued tasks) are TaskIntake's. The cluster's circuit breaker decides where a task
+ * goes: to the cluster, to its backup while open, or nowhere (503) when open without a backup.
  */
 @Injectable()
 export class TasksService implements OnModuleInit {
   private store!: TaskStore;
+  private intake!: TaskIntake;
   readonly queues: TaskQueues;
   /** Task submissions per tenant (a token bucket per replica: TENANT_MAX_TASKS_PER_SECOND). */
   private readonly rate = new Map<string, { tokens: number; at: number }>();
@@ -45,10 +46,19 @@ export class TasksService implements OnModuleInit {
   }
 
   async onModuleInit(): Promise<void> {
-    await ensureTaskStreams(this.messaging, { replicas: this.config.NATS_STREAM_REPLICAS });
+    await ensureTaskStreams(this.messaging, { replicas: this.config.NATS_STREAM_REPLICAS, maxBytes: this.config.TASKS_STREAM_MAX_BYTES });
     this.store = await TaskStore.open(this.messaging, {
       retentionMs: this.config.TASK_RETENTION_MS,
       replicas: this.config.NATS_STREAM_REPLICAS,
+    });
+    this.intake = new TaskIntake(this.messaging, this.store, {
+      maxQueuedPerTenant: this.config.TENANT_MAX_QUEUED_TASKS,
+      maxStreamBytes: this.config.TASKS_STREAM_MAX_BYTES,
+      tenantOf: async (clusterId) => {
+        const state = await this.clusters.state(clusterId);
+        return state.status === 'none' ? undefined : state.tenantId;
+      },
+      logger: this.logger,
     });
   }
 
@@ -57,14 +67,13 @@ export class TasksService implements OnModuleInit {
     const identity = identityOf(meta);
     if (!spansAllTenants(identity) && record.tenant_id !== identity.tenantId)
       throw NotFoundError.of('task', id);
-    return record;
+    return view(record);
   }
 
   async submit(req: SubmitTaskRequest, meta: RequestMeta): Promise<TaskView> {
     const cluster = await this.clusters.visibleState(req.cluster_id, meta);
     this.takeRateToken(cluster.tenantId);
     const key = req.idempotency_key ?? meta.idempotencyKey;
-    const taskId = newId('task');
     if (cluster.status === 'decommissioning' || cluster.status === 'decommissioned') {
       throw new ConflictError(
         `cluster '${cluster.clusterId}' is ${cluster.status} and takes no tasks`,
@@ -83,30 +92,18 @@ export class TasksService implements OnModuleInit {
         },
       );
     }
-    if (key) {
-      const first = await this.store.claimIdempotencyKey(req.cluster_id, key, taskId);
-      if (first) return this.firstSubmission(first);
-    }
-    try {
-      return await this.enqueue(req, meta, cluster, taskId, key);
-    } catch (err) {
-      // Refused before its task existed (waking failed, no route): the key is free again.
-      if (key && !(await this.store.get(taskId).catch(() => undefined))) await this.store.releaseIdempotencyKey(req.cluster_id, key, taskId).catch(() => undefined);
-      throw err;
-    }
+    const record = await this.intake.submit({
+      clusterId: req.cluster_id,
+      tenantId: cluster.tenantId,
+      idempotencyKey: key,
+      newTaskId: () => newId('task'),
+      prepare: (taskId) => this.prepare(req, meta, cluster, taskId, key),
+    });
+    return view(record);
   }
 
-  /** The task a repeat of an idempotency key refers to; the first submission may still be writing it. */
-  private async firstSubmission(taskId: string): Promise<TaskView> {
-    for (let attempt = 0; ; attempt += 1) {
-      const record = await this.store.get(taskId);
-      if (record) return record;
-      if (attempt >= 50) return this.store.require(taskId);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-
-  private async enqueue(req: SubmitTaskRequest, meta: RequestMeta, found: ExistingCluster, taskId: string, key: string | undefined): Promise<TaskView> {
+  /** Wakes a hibernated cluster, routes the task (circuit breaker) and builds its record and queue. */
+  private async prepare(req: SubmitTaskRequest, meta: RequestMeta, found: ExistingCluster, taskId: string, key: string | undefined): Promise<PreparedTask> {
     let cluster = found;
     if (cluster.status === 'hibernated') {
       // Wake on work: the task waits in the queue while the workers start.
@@ -123,68 +120,44 @@ export class TasksService implements OnModuleInit {
       cluster = (await this.clusters.state(cluster.clusterId)) as ExistingCluster;
     }
     const routedTo = await this.route(cluster);
-    const record: TaskView = {
-      id: taskId,
-      cluster_id: cluster.clusterId,
-      routed_to: routedTo,
-      tenant_id: cluster.tenantId,
-      status: 'queued',
-      priority: req.priority,
-      capability: req.capability ?? null,
-      payload: req.payload ?? null,
-      result: null,
-      error: null,
-      attempts: 0,
-      max_attempts: req.max_attempts,
-      timeout_ms: req.timeout_ms,
-      idempotency_key: key ?? null,
-      source_cluster: req.source_cluster ?? null,
-      agent_id: null,
-      node_id: null,
-      submitted_at: now(),
-      started_at: null,
-      finished_at: null,
-    };
-    await this.store.create(record);
+    const target =
+      routedTo === cluster.clusterId
+        ? cluster
+        : ((await this.clusters.state(routedTo)) as ExistingCluster);
+    const capability =
+      req.capability && offersCapability(target, req.capability) ? req.capability : null;
     try {
-      const target =
-        routedTo === cluster.clusterId
-          ? cluster
-          : ((await this.clusters.state(routedTo)) as ExistingCluster);
-      const capability =
-        req.capability && offersCapability(target, req.capability) ? req.capability : null;
       await this.queues.ensure(routedTo, capability);
-      const h = natsHeaders();
-      for (const [k, v] of Object.entries(currentTraceHeaders())) h.set(k, v);
-      await this.messaging.js().publish(
-        this.messaging.ns.subject(taskSubjects.queue(routedTo, req.priority, capability)),
-        encodeJson({
-          id: taskId,
-          cluster_id: cluster.clusterId,
-          routed_to: routedTo,
-          priority: req.priority,
-          capability: req.capability ?? null,
-          payload: record.payload,
-          timeout_ms: req.timeout_ms,
-          max_attempts: req.max_attempts,
-          source_cluster: record.source_cluster,
-          submitted_at: record.submitted_at,
-        }),
-        { msgID: taskId, headers: h },
-      );
     } catch (err) {
-      await this.store.update(taskId, (t) => ({
-        ...t,
-        status: 'rejected',
-        error: 'could not be queued',
-        finished_at: now(),
-      }));
-      this.logger.warn({ err, taskId }, 'task could not be queued');
-      throw new UnavailableError('the task queue is unavailable; the task was not accepted', {
-        dependency: 'jetstream',
-      });
+      this.logger.warn({ err, taskId }, 'task queue could not be provisioned');
+      throw new UnavailableError('the task queue is unavailable; the task was not accepted', { dependency: 'jetstream' });
     }
-    return record;
+    return {
+      subject: taskSubjects.queue(routedTo, req.priority, capability),
+      headers: currentTraceHeaders(),
+      record: {
+        id: taskId,
+        cluster_id: cluster.clusterId,
+        routed_to: routedTo,
+        tenant_id: cluster.tenantId,
+        status: 'queued',
+        priority: req.priority,
+        capability: req.capability ?? null,
+        payload: req.payload ?? null,
+        result: null,
+        error: null,
+        attempts: 0,
+        max_attempts: req.max_attempts,
+        timeout_ms: req.timeout_ms,
+        idempotency_key: key ?? null,
+        source_cluster: req.source_cluster ?? null,
+        agent_id: null,
+        node_id: null,
+        submitted_at: now(),
+        started_at: null,
+        finished_at: null,
+      },
+    };
   }
 
   private takeRateToken(tenantId: string): void {
@@ -236,4 +209,10 @@ export class TasksService implements OnModuleInit {
 /** Whether any agent of the cluster declares the capability (else the task goes to the workers). */
 export function offersCapability(cluster: ExistingCluster, capability: string): boolean {
   return cluster.blueprint.agents.some((a) => a.capabilities.includes(capability));
+}
+
+/** What callers see of a record (without the queue bookkeeping). */
+function view(record: TaskRecord): TaskView {
+  const { queue_seq: _seq, ...rest } = record;
+  return rest;
 }

@@ -59,6 +59,14 @@ describe('planGroup', () => {
     expect(second!.unplaced[0]!.reason).toMatch(/^insufficient_capacity/);
   });
 
+  it('issue 13: a refusal with every node at its max_agents says agent slots bind, not CPU or memory', () => {
+    const d = new DirectoryDriver();
+    d.register('node-1', { maxAgents: 1 });
+    d.assign('node-1', 'agent-0');
+    const [plan] = planGroup([placeRequest('cluster-x', ['agent-1'])], 'least-loaded', d.directory, planner());
+    expect(plan!.unplaced[0]!.reason).toMatch(/^insufficient_capacity: no matching node has a free agent slot: the one matching node is at its max_agents \(1 of 1 slots taken\)/);
+  });
+
   it('returns held agents as they are (idempotent by agent id)', () => {
     const d = new DirectoryDriver();
     d.register('node-1');

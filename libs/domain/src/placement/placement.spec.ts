@@ -70,7 +70,7 @@ describe('place: filters', () => {
   it('uses only online nodes', () => {
     const nodes = (['suspect', 'offline', 'draining', 'cordoned', 'deregistered'] as const).map((status) => node(status, { status }));
     expect(place({ agents: [agent('a')], nodes, strategy: 'least-loaded' }).unplaced).toEqual([
-      { agentId: 'a', reason: 'no_schedulable_nodes', message: expect.any(String) },
+      { agentId: 'a', reason: 'no_schedulable_nodes', constraint: 'node_status', message: expect.any(String) },
     ]);
   });
 
@@ -104,7 +104,7 @@ describe('place: filters', () => {
       existing: [],
     });
     expect(assigned(r)).toEqual({ a1: 'n1', a2: 'n2', b1: 'n1' });
-    expect(r.unplaced).toEqual([{ agentId: 'a3', reason: 'anti_affinity', message: expect.any(String) }]);
+    expect(r.unplaced).toEqual([{ agentId: 'a3', reason: 'anti_affinity', constraint: 'anti_affinity', message: expect.any(String) }]);
   });
 
   it('zone spread balances a cluster over zones; maxPerZone caps each zone', () => {
@@ -132,6 +132,61 @@ describe('place: filters', () => {
   it('reports duplicates and refuses a bad strategy', () => {
     expect(place({ agents: [agent('a'), agent('a')], nodes: [node('n')], strategy: 'least-loaded' }).unplaced[0]?.reason).toBe('duplicate_agent');
     expect(() => place({ agents: [], nodes: [], strategy: 'fastest' as PlacementStrategy })).toThrow(ValidationError);
+  });
+});
+
+describe('issue 13: a placement refusal names the constraint that binds', () => {
+  const small = { resources: { cpu: 0.01, memoryMb: 8 } };
+  const refusal = (input: Omit<PlaceInput, 'strategy'>) => place({ strategy: 'least-loaded', ...input }).unplaced[0];
+
+  it('every node at its max_agents with CPU and memory nearly free: agent slots, not "room for 0.01 CPU and 8 MiB"', () => {
+    const full = { capacity: { cpu: 16, memoryMb: 32_768, maxAgents: 4 }, used: { cpu: 0.04, memoryMb: 32, agents: 4 } };
+    const u = refusal({ agents: [agent('a', small)], nodes: [node('n1', full), node('n2', full), node('n3', full)] });
+    expect(u).toMatchObject({ reason: 'insufficient_capacity', constraint: 'agent_slots' });
+    expect(u?.message).toContain('max_agents');
+    expect(u?.message).toContain('12 of 12 slots taken');
+    expect(u?.message).toContain('CPU and memory are not the limit');
+    expect(u?.message).not.toMatch(/no matching node has room for/);
+  });
+
+  it('CPU, when every node has slots and memory but not the CPU', () => {
+    const u = refusal({ agents: [agent('a', { resources: { cpu: 4, memoryMb: 8 } })], nodes: [node('n1', { used: { cpu: 6, memoryMb: 0, agents: 1 } }), node('n2', { used: { cpu: 7.5, memoryMb: 0, agents: 1 } })] });
+    expect(u).toMatchObject({ reason: 'insufficient_capacity', constraint: 'cpu' });
+    expect(u?.message).toBe('no matching node has 4 CPU free (the most any has is 2)');
+  });
+
+  it('memory, when every node has slots and CPU but not the memory', () => {
+    const u = refusal({ agents: [agent('a', { resources: { cpu: 0.1, memoryMb: 4096 } })], nodes: [node('n1', { used: { cpu: 0, memoryMb: 14_336, agents: 1 } })] });
+    expect(u).toMatchObject({ reason: 'insufficient_capacity', constraint: 'memory' });
+    expect(u?.message).toContain('2048 MiB');
+  });
+
+  it('a mix: the constraint that rules out the most nodes, with the count for each', () => {
+    const nodes = [
+      node('slots-1', { capacity: { cpu: 8, memoryMb: 16_384, maxAgents: 1 }, used: { cpu: 0, memoryMb: 0, agents: 1 } }),
+      node('slots-2', { capacity: { cpu: 8, memoryMb: 16_384, maxAgents: 1 }, used: { cpu: 0, memoryMb: 0, agents: 1 } }),
+      node('cpu', { used: { cpu: 8, memoryMb: 0, agents: 1 } }),
+    ];
+    const u = refusal({ agents: [agent('a')], nodes });
+    expect(u).toMatchObject({ reason: 'insufficient_capacity', constraint: 'agent_slots' });
+    expect(u?.message).toContain('of 3 matching nodes, 2 at their max_agents, 1 short of CPU');
+  });
+
+  it('node status, with how many nodes are in which state', () => {
+    const u = refusal({ agents: [agent('a')], nodes: [node('d1', { status: 'draining' }), node('d2', { status: 'draining' }), node('o', { status: 'offline' })] });
+    expect(u).toMatchObject({ reason: 'no_schedulable_nodes', constraint: 'node_status' });
+    expect(u?.message).toContain('2 draining, 1 offline');
+    expect(refusal({ agents: [agent('a')], nodes: [] })).toMatchObject({ constraint: 'node_status', message: 'no node is registered' });
+  });
+
+  it('required services and labels, health, zone spread and anti-affinity', () => {
+    expect(refusal({ agents: [agent('a', { requiredServices: ['gpu'] })], nodes: [node('n')] })?.constraint).toBe('services');
+    expect(refusal({ agents: [agent('a', { requiredLabels: { tier: 'fast' } })], nodes: [node('n')] })?.constraint).toBe('labels');
+    expect(place({ agents: [agent('a')], nodes: [node('hot', { health: { cpu: 10, memory: 10, disk: 99, load: 0 } })], strategy: 'health-based' }).unplaced[0]?.constraint).toBe('health');
+    const zoned = refusal({ agents: [agent('a'), agent('b')], nodes: [node('n1'), node('n2')], constraints: { zoneSpread: true, antiAffinity: false, maxPerZone: 1 } });
+    expect(zoned).toMatchObject({ reason: 'zone_limit', constraint: 'zone_spread' });
+    const apart = refusal({ agents: [agent('a'), agent('b')], nodes: [node('n1')], constraints: { zoneSpread: false, antiAffinity: true } });
+    expect(apart).toMatchObject({ reason: 'anti_affinity', constraint: 'anti_affinity' });
   });
 });
 

@@ -3,7 +3,7 @@ import { ValidationError } from '../errors.js';
 import { nodeHealth } from '../health/health.js';
 import { createPrng, type Prng } from '../random.js';
 import { IndexHeap } from './index-heap.js';
-import type { Assignment, NodeSnapshot, PlaceInput, PlaceResult, PlacementRequest, Unplaced, UnplacedReason } from './placement.types.js';
+import type { Assignment, BindingConstraint, NodeSnapshot, PlaceInput, PlaceResult, PlacementRequest, Unplaced, UnplacedReason } from './placement.types.js';
 
 /*
  * Batch placement in O((agents + nodes) · log nodes) for the usual case.
@@ -344,7 +344,7 @@ export function place(input: PlaceInput): PlaceResult {
   const eligibleBySignature = new Map<string, Uint8Array>();
   const classes = new Map<string, PlacementClass>();
   const clusters = new Map<string, ClusterTrack>();
-  const failures = new Map<string, { reason: UnplacedReason; message: string }>();
+  const failures = new Map<string, Diagnosis>();
 
   const track = (clusterId: string): ClusterTrack => {
     let t = clusters.get(clusterId);
@@ -499,7 +499,21 @@ function upperBound(sorted: readonly string[], value: string): number {
   return lo;
 }
 
-/** Why an agent fits nowhere: the first filter that leaves no node standing. O(nodes), once per cluster and class. */
+/** Why an agent fits nowhere: the reason code, the constraint that binds, and a sentence with the numbers. */
+export interface Diagnosis {
+  readonly reason: UnplacedReason;
+  readonly constraint?: BindingConstraint;
+  readonly message: string;
+}
+
+const round = (x: number): number => Math.round(x * 1000) / 1000;
+const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
+
+/**
+ * Why an agent fits nowhere: the first filter that leaves no node standing, and when it is room,
+ * which room (agent slots, CPU or memory), so that "every node is at its max_agents" is never
+ * reported as a shortage of CPU and memory. O(nodes), once per cluster and class.
+ */
 export function diagnose(
   f: Fleet,
   c: { readonly services: readonly string[]; readonly labels: readonly (readonly [string, string])[]; readonly cpu: number; readonly mem: number },
@@ -507,34 +521,85 @@ export function diagnose(
   antiAffinity: boolean,
   maxPerZone: number | null,
   strategy: PlacementStrategy,
-): { reason: UnplacedReason; message: string } {
+): Diagnosis {
+  const unschedulable = new Map<string, number>();
   let schedulable = 0;
   let services = 0;
   let labels = 0;
   let healthy = 0;
   let capacity = 0;
   let zone = 0;
+  // Among the nodes that pass every static filter: how many each resource rules out.
+  let noSlot = 0;
+  let noCpu = 0;
+  let noMem = 0;
+  let slotsUsed = 0;
+  let slotsTotal = 0;
+  let mostCpu = 0;
+  let mostMem = 0;
   for (let i = 0; i < f.n; i++) {
-    if (f.schedulable[i] !== 1) continue;
-    schedulable++;
     const node = f.nodes[i] as NodeSnapshot;
+    if (f.schedulable[i] !== 1) {
+      unschedulable.set(node.status, (unschedulable.get(node.status) ?? 0) + 1);
+      continue;
+    }
+    schedulable++;
     if (!c.services.every((s) => node.services.includes(s))) continue;
     services++;
     if (!c.labels.every(([k, v]) => node.labels[k] === v)) continue;
     labels++;
     if (strategy === 'health-based' && f.critical[i] === 1) continue;
     healthy++;
-    if (!fitsResources(f, i, c.cpu, c.mem)) continue;
+    const usedAgents = f.usedAgents[i] as number;
+    slotsUsed += usedAgents;
+    slotsTotal += f.capAgents[i] as number;
+    mostCpu = Math.max(mostCpu, (f.capCpu[i] as number) - (f.usedCpu[i] as number));
+    mostMem = Math.max(mostMem, (f.capMem[i] as number) - (f.usedMem[i] as number));
+    const slotShort = usedAgents + 1 > (f.capAgents[i] as number);
+    const cpuShort = (f.usedCpu[i] as number) + c.cpu > (f.capCpu[i] as number) + EPSILON;
+    const memShort = (f.usedMem[i] as number) + c.mem > (f.capMem[i] as number) + EPSILON;
+    if (slotShort) noSlot++;
+    if (cpuShort) noCpu++;
+    if (memShort) noMem++;
+    if (slotShort || cpuShort || memShort) continue;
     capacity++;
     if (maxPerZone !== null && (t.zoneCounts[f.zoneOf[i] as number] as number) >= maxPerZone) continue;
     zone++;
   }
-  if (schedulable === 0) return { reason: 'no_schedulable_nodes', message: 'no node is online and schedulable (not cordoned, draining, suspect or offline)' };
-  if (services === 0) return { reason: 'missing_services', message: `no schedulable node offers ${c.services.join(', ')}` };
-  if (labels === 0) return { reason: 'missing_labels', message: `no schedulable node carries ${c.labels.map(([k, v]) => `${k}=${v}`).join(', ')}` };
-  if (healthy === 0) return { reason: 'no_healthy_nodes', message: 'every matching node is critical' };
-  if (capacity === 0) return { reason: 'insufficient_capacity', message: `no matching node has room for ${c.cpu} CPU and ${c.mem} MiB more` };
-  if (zone === 0) return { reason: 'zone_limit', message: `every zone with room already holds ${maxPerZone} agents of this cluster` };
-  if (antiAffinity) return { reason: 'anti_affinity', message: 'every node with room already hosts an agent of this cluster (anti-affinity)' };
+  if (schedulable === 0) {
+    const states = [...unschedulable].sort(([a], [b]) => byString(a, b)).map(([status, n]) => `${n} ${status}`);
+    return {
+      reason: 'no_schedulable_nodes',
+      constraint: 'node_status',
+      message: f.n === 0 ? 'no node is registered' : `no node is online and schedulable (not cordoned, draining, suspect or offline): ${states.join(', ')}`,
+    };
+  }
+  if (services === 0) return { reason: 'missing_services', constraint: 'services', message: `no schedulable node offers ${c.services.join(', ')}` };
+  if (labels === 0) return { reason: 'missing_labels', constraint: 'labels', message: `no schedulable node carries ${c.labels.map(([k, v]) => `${k}=${v}`).join(', ')}` };
+  if (healthy === 0) return { reason: 'no_healthy_nodes', constraint: 'health', message: 'every matching node is critical (the health-based strategy skips critical nodes)' };
+  if (capacity === 0) {
+    const need = `${round(c.cpu)} CPU and ${round(c.mem)} MiB`;
+    const cpuLeft = `the most any has is ${round(mostCpu)}`;
+    const memLeft = `the most any has is ${round(mostMem)} MiB`;
+    if (noSlot === healthy) {
+      const roomy = noCpu === 0 && noMem === 0 ? `; CPU and memory are not the limit (${need} would fit)` : '';
+      return {
+        reason: 'insufficient_capacity',
+        constraint: 'agent_slots',
+        message: `no matching node has a free agent slot: ${healthy === 1 ? 'the one matching node is at its' : `all ${healthy} matching nodes are at their`} max_agents (${slotsUsed} of ${slotsTotal} slots taken)${roomy}`,
+      };
+    }
+    if (noCpu === healthy) return { reason: 'insufficient_capacity', constraint: 'cpu', message: `no matching node has ${round(c.cpu)} CPU free (${cpuLeft})` };
+    if (noMem === healthy) return { reason: 'insufficient_capacity', constraint: 'memory', message: `no matching node has ${round(c.mem)} MiB of memory free (${memLeft})` };
+    // Each node lacks something, not all the same thing: name the one that rules out the most.
+    const constraint: BindingConstraint = noSlot >= noCpu && noSlot >= noMem ? 'agent_slots' : noCpu >= noMem ? 'cpu' : 'memory';
+    return {
+      reason: 'insufficient_capacity',
+      constraint,
+      message: `no matching node has room for ${need} more: of ${plural(healthy, 'matching node')}, ${noSlot} at their max_agents, ${noCpu} short of CPU (${cpuLeft}), ${noMem} short of memory (${memLeft})`,
+    };
+  }
+  if (zone === 0) return { reason: 'zone_limit', constraint: 'zone_spread', message: `every zone with room already holds ${maxPerZone} agents of this cluster (maxPerZone)` };
+  if (antiAffinity) return { reason: 'anti_affinity', constraint: 'anti_affinity', message: 'every node with room already hosts an agent of this cluster (anti-affinity)' };
   return { reason: 'insufficient_capacity', message: 'no node fits' };
 }

@@ -70,6 +70,15 @@ export const UNPLACED_REASONS = [
 ] as const;
 export type UnplacedReason = (typeof UNPLACED_REASONS)[number];
 
+/**
+ * The constraint that leaves no node for an agent, named so an operator knows what to change:
+ * node status (online, not cordoned or draining), required services, required labels, node health
+ * (health-based strategy), free agent slots (`max_agents`), free CPU, free memory, the zone cap,
+ * or anti-affinity.
+ */
+export const BINDING_CONSTRAINTS = ['node_status', 'services', 'labels', 'health', 'agent_slots', 'cpu', 'memory', 'zone_spread', 'anti_affinity'] as const;
+export type BindingConstraint = (typeof BINDING_CONSTRAINTS)[number];
+
 export interface Assignment {
   readonly agentId: string;
   readonly nodeId: string;
@@ -78,6 +87,8 @@ export interface Assignment {
 export interface Unplaced {
   readonly agentId: string;
   readonly reason: UnplacedReason;
+  /** The constraint that binds (absent for a duplicate agent in the batch). */
+  readonly constraint?: BindingConstraint;
   readonly message: string;
 }
 

@@ -41,6 +41,7 @@ export const clusterEventsProjection = defineProjection<ClusterEventRow>({
       position: e.position.toString(),
       eventId: e.id,
       streamId: e.streamId,
+      revision: Number(e.revision),
       aggregate,
       aggregateId: id,
       clusterId,

@@ -1,5 +1,5 @@
 import { createPrng } from '../../random.js';
-import { buildFleet, diagnose, fitsResources, scoreFunction } from '../placement.js';
+import { buildFleet, diagnose, fitsResources, scoreFunction, type Diagnosis } from '../placement.js';
 import type { Assignment, NodeSnapshot, PlaceInput, PlaceResult, Unplaced } from '../placement.types.js';
 
 /**
@@ -38,6 +38,9 @@ export function naivePlace(input: PlaceInput): PlaceResult {
   const assignments: Assignment[] = [];
   const unplaced: Unplaced[] = [];
   const seen = new Set<string>();
+  // As place() documents: once an agent of a cluster and class fits nowhere, later ones of the
+  // same cluster and class fit nowhere either (usage only grows), and get the same diagnosis.
+  const failures = new Map<string, Diagnosis>();
   for (const agent of input.agents) {
     if (seen.has(agent.agentId)) {
       unplaced.push({ agentId: agent.agentId, reason: 'duplicate_agent', message: `agent '${agent.agentId}' appears twice in the batch` });
@@ -91,7 +94,10 @@ export function naivePlace(input: PlaceInput): PlaceResult {
       break;
     }
     if (chosen < 0) {
-      unplaced.push({ agentId: agent.agentId, ...diagnose(f, { services, labels, cpu, mem }, t, constraints.antiAffinity, maxPerZone, strategy) });
+      const key = `${agent.clusterId}\u0000${JSON.stringify([services, labels])}|${cpu}|${mem}`;
+      const why = failures.get(key) ?? diagnose(f, { services, labels, cpu, mem }, t, constraints.antiAffinity, maxPerZone, strategy);
+      failures.set(key, why);
+      unplaced.push({ agentId: agent.agentId, ...why });
       continue;
     }
     f.usedCpu[chosen] = (f.usedCpu[chosen] as number) + cpu;

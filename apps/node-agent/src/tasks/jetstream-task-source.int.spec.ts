@@ -1,0 +1,154 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { taskSubjects, type TaskOutcome } from '@flotilla/contracts';
+import { newId, type AgentSpec, type JsonValue } from '@flotilla/domain';
+import { encodeJson, Messaging } from '@flotilla/messaging';
+import { ensureTaskStreams, queuedTaskOf, TaskIntake, TaskQueues, TaskStore, type TaskRecord } from '@flotilla/tasks';
+import { createLogger } from '@flotilla/telemetry';
+import { createTestNamespace, type TestNamespace } from '@flotilla/testing';
+import type { RunningAgentInfo, TaskDelivery } from '../runner/task-source.js';
+import { JetStreamTaskSource } from './jetstream-task-source.js';
+
+const logger = createLogger({ service: 'node-agent', instanceId: 'test', level: 'silent' });
+
+describe('JetStreamTaskSource (real NATS)', () => {
+  let ns: TestNamespace;
+  let messaging: Messaging;
+  let store: TaskStore;
+  let intake: TaskIntake;
+  const outcomes: TaskOutcome[] = [];
+
+  beforeAll(async () => {
+    ns = createTestNamespace();
+    messaging = await Messaging.connect({ servers: [ns.natsUrl], name: 'task-source-test', namespace: ns.prefix, requestTimeoutMs: 5000 });
+    await ensureTaskStreams(messaging, { replicas: 1 });
+    store = await TaskStore.open(messaging, { retentionMs: 600_000, replicas: 1 });
+    intake = new TaskIntake(messaging, store, { maxQueuedPerTenant: 1000, tenantOf: async () => 'acme' });
+    messaging.nc.subscribe(messaging.ns.subject(taskSubjects.results), { callback: (_e, m) => void outcomes.push(m.json<TaskOutcome>()) });
+  });
+
+  afterAll(async () => {
+    await messaging?.close();
+    await ns?.cleanup();
+  });
+
+  const agentOf = (clusterId: string): RunningAgentInfo => ({
+    agentId: newId('agent'),
+    clusterId,
+    spec: { name: 'hand', role: 'worker', capabilities: [] } as unknown as AgentSpec,
+  });
+
+  const record = (clusterId: string, taskId = newId('task')): TaskRecord => ({
+    id: taskId,
+    cluster_id: clusterId,
+    routed_to: clusterId,
+    tenant_id: 'acme',
+    status: 'queued',
+    priority: 'normal',
+    capability: null,
+    payload: { say: 'hi' },
+    result: null,
+    error: null,
+    attempts: 0,
+    max_attempts: 3,
+    timeout_ms: 30_000,
+    idempotency_key: null,
+    source_cluster: null,
+    agent_id: null,
+    node_id: null,
+    submitted_at: new Date().toISOString(),
+    started_at: null,
+    finished_at: null,
+  });
+
+  /** Pulls until a delivery comes (or `tries` pulls found none). */
+  const pull = async (source: JetStreamTaskSource, agent: RunningAgentInfo, tries = 3): Promise<TaskDelivery[]> => {
+    for (let i = 0; i < tries; i++) {
+      const got = await source.pull(agent, 1, new AbortController().signal);
+      if (got.length) return [...got];
+    }
+    return [];
+  };
+
+  const queueState = async (clusterId: string) => {
+    const jsm = await messaging.jsm();
+    const info = await jsm.consumers.info(messaging.ns.stream('FLOTILLA_TASKS'), new TaskQueues(messaging).consumerName(clusterId, 'normal', null));
+    return { pending: info.num_pending, inFlight: info.num_ack_pending };
+  };
+
+  const until = async (probe: () => boolean, ms = 3000) => {
+    const deadline = Date.now() + ms;
+    while (!probe() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  };
+
+  it('finding 10c: a result too large for a NATS message fails its task once, with an error naming the limit, instead of being retried although it completed', async () => {
+    const clusterId = newId('cluster');
+    const source = new JetStreamTaskSource(messaging, store, 'node-1', logger, { ackWaitMs: 2000 });
+    const queued = await intake.enqueue({ subject: taskSubjects.queue(clusterId, 'normal', null), record: record(clusterId) });
+    const agent = agentOf(clusterId);
+    const [delivery] = await pull(source, agent);
+    expect(delivery?.task.taskId).toBe(queued.id);
+
+    const huge = { text: 'z'.repeat(2 * 1024 * 1024) } as JsonValue;
+    await expect(Promise.resolve(delivery!.ack(huge))).resolves.toBeUndefined();
+
+    const after = await store.get(queued.id);
+    expect(after).toMatchObject({ status: 'failed', result: null, attempts: 1 });
+    expect(after?.error).toMatch(/TASK_MAX_RESULT_BYTES/);
+    // Terminated: not pending, not in flight, never delivered again (not even after the ack wait).
+    expect(await queueState(clusterId)).toEqual({ pending: 0, inFlight: 0 });
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(await pull(source, agent, 1)).toEqual([]);
+    await until(() => outcomes.some((o) => o.task_id === queued.id));
+    expect(outcomes.filter((o) => o.task_id === queued.id)).toEqual([expect.objectContaining({ outcome: 'failed', final: true })]);
+    source.close();
+  });
+
+  it('finding 10c: a result above TASK_MAX_RESULT_BYTES (though it fits a message) fails the same way; one below completes', async () => {
+    const clusterId = newId('cluster');
+    const source = new JetStreamTaskSource(messaging, store, 'node-1', logger, { maxResultBytes: 10_000 });
+    const agent = agentOf(clusterId);
+    const big = await intake.enqueue({ subject: taskSubjects.queue(clusterId, 'normal', null), record: record(clusterId) });
+    const [d1] = await pull(source, agent);
+    await d1!.ack({ text: 'a'.repeat(20_000) });
+    expect(await store.get(big.id)).toMatchObject({ status: 'failed', error: expect.stringContaining('at most 10000') });
+    const small = await intake.enqueue({ subject: taskSubjects.queue(clusterId, 'normal', null), record: record(clusterId) });
+    const [d2] = await pull(source, agent);
+    await d2!.ack({ text: 'ok' });
+    expect(await store.get(small.id)).toMatchObject({ status: 'completed', result: { text: 'ok' } });
+    source.close();
+  });
+
+  it('finding 10a: a queued task whose submitter died before recording it gets its record from the message, and runs once', async () => {
+    const clusterId = newId('cluster');
+    const task = record(clusterId);
+    // What a submitter that died between queuing and recording leaves behind: the message only.
+    await new TaskQueues(messaging).ensure(clusterId, null);
+    await messaging.js().publish(messaging.ns.subject(taskSubjects.queue(clusterId, 'normal', null)), encodeJson(queuedTaskOf(task)), { msgID: task.id });
+    expect(await store.get(task.id)).toBeUndefined();
+
+    const source = new JetStreamTaskSource(messaging, store, 'node-1', logger);
+    const [delivery] = await pull(source, agentOf(clusterId));
+    expect(delivery?.task.taskId).toBe(task.id);
+    expect(await store.get(task.id)).toMatchObject({ id: task.id, tenant_id: 'acme', status: 'running', queue_seq: expect.any(Number) });
+    await delivery!.ack({ done: true });
+    expect(await store.get(task.id)).toMatchObject({ status: 'completed', result: { done: true } });
+    source.close();
+  });
+
+  it('finding 10a: a second copy of a task (queued again after the duplicate window) is dropped, not run', async () => {
+    const clusterId = newId('cluster');
+    const queued = await intake.enqueue({ subject: taskSubjects.queue(clusterId, 'normal', null), record: record(clusterId) });
+    // The same task id with another Nats-Msg-Id: JetStream keeps both, as after its duplicate window.
+    await messaging.js().publish(messaging.ns.subject(taskSubjects.queue(clusterId, 'normal', null)), encodeJson(queuedTaskOf(queued)), { msgID: `${queued.id}-late` });
+
+    const source = new JetStreamTaskSource(messaging, store, 'node-1', logger);
+    const agent = agentOf(clusterId);
+    const [first] = await pull(source, agent);
+    expect(first?.task.taskId).toBe(queued.id);
+    expect(await pull(source, agent, 2)).toEqual([]);
+    await first!.ack({ once: true });
+    expect(await queueState(clusterId)).toEqual({ pending: 0, inFlight: 0 });
+    expect(await store.get(queued.id)).toMatchObject({ status: 'completed', attempts: 1 });
+    source.close();
+  });
+});
