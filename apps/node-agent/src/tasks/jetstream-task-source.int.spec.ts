@@ -75,6 +75,18 @@ describe('JetStreamTaskSource (real NATS)', () => {
     return { pending: info.num_pending, inFlight: info.num_ack_pending };
   };
 
+  // Acks are published without waiting for the server's confirmation: the consumer's counts
+  // settle a moment after ack() returns, so they are read until they match (or 3 s pass).
+  const settledQueueState = async (clusterId: string, expected: { pending: number; inFlight: number }) => {
+    const deadline = Date.now() + 3000;
+    let state = await queueState(clusterId);
+    while ((state.pending !== expected.pending || state.inFlight !== expected.inFlight) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 25));
+      state = await queueState(clusterId);
+    }
+    return state;
+  };
+
   const until = async (probe: () => boolean, ms = 3000) => {
     const deadline = Date.now() + ms;
     while (!probe() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -95,7 +107,7 @@ describe('JetStreamTaskSource (real NATS)', () => {
     expect(after).toMatchObject({ status: 'failed', result: null, attempts: 1 });
     expect(after?.error).toMatch(/TASK_MAX_RESULT_BYTES/);
     // Terminated: not pending, not in flight, never delivered again (not even after the ack wait).
-    expect(await queueState(clusterId)).toEqual({ pending: 0, inFlight: 0 });
+    expect(await settledQueueState(clusterId, { pending: 0, inFlight: 0 })).toEqual({ pending: 0, inFlight: 0 });
     await new Promise((r) => setTimeout(r, 2500));
     expect(await pull(source, agent, 1)).toEqual([]);
     await until(() => outcomes.some((o) => o.task_id === queued.id));
@@ -147,7 +159,7 @@ describe('JetStreamTaskSource (real NATS)', () => {
     expect(first?.task.taskId).toBe(queued.id);
     expect(await pull(source, agent, 2)).toEqual([]);
     await first!.ack({ once: true });
-    expect(await queueState(clusterId)).toEqual({ pending: 0, inFlight: 0 });
+    expect(await settledQueueState(clusterId, { pending: 0, inFlight: 0 })).toEqual({ pending: 0, inFlight: 0 });
     expect(await store.get(queued.id)).toMatchObject({ status: 'completed', attempts: 1 });
     source.close();
   });
