@@ -83,6 +83,14 @@ async function applyToProjection(db: pg.ClientBase, orm: ReadModelOrm, projectio
     if (key !== null) relevant.push({ key, event });
   }
   if (relevant.length === 0) return 0;
+  // One span per projection that had work in the batch (a child of the batch's span), so a
+  // command's trace names the read model it reached.
+  return withSpan(`project ${projection.name}`, { attributes: { 'flotilla.projection': projection.name, 'flotilla.events': relevant.length } }, () =>
+    writeProjection(db, orm, projection, relevant),
+  );
+}
+
+async function writeProjection(db: pg.ClientBase, orm: ReadModelOrm, projection: Projection, relevant: readonly { key: string; event: StoredEvent }[]): Promise<number> {
   const codec = codecFor(orm, projection);
   const keys = [...new Set(relevant.map((r) => r.key))];
   const rows: Map<string, Record<string, unknown> | null> = projection.appendOnly ? new Map() : await codec.load(db, keys);
@@ -208,7 +216,7 @@ export class ProjectionProcessor {
       .filter((c): c is NonNullable<typeof c> => c !== undefined)
       .map((context) => ({ context }));
     return withSpan(
-      `project ${this.names.join(',')}`,
+      'projection batch',
       { kind: SpanKind.CONSUMER, attributes: { 'flotilla.projections': this.names.join(','), 'flotilla.events': batch.length }, links },
       () => inTransaction(this.resources.pool, (db) => applyBatch(db, this.resources.orm, this.projections, batch)),
       parent,
