@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { prepared } from './prepared.js';
 
 export type Queryable = Pick<pg.ClientBase, 'query'>;
 
@@ -28,9 +29,11 @@ export async function ensureCheckpoints(db: Queryable, names: readonly string[])
  */
 export async function lockCheckpoints(db: Queryable, names: readonly string[]): Promise<Map<string, CheckpointState>> {
   const { rows } = await db.query<{ name: string; position: string; rebuilding: boolean; stale: boolean }>(
-    `SELECT name, position, rebuilding, updated_at < now() - make_interval(secs => $2) AS stale
-       FROM projection_checkpoints WHERE name = ANY($1::text[]) ORDER BY name FOR UPDATE`,
-    [names, STALE_REBUILD_MS / 1000],
+    prepared(
+      `SELECT name, position, rebuilding, updated_at < now() - make_interval(secs => $2) AS stale
+         FROM projection_checkpoints WHERE name = ANY($1::text[]) ORDER BY name FOR UPDATE`,
+      [names, STALE_REBUILD_MS / 1000],
+    ),
   );
   const out = new Map<string, CheckpointState>();
   for (const r of rows) out.set(r.name, { position: BigInt(r.position), rebuilding: r.rebuilding, stale: r.stale });
@@ -42,9 +45,11 @@ export async function lockCheckpoints(db: Queryable, names: readonly string[]): 
 export async function saveCheckpoints(db: Queryable, positions: ReadonlyMap<string, bigint>, opts: { endRebuild?: boolean } = {}): Promise<void> {
   if (positions.size === 0) return;
   await db.query(
-    `UPDATE projection_checkpoints c SET position = GREATEST(c.position, v.position), updated_at = now()${opts.endRebuild ? ', rebuilding = false' : ''}
-       FROM unnest($1::text[], $2::bigint[]) AS v(name, position) WHERE c.name = v.name`,
-    [[...positions.keys()], [...positions.values()].map(String)],
+    prepared(
+      `UPDATE projection_checkpoints c SET position = GREATEST(c.position, v.position), updated_at = now()${opts.endRebuild ? ', rebuilding = false' : ''}
+         FROM unnest($1::text[], $2::bigint[]) AS v(name, position) WHERE c.name = v.name`,
+      [[...positions.keys()], [...positions.values()].map(String)],
+    ),
   );
 }
 

@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import type { ReadModelOrm } from './orm.js';
+import { prepared } from './prepared.js';
 import type { Projection } from './projection.js';
 
 const COPY_ESCAPES: Readonly<Record<string, string>> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
@@ -38,6 +39,8 @@ export class RowCodec {
   /** `= ANY($1::<type>[])` keeps the primary-key index usable. */
   private readonly pkArrayType: string;
   private readonly byColumn: Map<string, Column>;
+  /** The entity's columns, for a statement whose result type stays what it was prepared with. */
+  private readonly columnList: string;
   private types: Promise<string[]> | undefined;
 
   constructor(orm: ReadModelOrm, projection: Projection) {
@@ -47,6 +50,7 @@ export class RowCodec {
       .filter((p) => p.persist !== false && p.fieldNames?.length === 1)
       .map((p) => ({ prop: p.name, column: p.fieldNames[0]!, json: p.customType?.constructor?.name === 'JsonType' || p.columnTypes?.[0] === 'jsonb' }));
     this.byColumn = new Map(this.columns.map((c) => [c.column, c]));
+    this.columnList = this.columns.map((c) => c.column).join(', ');
     const pk = this.columns.find((c) => c.prop === projection.primaryKey);
     if (!pk) throw new Error(`projection ${projection.name}: no column for primary key ${projection.primaryKey}`);
     this.pkColumn = pk.column;
@@ -56,7 +60,7 @@ export class RowCodec {
   async load(db: pg.ClientBase, keys: readonly string[]): Promise<Map<string, Record<string, unknown>>> {
     const out = new Map<string, Record<string, unknown>>();
     for (let i = 0; i < keys.length; i += 5000) {
-      const { rows } = await db.query<Record<string, unknown>>(`SELECT * FROM ${this.table} WHERE ${this.pkColumn} = ANY($1::${this.pkArrayType})`, [keys.slice(i, i + 5000)]);
+      const { rows } = await db.query<Record<string, unknown>>(prepared(`SELECT ${this.columnList} FROM ${this.table} WHERE ${this.pkColumn} = ANY($1::${this.pkArrayType})`, [keys.slice(i, i + 5000)]));
       for (const raw of rows) out.set(String(raw[this.pkColumn]), this.fromRaw(raw));
     }
     return out;
@@ -97,7 +101,7 @@ export class RowCodec {
     const picked = this.columns.map((c) => `"${c.prop}"`).join(', ');
     const sql = `INSERT INTO ${this.table} (${cols}) SELECT ${picked} FROM jsonb_to_recordset($1::jsonb) AS r(${record}) ON CONFLICT (${this.pkColumn}) ${conflict}`;
     for (let i = 0; i < rows.length; i += UPSERT_CHUNK) {
-      await db.query(sql, [JSON.stringify(rows.slice(i, i + UPSERT_CHUNK))]);
+      await db.query(prepared(sql, [JSON.stringify(rows.slice(i, i + UPSERT_CHUNK))]));
     }
   }
 
@@ -149,6 +153,6 @@ export class RowCodec {
   }
 
   async delete(db: pg.ClientBase, keys: readonly string[]): Promise<void> {
-    if (keys.length) await db.query(`DELETE FROM ${this.table} WHERE ${this.pkColumn} = ANY($1::${this.pkArrayType})`, [keys]);
+    if (keys.length) await db.query(prepared(`DELETE FROM ${this.table} WHERE ${this.pkColumn} = ANY($1::${this.pkArrayType})`, [keys]));
   }
 }

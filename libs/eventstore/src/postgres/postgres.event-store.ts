@@ -60,6 +60,9 @@ const MAX_APPEND_ATTEMPTS = 5;
 /** int8 upper bound: the default `fromRevision` of a backwards read. */
 const MAX_INT8 = 9223372036854775807n;
 
+/** The connections' name in pg_stat_activity: the process's PGAPPNAME (a service sets its own), else flotilla-eventstore. */
+const eventStoreApplicationName = (): string => process.env['PGAPPNAME'] ?? 'flotilla-eventstore';
+
 /**
  * Column parsers of this store's own pool, independent of the process-wide `pg.types` (which
  * other libraries, e.g. Emmett's dumbo, replace): int8 stays text and becomes bigint here.
@@ -177,7 +180,7 @@ export class PostgresEventStore implements EventStore {
     const connection: pg.ClientConfig = {
       connectionString: options.url,
       types: ownTypes,
-      application_name: 'flotilla-eventstore',
+      application_name: eventStoreApplicationName(),
       connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
     };
     this.pool = new pg.Pool({ ...connection, max: options.poolSize ?? 10 });
@@ -185,7 +188,7 @@ export class PostgresEventStore implements EventStore {
     // An idle connection dying (server restart) must not crash the process; the pool replaces it.
     this.pool.on('error', onError);
     this.notifier = new PgNotifier(
-      { ...connection, application_name: 'flotilla-eventstore-listen' },
+      { ...connection, application_name: `${eventStoreApplicationName()}-listen` },
       notificationChannel(this.schema),
       onError,
     );
@@ -354,7 +357,7 @@ export class PostgresEventStore implements EventStore {
     this.announceCategories.clear();
     this.announceUnlabelled = false;
     this.announcing = this.pool
-      .query(this.sql.notify, [payload])
+      .query({ ...this.sql.notify, values: [payload] })
       .then(
         () => undefined,
         (err: unknown) => this.onBackgroundError(err as Error),
@@ -682,7 +685,7 @@ function statements(schema: string) {
       'read_stream_bwd',
       `SELECT ${columns} FROM ${s}.events WHERE stream_id = $1 AND revision <= $2 ORDER BY revision DESC LIMIT $3`,
     ),
-    notify: `SELECT pg_notify('${notificationChannel(schema)}', $1)`,
+    notify: named('notify', `SELECT pg_notify('${notificationChannel(schema)}', $1)`),
     eventsByIds: named(
       'events_by_ids',
       `SELECT ${columns} FROM ${s}.events WHERE id = ANY($1::uuid[])`,
