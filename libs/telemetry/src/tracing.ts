@@ -13,6 +13,7 @@ import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } 
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
+  AlwaysOffSampler,
   BatchSpanProcessor,
   SimpleSpanProcessor,
   type SpanExporter,
@@ -41,7 +42,8 @@ let active: Tracing | undefined;
 /**
  * Starts tracing for the process. Call it first in main(), before Nest and the NATS client
  * exist. A provider, an AsyncLocalStorage context manager and the W3C propagator are always
- * installed, so trace ids reach logs and NATS headers even when nothing is exported.
+ * installed, so trace ids reach logs and NATS headers even when nothing is exported (spans are
+ * then not recorded, only propagated).
  */
 export function startTracing(options: TracingOptions): Tracing {
   if (active) return active;
@@ -58,6 +60,9 @@ export function startTracing(options: TracingOptions): Tracing {
       'service.instance.id': options.instanceId,
     }),
     spanProcessors: processors,
+    // With nowhere to send spans, none is recorded: spans still get ids and propagate (logs and
+    // NATS headers carry them), but no span object, attribute copy or processor call is paid for.
+    ...(processors.length === 0 ? { sampler: new AlwaysOffSampler() } : {}),
   });
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   propagation.setGlobalPropagator(
