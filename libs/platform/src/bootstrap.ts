@@ -37,6 +37,9 @@ export interface ServiceDefinition {
 export async function runService(def: ServiceDefinition): Promise<INestApplication> {
   const config = loadConfigOrExit(def.service);
   const instanceId = makeInstanceId(def.service, config);
+  // Every PostgreSQL connection of this process (its pool, the event store's, the read models')
+  // names the service in pg_stat_activity, unless the operator named it already.
+  process.env['PGAPPNAME'] ??= `flotilla-${def.service}`;
   const tracing = startTracing({
     serviceName: `flotilla-${def.service}`,
     instanceId,

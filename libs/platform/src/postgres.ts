@@ -10,7 +10,7 @@ export function createPgPool(config: Pick<Config, 'DATABASE_URL' | 'DATABASE_POO
   const pool = new pg.Pool({
     connectionString: config.DATABASE_URL,
     max: config.DATABASE_POOL_SIZE,
-    application_name: applicationName,
+    application_name: process.env['PGAPPNAME'] ?? applicationName,
     connectionTimeoutMillis: 3000,
     idleTimeoutMillis: 30_000,
   });

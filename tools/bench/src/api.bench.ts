@@ -36,7 +36,7 @@ import autocannon from 'autocannon';
 import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { freePort, repoRoot, startStack, TEST_ADMIN_KEY, type Stack } from '@flotilla/testing';
-import { closedLoop, CpuMeter, distribution, natsServerPid, pgCounters, postmasterPid, round, saveReport, sleep, table, type Distribution } from './measure.ts';
+import { closedLoop, CpuMeter, distribution, PgBackendMeter, natsServerPid, pgCounters, postmasterPid, round, saveReport, sleep, table, type Distribution } from './measure.ts';
 
 const envInt = (name: string, fallback: number): number => {
   const v = Number(process.env[name]);
@@ -86,6 +86,8 @@ interface Row {
   errors: number;
   firstError?: string | null;
   cpuPer1000: Record<string, number>;
+  /** PostgreSQL backends' CPU by the client that caused it (this database's backends only). */
+  pgBackendCpuPer1000: Record<string, number>;
   cpuPer1000Total: number;
   floorRatio?: number | null;
 }
@@ -166,7 +168,7 @@ async function main(): Promise<void> {
   const floorEnv = { NATS_URL: stack.ns.natsUrl, DATABASE_URL: stack.db.url, FLOOR_PREFIX: stack.ns.prefix, FLOOR_HTTP_PORT: String(floorHttpPort) };
   const floors = [await startFloor('responder', floorEnv), await startFloor('http', floorEnv)];
   const nc = await connect({ servers: stack.ns.natsUrl, name: 'bench-api-client' });
-  const db = new pg.Client({ connectionString: stack.db.url });
+  const db = new pg.Client({ connectionString: stack.db.url, application_name: 'bench-client' });
   await db.connect();
   const report: Record<string, unknown> = { startedAt, seconds: SECONDS, clusters: CLUSTERS, inFlight: IN_FLIGHT };
   try {
@@ -201,13 +203,18 @@ async function main(): Promise<void> {
     log(`idle: ${JSON.stringify(report['idle'])}`);
 
     const rows: Row[] = [];
+    const pgMeter = new PgBackendMeter(db, stack.db.name);
     const measure = async (workload: string, inFlight: number, run: () => Promise<{ ops: number; seconds: number; latencies: Distribution; errors: number; firstError?: string | null }>) => {
+      const pgBefore = await pgMeter.snapshot();
       const before = meter.snapshot();
       const r = await run();
       const cpu = CpuMeter.delta(before, meter.snapshot());
+      const pgCpu = PgBackendMeter.delta(pgBefore, await pgMeter.snapshot());
       const per1000 = Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, round((1000 * v) / Math.max(1, r.ops), 3)!]));
+      // PostgreSQL's share by the client that caused it (this database's backends only).
+      const pgPer1000 = Object.fromEntries(Object.entries(pgCpu).map(([k, v]) => [k, round((1000 * v) / Math.max(1, r.ops), 3)!]));
       const total = Object.entries(cpu).filter(([k]) => k !== 'bench-client').reduce((s, [, v]) => s + v, 0);
-      const row: Row = { workload, inFlight, ops: r.ops, perSecond: round(r.ops / r.seconds, 0)!, latency: r.latencies, errors: r.errors, firstError: r.firstError ?? null, cpuPer1000: per1000, cpuPer1000Total: round((1000 * total) / Math.max(1, r.ops), 3)! };
+      const row: Row = { workload, inFlight, ops: r.ops, perSecond: round(r.ops / r.seconds, 0)!, latency: r.latencies, errors: r.errors, firstError: r.firstError ?? null, cpuPer1000: per1000, pgBackendCpuPer1000: pgPer1000, cpuPer1000Total: round((1000 * total) / Math.max(1, r.ops), 3)! };
       rows.push(row);
       log(`${workload} @${inFlight}: ${row.perSecond}/s p50 ${row.latency.p50} ms p99 ${row.latency.p99} ms, ${row.errors} errors${row.firstError ? ` (${row.firstError})` : ''}, ${row.cpuPer1000Total} CPU-s per 1,000`);
       return row;
@@ -411,6 +418,13 @@ async function main(): Promise<void> {
       `${table(
         ['workload', 'in flight', 'ops/s', '× floor', 'p50 ms', 'p99 ms', 'errors', 'CPU-s/1k (all)', ...procs.map((p) => `${p}`)],
         rows.map((r) => [r.workload, r.inFlight, r.perSecond, r.floorRatio ?? null, r.latency.p50, r.latency.p99, r.errors, r.cpuPer1000Total, ...procs.map((p) => r.cpuPer1000[p] ?? null)]),
+      )}\n\n`,
+    );
+    const pgClients = [...new Set(rows.flatMap((r) => Object.keys(r.pgBackendCpuPer1000)))].sort();
+    process.stdout.write(
+      `PostgreSQL backends' CPU-s per 1,000 operations, by client (this database only):\n${table(
+        ['workload', 'in flight', ...pgClients],
+        rows.map((r) => [r.workload, r.inFlight, ...pgClients.map((c) => r.pgBackendCpuPer1000[c] ?? null)]),
       )}\n\n`,
     );
     const idle = report['idle'] as { cpuPercentOfOneCore: Record<string, number>; totalPercentOfOneCore: number };

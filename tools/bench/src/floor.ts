@@ -14,7 +14,7 @@ import pg from 'pg';
 const mode = process.argv[2];
 const prefix = process.env['FLOOR_PREFIX'] ?? 'floor';
 const nc = await connect({ servers: process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222', name: `bench-floor-${mode}` });
-const pool = new pg.Pool({ connectionString: process.env['DATABASE_URL'], max: 16 });
+const pool = new pg.Pool({ connectionString: process.env['DATABASE_URL'], max: 16, application_name: 'floor' });
 
 export const FLOOR_TABLE = `CREATE TABLE IF NOT EXISTS bench_floor (id bigserial PRIMARY KEY, body jsonb NOT NULL)`;
 

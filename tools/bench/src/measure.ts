@@ -146,6 +146,37 @@ export class CpuMeter {
   }
 }
 
+/**
+ * PostgreSQL backend CPU of one database, by the client that caused it: each backend's
+ * application_name (a service names its connections flotilla-<service>; the bench its own), read
+ * from /proc. A backend born between two snapshots counts from zero; one that exited is lost
+ * (pools keep their connections, so little is).
+ */
+export class PgBackendMeter {
+  private readonly client: pg.Client;
+  private readonly database: string;
+
+  constructor(client: pg.Client, database: string) {
+    this.client = client;
+    this.database = database;
+  }
+
+  async snapshot(): Promise<Map<number, { app: string; cpu: number }>> {
+    const { rows } = await this.client.query<{ pid: number; app: string }>(
+      `SELECT pid, application_name AS app FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'`,
+      [this.database],
+    );
+    return new Map(rows.map((r) => [r.pid, { app: r.app.replace(/^flotilla-/, '').replace(/-listen$/, '') || '(unnamed)', cpu: cpuSeconds(r.pid) }]));
+  }
+
+  /** CPU seconds by client between two snapshots. */
+  static delta(before: Map<number, { app: string; cpu: number }>, after: Map<number, { app: string; cpu: number }>): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [pid, { app, cpu }] of after) out[app] = (out[app] ?? 0) + cpu - (before.get(pid)?.cpu ?? 0);
+    return out;
+  }
+}
+
 /** PostgreSQL's counters for one database: transactions and tuples read. */
 export interface PgCounters {
   readonly xacts: number;

@@ -163,7 +163,7 @@ describe('PostgreSQL adapter', () => {
       const subscriber = collect(reader, head, ['relisten-1']);
       await new Promise((resolve) => setTimeout(resolve, 100));
       const killed = await admin.query(
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'flotilla-eventstore-listen'`,
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE '%-listen'`,
       );
       expect(killed.rowCount).toBeGreaterThanOrEqual(1);
       await store.append('relisten-1', [newEvent('AfterKill')], { expectedRevision: 'no_stream' });
