@@ -94,6 +94,33 @@ describe('CommandHandler (real PostgreSQL event store)', () => {
     expect(failures.length).toBeLessThan(15);
   });
 
+  it('runs one replica\'s concurrent commands on a stream in turn: none conflicts, so none is refused even with a single attempt', async () => {
+    const h = new CommandHandler(store, { maxAttempts: 1 });
+    const results = await Promise.allSettled(Array.from({ length: 40 }, () => h.handle(counter, 'counter-turns', { type: 'Add', data: { n: 1, max: 1000 } }, ctx)));
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+    expect(await store.readStream('counter-turns')).toHaveLength(40);
+    // Other streams are not held up behind a busy one.
+    expect((await h.handle(counter, 'counter-other', { type: 'Add', data: { n: 1, max: 10 } }, ctx)).state.total).toBe(1);
+  });
+
+  it('after a conflict with another replica, reads only the events past its cached state, not the whole stream again', async () => {
+    const read: unknown[] = [];
+    const recording = Object.create(store) as EventStore;
+    recording.readStream = async (...args) => {
+      const events = await store.readStream(...args);
+      read.push(...events);
+      return events;
+    };
+    const a = new CommandHandler(recording);
+    const b = new CommandHandler(store);
+    for (let i = 0; i < 50; i++) await a.handle(counter, 'counter-long', { type: 'Add', data: { n: 1, max: 1000 } }, ctx);
+    await b.handle(counter, 'counter-long', { type: 'Add', data: { n: 1, max: 1000 } }, ctx);
+    read.length = 0;
+    const r = await a.handle(counter, 'counter-long', { type: 'Add', data: { n: 1, max: 1000 } }, ctx);
+    expect(r.state.total).toBe(52);
+    expect(read).toHaveLength(1);
+  });
+
   it('enforces invariants on the freshest state even with a stale cache', async () => {
     const a = new CommandHandler(store);
     const b = new CommandHandler(store);

@@ -76,6 +76,8 @@ export const IDEMPOTENCY_KEY = 'idempotencyKey';
  */
 export class CommandHandler {
   private readonly cache = new Map<string, Cached<unknown>>();
+  /** Per stream, the end of the queue of this process's commands on it (see inTurn). */
+  private readonly turns = new Map<string, Promise<void>>();
   /** The last revision the log has shown per stream, to refuse caching a read older than it. */
   private readonly seen = new Map<string, bigint>();
   private readonly maxAttempts: number;
@@ -147,85 +149,112 @@ export class CommandHandler {
     command: C,
     ctx: CommandContext,
   ): Promise<CommandResult<State>> {
-    return withSpan(`command ${(command as { type?: string }).type ?? 'unknown'}`, { kind: SpanKind.INTERNAL, attributes: { 'flotilla.stream': streamId } }, async () => {
-      for (let attempt = 1; ; attempt++) {
-        // The first attempt trusts the cache; a retry (after a conflict) reads the stream.
-        const cached = attempt === 1 ? (this.cache.get(streamId) as Cached<State> | undefined) : undefined;
-        let current = cached ?? (await this.fold(decider, streamId));
-        let verified = cached === undefined;
-        let decided: readonly E[] | undefined;
-        for (;;) {
-          // A one-tenant caller may not touch another tenant's aggregate: reported as missing.
-          const owner = decider.tenantOf(current.state);
-          if (ctx.tenantScope !== undefined && owner !== null && owner !== ctx.tenantScope) {
-            if (verified) throw notFound(streamId);
-            current = await this.fold(decider, streamId);
-            verified = true;
-            continue;
-          }
-          if (ctx.idempotencyKey) {
-            const earlier = current.keys.get(ctx.idempotencyKey);
-            if (earlier) {
-              // The first result, as it was: the state right after those events, not what later
-              // commands have made of the stream since.
-              const revision = earlier.at(-1)!.revision;
-              const state = revision === current.revision ? current.state : await this.stateAt(decider, streamId, revision);
-              return { streamId, state, events: earlier, revision, position: earlier.at(-1)?.position ?? null, duplicate: true };
-            }
-          }
-          try {
-            decided = decider.decide(command, current.state);
-          } catch (err) {
-            // A refusal is only answered once a fresh read agrees with it.
-            if (verified) throw err;
-          }
-          // Nothing to append (or a refusal) on a cached state: decide again on a fresh read, so a
-          // stale cache never answers "no change" for a stream another replica has moved on.
-          if (verified || (decided !== undefined && decided.length > 0)) break;
+    return withSpan(`command ${(command as { type?: string }).type ?? 'unknown'}`, { kind: SpanKind.INTERNAL, attributes: { 'flotilla.stream': streamId } }, () =>
+      this.inTurn(streamId, () => this.decideAndAppend(decider, streamId, command, ctx)),
+    );
+  }
+
+  /**
+   * Runs one stream's commands one after another in this process (other streams' in parallel):
+   * two commands on one stream would otherwise both decide on the same revision, and all but one
+   * lose the append and start over. Only other replicas' writes can still conflict.
+   */
+  private async inTurn<T>(streamId: string, work: () => Promise<T>): Promise<T> {
+    const before = this.turns.get(streamId);
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => (release = resolve));
+    const tail = before ? before.then(() => mine) : mine;
+    this.turns.set(streamId, tail);
+    try {
+      if (before) await before;
+      return await work();
+    } finally {
+      release();
+      if (this.turns.get(streamId) === tail) this.turns.delete(streamId);
+    }
+  }
+
+  private async decideAndAppend<State, C, E extends DomainEvent>(decider: Decider<State, C, E>, streamId: string, command: C, ctx: CommandContext): Promise<CommandResult<State>> {
+    for (let attempt = 1; ; attempt++) {
+      // The first attempt trusts the cache; a retry (after a conflict) reads the stream.
+      const cached = attempt === 1 ? (this.cache.get(streamId) as Cached<State> | undefined) : undefined;
+      let current = cached ?? (await this.fold(decider, streamId));
+      let verified = cached === undefined;
+      let decided: readonly E[] | undefined;
+      for (;;) {
+        // A one-tenant caller may not touch another tenant's aggregate: reported as missing.
+        const owner = decider.tenantOf(current.state);
+        if (ctx.tenantScope !== undefined && owner !== null && owner !== ctx.tenantScope) {
+          if (verified) throw notFound(streamId);
           current = await this.fold(decider, streamId);
           verified = true;
-          decided = undefined;
+          continue;
         }
-        if (decided === undefined) throw new Error('unreachable: a verified decision either threw or returned');
-        if (decided.length === 0) {
-          return { streamId, state: current.state, events: [], revision: current.revision, position: null, duplicate: false };
-        }
-        const metadata = {
-          actor: ctx.actor,
-          correlationId: ctx.correlationId,
-          causationId: ctx.causationId ?? null,
-          traceparent: currentTraceparent(),
-          schemaVersion: 1,
-          ...(ctx.idempotencyKey ? { [IDEMPOTENCY_KEY]: ctx.idempotencyKey } : {}),
-          ...ctx.extra,
-          ...(ctx.fence ? { fencingTerm: ctx.fence.term } : {}),
-        };
-        // Each event is its aggregate's tenant's, from the state it leads to (a cluster's from the
-        // cluster, an assignment on a node from the agent's cluster), whoever asked for it.
-        let state = current.state;
-        const toAppend = decided.map((e) => {
-          state = decider.evolve(state, e);
-          const own: EventMetadata = { ...metadata, tenantId: decider.tenantOf(state, e) ?? PLATFORM_TENANT };
-          return { type: e.type, data: e.data as Record<string, unknown>, metadata: own };
-        });
-        const expected: ExpectedRevision = current.revision < 0n ? 'no_stream' : current.revision;
-        try {
-          const result = await withSpan('eventstore append', { kind: SpanKind.CLIENT, attributes: { 'db.system': 'postgresql', 'flotilla.stream': streamId, 'flotilla.events': decided.length } }, () =>
-            this.store.append(streamId, toAppend, { expectedRevision: expected, ...(ctx.fence ? { fence: ctx.fence } : {}) }),
-          );
-          this.remember(streamId, { state, revision: result.nextExpectedRevision, keys: withKey(current.keys, ctx.idempotencyKey, result.events), evolve: evolverOf(decider) });
-          return { streamId, state, events: result.events, revision: result.nextExpectedRevision, position: result.lastPosition, duplicate: false };
-        } catch (err) {
-          this.cache.delete(streamId);
-          if (err instanceof ConcurrencyError && attempt < this.maxAttempts) {
-            // Jittered backoff: writers that collided should not collide again in lockstep.
-            await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
-            continue;
+        if (ctx.idempotencyKey) {
+          const earlier = current.keys.get(ctx.idempotencyKey);
+          if (earlier) {
+            // The first result, as it was: the state right after those events, not what later
+            // commands have made of the stream since.
+            const revision = earlier.at(-1)!.revision;
+            const state = revision === current.revision ? current.state : await this.stateAt(decider, streamId, revision);
+            return { streamId, state, events: earlier, revision, position: earlier.at(-1)?.position ?? null, duplicate: true };
           }
-          throw err;
         }
+        try {
+          decided = decider.decide(command, current.state);
+        } catch (err) {
+          // A refusal is only answered once a fresh read agrees with it.
+          if (verified) throw err;
+        }
+        // Nothing to append (or a refusal) on a cached state: decide again on a fresh read, so a
+        // stale cache never answers "no change" for a stream another replica has moved on.
+        if (verified || (decided !== undefined && decided.length > 0)) break;
+        current = await this.fold(decider, streamId);
+        verified = true;
+        decided = undefined;
       }
-    });
+      if (decided === undefined) throw new Error('unreachable: a verified decision either threw or returned');
+      if (decided.length === 0) {
+        return { streamId, state: current.state, events: [], revision: current.revision, position: null, duplicate: false };
+      }
+      const metadata = {
+        actor: ctx.actor,
+        correlationId: ctx.correlationId,
+        causationId: ctx.causationId ?? null,
+        traceparent: currentTraceparent(),
+        schemaVersion: 1,
+        ...(ctx.idempotencyKey ? { [IDEMPOTENCY_KEY]: ctx.idempotencyKey } : {}),
+        ...ctx.extra,
+        ...(ctx.fence ? { fencingTerm: ctx.fence.term } : {}),
+      };
+      // Each event is its aggregate's tenant's, from the state it leads to (a cluster's from the
+      // cluster, an assignment on a node from the agent's cluster), whoever asked for it.
+      let state = current.state;
+      const toAppend = decided.map((e) => {
+        state = decider.evolve(state, e);
+        const own: EventMetadata = { ...metadata, tenantId: decider.tenantOf(state, e) ?? PLATFORM_TENANT };
+        return { type: e.type, data: e.data as Record<string, unknown>, metadata: own };
+      });
+      const expected: ExpectedRevision = current.revision < 0n ? 'no_stream' : current.revision;
+      try {
+        const result = await withSpan('eventstore append', { kind: SpanKind.CLIENT, attributes: { 'db.system': 'postgresql', 'flotilla.stream': streamId, 'flotilla.events': decided.length } }, () =>
+          this.store.append(streamId, toAppend, { expectedRevision: expected, ...(ctx.fence ? { fence: ctx.fence } : {}) }),
+        );
+        this.remember(streamId, { state, revision: result.nextExpectedRevision, keys: withKey(current.keys, ctx.idempotencyKey, result.events), evolve: evolverOf(decider) });
+        return { streamId, state, events: result.events, revision: result.nextExpectedRevision, position: result.lastPosition, duplicate: false };
+      } catch (err) {
+        // A conflict leaves the cached state true, only behind: the retry reads just the events
+        // past it (on a long stream, not the whole stream again). Any other failure may have an
+        // unknown outcome: forget the stream.
+        if (!(err instanceof ConcurrencyError)) this.cache.delete(streamId);
+        if (err instanceof ConcurrencyError && attempt < this.maxAttempts) {
+          // Jittered backoff: writers that collided should not collide again in lockstep.
+          await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
+          continue;
+        }
+        throw err;
+      }
+    }
   }
 
   /** Reads the stream past the cached revision (from the start without one) and folds it. */
