@@ -123,7 +123,8 @@ for (const node of nodes.values()) await follow(node);
 
 // Heartbeats and telemetry, spread over the second as a real fleet's clocks are.
 const beat = (node: SimNode) => {
-  if (node.dead) return;
+  // Beats still scheduled while the simulator shuts down have nowhere to go.
+  if (node.dead || nc.isClosed() || nc.isDraining()) return;
   const agents = [...node.agents].map(([agent_id, a]) => ({ agent_id, cluster_id: a.clusterId, state: a.state }));
   nc.publish(ns.subject(registrySubjects.heartbeat(node.id)), JSON.stringify({ node_id: node.id, sent_at: new Date().toISOString(), cpu_percent: 20, memory_percent: 30, disk_percent: 40, load_avg: 0.5, agents }));
   nc.publish(

@@ -31,11 +31,12 @@ if (mode === 'responder') {
   });
 } else if (mode === 'http') {
   await pool.query(FLOOR_TABLE);
-  await pool.query(`INSERT INTO bench_floor (id, body) VALUES (1, '{"name":"floor"}') ON CONFLICT (id) DO NOTHING`);
+  // Row 0: the responder's inserts take ids from the sequence (1, 2, ...), never this one.
+  await pool.query(`INSERT INTO bench_floor (id, body) VALUES (0, '{"name":"floor"}') ON CONFLICT (id) DO NOTHING`);
   const app = Fastify({ logger: false });
   app.get<{ Params: { id: string } }>('/floor/:id', async (req) => {
     const echo = await nc.request(`${prefix}.floor.echo`, JSON.stringify({ id: req.params.id }), { timeout: 5000 });
-    const { rows } = await pool.query('SELECT id, body FROM bench_floor WHERE id = $1', [1]);
+    const { rows } = await pool.query('SELECT id, body FROM bench_floor WHERE id = $1', [0]);
     return { echo: echo.json(), row: rows[0] };
   });
   await app.listen({ port: Number(process.env['FLOOR_HTTP_PORT'] ?? 0), host: '127.0.0.1' });
