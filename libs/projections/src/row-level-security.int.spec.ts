@@ -72,6 +72,9 @@ describe('row-level security holds for the role the services query as (issue 13)
     // The same through the ORM, inside withTenant, with an empty filter.
     const viaOrm = (await withTenant(orm, 'tenant-b', (em) => em.find(ClusterEntity, {}))) as { id: string }[];
     expect(viaOrm.map((c) => c.id)).toEqual(['b-1']);
+    // ...as the read-only tenant reader, whatever the query tries.
+    expect(await withTenant(orm, 'tenant-b', (em) => em.execute<{ who: string }[]>(`SELECT current_user AS who`))).toEqual([{ who: 'flotilla_tenant_reader' }]);
+    await expect(withTenant(orm, 'tenant-b', (em) => em.execute(`UPDATE clusters SET name = 'x' WHERE id = 'b-1'`))).rejects.toThrow(/permission denied/);
     // Without any tenant in scope nothing is visible; the services' own loops run in the platform's scope ('*').
     expect(await asTenant('', `SELECT id FROM clusters`)).toEqual([]);
     expect((await orm.em.fork().execute<{ id: string }[]>(`SELECT id FROM clusters ORDER BY id`)).map((r) => r.id)).toEqual(['a-1', 'a-2', 'b-1']);
