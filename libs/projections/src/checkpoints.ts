@@ -21,17 +21,41 @@ export async function ensureCheckpoints(db: Queryable, names: readonly string[])
   );
 }
 
+/** The advisory-lock class of projection checkpoints (two-key advisory locks: apart from the event store's one-key stream locks). */
+const CHECKPOINT_LOCK_CLASS = 0x464c5431;
+
 /**
- * Locks the projections' checkpoints for the rest of the transaction and reads them. FOR UPDATE
- * (in name order, so two lockers never deadlock): two projector replicas, or a rebuild and a live
- * loop, serialise here, and each re-reads the checkpoints the other may just have moved, so no
+ * The statements that lock the projections' checkpoints for the rest of the transaction: one
+ * transaction-scoped advisory lock per projection, in name order (so two lockers never deadlock),
+ * as plain statements with no parameter, so they can ride in the same round trip as BEGIN.
+ * Advisory locks, not FOR UPDATE: a row lock gives the transaction an id at once, and an id in
+ * flight holds back every event-store reader (they read below the oldest one, see the event
+ * store's position rule) for the whole batch; with an advisory lock the batch gets its id only
+ * at its first write, a moment before it commits.
+ */
+export function checkpointLocks(names: readonly string[]): string {
+  return [...new Set(names)]
+    .sort()
+    .map((name) => {
+      if (!/^[A-Za-z0-9_.:-]+$/.test(name)) throw new Error(`projection name '${name}' is not a plain identifier`);
+      return `SELECT pg_advisory_xact_lock(${CHECKPOINT_LOCK_CLASS}, hashtext('${name}'))`;
+    })
+    .join('; ');
+}
+
+/**
+ * Locks the projections' checkpoints for the rest of the transaction (see checkpointLocks; skipped
+ * when the caller took the locks already, with its BEGIN) and reads them. Everything that moves a
+ * projection's checkpoint or rows takes these locks first: two projector replicas, or a rebuild
+ * and a live loop, serialise here, and each reads the checkpoints after the other committed, so no
  * event is applied twice.
  */
-export async function lockCheckpoints(db: Queryable, names: readonly string[]): Promise<Map<string, CheckpointState>> {
+export async function lockCheckpoints(db: Queryable, names: readonly string[], opts: { locked?: boolean } = {}): Promise<Map<string, CheckpointState>> {
+  if (!opts.locked) await db.query(checkpointLocks(names));
   const { rows } = await db.query<{ name: string; position: string; rebuilding: boolean; stale: boolean }>(
     prepared(
       `SELECT name, position, rebuilding, updated_at < now() - make_interval(secs => $2) AS stale
-         FROM projection_checkpoints WHERE name = ANY($1::text[]) ORDER BY name FOR UPDATE`,
+         FROM projection_checkpoints WHERE name = ANY($1::text[]) ORDER BY name`,
       [names, STALE_REBUILD_MS / 1000],
     ),
   );

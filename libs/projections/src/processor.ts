@@ -3,7 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type pg from 'pg';
 import type { EventStore, StoredEvent } from '@flotilla/eventstore';
 import { contextFromHeaders, withSpan, type Logger } from '@flotilla/telemetry';
-import { ensureCheckpoints, lockCheckpoints, readCheckpoints, saveCheckpoints } from './checkpoints.js';
+import { checkpointLocks, ensureCheckpoints, lockCheckpoints, readCheckpoints, saveCheckpoints } from './checkpoints.js';
 import { inTransaction } from './database.js';
 import type { ReadModelOrm } from './orm.js';
 import type { Projection } from './projection.js';
@@ -42,7 +42,7 @@ export async function applyBatch(
   orm: ReadModelOrm,
   projections: readonly Projection[],
   events: readonly StoredEvent[],
-  opts: { asRebuild?: boolean } = {},
+  opts: { asRebuild?: boolean; locked?: boolean } = {},
 ): Promise<BatchOutcome> {
   const paused: string[] = [];
   const applied = new Map<string, { events: number; position: bigint }>();
@@ -50,6 +50,7 @@ export async function applyBatch(
   const checkpoints = await lockCheckpoints(
     db,
     projections.map((p) => p.name),
+    { locked: opts.locked === true },
   );
   const last = events[events.length - 1]!.position;
   const moved = new Map<string, bigint>();
@@ -147,6 +148,8 @@ export interface ProcessorResources {
  */
 export class ProjectionProcessor {
   private readonly names: string[];
+  /** The checkpoint locks every batch takes, sent with its BEGIN. */
+  private readonly locks: string;
 
   constructor(
     private readonly resources: ProcessorResources,
@@ -154,6 +157,7 @@ export class ProjectionProcessor {
     private readonly options: ProcessorOptions = {},
   ) {
     this.names = projections.map((p) => p.name);
+    this.locks = checkpointLocks(this.names);
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -218,7 +222,7 @@ export class ProjectionProcessor {
     return withSpan(
       'projection batch',
       { kind: SpanKind.CONSUMER, attributes: { 'flotilla.projections': this.names.join(','), 'flotilla.events': batch.length }, links },
-      () => inTransaction(this.resources.pool, (db) => applyBatch(db, this.resources.orm, this.projections, batch)),
+      () => inTransaction(this.resources.pool, (db) => applyBatch(db, this.resources.orm, this.projections, batch, { locked: true }), this.locks),
       parent,
     );
   }

@@ -5,7 +5,7 @@ import { createEventStore, type EventStore } from '@flotilla/eventstore';
 import { createTestDatabase, type TestDatabase } from '@flotilla/testing';
 import { MIGRATIONS, TENANT_READER_ROLE, TENANT_TABLES } from './migrations/index.js';
 import { createReadModelOrm, migrateReadModels, type ReadModelOrm } from './orm.js';
-import { readCheckpoint } from './checkpoints.js';
+import { checkpointLocks, lockCheckpoints, readCheckpoint } from './checkpoints.js';
 import { ProjectionProcessor } from './processor.js';
 import { rebuildProjection } from './rebuild.js';
 import { ALL_PROJECTIONS, clusterAgentsProjection, clustersProjection } from './projections/index.js';
@@ -139,6 +139,30 @@ describe('projector', () => {
     const last = events[events.length - 1]!.position;
     await waitFor(async () => Promise.all(ALL_PROJECTIONS.map((p) => readCheckpoint(pool, p.name))), (cps) => cps.every((c) => c >= last));
     for (const p of ALL_PROJECTIONS) expect(await readCheckpoint(pool, p.name)).toBe(last);
+  });
+
+  it('a batch holding the checkpoint locks has no transaction id until it writes (an id in flight would hold back every event-store reader), and lockers still take turns', async () => {
+    const a = await pool.connect();
+    const b = await pool.connect();
+    try {
+      await a.query(`BEGIN; ${checkpointLocks(['clusters', 'cluster_agents'])}`);
+      const held = await lockCheckpoints(a, ['clusters', 'cluster_agents'], { locked: true });
+      expect([...held.keys()].sort()).toEqual(['cluster_agents', 'clusters']);
+      expect((await a.query(`SELECT pg_current_xact_id_if_assigned() AS xid`)).rows[0].xid).toBeNull();
+      // A second locker (another replica, a rebuild) waits for the first to end.
+      await b.query('BEGIN');
+      let bLocked = false;
+      const second = lockCheckpoints(b, ['clusters']).then(() => (bLocked = true));
+      await new Promise((r) => setTimeout(r, 200));
+      expect(bLocked).toBe(false);
+      await a.query('COMMIT');
+      await second;
+      expect(bLocked).toBe(true);
+      await b.query('COMMIT');
+    } finally {
+      a.release();
+      b.release();
+    }
   });
 
   it('rebuilds every read model from position 0 to the identical state', async () => {
