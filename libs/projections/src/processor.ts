@@ -1,4 +1,4 @@
-import { SpanKind, trace, type Link } from '@opentelemetry/api';
+import { context, SpanKind, trace, type Context, type Link } from '@opentelemetry/api';
 import { setTimeout as delay } from 'node:timers/promises';
 import type pg from 'pg';
 import type { EventStore, StoredEvent } from '@flotilla/eventstore';
@@ -84,11 +84,29 @@ async function applyToProjection(db: pg.ClientBase, orm: ReadModelOrm, projectio
     if (key !== null) relevant.push({ key, event });
   }
   if (relevant.length === 0) return 0;
-  // One span per projection that had work in the batch (a child of the batch's span), so a
-  // command's trace names the read model it reached.
-  return withSpan(`project ${projection.name}`, { attributes: { 'flotilla.projection': projection.name, 'flotilla.events': relevant.length } }, () =>
-    writeProjection(db, orm, projection, relevant),
+  // One span per projection that had work in the batch, in the trace of the first command whose
+  // events it applies (the others' are links, and so is the batch's span), so a command's trace
+  // names the read model it reached even when another command's event opened the batch.
+  const { parent, links } = traceOf(relevant.map((r) => r.event));
+  const batch = trace.getSpanContext(context.active());
+  return withSpan(
+    `project ${projection.name}`,
+    { attributes: { 'flotilla.projection': projection.name, 'flotilla.events': relevant.length }, links: batch && parent ? [...links, { context: batch }] : links },
+    () => writeProjection(db, orm, projection, relevant),
+    parent ?? context.active(),
   );
+}
+
+/** The trace context of the first traced event (the parent) and links to the others' (at most 32). */
+function traceOf(events: readonly StoredEvent[]): { parent: Context | undefined; links: Link[] } {
+  const traced = [...new Set(events.map((e) => e.metadata.traceparent).filter((t): t is string => typeof t === 'string'))];
+  const parent = traced[0] ? contextFromHeaders({ traceparent: traced[0] }) : undefined;
+  const links: Link[] = traced
+    .slice(1, 32)
+    .map((t) => trace.getSpanContext(contextFromHeaders({ traceparent: t })))
+    .filter((c): c is NonNullable<typeof c> => c !== undefined)
+    .map((c) => ({ context: c }));
+  return { parent, links };
 }
 
 async function writeProjection(db: pg.ClientBase, orm: ReadModelOrm, projection: Projection, relevant: readonly { key: string; event: StoredEvent }[]): Promise<number> {
@@ -212,13 +230,7 @@ export class ProjectionProcessor {
    * event is the parent; the others are links), so one trace shows HTTP → NATS → append → read model.
    */
   private applyTraced(batch: readonly StoredEvent[]): Promise<BatchOutcome> {
-    const traced = batch.map((e) => e.metadata.traceparent).filter((t): t is string => typeof t === 'string');
-    const parent = traced[0] ? contextFromHeaders({ traceparent: traced[0] }) : undefined;
-    const links: Link[] = traced
-      .slice(1, 32)
-      .map((t) => trace.getSpanContext(contextFromHeaders({ traceparent: t })))
-      .filter((c): c is NonNullable<typeof c> => c !== undefined)
-      .map((context) => ({ context }));
+    const { parent, links } = traceOf(batch);
     return withSpan(
       'projection batch',
       { kind: SpanKind.CONSUMER, attributes: { 'flotilla.projections': this.names.join(','), 'flotilla.events': batch.length }, links },
