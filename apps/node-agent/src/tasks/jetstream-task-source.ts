@@ -12,7 +12,7 @@ import {
   type TaskOutcome,
 } from '@flotilla/contracts';
 import type { FlotillaError, JsonValue } from '@flotilla/domain';
-import { decodeJson, encodeJson, type Messaging } from '@flotilla/messaging';
+import { decodeJson, encodeJson, isMissingJetStreamResource, type Messaging } from '@flotilla/messaging';
 import { recordOfQueuedTask, TaskQueues, type TaskStore, type Versioned } from '@flotilla/tasks';
 import { context, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import { contextFromHeaders, currentTraceHeaders, tracer, type Logger } from '@flotilla/telemetry';
@@ -160,6 +160,26 @@ export class JetStreamTaskSource implements TaskSource {
   }
 
   async pull(agent: RunningAgentInfo, max: number, signal: AbortSignal): Promise<readonly TaskDelivery[]> {
+    try {
+      return await this.pullFrom(agent, max, signal);
+    } catch (err) {
+      if (isMissingJetStreamResource(err)) {
+        // The queue's consumers (or the whole tasks stream) vanished: JetStream's store was lost or
+        // wiped. Forget the handles, so the next pull (the agent retries after a pause) provisions
+        // the consumers again instead of asking for ones that no longer exist, for good.
+        this.forgetCluster(agent.clusterId);
+        this.logger.warn({ clusterId: agent.clusterId, err: (err as Error).message }, 'task queue missing; provisioning it again on the next pull');
+      }
+      throw err;
+    }
+  }
+
+  private forgetCluster(clusterId: string): void {
+    for (const key of [...this.consumers.keys()]) if (key.startsWith(`${clusterId}/`)) this.consumers.delete(key);
+    this.queues.forget(clusterId);
+  }
+
+  private async pullFrom(agent: RunningAgentInfo, max: number, signal: AbortSignal): Promise<readonly TaskDelivery[]> {
     const seen = this.watch(agent.clusterId).generation;
     const candidates = await this.candidates(agent);
     if (candidates.length === 0) {
