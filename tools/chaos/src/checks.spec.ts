@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { checkAcknowledgedCommands, checkAgents, checkEventsInStream, checkReadModels, checkTasks, diffRows, renderReport, type KeyedEvent } from './checks.ts';
+import { checkAcknowledgedCommands, checkAgents, checkEventsInStream, checkReadModels, checkTasks, DOUBLE_RUN_SAMPLES, diffRows, renderReport, sampleDoubleRuns, type KeyedEvent } from './checks.ts';
 import { mulberry32 } from './random.ts';
 
 const ev = (key: string, revision: number, type: string, position: number, streamId = 'cluster-a'): KeyedEvent => ({ key, streamId, revision, type, position: String(position) });
@@ -82,6 +82,24 @@ describe('checkAgents', () => {
     );
     expect(r.pass).toBe(false);
     expect(r.figures).toContain('lost 1, off their node 0, on two nodes 1, stray 1');
+  });
+});
+
+describe('sampleDoubleRuns', () => {
+  it('counts an agent on two nodes only once it stays there for DOUBLE_RUN_SAMPLES samples', () => {
+    const streaks = new Map<string, number>();
+    const seen = new Map<string, string[]>();
+    const both = [
+      { nodeId: 'n1', agents: [{ agentId: 'a', clusterId: 'c', state: 'idle' }] },
+      { nodeId: 'n2', agents: [{ agentId: 'a', clusterId: 'c', state: 'starting' }] },
+    ];
+    sampleDoubleRuns(both, streaks, seen);
+    sampleDoubleRuns([both[1]!], streaks, seen); // moved: only on n2 now
+    for (let i = 0; i < DOUBLE_RUN_SAMPLES - 1; i++) sampleDoubleRuns(both, streaks, seen);
+    expect(seen.size).toBe(0);
+    sampleDoubleRuns(both, streaks, seen);
+    expect([...seen]).toEqual([['a', ['n1', 'n2']]]);
+    expect(checkAgents([], [], seen).pass).toBe(false);
   });
 });
 

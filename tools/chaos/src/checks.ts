@@ -214,14 +214,37 @@ export interface NodeReport {
 }
 
 const RUNNING_ON_NODE = new Set(['idle', 'busy', 'starting']);
+
+/** Samples (one a second) an agent must be seen on two nodes in a row to count as running twice. */
+export const DOUBLE_RUN_SAMPLES = 3;
+
+/**
+ * One sample of the heartbeats: the agents running on more than one node now. `streaks` carries
+ * each such agent's run of consecutive samples; those reaching DOUBLE_RUN_SAMPLES go to `seen`.
+ * (A move from one node to another can show in two heartbeats a second apart; a real double run
+ * lasts.)
+ */
+export function sampleDoubleRuns(nodes: readonly NodeReport[], streaks: Map<string, number>, seen: Map<string, string[]>): void {
+  const where = new Map<string, string[]>();
+  for (const n of nodes) for (const a of n.agents) if (RUNNING_ON_NODE.has(a.state)) where.set(a.agentId, [...(where.get(a.agentId) ?? []), n.nodeId]);
+  for (const agentId of [...streaks.keys()]) if ((where.get(agentId)?.length ?? 0) < 2) streaks.delete(agentId);
+  for (const [agentId, on] of where) {
+    if (on.length < 2) continue;
+    const n = (streaks.get(agentId) ?? 0) + 1;
+    streaks.set(agentId, n);
+    if (n >= DOUBLE_RUN_SAMPLES) seen.set(agentId, on);
+  }
+}
 const GONE = new Set(['decommissioned']);
 
 /**
  * Every desired agent of every live cluster runs (the read model says idle, on a node whose
  * heartbeat lists it), none runs on two nodes, and none runs that no live cluster wants.
  */
-export function checkAgents(clusters: readonly ClusterAgents[], nodes: readonly NodeReport[]): CheckResult {
+export function checkAgents(clusters: readonly ClusterAgents[], nodes: readonly NodeReport[], duringRun: ReadonlyMap<string, readonly string[]> = new Map()): CheckResult {
   const problems: string[] = [];
+  // Seen on two nodes at once for a while during the run (DOUBLE_RUN_SAMPLES in a row).
+  for (const [agentId, on] of duringRun) problems.push(`agent ${agentId} ran on ${on.join(' and ')} at once during the run`);
   const where = new Map<string, string[]>();
   for (const n of nodes) {
     for (const a of n.agents) {
@@ -277,7 +300,7 @@ export function checkAgents(clusters: readonly ClusterAgents[], nodes: readonly 
   }
   return result(
     'no agent lost or running twice',
-    `${live} live clusters, ${desired} desired agents, ${running} running, ${nodes.length} nodes reporting; lost ${lost}, off their node ${offNode}, on two nodes ${twice}, stray ${stray}, clusters not active ${unsettled}`,
+    `${live} live clusters, ${desired} desired agents, ${running} running, ${nodes.length} nodes reporting; lost ${lost}, off their node ${offNode}, on two nodes ${twice} (during the run ${duringRun.size}), stray ${stray}, clusters not active ${unsettled}`,
     problems,
   );
 }

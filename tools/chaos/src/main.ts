@@ -38,6 +38,7 @@ import {
   checkReadModels,
   checkTasks,
   renderReport,
+  sampleDoubleRuns,
   type AckedCommand,
   type CheckResult,
   type ClusterAgents,
@@ -136,6 +137,8 @@ let refusedTasks = 0;
 let failedTasks = 0;
 const announced = new Map<string, { completedAttempts: number[]; finalFailures: number }>();
 const heartbeats = new Map<string, { at: number; report: NodeReport }>();
+const doubleStreaks = new Map<string, number>();
+const doubleRuns = new Map<string, string[]>();
 
 // -- resources, cleaned up whatever happens ------------------------------------------------------------
 
@@ -557,7 +560,7 @@ async function checkAgentPlacement(): Promise<CheckResult> {
   // The nodes alive now: a heartbeat within the last three seconds.
   await sleep(1500);
   const recent = [...heartbeats.values()].filter((h) => Date.now() - h.at < 3000).map((h) => h.report);
-  return checkAgents(out, recent);
+  return checkAgents(out, recent, doubleRuns);
 }
 
 async function checkStream(): Promise<CheckResult> {
@@ -653,6 +656,10 @@ async function main(): Promise<number> {
   // -- chaos
   const chaosStarted = Date.now();
   const actions = schedule(rng);
+  const doubleSampler = setInterval(() => {
+    const fresh = [...heartbeats.values()].filter((h) => Date.now() - h.at < 1500).map((h) => h.report);
+    sampleDoubleRuns(fresh, doubleStreaks, doubleRuns);
+  }, 1000);
   const loads = [commandLoop(loadRng), taskLoop(taskRng)];
   const progress = setInterval(() => log(`load: ${acked.length} commands acknowledged (${refusedCommands} refused, ${failedCommands} unanswered), ${accepted.size} tasks accepted (${refusedTasks} refused, ${failedTasks} unanswered), ${[...announced.values()].filter((a) => a.completedAttempts.length).length} completions heard`), 10_000);
   try {
@@ -692,6 +699,7 @@ async function main(): Promise<number> {
     }
     await sleep(1000);
   }
+  clearInterval(doubleSampler);
   const settleSeconds = (Date.now() - settleStarted) / 1000;
   note(why.length === 0 ? `settled after ${settleSeconds.toFixed(1)} s` : `not settled after ${settleSeconds.toFixed(1)} s: ${why.slice(0, 6).join('; ')}`);
 
