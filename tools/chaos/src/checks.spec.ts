@@ -81,7 +81,7 @@ describe('checkAgents', () => {
       ],
     );
     expect(r.pass).toBe(false);
-    expect(r.figures).toContain('lost 1, off their node 0, on two nodes 1, stray 1');
+    expect(r.figures).toContain('lost 1, off their node 0, on two nodes 1 (during the run 0), stray 1');
   });
 });
 
