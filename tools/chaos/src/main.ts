@@ -23,6 +23,8 @@
  * cleans up what it started (processes, nats-server and its store, databases, temp dirs) on any
  * exit, Ctrl-C included.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
@@ -155,6 +157,15 @@ function cleanup(): Promise<void> {
     await pool?.end().catch(() => undefined);
     if (nats && !nats.running()) await nats.restart().catch(() => undefined);
     await stack?.stop().catch((err: unknown) => log(`stopping the stack: ${(err as Error).message}`));
+    const logs = process.env['CHAOS_LOGS'];
+    if (logs && stack) {
+      // Every process's log lines, for a run that needs explaining (a restarted process's lines
+      // replace those of the one it replaced; the earlier ones are in `killed`).
+      fs.mkdirSync(logs, { recursive: true });
+      for (const [label, proc] of stack.procs) fs.writeFileSync(path.join(logs, `${label}.log`), `${proc.lines.join('\n')}\n`);
+      for (const [i, k] of killed.entries()) fs.writeFileSync(path.join(logs, `${k.label}.killed-${i + 1}.log`), `${k.lines.join('\n')}\n`);
+      log(`logs in ${logs}`);
+    }
     await scratch?.drop().catch(() => undefined);
     await nats?.stop().catch(() => undefined);
   })();
@@ -191,10 +202,14 @@ function spawnAgain(label: string): ServiceProcess {
   return proc;
 }
 
+/** The processes killed so far (their log lines, for CHAOS_LOGS). */
+const killed: { label: string; lines: string[] }[] = [];
+
 async function kill(label: string): Promise<void> {
   const proc = stack!.procs.get(label);
   if (!proc || !proc.running) return;
   down.add(label);
+  killed.push({ label, lines: proc.lines });
   proc.kill('SIGKILL');
   await proc.exited;
 }
@@ -406,6 +421,21 @@ async function head(): Promise<bigint> {
   return BigInt(rows[0]!.p ?? '0');
 }
 
+/**
+ * Projections whose checkpoint is behind the last event they handle. (A projector that reads only
+ * its own streams, as the registry's does, leaves its checkpoint at the last of those.)
+ */
+async function projectionsBehind(): Promise<string[]> {
+  const { rows } = await pool!.query<{ name: string; position: string }>('SELECT name, position::text FROM projection_checkpoints');
+  const behind: string[] = [];
+  for (const p of ALL_PROJECTIONS) {
+    const { rows: last } = await pool!.query<{ p: string | null }>('SELECT max(position)::text AS p FROM eventstore.events WHERE type = ANY($1)', [[...p.handles]]);
+    const checkpoint = BigInt(rows.find((r) => r.name === p.name)?.position ?? '0');
+    if (checkpoint < BigInt(last[0]!.p ?? '0')) behind.push(p.name);
+  }
+  return behind;
+}
+
 async function streamTail(): Promise<bigint | null> {
   try {
     const m = await jsm();
@@ -439,8 +469,7 @@ async function unsettled(): Promise<string[]> {
   for (const [label, proc] of stack!.procs) if (!proc.running && !deadForGood.has(label)) why.push(`${label} down`);
   try {
     const h = await head();
-    const { rows } = await pool!.query<{ name: string; position: string }>('SELECT name, position::text FROM projection_checkpoints WHERE name = ANY($1)', [ALL_PROJECTIONS.map((p) => p.name)]);
-    const behind = ALL_PROJECTIONS.filter((p) => BigInt(rows.find((r) => r.name === p.name)?.position ?? '0') < h).map((p) => p.name);
+    const behind = await projectionsBehind();
     if (behind.length) why.push(`read models behind the log: ${behind.join(', ')}`);
     const tail = await streamTail();
     if (tail === null || tail < h) why.push(`FLOTILLA_EVENTS at ${tail ?? 'unknown'}, log at ${h}`);
@@ -497,11 +526,7 @@ async function checkRebuild(db: TestDatabase): Promise<CheckResult> {
         const before = await head();
         await rebuildProjection({ pool: scratchPool, orm, store }, projection);
         const until = Date.now() + 10_000;
-        while (Date.now() < until) {
-          const { rows } = await pool!.query<{ position: string }>('SELECT position::text FROM projection_checkpoints WHERE name = $1', [projection.name]);
-          if (BigInt(rows[0]?.position ?? '0') >= before) break;
-          await sleep(200);
-        }
+        while (Date.now() < until && (await projectionsBehind()).includes(projection.name)) await sleep(200);
         const [live, rebuilt] = await Promise.all([pool!.query<{ r: string }>(q), scratchPool.query<{ r: string }>(q)]);
         if ((await head()) === before || attempt >= 3) {
           tables.push({ table, live: live.rows.map((x) => x.r), rebuilt: rebuilt.rows.map((x) => x.r) });
