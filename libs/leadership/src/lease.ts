@@ -48,15 +48,21 @@ export async function openBuckets(messaging: Messaging, ttlMs: number, replicas 
   // wiped while PostgreSQL kept its data): campaigns then go on in the new bucket, under a new
   // epoch (see termOf), instead of failing every tick until the process restarts. A holder's
   // renew on the new bucket is refused (its revision is gone), so it stands down and campaigns.
-  const open = async (name: string, opts: { ttl?: number; history: number; replicas: number }): Promise<KV> => {
-    const create = () => whileJetStreamStarts(() => kvm.create(messaging.ns.bucket(name), opts));
-    return reopening(await create(), create);
-  };
   // Bucket TTL is the lease lifetime: a holder that stops renewing loses the key on the server,
   // without anybody having to notice it died.
-  const leases = await open(LEASES_BUCKET, { ttl: ttlMs, history: 1, replicas });
-  const members = await open(MEMBERS_BUCKET, { ttl: ttlMs * 2, history: 1, replicas });
-  const epochs = await open(EPOCHS_BUCKET, { history: 1, replicas });
+  const specs: Record<string, { ttl?: number; history: number; replicas: number }> = {
+    [LEASES_BUCKET]: { ttl: ttlMs, history: 1, replicas },
+    [MEMBERS_BUCKET]: { ttl: ttlMs * 2, history: 1, replicas },
+    [EPOCHS_BUCKET]: { history: 1, replicas },
+  };
+  const create = (name: string) => whileJetStreamStarts(() => kvm.create(messaging.ns.bucket(name), specs[name]!));
+  // The three went together: the first call to miss one (a members put, every tick, misses at
+  // once) creates them all again, rather than each waiting for a call of its own to time out.
+  const open = async (name: string): Promise<KV> =>
+    reopening(await create(name), async () => (await Promise.all(Object.keys(specs).map(create)))[Object.keys(specs).indexOf(name)]!, { probe: (kv) => kv.status() });
+  const leases = await open(LEASES_BUCKET);
+  const members = await open(MEMBERS_BUCKET);
+  const epochs = await open(EPOCHS_BUCKET);
   return { leases, members, epochs };
 }
 

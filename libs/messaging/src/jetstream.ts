@@ -108,6 +108,11 @@ export function isMissingJetStreamResource(err: unknown): boolean {
   return /stream not found|consumer not found|no responders/i.test(String(e.message ?? ''));
 }
 
+function isTimeout(err: unknown): boolean {
+  const e = err as { name?: unknown; message?: unknown } | null | undefined;
+  return e?.name === 'TimeoutError' || /timeout/i.test(String(e?.message ?? ''));
+}
+
 /**
  * A JetStream-backed handle (a KV bucket, say) that provisions itself again when what it stands
  * for vanished from the server. PostgreSQL is the source of truth and JetStream's store can be
@@ -116,8 +121,13 @@ export function isMissingJetStreamResource(err: unknown): boolean {
  * runs `reopen` (one at a time, shared by concurrent callers) and is tried once more on the new
  * handle. Only safe for calls that may be repeated: KV's compare-and-set operations are (on a new
  * bucket an update on an old revision is refused, as after any other writer).
+ *
+ * Some calls get no answer at all when their stream is gone (a KV `get` is a direct get, which
+ * nobody answers for a deleted stream): with `probe`, a call that timed out asks the handle
+ * whether its resource still exists (`probe` throws the missing-resource error if not).
  */
-export function reopening<T extends object>(first: T, reopen: () => Promise<T>, onReopen?: (err: unknown) => void): T {
+export function reopening<T extends object>(first: T, reopen: () => Promise<T>, options: { readonly probe?: (handle: T) => Promise<unknown>; readonly onReopen?: (err: unknown) => void } = {}): T {
+  const { probe, onReopen } = options;
   let current = first;
   let pending: Promise<T> | undefined;
   const heal = (failed: T, err: unknown): Promise<T> => {
@@ -140,7 +150,9 @@ export function reopening<T extends object>(first: T, reopen: () => Promise<T>, 
         const result = Reflect.apply(Reflect.get(used, prop, used) as Method, used, args);
         if (!(result instanceof Promise)) return result;
         return result.catch(async (err: unknown) => {
-          if (!isMissingJetStreamResource(err)) throw err;
+          let missing = isMissingJetStreamResource(err);
+          if (!missing && probe && isTimeout(err)) missing = await probe(used).then(() => false, (e: unknown) => isMissingJetStreamResource(e));
+          if (!missing) throw err;
           const healed = await heal(used, err);
           return Reflect.apply(Reflect.get(healed, prop, healed) as Method, healed, args);
         });

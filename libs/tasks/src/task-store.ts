@@ -27,11 +27,11 @@ export interface Versioned {
 export class TaskStore {
   private constructor(private readonly kv: KV) {}
 
-  static async open(messaging: Messaging, opts: { retentionMs: number; replicas: number; onReopen?: (err: unknown) => void }): Promise<TaskStore> {
+  static async open(messaging: Messaging, opts: { retentionMs: number; replicas: number }): Promise<TaskStore> {
     const open = () => whileJetStreamStarts(() => new Kvm(messaging.nc).create(messaging.ns.bucket(TASKS_BUCKET), { ttl: opts.retentionMs, history: 1, replicas: opts.replicas }));
     // The bucket can vanish under a running process (JetStream's store lost or wiped): it is
     // created again on the first call that misses it, instead of failing every call until restart.
-    return new TaskStore(reopening(await open(), open, opts.onReopen));
+    return new TaskStore(reopening(await open(), open, { probe: (kv) => kv.status() }));
   }
 
   async get(id: string): Promise<TaskRecord | undefined> {
