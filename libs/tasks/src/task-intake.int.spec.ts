@@ -190,7 +190,12 @@ describe('TaskIntake (real NATS)', () => {
       expect(wiped).toEqual(expect.arrayContaining([m.ns.stream(TASKS_STREAM), `KV_${m.ns.bucket(TASKS_BUCKET)}`]));
       // The records went with the store; the handle does not fail for good, it finds nothing.
       expect(await s.get(before.id)).toBeUndefined();
-      const after = await intakeWithRecovery.submit({ clusterId, tenantId: 'acme', idempotencyKey: 'after-wipe', newTaskId: () => newId('task'), prepare: prepare(clusterId) });
+      // As the orchestrator's prepare does: provision the task's queue (known ones are skipped).
+      const provisioned = async (taskId: string) => {
+        await queues.ensure(clusterId, null);
+        return prepare(clusterId)(taskId);
+      };
+      const after = await intakeWithRecovery.submit({ clusterId, tenantId: 'acme', idempotencyKey: 'after-wipe', newTaskId: () => newId('task'), prepare: provisioned });
       expect(after.status).toBe('queued');
       expect((await s.get(after.id))?.status).toBe('queued');
       const jsm = await m.jsm();
