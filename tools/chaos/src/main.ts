@@ -429,9 +429,18 @@ async function projectionsBehind(): Promise<string[]> {
   const { rows } = await pool!.query<{ name: string; position: string }>('SELECT name, position::text FROM projection_checkpoints');
   const behind: string[] = [];
   for (const p of ALL_PROJECTIONS) {
-    const { rows: last } = await pool!.query<{ p: string | null }>('SELECT max(position)::text AS p FROM eventstore.events WHERE type = ANY($1)', [[...p.handles]]);
-    const checkpoint = BigInt(rows.find((r) => r.name === p.name)?.position ?? '0');
-    if (checkpoint < BigInt(last[0]!.p ?? '0')) behind.push(p.name);
+    const checkpoint = rows.find((r) => r.name === p.name)?.position ?? '0';
+    // The events after its checkpoint that it would apply (its types, its streams).
+    const { rows: after } = await pool!.query<{ type: string; stream_id: string; data: Record<string, unknown>; metadata: Record<string, unknown>; position: string; revision: string; id: string }>(
+      'SELECT id::text, type, stream_id, data, metadata, position::text, revision::text FROM eventstore.events WHERE position > $1 ORDER BY position LIMIT 2000',
+      [checkpoint],
+    );
+    const pending = after.some((e) => {
+      if (!p.handles.has(e.type)) return false;
+      const stored = { id: e.id, type: e.type, streamId: e.stream_id, revision: BigInt(e.revision), position: BigInt(e.position), occurredAt: new Date(), data: e.data, metadata: e.metadata } as unknown as Parameters<typeof p.keyOf>[0];
+      return p.keyOf(stored) !== null;
+    });
+    if (pending) behind.push(p.name);
   }
   return behind;
 }
