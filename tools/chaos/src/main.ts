@@ -752,7 +752,7 @@ async function main(): Promise<number> {
   await run('no agent lost or running twice', checkAgentPlacement);
   await run('no event missing from JetStream', checkStream);
 
-  const leaderChanges = [...stack.procs.values()].reduce((n, p) => n + p.lines.filter((l) => l.includes('"msg":"no longer leader"')).length, 0);
+  const leaderChanges = [...[...stack.procs.values()].map((p) => p.lines), ...killed.map((k) => k.lines)].reduce((n, lines) => n + lines.filter((l) => l.includes('"msg":"no longer leader"')).length, 0);
   const out = [
     '',
     `chaos run, seed ${SEED}: ${DURATION_MS / 1000} s of chaos, settled ${why.length === 0 ? `in ${settleSeconds.toFixed(1)} s` : `NOT within ${SETTLE_MS / 1000} s`}, ${((Date.now() - t0) / 1000).toFixed(0)} s in all`,
