@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { checkAcknowledgedCommands, checkAgents, checkEventsInStream, checkReadModels, checkTasks, DOUBLE_RUN_SAMPLES, diffRows, renderReport, sampleDoubleRuns, type KeyedEvent } from './checks.ts';
+import { checkAcknowledgedCommands, checkAgents, checkRecovery, checkEventsInStream, checkReadModels, checkTasks, DOUBLE_RUN_SAMPLES, diffRows, renderReport, sampleDoubleRuns, type KeyedEvent } from './checks.ts';
 import { mulberry32 } from './random.ts';
 
 const ev = (key: string, revision: number, type: string, position: number, streamId = 'cluster-a'): KeyedEvent => ({ key, streamId, revision, type, position: String(position) });
@@ -120,5 +120,20 @@ describe('mulberry32', () => {
     const xs = Array.from({ length: 5 }, () => a());
     expect(Array.from({ length: 5 }, () => b())).toEqual(xs);
     expect(xs.every((x) => x >= 0 && x < 1)).toBe(true);
+  });
+});
+
+describe('checkRecovery', () => {
+  const ok = { settled: true, unsettled: [], roles: [{ role: 'relay', leader: 'o-1', members: ['o-1'] }], tasks: [{ clusterId: 'c', status: 'completed' }], commandStatus: 200, afterWipe: { tasks: 10, commands: 3 } };
+
+  it('passes when the system settled, every role is led and the probes succeed', () => {
+    expect(checkRecovery(ok).pass).toBe(true);
+  });
+
+  it('fails on a leaderless role, a probe task that is not accepted, or a refused command', () => {
+    expect(checkRecovery({ ...ok, roles: [{ role: 'relay', leader: null, members: ['o-1'] }] }).pass).toBe(false);
+    expect(checkRecovery({ ...ok, tasks: [{ clusterId: 'c', status: 'not accepted (503)' }] }).pass).toBe(false);
+    expect(checkRecovery({ ...ok, commandStatus: 503 }).pass).toBe(false);
+    expect(checkRecovery({ ...ok, settled: false, unsettled: ['orchestrator down'] }).problems[0]).toContain('orchestrator down');
   });
 });

@@ -334,6 +334,42 @@ export function checkEventsInStream(inLog: readonly { readonly id: string; reado
   );
 }
 
+// -- (f) the system recovered by itself ----------------------------------------------------------
+
+export interface RecoveryProbe {
+  /** Whether the run settled within its settle period (and, if not, why). */
+  readonly settled: boolean;
+  readonly unsettled: readonly string[];
+  /** GET /api/cluster/leader after the settle period. */
+  readonly roles: readonly { readonly role: string; readonly leader: string | null; readonly members: readonly string[] }[];
+  /** One task per initial cluster, submitted after the settle period, and what became of it. */
+  readonly tasks: readonly { readonly clusterId: string; readonly status: string }[];
+  /** One command after the settle period: its HTTP status (0: no answer). */
+  readonly commandStatus: number;
+  /** Tasks accepted and commands acknowledged between the NATS restart and the end of the load. */
+  readonly afterWipe: { readonly tasks: number; readonly commands: number };
+}
+
+/**
+ * Nobody helped after the NATS wipe, so the system must work again by itself: it settled, every
+ * singleton role has a leader, and a task per cluster and a command submitted now succeed.
+ */
+export function checkRecovery(p: RecoveryProbe): CheckResult {
+  const problems: string[] = [];
+  if (!p.settled) problems.push(`did not settle: ${p.unsettled.slice(0, 4).join('; ')}`);
+  const leaderless = p.roles.filter((r) => r.leader === null);
+  if (p.roles.length === 0) problems.push('no singleton role has a leader or a member');
+  for (const r of leaderless) problems.push(`role ${r.role} has no leader (members: ${r.members.join(', ') || 'none'})`);
+  const done = p.tasks.filter((t) => t.status === 'completed').length;
+  for (const t of p.tasks) if (t.status !== 'completed') problems.push(`a task submitted to ${t.clusterId} after the settle period: ${t.status}`);
+  if (p.commandStatus < 200 || p.commandStatus >= 300) problems.push(`a command after the settle period answered ${p.commandStatus || 'nothing'}`);
+  return result(
+    'the system recovered by itself',
+    `${p.settled ? 'settled' : 'NOT settled'}; ${p.roles.length - leaderless.length} of ${p.roles.length} roles led; probe tasks ${done} of ${p.tasks.length} completed; probe command ${p.commandStatus || 'unanswered'}; after the wipe ${p.afterWipe.tasks} tasks accepted, ${p.afterWipe.commands} commands acknowledged`,
+    problems,
+  );
+}
+
 // -- the report --------------------------------------------------------------------------------
 
 export function renderReport(results: readonly CheckResult[]): string {

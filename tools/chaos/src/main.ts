@@ -18,6 +18,8 @@
  *   (c) every task accepted (202) completed or was dead-lettered, exactly once
  *   (d) every desired agent of every live cluster runs, on its node; none runs twice or astray
  *   (e) every event in PostgreSQL is in the FLOTILLA_EVENTS stream, once, in order
+ *   (f) the system recovered by itself: it settled, every singleton role has a leader, and a task
+ *       per cluster and a command submitted after the settle period succeed
  *
  * Randomness is seeded (printed; --seed or CHAOS_SEED replays the same schedule and load). It
  * cleans up what it started (processes, nats-server and its store, databases, temp dirs) on any
@@ -38,6 +40,7 @@ import {
   checkAgents,
   checkEventsInStream,
   checkReadModels,
+  checkRecovery,
   checkTasks,
   renderReport,
   sampleDoubleRuns,
@@ -132,8 +135,11 @@ interface Accepted {
   readonly clusterId: string;
   readonly at: number;
 }
-/** When NATS lost its store (0: not yet). */
+/** When NATS lost its store, and when it was back (0: not yet). */
 let wipedAt = 0;
+let natsBackAt = 0;
+/** When each command was acknowledged (by key). */
+const ackedAt = new Map<string, number>();
 const accepted = new Map<string, Accepted>();
 let refusedTasks = 0;
 let failedTasks = 0;
@@ -263,6 +269,7 @@ async function command(what: string, method: string, path: string, body: unknown
       if (r.status >= 200 && r.status < 300) {
         const types = r.headers.get('flotilla-events');
         acked.push({ key, what, status: r.status, eventTypes: types ? types.split(',').filter(Boolean) : [], position: r.headers.get('flotilla-position') });
+        ackedAt.set(key, Date.now());
         return r;
       }
       if (r.status < 500) {
@@ -393,6 +400,7 @@ async function runSchedule(actions: readonly Action[], rng: Random, started: num
         note(`SIGKILL nats-server and delete its JetStream store (${nats!.storeDir}); back in ${a.downMs} ms`);
         await sleep(a.downMs);
         await nats!.restart();
+        natsBackAt = Date.now();
         note('nats-server restarted with an empty store');
         break;
       }
@@ -597,6 +605,40 @@ async function checkAgentPlacement(): Promise<CheckResult> {
   return checkAgents(out, recent, doubleRuns);
 }
 
+/** After the settle period: leaders, one task per initial cluster, one command. */
+async function checkRecovered(settled: boolean, why: readonly string[]): Promise<CheckResult> {
+  const leader = await call('GET', '/api/cluster/leader', undefined, {}).catch(() => undefined);
+  const roles = leader?.status === 200 ? ((leader.body as { roles: { role: string; leader: string | null; members: string[] }[] }).roles ?? []) : [];
+  const tasks = await Promise.all(
+    stable.map(async (clusterId) => {
+      const r = await call('POST', `/api/clusters/${clusterId}/tasks`, { payload: { probe: true } }, {}).catch(() => undefined);
+      if (!r || r.status !== 202) return { clusterId, status: `not accepted (${r?.status ?? 'no answer'})` };
+      const id = String((r.body as { id: string }).id);
+      const until = Date.now() + 20_000;
+      let status = 'queued';
+      while (Date.now() < until) {
+        const g = await call('GET', `/api/tasks/${id}`, undefined, {}).catch(() => undefined);
+        status = g?.status === 200 ? String((g.body as { status: string }).status) : `record unreadable (${g?.status ?? 'no answer'})`;
+        if (status === 'completed' || status === 'dead_lettered' || status === 'failed') break;
+        await sleep(250);
+      }
+      return { clusterId, status };
+    }),
+  );
+  const probe = await command('probe update', 'PUT', `/api/clusters/${stable[0]}`, { description: 'chaos probe after settling' });
+  return checkRecovery({
+    settled,
+    unsettled: why,
+    roles,
+    tasks,
+    commandStatus: probe?.status ?? 0,
+    afterWipe: {
+      tasks: natsBackAt ? [...accepted.values()].filter((t) => t.at > natsBackAt).length : 0,
+      commands: natsBackAt ? [...ackedAt.values()].filter((at) => at > natsBackAt).length : 0,
+    },
+  });
+}
+
 async function checkStream(): Promise<CheckResult> {
   // The log as of now; the relay is given a few seconds to publish up to it. Messages of events
   // appended after this moment are left out of the comparison.
@@ -746,6 +788,8 @@ async function main(): Promise<number> {
       results.push({ name, pass: false, figures: `the check itself failed: ${(err as Error).message}`, problems: [] });
     }
   };
+  // The probes first: their command is then checked with the others.
+  await run('the system recovered by itself', () => checkRecovered(why.length === 0, why));
   await run('acknowledged commands in the log exactly once', checkCommands);
   await run('read models equal a fresh rebuild', () => checkRebuild(stack!.db));
   await run('accepted tasks completed or dead-lettered exactly once', checkTaskFates);
