@@ -115,6 +115,8 @@ export class JetStreamTaskSource implements TaskSource {
   /** Agents that found nothing, with the watch generation they saw before looking. */
   private readonly idle = new Map<string, number>();
   private readonly watches = new Map<string, ClusterWatch>();
+  /** Clusters whose queue was found missing (warned about once until a pull works again). */
+  private readonly missing = new Set<string>();
   private scanTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -153,24 +155,35 @@ export class JetStreamTaskSource implements TaskSource {
             if (d && d.high + d.normal + d.low > 0) w.wake();
           }
         },
-        (err: unknown) => this.logger.warn({ err }, 'looking at the task queues failed'),
+        // No tasks stream (JetStream lost its store, nobody has queued a task since): nothing waits.
+        (err: unknown) => {
+          if (!isMissingJetStreamResource(err)) this.logger.warn({ err }, 'looking at the task queues failed');
+        },
       ).finally(() => this.scanWhileIdle());
     }, IDLE_CHECK_MS);
     this.scanTimer.unref();
   }
 
   async pull(agent: RunningAgentInfo, max: number, signal: AbortSignal): Promise<readonly TaskDelivery[]> {
+    const seen = this.watch(agent.clusterId).generation;
     try {
-      return await this.pullFrom(agent, max, signal);
+      const out = await this.pullFrom(agent, max, signal, seen);
+      this.missing.delete(agent.clusterId);
+      return out;
     } catch (err) {
-      if (isMissingJetStreamResource(err)) {
-        // The queue's consumers (or the whole tasks stream) vanished: JetStream's store was lost or
-        // wiped. Forget the handles, so the next pull (the agent retries after a pause) provisions
-        // the consumers again instead of asking for ones that no longer exist, for good.
-        this.forgetCluster(agent.clusterId);
+      if (!isMissingJetStreamResource(err)) throw err;
+      // The queue's consumers (or the whole tasks stream) vanished: JetStream's store was lost or
+      // wiped. Forget the handles, so the next pull provisions the consumers again instead of
+      // asking for ones that no longer exist, for good. Nothing is queued where there is no
+      // queue: the agent idles until a task is queued for its cluster (whose submission
+      // provisions the stream again) or the periodic look at the queues finds work.
+      this.forgetCluster(agent.clusterId);
+      if (!this.missing.has(agent.clusterId)) {
+        this.missing.add(agent.clusterId);
         this.logger.warn({ clusterId: agent.clusterId, err: (err as Error).message }, 'task queue missing; provisioning it again on the next pull');
       }
-      throw err;
+      this.idle.set(agent.agentId, seen);
+      return [];
     }
   }
 
@@ -179,8 +192,7 @@ export class JetStreamTaskSource implements TaskSource {
     this.queues.forget(clusterId);
   }
 
-  private async pullFrom(agent: RunningAgentInfo, max: number, signal: AbortSignal): Promise<readonly TaskDelivery[]> {
-    const seen = this.watch(agent.clusterId).generation;
+  private async pullFrom(agent: RunningAgentInfo, max: number, signal: AbortSignal, seen: number): Promise<readonly TaskDelivery[]> {
     const candidates = await this.candidates(agent);
     if (candidates.length === 0) {
       // An agent with nothing to pull from idles instead of spinning.
