@@ -158,6 +158,24 @@ describe('leases that hold under load and terms that only grow', () => {
     expect(second.term!).toBeGreaterThan(before);
     await second.stop();
   });
+
+  it('chaos: a leader whose buckets vanish under it (JetStream store wiped, PostgreSQL kept) stands down and the role is led again, under a higher term, without a restart', async () => {
+    let epochs = 100;
+    const newEpoch = async () => ++epochs;
+    const m = await connect('wiped');
+    const a = new LeaderElection(m, { role: 'failure-detector', memberId: 'a', ttlMs: TTL, newEpoch });
+    await a.start();
+    await until(() => a.isLeader, 2000);
+    const before = a.term!;
+    const jsm = await m.jsm();
+    for (const bucket of ['flotilla_leases', 'flotilla_members', 'flotilla_lease_epochs']) await jsm.streams.delete(`KV_${ns.ns.bucket(bucket)}`);
+    // The same process, the same bucket handles: they provision the buckets again and campaign on.
+    await until(() => a.isLeader && a.term! > before, 5000);
+    expect(Math.floor(a.term! / 2 ** 32)).toBeGreaterThan(Math.floor(before / 2 ** 32));
+    const view = await readLeadership(m, TTL);
+    expect(view.find((r) => r.role === 'failure-detector')?.leader).toBe('a');
+    await a.stop();
+  });
 });
 
 describe('handing a role over from any process', () => {

@@ -1,7 +1,7 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import { NotFoundError, RuleViolationError } from '@flotilla/domain';
 import type { Logger } from '@flotilla/telemetry';
-import { whileJetStreamStarts, type Messaging } from '@flotilla/messaging';
+import { reopening, whileJetStreamStarts, type Messaging } from '@flotilla/messaging';
 import { Campaign, decodeLease, encodeLease, memberKeyOf, presenceSubject, type LeaseValue } from './campaign.js';
 import { LeaseKeeper } from './lease-keeper.js';
 
@@ -44,11 +44,25 @@ export interface ElectionOptions {
 
 export async function openBuckets(messaging: Messaging, ttlMs: number, replicas = 1): Promise<{ leases: KV; members: KV; epochs: KV }> {
   const kvm = new Kvm(messaging.nc);
+  // Each bucket is created again by the first call that misses it (JetStream's store lost or
+  // wiped while PostgreSQL kept its data): campaigns then go on in the new bucket, under a new
+  // epoch (see termOf), instead of failing every tick until the process restarts. A holder's
+  // renew on the new bucket is refused (its revision is gone), so it stands down and campaigns.
   // Bucket TTL is the lease lifetime: a holder that stops renewing loses the key on the server,
   // without anybody having to notice it died.
-  const leases = await whileJetStreamStarts(() => kvm.create(messaging.ns.bucket(LEASES_BUCKET), { ttl: ttlMs, history: 1, replicas }));
-  const members = await whileJetStreamStarts(() => kvm.create(messaging.ns.bucket(MEMBERS_BUCKET), { ttl: ttlMs * 2, history: 1, replicas }));
-  const epochs = await whileJetStreamStarts(() => kvm.create(messaging.ns.bucket(EPOCHS_BUCKET), { history: 1, replicas }));
+  const specs: Record<string, { ttl?: number; history: number; replicas: number }> = {
+    [LEASES_BUCKET]: { ttl: ttlMs, history: 1, replicas },
+    [MEMBERS_BUCKET]: { ttl: ttlMs * 2, history: 1, replicas },
+    [EPOCHS_BUCKET]: { history: 1, replicas },
+  };
+  const create = (name: string) => whileJetStreamStarts(() => kvm.create(messaging.ns.bucket(name), specs[name]!));
+  // The three went together: the first call to miss one (a members put, every tick, misses at
+  // once) creates them all again, rather than each waiting for a call of its own to time out.
+  const open = async (name: string): Promise<KV> =>
+    reopening(await create(name), async () => (await Promise.all(Object.keys(specs).map(create)))[Object.keys(specs).indexOf(name)]!, { probe: (kv) => kv.status() });
+  const leases = await open(LEASES_BUCKET);
+  const members = await open(MEMBERS_BUCKET);
+  const epochs = await open(EPOCHS_BUCKET);
   return { leases, members, epochs };
 }
 

@@ -10,5 +10,5 @@ export {
   type RequestOptions,
   type ServeOptions,
 } from './messaging.js';
-export { ensureConsumer, ensureStream, whileJetStreamStarts, type ConsumerSpec, type StreamSpec } from './jetstream.js';
+export { ensureConsumer, ensureStream, isMissingJetStreamResource, reopening, whileJetStreamStarts, type ConsumerSpec, type StreamSpec } from './jetstream.js';
 export { FlotillaNatsTransport, NatsRequestContext } from './nest-transport.js';

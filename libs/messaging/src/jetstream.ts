@@ -93,3 +93,70 @@ async function ensureConsumerOnce(jsm: JetStreamManager, stream: string, spec: C
   }
   return jsm.consumers.add(stream, spec);
 }
+
+/**
+ * The stream, consumer or bucket a call needed is gone from JetStream: deleted, or lost with the
+ * server's store (a wiped or replaced volume, a new NATS cluster). A publish that no stream stores
+ * comes back as "no responders" (JetStreamNotEnabled); a lookup as stream or consumer not found.
+ */
+export function isMissingJetStreamResource(err: unknown): boolean {
+  if (err instanceof JetStreamApiError) return err.code === JetStreamApiCodes.StreamNotFound || err.code === JetStreamApiCodes.ConsumerNotFound;
+  const e = err as { name?: unknown; message?: unknown; isNoResponders?: () => boolean } | null | undefined;
+  if (!e) return false;
+  if (e.name === 'JetStreamNotEnabled') return true;
+  if (typeof e.isNoResponders === 'function' && e.isNoResponders()) return true;
+  return /stream not found|consumer not found|no responders/i.test(String(e.message ?? ''));
+}
+
+function isTimeout(err: unknown): boolean {
+  const e = err as { name?: unknown; message?: unknown } | null | undefined;
+  return e?.name === 'TimeoutError' || /timeout/i.test(String(e?.message ?? ''));
+}
+
+/**
+ * A JetStream-backed handle (a KV bucket, say) that provisions itself again when what it stands
+ * for vanished from the server. PostgreSQL is the source of truth and JetStream's store can be
+ * lost (it fsyncs lazily; a volume can be wiped): a handle opened once at start would otherwise
+ * fail every call until its process restarts. A call that fails because the resource is missing
+ * runs `reopen` (one at a time, shared by concurrent callers) and is tried once more on the new
+ * handle. Only safe for calls that may be repeated: KV's compare-and-set operations are (on a new
+ * bucket an update on an old revision is refused, as after any other writer).
+ *
+ * Some calls get no answer at all when their stream is gone (a KV `get` is a direct get, which
+ * nobody answers for a deleted stream): with `probe`, a call that timed out asks the handle
+ * whether its resource still exists (`probe` throws the missing-resource error if not).
+ */
+export function reopening<T extends object>(first: T, reopen: () => Promise<T>, options: { readonly probe?: (handle: T) => Promise<unknown>; readonly onReopen?: (err: unknown) => void } = {}): T {
+  const { probe, onReopen } = options;
+  let current = first;
+  let pending: Promise<T> | undefined;
+  const heal = (failed: T, err: unknown): Promise<T> => {
+    if (current !== failed) return Promise.resolve(current);
+    if (!pending) {
+      onReopen?.(err);
+      pending = reopen()
+        .then((next) => (current = next))
+        .finally(() => (pending = undefined));
+    }
+    return pending;
+  };
+  type Method = (...args: unknown[]) => unknown;
+  return new Proxy(first, {
+    get(_target, prop) {
+      const value: unknown = Reflect.get(current, prop, current);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        const used = current;
+        const result = Reflect.apply(Reflect.get(used, prop, used) as Method, used, args);
+        if (!(result instanceof Promise)) return result;
+        return result.catch(async (err: unknown) => {
+          let missing = isMissingJetStreamResource(err);
+          if (!missing && probe && isTimeout(err)) missing = await probe(used).then(() => false, (e: unknown) => isMissingJetStreamResource(e));
+          if (!missing) throw err;
+          const healed = await heal(used, err);
+          return Reflect.apply(Reflect.get(healed, prop, healed) as Method, healed, args);
+        });
+      };
+    },
+  });
+}

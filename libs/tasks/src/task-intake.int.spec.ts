@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { TASKS_STREAM, taskSubjects } from '@flotilla/contracts';
+import { TASKS_BUCKET, TASKS_STREAM, taskSubjects } from '@flotilla/contracts';
 import { newId, PayloadTooLargeError, RateLimitedError, UnavailableError } from '@flotilla/domain';
 import { Messaging } from '@flotilla/messaging';
-import { createTestNamespace, type TestNamespace } from '@flotilla/testing';
+import { createTestNamespace, deleteNamespaceStreams, type TestNamespace } from '@flotilla/testing';
 import { TaskIntake, type PreparedTask } from './task-intake.js';
-import { ensureTaskStreams } from './task-queues.js';
+import { ensureTaskStreams, TaskQueues } from './task-queues.js';
 import { TaskStore, type TaskRecord } from './task-store.js';
 
 /** The process "dies": every later call of the instance fails, so no cleanup runs either. */
@@ -164,6 +164,46 @@ describe('TaskIntake (real NATS)', () => {
     } finally {
       await m.close();
       await small.cleanup();
+    }
+  });
+
+  it('chaos: after JetStream lost its store (PostgreSQL kept), a submission provisions the task streams, its queue and the records bucket again, without a restart', async () => {
+    const own = createTestNamespace();
+    const m = await Messaging.connect({ servers: [own.natsUrl], name: 'task-intake-wiped', namespace: own.prefix, requestTimeoutMs: 5000 });
+    try {
+      await ensureTaskStreams(m, { replicas: 1 });
+      const s = await TaskStore.open(m, { retentionMs: 600_000, replicas: 1 });
+      const queues = new TaskQueues(m, { streams: { replicas: 1 } });
+      const intakeWithRecovery = new TaskIntake(m, s, {
+        maxQueuedPerTenant: 1000,
+        tenantOf: async () => 'acme',
+        usageTtlMs: 0,
+        recover: async (queue) => {
+          await queues.recover();
+          if (queue) await queues.ensure(queue.clusterId, queue.capability);
+        },
+      });
+      const clusterId = `acme_${newId('cluster')}`;
+      await queues.ensure(clusterId, null);
+      const before = await intakeWithRecovery.submit({ clusterId, tenantId: 'acme', newTaskId: () => newId('task'), prepare: prepare(clusterId) });
+      const wiped = await deleteNamespaceStreams(m.nc, own.ns);
+      expect(wiped).toEqual(expect.arrayContaining([m.ns.stream(TASKS_STREAM), `KV_${m.ns.bucket(TASKS_BUCKET)}`]));
+      // The records went with the store; the handle does not fail for good, it finds nothing.
+      expect(await s.get(before.id)).toBeUndefined();
+      // As the orchestrator's prepare does: provision the task's queue (known ones are skipped).
+      const provisioned = async (taskId: string) => {
+        await queues.ensure(clusterId, null);
+        return prepare(clusterId)(taskId);
+      };
+      const after = await intakeWithRecovery.submit({ clusterId, tenantId: 'acme', idempotencyKey: 'after-wipe', newTaskId: () => newId('task'), prepare: provisioned });
+      expect(after.status).toBe('queued');
+      expect((await s.get(after.id))?.status).toBe('queued');
+      const jsm = await m.jsm();
+      const consumer = await jsm.consumers.info(m.ns.stream(TASKS_STREAM), queues.consumerName(clusterId, 'normal', null));
+      expect(consumer.num_pending).toBe(1);
+    } finally {
+      await m.close();
+      await own.cleanup();
     }
   });
 

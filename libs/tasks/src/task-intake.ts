@@ -1,7 +1,7 @@
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { TASKS_STREAM, taskSubjects, type QueuedTask } from '@flotilla/contracts';
 import { PayloadTooLargeError, RateLimitedError, UnavailableError } from '@flotilla/domain';
-import { encodeJson, type Messaging } from '@flotilla/messaging';
+import { encodeJson, isMissingJetStreamResource, type Messaging } from '@flotilla/messaging';
 import type { Logger } from '@flotilla/telemetry';
 import type { TaskRecord, TaskStore } from './task-store.js';
 
@@ -41,6 +41,12 @@ export interface TaskIntakeOptions {
   /** How old the per-tenant count may be (one stream-info request per refresh). */
   readonly usageTtlMs?: number;
   readonly logger?: Logger;
+  /**
+   * Creates the task streams again (and, given one, a queue's consumers) when JetStream lost them
+   * (a store wiped or replaced): the publish that missed them is then tried once more. Without it,
+   * such a submission is refused (503).
+   */
+  readonly recover?: (queue?: { readonly clusterId: string; readonly capability: string | null }) => Promise<void>;
 }
 
 interface Usage {
@@ -189,8 +195,18 @@ export class TaskIntake {
     const h = natsHeaders();
     for (const [k, v] of Object.entries(prepared.headers ?? {})) h.set(k, v);
     let seq: number;
+    const publish = () => this.messaging.js().publish(this.messaging.ns.subject(prepared.subject), data, { msgID: record.id, headers: h });
     try {
-      ({ seq } = await this.messaging.js().publish(this.messaging.ns.subject(prepared.subject), data, { msgID: record.id, headers: h }));
+      try {
+        ({ seq } = await publish());
+      } catch (err) {
+        // No stream stores the subject any more (JetStream's store was lost): provision it again
+        // and publish once more. Safe to repeat: the message id deduplicates.
+        if (!this.options.recover || !isMissingJetStreamResource(err)) throw err;
+        this.options.logger?.warn({ taskId: record.id }, 'the task stream is missing; creating it again');
+        await this.options.recover({ clusterId: record.routed_to, capability: record.capability });
+        ({ seq } = await publish());
+      }
     } catch (err) {
       throw this.refusal(err, record);
     }
@@ -284,7 +300,13 @@ export class TaskIntake {
     const started = performance.now();
     const jsm = await this.messaging.jsm();
     const queuePrefix = this.messaging.ns.subject(taskSubjects.queueAll).slice(0, -1);
-    const info = await jsm.streams.info(this.messaging.ns.stream(TASKS_STREAM), { subjects_filter: this.messaging.ns.subject(taskSubjects.queueAll) });
+    const stream = this.messaging.ns.stream(TASKS_STREAM);
+    const filter = { subjects_filter: this.messaging.ns.subject(taskSubjects.queueAll) };
+    const info = await jsm.streams.info(stream, filter).catch(async (err: unknown) => {
+      if (!this.options.recover || !isMissingJetStreamResource(err)) throw err;
+      await this.options.recover();
+      return jsm.streams.info(stream, filter);
+    });
     const byCluster = new Map<string, number>();
     for (const [subject, n] of Object.entries(info.state.subjects ?? {})) {
       if (!subject.startsWith(queuePrefix)) continue;

@@ -56,12 +56,32 @@ export class TaskQueues {
 
   private readonly ackWaitMs: number;
 
-  /** `ackWaitMs`: TASK_ACK_WAIT_MS; every service that creates the queues must use the same. */
+  private readonly streams: TaskStreamOptions | undefined;
+
+  /**
+   * `ackWaitMs`: TASK_ACK_WAIT_MS; every service that creates the queues must use the same.
+   * `streams`: how the task streams are made, for a service that may create them again (`recover`).
+   */
   constructor(
     private readonly messaging: Messaging,
-    options: { ackWaitMs?: number } = {},
+    options: { ackWaitMs?: number; streams?: TaskStreamOptions } = {},
   ) {
     this.ackWaitMs = options.ackWaitMs ?? TASK_ACK_WAIT_MS;
+    this.streams = options.streams;
+  }
+
+  /**
+   * The task streams vanished (JetStream's store was lost or wiped): create them again and forget
+   * every queue provisioned so far, so each is provisioned again on its next use.
+   */
+  async recover(): Promise<void> {
+    this.known.clear();
+    if (this.streams) await ensureTaskStreams(this.messaging, this.streams);
+  }
+
+  /** Forgets that a cluster's queues were provisioned (their consumers were found missing). */
+  forget(clusterId: string): void {
+    for (const key of this.known) if (key.startsWith(`${clusterId}/`)) this.known.delete(key);
   }
 
   consumerName(clusterId: string, priority: Priority, capability: string | null | undefined): string {

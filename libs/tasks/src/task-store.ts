@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Kvm, type KV } from '@nats-io/kv';
 import { TASKS_BUCKET, type TaskView } from '@flotilla/contracts';
 import { NotFoundError } from '@flotilla/domain';
-import { whileJetStreamStarts, type Messaging } from '@flotilla/messaging';
+import { reopening, whileJetStreamStarts, type Messaging } from '@flotilla/messaging';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -28,8 +28,10 @@ export class TaskStore {
   private constructor(private readonly kv: KV) {}
 
   static async open(messaging: Messaging, opts: { retentionMs: number; replicas: number }): Promise<TaskStore> {
-    const kv = await whileJetStreamStarts(() => new Kvm(messaging.nc).create(messaging.ns.bucket(TASKS_BUCKET), { ttl: opts.retentionMs, history: 1, replicas: opts.replicas }));
-    return new TaskStore(kv);
+    const open = () => whileJetStreamStarts(() => new Kvm(messaging.nc).create(messaging.ns.bucket(TASKS_BUCKET), { ttl: opts.retentionMs, history: 1, replicas: opts.replicas }));
+    // The bucket can vanish under a running process (JetStream's store lost or wiped): it is
+    // created again on the first call that misses it, instead of failing every call until restart.
+    return new TaskStore(reopening(await open(), open, { probe: (kv) => kv.status() }));
   }
 
   async get(id: string): Promise<TaskRecord | undefined> {

@@ -8,6 +8,15 @@ import { freePort } from './services.js';
 export interface PrivateNatsServer {
   readonly url: string;
   readonly port: number;
+  /** The JetStream store directory (what `wipe` deletes). */
+  readonly storeDir: string;
+  running(): boolean;
+  /** Kills the server (SIGKILL by default, as a crash would) and waits for it to exit. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Deletes every stream, consumer and KV bucket on disk (the server must be down). */
+  wipe(): void;
+  /** Starts the server again on the same port and store directory. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -29,32 +38,52 @@ export async function startNatsServer(extraConfig = '', opts: { env?: Record<str
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-nats-'));
   const conf = path.join(dir, 'nats.conf');
-  fs.writeFileSync(conf, `listen: 127.0.0.1:${port}\njetstream { store_dir: ${JSON.stringify(path.join(dir, 'js'))} }\n${extraConfig}`);
-  const child: ChildProcess = spawn(natsServerBinary(), ['-c', conf], { stdio: 'ignore', env: { ...process.env, ...opts.env } });
-  const until = Date.now() + 10_000;
-  for (;;) {
-    const up = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port });
-      s.once('connect', () => (s.destroy(), resolve(true)));
-      s.once('error', () => resolve(false));
-    });
-    if (up) break;
-    if (Date.now() > until || child.exitCode !== null) {
-      if (child.exitCode === null) child.kill('SIGKILL');
-      fs.rmSync(dir, { recursive: true, force: true });
-      throw new Error(`nats-server did not start on ${port}`);
+  const storeDir = path.join(dir, 'js');
+  fs.writeFileSync(conf, `listen: 127.0.0.1:${port}\njetstream { store_dir: ${JSON.stringify(storeDir)} }\n${extraConfig}`);
+  let child: ChildProcess | undefined;
+  const running = () => child !== undefined && child.exitCode === null && child.signalCode === null;
+  const kill = async (signal: NodeJS.Signals = 'SIGKILL') => {
+    if (!child || !running()) return;
+    const exited = new Promise((r) => child!.once('exit', r));
+    child.kill(signal);
+    await exited;
+  };
+  const start = async () => {
+    child = spawn(natsServerBinary(), ['-c', conf], { stdio: 'ignore', env: { ...process.env, ...opts.env } });
+    const until = Date.now() + 10_000;
+    for (;;) {
+      const up = await new Promise<boolean>((resolve) => {
+        const s = net.connect({ host: '127.0.0.1', port });
+        s.once('connect', () => (s.destroy(), resolve(true)));
+        s.once('error', () => resolve(false));
+      });
+      if (up) return;
+      if (Date.now() > until || child.exitCode !== null) {
+        if (child.exitCode === null) child.kill('SIGKILL');
+        throw new Error(`nats-server did not start on ${port}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
     }
-    await new Promise((r) => setTimeout(r, 50));
+  };
+  try {
+    await start();
+  } catch (err) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw err;
   }
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
+    storeDir,
+    running,
+    kill,
+    wipe: () => {
+      if (running()) throw new Error('stop the NATS server before wiping its store');
+      fs.rmSync(storeDir, { recursive: true, force: true });
+    },
+    restart: start,
     stop: async () => {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await exited;
-      }
+      await kill('SIGTERM');
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

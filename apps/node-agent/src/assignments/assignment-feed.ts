@@ -6,7 +6,7 @@ import {
   type ConsumerMessages,
 } from '@nats-io/jetstream';
 import { nodeAssignmentFeed } from '@flotilla/contracts';
-import type { Messaging } from '@flotilla/messaging';
+import { isMissingJetStreamResource, type Messaging } from '@flotilla/messaging';
 import type { Logger } from '@flotilla/telemetry';
 import type { LocalState } from '../node/local-state.js';
 import {
@@ -23,6 +23,8 @@ const NANOS_PER_MS = 1_000_000;
 const ACK_WAIT_MS = 5000;
 /** How long undelivered assignments may wait before the subscription is renewed. */
 const STALL_MS = 3000;
+/** How long a stream behind the local copy (being re-fed after a store loss) is waited for. */
+const REFEED_WAIT_MS = 30_000;
 
 export interface FeedListener {
   /** Called once, when the book has caught up with everything the log held at start. */
@@ -91,9 +93,9 @@ export class AssignmentFeed {
 
   private async follow(signal: AbortSignal, onCaughtUp: () => void): Promise<void> {
     const jsm = await this.messaging.jsm();
-    const lastSeq = await this.waitForStream(signal);
-    if (lastSeq === undefined) return;
     const saved = await this.local.loadAssignments(this.nodeId);
+    const lastSeq = await this.waitForStream(signal, saved?.lastSeq ?? 0);
+    if (lastSeq === undefined) return;
     // A local copy from a stream that has since been reset (sequence went backwards) is worthless.
     this.book = saved && saved.lastSeq <= lastSeq ? saved : new AssignmentBook(this.nodeId);
     if (saved && saved !== this.book)
@@ -149,7 +151,13 @@ export class AssignmentFeed {
             messages.stop();
           }
         })
-        .catch((err: unknown) => this.logger.warn({ err }, 'assignment feed: consumer info failed'))
+        .catch((err: unknown) => {
+          this.logger.warn({ err }, 'assignment feed: consumer info failed');
+          // The consumer (or the whole stream) is gone: JetStream's store was lost or wiped and
+          // the relay re-feeds the stream from the event store. The pull would wait for the old
+          // consumer for good: start over (create the consumer again, once the stream is back).
+          if (isMissingJetStreamResource(err)) messages.stop();
+        })
         .finally(() => (checking = false));
     }, 1000);
     try {
@@ -172,14 +180,24 @@ export class AssignmentFeed {
     }
   }
 
-  /** The stream's last sequence, once the stream exists (the relay creates it); undefined when aborted. */
-  private async waitForStream(signal: AbortSignal): Promise<number | undefined> {
+  /**
+   * The stream's last sequence, once the stream exists (the relay creates it); undefined when
+   * aborted. A stream behind the local copy (`localSeq`) is given REFEED_WAIT_MS to catch up
+   * first: after JetStream lost its store the relay re-feeds the stream from the event store, in
+   * log order, so the same events come back under the same sequences, and the local copy is
+   * valid again once the stream has passed it (no replay, no agent stopped and started again).
+   */
+  private async waitForStream(signal: AbortSignal, localSeq: number): Promise<number | undefined> {
     const jsm = await this.messaging.jsm();
     let logged = false;
+    const refeedUntil = Date.now() + REFEED_WAIT_MS;
     while (!signal.aborted) {
       try {
         const info = await jsm.streams.info(this.streamName);
-        return info.state.last_seq;
+        if (info.state.last_seq >= localSeq || Date.now() >= refeedUntil) return info.state.last_seq;
+        if (!logged) this.logger.info({ stream: info.state.last_seq, local: localSeq }, 'the event stream is behind the local assignments; waiting for the relay to re-feed it');
+        logged = true;
+        await new Promise((r) => setTimeout(r, 500));
       } catch (err) {
         if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound))
           throw err;

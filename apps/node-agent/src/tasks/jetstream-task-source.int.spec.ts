@@ -4,7 +4,7 @@ import { newId, type AgentSpec, type JsonValue } from '@flotilla/domain';
 import { encodeJson, Messaging } from '@flotilla/messaging';
 import { ensureTaskStreams, queuedTaskOf, TaskIntake, TaskQueues, TaskStore, type TaskRecord } from '@flotilla/tasks';
 import { createLogger } from '@flotilla/telemetry';
-import { createTestNamespace, type TestNamespace } from '@flotilla/testing';
+import { createTestNamespace, deleteNamespaceStreams, type TestNamespace } from '@flotilla/testing';
 import type { RunningAgentInfo, TaskDelivery } from '../runner/task-source.js';
 import { JetStreamTaskSource } from './jetstream-task-source.js';
 
@@ -91,6 +91,46 @@ describe('JetStreamTaskSource (real NATS)', () => {
     const deadline = Date.now() + ms;
     while (!probe() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   };
+
+  it('chaos: after JetStream lost its store (streams and buckets gone), an agent pulls again from the queue provisioned anew, without a restart', async () => {
+    const own = createTestNamespace();
+    const m = await Messaging.connect({ servers: [own.natsUrl], name: 'task-source-wiped', namespace: own.prefix, requestTimeoutMs: 5000 });
+    try {
+      await ensureTaskStreams(m, { replicas: 1 });
+      const s = await TaskStore.open(m, { retentionMs: 600_000, replicas: 1 });
+      const queues = new TaskQueues(m, { streams: { replicas: 1 } });
+      const submitter = new TaskIntake(m, s, {
+        maxQueuedPerTenant: 1000,
+        tenantOf: async () => 'acme',
+        usageTtlMs: 0,
+        recover: async (queue) => {
+          await queues.recover();
+          if (queue) await queues.ensure(queue.clusterId, queue.capability);
+        },
+      });
+      const clusterId = newId('cluster');
+      const source = new JetStreamTaskSource(m, s, 'node-1', logger);
+      const agent = agentOf(clusterId);
+      // The agent has pulled before: its queue's consumers are provisioned and remembered.
+      expect(await source.pull(agent, 1, new AbortController().signal)).toEqual([]);
+      await deleteNamespaceStreams(m.nc, own.ns);
+      const queued = await submitter.submit({ clusterId, tenantId: 'acme', newTaskId: () => newId('task'), prepare: async (taskId) => ({ subject: taskSubjects.queue(clusterId, 'normal', null), record: record(clusterId, taskId) }) });
+      let delivery: TaskDelivery | undefined;
+      const deadline = Date.now() + 5000;
+      while (!delivery && Date.now() < deadline) {
+        // A pull that finds its consumers gone finds nothing; the next provisions them again.
+        const got = await source.pull(agent, 1, new AbortController().signal);
+        delivery = got[0];
+      }
+      expect(delivery?.task.taskId).toBe(queued.id);
+      await delivery!.ack({ after: 'wipe' });
+      expect(await s.get(queued.id)).toMatchObject({ status: 'completed', result: { after: 'wipe' } });
+      source.close();
+    } finally {
+      await m.close();
+      await own.cleanup();
+    }
+  });
 
   it('finding 10c: a result too large for a NATS message fails its task once, with an error naming the limit, instead of being retried although it completed', async () => {
     const clusterId = newId('cluster');

@@ -12,7 +12,7 @@ import {
   type TaskOutcome,
 } from '@flotilla/contracts';
 import type { FlotillaError, JsonValue } from '@flotilla/domain';
-import { decodeJson, encodeJson, type Messaging } from '@flotilla/messaging';
+import { decodeJson, encodeJson, isMissingJetStreamResource, type Messaging } from '@flotilla/messaging';
 import { recordOfQueuedTask, TaskQueues, type TaskStore, type Versioned } from '@flotilla/tasks';
 import { context, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import { contextFromHeaders, currentTraceHeaders, tracer, type Logger } from '@flotilla/telemetry';
@@ -115,6 +115,8 @@ export class JetStreamTaskSource implements TaskSource {
   /** Agents that found nothing, with the watch generation they saw before looking. */
   private readonly idle = new Map<string, number>();
   private readonly watches = new Map<string, ClusterWatch>();
+  /** Clusters whose queue was found missing (warned about once until a pull works again). */
+  private readonly missing = new Set<string>();
   private scanTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -153,7 +155,10 @@ export class JetStreamTaskSource implements TaskSource {
             if (d && d.high + d.normal + d.low > 0) w.wake();
           }
         },
-        (err: unknown) => this.logger.warn({ err }, 'looking at the task queues failed'),
+        // No tasks stream (JetStream lost its store, nobody has queued a task since): nothing waits.
+        (err: unknown) => {
+          if (!isMissingJetStreamResource(err)) this.logger.warn({ err }, 'looking at the task queues failed');
+        },
       ).finally(() => this.scanWhileIdle());
     }, IDLE_CHECK_MS);
     this.scanTimer.unref();
@@ -161,6 +166,33 @@ export class JetStreamTaskSource implements TaskSource {
 
   async pull(agent: RunningAgentInfo, max: number, signal: AbortSignal): Promise<readonly TaskDelivery[]> {
     const seen = this.watch(agent.clusterId).generation;
+    try {
+      const out = await this.pullFrom(agent, max, signal, seen);
+      this.missing.delete(agent.clusterId);
+      return out;
+    } catch (err) {
+      if (!isMissingJetStreamResource(err)) throw err;
+      // The queue's consumers (or the whole tasks stream) vanished: JetStream's store was lost or
+      // wiped. Forget the handles, so the next pull provisions the consumers again instead of
+      // asking for ones that no longer exist, for good. Nothing is queued where there is no
+      // queue: the agent idles until a task is queued for its cluster (whose submission
+      // provisions the stream again) or the periodic look at the queues finds work.
+      this.forgetCluster(agent.clusterId);
+      if (!this.missing.has(agent.clusterId)) {
+        this.missing.add(agent.clusterId);
+        this.logger.warn({ clusterId: agent.clusterId, err: (err as Error).message }, 'task queue missing; provisioning it again on the next pull');
+      }
+      this.idle.set(agent.agentId, seen);
+      return [];
+    }
+  }
+
+  private forgetCluster(clusterId: string): void {
+    for (const key of [...this.consumers.keys()]) if (key.startsWith(`${clusterId}/`)) this.consumers.delete(key);
+    this.queues.forget(clusterId);
+  }
+
+  private async pullFrom(agent: RunningAgentInfo, max: number, signal: AbortSignal, seen: number): Promise<readonly TaskDelivery[]> {
     const candidates = await this.candidates(agent);
     if (candidates.length === 0) {
       // An agent with nothing to pull from idles instead of spinning.

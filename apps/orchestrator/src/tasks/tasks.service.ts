@@ -42,7 +42,10 @@ export class TasksService implements OnModuleInit {
     @Inject(CONFIG) private readonly config: Config,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
-    this.queues = new TaskQueues(messaging, { ackWaitMs: config.TASK_ACK_WAIT_MS });
+    this.queues = new TaskQueues(messaging, {
+      ackWaitMs: config.TASK_ACK_WAIT_MS,
+      streams: { replicas: config.NATS_STREAM_REPLICAS, maxBytes: config.TASKS_STREAM_MAX_BYTES },
+    });
   }
 
   async onModuleInit(): Promise<void> {
@@ -59,6 +62,11 @@ export class TasksService implements OnModuleInit {
         return state.status === 'none' ? undefined : state.tenantId;
       },
       logger: this.logger,
+      // JetStream lost the task streams (its store wiped or replaced): provision them again.
+      recover: async (queue) => {
+        await this.queues.recover();
+        if (queue) await this.queues.ensure(queue.clusterId, queue.capability);
+      },
     });
   }
 
