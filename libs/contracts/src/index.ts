@@ -1,6 +1,9 @@
 export { Namespace } from './namespace.js';
 export {
+  isNodeToken,
+  nodeOfSubject,
   route,
+  routeSubject,
   SERVICES,
   type ReplyEnvelope,
   type Route,
@@ -16,7 +19,7 @@ export {
   type DependencyCheck,
   type PingReply,
 } from './system.js';
-export { actsForPlatform, Headers, PLATFORM_TENANT, spansAllTenants, SYSTEM_IDENTITY, type RequestIdentity } from './headers.js';
+export { actsForPlatform, Headers, nodeIdentity, PLATFORM_TENANT, spansAllTenants, SYSTEM_IDENTITY, type RequestIdentity } from './headers.js';
 export { formatPath, issuesFromZod, parseOrThrow } from './validation.js';
 export {
   idOf,

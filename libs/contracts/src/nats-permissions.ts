@@ -45,7 +45,8 @@ export const SERVICE_SUBJECTS: Readonly<Record<ServiceName, { readonly sub: read
   'node-agent': {
     // flotilla.taskq.>: a core subscription that wakes idle agents the moment a task is queued.
     sub: ['node-agent.>', 'flotilla.taskq.>'],
-    pub: ['registry.heartbeats.*', 'registry.nodes.register', 'registry.nodes.drain', 'registry.nodes.heartbeat', 'orchestrator.agents.report', 'metrics.telemetry.*', 'flotilla.tasks.>', 'flotilla.taskdlq.>'],
+    // Per-node subjects (`….<nodeId>`): a node agent speaks for its own node only (nodeAgentUser).
+    pub: ['registry.heartbeats.*', 'registry.nodes.register.*', 'registry.nodes.drain.*', 'orchestrator.agents.report.*', 'metrics.telemetry.*', 'flotilla.tasks.>', 'flotilla.taskdlq.>'],
   },
 };
 
@@ -63,12 +64,14 @@ export function serviceUser(service: ServiceName, password: NatsPassword, ns = n
 
 /**
  * The user of one node agent whose node id is known up front (the local runner's): the
- * node-agent permissions, with its heartbeats and telemetry limited to its own node's subjects,
- * so one node's credentials cannot speak for another node.
+ * node-agent permissions, with its heartbeats, telemetry, registration, drain and agent reports
+ * limited to its own node's subjects, so one node's credentials cannot speak for another node.
  */
 export function nodeAgentUser(nodeId: string, user: string, password: NatsPassword, ns = new Namespace()): NatsUser {
   if (!/^[A-Za-z0-9_-]+$/.test(nodeId)) throw new Error(`node id '${nodeId}' cannot be a NATS subject token`);
-  const own: Record<string, string> = { 'registry.heartbeats.*': `registry.heartbeats.${nodeId}`, 'metrics.telemetry.*': `metrics.telemetry.${nodeId}` };
+  const own: Record<string, string> = Object.fromEntries(
+    ['registry.heartbeats.*', 'metrics.telemetry.*', 'registry.nodes.register.*', 'registry.nodes.drain.*', 'orchestrator.agents.report.*'].map((s) => [s, `${s.slice(0, -1)}${nodeId}`]),
+  );
   const base = serviceUser('node-agent', password, ns);
   return {
     ...base,

@@ -12,7 +12,9 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import {
   Headers,
   Namespace,
+  nodeOfSubject,
   parseOrThrow,
+  routeSubject,
   type ReplyEnvelope,
   type RequestIdentity,
   type Route,
@@ -41,6 +43,11 @@ export interface MessagingOptions {
 /** What a handler learns about the request besides its payload. */
 export interface RequestMeta {
   readonly subject: string;
+  /**
+   * On a per-node route (`<subject>.<nodeId>`), the node the request was sent for: the subject's
+   * last token. NATS permissions let only that node's user (and the services) publish it.
+   */
+  readonly node?: string | undefined;
   readonly identity: RequestIdentity | undefined;
   readonly correlationId: string | undefined;
   readonly idempotencyKey: string | undefined;
@@ -49,6 +56,8 @@ export interface RequestMeta {
 
 export interface RequestOptions {
   readonly timeoutMs?: number;
+  /** The node of a per-node route (`routeSubject`): a node agent sends for its own node only. */
+  readonly node?: string;
   readonly identity?: RequestIdentity;
   readonly correlationId?: string;
   readonly idempotencyKey?: string;
@@ -145,7 +154,7 @@ export class Messaging {
 
   /** Sends a request and returns the typed reply, or throws the typed error the server raised. */
   async request<R extends Route>(route: R, data: RouteRequest<R>, opts: RequestOptions = {}): Promise<RouteResponse<R>> {
-    const subject = this.ns.subject(route.subject);
+    const subject = this.ns.subject(routeSubject(route, opts.node));
     const timeout = opts.timeoutMs ?? this.options.requestTimeoutMs;
     return withSpan(
       `send ${route.subject}`,
@@ -153,7 +162,7 @@ export class Messaging {
       async () => {
         const h = natsHeaders();
         for (const [k, v] of Object.entries(currentTraceHeaders())) h.set(k, v);
-        setIdentityHeaders(h, opts);
+        setIdentityHeaders(h, opts, opts.identity);
         let reply: Msg;
         try {
           reply = await this.nc.request(subject, encodeJson(data ?? {}), { timeout, headers: h });
@@ -203,7 +212,8 @@ export class Messaging {
         const started = performance.now();
         try {
           const data = parseOrThrow(route.request, decodeJson(msg.data) ?? {}, `${route.subject} request`) as RouteRequestParsed<R>;
-          const result = await handler(data, requestMeta(msg, carrier));
+          const meta = requestMeta(msg, carrier);
+          const result = await handler(data, route.perNode ? { ...meta, node: nodeOfSubject(route, this.ns.unprefix(msg.subject)) } : meta);
           envelope = { ok: true, data: result };
         } catch (err) {
           const error: FlotillaError = toFlotillaError(err);
@@ -338,12 +348,12 @@ function headerRecord(h: MsgHdrs | undefined): Record<string, string> {
   return out;
 }
 
-function setIdentityHeaders(h: MsgHdrs, opts: RequestOptions): void {
-  if (opts.identity) {
-    h.set(Headers.actor, opts.identity.actor);
-    h.set(Headers.tenant, opts.identity.tenantId);
-    h.set(Headers.role, opts.identity.role);
-    if (opts.identity.sourceAddress) h.set(Headers.sourceAddress, opts.identity.sourceAddress);
+function setIdentityHeaders(h: MsgHdrs, opts: RequestOptions, identity: RequestIdentity | undefined): void {
+  if (identity) {
+    h.set(Headers.actor, identity.actor);
+    h.set(Headers.tenant, identity.tenantId);
+    h.set(Headers.role, identity.role);
+    if (identity.sourceAddress) h.set(Headers.sourceAddress, identity.sourceAddress);
   }
   if (opts.correlationId) h.set(Headers.correlationId, opts.correlationId);
   if (opts.idempotencyKey) h.set(Headers.idempotencyKey, opts.idempotencyKey);

@@ -46,14 +46,15 @@ export class LiveState implements OnModuleInit, OnModuleDestroy {
         callback: (err, msg) => {
           if (err) return;
           const parsed = telemetry.safeParse(decodeJson(msg.data));
-          if (parsed.success) this.onTelemetry(parsed.data);
+          // The node is the subject's (only its NATS user may publish it), never the payload's.
+          if (parsed.success && parsed.data.node_id === nodeOfSubject(msg.subject)) this.onTelemetry(parsed.data);
         },
       }),
       nc.subscribe(this.messaging.ns.subject(registrySubjects.heartbeats), {
         callback: (err, msg) => {
           if (err) return;
           const parsed = heartbeat.safeParse(decodeJson(msg.data));
-          if (parsed.success)
+          if (parsed.success && parsed.data.node_id === nodeOfSubject(msg.subject))
             this.heartbeats.set(parsed.data.node_id, { beat: parsed.data, receivedAt: Date.now() });
         },
       }),
@@ -142,4 +143,9 @@ export class LiveState implements OnModuleInit, OnModuleDestroy {
     });
     return { status: r.status, score: r.score, reasons: r.reasons.map((x) => x.message) };
   }
+}
+
+/** The last token of `metrics.telemetry.<nodeId>` / `registry.heartbeats.<nodeId>`. */
+function nodeOfSubject(subject: string): string {
+  return subject.slice(subject.lastIndexOf('.') + 1);
 }

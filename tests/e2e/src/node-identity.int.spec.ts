@@ -1,0 +1,77 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { orchestratorRoutes } from '@flotilla/contracts';
+import { RuleViolationError, ValidationError } from '@flotilla/domain';
+import { Messaging } from '@flotilla/messaging';
+import { startStack, type Stack } from '@flotilla/testing';
+
+const BLUEPRINT = `apiVersion: flotilla/v1
+kind: Blueprint
+metadata: { id: ident, name: ident, version: 1.0.0 }
+cluster: { type: team, minWorkers: 1, targetWorkers: 1, maxWorkers: 2, scaling: { enabled: false } }
+agents:
+  - { name: lead, role: supervisor, runtime: { kind: builtin, handler: echo } }
+  - { name: hand, role: worker, reportsTo: lead, runtime: { kind: builtin, handler: echo } }
+`;
+
+interface AgentRow {
+  id: string;
+  state: string;
+  node_id: string | null;
+}
+
+describe('issue 13, finding 3: a node speaks for itself only, on its own subjects', () => {
+  let stack: Stack;
+  let client: Messaging;
+
+  beforeAll(async () => {
+    stack = await startStack({ label: 'node-identity', apps: ['orchestrator', 'registry', 'gateway'], nodes: [{ id: 'ident-a' }] });
+    client = await Messaging.connect({ servers: [stack.ns.natsUrl], namespace: stack.ns.prefix, name: 'node-identity-test', requestTimeoutMs: 10_000 });
+    expect((await stack.call('POST', '/api/blueprints?wait=true', BLUEPRINT)).status).toBe(201);
+    expect((await stack.call('POST', '/api/clusters?wait=true', { id: 'ident-1', blueprint_id: 'ident', name: 'ident' })).status).toBe(201);
+    const until = Date.now() + 60_000;
+    while ((await stack.call('GET', '/api/clusters/ident-1')).body.status !== 'active') {
+      if (Date.now() > until) throw new Error('cluster ident-1 not active within 60 s');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }, 90_000);
+
+  afterAll(async () => {
+    await client?.close();
+    await stack?.stop();
+  });
+
+  const agents = async () => (await stack.call('GET', '/api/clusters/ident-1/agents')).body.agents as AgentRow[];
+  const events = async () => (await stack.call('GET', '/api/clusters/ident-1/events?limit=1000')).body.events as { type: string; data: Record<string, unknown> }[];
+
+  it('finding 3: an agent report from a node the agent is not assigned to is refused and records nothing', async () => {
+    const before = await agents();
+    const worker = before.find((a) => a.node_id === 'ident-a' && a.state === 'idle')!;
+    expect(worker).toBeDefined();
+    const recorded = (await events()).length;
+    // Another node claims the agent started there (before: a move, recorded as AgentReplaced).
+    const started = await client
+      .request(orchestratorRoutes.reportAgent, { cluster_id: 'ident-1', agent_id: worker.id, state: 'started' }, { node: 'ident-b' })
+      .catch((e: unknown) => e);
+    expect(started).toBeInstanceOf(RuleViolationError);
+    expect((started as RuleViolationError).details).toMatchObject({ rule: 'agent_not_assigned', node_id: 'ident-b' });
+    // A node id in the payload is no way around the subject.
+    const aliased = await client
+      .request(orchestratorRoutes.reportAgent, { cluster_id: 'ident-1', agent_id: worker.id, node_id: 'ident-a', state: 'stopped' }, { node: 'ident-b' })
+      .catch((e: unknown) => e);
+    expect(aliased).toBeInstanceOf(ValidationError);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await agents()).toEqual(before);
+    expect((await events()).length).toBe(recorded);
+  });
+
+  it("finding 3: the node's own report is taken, with the node as the actor", async () => {
+    const worker = (await agents()).find((a) => a.node_id === 'ident-a' && a.state === 'idle')!;
+    // The node repeats what it reported already: accepted (idempotent), and nothing new is recorded.
+    const reply = await client.request(orchestratorRoutes.reportAgent, { cluster_id: 'ident-1', agent_id: worker.id, state: 'started' }, { node: 'ident-a' });
+    expect(reply.recorded).toEqual([]);
+    const startedBy = (await stack.call('GET', '/api/clusters/ident-1/events?limit=1000')).body.events.find(
+      (e: { type: string; data: { agentId?: string } }) => e.type === 'AgentStarted' && e.data.agentId === worker.id,
+    );
+    expect(startedBy?.actor).toBe('node-agent:ident-a');
+  });
+});
