@@ -15,6 +15,7 @@ import {
   nodeOfSubject,
   parseOrThrow,
   routeSubject,
+  SYSTEM_IDENTITY,
   type ReplyEnvelope,
   type RequestIdentity,
   type Route,
@@ -22,7 +23,7 @@ import {
   type RouteRequestParsed,
   type RouteResponse,
 } from '@flotilla/contracts';
-import { errorFromEnvelope, TimeoutError, toFlotillaError, UnavailableError, type FlotillaError } from '@flotilla/domain';
+import { errorFromEnvelope, TimeoutError, toFlotillaError, UnauthenticatedError, UnavailableError, type FlotillaError } from '@flotilla/domain';
 import { contextFromHeaders, currentTraceHeaders, type Logger, withSpan } from '@flotilla/telemetry';
 
 export type NatsErrorKind = 'timeout' | 'no_responders' | 'request' | 'disconnect' | 'connection';
@@ -162,7 +163,9 @@ export class Messaging {
       async () => {
         const h = natsHeaders();
         for (const [k, v] of Object.entries(currentTraceHeaders())) h.set(k, v);
-        setIdentityHeaders(h, opts, opts.identity);
+        // A service's own request says so (the system identity) rather than saying nothing: a
+        // request without identity headers is refused (see handle). Per-node routes carry none.
+        setIdentityHeaders(h, opts, opts.identity ?? (route.perNode ? undefined : SYSTEM_IDENTITY));
         let reply: Msg;
         try {
           reply = await this.nc.request(subject, encodeJson(data ?? {}), { timeout, headers: h });
@@ -213,6 +216,11 @@ export class Messaging {
         try {
           const data = parseOrThrow(route.request, decodeJson(msg.data) ?? {}, `${route.subject} request`) as RouteRequestParsed<R>;
           const meta = requestMeta(msg, carrier);
+          // Who asks is what the headers say, and only users that NATS permissions let publish this
+          // route can say it (end users' identities: the gateway alone). Saying nothing is not
+          // the system's identity, it is no identity: refused. A per-node route's identity is
+          // its subject's node instead (only that node's NATS user may publish it).
+          if (!route.perNode && !meta.identity) throw new UnauthenticatedError(`a request on ${route.subject} without identity headers is refused`, { subject: route.subject });
           const result = await handler(data, route.perNode ? { ...meta, node: nodeOfSubject(route, this.ns.unprefix(msg.subject)) } : meta);
           envelope = { ok: true, data: result };
         } catch (err) {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { orchestratorRoutes } from '@flotilla/contracts';
-import { RuleViolationError, ValidationError } from '@flotilla/domain';
+import { headers as natsHeaders } from '@nats-io/transport-node';
+import { Headers, orchestratorRoutes, registryRoutes, routeSubject } from '@flotilla/contracts';
+import { RuleViolationError, UnauthenticatedError, ValidationError } from '@flotilla/domain';
 import { Messaging } from '@flotilla/messaging';
 import { startStack, type Stack } from '@flotilla/testing';
 
@@ -73,5 +74,20 @@ describe('issue 13, finding 3: a node speaks for itself only, on its own subject
       (e: { type: string; data: { agentId?: string } }) => e.type === 'AgentStarted' && e.data.agentId === worker.id,
     );
     expect(startedBy?.actor).toBe('node-agent:ident-a');
+  });
+
+  it('finding 3: a request without identity headers is refused, not served as the all-tenant system', async () => {
+    // What an unknown client sends: no Flotilla-Actor/Tenant/Role headers at all.
+    const raw = await client.nc.request(`${stack.ns.prefix}.${orchestratorRoutes.listClusters.subject}`, JSON.stringify({}), { timeout: 5000 });
+    expect(raw.json()).toMatchObject({ ok: false, error: { code: new UnauthenticatedError('x').code } });
+    const h = natsHeaders();
+    h.set(Headers.actor, 'key:ops');
+    h.set(Headers.tenant, '*');
+    h.set(Headers.role, 'admin');
+    const asserted = await client.nc.request(`${stack.ns.prefix}.${orchestratorRoutes.listClusters.subject}`, JSON.stringify({}), { timeout: 5000, headers: h });
+    expect(asserted.json()).toMatchObject({ ok: true });
+    // A node's own registration needs no header: its subject says which node (and only its NATS user may publish it).
+    const own = await client.nc.request(`${stack.ns.prefix}.${routeSubject(registryRoutes.drainOwnNode, 'ident-zz')}`, JSON.stringify({}), { timeout: 5000 });
+    expect(own.json()).toMatchObject({ ok: false, error: { code: 'not_found' } });
   });
 });
