@@ -12,6 +12,7 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import {
   Headers,
   Namespace,
+  natsInboxPrefix,
   nodeOfSubject,
   parseOrThrow,
   routeSubject,
@@ -107,7 +108,9 @@ export class Messaging {
       nc = await connect({
         servers: [...options.servers],
         name: options.name,
-        ...(options.user ? { user: options.user, pass: options.password ?? '' } : {}),
+        // Replies come to this user's own inbox prefix (`_INBOX_<user>`), the only inbox its
+        // permissions let it subscribe to: no client can read another's replies.
+        ...(options.user ? { user: options.user, pass: options.password ?? '', inboxPrefix: natsInboxPrefix(options.user) } : {}),
         reconnect: true,
         maxReconnectAttempts: -1,
         reconnectTimeWait: 250,
