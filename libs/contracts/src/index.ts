@@ -36,4 +36,4 @@ export { asyncApiDocument, asyncApiYaml, EVENT_MESSAGE_SCHEMA } from './asyncapi
 export * from './tasks.js';
 export * from './metrics.js';
 export * from './access.js';
-export { CONTROL_PLANE_SERVICES, deploymentNatsAuthorization, integratorUser, LEASE_BUCKETS, natsAuthorizationConfig, natsInboxPrefix, natsPasswordVariable, nodeAgentUser, serviceUser, SERVICE_SUBJECTS, type NatsPassword, type NatsPermissions, type NatsUser } from './nats-permissions.js';
+export { COMPOSE_NODES, CONTROL_PLANE_SERVICES, deploymentNatsAuthorization, integratorUser, kubernetesNatsAuthorization, LEASE_BUCKETS, natsAuthorizationConfig, natsInboxPrefix, natsPasswordVariable, nodeAgentPasswordVariable, nodeAgentUser, nodeAgentUserName, serviceUser, SERVICE_SUBJECTS, type NatsPassword, type NatsPermissions, type NatsUser } from './nats-permissions.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { CONTROL_PLANE_SERVICES, deploymentNatsAuthorization, integratorUser, natsAuthorizationConfig, natsInboxPrefix, natsPasswordVariable, nodeAgentUser, serviceUser } from './nats-permissions.js';
+import { COMPOSE_NODES, CONTROL_PLANE_SERVICES, deploymentNatsAuthorization, nodeAgentPasswordVariable, nodeAgentUserName, integratorUser, natsAuthorizationConfig, natsInboxPrefix, natsPasswordVariable, nodeAgentUser, serviceUser } from './nats-permissions.js';
 import { Namespace } from './namespace.js';
 import { SERVICES } from './route.js';
 
@@ -16,8 +16,17 @@ describe('NATS users as nats-server configuration', () => {
 
   it("gives the deployments one user per service, each with its own password variable", () => {
     const conf = deploymentNatsAuthorization();
-    for (const s of SERVICES) expect(conf).toContain(`{ user: "flotilla-${s}", password: $${natsPasswordVariable(s)},`);
-    expect(natsPasswordVariable('node-agent')).toBe('FLOTILLA_NATS_PASSWORD_NODE_AGENT');
+    for (const s of CONTROL_PLANE_SERVICES) expect(conf).toContain(`{ user: "flotilla-${s}", password: $${natsPasswordVariable(s)},`);
+    expect(SERVICES.filter((s) => s !== 'node-agent')).toEqual([...CONTROL_PLANE_SERVICES]);
+  });
+
+  it('finding 3: gives every compose node agent a user of its own node, and none a shared one', () => {
+    const conf = deploymentNatsAuthorization();
+    for (const n of COMPOSE_NODES) expect(conf).toContain(`{ user: "${nodeAgentUserName(n)}", password: $${nodeAgentPasswordVariable(n)},`);
+    expect(nodeAgentPasswordVariable('node-a')).toBe('FLOTILLA_NATS_PASSWORD_NODE_AGENT_NODE_A');
+    expect(conf).not.toContain('user: "flotilla-node-agent",');
+    expect(conf).toContain('"registry.heartbeats.node-a"');
+    expect(conf).not.toContain('"registry.heartbeats.*"], subscribe: { allow: ["_INBOX_flotilla-node-agent');
   });
 
   it('finding 3: no user may subscribe to every inbox or use the whole JetStream API or every bucket', () => {

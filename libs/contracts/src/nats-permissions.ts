@@ -265,15 +265,38 @@ export const natsPasswordVariable = (service: ServiceName): string => `FLOTILLA_
 export const CONTROL_PLANE_SERVICES = ['gateway', 'orchestrator', 'registry', 'autoscaler', 'metrics'] as const satisfies readonly Exclude<ServiceName, 'node-agent'>[];
 
 /**
- * The `authorization` block of the deployments' NATS servers (docker-compose, Kubernetes): one
- * user per service, `flotilla-<service>`, limited to that service's subjects, its password read
- * by nats-server from `$FLOTILLA_NATS_PASSWORD_<SERVICE>`. Every node agent shares the
- * node-agent user (any node's subjects). `npm run env:example` writes it to
- * deploy/nats/auth.conf and deploy/k8s/base/nats-auth.yaml.
+ * The nodes docker-compose runs a node agent for (services node-agent-a and node-agent-b), each
+ * with a NATS user of its own: add one here, to docker-compose.yml, and run `npm run env:example`.
+ */
+export const COMPOSE_NODES = ['node-a', 'node-b'] as const;
+
+/** A deployment node agent's NATS user (`flotilla-node-agent-<nodeId>`). */
+export const nodeAgentUserName = (nodeId: string): string => `flotilla-node-agent-${nodeId}`;
+
+/** The variable that holds a deployment node agent's NATS password (`FLOTILLA_NATS_PASSWORD_NODE_AGENT_NODE_A`). */
+export const nodeAgentPasswordVariable = (nodeId: string): string => `FLOTILLA_NATS_PASSWORD_NODE_AGENT_${nodeId.replace(/-/g, '_').toUpperCase()}`;
+
+const controlPlaneUsers = () => CONTROL_PLANE_SERVICES.map((s) => serviceUser(s, { env: natsPasswordVariable(s) }));
+
+/**
+ * The `authorization` block of docker-compose's NATS server (deploy/nats/auth.conf): one user per
+ * service, `flotilla-<service>`, limited to that service's subjects, and one per node agent,
+ * `flotilla-node-agent-<nodeId>`, limited to its own node's; nats-server reads each password from
+ * its environment (`$FLOTILLA_NATS_PASSWORD_<SERVICE>`, `$FLOTILLA_NATS_PASSWORD_NODE_AGENT_<NODE>`).
+ * Written by `npm run env:example`.
  */
 export function deploymentNatsAuthorization(): string {
-  return natsAuthorizationConfig([
-    ...CONTROL_PLANE_SERVICES.map((s) => serviceUser(s, { env: natsPasswordVariable(s) })),
-    nodeAgentPermissions('*', 'flotilla-node-agent', { env: 'FLOTILLA_NATS_PASSWORD_NODE_AGENT' }, new Namespace()),
-  ]);
+  return natsAuthorizationConfig([...controlPlaneUsers(), ...COMPOSE_NODES.map((n) => nodeAgentUser(n, nodeAgentUserName(n), { env: nodeAgentPasswordVariable(n) }))]);
+}
+
+/**
+ * The Kubernetes NATS servers' users (deploy/k8s/base/nats-auth.yaml): the same service users,
+ * and one node-agent user shared by the node-agent Deployment's pods (their node ids are their
+ * pod names, unknown when the users are written). It may speak on any node's subjects; the
+ * receivers still take the node from the subject and the orchestrator checks reports against
+ * the node's assignments. Per-node users there need per-node workloads (or an issuer of
+ * per-pod credentials): not done yet.
+ */
+export function kubernetesNatsAuthorization(): string {
+  return natsAuthorizationConfig([...controlPlaneUsers(), nodeAgentPermissions('*', 'flotilla-node-agent', { env: natsPasswordVariable('node-agent') }, new Namespace())]);
 }

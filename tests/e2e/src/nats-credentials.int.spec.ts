@@ -4,7 +4,7 @@ import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import fs from 'node:fs';
 import path from 'node:path';
-import { integratorUser, natsAuthorizationConfig, natsInboxPrefix, natsPasswordVariable, nodeAgentUser, SERVICES, serviceUser, type NatsUser } from '@flotilla/contracts';
+import { COMPOSE_NODES, CONTROL_PLANE_SERVICES, integratorUser, natsAuthorizationConfig, natsInboxPrefix, natsPasswordVariable, nodeAgentPasswordVariable, nodeAgentUser, nodeAgentUserName, serviceUser, type NatsUser } from '@flotilla/contracts';
 import { startNatsServer, type PrivateNatsServer } from '@flotilla/testing';
 
 /** Waits for the server to refuse a subscription (permission errors arrive asynchronously). */
@@ -105,11 +105,16 @@ describe('NATS credentials: each service and integrator limited to its subjects'
 
 describe("the deployments' NATS users (deploy/nats/auth.conf) on a real nats-server", () => {
   const file = path.resolve(import.meta.dirname, '..', '..', '..', 'deploy', 'nats', 'auth.conf');
-  const passwords = Object.fromEntries(SERVICES.map((s) => [natsPasswordVariable(s), `pw-${s}-${process.pid}`]));
+  // One user per control-plane service and one per compose node agent, each with its own password.
+  const logins = [
+    ...CONTROL_PLANE_SERVICES.map((s) => ({ user: `flotilla-${s}`, variable: natsPasswordVariable(s) })),
+    ...COMPOSE_NODES.map((n) => ({ user: nodeAgentUserName(n), variable: nodeAgentPasswordVariable(n) })),
+  ];
+  const passwords = Object.fromEntries(logins.map((l) => [l.variable, `pw-${l.user}-${process.pid}`]));
   let server: PrivateNatsServer;
   const conns: NatsConnection[] = [];
-  const as = async (service: (typeof SERVICES)[number]) => {
-    const nc = await connect({ servers: server.url, user: `flotilla-${service}`, pass: passwords[natsPasswordVariable(service)]!, inboxPrefix: natsInboxPrefix(`flotilla-${service}`) });
+  const as = async (user: string) => {
+    const nc = await connect({ servers: server.url, user, pass: passwords[logins.find((l) => l.user === user)!.variable]!, inboxPrefix: natsInboxPrefix(user) });
     conns.push(nc);
     return nc;
   };
@@ -122,20 +127,25 @@ describe("the deployments' NATS users (deploy/nats/auth.conf) on a real nats-ser
     await server?.stop();
   });
 
-  it('lets every service in with the password from the server environment, and no one with another', async () => {
-    for (const service of SERVICES) await (await as(service)).flush();
+  it('lets every service and every node agent in with the password from the server environment, and no one with another', async () => {
+    for (const { user } of logins) await (await as(user)).flush();
     await expect(connect({ servers: server.url, user: 'flotilla-orchestrator', pass: passwords[natsPasswordVariable('gateway')]! })).rejects.toThrow();
+    await expect(connect({ servers: server.url, user: 'flotilla-node-agent', pass: 'anything' })).rejects.toThrow();
   });
 
-  it('holds each service to its subjects: a node agent may heartbeat but not command the orchestrator', async () => {
-    const node = await as('node-agent');
+  it("finding 3: holds each node agent to its own node: it heartbeats for itself, not for another node nor to the orchestrator", async () => {
+    const node = await as(nodeAgentUserName('node-a'));
     expect(await refused(node, 'orchestrator.>')).toBe(true);
-    const metrics = await as('metrics');
-    const beats = metrics.subscribe('registry.heartbeats.*', { max: 1 });
+    const metrics = await as('flotilla-metrics');
+    const got: string[] = [];
+    const beats = metrics.subscribe('registry.heartbeats.*', { callback: (_e, m) => void got.push(`${m.subject}:${m.string()}`) });
     await metrics.flush();
+    node.publish('registry.heartbeats.node-b', 'forged');
     node.publish('registry.heartbeats.node-a', 'beat');
-    await node.flush();
-    for await (const m of beats) expect(m.string()).toBe('beat');
+    await node.flush().catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    beats.unsubscribe();
+    expect(got).toEqual(['registry.heartbeats.node-a:beat']);
   });
 
   it('does not start without the passwords in its environment (no user is left without one)', async () => {
