@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { headers as natsHeaders } from '@nats-io/transport-node';
-import { Headers, orchestratorRoutes, registryRoutes, routeSubject } from '@flotilla/contracts';
+import { Headers, orchestratorRoutes, registryRoutes, registrySubjects, routeSubject } from '@flotilla/contracts';
 import { RuleViolationError, UnauthenticatedError, ValidationError } from '@flotilla/domain';
 import { Messaging } from '@flotilla/messaging';
 import { startStack, type Stack } from '@flotilla/testing';
@@ -74,6 +74,15 @@ describe('issue 13, finding 3: a node speaks for itself only, on its own subject
       (e: { type: string; data: { agentId?: string } }) => e.type === 'AgentStarted' && e.data.agentId === worker.id,
     );
     expect(startedBy?.actor).toBe('node-agent:ident-a');
+  });
+
+  it("finding 3: a heartbeat is its subject's node's: one naming another node is dropped", async () => {
+    const usage = async () => (await stack.call('GET', '/api/cluster/nodes/ident-a')).body.usage as { cpu_percent: number } | null;
+    // Another node's subject carrying ident-a's id and a reading ident-a never sent.
+    client.publish(registrySubjects.heartbeat('ident-zz'), { node_id: 'ident-a', sent_at: new Date().toISOString(), cpu_percent: 99.5, memory_percent: 1, disk_percent: 1, load_avg: 0, agents: [] });
+    await client.nc.flush();
+    await new Promise((r) => setTimeout(r, 150));
+    expect((await usage())?.cpu_percent).not.toBe(99.5);
   });
 
   it('finding 3: a request without identity headers is refused, not served as the all-tenant system', async () => {
