@@ -2,10 +2,10 @@ import { Controller, Inject } from '@nestjs/common';
 import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
 import {
   metricsRoutes as r,
-  SYSTEM_IDENTITY,
   type RouteRequestParsed,
   spansAllTenants,
 } from '@flotilla/contracts';
+import { UnauthenticatedError } from '@flotilla/domain';
 import type { NatsRequestContext, RequestMeta } from '@flotilla/messaging';
 import { withTenant, type ReadModelOrm } from '@flotilla/projections';
 import { Snapshots } from './collector/snapshots.service.js';
@@ -13,8 +13,10 @@ import { READ_MODELS } from './tokens.js';
 
 type Req<K extends keyof typeof r> = RouteRequestParsed<(typeof r)[K]>;
 
+/** The caller's tenant; a request without identity headers never gets here (Messaging refuses it). */
 function tenantOf(meta: RequestMeta): string | undefined {
-  const identity = meta.identity ?? SYSTEM_IDENTITY;
+  const identity = meta.identity;
+  if (!identity) throw new UnauthenticatedError('a request without identity headers is refused', { subject: meta.subject });
   return spansAllTenants(identity) ? undefined : identity.tenantId;
 }
 

@@ -132,8 +132,9 @@ describe('node agent (a process, real NATS and PostgreSQL)', () => {
       body: { handled: (req.body as { task_id: string }).task_id },
     }));
 
-    messaging.serve(registryRoutes.registerNode, (req) => {
-      registrations.push(req);
+    // The node agent speaks on its own node's subjects (`….<nodeId>`), the node id is the subject's.
+    messaging.serve(registryRoutes.registerOwnNode, (req, meta) => {
+      registrations.push({ ...req, subject_node: meta.node });
       if (req.resume_own_drain) nodeStatus = 'online';
       const view = {
         id: req.node_id ?? NODE,
@@ -143,13 +144,13 @@ describe('node agent (a process, real NATS and PostgreSQL)', () => {
       };
       return view as unknown as NodeView;
     });
-    messaging.serve(registryRoutes.drainNode, (req) => {
-      drains.push(req.id);
+    messaging.serve(registryRoutes.drainOwnNode, (_req, meta) => {
+      drains.push(meta.node!);
       nodeStatus = 'draining';
-      return { id: req.id, status: nodeStatus } as unknown as NodeView;
+      return { id: meta.node, status: nodeStatus } as unknown as NodeView;
     });
-    messaging.serve(orchestratorRoutes.reportAgent, (req) => {
-      reports.push({ ...req, at: Date.now() });
+    messaging.serve(orchestratorRoutes.reportAgent, (req, meta) => {
+      reports.push({ ...req, node_id: meta.node!, at: Date.now() });
       return { recorded: [] };
     });
     messaging.nc.subscribe(messaging.subject(registrySubjects.heartbeat(NODE)), {
@@ -210,6 +211,7 @@ describe('node agent (a process, real NATS and PostgreSQL)', () => {
     );
     expect(registration).toMatchObject({
       node_id: NODE,
+      subject_node: NODE,
       zone: 'zone-b',
       labels: { tier: 'fast' },
       services: ['web'],

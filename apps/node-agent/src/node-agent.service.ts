@@ -135,9 +135,9 @@ export class NodeAgentService implements OnApplicationBootstrap, BeforeApplicati
     if (this.registered && this.nodeIdValue) {
       try {
         await this.messaging.request(
-          registryRoutes.drainNode,
-          { id: this.nodeIdValue, reason: 'node agent shutting down' },
-          { timeoutMs: Math.min(2000, Math.max(250, graceMs / 4)) },
+          registryRoutes.drainOwnNode,
+          { reason: 'node agent shutting down' },
+          { timeoutMs: Math.min(2000, Math.max(250, graceMs / 4)), node: this.nodeIdValue },
         );
         await this.local.markSelfDrained(this.nodeIdValue);
         this.logger.info({ nodeId: this.nodeIdValue }, 'node marked draining');
@@ -204,9 +204,9 @@ export class NodeAgentService implements OnApplicationBootstrap, BeforeApplicati
     while (!signal.aborted) {
       try {
         const view = await this.messaging.request(
-          registryRoutes.registerNode,
+          registryRoutes.registerOwnNode,
           { ...registration(this.nodeId, this.config), resume_own_drain: resumeOwnDrain },
-          { timeoutMs: 3000 },
+          { timeoutMs: 3000, node: this.nodeId },
         );
         this.logger.info(
           {

@@ -25,7 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { Namespace, registryRoutes, registrySubjects } from '@flotilla/contracts';
+import { Namespace, registryRoutes, registrySubjects, routeSubject } from '@flotilla/contracts';
 import { place, type NodeSnapshot, type PlacementRequest } from '@flotilla/domain';
 import { createEventStore } from '@flotilla/eventstore';
 import {
@@ -182,7 +182,7 @@ try {
     Array.from({ length: NODES }, (_, i) => i),
     64,
     async (i) => {
-      await request(nc, ns, registryRoutes.registerNode.subject, {
+      await request(nc, ns, routeSubject(registryRoutes.registerOwnNode, nodeId(i)), {
         node_id: nodeId(i),
         hostname: nodeId(i),
         address: '10.0.0.1',

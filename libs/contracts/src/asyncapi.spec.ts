@@ -18,10 +18,12 @@ describe('AsyncAPI document', () => {
     expect(addresses).toContain('orchestrator.clusters.scale');
     expect(addresses).toContain('registry.placement.place');
     expect(addresses).toContain('registry.heartbeats.{nodeId}');
+    // A node agent's own-node routes (finding 3 of issue 13): the node is the subject's.
+    expect(addresses).toEqual(expect.arrayContaining(['orchestrator.agents.report.{nodeId}', 'registry.nodes.register.{nodeId}', 'registry.nodes.drain.{nodeId}']));
     // Every route any service answers, whichever group it belongs to.
     const routeSubjects = Object.entries(contracts)
       .filter(([name]) => name.endsWith('Routes'))
-      .flatMap(([, group]) => Object.values(group as Record<string, { subject: string }>).map((r) => r.subject));
+      .flatMap(([, group]) => Object.values(group as Record<string, { subject: string }>).map((r) => r.subject.replace(/\.\*$/, '.{nodeId}')));
     expect(routeSubjects.length).toBeGreaterThan(40);
     expect(routeSubjects.filter((subject) => !addresses.includes(subject))).toEqual([]);
     // And the subjects services publish on.

@@ -90,7 +90,7 @@ export const EVENT_MESSAGE_SCHEMA: Json = {
 };
 
 function operationId(subject: string): string {
-  return subject.replace(/[.-](\w)/g, (_m, c: string) => c.toUpperCase());
+  return subject.replace(/\.\*$/, '.node').replace(/[.-](\w)/g, (_m, c: string) => c.toUpperCase());
 }
 
 /**
@@ -131,9 +131,10 @@ export function asyncApiDocument(): Json {
       },
     };
     channels[id] = {
-      address: r.subject,
+      address: r.perNode ? `${r.subject.slice(0, -1)}{nodeId}` : r.subject,
       messages: { request: { $ref: `#/components/messages/${id}Request` } },
       description: r.description,
+      ...(r.perNode ? { parameters: { nodeId: { description: "The node the request speaks for (only that node's NATS user may publish it)" } } } : {}),
     };
     channels[`${id}Reply`] = {
       address: null,

@@ -25,6 +25,15 @@ export const SYSTEM_IDENTITY: RequestIdentity = {
 };
 
 /**
+ * Who acts when a node agent speaks for its own node on a per-node subject
+ * (`registry.nodes.register.<nodeId>`, `orchestrator.agents.report.<nodeId>`): the node, known
+ * from the subject that only its NATS user may publish, never from a header or the payload.
+ */
+export function nodeIdentity(nodeId: string): RequestIdentity {
+  return { actor: `node-agent:${nodeId}`, tenantId: PLATFORM_TENANT, role: 'service' };
+}
+
+/**
  * The tenant of identities that span every tenant, and the owner of what belongs to the fleet
  * rather than to one tenant (nodes' lifecycle, the placement strategy, leadership).
  */

@@ -1,6 +1,9 @@
 export { Namespace } from './namespace.js';
 export {
+  isNodeToken,
+  nodeOfSubject,
   route,
+  routeSubject,
   SERVICES,
   type ReplyEnvelope,
   type Route,
@@ -16,7 +19,7 @@ export {
   type DependencyCheck,
   type PingReply,
 } from './system.js';
-export { actsForPlatform, Headers, PLATFORM_TENANT, spansAllTenants, SYSTEM_IDENTITY, type RequestIdentity } from './headers.js';
+export { actsForPlatform, Headers, nodeIdentity, PLATFORM_TENANT, spansAllTenants, SYSTEM_IDENTITY, type RequestIdentity } from './headers.js';
 export { formatPath, issuesFromZod, parseOrThrow } from './validation.js';
 export {
   idOf,
@@ -33,4 +36,4 @@ export { asyncApiDocument, asyncApiYaml, EVENT_MESSAGE_SCHEMA } from './asyncapi
 export * from './tasks.js';
 export * from './metrics.js';
 export * from './access.js';
-export { deploymentNatsAuthorization, integratorUser, natsAuthorizationConfig, natsPasswordVariable, nodeAgentUser, serviceUser, SERVICE_SUBJECTS, type NatsPassword, type NatsPermissions, type NatsUser } from './nats-permissions.js';
+export { COMPOSE_NODES, CONTROL_PLANE_SERVICES, deploymentNatsAuthorization, integratorUser, kubernetesNatsAuthorization, LEASE_BUCKETS, natsAuthorizationConfig, natsInboxPrefix, natsPasswordVariable, nodeAgentPasswordVariable, nodeAgentUser, nodeAgentUserName, serviceUser, SERVICE_SUBJECTS, type NatsPassword, type NatsPermissions, type NatsUser } from './nats-permissions.js';

@@ -196,10 +196,15 @@ export const clusterEventsRequest = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
+/**
+ * A node agent's report, on its own node's subject (`orchestrator.agents.report.<nodeId>`): the
+ * node is the subject's, which only that node's NATS user may publish. `node_id`, when given,
+ * must name the same node (older agents sent it; it is never trusted on its own).
+ */
 export const agentReportRequest = z.strictObject({
   cluster_id: idOf('cluster'),
   agent_id: idOf('agent'),
-  node_id: idOf('node'),
+  node_id: idOf('node').optional(),
   state: z.enum(['started', 'failed', 'stopped']),
   reason: z.string().max(1000).optional(),
 });
@@ -338,10 +343,10 @@ export const orchestratorRoutes = {
 
   reportAgent: route(
     'orchestrator',
-    'orchestrator.agents.report',
+    'orchestrator.agents.report.*',
     agentReportRequest,
     z.object({ recorded: z.array(z.string()) }),
-    'A node agent reports that an agent started, failed or stopped.',
+    "A node agent reports that an agent started, failed or stopped (on its own node's subject; checked against the node's assignments).",
   ),
   applyScalingDecision: route(
     'orchestrator',

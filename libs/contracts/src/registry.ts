@@ -91,7 +91,7 @@ export const registerNodeRequest = z
     /**
      * Set by a node agent that drained its own node when it last shut down: the registration also
      * uncordons the node (the agent keeps a marker of its own drain; an operator's cordon is not its
-     * to undo). Node agents may only publish `registry.nodes.register`, so this rides on it.
+     * to undo). Node agents may only publish their own `registry.nodes.register.<nodeId>`, so this rides on it.
      */
     resume_own_drain: z.boolean().default(false),
   })
@@ -250,6 +250,20 @@ export const registryRoutes = {
     registerNodeRequest,
     nodeView,
     'Register a node (idempotent for the same id and spec).',
+  ),
+  registerOwnNode: route(
+    'registry',
+    'registry.nodes.register.*',
+    registerNodeRequest,
+    nodeView,
+    "A node agent registers its own node (the subject's; an id in the body must be the same).",
+  ),
+  drainOwnNode: route(
+    'registry',
+    'registry.nodes.drain.*',
+    z.strictObject({ reason: z.string().default('node agent shutting down') }),
+    nodeView,
+    "A node agent marks its own node (the subject's) draining as it shuts down.",
   ),
   heartbeat: route(
     'registry',

@@ -12,6 +12,12 @@ export interface Route<Req extends z.ZodType = z.ZodType, Res extends z.ZodType 
   readonly request: Req;
   readonly response: Res;
   readonly description: string;
+  /**
+   * A route of one subject per node (`<subject>.<nodeId>`, served as `<subject>.*`): a node
+   * agent's NATS user may publish only its own node's, so the node a request speaks for is the
+   * subject's last token, never a field of the payload.
+   */
+  readonly perNode: boolean;
 }
 
 export type RouteRequest<R extends Route> = z.input<R['request']>;
@@ -28,7 +34,31 @@ export function route<Req extends z.ZodType, Res extends z.ZodType>(
   if (!subject.startsWith(`${service}.`)) {
     throw new Error(`route subject '${subject}' must live under its owner '${service}.'`);
   }
-  return { service, subject, request, response, description };
+  return { service, subject, request, response, description, perNode: subject.endsWith('.*') };
+}
+
+const NODE_TOKEN = /^[A-Za-z0-9_-]+$/;
+
+/** A node id that can be one subject token (what per-node subjects and NATS users need). */
+export function isNodeToken(nodeId: string): boolean {
+  return NODE_TOKEN.test(nodeId);
+}
+
+/** The subject (before the namespace) to send a route's request on; `node` for a per-node route. */
+export function routeSubject(r: Route, node?: string): string {
+  if (!r.perNode) {
+    if (node !== undefined) throw new Error(`route '${r.subject}' is not per node`);
+    return r.subject;
+  }
+  if (node === undefined || !isNodeToken(node)) throw new Error(`route '${r.subject}' needs a node id that is one subject token (got '${node}')`);
+  return `${r.subject.slice(0, -1)}${node}`;
+}
+
+/** The node a per-node route's request was sent for: the received subject's last token (after the namespace). */
+export function nodeOfSubject(r: Route, subject: string): string | undefined {
+  if (!r.perNode) return undefined;
+  const node = subject.slice(subject.lastIndexOf('.') + 1);
+  return isNodeToken(node) ? node : undefined;
 }
 
 export const SERVICES = [

@@ -1,4 +1,5 @@
 import { Kvm, type KV } from '@nats-io/kv';
+import { LEASE_BUCKETS } from '@flotilla/contracts';
 import { NotFoundError, RuleViolationError } from '@flotilla/domain';
 import type { Logger } from '@flotilla/telemetry';
 import { reopening, whileJetStreamStarts, type Messaging } from '@flotilla/messaging';
@@ -10,9 +11,8 @@ export { decodeLease, memberKeyOf, type LeaseValue } from './campaign.js';
 const dec = new TextDecoder();
 const encode = encodeLease;
 
-export const LEASES_BUCKET = 'flotilla_leases';
-export const MEMBERS_BUCKET = 'flotilla_members';
-export const EPOCHS_BUCKET = 'flotilla_lease_epochs';
+// Named in the contracts library, whose NATS permissions give each service exactly these buckets.
+export const [LEASES_BUCKET, MEMBERS_BUCKET, EPOCHS_BUCKET] = LEASE_BUCKETS;
 
 export interface Leadership {
   readonly role: string;

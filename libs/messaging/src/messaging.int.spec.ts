@@ -12,6 +12,7 @@ import { Messaging } from './messaging.js';
 const echo = route('orchestrator', 'orchestrator.test.echo', z.object({ word: z.string().min(1), fail: z.string().optional() }), z.object({ said: z.string() }), 'test');
 const slow = route('orchestrator', 'orchestrator.test.slow', z.object({}), z.object({}), 'test');
 const nobody = route('registry', 'registry.test.nobody', z.object({}), z.object({}), 'test');
+const perNode = route('registry', 'registry.test.node.*', z.object({}), z.object({ node: z.string(), identity: z.string() }), 'test');
 
 describe('Messaging (real NATS)', () => {
   const exporter = new InMemorySpanExporter();
@@ -52,6 +53,21 @@ describe('Messaging (real NATS)', () => {
   it('carries a reply and the caller identity', async () => {
     const reply = await client.request(echo, { word: 'hi' }, { identity: { actor: 'alice', tenantId: 't1', role: 'operator' } });
     expect(reply).toEqual({ said: 'hi from alice' });
+  });
+
+  it('finding 3: a request without identity headers is refused, not served as the all-tenant system', async () => {
+    // A service's own request says who it is (the system identity), it never relies on silence.
+    expect(await client.request(echo, { word: 'hi' })).toEqual({ said: 'hi from system' });
+    const raw = await client.nc.request(client.subject(echo.subject), JSON.stringify({ word: 'hi' }), { timeout: 2000 });
+    expect(raw.json()).toMatchObject({ ok: false, error: { code: 'unauthenticated' } });
+  });
+
+  it("finding 3: a per-node route takes its node from the subject, and needs no identity header", async () => {
+    server.serve(perNode, (_data, meta) => ({ node: meta.node ?? 'none', identity: meta.identity?.actor ?? 'none' }));
+    await server.nc.flush();
+    expect(await client.request(perNode, {}, { node: 'node-7' })).toEqual({ node: 'node-7', identity: 'none' });
+    await expect(client.request(perNode, {})).rejects.toThrow(/needs a node id/);
+    await expect(client.request(perNode, {}, { node: 'a.b' })).rejects.toThrow(/needs a node id/);
   });
 
   it('rebuilds the typed error the server raised', async () => {

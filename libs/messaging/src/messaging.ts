@@ -12,7 +12,11 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import {
   Headers,
   Namespace,
+  natsInboxPrefix,
+  nodeOfSubject,
   parseOrThrow,
+  routeSubject,
+  SYSTEM_IDENTITY,
   type ReplyEnvelope,
   type RequestIdentity,
   type Route,
@@ -20,7 +24,7 @@ import {
   type RouteRequestParsed,
   type RouteResponse,
 } from '@flotilla/contracts';
-import { errorFromEnvelope, TimeoutError, toFlotillaError, UnavailableError, type FlotillaError } from '@flotilla/domain';
+import { errorFromEnvelope, TimeoutError, toFlotillaError, UnauthenticatedError, UnavailableError, type FlotillaError } from '@flotilla/domain';
 import { contextFromHeaders, currentTraceHeaders, type Logger, withSpan } from '@flotilla/telemetry';
 
 export type NatsErrorKind = 'timeout' | 'no_responders' | 'request' | 'disconnect' | 'connection';
@@ -41,6 +45,11 @@ export interface MessagingOptions {
 /** What a handler learns about the request besides its payload. */
 export interface RequestMeta {
   readonly subject: string;
+  /**
+   * On a per-node route (`<subject>.<nodeId>`), the node the request was sent for: the subject's
+   * last token. NATS permissions let only that node's user (and the services) publish it.
+   */
+  readonly node?: string | undefined;
   readonly identity: RequestIdentity | undefined;
   readonly correlationId: string | undefined;
   readonly idempotencyKey: string | undefined;
@@ -49,6 +58,8 @@ export interface RequestMeta {
 
 export interface RequestOptions {
   readonly timeoutMs?: number;
+  /** The node of a per-node route (`routeSubject`): a node agent sends for its own node only. */
+  readonly node?: string;
   readonly identity?: RequestIdentity;
   readonly correlationId?: string;
   readonly idempotencyKey?: string;
@@ -97,7 +108,9 @@ export class Messaging {
       nc = await connect({
         servers: [...options.servers],
         name: options.name,
-        ...(options.user ? { user: options.user, pass: options.password ?? '' } : {}),
+        // Replies come to this user's own inbox prefix (`_INBOX_<user>`), the only inbox its
+        // permissions let it subscribe to: no client can read another's replies.
+        ...(options.user ? { user: options.user, pass: options.password ?? '', inboxPrefix: natsInboxPrefix(options.user) } : {}),
         reconnect: true,
         maxReconnectAttempts: -1,
         reconnectTimeWait: 250,
@@ -145,7 +158,7 @@ export class Messaging {
 
   /** Sends a request and returns the typed reply, or throws the typed error the server raised. */
   async request<R extends Route>(route: R, data: RouteRequest<R>, opts: RequestOptions = {}): Promise<RouteResponse<R>> {
-    const subject = this.ns.subject(route.subject);
+    const subject = this.ns.subject(routeSubject(route, opts.node));
     const timeout = opts.timeoutMs ?? this.options.requestTimeoutMs;
     return withSpan(
       `send ${route.subject}`,
@@ -153,7 +166,9 @@ export class Messaging {
       async () => {
         const h = natsHeaders();
         for (const [k, v] of Object.entries(currentTraceHeaders())) h.set(k, v);
-        setIdentityHeaders(h, opts);
+        // A service's own request says so (the system identity) rather than saying nothing: a
+        // request without identity headers is refused (see handle). Per-node routes carry none.
+        setIdentityHeaders(h, opts, opts.identity ?? (route.perNode ? undefined : SYSTEM_IDENTITY));
         let reply: Msg;
         try {
           reply = await this.nc.request(subject, encodeJson(data ?? {}), { timeout, headers: h });
@@ -203,7 +218,13 @@ export class Messaging {
         const started = performance.now();
         try {
           const data = parseOrThrow(route.request, decodeJson(msg.data) ?? {}, `${route.subject} request`) as RouteRequestParsed<R>;
-          const result = await handler(data, requestMeta(msg, carrier));
+          const meta = requestMeta(msg, carrier);
+          // Who asks is what the headers say, and only users that NATS permissions let publish this
+          // route can say it (end users' identities: the gateway alone). Saying nothing is not
+          // the system's identity, it is no identity: refused. A per-node route's identity is
+          // its subject's node instead (only that node's NATS user may publish it).
+          if (!route.perNode && !meta.identity) throw new UnauthenticatedError(`a request on ${route.subject} without identity headers is refused`, { subject: route.subject });
+          const result = await handler(data, route.perNode ? { ...meta, node: nodeOfSubject(route, this.ns.unprefix(msg.subject)) } : meta);
           envelope = { ok: true, data: result };
         } catch (err) {
           const error: FlotillaError = toFlotillaError(err);
@@ -338,12 +359,12 @@ function headerRecord(h: MsgHdrs | undefined): Record<string, string> {
   return out;
 }
 
-function setIdentityHeaders(h: MsgHdrs, opts: RequestOptions): void {
-  if (opts.identity) {
-    h.set(Headers.actor, opts.identity.actor);
-    h.set(Headers.tenant, opts.identity.tenantId);
-    h.set(Headers.role, opts.identity.role);
-    if (opts.identity.sourceAddress) h.set(Headers.sourceAddress, opts.identity.sourceAddress);
+function setIdentityHeaders(h: MsgHdrs, opts: RequestOptions, identity: RequestIdentity | undefined): void {
+  if (identity) {
+    h.set(Headers.actor, identity.actor);
+    h.set(Headers.tenant, identity.tenantId);
+    h.set(Headers.role, identity.role);
+    if (identity.sourceAddress) h.set(Headers.sourceAddress, identity.sourceAddress);
   }
   if (opts.correlationId) h.set(Headers.correlationId, opts.correlationId);
   if (opts.idempotencyKey) h.set(Headers.idempotencyKey, opts.idempotencyKey);

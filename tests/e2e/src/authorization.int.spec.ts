@@ -37,7 +37,10 @@ const IDENTITY: Record<Exclude<Who, 'none'>, { tenant: string; role: 'admin' | '
  */
 const FLEET_ROUTES: readonly Route[] = Object.entries(registryRoutes)
   .filter(([name]) => !['listNodes', 'getNode', 'assignments', 'stats', 'leadership'].includes(name))
-  .map(([, route]) => route);
+  .map(([, route]) => route)
+  // A node agent's own-node routes (`registry.nodes.register.<nodeId>`…) take no identity from
+  // headers: only that node's NATS user may publish them (tests/e2e/src/nats-credentials.int.spec.ts).
+  .filter((route) => !route.perNode);
 const isFleet = (route: Route) => FLEET_ROUTES.includes(route);
 
 /**

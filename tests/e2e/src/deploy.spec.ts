@@ -11,7 +11,7 @@ import { describe, expect, it } from '@jest/globals';
 import promClient from 'prom-client';
 import { parse } from 'yaml';
 import { CONTROL_PLANE_SECRETS, loadConfig, variables } from '@flotilla/config';
-import { deploymentNatsAuthorization, natsPasswordVariable, SERVICES } from '@flotilla/contracts';
+import { COMPOSE_NODES, deploymentNatsAuthorization, nodeAgentPasswordVariable, nodeAgentUserName, natsPasswordVariable, SERVICES } from '@flotilla/contracts';
 
 const root = path.resolve(import.meta.dirname, '..', '..', '..');
 const read = (rel: string) => fs.readFileSync(path.join(root, rel), 'utf8');
@@ -187,10 +187,16 @@ describe('docker-compose.yml', () => {
     const server = environmentOf(services['nats']!);
     for (const { name, app, service } of flotilla) {
       const env = environmentOf(service);
-      const variable = natsPasswordVariable(app as (typeof SERVICES)[number]);
-      expect([name, env['NATS_USER'], env['NATS_PASSWORD']]).toEqual([name, `flotilla-${app}`, server[variable]]);
+      // A node agent connects as its own node's user (finding 3 of issue 13), never a shared one.
+      const node = app === 'node-agent' ? env['NODE_ID']! : undefined;
+      const variable = node ? nodeAgentPasswordVariable(node) : natsPasswordVariable(app as (typeof SERVICES)[number]);
+      expect([name, env['NATS_USER'], env['NATS_PASSWORD']]).toEqual([name, node ? nodeAgentUserName(node) : `flotilla-${app}`, server[variable]]);
       expect([name, (env['NATS_PASSWORD'] ?? '').length >= 8]).toEqual([name, true]);
     }
+    // Every node agent's user is in auth.conf, and no user is shared by the node agents.
+    const nodes = flotilla.filter((f) => f.app === 'node-agent').map((f) => environmentOf(f.service)['NODE_ID']);
+    expect([...nodes].sort()).toEqual([...COMPOSE_NODES].sort());
+    expect(read('deploy/nats/auth.conf')).not.toContain('user: "flotilla-node-agent",');
     // The server loads the users: nats.conf includes auth.conf, which the container mounts beside it.
     expect(read('deploy/nats/nats.conf')).toMatch(/^include \.\/auth\.conf$/m);
     expect(services['nats']!.volumes).toContain('./deploy/nats/auth.conf:/etc/nats/auth.conf:ro');

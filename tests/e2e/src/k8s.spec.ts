@@ -19,7 +19,7 @@ import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { parse, parseAllDocuments } from 'yaml';
 import { CONTROL_PLANE_SECRETS, ConfigError, loadConfig, SECRET_VARIABLES, variables } from '@flotilla/config';
-import { deploymentNatsAuthorization, natsPasswordVariable, SERVICES } from '@flotilla/contracts';
+import { kubernetesNatsAuthorization, natsPasswordVariable, SERVICES } from '@flotilla/contracts';
 
 const root = path.resolve(import.meta.dirname, '..', '..', '..');
 const k8sDir = path.join(root, 'deploy', 'k8s');
@@ -514,7 +514,7 @@ describe('deploy/k8s/base', () => {
     for (const svc of SERVICES) expect([svc, serverEnv[natsPasswordVariable(svc)]]).toEqual([svc, passwordRef(svc)]);
     // nats.conf includes auth.conf; both are projected into the directory the server reads.
     expect(byKindName(objects, 'ConfigMap', 'nats-config')!['data']['nats.conf']).toMatch(/^\s*include \.\/auth\.conf$/m);
-    expect(byKindName(objects, 'ConfigMap', 'nats-auth')!['data']['auth.conf']).toBe(deploymentNatsAuthorization());
+    expect(byKindName(objects, 'ConfigMap', 'nats-auth')!['data']['auth.conf']).toBe(kubernetesNatsAuthorization());
     const mount = (server['volumeMounts'] as Obj[]).find((m) => m['mountPath'] === '/etc/nats')!;
     const volume = (nats['spec'].template.spec.volumes as Obj[]).find((v) => v['name'] === mount['name'])!;
     expect(volume['projected'].sources.map((s: Obj) => s['configMap'].name).sort()).toEqual(['nats-auth', 'nats-config']);

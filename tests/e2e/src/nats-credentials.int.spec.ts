@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import fs from 'node:fs';
 import path from 'node:path';
-import { integratorUser, natsAuthorizationConfig, natsPasswordVariable, nodeAgentUser, SERVICES, serviceUser } from '@flotilla/contracts';
+import { COMPOSE_NODES, CONTROL_PLANE_SERVICES, integratorUser, natsAuthorizationConfig, natsInboxPrefix, natsPasswordVariable, nodeAgentPasswordVariable, nodeAgentUser, nodeAgentUserName, serviceUser, type NatsUser } from '@flotilla/contracts';
 import { startNatsServer, type PrivateNatsServer } from '@flotilla/testing';
 
 /** Waits for the server to refuse a subscription (permission errors arrive asynchronously). */
@@ -17,8 +18,9 @@ async function refused(nc: NatsConnection, subject: string): Promise<boolean> {
 describe('NATS credentials: each service and integrator limited to its subjects', () => {
   let server: PrivateNatsServer;
   const conns: NatsConnection[] = [];
+  // Each user's replies come to its own inbox prefix: `_INBOX.>` is nobody's to subscribe to.
   const as = async (user: string, pass: string) => {
-    const nc = await connect({ servers: server.url, user, pass });
+    const nc = await connect({ servers: server.url, user, pass, inboxPrefix: natsInboxPrefix(user) });
     conns.push(nc);
     return nc;
   };
@@ -27,7 +29,7 @@ describe('NATS credentials: each service and integrator limited to its subjects'
     server = await startNatsServer(
       natsAuthorizationConfig([
         serviceUser('orchestrator', 'orch-secret'),
-        serviceUser('node-agent', 'node-secret'),
+        nodeAgentUser('node-b', 'flotilla-node-agent-2', 'node-b-secret'),
         nodeAgentUser('node-a', 'flotilla-node-agent-1', 'node-a-secret'),
         serviceUser('metrics', 'metrics-secret'),
         integratorUser('tenant-a', 'a-secret'),
@@ -78,7 +80,7 @@ describe('NATS credentials: each service and integrator limited to its subjects'
   });
 
   it('keeps a node agent out of the orchestrator subjects', async () => {
-    const node = await as('flotilla-node-agent', 'node-secret');
+    const node = await as('flotilla-node-agent-2', 'node-b-secret');
     expect(await refused(node, 'orchestrator.>')).toBe(true);
   });
 
@@ -103,11 +105,16 @@ describe('NATS credentials: each service and integrator limited to its subjects'
 
 describe("the deployments' NATS users (deploy/nats/auth.conf) on a real nats-server", () => {
   const file = path.resolve(import.meta.dirname, '..', '..', '..', 'deploy', 'nats', 'auth.conf');
-  const passwords = Object.fromEntries(SERVICES.map((s) => [natsPasswordVariable(s), `pw-${s}-${process.pid}`]));
+  // One user per control-plane service and one per compose node agent, each with its own password.
+  const logins = [
+    ...CONTROL_PLANE_SERVICES.map((s) => ({ user: `flotilla-${s}`, variable: natsPasswordVariable(s) })),
+    ...COMPOSE_NODES.map((n) => ({ user: nodeAgentUserName(n), variable: nodeAgentPasswordVariable(n) })),
+  ];
+  const passwords = Object.fromEntries(logins.map((l) => [l.variable, `pw-${l.user}-${process.pid}`]));
   let server: PrivateNatsServer;
   const conns: NatsConnection[] = [];
-  const as = async (service: (typeof SERVICES)[number]) => {
-    const nc = await connect({ servers: server.url, user: `flotilla-${service}`, pass: passwords[natsPasswordVariable(service)]! });
+  const as = async (user: string) => {
+    const nc = await connect({ servers: server.url, user, pass: passwords[logins.find((l) => l.user === user)!.variable]!, inboxPrefix: natsInboxPrefix(user) });
     conns.push(nc);
     return nc;
   };
@@ -120,23 +127,178 @@ describe("the deployments' NATS users (deploy/nats/auth.conf) on a real nats-ser
     await server?.stop();
   });
 
-  it('lets every service in with the password from the server environment, and no one with another', async () => {
-    for (const service of SERVICES) await (await as(service)).flush();
+  it('lets every service and every node agent in with the password from the server environment, and no one with another', async () => {
+    for (const { user } of logins) await (await as(user)).flush();
     await expect(connect({ servers: server.url, user: 'flotilla-orchestrator', pass: passwords[natsPasswordVariable('gateway')]! })).rejects.toThrow();
+    await expect(connect({ servers: server.url, user: 'flotilla-node-agent', pass: 'anything' })).rejects.toThrow();
   });
 
-  it('holds each service to its subjects: a node agent may heartbeat but not command the orchestrator', async () => {
-    const node = await as('node-agent');
+  it("finding 3: holds each node agent to its own node: it heartbeats for itself, not for another node nor to the orchestrator", async () => {
+    const node = await as(nodeAgentUserName('node-a'));
     expect(await refused(node, 'orchestrator.>')).toBe(true);
-    const metrics = await as('metrics');
-    const beats = metrics.subscribe('registry.heartbeats.*', { max: 1 });
+    const metrics = await as('flotilla-metrics');
+    const got: string[] = [];
+    const beats = metrics.subscribe('registry.heartbeats.*', { callback: (_e, m) => void got.push(`${m.subject}:${m.string()}`) });
     await metrics.flush();
+    node.publish('registry.heartbeats.node-b', 'forged');
     node.publish('registry.heartbeats.node-a', 'beat');
-    await node.flush();
-    for await (const m of beats) expect(m.string()).toBe('beat');
+    await node.flush().catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    beats.unsubscribe();
+    expect(got).toEqual(['registry.heartbeats.node-a:beat']);
   });
 
   it('does not start without the passwords in its environment (no user is left without one)', async () => {
     await expect(startNatsServer(fs.readFileSync(file, 'utf8'))).rejects.toThrow(/did not start/);
+  });
+});
+
+describe('finding 3: NATS identity is the connection’s, not a header’s or a payload’s', () => {
+  let server: PrivateNatsServer;
+  const conns: NatsConnection[] = [];
+  const users = {
+    orchestrator: serviceUser('orchestrator', 'orch-secret'),
+    gateway: serviceUser('gateway', 'gw-secret'),
+    registry: serviceUser('registry', 'reg-secret'),
+    nodeA: nodeAgentUser('node-a', 'flotilla-node-agent-1', 'node-a-secret'),
+    nodeB: nodeAgentUser('node-b', 'flotilla-node-agent-2', 'node-b-secret'),
+  };
+  /** Connects as one of the users above, with its private inbox prefix (as Messaging does). */
+  const as = async (u: NatsUser) => {
+    const nc = await connect({ servers: server.url, user: u.user, pass: u.password as string, inboxPrefix: natsInboxPrefix(u.user) });
+    conns.push(nc);
+    return nc;
+  };
+  let observer: NatsConnection;
+  /** Every subject the observer (a user without limits) saw carrying `marker`. */
+  const seen = new Set<string>();
+
+  beforeAll(async () => {
+    server = await startNatsServer(
+      natsAuthorizationConfig([...Object.values(users), { user: 'observer', password: 'observer-secret', permissions: { publish: { allow: ['>'] }, subscribe: { allow: ['>'] } } }]),
+    );
+    observer = await connect({ servers: server.url, user: 'observer', pass: 'observer-secret' });
+    conns.push(observer);
+    observer.subscribe('>', {
+      callback: (_e, m) => {
+        if (m.string().startsWith('probe-')) seen.add(m.subject);
+      },
+    });
+    await observer.flush();
+    // What the orchestrator creates: the event stream, the task streams and the task records bucket.
+    const orchestrator = await as(users.orchestrator);
+    const jsm = await jetstreamManager(orchestrator);
+    await jsm.streams.add({ name: 'FLOTILLA_EVENTS', subjects: ['flotilla.events.>'] });
+    await jsm.streams.add({ name: 'FLOTILLA_TASKS', subjects: ['flotilla.taskq.>'], retention: RetentionPolicy.Workqueue });
+    await jsm.streams.add({ name: 'FLOTILLA_TASKS_DLQ', subjects: ['flotilla.taskdlq.>'] });
+    const tasks = await new Kvm(orchestrator).create('flotilla_tasks', { history: 1 });
+    await tasks.put('t.task-1', JSON.stringify({ id: 'task-1', status: 'queued' }));
+    await tasks.put('i.cluster-x.key', 'task-1');
+    const leases = await new Kvm(orchestrator).create('flotilla_leases', { history: 1 });
+    await leases.put('reconciler', 'orchestrator-1');
+    await jetstream(orchestrator).publish('flotilla.events.node.node-a.AgentAssigned', JSON.stringify({ type: 'AgentAssigned', data: { agentId: 'agent-1' } }));
+    await jetstream(orchestrator).publish('flotilla.events.node.node-b.AgentAssigned', JSON.stringify({ type: 'AgentAssigned', data: { agentId: 'agent-2' } }));
+    await jetstream(orchestrator).publish('flotilla.taskq.cluster-x.high._any', JSON.stringify({ id: 'task-1' }));
+  });
+
+  afterAll(async () => {
+    await Promise.all(conns.map((c) => c.close().catch(() => undefined)));
+    await server?.stop();
+  });
+
+  it("finding 3: a node agent's credentials cannot speak for another node (heartbeat, telemetry, registration, drain, agent reports)", async () => {
+    const nodeA = await as(users.nodeA);
+    const own = ['registry.heartbeats.node-a', 'metrics.telemetry.node-a', 'registry.nodes.register.node-a', 'registry.nodes.drain.node-a', 'orchestrator.agents.report.node-a'];
+    const other = own.map((s) => s.replace('node-a', 'node-b'));
+    // The routes that take an end user's identity from headers: only the gateway may send them.
+    const operator = ['registry.nodes.register', 'registry.nodes.heartbeat', 'registry.nodes.drain', 'registry.nodes.cordon', 'registry.placement.place', 'orchestrator.clusters.list', 'orchestrator.apikeys.create'];
+    for (const subject of [...own, ...other, ...operator]) nodeA.publish(subject, `probe-${subject}`);
+    await nodeA.flush().catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    expect([...own, ...other, ...operator].filter((s) => seen.has(s))).toEqual(own);
+  });
+
+  it('finding 3: only the gateway may send a route that takes an end user’s identity from headers; no one but the node speaks on its subjects', async () => {
+    const gateway = await as(users.gateway);
+    const registry = await as(users.registry);
+    const subjects = ['orchestrator.clusters.list', 'registry.nodes.drain', 'orchestrator.agents.report.node-a', 'registry.nodes.register.node-a'];
+    // The gateway reaches the user routes but not a node's own; another service reaches neither.
+    seen.clear();
+    for (const subject of subjects) {
+      gateway.publish(subject, `probe-${subject}`);
+      registry.publish(subject, `probe-${subject}`);
+    }
+    await Promise.all([gateway.flush(), registry.flush()]).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(subjects.filter((s) => seen.has(s))).toEqual(['orchestrator.clusters.list', 'registry.nodes.drain']);
+  });
+
+  it("finding 3: no user may read another's replies: each subscribes to its own inbox prefix only, and request/reply, JetStream and KV work on it", async () => {
+    for (const u of Object.values(users)) {
+      const nc = await as(u);
+      for (const subject of ['_INBOX.>', '_INBOX.abc', `${natsInboxPrefix(u === users.gateway ? users.orchestrator.user : users.gateway.user)}.>`, '>'])
+        expect([u.user, subject, await refused(nc, subject)]).toEqual([u.user, subject, true]);
+    }
+    // A reply travels to the asker's private inbox, answered under allow_responses.
+    const registry = await as(users.registry);
+    registry.subscribe('registry.nodes.list', { callback: (_e, m) => void m.respond('pong') });
+    await registry.flush();
+    const gateway = await as(users.gateway);
+    expect((await gateway.request('registry.nodes.list', 'ping', { timeout: 2000 })).string()).toBe('pong');
+    // JetStream and KV through the private inbox (the orchestrator's own streams and bucket).
+    const orchestrator = await as(users.orchestrator);
+    const info = await (await jetstreamManager(orchestrator)).streams.info('FLOTILLA_EVENTS');
+    expect(info.state.messages).toBeGreaterThanOrEqual(2);
+    const kv = await new Kvm(orchestrator).create('flotilla_tasks');
+    expect((await kv.get('t.task-1'))?.string()).toContain('task-1');
+  });
+
+  it('finding 3: a node agent follows its own assignments, pulls tasks and writes task records with its narrowed credentials', async () => {
+    const nodeA = await as(users.nodeA);
+    const jsm = await jetstreamManager(nodeA);
+    await jsm.consumers.add('FLOTILLA_EVENTS', { durable_name: 'node-agent-node-a', filter_subject: 'flotilla.events.node.node-a.>', ack_policy: AckPolicy.Explicit });
+    const feed = await jetstream(nodeA).consumers.get('FLOTILLA_EVENTS', 'node-agent-node-a');
+    const assigned = await feed.next({ expires: 2000 });
+    expect(assigned?.json()).toMatchObject({ data: { agentId: 'agent-1' } });
+    assigned!.ack();
+    await jsm.consumers.add('FLOTILLA_TASKS', { durable_name: 'tq_cluster-x_high__any', filter_subject: 'flotilla.taskq.cluster-x.high._any', ack_policy: AckPolicy.Explicit });
+    const task = await (await jetstream(nodeA).consumers.get('FLOTILLA_TASKS', 'tq_cluster-x_high__any')).next({ expires: 2000 });
+    expect(task?.json()).toEqual({ id: 'task-1' });
+    task!.ack();
+    const records = await new Kvm(nodeA).create('flotilla_tasks');
+    const record = await records.get('t.task-1');
+    await records.update('t.task-1', JSON.stringify({ id: 'task-1', status: 'running' }), record!.revision);
+    expect((await records.get('t.task-1'))?.json()).toEqual({ id: 'task-1', status: 'running' });
+  });
+
+  it("finding 3: a node agent's credentials tried against every other subject, bucket and inbox are refused", async () => {
+    const nodeA = await as(users.nodeA);
+    // Subscriptions: other clients' inboxes, every control-plane subject, other tenants' events, KV traffic.
+    const subscriptions = ['>', '_INBOX.>', `${natsInboxPrefix(users.gateway.user)}.>`, `${natsInboxPrefix(users.nodeB.user)}.>`, 'orchestrator.>', 'registry.>', 'registry.heartbeats.*', 'metrics.>', 'metrics.telemetry.*', 'flotilla.events.>', 'flotilla.tenants.*.events.>', 'flotilla.tasks.>', 'flotilla.members.*.alive', '$KV.>', '$JS.API.>', '$JS.ACK.>'];
+    const open: string[] = [];
+    for (const subject of subscriptions) if (!(await refused(await as(users.nodeA), subject))) open.push(subject);
+    expect(open).toEqual([]);
+    // Publications: every other node's subject, every route, other streams, consumers, buckets and keys.
+    seen.clear();
+    const publications = [
+      'registry.heartbeats.node-b', 'metrics.telemetry.node-b', 'orchestrator.agents.report.node-b', 'registry.nodes.register.node-b', 'registry.nodes.drain.node-b',
+      'registry.nodes.register', 'registry.nodes.heartbeat', 'registry.placement.release', 'registry.strategy.set', 'orchestrator.scaling.apply', 'orchestrator.tasks.submit',
+      'flotilla.events.cluster.c.ClusterDeleted', 'flotilla.tenants.t.events.cluster.c.ClusterDeleted', 'flotilla.taskq.cluster-x.high._any', 'flotilla.members.m.alive', 'metrics.snapshots.c', 'orchestrator.apikeys.revoked',
+      '_INBOX.abc', `${natsInboxPrefix(users.gateway.user)}.abc`,
+      '$JS.API.STREAM.NAMES', '$JS.API.STREAM.LIST', '$JS.API.STREAM.CREATE.ROGUE', '$JS.API.STREAM.DELETE.FLOTILLA_EVENTS', '$JS.API.STREAM.PURGE.FLOTILLA_TASKS', '$JS.API.STREAM.UPDATE.FLOTILLA_TASKS',
+      '$JS.API.STREAM.MSG.GET.FLOTILLA_EVENTS', '$JS.API.STREAM.MSG.DELETE.FLOTILLA_TASKS', '$JS.API.DIRECT.GET.FLOTILLA_EVENTS', '$JS.API.STREAM.INFO.KV_flotilla_leases',
+      '$JS.API.CONSUMER.CREATE.FLOTILLA_EVENTS.node-agent-node-b.flotilla.events.node.node-b.>', '$JS.API.CONSUMER.CREATE.FLOTILLA_EVENTS.node-agent-node-a.flotilla.events.>', '$JS.API.CONSUMER.CREATE.FLOTILLA_EVENTS.spy.flotilla.events.node.node-a.>',
+      '$JS.API.CONSUMER.DURABLE.CREATE.FLOTILLA_EVENTS.node-agent-node-a', '$JS.API.CONSUMER.CREATE.FLOTILLA_EVENTS', '$JS.API.CONSUMER.MSG.NEXT.FLOTILLA_EVENTS.node-agent-node-b', '$JS.API.CONSUMER.DELETE.FLOTILLA_EVENTS.node-agent-node-b',
+      '$JS.API.CONSUMER.CREATE.FLOTILLA_TASKS.spy.flotilla.events.>', '$JS.API.CONSUMER.DELETE.FLOTILLA_TASKS.tq_cluster-x_high__any', '$JS.API.CONSUMER.LIST.FLOTILLA_TASKS',
+      '$JS.API.DIRECT.GET.KV_flotilla_tasks', '$JS.API.DIRECT.GET.KV_flotilla_tasks.$KV.flotilla_tasks.i.cluster-x.key', '$JS.API.DIRECT.GET.KV_flotilla_leases.$KV.flotilla_leases.reconciler', '$JS.API.STREAM.MSG.GET.KV_flotilla_tasks',
+      '$KV.flotilla_leases.reconciler', '$KV.flotilla_tasks.i.cluster-x.key', '$JS.ACK.FLOTILLA_EVENTS.node-agent-node-b.1.1.1.1.1',
+    ];
+    for (const subject of publications) nodeA.publish(subject, `probe-${subject}`);
+    await nodeA.flush().catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(publications.filter((s) => seen.has(s))).toEqual([]);
+    // And through the clients: another node's assignments, another bucket.
+    await expect((await jetstreamManager(nodeA, { timeout: 1500 })).consumers.add('FLOTILLA_EVENTS', { durable_name: 'node-agent-node-b', filter_subject: 'flotilla.events.node.node-b.>', ack_policy: AckPolicy.Explicit })).rejects.toThrow();
+    await expect(new Kvm(jetstream(await as(users.nodeA), { timeout: 1500 })).create('flotilla_leases')).rejects.toThrow();
   });
 });

@@ -3,9 +3,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Kvm } from '@nats-io/kv';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import {
+  Headers,
   Namespace,
+  SYSTEM_IDENTITY,
   registryRoutes,
   registrySubjects,
   type PlaceReply,
@@ -114,10 +116,15 @@ describe('nodes that really run agents (issue 6)', () => {
   };
   /** The registry's placement subject, called as the orchestrator does (request/reply, typed envelope). */
   const place = async (req: PlaceRequest): Promise<PlaceReply> => {
+    // With the service identity the orchestrator's requests carry (a request without one is refused).
+    const h = natsHeaders();
+    h.set(Headers.actor, SYSTEM_IDENTITY.actor);
+    h.set(Headers.tenant, SYSTEM_IDENTITY.tenantId);
+    h.set(Headers.role, SYSTEM_IDENTITY.role);
     const reply = await nc.request(
       namespace.subject(registryRoutes.place.subject),
       JSON.stringify(req),
-      { timeout: 10_000 },
+      { timeout: 10_000, headers: h },
     );
     const envelope = reply.json<{ ok: boolean; data: PlaceReply; error?: unknown }>();
     if (!envelope.ok) throw new Error(`placement refused: ${JSON.stringify(envelope.error)}`);

@@ -13,7 +13,7 @@
 // Prints "ready" once every node is registered and following its assignments.
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { metricsSubjects, Namespace, nodeAssignmentFeed, orchestratorRoutes, registryRoutes, registrySubjects } from '@flotilla/contracts';
+import { metricsSubjects, Namespace, nodeAssignmentFeed, orchestratorRoutes, registryRoutes, registrySubjects, routeSubject } from '@flotilla/contracts';
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const NODES = env('FLEET_NODES', 200);
@@ -57,7 +57,8 @@ const nodeId = (i: number) => `fleet-${String(i).padStart(4, '0')}`;
 
 async function report(node: SimNode, agentId: string, clusterId: string, state: 'started' | 'stopped'): Promise<void> {
   if (node.dead) return;
-  await request(orchestratorRoutes.reportAgent.subject, { cluster_id: clusterId, agent_id: agentId, node_id: node.id, state }).catch(() => undefined);
+  // On the node's own subject, as a node agent (whose NATS user may publish only its own) does.
+  await request(routeSubject(orchestratorRoutes.reportAgent, node.id), { cluster_id: clusterId, agent_id: agentId, state }).catch(() => undefined);
 }
 
 async function follow(node: SimNode): Promise<void> {
@@ -100,7 +101,7 @@ async function follow(node: SimNode): Promise<void> {
 
 for (let i = 0; i < NODES; i++) {
   const id = nodeId(i);
-  await request(registryRoutes.registerNode.subject, {
+  await request(routeSubject(registryRoutes.registerOwnNode, id), {
     node_id: id,
     hostname: id,
     address: `10.0.${Math.floor(i / 250)}.${(i % 250) + 1}`,

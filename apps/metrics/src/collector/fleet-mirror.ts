@@ -61,6 +61,16 @@ export class FleetMirror implements OnApplicationBootstrap, BeforeApplicationShu
     return this.rows.get(clustersProjection)?.get(id) as unknown as ClusterRow | undefined;
   }
 
+  /**
+   * The node the log places an agent on, null when it has none, undefined when the mirror does
+   * not know the agent (or is still loading): what a node's telemetry about it is checked against.
+   */
+  nodeOf(clusterId: string, agentId: string): string | null | undefined {
+    if (!this.ready) return undefined;
+    const row = this.agentsByCluster.get(clusterId)?.get(agentId);
+    return row ? (row.nodeId ?? null) : undefined;
+  }
+
   /** The cluster's agents that are not stopped. */
   agents(clusterId: string): ClusterAgentRow[] {
     return [...(this.agentsByCluster.get(clusterId)?.values() ?? [])].filter((a) => a.state !== 'stopped');

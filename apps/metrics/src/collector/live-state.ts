@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Optional, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { Subscription } from '@nats-io/transport-node';
 import type { Config } from '@flotilla/config';
 import {
@@ -12,6 +12,7 @@ import {
 import { nodeHealth, type HealthStatus } from '@flotilla/domain';
 import { decodeJson, Messaging } from '@flotilla/messaging';
 import { CONFIG } from '@flotilla/platform';
+import { FleetMirror } from './fleet-mirror.js';
 
 interface ClusterWindow {
   completed: number;
@@ -37,6 +38,7 @@ export class LiveState implements OnModuleInit, OnModuleDestroy {
   constructor(
     private readonly messaging: Messaging,
     @Inject(CONFIG) private readonly config: Config,
+    @Optional() private readonly fleet?: FleetMirror,
   ) {}
 
   onModuleInit(): void {
@@ -46,14 +48,15 @@ export class LiveState implements OnModuleInit, OnModuleDestroy {
         callback: (err, msg) => {
           if (err) return;
           const parsed = telemetry.safeParse(decodeJson(msg.data));
-          if (parsed.success) this.onTelemetry(parsed.data);
+          // The node is the subject's (only its NATS user may publish it), never the payload's.
+          if (parsed.success && parsed.data.node_id === nodeOfSubject(msg.subject)) this.onTelemetry(parsed.data);
         },
       }),
       nc.subscribe(this.messaging.ns.subject(registrySubjects.heartbeats), {
         callback: (err, msg) => {
           if (err) return;
           const parsed = heartbeat.safeParse(decodeJson(msg.data));
-          if (parsed.success)
+          if (parsed.success && parsed.data.node_id === nodeOfSubject(msg.subject))
             this.heartbeats.set(parsed.data.node_id, { beat: parsed.data, receivedAt: Date.now() });
         },
       }),
@@ -68,6 +71,11 @@ export class LiveState implements OnModuleInit, OnModuleDestroy {
     const now = Date.now();
     this.nodes.set(t.node_id, { telemetry: t, receivedAt: now });
     for (const a of t.agents) {
+      // A node speaks for the agents the log places on it: an agent placed on another node (or
+      // on none) is not this node's to report busy, idle or finishing tasks. An agent the mirror
+      // does not know yet (just placed, or still loading) is taken as reported.
+      const placedOn = this.fleet?.nodeOf(a.cluster_id, a.agent_id);
+      if (placedOn !== undefined && placedOn !== t.node_id) continue;
       // Busy agents indexed by cluster as they arrive: a snapshot asks per cluster, and scanning
       // every node's telemetry for each of a thousand clusters would cost clusters × agents.
       if (a.state === 'busy') {
@@ -142,4 +150,9 @@ export class LiveState implements OnModuleInit, OnModuleDestroy {
     });
     return { status: r.status, score: r.score, reasons: r.reasons.map((x) => x.message) };
   }
+}
+
+/** The last token of `metrics.telemetry.<nodeId>` / `registry.heartbeats.<nodeId>`. */
+function nodeOfSubject(subject: string): string {
+  return subject.slice(subject.lastIndexOf('.') + 1);
 }

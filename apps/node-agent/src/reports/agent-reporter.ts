@@ -14,7 +14,7 @@ export interface AgentReport {
 const MAX_BACKOFF_MS = 5000;
 
 /**
- * Tells the orchestrator what really happened to each agent (`orchestrator.agents.report`),
+ * Tells the orchestrator what really happened to each agent (`orchestrator.agents.report.<nodeId>`),
  * which records it on the cluster stream. Reports are retried with backoff while the
  * orchestrator is unreachable (it may restart, or be failing over), in order per agent; an
  * answer that refuses the report (the cluster or agent is gone, the agent has moved on) is
@@ -63,11 +63,11 @@ export class AgentReporter {
           {
             cluster_id: report.clusterId,
             agent_id: report.agentId,
-            node_id: report.nodeId,
             state: report.state,
             ...(report.reason ? { reason: report.reason.slice(0, 1000) } : {}),
           },
-          { timeoutMs: this.timeoutMs },
+          // The node is the subject's (`orchestrator.agents.report.<nodeId>`): our NATS user may publish only ours.
+          { timeoutMs: this.timeoutMs, node: report.nodeId },
         );
         if (this.pending.get(agentId) === report) this.pending.delete(agentId);
         backoff = 200;

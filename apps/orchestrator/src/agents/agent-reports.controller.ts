@@ -1,11 +1,12 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
 import {
+  nodeIdentity,
   orchestratorRoutes as r,
   registryRoutes,
   type RouteRequestParsed,
 } from '@flotilla/contracts';
-import { NotFoundError, RuleViolationError, type ClusterCommand } from '@flotilla/domain';
+import { ForbiddenError, NotFoundError, RuleViolationError, ValidationError, type ClusterCommand } from '@flotilla/domain';
 import { Messaging, type NatsRequestContext } from '@flotilla/messaging';
 import { LOGGER } from '@flotilla/platform';
 import type { Logger } from '@flotilla/telemetry';
@@ -15,9 +16,10 @@ import { now } from '../infrastructure/request-context.js';
 type Req<K extends keyof typeof r> = RouteRequestParsed<(typeof r)[K]>;
 
 /**
- * Node agents report what really happened to the agents placed on them. The report is the
- * fact the cluster stream records; a report from a node the agent has moved away from is stale
- * and only frees that node's assignment.
+ * Node agents report what really happened to the agents placed on them, each on its own node's
+ * subject. The report is the fact the cluster stream records; a report from a node the agent has
+ * moved away from is stale and only frees that node's assignment; one about an agent that is
+ * neither placed on the node nor assigned to it is refused (and logged).
  */
 @Controller()
 export class AgentReportsController {
@@ -28,20 +30,38 @@ export class AgentReportsController {
   ) {}
 
   @MessagePattern(r.reportAgent.subject)
-  async report(@Payload() req: Req<'reportAgent'>, @Ctx() ctx: NatsRequestContext) {
+  async report(@Payload() body: Req<'reportAgent'>, @Ctx() ctx: NatsRequestContext) {
+    // The node is the subject's (`orchestrator.agents.report.<nodeId>`): only that node's NATS
+    // user may publish it. A node id in the payload is never trusted, only checked.
+    const nodeId = ctx.meta.node;
+    if (!nodeId) throw new ForbiddenError('an agent report names no node in its subject', { subject: ctx.meta.subject });
+    if (body.node_id !== undefined && body.node_id !== nodeId)
+      throw ValidationError.of([{ path: 'node_id', message: `a node agent reports for its own node '${nodeId}' only` }], 'agent report');
+    const req = { ...body, node_id: nodeId };
+    // The node acts (the actor on the events), never a header's identity.
+    const meta = { ...ctx.meta, identity: nodeIdentity(nodeId) };
     const state = await this.clusters.state(req.cluster_id);
     if (state.status === 'none') throw NotFoundError.of('cluster', req.cluster_id);
     const agent = state.agents[req.agent_id];
     if (!agent) throw NotFoundError.of('agent', req.agent_id);
     const recorded: string[] = [];
     const run = async (command: ClusterCommand) => {
-      const reply = await this.clusters.command(req.cluster_id, command, ctx.meta, false);
+      const reply = await this.clusters.command(req.cluster_id, command, meta, false);
       recorded.push(...reply.events);
     };
     const at = { now: now() };
+    // A report that would move or settle an agent the cluster does not place on this node must
+    // be backed by the node's current assignments (the registry's): one node cannot start, stop
+    // or adopt another node's agents.
+    const vouched = async () => {
+      if (agent.nodeId === nodeId || (await this.assignedTo(req.cluster_id, req.agent_id, nodeId))) return;
+      this.logger.warn({ nodeId, clusterId: req.cluster_id, agentId: req.agent_id, state: req.state, placedOn: agent.nodeId ?? null }, 'agent report refused: the agent is not assigned to the reporting node');
+      throw new RuleViolationError('agent_not_assigned', `agent '${req.agent_id}' is not assigned to node '${nodeId}'`, { agent_id: req.agent_id, node_id: nodeId });
+    };
 
     switch (req.state) {
       case 'started': {
+        await vouched();
         if (agent.state === 'stopping' || agent.state === 'stopped' || agent.state === 'failed') {
           // Started after it was told to stop (or gave up on): let that node drop it.
           await this.release(req.cluster_id, req.agent_id, req.node_id, `agent is ${agent.state}`);
@@ -76,6 +96,7 @@ export class AgentReportsController {
         await this.release(req.cluster_id, req.agent_id, req.node_id, req.reason ?? 'agent failed');
         break;
       case 'stopped':
+        if (agent.nodeId === undefined) await vouched();
         if (agent.nodeId === req.node_id || agent.nodeId === undefined) {
           await run({
             type: 'RecordAgentStopped',
@@ -90,6 +111,20 @@ export class AgentReportsController {
       }
     }
     return { recorded };
+  }
+
+  /**
+   * Whether the registry holds the agent on the node now. Its directory follows the log, which a
+   * node agent's report can overtake by a moment (the node learns of the assignment from the
+   * relay): a miss is asked again shortly before it counts.
+   */
+  private async assignedTo(clusterId: string, agentId: string, nodeId: string): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
+      const { assignments } = await this.messaging.request(registryRoutes.assignments, { cluster_id: clusterId, node_id: nodeId, limit: 10_000 });
+      if (assignments.some((a) => a.agent_id === agentId && a.status === 'assigned')) return true;
+      if (attempt >= 2) return false;
+      await new Promise((r) => setTimeout(r, 250 * (attempt + 1)));
+    }
   }
 
   private async release(

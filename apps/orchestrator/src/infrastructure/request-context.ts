@@ -1,11 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { SYSTEM_IDENTITY, type RequestIdentity, spansAllTenants } from '@flotilla/contracts';
+import { type RequestIdentity, spansAllTenants } from '@flotilla/contracts';
+import { UnauthenticatedError } from '@flotilla/domain';
 import type { CommandContext } from '@flotilla/application';
 import type { RequestMeta } from '@flotilla/messaging';
 
-/** Who asks (from the gateway's headers), or the system itself for internal calls. */
+/**
+ * Who asks: the request's identity headers (an end user's, which only the gateway may publish
+ * on these routes, or a service's own, `SYSTEM_IDENTITY`). A request without them never acts as
+ * the all-tenant system: Messaging refuses it before a handler runs, and this refuses it again.
+ */
 export function identityOf(meta: RequestMeta): RequestIdentity {
-  return meta.identity ?? SYSTEM_IDENTITY;
+  if (!meta.identity) throw new UnauthenticatedError('a request without identity headers is refused', { subject: meta.subject });
+  return meta.identity;
 }
 
 /**

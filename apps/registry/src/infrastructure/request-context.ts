@@ -1,13 +1,18 @@
 import type { AppendFence } from '@flotilla/eventstore';
 import { randomUUID } from 'node:crypto';
 import type { CommandContext } from '@flotilla/application';
-import { actsForPlatform, SYSTEM_IDENTITY, spansAllTenants, type RequestIdentity } from '@flotilla/contracts';
-import { ForbiddenError } from '@flotilla/domain';
+import { actsForPlatform, spansAllTenants, type RequestIdentity } from '@flotilla/contracts';
+import { ForbiddenError, UnauthenticatedError } from '@flotilla/domain';
 import type { RequestMeta } from '@flotilla/messaging';
 
-/** Who asks (from the gateway's headers), or the system itself for internal calls. */
+/**
+ * Who asks: the request's identity headers (an end user's, which only the gateway may publish
+ * on these routes, or a service's own, `SYSTEM_IDENTITY`). A request without them never acts as
+ * the all-tenant system: Messaging refuses it before a handler runs, and this refuses it again.
+ */
 export function identityOf(meta: RequestMeta): RequestIdentity {
-  return meta.identity ?? SYSTEM_IDENTITY;
+  if (!meta.identity) throw new UnauthenticatedError('a request without identity headers is refused', { subject: meta.subject });
+  return meta.identity;
 }
 
 /**

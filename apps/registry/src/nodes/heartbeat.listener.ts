@@ -62,7 +62,16 @@ export class HeartbeatListener implements OnApplicationBootstrap, BeforeApplicat
             this.received.inc({ outcome: 'malformed' });
             return;
           }
-          this.record(parseHeartbeat(raw), Date.now());
+          const beat = parseHeartbeat(raw);
+          // The node is the subject's (`registry.heartbeats.<nodeId>`, which only that node's NATS
+          // user may publish); a payload naming another node is a forgery, not a heartbeat.
+          const subjectNode = msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
+          if (beat && beat.nodeId !== subjectNode) {
+            this.received.inc({ outcome: 'wrong_subject' });
+            this.logger.warn({ subject: msg.subject, node_id: beat.nodeId }, 'heartbeat for another node than its subject; dropped');
+            return;
+          }
+          this.record(beat, Date.now());
         },
       },
     );

@@ -1,8 +1,8 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
-import { registryRoutes as r, type NodeView, type RouteRequestParsed } from '@flotilla/contracts';
+import { nodeIdentity, registryRoutes as r, type NodeView, type RouteRequestParsed } from '@flotilla/contracts';
 import type { Config } from '@flotilla/config';
-import { newId, NotFoundError, type NodeCommand } from '@flotilla/domain';
+import { ForbiddenError, newId, NotFoundError, ValidationError, type NodeCommand } from '@flotilla/domain';
 import type { NatsRequestContext, RequestMeta } from '@flotilla/messaging';
 import { CONFIG } from '@flotilla/platform';
 import { commandContext, nowIso, requirePlatform, visibleTo } from '../infrastructure/request-context.js';
@@ -14,6 +14,13 @@ import { TenantClusters } from '../infrastructure/tenant-clusters.js';
 import { toNodeView, viewStatus } from './node-views.js';
 
 type Req<K extends keyof typeof r> = RouteRequestParsed<(typeof r)[K]>;
+
+/** The request as its node's own: the node and the acting identity from the per-node subject. */
+function ownNode(meta: RequestMeta): RequestMeta & { readonly node: string } {
+  const node = meta.node;
+  if (!node) throw new ForbiddenError('a per-node request names no node in its subject', { subject: meta.subject });
+  return { ...meta, node, identity: nodeIdentity(node) };
+}
 
 /** Node registration, heartbeats over request/reply, queries, and the operator's node commands. */
 @Controller()
@@ -28,13 +35,34 @@ export class NodesController {
   ) {}
 
   @MessagePattern(r.registerNode.subject)
-  async register(
-    @Payload() req: Req<'registerNode'>,
-    @Ctx() ctx: NatsRequestContext,
-  ): Promise<NodeView> {
+  register(@Payload() req: Req<'registerNode'>, @Ctx() ctx: NatsRequestContext): Promise<NodeView> {
     requirePlatform(ctx.meta, 'register a node');
+    return this.registerAs(req.node_id ?? newId('node'), req, ctx.meta);
+  }
+
+  /**
+   * A node agent registering its own node: the node is the subject's
+   * (`registry.nodes.register.<nodeId>`, which only that node's NATS user may publish), and so
+   * is the actor; an id in the body naming another node is refused.
+   */
+  @MessagePattern(r.registerOwnNode.subject)
+  registerOwn(@Payload() req: Req<'registerOwnNode'>, @Ctx() ctx: NatsRequestContext): Promise<NodeView> {
+    const meta = ownNode(ctx.meta);
+    if (req.node_id !== undefined && req.node_id !== meta.node)
+      throw ValidationError.of([{ path: 'node_id', message: `a node agent registers its own node '${meta.node}' only` }], 'registry.nodes.register request');
+    return this.registerAs(meta.node, req, meta);
+  }
+
+  /** A node agent marking its own node (the subject's) draining as it shuts down. */
+  @MessagePattern(r.drainOwnNode.subject)
+  drainOwn(@Payload() req: Req<'drainOwnNode'>, @Ctx() ctx: NatsRequestContext) {
+    const meta = ownNode(ctx.meta);
+    return this.command('drain a node', meta.node, { type: 'DrainNode', data: { reason: req.reason }, metadata: { now: nowIso() } }, meta);
+  }
+
+  private async registerAs(nodeId: string, req: Req<'registerNode'>, meta: RequestMeta): Promise<NodeView> {
+    const ctx = { meta };
     await this.ready();
-    const nodeId = req.node_id ?? newId('node');
     await this.nodes.execute(
       nodeId,
       {
