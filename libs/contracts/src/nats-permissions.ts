@@ -116,7 +116,7 @@ const PER_NODE_ROUTES: readonly Route[] = [registryRoutes.registerOwnNode, regis
  * that is what makes a header's identity the gateway's word.
  */
 const INTERNAL_ROUTES: Readonly<Partial<Record<ServiceName, readonly Route[]>>> = {
-  orchestrator: [registryRoutes.place, registryRoutes.release, registryRoutes.assignments],
+  orchestrator: [registryRoutes.place, registryRoutes.release],
   autoscaler: [orchestratorRoutes.applyScalingDecision],
 };
 

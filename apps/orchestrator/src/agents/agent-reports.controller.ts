@@ -6,7 +6,8 @@ import {
   registryRoutes,
   type RouteRequestParsed,
 } from '@flotilla/contracts';
-import { ForbiddenError, NotFoundError, RuleViolationError, ValidationError, type ClusterCommand } from '@flotilla/domain';
+import { ForbiddenError, nodeDecider, nodeStream, NotFoundError, RuleViolationError, ValidationError, type ClusterCommand } from '@flotilla/domain';
+import { CommandHandler } from '@flotilla/application';
 import { Messaging, type NatsRequestContext } from '@flotilla/messaging';
 import { LOGGER } from '@flotilla/platform';
 import type { Logger } from '@flotilla/telemetry';
@@ -25,6 +26,7 @@ type Req<K extends keyof typeof r> = RouteRequestParsed<(typeof r)[K]>;
 export class AgentReportsController {
   constructor(
     private readonly clusters: ClustersService,
+    private readonly commands: CommandHandler,
     private readonly messaging: Messaging,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
@@ -114,17 +116,15 @@ export class AgentReportsController {
   }
 
   /**
-   * Whether the registry holds the agent on the node now. Its directory follows the log, which a
-   * node agent's report can overtake by a moment (the node learns of the assignment from the
-   * relay): a miss is asked again shortly before it counts.
+   * Whether the node's own stream holds the agent's assignment now. The log is the authority,
+   * and it is never behind the report: a node learns of an assignment only from the relay, which
+   * publishes an event after it is stored. (The registry's read models may be: asking them
+   * refused a report of a placement they had not projected yet, and a refused report is final.)
    */
   private async assignedTo(clusterId: string, agentId: string, nodeId: string): Promise<boolean> {
-    for (let attempt = 0; ; attempt++) {
-      const { assignments } = await this.messaging.request(registryRoutes.assignments, { cluster_id: clusterId, node_id: nodeId, limit: 10_000 });
-      if (assignments.some((a) => a.agent_id === agentId && a.status === 'assigned')) return true;
-      if (attempt >= 2) return false;
-      await new Promise((r) => setTimeout(r, 250 * (attempt + 1)));
-    }
+    const { state } = await this.commands.load(nodeDecider, nodeStream(nodeId), { fresh: true });
+    if (state.status === 'none') return false;
+    return state.assignments[agentId]?.clusterId === clusterId;
   }
 
   private async release(
