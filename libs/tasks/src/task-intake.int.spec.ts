@@ -178,10 +178,7 @@ describe('TaskIntake (real NATS)', () => {
         maxQueuedPerTenant: 1000,
         tenantOf: async () => 'acme',
         usageTtlMs: 0,
-        recover: async (queue) => {
-          await queues.recover();
-          if (queue) await queues.ensure(queue.clusterId, queue.capability);
-        },
+        recover: (queue) => queues.recoverFor(queue),
       });
       const clusterId = `acme_${newId('cluster')}`;
       await queues.ensure(clusterId, null);

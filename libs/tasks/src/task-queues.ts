@@ -79,6 +79,15 @@ export class TaskQueues {
     if (this.streams) await ensureTaskStreams(this.messaging, this.streams);
   }
 
+  /**
+   * A TaskIntake's `recover`: the streams again (see recover), and the queue a submission was
+   * headed for, when it names one.
+   */
+  async recoverFor(queue?: { readonly clusterId: string; readonly capability: string | null }): Promise<void> {
+    await this.recover();
+    if (queue) await this.ensure(queue.clusterId, queue.capability);
+  }
+
   /** Forgets that a cluster's queues were provisioned (their consumers were found missing). */
   forget(clusterId: string): void {
     for (const key of this.known) if (key.startsWith(`${clusterId}/`)) this.known.delete(key);

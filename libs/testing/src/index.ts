@@ -2,4 +2,4 @@ export { createTestDatabase, sweepStaleTestDatabases, testServerUrl, type TestDa
 export { createTestNamespace, deleteNamespaceStreams, testNatsUrl, type TestNamespace } from './nats.js';
 export { api, freePort, repoRoot, ServiceProcess, startService, TEST_ADMIN_KEY, type AppName } from './services.js';
 export { startNatsCluster, startNatsServer, type PrivateNatsCluster, type PrivateNatsServer } from './nats-server.js';
-export { startStack, type Stack, type StackNode, type StackOptions } from './stack.js';
+export { echoBlueprint, HTTP_PORT_VARIABLE, startStack, type Stack, type StackNode, type StackOptions } from './stack.js';

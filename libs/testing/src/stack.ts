@@ -46,6 +46,40 @@ export interface Stack {
  * The whole system as separate processes (built dist/main.js) on its own database and NATS
  * namespace: gateway, orchestrator, registry, autoscaler, metrics, and node agents.
  */
+/** The variable that sets each control-plane service's HTTP port. */
+export const HTTP_PORT_VARIABLE: Readonly<Record<string, string>> = {
+  gateway: 'GATEWAY_HTTP_PORT',
+  orchestrator: 'ORCHESTRATOR_HTTP_PORT',
+  registry: 'REGISTRY_HTTP_PORT',
+  metrics: 'METRICS_HTTP_PORT',
+  autoscaler: 'AUTOSCALER_HTTP_PORT',
+};
+
+/**
+ * A blueprint of one echo supervisor and echo workers (1 to 4, 2 wanted, no autoscaling), small
+ * enough that many fit a node: what the benchmarks and the chaos run drive.
+ */
+export function echoBlueprint(id: string, name: string): Record<string, unknown> {
+  return {
+    apiVersion: 'flotilla/v1',
+    kind: 'Blueprint',
+    metadata: { id, name, version: '1.0.0' },
+    cluster: {
+      type: 'custom',
+      minWorkers: 1,
+      targetWorkers: 2,
+      maxWorkers: 4,
+      resources: { cpu: 0.05, memoryMb: 32 },
+      placement: { strategy: 'least-agents', zoneSpread: false, antiAffinity: false },
+      scaling: { enabled: false },
+    },
+    agents: [
+      { name: 'lead', role: 'supervisor', capabilities: ['coordination'], runtime: { kind: 'builtin', handler: 'echo' } },
+      { name: 'worker', role: 'worker', capabilities: ['echo'], runtime: { kind: 'builtin', handler: 'echo' } },
+    ],
+  };
+}
+
 export async function startStack(opts: StackOptions): Promise<Stack> {
   const db = opts.database ?? (await createTestDatabase(opts.label));
   const ns = createTestNamespace(opts.natsUrls?.[0]);
@@ -73,18 +107,11 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     SHUTDOWN_GRACE_MS: '5000',
     ...opts.env,
   };
-  const HTTP_PORT: Record<string, string> = {
-    gateway: 'GATEWAY_HTTP_PORT',
-    orchestrator: 'ORCHESTRATOR_HTTP_PORT',
-    registry: 'REGISTRY_HTTP_PORT',
-    metrics: 'METRICS_HTTP_PORT',
-    autoscaler: 'AUTOSCALER_HTTP_PORT',
-  };
   const procs = new Map<string, ServiceProcess>();
   for (let r = 1; r <= replicas; r++) {
     for (const app of apps) {
       const label = labelOf(app, r);
-      const own: NodeJS.ProcessEnv = { [HTTP_PORT[app]!]: String(ports[label]) };
+      const own: NodeJS.ProcessEnv = { [HTTP_PORT_VARIABLE[app]!]: String(ports[label]) };
       if (app === 'gateway') own['GATEWAY_GRPC_PORT'] = String(grpcPorts[r - 1]);
       procs.set(label, startService(app, { ...env, ...own }, label));
     }

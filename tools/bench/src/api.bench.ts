@@ -35,7 +35,7 @@ import readline from 'node:readline';
 import autocannon from 'autocannon';
 import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
-import { freePort, repoRoot, startStack, TEST_ADMIN_KEY, type Stack } from '@flotilla/testing';
+import { echoBlueprint, freePort, repoRoot, startStack, TEST_ADMIN_KEY, type Stack } from '@flotilla/testing';
 import { closedLoop, CpuMeter, distribution, PgBackendMeter, natsServerPid, pgCounters, postmasterPid, round, saveReport, sleep, table, type Distribution } from './measure.ts';
 
 const envInt = (name: string, fallback: number): number => {
@@ -56,24 +56,7 @@ watchdog.unref();
 
 const log = (msg: string) => process.stderr.write(`[bench:api] ${msg}\n`);
 
-const BLUEPRINT = {
-  apiVersion: 'flotilla/v1',
-  kind: 'Blueprint',
-  metadata: { id: 'bench-v1', name: 'Benchmark cluster', version: '1.0.0' },
-  cluster: {
-    type: 'custom',
-    minWorkers: 1,
-    targetWorkers: 2,
-    maxWorkers: 4,
-    resources: { cpu: 0.05, memoryMb: 32 },
-    placement: { strategy: 'least-agents', zoneSpread: false, antiAffinity: false },
-    scaling: { enabled: false },
-  },
-  agents: [
-    { name: 'lead', role: 'supervisor', capabilities: ['coordination'], runtime: { kind: 'builtin', handler: 'echo' } },
-    { name: 'worker', role: 'worker', capabilities: ['echo'], runtime: { kind: 'builtin', handler: 'echo' } },
-  ],
-};
+const BLUEPRINT = echoBlueprint('bench-v1', 'Benchmark cluster');
 
 const clusterId = (i: number) => `bench-${String(i).padStart(4, '0')}`;
 

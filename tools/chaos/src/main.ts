@@ -34,7 +34,7 @@ import pg from 'pg';
 import { registrySubjects, TASKS_DLQ_STREAM, taskSubjects } from '@flotilla/contracts';
 import { createEventStore } from '@flotilla/eventstore';
 import { ALL_PROJECTIONS, codecFor, createReadModelOrm, EVENTS_STREAM, migrateReadModels, POSITION_HEADER, rebuildProjection } from '@flotilla/projections';
-import { api, createTestDatabase, startNatsServer, startService, startStack, type AppName, type PrivateNatsServer, type ServiceProcess, type Stack, type StackNode, type TestDatabase } from '@flotilla/testing';
+import { api, createTestDatabase, echoBlueprint, HTTP_PORT_VARIABLE, startNatsServer, startService, startStack, type AppName, type PrivateNatsServer, type ServiceProcess, type Stack, type StackNode, type TestDatabase } from '@flotilla/testing';
 import {
   checkAcknowledgedCommands,
   checkAgents,
@@ -92,33 +92,9 @@ const note = (msg: string) => {
   log(msg);
 };
 
-const BLUEPRINT = {
-  apiVersion: 'flotilla/v1',
-  kind: 'Blueprint',
-  metadata: { id: 'chaos-v1', name: 'Chaos cluster', version: '1.0.0' },
-  cluster: {
-    type: 'custom',
-    minWorkers: 1,
-    targetWorkers: 2,
-    maxWorkers: 4,
-    resources: { cpu: 0.05, memoryMb: 32 },
-    placement: { strategy: 'least-agents', zoneSpread: false, antiAffinity: false },
-    scaling: { enabled: false },
-  },
-  agents: [
-    { name: 'lead', role: 'supervisor', capabilities: ['coordination'], runtime: { kind: 'builtin', handler: 'echo' } },
-    { name: 'worker', role: 'worker', capabilities: ['echo'], runtime: { kind: 'builtin', handler: 'echo' } },
-  ],
-};
+const BLUEPRINT = echoBlueprint('chaos-v1', 'Chaos cluster');
 
 const SERVICES = ['gateway', 'orchestrator', 'registry', 'autoscaler', 'metrics'] as const;
-const HTTP_PORT: Record<(typeof SERVICES)[number], string> = {
-  gateway: 'GATEWAY_HTTP_PORT',
-  orchestrator: 'ORCHESTRATOR_HTTP_PORT',
-  registry: 'REGISTRY_HTTP_PORT',
-  metrics: 'METRICS_HTTP_PORT',
-  autoscaler: 'AUTOSCALER_HTTP_PORT',
-};
 const NODES: readonly StackNode[] = [
   { id: 'chaos-node-1', zone: 'zone-a', env: { NODE_MAX_AGENTS: '100' } },
   { id: 'chaos-node-2', zone: 'zone-b', env: { NODE_MAX_AGENTS: '100' } },
@@ -201,7 +177,7 @@ function spawnAgain(label: string): ServiceProcess {
   const node = NODES.find((n) => n.id === label);
   if (node) return s.startNode(node, label);
   const app = label as (typeof SERVICES)[number];
-  const own: NodeJS.ProcessEnv = { [HTTP_PORT[app]]: String(s.ports[label]) };
+  const own: NodeJS.ProcessEnv = { [HTTP_PORT_VARIABLE[app]!]: String(s.ports[label]) };
   if (app === 'gateway') own['GATEWAY_GRPC_PORT'] = String(s.grpcPort);
   const proc = startService(app as AppName, { ...s.env, ...own }, label);
   s.procs.set(label, proc);

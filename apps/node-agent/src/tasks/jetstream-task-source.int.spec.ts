@@ -103,10 +103,7 @@ describe('JetStreamTaskSource (real NATS)', () => {
         maxQueuedPerTenant: 1000,
         tenantOf: async () => 'acme',
         usageTtlMs: 0,
-        recover: async (queue) => {
-          await queues.recover();
-          if (queue) await queues.ensure(queue.clusterId, queue.capability);
-        },
+        recover: (queue) => queues.recoverFor(queue),
       });
       const clusterId = newId('cluster');
       const source = new JetStreamTaskSource(m, s, 'node-1', logger);

@@ -63,10 +63,7 @@ export class TasksService implements OnModuleInit {
       },
       logger: this.logger,
       // JetStream lost the task streams (its store wiped or replaced): provision them again.
-      recover: async (queue) => {
-        await this.queues.recover();
-        if (queue) await this.queues.ensure(queue.clusterId, queue.capability);
-      },
+      recover: (queue) => this.queues.recoverFor(queue),
     });
   }
 
