@@ -3,6 +3,7 @@ import { TASKS_STREAM, taskSubjects, type QueuedTask } from '@flotilla/contracts
 import { PayloadTooLargeError, RateLimitedError, UnavailableError } from '@flotilla/domain';
 import { encodeJson, isMissingJetStreamResource, type Messaging } from '@flotilla/messaging';
 import type { Logger } from '@flotilla/telemetry';
+import type { TaskLedger } from './task-ledger.js';
 import type { TaskRecord, TaskStore } from './task-store.js';
 
 /** A task ready to queue: its record (status `queued`) and the queue subject (before the namespace). */
@@ -47,6 +48,11 @@ export interface TaskIntakeOptions {
    * such a submission is refused (503).
    */
   readonly recover?: (queue?: { readonly clusterId: string; readonly capability: string | null }) => Promise<void>;
+  /**
+   * Where accepted tasks are recorded before they are queued, outside NATS (TaskLedger): without
+   * it, a task queued when JetStream's store is lost is lost with it.
+   */
+  readonly ledger?: Pick<TaskLedger, 'accept' | 'forget'>;
 }
 
 interface Usage {
@@ -107,7 +113,9 @@ export function recordOfQueuedTask(task: QueuedTask & { tenant_id: string }, que
 }
 
 /**
- * Accepting a task: the queue message first, then the record.
+ * Accepting a task: the ledger's row (PostgreSQL, given a `ledger`), the queue message, then the
+ * record. The row outlives a NATS store that is lost or replaced: the ledger's loop queues again
+ * what NATS no longer has (TaskLedgerLoop), including a task whose intake died after the row.
  *
  * Two writes to two places (a JetStream message, a KV record) cannot be one transaction, so the
  * order decides what a crash between them leaves behind. Recording first left a record that said
@@ -168,13 +176,25 @@ export class TaskIntake {
       if (ownClaim) await this.store.releaseIdempotencyKey(s.clusterId, s.idempotencyKey!, taskId).catch(() => undefined);
       throw err;
     }
+    const ledger = this.options.ledger;
+    if (ledger) {
+      try {
+        await ledger.accept(prepared);
+      } catch (err) {
+        this.options.logger?.warn({ err, taskId }, 'task ledger unavailable: task refused');
+        if (ownClaim) await this.store.releaseIdempotencyKey(s.clusterId, s.idempotencyKey!, taskId).catch(() => undefined);
+        throw new UnavailableError('the task ledger (PostgreSQL) is unavailable; the task was not accepted, retry later', { dependency: 'postgres' });
+      }
+    }
     try {
       return await this.enqueue(prepared);
     } catch (err) {
-      // A refused publish (stream full, payload too large) stored nothing: free the key. An
-      // ambiguous failure (timeout) may have stored the message: keep it for the takeover.
-      if (ownClaim && (err instanceof PayloadTooLargeError || (err instanceof UnavailableError && err.details['reason'] === 'task_queue_full'))) {
-        await this.store.releaseIdempotencyKey(s.clusterId, s.idempotencyKey!, taskId).catch(() => undefined);
+      // A refused publish (stream full, payload too large) stored nothing: free the key and the
+      // ledger's row. An ambiguous failure (timeout) may have stored the message: keep both (the
+      // takeover, or the ledger's loop, finishes queuing it).
+      if (err instanceof PayloadTooLargeError || (err instanceof UnavailableError && err.details['reason'] === 'task_queue_full')) {
+        if (ownClaim) await this.store.releaseIdempotencyKey(s.clusterId, s.idempotencyKey!, taskId).catch(() => undefined);
+        await ledger?.forget([taskId]).catch(() => undefined);
       }
       throw err;
     }
