@@ -20,6 +20,7 @@ import {
 import type { Logger, Registry } from '@flotilla/telemetry';
 import { EVENT_STORE, READ_MODELS } from '../infrastructure/tokens.js';
 import { CircuitBreakers } from '../tasks/circuit-breakers.js';
+import { TasksService } from '../tasks/tasks.service.js';
 import { Reconciler } from './reconciler.js';
 import { FENCE } from './tokens.js';
 
@@ -38,7 +39,7 @@ export const fenceProvider = {
 /**
  * The orchestrator's singleton loops, each run by exactly one replica at a time (a lease per
  * role): the relay (event store → JetStream), the projection processor (read models), the
- * reconciler and the circuit breakers.
+ * reconciler, the circuit breakers and the task ledger (queues again what NATS lost).
  */
 @Injectable()
 export class SingletonLoops implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -48,6 +49,7 @@ export class SingletonLoops implements OnApplicationBootstrap, BeforeApplication
     private readonly messaging: Messaging,
     private readonly reconciler: Reconciler,
     private readonly breakers: CircuitBreakers,
+    private readonly tasks: TasksService,
     @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(READ_MODELS) private readonly orm: ReadModelOrm,
     @Inject(PG_POOL) private readonly pool: pg.Pool,
@@ -75,6 +77,7 @@ export class SingletonLoops implements OnApplicationBootstrap, BeforeApplication
       logger: this.logger,
       ...projectorMetrics(this.registry),
     });
+    const ledger = this.tasks.ledgerLoop();
     this.handle = await runSingletonLoops(
       this.messaging,
       {
@@ -82,6 +85,7 @@ export class SingletonLoops implements OnApplicationBootstrap, BeforeApplication
         'projector-orchestrator': (signal) => processor.run(signal),
         reconciler: (signal, term) => this.reconciler.run(signal, term),
         'circuit-breaker': (signal, term) => this.breakers.run(signal, term),
+        'task-ledger': (signal) => ledger.run(signal),
       },
       { memberId: this.info.instanceId, ttlMs: this.config.LEASE_TTL_MS, replicas: this.config.NATS_STREAM_REPLICAS, logger: this.logger, newEpoch: this.fence.newEpoch },
     );

@@ -1,4 +1,5 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import type pg from 'pg';
 import type { Config } from '@flotilla/config';
 import {
   taskSubjects,
@@ -15,23 +16,30 @@ import {
   type ExistingCluster,
 } from '@flotilla/domain';
 import { Messaging, type RequestMeta } from '@flotilla/messaging';
-import { CONFIG, LOGGER } from '@flotilla/platform';
-import { ensureTaskStreams, TaskIntake, TaskQueues, TaskStore, type PreparedTask, type TaskRecord } from '@flotilla/tasks';
+import { CONFIG, LOGGER, PG_POOL } from '@flotilla/platform';
+import { ensureTaskStreams, TaskIntake, TaskLedger, TaskLedgerLoop, TaskQueues, TaskStore, type PreparedTask, type TaskRecord } from '@flotilla/tasks';
 import { currentTraceHeaders, type Logger } from '@flotilla/telemetry';
 import { ClustersService } from '../clusters/clusters.service.js';
 import { identityOf, now } from '../infrastructure/request-context.js';
 
+/** How long a task may be accepted without a record before the ledger counts it as lost. */
+const LEDGER_GRACE_MS = 15_000;
+/** How often the ledger's loop looks for lost tasks and for a replaced NATS store. */
+const LEDGER_INTERVAL_MS = 2_000;
+
 /**
- * Submitting and reading tasks. A task is queued on JetStream in the queue of its cluster,
- * priority and capability, then recorded (NATS KV); node agents pull it from the queue. The
- * order, the takeover of a submission that died half-way and the limits (the stream's bytes, each
- * tenant's queued tasks) are TaskIntake's. The cluster's circuit breaker decides where a task
+ * Submitting and reading tasks. A task is written to the task ledger (PostgreSQL), queued on
+ * JetStream in the queue of its cluster, priority and capability, then recorded (NATS KV); node
+ * agents pull it from the queue. The order, the takeover of a submission that died half-way and
+ * the limits (the stream's bytes, each tenant's queued tasks) are TaskIntake's; queuing again
+ * what NATS lost is the ledger's loop's (`ledgerLoop`, a singleton). The cluster's circuit breaker decides where a task
  * goes: to the cluster, to its backup while open, or nowhere (503) when open without a backup.
  */
 @Injectable()
 export class TasksService implements OnModuleInit {
   private store!: TaskStore;
   private intake!: TaskIntake;
+  private readonly ledger: TaskLedger;
   readonly queues: TaskQueues;
   /** Task submissions per tenant (a token bucket per replica: TENANT_MAX_TASKS_PER_SECOND). */
   private readonly rate = new Map<string, { tokens: number; at: number }>();
@@ -41,7 +49,9 @@ export class TasksService implements OnModuleInit {
     private readonly clusters: ClustersService,
     @Inject(CONFIG) private readonly config: Config,
     @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(PG_POOL) pool: pg.Pool,
   ) {
+    this.ledger = new TaskLedger(pool);
     this.queues = new TaskQueues(messaging, {
       ackWaitMs: config.TASK_ACK_WAIT_MS,
       streams: { replicas: config.NATS_STREAM_REPLICAS, maxBytes: config.TASKS_STREAM_MAX_BYTES },
@@ -49,6 +59,7 @@ export class TasksService implements OnModuleInit {
   }
 
   async onModuleInit(): Promise<void> {
+    await this.ledger.ensureSchema();
     await ensureTaskStreams(this.messaging, { replicas: this.config.NATS_STREAM_REPLICAS, maxBytes: this.config.TASKS_STREAM_MAX_BYTES });
     this.store = await TaskStore.open(this.messaging, {
       retentionMs: this.config.TASK_RETENTION_MS,
@@ -64,6 +75,17 @@ export class TasksService implements OnModuleInit {
       logger: this.logger,
       // JetStream lost the task streams (its store wiped or replaced): provision them again.
       recover: (queue) => this.queues.recoverFor(queue),
+      ledger: this.ledger,
+    });
+  }
+
+  /** The singleton loop that forgets finished tasks and queues again those NATS lost. */
+  ledgerLoop(): TaskLedgerLoop {
+    return new TaskLedgerLoop(this.messaging, this.ledger, this.store, (task) => this.intake.enqueue(task), {
+      graceMs: LEDGER_GRACE_MS,
+      intervalMs: LEDGER_INTERVAL_MS,
+      retentionMs: this.config.TASK_RETENTION_MS,
+      logger: this.logger,
     });
   }
 
