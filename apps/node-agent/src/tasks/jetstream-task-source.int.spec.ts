@@ -129,6 +129,32 @@ describe('JetStreamTaskSource (real NATS)', () => {
     }
   });
 
+  it('chaos: a task running when JetStream lost its store is written back as completed by the agent that finishes it (so the ledger does not run it again)', async () => {
+    const own = createTestNamespace();
+    const m = await Messaging.connect({ servers: [own.natsUrl], name: 'task-source-running-wiped', namespace: own.prefix, requestTimeoutMs: 2000 });
+    try {
+      await ensureTaskStreams(m, { replicas: 1 });
+      const s = await TaskStore.open(m, { retentionMs: 600_000, replicas: 1 });
+      const queues = new TaskQueues(m, { streams: { replicas: 1 } });
+      const submitter = new TaskIntake(m, s, { maxQueuedPerTenant: 1000, tenantOf: async () => 'acme', usageTtlMs: 0, recover: (queue) => queues.recoverFor(queue) });
+      const clusterId = newId('cluster');
+      const source = new JetStreamTaskSource(m, s, 'node-1', logger);
+      const agent = agentOf(clusterId);
+      const queued = await submitter.submit({ clusterId, tenantId: 'acme', newTaskId: () => newId('task'), prepare: async (taskId) => ({ subject: taskSubjects.queue(clusterId, 'normal', null), record: record(clusterId, taskId) }) });
+      let delivery: TaskDelivery | undefined;
+      for (let i = 0; i < 50 && !delivery; i++) delivery = (await source.pull(agent, 1, new AbortController().signal))[0];
+      expect(await s.get(queued.id)).toMatchObject({ status: 'running' });
+      // The store goes while the task runs: its record and its queue message with it.
+      await deleteNamespaceStreams(m.nc, own.ns);
+      await delivery!.ack({ ran: 'through the wipe' });
+      expect(await s.get(queued.id)).toMatchObject({ id: queued.id, status: 'completed', result: { ran: 'through the wipe' }, tenant_id: 'acme', attempts: 1, node_id: 'node-1' });
+      source.close();
+    } finally {
+      await m.close();
+      await own.cleanup();
+    }
+  });
+
   it('finding 10c: a result too large for a NATS message fails its task once, with an error naming the limit, instead of being retried although it completed', async () => {
     const clusterId = newId('cluster');
     const source = new JetStreamTaskSource(messaging, store, 'node-1', logger, { ackWaitMs: 2000 });

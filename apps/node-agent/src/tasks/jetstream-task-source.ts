@@ -360,13 +360,13 @@ export class JetStreamTaskSource implements TaskSource {
             // The task ran to completion; its result cannot be stored. It ends here, failed, once:
             // no retry (it would produce the same), no completed record without its result.
             span.setStatus({ code: SpanStatusCode.ERROR, message: tooLarge });
-            written = await this.store.updateVersioned(task.id, (t) => ({ ...t, status: 'failed', result: null, error: tooLarge, attempts: attempt, finished_at: finishedAt }), written);
+            written = await this.finish(task, m.seq, (t) => ({ ...t, status: 'failed', result: null, error: tooLarge, attempts: attempt, finished_at: finishedAt }), written);
             this.announce(task, { ok: false, attempt, agentId: agent.agentId, latencyMs: performance.now() - started, result: null, error: tooLarge, final: true }, ctx);
             m.term();
             this.logger.warn({ taskId: task.id, error: tooLarge }, 'task result too large: task failed');
             return;
           }
-          written = await this.store.updateVersioned(task.id, (t) => ({ ...t, status: 'completed', result, error: null, finished_at: finishedAt }), written);
+          written = await this.finish(task, m.seq, (t) => ({ ...t, status: 'completed', result, error: null, attempts: attempt, agent_id: agent.agentId, node_id: this.nodeId, finished_at: finishedAt }), written);
           this.announce(task, { ok: true, attempt, agentId: agent.agentId, latencyMs: performance.now() - started, result, error: null, final: true }, ctx);
           m.ack();
         } finally {
@@ -388,6 +388,20 @@ export class JetStreamTaskSource implements TaskSource {
         }
       },
     };
+  }
+
+  /**
+   * Writes a task's final state. A record that vanished while the task ran (JetStream's store was
+   * lost) is written again from the queue message, so the task's end is known; the orchestrator's
+   * task ledger, which queues lost tasks again, then sees it finished instead of running it twice.
+   */
+  private async finish(task: QueuedTask, seq: number, change: (t: TaskRecordLike) => TaskRecordLike, known: Versioned | undefined): Promise<Versioned | undefined> {
+    const written = await this.store.updateVersioned(task.id, change, known);
+    if (written || !task.tenant_id) return written;
+    const ours = change(recordOfQueuedTask({ ...task, tenant_id: task.tenant_id }, seq));
+    const found = await this.store.createOrGet(ours);
+    // Queued again meanwhile (by the ledger): this run ends it all the same.
+    return found.record === ours ? found : this.store.updateVersioned(task.id, change, found);
   }
 
   private async deadLetter(m: JsMsg, task: QueuedTask, agent: RunningAgentInfo, reason: string, attempt: number, ctx: Context): Promise<void> {
