@@ -59,6 +59,16 @@ describe('checkTasks', () => {
     expect(r.pass).toBe(false);
     expect(r.figures).toContain('lost 1, unfinished 1, failed 0, twice 1');
   });
+
+  it('counts a task that ran twice under the same attempt number (queued again after the store was lost) as twice', () => {
+    const r = checkTasks([
+      { id: 'again', recordStatus: 'completed', completedAttempts: [1, 1], timedCompletions: 2, finalFailures: 0, deadLetters: 0, beforeWipe: true },
+      { id: 'once', recordStatus: 'completed', completedAttempts: [1, 1], timedCompletions: 1, finalFailures: 0, deadLetters: 0, beforeWipe: true },
+    ]);
+    expect(r.pass).toBe(false);
+    expect(r.figures).toContain('twice 1');
+    expect(r.problems.join('\n')).toContain('again: ended more than once');
+  });
 });
 
 describe('checkAgents', () => {

@@ -148,6 +148,12 @@ export interface TaskFate {
   readonly finalFailures: number;
   /** Messages in the dead-letter stream for it. */
   readonly deadLetters: number;
+  /**
+   * Completions announced with a run time (an agent that finds the task already completed
+   * announces it again with none): more than one means it ran twice, even under one attempt
+   * number (a task queued again after the store was lost starts its attempts over).
+   */
+  readonly timedCompletions?: number;
   /** Accepted before NATS lost its store (its queue message and record went with it, unless it had ended). */
   readonly beforeWipe?: boolean;
 }
@@ -164,9 +170,10 @@ export function checkTasks(fates: readonly TaskFate[]): CheckResult {
   const problems: string[] = [];
   for (const f of fates) {
     const distinct = new Set(f.completedAttempts).size;
-    if (distinct > 1 || f.deadLetters > 1 || (distinct > 0 && f.deadLetters > 0)) {
+    const runs = f.timedCompletions ?? 0;
+    if (distinct > 1 || runs > 1 || f.deadLetters > 1 || (distinct > 0 && f.deadLetters > 0)) {
       twice++;
-      problems.push(`${f.id}: ended more than once (completed in attempts ${[...new Set(f.completedAttempts)].join(',') || '-'}, ${f.deadLetters} dead letters)`);
+      problems.push(`${f.id}: ended more than once (completed in attempts ${[...new Set(f.completedAttempts)].join(',') || '-'}, ${runs} timed completions, ${f.deadLetters} dead letters)`);
       continue;
     }
     let status = f.recordStatus;

@@ -92,7 +92,19 @@ const note = (msg: string) => {
   log(msg);
 };
 
-const BLUEPRINT = echoBlueprint('chaos-v1', 'Chaos cluster');
+/**
+ * The echo cluster, plus a slow specialist (1.5 s a task) whose queue a burst fills right before
+ * the NATS wipe: tasks queued and running when the store is lost, which the orchestrator's task
+ * ledger must queue again, each to end exactly once.
+ */
+const SLOW_TASK_MS = 1500;
+const BLUEPRINT = (() => {
+  const bp = echoBlueprint('chaos-v1', 'Chaos cluster') as { agents: unknown[] };
+  bp.agents.push({ name: 'slow', role: 'specialist', capabilities: ['slow'], runtime: { kind: 'builtin', handler: 'sleep', delayMs: SLOW_TASK_MS } });
+  return bp;
+})();
+/** Slow tasks per stable cluster queued right before the wipe. */
+const WIPE_BURST = 4;
 
 const SERVICES = ['gateway', 'orchestrator', 'registry', 'autoscaler', 'metrics'] as const;
 const NODES: readonly StackNode[] = [
@@ -119,7 +131,7 @@ const ackedAt = new Map<string, number>();
 const accepted = new Map<string, Accepted>();
 let refusedTasks = 0;
 let failedTasks = 0;
-const announced = new Map<string, { completedAttempts: number[]; finalFailures: number }>();
+const announced = new Map<string, { completedAttempts: number[]; timedCompletions: number; finalFailures: number }>();
 const heartbeats = new Map<string, { at: number; report: NodeReport }>();
 const doubleStreaks = new Map<string, number>();
 const doubleRuns = new Map<string, string[]>();
@@ -262,11 +274,11 @@ async function command(what: string, method: string, path: string, body: unknown
   return undefined;
 }
 
-async function submitTask(clusterId: string, n: number): Promise<void> {
+async function submitTask(clusterId: string, n: number, capability?: string): Promise<void> {
   const key = `task-${n}`;
   for (let attempt = 1; attempt <= 3; attempt++) {
     try {
-      const r = await call('POST', `/api/clusters/${clusterId}/tasks`, { payload: { n }, idempotency_key: key, timeout_ms: 10_000, max_attempts: 3 }, {});
+      const r = await call('POST', `/api/clusters/${clusterId}/tasks`, { payload: { n }, idempotency_key: key, timeout_ms: 10_000, max_attempts: 3, ...(capability ? { capability } : {}) }, {});
       if (r.status === 202 || r.status === 200 || r.status === 201) {
         const id = String((r.body as { id: string }).id);
         if (!accepted.has(id)) accepted.set(id, { id, clusterId, at: Date.now() });
@@ -370,6 +382,9 @@ async function runSchedule(actions: readonly Action[], rng: Random, started: num
         break;
       }
       case 'wipe': {
+        const before = accepted.size;
+        await Promise.all(stable.flatMap((c) => Array.from({ length: WIPE_BURST }, () => submitTask(c, ++taskSeq, 'slow'))));
+        note(`${accepted.size - before} slow tasks (${SLOW_TASK_MS} ms each) queued right before the wipe`);
         await nats!.kill('SIGKILL');
         wipedAt = Date.now();
         nats!.wipe();
@@ -560,7 +575,7 @@ async function checkTaskFates(): Promise<CheckResult> {
         const status = r?.status === 200 ? String((r.body as { status: string }).status) : null;
         const a = announced.get(id);
         const beforeWipe = wipedAt > 0 && accepted.get(id)!.at < wipedAt;
-        fates.push({ id, recordStatus: status, completedAttempts: a?.completedAttempts ?? [], finalFailures: a?.finalFailures ?? 0, deadLetters: dead.get(id) ?? 0, beforeWipe });
+        fates.push({ id, recordStatus: status, completedAttempts: a?.completedAttempts ?? [], timedCompletions: a?.timedCompletions ?? 0, finalFailures: a?.finalFailures ?? 0, deadLetters: dead.get(id) ?? 0, beforeWipe });
       }),
     );
   }
@@ -673,12 +688,14 @@ async function main(): Promise<number> {
   const ns = stack.ns.ns;
   nc.subscribe(ns.subject(taskSubjects.results), {
     callback: (_err, m) => {
-      const o = m.json<{ task_id: string; outcome: string; final: boolean; attempt: number }>();
+      const o = m.json<{ task_id: string; outcome: string; final: boolean; attempt: number; latency_ms: number }>();
       if (!o.final) return;
       let a = announced.get(o.task_id);
-      if (!a) announced.set(o.task_id, (a = { completedAttempts: [], finalFailures: 0 }));
-      if (o.outcome === 'completed') a.completedAttempts.push(o.attempt);
-      else a.finalFailures++;
+      if (!a) announced.set(o.task_id, (a = { completedAttempts: [], timedCompletions: 0, finalFailures: 0 }));
+      if (o.outcome === 'completed') {
+        a.completedAttempts.push(o.attempt);
+        if (o.latency_ms > 0) a.timedCompletions++;
+      } else a.finalFailures++;
     },
   });
   nc.subscribe(ns.subject(registrySubjects.heartbeat('*')), {
