@@ -1,4 +1,7 @@
-import { describe, expect, it } from '@jest/globals';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from '@jest/globals';
 import { assertNodeVersion, ConfigError, loadConfig } from './config.js';
 
 function problemsOf(env: Record<string, string>) {
@@ -61,6 +64,38 @@ describe('loadConfig', () => {
     const problems = problemsOf({ NATS_USER: 'svc' });
     expect(problems[0]?.variable).toBe('NATS_PASSWORD');
     expect(problems[0]?.value).toBeUndefined();
+  });
+});
+
+describe('NATS_PASSWORD_FILE (the Kubernetes node agents read their derived password from one)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-config-'));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, content: string) => {
+    const p = path.join(dir, name);
+    fs.writeFileSync(p, content, { mode: 0o400 });
+    return p;
+  };
+
+  it('reads the password from the file once, without its trailing newline', () => {
+    const config = loadConfig({ NATS_USER: 'flotilla-node-agent-node-agent-0', NATS_PASSWORD_FILE: file('password', 'derived-secret\n') });
+    expect(config.NATS_PASSWORD).toBe('derived-secret');
+    expect(config.NATS_USER).toBe('flotilla-node-agent-node-agent-0');
+  });
+
+  it('refuses NATS_PASSWORD and NATS_PASSWORD_FILE together', () => {
+    const problems = problemsOf({ NATS_USER: 'u', NATS_PASSWORD: 'inline', NATS_PASSWORD_FILE: file('both', 'from-file') });
+    expect(problems).toEqual([{ variable: 'NATS_PASSWORD_FILE', message: 'set either NATS_PASSWORD or NATS_PASSWORD_FILE, not both' }]);
+  });
+
+  it('refuses a missing or empty file, naming it, without echoing a password', () => {
+    const missing = path.join(dir, 'missing');
+    const problems = problemsOf({ NATS_USER: 'u', NATS_PASSWORD_FILE: missing });
+    expect(problems[0]).toEqual({ variable: 'NATS_PASSWORD_FILE', message: `cannot read ${JSON.stringify(missing)} (ENOENT)` });
+    expect(problemsOf({ NATS_USER: 'u', NATS_PASSWORD_FILE: file('empty', '\n') })[0]).toMatchObject({ variable: 'NATS_PASSWORD_FILE', message: expect.stringMatching(/is empty$/) });
+  });
+
+  it('still needs NATS_USER with a password from a file', () => {
+    expect(problemsOf({ NATS_PASSWORD_FILE: file('alone', 'x') }).map((p) => p.variable)).toEqual(['NATS_PASSWORD']);
   });
 });
 

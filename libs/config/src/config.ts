@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import os from 'node:os';
 import { z } from 'zod';
 import { type VariableName, variables } from './variables.js';
@@ -94,10 +95,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // An empty value means "unset": `FOO=` in a .env file should fall back to the default.
     if (value !== undefined && value !== '') input[name] = value;
   }
+  const fileProblems = readPasswordFile(input);
   const parsed = configSchema.safeParse(input);
-  if (parsed.success) return parsed.data as Config;
-  throw new ConfigError(
-    parsed.error.issues.map((issue) => {
+  if (parsed.success && !fileProblems.length) return parsed.data as Config;
+  throw new ConfigError([
+    ...fileProblems,
+    ...(parsed.success ? [] : parsed.error.issues).map((issue) => {
       const variable = String(issue.path[0] ?? '(environment)');
       const raw = input[variable];
       return {
@@ -106,7 +109,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         ...(raw === undefined || secretish.test(variable) ? {} : { value: raw }),
       };
     }),
-  );
+  ]);
+}
+
+/**
+ * NATS_PASSWORD_FILE: puts the file's content (without a trailing newline) in `input` as
+ * NATS_PASSWORD, once, when the configuration is loaded. Returns what is wrong with it, if anything.
+ */
+function readPasswordFile(input: Record<string, string>): { variable: string; message: string }[] {
+  const file = input['NATS_PASSWORD_FILE'];
+  if (file === undefined) return [];
+  if (input['NATS_PASSWORD'] !== undefined)
+    return [{ variable: 'NATS_PASSWORD_FILE', message: 'set either NATS_PASSWORD or NATS_PASSWORD_FILE, not both' }];
+  let password: string;
+  try {
+    password = fs.readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    return [{ variable: 'NATS_PASSWORD_FILE', message: `cannot read ${JSON.stringify(file)} (${code})` }];
+  }
+  if (!password) return [{ variable: 'NATS_PASSWORD_FILE', message: `${JSON.stringify(file)} is empty` }];
+  input['NATS_PASSWORD'] = password;
+  return [];
 }
 
 export const MIN_NODE_MAJOR = 22;

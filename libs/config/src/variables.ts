@@ -79,6 +79,13 @@ export const variables = {
   },
   NATS_USER: { schema: optionalString(), description: 'NATS user name (with NATS_PASSWORD).', example: '', usedBy: ['*'] },
   NATS_PASSWORD: { schema: optionalString(), description: 'NATS password.', example: '', usedBy: ['*'] },
+  NATS_PASSWORD_FILE: {
+    schema: optionalString(),
+    description:
+      'A file holding the NATS password, read once at start (a trailing newline is dropped), instead of NATS_PASSWORD: set one of them, not both. Kubernetes node agents read the password their init container derived for their pod from one.',
+    example: '',
+    usedBy: ['*'],
+  },
   NATS_STREAM_REPLICAS: {
     schema: z.coerce.number().int().min(1).max(5).default(1),
     description: 'Replicas of every JetStream stream and KV bucket Flotilla creates (3 on a NATS cluster).',

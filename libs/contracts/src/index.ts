@@ -36,4 +36,4 @@ export { asyncApiDocument, asyncApiYaml, EVENT_MESSAGE_SCHEMA } from './asyncapi
 export * from './tasks.js';
 export * from './metrics.js';
 export * from './access.js';
-export { COMPOSE_NODES, CONTROL_PLANE_SERVICES, deploymentNatsAuthorization, integratorUser, kubernetesNatsAuthorization, LEASE_BUCKETS, natsAuthorizationConfig, natsInboxPrefix, natsPasswordVariable, nodeAgentPasswordVariable, nodeAgentUser, nodeAgentUserName, serviceUser, SERVICE_SUBJECTS, type NatsPassword, type NatsPermissions, type NatsUser } from './nats-permissions.js';
+export { COMPOSE_NODES, CONTROL_PLANE_SERVICES, deploymentNatsAuthorization, integratorUser, K8S_NODE_AGENT_MASTER_KEY, K8S_NODE_AGENT_SLOTS, K8S_NODE_AGENT_STATEFULSET, k8sNodeAgentNodes, kubernetesNatsAuthorization, LEASE_BUCKETS, natsAuthorizationConfig, natsInboxPrefix, natsPasswordVariable, nodeAgentPasswordVariable, nodeAgentUser, nodeAgentUserName, serviceUser, SERVICE_SUBJECTS, type NatsPassword, type NatsPermissions, type NatsUser } from './nats-permissions.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { COMPOSE_NODES, CONTROL_PLANE_SERVICES, deploymentNatsAuthorization, nodeAgentPasswordVariable, nodeAgentUserName, integratorUser, natsAuthorizationConfig, natsInboxPrefix, natsPasswordVariable, nodeAgentUser, serviceUser } from './nats-permissions.js';
+import { COMPOSE_NODES, CONTROL_PLANE_SERVICES, deploymentNatsAuthorization, K8S_NODE_AGENT_SLOTS, k8sNodeAgentNodes, kubernetesNatsAuthorization, nodeAgentPasswordVariable, nodeAgentUserName, integratorUser, natsAuthorizationConfig, natsInboxPrefix, natsPasswordVariable, nodeAgentUser, serviceUser } from './nats-permissions.js';
 import { Namespace } from './namespace.js';
 import { SERVICES } from './route.js';
 
@@ -27,6 +27,22 @@ describe('NATS users as nats-server configuration', () => {
     expect(conf).not.toContain('user: "flotilla-node-agent",');
     expect(conf).toContain('"registry.heartbeats.node-a"');
     expect(conf).not.toContain('"registry.heartbeats.*"], subscribe: { allow: ["_INBOX_flotilla-node-agent');
+  });
+
+  it("gives every Kubernetes node-agent slot a user of its own node, the compose node users' permissions, and none a shared one", () => {
+    const conf = kubernetesNatsAuthorization();
+    expect(k8sNodeAgentNodes()).toEqual(Array.from({ length: K8S_NODE_AGENT_SLOTS }, (_, i) => `node-agent-${i}`));
+    for (const n of k8sNodeAgentNodes()) {
+      expect(conf).toContain(`{ user: "flotilla-node-agent-${n}", password: $${nodeAgentPasswordVariable(n)},`);
+      // Exactly what compose gives its node users, for this node.
+      const line = conf.split('\n').find((l) => l.includes(`user: "flotilla-node-agent-${n}"`))!;
+      const expected = natsAuthorizationConfig([nodeAgentUser(n, nodeAgentUserName(n), { env: nodeAgentPasswordVariable(n) })]).split('\n')[2];
+      expect(line.replace(/,$/, '')).toBe(expected);
+    }
+    expect(nodeAgentPasswordVariable('node-agent-3')).toBe('FLOTILLA_NATS_PASSWORD_NODE_AGENT_NODE_AGENT_3');
+    expect(conf).not.toContain('user: "flotilla-node-agent",');
+    expect(conf).not.toContain('"registry.heartbeats.*"], subscribe: { allow: ["_INBOX_flotilla-node-agent');
+    for (const s of CONTROL_PLANE_SERVICES) expect(conf).toContain(`{ user: "flotilla-${s}", password: $${natsPasswordVariable(s)},`);
   });
 
   it('finding 3: no user may subscribe to every inbox or use the whole JetStream API or every bucket', () => {

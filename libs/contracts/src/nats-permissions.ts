@@ -173,13 +173,8 @@ export function serviceUser(service: Exclude<ServiceName, 'node-agent'>, passwor
  */
 export function nodeAgentUser(nodeId: string, user: string, password: NatsPassword, ns = new Namespace()): NatsUser {
   if (!isNodeToken(nodeId)) throw new Error(`node id '${nodeId}' cannot be a NATS subject token`);
-  return nodeAgentPermissions(nodeId, user, password, ns);
-}
-
-/** `nodeId` '*': any node's subjects (the deployments' shared user, until each node has its own). */
-function nodeAgentPermissions(nodeId: string, user: string, password: NatsPassword, ns: Namespace): NatsUser {
   const events = ns.stream(EVENTS_STREAM);
-  const durable = nodeId === '*' ? '*' : ns.stream(nodeAssignmentFeed.durable(nodeId));
+  const durable = ns.stream(nodeAssignmentFeed.durable(nodeId));
   const tasks = ns.stream(TASKS_STREAM);
   const bucket = ns.bucket(TASKS_BUCKET);
   return {
@@ -188,7 +183,7 @@ function nodeAgentPermissions(nodeId: string, user: string, password: NatsPasswo
     permissions: {
       publish: {
         allow: [
-          ...[registrySubjects.heartbeat(nodeId), metricsSubjects.telemetry(nodeId), ...PER_NODE_ROUTES.map((r) => (nodeId === '*' ? r.subject : routeSubject(r, nodeId)))].map((x) => ns.subject(x)),
+          ...[registrySubjects.heartbeat(nodeId), metricsSubjects.telemetry(nodeId), ...PER_NODE_ROUTES.map((r) => routeSubject(r, nodeId))].map((x) => ns.subject(x)),
           ns.subject(taskSubjects.results),
           ns.subject(taskSubjects.deadAll),
           '$JS.API.INFO',
@@ -290,13 +285,34 @@ export function deploymentNatsAuthorization(): string {
 }
 
 /**
+ * The node-agent slots of Kubernetes (deploy/k8s/base/node-agent.yaml): the StatefulSet
+ * `node-agent`'s pods are node-agent-0 … node-agent-<K8S_NODE_AGENT_SLOTS - 1>, each its own node
+ * (NODE_ID = pod name) with a NATS user of its own. More replicas than slots would leave the extra
+ * pods without a user: raise this and run `npm run env:example` before scaling past it.
+ */
+export const K8S_NODE_AGENT_SLOTS = 16;
+
+/** The StatefulSet whose pod names are the Kubernetes node ids (`node-agent-<ordinal>`). */
+export const K8S_NODE_AGENT_STATEFULSET = 'node-agent';
+
+/** The node ids (pod names) of the Kubernetes node-agent slots: node-agent-0, node-agent-1, … */
+export const k8sNodeAgentNodes = (): string[] => Array.from({ length: K8S_NODE_AGENT_SLOTS }, (_, i) => `${K8S_NODE_AGENT_STATEFULSET}-${i}`);
+
+/**
+ * The key of the Secret flotilla-nats-users holding the master key the node agents' passwords are
+ * derived from: a pod's password is hex(HMAC-SHA256(master key, its NATS user name)), computed by
+ * deploy/nats-node-password.mjs in the init containers of the node agents (their own only) and of
+ * the NATS servers (every slot's).
+ */
+export const K8S_NODE_AGENT_MASTER_KEY = 'node-agent-master';
+
+/**
  * The Kubernetes NATS servers' users (deploy/k8s/base/nats-auth.yaml): the same service users,
- * and one node-agent user shared by the node-agent Deployment's pods (their node ids are their
- * pod names, unknown when the users are written). It may speak on any node's subjects; the
- * receivers still take the node from the subject and the orchestrator checks reports against
- * the node's assignments. Per-node users there need per-node workloads (or an issuer of
- * per-pod credentials): not done yet.
+ * and one per node-agent slot, `flotilla-node-agent-node-agent-<i>`, limited to its own node as
+ * compose's node users are. The passwords of the slots are `$FLOTILLA_NATS_PASSWORD_NODE_AGENT_NODE_AGENT_<i>`
+ * here; the NATS pods' init container replaces each with the password derived for that pod
+ * (nats-server cannot take a variable defined in one included file into another).
  */
 export function kubernetesNatsAuthorization(): string {
-  return natsAuthorizationConfig([...controlPlaneUsers(), nodeAgentPermissions('*', 'flotilla-node-agent', { env: natsPasswordVariable('node-agent') }, new Namespace())]);
+  return natsAuthorizationConfig([...controlPlaneUsers(), ...k8sNodeAgentNodes().map((n) => nodeAgentUser(n, nodeAgentUserName(n), { env: nodeAgentPasswordVariable(n) }))]);
 }

@@ -300,6 +300,12 @@ describe('deploy/Dockerfile', () => {
     expect(runtime).toMatch(/^COPY deploy\/healthcheck.mjs \.\/healthcheck.mjs$/m);
   });
 
+  it("carries the script the Kubernetes init containers derive the node agents' NATS passwords with (/app/nats-node-password.mjs)", () => {
+    expect(runtime).toMatch(/^WORKDIR \/app$/m);
+    expect(runtime).toMatch(/^COPY deploy\/nats-node-password.mjs \.\/nats-node-password.mjs$/m);
+    expect(fs.existsSync(path.join(root, 'deploy', 'nats-node-password.mjs'))).toBe(true);
+  });
+
   it('the health check knows the port variable of every app', () => {
     const check = read('deploy/healthcheck.mjs');
     for (const app of SERVICES) {

@@ -19,7 +19,7 @@ import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { parse, parseAllDocuments } from 'yaml';
 import { CONTROL_PLANE_SECRETS, ConfigError, loadConfig, SECRET_VARIABLES, variables } from '@flotilla/config';
-import { kubernetesNatsAuthorization, natsPasswordVariable, SERVICES } from '@flotilla/contracts';
+import { CONTROL_PLANE_SERVICES, K8S_NODE_AGENT_MASTER_KEY, K8S_NODE_AGENT_SLOTS, K8S_NODE_AGENT_STATEFULSET, kubernetesNatsAuthorization, natsPasswordVariable, SERVICES } from '@flotilla/contracts';
 
 const root = path.resolve(import.meta.dirname, '..', '..', '..');
 const k8sDir = path.join(root, 'deploy', 'k8s');
@@ -239,7 +239,7 @@ function render(dir: string): K8sObject[] {
     let used = false;
     for (const o of objects) {
       for (const spec of podSpecs(o)) {
-        for (const c of spec['containers'] as Obj[]) {
+        for (const c of [...(spec['initContainers'] ?? []), ...spec['containers']] as Obj[]) {
           const [name, tag] = String(c['image']).split(':');
           if (name !== img.name) continue;
           used = true;
@@ -278,7 +278,7 @@ const appOf = (o: K8sObject) => o.metadata.labels?.['app.kubernetes.io/name'] ??
 const flotillaWorkloads = (objects: K8sObject[]) =>
   objects.filter(
     (o) =>
-      ['Deployment', 'DaemonSet'].includes(o.kind) &&
+      ['Deployment', 'StatefulSet', 'DaemonSet'].includes(o.kind) &&
       (SERVICES as readonly string[]).includes(appOf(o)),
   );
 
@@ -371,14 +371,14 @@ describe('deploy/k8s/base', () => {
     expect(objects.map(schemaError).filter(Boolean)).toEqual([]);
   });
 
-  it('has a Deployment and a Service for every service', () => {
+  it('has a Deployment (the node agents: a StatefulSet) and a Service for every service', () => {
     const objects = rendered(baseDir);
     for (const service of SERVICES) {
       expect([
         service,
         byKindName(objects, 'Deployment', service)?.kind ??
-          byKindName(objects, 'DaemonSet', service)?.kind,
-      ]).toEqual([service, expect.any(String)]);
+          byKindName(objects, 'StatefulSet', service)?.kind,
+      ]).toEqual([service, service === 'node-agent' ? 'StatefulSet' : 'Deployment']);
       expect([service, byKindName(objects, 'Service', service)?.kind]).toEqual([
         service,
         'Service',
@@ -445,10 +445,13 @@ describe('deploy/k8s/base', () => {
           w.metadata.name,
           ['flotilla-config', appOf(w) === 'node-agent' ? 'flotilla-agent-secrets' : 'flotilla-secrets'],
         ]);
+        const envNames = ((c['env'] as Obj[] | undefined) ?? []).map((e) => e['name'] as string);
         const set = new Set([
           ...Object.keys(config['data']),
           ...(from.includes('flotilla-secrets') ? SECRET_VARIABLES : []),
-          ...((c['env'] as Obj[] | undefined) ?? []).map((e) => e['name'] as string),
+          ...envNames,
+          // NATS_PASSWORD_FILE is how the node agents get their NATS_PASSWORD.
+          ...(envNames.includes('NATS_PASSWORD_FILE') ? ['NATS_PASSWORD'] : []),
         ]);
         expect([w.metadata.name, variablesOf(appOf(w)).filter((v) => !set.has(v))]).toEqual([
           w.metadata.name,
@@ -503,6 +506,7 @@ describe('deploy/k8s/base', () => {
     const passwordRef = (svc: string) => ({ secretKeyRef: { name: 'flotilla-nats-users', key: svc } });
     for (const w of flotillaWorkloads(objects)) {
       const app = appOf(w);
+      if (app === 'node-agent') continue; // per pod: the next tests
       for (const c of w['spec'].template.spec.containers as Obj[]) {
         const env = Object.fromEntries((c['env'] as Obj[]).map((e) => [e['name'], e['value'] ?? e['valueFrom']]));
         expect([w.metadata.name, env['NATS_USER'], env['NATS_PASSWORD']]).toEqual([w.metadata.name, `flotilla-${app}`, passwordRef(app)]);
@@ -511,19 +515,102 @@ describe('deploy/k8s/base', () => {
     const nats = byKindName(objects, 'StatefulSet', 'nats')!;
     const server = nats['spec'].template.spec.containers[0] as Obj;
     const serverEnv = Object.fromEntries((server['env'] as Obj[]).map((e) => [e['name'], e['valueFrom']]));
-    for (const svc of SERVICES) expect([svc, serverEnv[natsPasswordVariable(svc)]]).toEqual([svc, passwordRef(svc)]);
-    // nats.conf includes auth.conf; both are projected into the directory the server reads.
-    expect(byKindName(objects, 'ConfigMap', 'nats-config')!['data']['nats.conf']).toMatch(/^\s*include \.\/auth\.conf$/m);
+    for (const svc of CONTROL_PLANE_SERVICES) expect([svc, serverEnv[natsPasswordVariable(svc)]]).toEqual([svc, passwordRef(svc)]);
+    // No shared node-agent password any more: each slot's is derived for its pod.
+    expect(Object.keys(serverEnv).filter((n) => n.startsWith('FLOTILLA_NATS_PASSWORD_NODE_AGENT'))).toEqual([]);
     expect(byKindName(objects, 'ConfigMap', 'nats-auth')!['data']['auth.conf']).toBe(kubernetesNatsAuthorization());
-    const mount = (server['volumeMounts'] as Obj[]).find((m) => m['mountPath'] === '/etc/nats')!;
-    const volume = (nats['spec'].template.spec.volumes as Obj[]).find((v) => v['name'] === mount['name'])!;
-    expect(volume['projected'].sources.map((s: Obj) => s['configMap'].name).sort()).toEqual(['nats-auth', 'nats-config']);
+  });
+
+  it("the NATS servers include auth.conf as their init container wrote it from the ConfigMap nats-auth and the master key (the server itself never mounts the key)", () => {
+    const objects = rendered(baseDir);
+    const nats = byKindName(objects, 'StatefulSet', 'nats')!;
+    const spec = nats['spec'].template.spec as Obj;
+    const server = spec['containers'][0] as Obj;
+    const volume = (name: string) => (spec['volumes'] as Obj[]).find((v) => v['name'] === name)!;
+    const mountAt = (c: Obj, at: string) => (c['volumeMounts'] as Obj[]).find((m) => m['mountPath'] === at);
+    // nats.conf (ConfigMap nats-config at /etc/nats) includes ../nats-auth/auth.conf: the rendered one.
+    expect(byKindName(objects, 'ConfigMap', 'nats-config')!['data']['nats.conf']).toMatch(/^\s*include \.\.\/nats-auth\/auth\.conf$/m);
+    expect(volume(mountAt(server, '/etc/nats')!['name'])['configMap']).toEqual({ name: 'nats-config' });
+    const authMount = mountAt(server, '/etc/nats-auth')!;
+    expect(authMount['readOnly']).toBe(true);
+    expect(volume(authMount['name'])['emptyDir']).toMatchObject({ medium: 'Memory' });
+    const [init, ...more] = spec['initContainers'] as Obj[];
+    expect(more).toEqual([]);
+    expect(init!['image']).toBe('flotilla/node-agent');
+    const [, script, mode, key, template, out] = init!['command'] as string[];
+    expect([script, mode]).toEqual(['/app/nats-node-password.mjs', 'auth-conf']);
+    expect(volume(mountAt(init!, path.dirname(template!))!['name'])['configMap']).toEqual({ name: 'nats-auth' });
+    expect(mountAt(init!, path.dirname(out!))!['name']).toBe(authMount['name']);
+    expect(path.basename(out!)).toBe('auth.conf');
+    expect(volume(mountAt(init!, path.dirname(key!))!['name'])['secret']).toMatchObject({ secretName: 'flotilla-nats-users', items: [{ key: K8S_NODE_AGENT_MASTER_KEY, path: path.basename(key!) }] });
+    // The server mounts no Secret at all: the services' passwords come from its environment.
+    for (const m of server['volumeMounts'] as Obj[]) expect([m['name'], volume(m['name'])?.['secret']]).toEqual([m['name'], undefined]);
+  });
+
+  it('runs the node agents as a StatefulSet: each pod its own node and NATS user (NATS_USER from NODE_ID = the pod name), its password derived by an init container', () => {
+    const objects = rendered(baseDir);
+    const agent = byKindName(objects, 'StatefulSet', K8S_NODE_AGENT_STATEFULSET)!;
+    expect(agent).toBeDefined();
+    expect(byKindName(objects, 'Deployment', 'node-agent')).toBeUndefined();
+    expect(agent['spec'].podManagementPolicy).toBe('Parallel');
+    expect(byKindName(objects, 'Service', agent['spec'].serviceName)!['spec'].clusterIP).toBe('None');
+    const spec = agent['spec'].template.spec as Obj;
+    const [main] = spec['containers'] as Obj[];
+    const env = main!['env'] as Obj[];
+    const at = (name: string) => env.findIndex((e) => e['name'] === name);
+    expect(env[at('NODE_ID')]).toEqual({ name: 'NODE_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } });
+    // Kubernetes expands $(NODE_ID) only when NODE_ID is defined earlier in the list.
+    expect(env[at('NATS_USER')]).toEqual({ name: 'NATS_USER', value: 'flotilla-node-agent-$(NODE_ID)' });
+    expect(at('NODE_ID')).toBeLessThan(at('NATS_USER'));
+    expect(at('NATS_PASSWORD')).toBe(-1);
+    // The password file: on a read-only memory volume the init container wrote for this pod.
+    const file = env[at('NATS_PASSWORD_FILE')]!['value'] as string;
+    const mount = (main!['volumeMounts'] as Obj[]).find((m) => m['mountPath'] === path.dirname(file))!;
+    expect(mount['readOnly']).toBe(true);
+    expect((spec['volumes'] as Obj[]).find((v) => v['name'] === mount['name'])!['emptyDir']).toMatchObject({ medium: 'Memory' });
+    const [init, ...more] = spec['initContainers'] as Obj[];
+    expect(more).toEqual([]);
+    expect(init!['image']).toBe(main!['image']);
+    expect(init!['command']).toEqual(['node', '/app/nats-node-password.mjs', 'password', expect.any(String), '$(POD_NAME)', file]);
+    expect(init!['env']).toEqual([{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }]);
+    expect((init!['volumeMounts'] as Obj[]).find((m) => m['mountPath'] === path.dirname(file))!['name']).toBe(mount['name']);
+    // Its node's state outlives the pod like its name: the drain marker its next start undoes.
+    const data = (main!['volumeMounts'] as Obj[]).find((m) => m['mountPath'] === '/var/lib/flotilla')!;
+    expect((agent['spec'].volumeClaimTemplates as Obj[]).map((t) => t['metadata'].name)).toEqual([data['name']]);
+  });
+
+  it('gives the master key to the init containers only: no node agent main container mounts a volume holding it', () => {
+    const objects = rendered(baseDir);
+    const holdsKey = (v: Obj | undefined) =>
+      Boolean(
+        v?.['secret']?.secretName === 'flotilla-nats-users' ||
+          (v?.['projected']?.sources as Obj[] | undefined)?.some((s) => s['secret']?.name === 'flotilla-nats-users'),
+      );
+    for (const w of objects.filter((o) => podSpecs(o).length)) {
+      const spec = w['spec'].template.spec as Obj;
+      const volumes = (spec['volumes'] as Obj[] | undefined) ?? [];
+      for (const c of spec['containers'] as Obj[])
+        for (const m of (c['volumeMounts'] as Obj[] | undefined) ?? [])
+          expect([w.metadata.name, c['name'], m['name'], holdsKey(volumes.find((v) => v['name'] === m['name']))]).toEqual([w.metadata.name, c['name'], m['name'], false]);
+      for (const v of volumes.filter(holdsKey))
+        expect([w.metadata.name, v['name'], v['secret']?.items]).toEqual([w.metadata.name, v['name'], [{ key: K8S_NODE_AGENT_MASTER_KEY, path: 'master' }]]);
+      // And no container reads the master key from its environment.
+      for (const c of [...(spec['initContainers'] ?? []), ...spec['containers']] as Obj[])
+        for (const e of (c['env'] as Obj[] | undefined) ?? []) expect([c['name'], e['valueFrom']?.secretKeyRef?.key]).not.toEqual([c['name'], K8S_NODE_AGENT_MASTER_KEY]);
+    }
+    const agent = byKindName(objects, 'StatefulSet', 'node-agent')!['spec'].template.spec as Obj;
+    expect((agent['initContainers'] as Obj[]).map((c) => c['name'])).toEqual(['nats-password']);
   });
 
   it('issue 13: a tenant can exfiltrate node-agent secrets: node agents are given no control-plane secret', () => {
     const objects = rendered(baseDir);
-    const agent = byKindName(objects, 'Deployment', 'node-agent')!;
-    for (const c of agent['spec'].template.spec.containers as Obj[]) {
+    const agent = byKindName(objects, 'StatefulSet', 'node-agent')!;
+    for (const c of [...agent['spec'].template.spec.initContainers, ...agent['spec'].template.spec.containers] as Obj[]) {
+      if (!c['envFrom']) {
+        // The init container: nothing from a Secret but the master key, through its volume.
+        expect([c['name'], (c['env'] as Obj[]).filter((e) => e['valueFrom']?.secretKeyRef)]).toEqual([c['name'], []]);
+        continue;
+      }
       const refs = (c['envFrom'] as Obj[]).map((e) => e['secretRef']).filter(Boolean) as Obj[];
       expect(refs).toEqual([{ name: 'flotilla-agent-secrets', optional: true }]);
       const names = ((c['env'] as Obj[] | undefined) ?? []).map((e) => e['name'] as string);
@@ -589,10 +676,12 @@ describe.each(overlays)('deploy/k8s/overlays/%s', (overlay) => {
       byKindName(objects, 'StatefulSet', 'nats')!['spec'].replicas,
     );
     for (const service of SERVICES)
-      expect([service, Boolean(byKindName(objects, 'Deployment', service))]).toEqual([
+      expect([service, Boolean(byKindName(objects, service === 'node-agent' ? 'StatefulSet' : 'Deployment', service))]).toEqual([
         service,
         true,
       ]);
+    // Every node-agent pod has a NATS user: never more replicas than slots.
+    expect(byKindName(objects, 'StatefulSet', K8S_NODE_AGENT_STATEFULSET)!['spec'].replicas).toBeLessThanOrEqual(K8S_NODE_AGENT_SLOTS);
     if (overlay === 'production') {
       for (const w of flotillaWorkloads(objects))
         expect([w.metadata.name, w['spec'].replicas >= 2]).toEqual([w.metadata.name, true]);
@@ -610,7 +699,7 @@ describe.each(overlays)('deploy/k8s/overlays/%s', (overlay) => {
       const secret = byKindName(objects, 'Secret', 'flotilla-secrets')!;
       expect(Object.keys(secret['stringData']).sort()).toEqual([...SECRET_VARIABLES].sort());
       const nats = byKindName(objects, 'Secret', 'flotilla-nats-users')!;
-      expect(Object.keys(nats['stringData']).sort()).toEqual([...SERVICES].sort());
+      expect(Object.keys(nats['stringData']).sort()).toEqual([...CONTROL_PLANE_SERVICES, K8S_NODE_AGENT_MASTER_KEY].sort());
     } else {
       expect(byKindName(objects, 'Secret', 'flotilla-secrets')).toBeUndefined();
       expect(byKindName(objects, 'Secret', 'flotilla-nats-users')).toBeUndefined();
@@ -618,7 +707,7 @@ describe.each(overlays)('deploy/k8s/overlays/%s', (overlay) => {
         [...SECRET_VARIABLES].sort(),
       );
       expect(Object.keys(parseEnvFile(path.join(dir, 'nats-users.env.example'))).sort()).toEqual(
-        [...SERVICES].sort(),
+        [...CONTROL_PLANE_SERVICES, K8S_NODE_AGENT_MASTER_KEY].sort(),
       );
     }
   });
@@ -659,11 +748,11 @@ describe.each(overlays)('deploy/k8s/overlays/%s', (overlay) => {
         expect([
           o.metadata.name,
           o['spec'].replicas,
-          o['spec'].template.spec.containers.map((c: Obj) => c['image']),
+          [...(o['spec'].template.spec.initContainers ?? []), ...o['spec'].template.spec.containers].map((c: Obj) => c['image']),
         ]).toEqual([
           o.metadata.name,
           mine['spec'].replicas,
-          mine['spec'].template.spec.containers.map((c: Obj) => c['image']),
+          [...(mine['spec'].template.spec.initContainers ?? []), ...mine['spec'].template.spec.containers].map((c: Obj) => c['image']),
         ]);
       }
     },

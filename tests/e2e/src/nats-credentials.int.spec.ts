@@ -2,9 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { COMPOSE_NODES, CONTROL_PLANE_SERVICES, integratorUser, natsAuthorizationConfig, natsInboxPrefix, natsPasswordVariable, nodeAgentPasswordVariable, nodeAgentUser, nodeAgentUserName, serviceUser, type NatsUser } from '@flotilla/contracts';
+import { parseAllDocuments } from 'yaml';
+import { COMPOSE_NODES, CONTROL_PLANE_SERVICES, K8S_NODE_AGENT_SLOTS, integratorUser, natsAuthorizationConfig, natsInboxPrefix, natsPasswordVariable, nodeAgentPasswordVariable, nodeAgentUser, nodeAgentUserName, serviceUser, type NatsUser } from '@flotilla/contracts';
 import { startNatsServer, type PrivateNatsServer } from '@flotilla/testing';
 
 /** Waits for the server to refuse a subscription (permission errors arrive asynchronously). */
@@ -300,5 +303,111 @@ describe('finding 3: NATS identity is the connection’s, not a header’s or a 
     // And through the clients: another node's assignments, another bucket.
     await expect((await jetstreamManager(nodeA, { timeout: 1500 })).consumers.add('FLOTILLA_EVENTS', { durable_name: 'node-agent-node-b', filter_subject: 'flotilla.events.node.node-b.>', ack_policy: AckPolicy.Explicit })).rejects.toThrow();
     await expect(new Kvm(jetstream(await as(users.nodeA), { timeout: 1500 })).create('flotilla_leases')).rejects.toThrow();
+  });
+});
+
+describe('Kubernetes: each node-agent pod is its own NATS user, with a password derived for it (deploy/k8s on a real nats-server)', () => {
+  const root = path.resolve(import.meta.dirname, '..', '..', '..');
+  const script = path.join(root, 'deploy', 'nats-node-password.mjs');
+  const k8s = path.join(root, 'deploy', 'k8s', 'base');
+  // What the pods see: the Secret's master key, the ConfigMaps' auth.conf template and nats.conf.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-k8s-nats-'));
+  const masterKey = path.join(dir, 'master');
+  const configMap = (file: string, name: string) =>
+    parseAllDocuments(fs.readFileSync(path.join(k8s, file), 'utf8'))
+      .map((d) => d.toJS() as { kind: string; metadata: { name: string }; data: Record<string, string> })
+      .find((o) => o.kind === 'ConfigMap' && o.metadata.name === name)!.data;
+  const servicePasswords = Object.fromEntries(CONTROL_PLANE_SERVICES.map((s) => [natsPasswordVariable(s), `pw-${s}-${process.pid}`]));
+  /** Runs the init containers' script as they do; its files are what the pods read. */
+  const run = (...args: string[]) => {
+    const r = spawnSync(process.execPath, [script, ...args], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`nats-node-password.mjs ${args[0]} failed: ${r.stderr}`);
+    return r.stdout;
+  };
+  /** A node agent's init container for pod `pod`: the password file its node agent reads. */
+  const podPassword = (pod: string, key = masterKey) => {
+    const out = path.join(dir, `password-${pod}-${path.basename(key)}`);
+    run('password', key, pod, out);
+    expect(fs.statSync(out).mode & 0o777).toBe(0o400);
+    return fs.readFileSync(out, 'utf8');
+  };
+  let server: PrivateNatsServer;
+  const conns: NatsConnection[] = [];
+  const as = async (user: string, pass: string) => {
+    const nc = await connect({ servers: server.url, user, pass, inboxPrefix: natsInboxPrefix(user) });
+    conns.push(nc);
+    return nc;
+  };
+
+  beforeAll(async () => {
+    fs.writeFileSync(masterKey, `k8s-master-key-${process.pid}-0123456789abcdef\n`);
+    // The NATS pods' init container: the ConfigMap nats-auth's auth.conf with the slots' passwords.
+    fs.mkdirSync(path.join(dir, 'nats-auth'));
+    fs.writeFileSync(path.join(dir, 'auth.conf.template'), configMap('nats-auth.yaml', 'nats-auth')['auth.conf']!);
+    run('auth-conf', masterKey, path.join(dir, 'auth.conf.template'), path.join(dir, 'nats-auth', 'auth.conf'));
+    // nats.conf includes it relative to its own directory, as the pods' does (../nats-auth/auth.conf).
+    const include = configMap('nats.yaml', 'nats-config')['nats.conf']!.match(/^\s*include (\S+)$/m)![1]!;
+    expect(include).toBe('../nats-auth/auth.conf');
+    server = await startNatsServer(`include ../${path.basename(dir)}/nats-auth/auth.conf\n`, { env: servicePasswords });
+  });
+  afterAll(async () => {
+    await Promise.all(conns.map((c) => c.close().catch(() => undefined)));
+    await server?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("fills in every slot's password and nothing else: the rendered auth.conf holds no master key and still reads the services' passwords from the environment", () => {
+    const rendered = fs.readFileSync(path.join(dir, 'nats-auth', 'auth.conf'), 'utf8');
+    expect(rendered).not.toContain('FLOTILLA_NATS_PASSWORD_NODE_AGENT');
+    expect(rendered).not.toContain(fs.readFileSync(masterKey, 'utf8').trim());
+    expect(rendered.match(/user: "flotilla-node-agent-node-agent-\d+", password: "[0-9a-f]{64}"/g)).toHaveLength(K8S_NODE_AGENT_SLOTS);
+    for (const s of CONTROL_PLANE_SERVICES) expect(rendered).toContain(`password: $${natsPasswordVariable(s)},`);
+  });
+
+  it('lets node-agent-1 in as flotilla-node-agent-node-agent-1 with the password its own init container derived, and every service with its own', async () => {
+    await (await as('flotilla-node-agent-node-agent-1', podPassword('node-agent-1'))).flush();
+    await (await as(`flotilla-node-agent-node-agent-${K8S_NODE_AGENT_SLOTS - 1}`, podPassword(`node-agent-${K8S_NODE_AGENT_SLOTS - 1}`))).flush();
+    for (const s of CONTROL_PLANE_SERVICES) await (await as(`flotilla-${s}`, servicePasswords[natsPasswordVariable(s)]!)).flush();
+  });
+
+  it('lets node-agent-1 heartbeat for node-agent-1 and refuses its heartbeat for node-agent-0 (a permissions violation)', async () => {
+    const metrics = await as('flotilla-metrics', servicePasswords[natsPasswordVariable('metrics')]!);
+    const got: string[] = [];
+    const beats = metrics.subscribe('registry.heartbeats.*', { callback: (_e, m) => void got.push(`${m.subject}:${m.string()}`) });
+    await metrics.flush();
+    const node = await as('flotilla-node-agent-node-agent-1', podPassword('node-agent-1'));
+    const violations: string[] = [];
+    void (async () => {
+      for await (const st of node.status()) if (st.type === 'error' && st.error.name === 'PermissionViolationError') violations.push((st.error as Error & { subject: string }).subject);
+    })();
+    node.publish('registry.heartbeats.node-agent-0', 'forged');
+    node.publish('registry.heartbeats.node-agent-1', 'own');
+    await node.flush().catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 500));
+    beats.unsubscribe();
+    expect(got).toEqual(['registry.heartbeats.node-agent-1:own']);
+    expect(violations).toEqual(['registry.heartbeats.node-agent-0']);
+    expect(await refused(node, 'orchestrator.>')).toBe(true);
+  });
+
+  it("refuses node-agent-0's password for node-agent-1, a password derived from another master key, and the old shared user", async () => {
+    await expect(connect({ servers: server.url, user: 'flotilla-node-agent-node-agent-1', pass: podPassword('node-agent-0') })).rejects.toThrow();
+    const otherKey = path.join(dir, 'other-master');
+    fs.writeFileSync(otherKey, 'another-master-key-0123456789abcdef');
+    await expect(connect({ servers: server.url, user: 'flotilla-node-agent-node-agent-1', pass: podPassword('node-agent-1', otherKey) })).rejects.toThrow();
+    // The shared user of the Deployment days is gone, whatever its password.
+    for (const pass of ['development-nats-node-agent', podPassword('node-agent-1')])
+      await expect(connect({ servers: server.url, user: 'flotilla-node-agent', pass })).rejects.toThrow();
+    // A pod beyond the slots has no user.
+    await expect(connect({ servers: server.url, user: `flotilla-node-agent-node-agent-${K8S_NODE_AGENT_SLOTS}`, pass: podPassword(`node-agent-${K8S_NODE_AGENT_SLOTS}`) })).rejects.toThrow();
+  });
+
+  it('refuses a placeholder or short master key (the init container fails, the pod does not start)', () => {
+    for (const [name, key] of [['placeholder', 'CHANGE_ME'], ['short', 'too-short-a-key']] as const) {
+      const file = path.join(dir, name);
+      fs.writeFileSync(file, key);
+      const r = spawnSync(process.execPath, [script, 'password', file, 'node-agent-0', path.join(dir, `out-${name}`)], { encoding: 'utf8' });
+      expect([name, r.status, fs.existsSync(path.join(dir, `out-${name}`))]).toEqual([name, 1, false]);
+    }
   });
 });
