@@ -2,6 +2,7 @@ import { SwaggerModule } from '@nestjs/swagger';
 import type { FastifyInstance } from 'fastify';
 import type { ServiceDefinition } from '@flotilla/platform';
 import { GatewayModule } from './app.module.js';
+import { registerDashboard } from './dashboard.js';
 import { EventFeed } from './events/event-feed.service.js';
 import { registerEventStream } from './events/sse.js';
 import { WatcherLimits } from './events/watcher-limits.js';
@@ -17,11 +18,12 @@ export const gatewayService: ServiceDefinition = {
   platform: { postgres: true, healthEndpoints: false },
   fastify: (config) => ({ bodyLimit: config.HTTP_BODY_LIMIT_BYTES, trustProxy: false }),
   bodyParser: false,
-  configureHttp: (app, { logger }) => {
+  configureHttp: (app, { logger, config }) => {
     const fastify = app.getHttpAdapter().getInstance() as unknown as FastifyInstance;
     const rest = app.get(RestGateway);
     rest.register(fastify);
     registerEventStream(fastify, app.get(EventFeed), logger, rest, app.get(WatcherLimits));
+    registerDashboard(fastify, rest, logger, config.DASHBOARD_DIR);
     SwaggerModule.setup('docs', app, openApiDocument() as never, { jsonDocumentUrl: 'docs/json' });
   },
   onListening: async (app, { logger, port, config }) => {

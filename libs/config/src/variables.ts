@@ -129,6 +129,12 @@ export const variables = {
     usedBy: ['*'],
   },
   GATEWAY_HTTP_PORT: { schema: port(8080), description: 'Gateway REST, SSE, OpenAPI and dashboard port.', example: '8080', usedBy: ['gateway'] },
+  DASHBOARD_DIR: {
+    schema: optionalString(),
+    description: 'Gateway: the built dashboard served at / (default: apps/dashboard/dist beside the gateway; the image sets /app/dashboard).',
+    example: '',
+    usedBy: ['gateway'],
+  },
   GATEWAY_GRPC_PORT: { schema: port(50051), description: 'Gateway gRPC port (package flotilla.v1).', example: '50051', usedBy: ['gateway'] },
   ORCHESTRATOR_HTTP_PORT: { schema: port(8081), description: 'Orchestrator /health, /ready and /metrics.', example: '8081', usedBy: ['orchestrator'] },
   REGISTRY_HTTP_PORT: { schema: port(8082), description: 'Registry /health, /ready and /metrics.', example: '8082', usedBy: ['registry'] },

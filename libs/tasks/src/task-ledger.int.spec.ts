@@ -3,7 +3,13 @@ import pg from 'pg';
 import { TASKS_STREAM, taskSubjects } from '@flotilla/contracts';
 import { newId, PayloadTooLargeError } from '@flotilla/domain';
 import { encodeJson, Messaging } from '@flotilla/messaging';
-import { createTestDatabase, createTestNamespace, deleteNamespaceStreams, type TestDatabase, type TestNamespace } from '@flotilla/testing';
+import {
+  createTestDatabase,
+  createTestNamespace,
+  deleteNamespaceStreams,
+  type TestDatabase,
+  type TestNamespace,
+} from '@flotilla/testing';
 import { TaskIntake, type PreparedTask } from './task-intake.js';
 import { TaskLedger, TaskLedgerLoop, type LoopState } from './task-ledger.js';
 import { ensureTaskStreams, TaskQueues } from './task-queues.js';
@@ -28,7 +34,12 @@ describe('TaskLedger (real NATS and PostgreSQL)', () => {
     ns = createTestNamespace();
     db = await createTestDatabase('ledger');
     pool = new pg.Pool({ connectionString: db.url, max: 4 });
-    messaging = await Messaging.connect({ servers: [ns.natsUrl], name: 'task-ledger-test', namespace: ns.prefix, requestTimeoutMs: 5000 });
+    messaging = await Messaging.connect({
+      servers: [ns.natsUrl],
+      name: 'task-ledger-test',
+      namespace: ns.prefix,
+      requestTimeoutMs: 5000,
+    });
     await ensureTaskStreams(messaging, { replicas: 1 });
     store = await TaskStore.open(messaging, { retentionMs: 600_000, replicas: 1 });
     ledger = new TaskLedger(pool);
@@ -79,9 +90,20 @@ describe('TaskLedger (real NATS and PostgreSQL)', () => {
       },
     });
 
-  const submit = (clusterId: string, payload?: unknown) => intake.submit({ clusterId, tenantId: 'acme', newTaskId: () => newId('task'), prepare: prepare(clusterId, payload) });
+  const submit = (clusterId: string, payload?: unknown) =>
+    intake.submit({
+      clusterId,
+      tenantId: 'acme',
+      newTaskId: () => newId('task'),
+      prepare: prepare(clusterId, payload),
+    });
 
-  const loop = (graceMs: number) => new TaskLedgerLoop(messaging, ledger, store, (t) => intake.enqueue(t), { graceMs, intervalMs: 50, retentionMs: 600_000 });
+  const loop = (graceMs: number) =>
+    new TaskLedgerLoop(messaging, ledger, store, (t) => intake.enqueue(t), {
+      graceMs,
+      intervalMs: 50,
+      retentionMs: 600_000,
+    });
 
   /** The task ids of the messages queued for a cluster. */
   const queuedIds = async (clusterId: string): Promise<string[]> => {
@@ -98,13 +120,20 @@ describe('TaskLedger (real NATS and PostgreSQL)', () => {
   };
 
   const inLedger = async (ids: readonly string[]) => {
-    const { rows } = await pool.query<{ task_id: string }>('SELECT task_id FROM flotilla_task_ledger WHERE task_id = ANY($1)', [ids]);
+    const { rows } = await pool.query<{ task_id: string }>(
+      'SELECT task_id FROM flotilla_task_ledger WHERE task_id = ANY($1)',
+      [ids],
+    );
     return rows.map((r) => r.task_id).sort();
   };
 
   it('tasks queued when JetStream loses its store are queued again from the ledger, records and all', async () => {
     const clusterId = newId('cluster');
-    const tasks = await Promise.all([submit(clusterId), submit(clusterId, { n: 2 }), submit(clusterId, { n: 3 })]);
+    const tasks = await Promise.all([
+      submit(clusterId),
+      submit(clusterId, { n: 2 }),
+      submit(clusterId, { n: 3 }),
+    ]);
     const ids = tasks.map((t) => t.id).sort();
     expect(await inLedger(ids)).toEqual(ids);
     const l = loop(60_000);
@@ -118,7 +147,13 @@ describe('TaskLedger (real NATS and PostgreSQL)', () => {
     const pass = await l.pass(state);
     expect(pass).toMatchObject({ storeReplaced: true, refed: 3 });
     expect(await queuedIds(clusterId)).toEqual(ids);
-    for (const t of tasks) expect(await store.get(t.id)).toMatchObject({ id: t.id, status: 'queued', payload: t.payload, queue_seq: expect.any(Number) });
+    for (const t of tasks)
+      expect(await store.get(t.id)).toMatchObject({
+        id: t.id,
+        status: 'queued',
+        payload: t.payload,
+        queue_seq: expect.any(Number),
+      });
     // Still unfinished: the ledger keeps them until they finish.
     expect(await inLedger(ids)).toEqual(ids);
     // A second pass finds them in NATS and changes nothing.
@@ -139,20 +174,36 @@ describe('TaskLedger (real NATS and PostgreSQL)', () => {
 
   it('finished tasks leave the ledger (from their record, and from their announced outcome) and are never queued again', async () => {
     const clusterId = newId('cluster');
-    const [done, announced, retried] = await Promise.all([submit(clusterId), submit(clusterId), submit(clusterId)]);
+    const [done, announced, retried] = await Promise.all([
+      submit(clusterId),
+      submit(clusterId),
+      submit(clusterId),
+    ]);
     await store.update(done.id, (t) => ({ ...t, status: 'completed', result: { ok: true } }));
-    expect(await loop(0).pass({ mark: undefined, storeId: undefined })).toMatchObject({ finished: 1, refed: 0 });
-    expect(await inLedger([done.id, announced.id, retried.id])).toEqual([announced.id, retried.id].sort());
+    expect(await loop(0).pass({ mark: undefined, storeId: undefined })).toMatchObject({
+      finished: 1,
+      refed: 0,
+    });
+    expect(await inLedger([done.id, announced.id, retried.id])).toEqual(
+      [announced.id, retried.id].sort(),
+    );
 
     // The loop listens to outcomes while it runs: a completion forgets the task, a failure that
     // will be retried does not.
     const controller = new AbortController();
     const running = loop(60_000).run(controller.signal);
     await new Promise((r) => setTimeout(r, 200));
-    messaging.nc.publish(messaging.ns.subject(taskSubjects.result(clusterId, announced.id, 'completed')), encodeJson({ task_id: announced.id, final: true }));
-    messaging.nc.publish(messaging.ns.subject(taskSubjects.result(clusterId, retried.id, 'failed')), encodeJson({ task_id: retried.id, final: false }));
+    messaging.nc.publish(
+      messaging.ns.subject(taskSubjects.result(clusterId, announced.id, 'completed')),
+      encodeJson({ task_id: announced.id, final: true }),
+    );
+    messaging.nc.publish(
+      messaging.ns.subject(taskSubjects.result(clusterId, retried.id, 'failed')),
+      encodeJson({ task_id: retried.id, final: false }),
+    );
     const deadline = Date.now() + 5000;
-    while ((await inLedger([announced.id])).length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while ((await inLedger([announced.id])).length && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
     controller.abort();
     await running;
     expect(await inLedger([done.id, announced.id, retried.id])).toEqual([retried.id]);
@@ -162,15 +213,37 @@ describe('TaskLedger (real NATS and PostgreSQL)', () => {
     const clusterId = newId('cluster');
     const huge = 'x'.repeat((messaging.nc.info?.max_payload ?? 1 << 20) + 10);
     let taskId = '';
-    await expect(intake.submit({ clusterId, tenantId: 'acme', newTaskId: () => (taskId = newId('task')), prepare: prepare(clusterId, huge) })).rejects.toBeInstanceOf(PayloadTooLargeError);
+    await expect(
+      intake.submit({
+        clusterId,
+        tenantId: 'acme',
+        newTaskId: () => (taskId = newId('task')),
+        prepare: prepare(clusterId, huge),
+      }),
+    ).rejects.toBeInstanceOf(PayloadTooLargeError);
     expect(await inLedger([taskId])).toEqual([]);
   });
 
   it('a task is refused with 503 (nothing queued) while PostgreSQL is unreachable', async () => {
-    const down = new pg.Pool({ connectionString: 'postgres://nobody@127.0.0.1:1/none', connectionTimeoutMillis: 500 });
-    const offline = new TaskIntake(messaging, store, { maxQueuedPerTenant: 10_000, tenantOf: async () => 'acme', usageTtlMs: 0, ledger: new TaskLedger(down) });
+    const down = new pg.Pool({
+      connectionString: 'postgres://nobody@127.0.0.1:1/none',
+      connectionTimeoutMillis: 500,
+    });
+    const offline = new TaskIntake(messaging, store, {
+      maxQueuedPerTenant: 10_000,
+      tenantOf: async () => 'acme',
+      usageTtlMs: 0,
+      ledger: new TaskLedger(down),
+    });
     const clusterId = newId('cluster');
-    await expect(offline.submit({ clusterId, tenantId: 'acme', newTaskId: () => newId('task'), prepare: prepare(clusterId) })).rejects.toMatchObject({ code: 'unavailable', details: { dependency: 'postgres' } });
+    await expect(
+      offline.submit({
+        clusterId,
+        tenantId: 'acme',
+        newTaskId: () => newId('task'),
+        prepare: prepare(clusterId),
+      }),
+    ).rejects.toMatchObject({ code: 'unavailable', details: { dependency: 'postgres' } });
     await down.end();
     expect(await queuedIds(clusterId).catch(() => [])).toEqual([]);
   });

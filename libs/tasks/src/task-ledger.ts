@@ -9,7 +9,12 @@ import type { TaskRecord, TaskStore } from './task-store.js';
 type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
 /** Statuses after which a task never runs again. */
-const FINISHED: ReadonlySet<TaskStatus> = new Set<TaskStatus>(['completed', 'failed', 'dead_lettered', 'rejected']);
+const FINISHED: ReadonlySet<TaskStatus> = new Set<TaskStatus>([
+  'completed',
+  'failed',
+  'dead_lettered',
+  'rejected',
+]);
 
 /** One accepted, unfinished task as the ledger keeps it: what it takes to queue it again. */
 export interface LedgerEntry {
@@ -64,24 +69,43 @@ export class TaskLedger {
   /** Forgets tasks: finished, or refused before anything was queued. */
   async forget(taskIds: readonly string[]): Promise<number> {
     if (taskIds.length === 0) return 0;
-    const { rowCount } = await this.db.query(`DELETE FROM ${this.table} WHERE task_id = ANY($1::text[])`, [taskIds]);
+    const { rowCount } = await this.db.query(
+      `DELETE FROM ${this.table} WHERE task_id = ANY($1::text[])`,
+      [taskIds],
+    );
     return rowCount ?? 0;
   }
 
   /** Unfinished tasks accepted in (after, until], oldest first (keyset paging on accepted_at, task_id). */
-  async accepted(range: { after?: { at: Date; taskId: string } | undefined; until: Date; limit: number }): Promise<LedgerEntry[]> {
+  async accepted(range: {
+    after?: { at: Date; taskId: string } | undefined;
+    until: Date;
+    limit: number;
+  }): Promise<LedgerEntry[]> {
     const after = range.after ?? { at: new Date(0), taskId: '' };
-    const { rows } = await this.db.query<{ task_id: string; subject: string; record: TaskRecord; accepted_at: Date }>(
+    const { rows } = await this.db.query<{
+      task_id: string;
+      subject: string;
+      record: TaskRecord;
+      accepted_at: Date;
+    }>(
       `SELECT task_id, subject, record, accepted_at FROM ${this.table}
         WHERE (accepted_at, task_id) > ($1, $2) AND accepted_at <= $3
         ORDER BY accepted_at, task_id LIMIT $4`,
       [after.at, after.taskId, range.until, range.limit],
     );
-    return rows.map((r) => ({ taskId: r.task_id, subject: r.subject, record: r.record, acceptedAt: r.accepted_at }));
+    return rows.map((r) => ({
+      taskId: r.task_id,
+      subject: r.subject,
+      record: r.record,
+      acceptedAt: r.accepted_at,
+    }));
   }
 
   async size(): Promise<number> {
-    const { rows } = await this.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${this.table}`);
+    const { rows } = await this.db.query<{ n: string }>(
+      `SELECT count(*)::text AS n FROM ${this.table}`,
+    );
     return Number(rows[0]!.n);
   }
 }
@@ -163,7 +187,10 @@ export class TaskLedgerLoop {
           finished.clear();
           await this.ledger.forget(ids).catch((err: unknown) => {
             for (const id of ids) finished.add(id);
-            this.options.logger?.warn({ err }, 'task ledger: finished tasks could not be forgotten yet');
+            this.options.logger?.warn(
+              { err },
+              'task ledger: finished tasks could not be forgotten yet',
+            );
           });
         }
         await this.pass(state);
@@ -183,7 +210,10 @@ export class TaskLedgerLoop {
     const storeReplaced = state.storeId !== undefined && storeId !== state.storeId;
     state.storeId = storeId;
     if (storeReplaced) {
-      this.options.logger?.warn({ storeId }, 'task ledger: the NATS task store was replaced; looking at every unfinished task');
+      this.options.logger?.warn(
+        { storeId },
+        'task ledger: the NATS task store was replaced; looking at every unfinished task',
+      );
       state.mark = undefined;
     }
     // After a replacement, even the youngest tasks may have lost their messages: look at all.
@@ -210,11 +240,18 @@ export class TaskLedgerLoop {
     // remember them as they are now, not as missing, or the next pass would look at everything again.
     if (storeId.includes('missing')) state.storeId = await this.storeIdentity();
     if (totals.refed) this.options.onRefed?.(totals.refed);
-    if (totals.refed || totals.expired) this.options.logger?.warn({ ...totals, storeReplaced }, 'task ledger: queued lost tasks again');
+    if (totals.refed || totals.expired)
+      this.options.logger?.warn(
+        { ...totals, storeReplaced },
+        'task ledger: queued lost tasks again',
+      );
     return { ...totals, storeReplaced };
   }
 
-  private async check(entry: LedgerEntry, now: number): Promise<'finished' | 'in-nats' | 'refed' | 'expired'> {
+  private async check(
+    entry: LedgerEntry,
+    now: number,
+  ): Promise<'finished' | 'in-nats' | 'refed' | 'expired'> {
     const found = await this.store.get(entry.taskId);
     if (found) return FINISHED.has(found.status) ? 'finished' : 'in-nats';
     // Finished while this pass was under way (an agent that ran it as the store was lost

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { ProcessGroup } from './processes.ts';
-import { dataDirectory, ensureComposeCli, ensureNats, ensurePostgres, repoRoot, startNatsCluster, type Started } from './servers.ts';
+import { dataDirectory, ensureChromium, ensureComposeCli, ensureNats, ensurePostgres, repoRoot, startNatsCluster, type Started } from './servers.ts';
 import { summarize } from './totals.ts';
 
 const root = repoRoot();
@@ -73,6 +73,9 @@ async function ensureDatabase(url: string): Promise<void> {
 async function test(): Promise<number> {
   const started = await ensureServers(process.env);
   if (!ensureComposeCli(log)) log('no compose CLI (docker compose / docker-compose) and none could be installed: the compose validation test will skip');
+  const chromium = ensureChromium(log);
+  if (chromium) process.env['CHROMIUM_PATH'] = chromium;
+  else log('no chromium and it could not be installed (apt-get install chromium): the dashboard browser tests will fail');
   const resultsDir = path.join(root, 'tmp', 'jest-results');
   fs.rmSync(resultsDir, { recursive: true, force: true });
   const failures: string[] = [];

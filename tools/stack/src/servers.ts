@@ -86,6 +86,17 @@ export function ensureComposeCli(log: Log): boolean {
   return aptInstall(['docker-compose'], log) && composeCommand() !== undefined;
 }
 
+/**
+ * The dashboard's browser tests drive Debian's Chromium (playwright-core cannot download browsers
+ * here). Installs the `chromium` package when it is missing; returns its path, or undefined.
+ */
+export function ensureChromium(log: Log): string | undefined {
+  const found = which('chromium');
+  if (found) return found;
+  if (!aptInstall(['chromium'], log)) return undefined;
+  return which('chromium');
+}
+
 function parseHostPort(url: string, defaultPort: number): { host: string; port: number } {
   const u = new URL(url);
   return { host: u.hostname || '127.0.0.1', port: Number(u.port || defaultPort) };

@@ -13,9 +13,13 @@ import { Authenticator, type Caller } from '../auth/authenticator.js';
 import { parseJsonWithDepthLimit } from '../auth/json-depth.js';
 import { RateLimiter } from '../auth/rate-limiter.js';
 import { REST_ROUTES, YAML_CONTENT_TYPES, type RestRoute } from './rest-routes.js';
+import { DASHBOARD_ROUTES } from '../dashboard.js';
 
-/** Routes anyone may call: probes, metrics and the event stream (which authenticates itself). */
-export const PUBLIC_ROUTES = ['GET /live', 'GET /health', 'GET /ready', 'GET /metrics', 'GET /api/events/stream'];
+/**
+ * Routes outside the API's table: probes, metrics, the dashboard's static files, and the event
+ * stream and whoami (which authenticate themselves).
+ */
+export const PUBLIC_ROUTES = ['GET /live', 'GET /health', 'GET /ready', 'GET /metrics', 'GET /api/events/stream', ...DASHBOARD_ROUTES];
 
 /** On every HTTP response, the hijacked SSE stream included (it writes them itself). */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
@@ -99,8 +103,9 @@ export class RestGateway {
     });
     fastify.addHook('onSend', async (req, reply, payload) => {
       for (const [k, v] of Object.entries(SECURITY_HEADERS)) void reply.header(k, v);
-      // The API answers JSON or Markdown only: nothing it sends may run as a page. /docs needs scripts.
-      if (!req.url.startsWith('/docs')) void reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
+      // The API answers JSON or Markdown only: nothing it sends may run as a page. /docs needs
+      // scripts; the dashboard's files carry their own policy (scripts from this origin only).
+      if (!req.url.startsWith('/docs') && !reply.hasHeader('content-security-policy')) void reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
       return payload;
     });
     for (const route of REST_ROUTES) {

@@ -1,0 +1,514 @@
+import { LitElement, css, html, type TemplateResult } from 'lit';
+import {
+  api,
+  type AgentView,
+  type ClusterView,
+  type EventView,
+  type HierarchyNode,
+  type MetricPoint,
+  type TaskView,
+} from '../api.js';
+import type { Marker, Series } from '../chart.js';
+import '../chart.js';
+import { markdown } from '../markdown.js';
+import {
+  base,
+  confirmAction,
+  errorLine,
+  fmt,
+  LIVE_EVENT,
+  status,
+  throttle,
+  type LiveEvent,
+} from '../shared.js';
+
+const SEVERITIES = ['debug', 'info', 'warning', 'error'] as const;
+const FINISHED = new Set(['completed', 'failed', 'dead_lettered', 'rejected']);
+
+/**
+ * One cluster: its state and actions, the hierarchy, charts with every scaling decision marked,
+ * the live event timeline, the manifest, and task submission followed to the result.
+ */
+export class ClusterPage extends LitElement {
+  static override properties = {
+    clusterId: { type: String },
+    canWrite: { type: Boolean },
+    cluster: { state: true },
+    agents: { state: true },
+    tree: { state: true },
+    events: { state: true },
+    points: { state: true },
+    manifestText: { state: true },
+    severity: { state: true },
+    typeFilter: { state: true },
+    error: { state: true },
+    actionError: { state: true },
+    busy: { state: true },
+    task: { state: true },
+    taskError: { state: true },
+  };
+  declare clusterId: string;
+  declare canWrite: boolean;
+  declare cluster: ClusterView | null;
+  declare agents: AgentView[];
+  declare tree: HierarchyNode | null;
+  declare events: EventView[];
+  declare points: MetricPoint[];
+  declare manifestText: string | null;
+  declare severity: string;
+  declare typeFilter: string;
+  declare error: unknown;
+  declare actionError: unknown;
+  declare busy: boolean;
+  declare task: TaskView | null;
+  declare taskError: unknown;
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private following = 0;
+  private readonly refresh = throttle(() => void this.load(), 300);
+  private readonly onLive = (e: Event) => {
+    const ev = (e as CustomEvent<LiveEvent>).detail;
+    if (
+      ev.aggregateId === this.clusterId ||
+      ev.data['clusterId'] === this.clusterId ||
+      ev.data['cluster_id'] === this.clusterId
+    )
+      this.refresh();
+  };
+
+  static override styles = [
+    base,
+    css`
+      .charts {
+        display: grid;
+        grid-template-columns: repeat(auto-fill, minmax(300px, 1fr));
+        gap: 1rem;
+      }
+      ul.tree,
+      ul.tree ul {
+        list-style: none;
+        padding-left: 1.1rem;
+        margin: 0;
+        border-left: 1px dotted var(--line);
+      }
+      ul.tree {
+        border-left: none;
+        padding-left: 0;
+      }
+      li {
+        margin: 0.15rem 0;
+      }
+      .events {
+        max-height: 420px;
+        overflow-y: auto;
+      }
+      .facts {
+        display: grid;
+        grid-template-columns: repeat(auto-fill, minmax(170px, 1fr));
+        gap: 0.5rem 1rem;
+      }
+      .facts div span {
+        display: block;
+        color: var(--muted);
+        font-size: 0.8rem;
+      }
+      .degraded {
+        border-color: var(--warn);
+      }
+      .grow {
+        flex: 1 1 260px;
+      }
+    `,
+  ];
+
+  constructor() {
+    super();
+    this.clusterId = '';
+    this.canWrite = false;
+    this.cluster = null;
+    this.agents = [];
+    this.tree = null;
+    this.events = [];
+    this.points = [];
+    this.manifestText = null;
+    this.severity = '';
+    this.typeFilter = '';
+    this.error = null;
+    this.actionError = null;
+    this.busy = false;
+    this.task = null;
+    this.taskError = null;
+  }
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    window.addEventListener(LIVE_EVENT, this.onLive);
+    void this.load();
+    this.timer = setInterval(() => void this.loadMetrics(), 5000);
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    window.removeEventListener(LIVE_EVENT, this.onLive);
+    if (this.timer) clearInterval(this.timer);
+    this.following++;
+  }
+
+  private async load(): Promise<void> {
+    const id = this.clusterId;
+    try {
+      const [cluster, agents, tree, events] = await Promise.all([
+        api.cluster(id),
+        api.agents(id),
+        api.hierarchy(id),
+        api.events(id),
+      ]);
+      this.cluster = cluster;
+      this.agents = agents.agents;
+      this.tree = tree.root;
+      this.events = events.events;
+      this.error = null;
+    } catch (err) {
+      this.error = err;
+    }
+    await this.loadMetrics();
+  }
+
+  private async loadMetrics(): Promise<void> {
+    const since = new Date(Date.now() - 3_600_000).toISOString();
+    const m = await api.metrics(this.clusterId, since).catch(() => null);
+    if (m) this.points = m.points;
+  }
+
+  /** Runs a write after a confirmation; the API's refusal is shown in its own words. */
+  private async act(what: string, run: () => Promise<unknown>): Promise<void> {
+    if (!confirmAction(what)) return;
+    this.busy = true;
+    this.actionError = null;
+    try {
+      await run();
+      await this.load();
+    } catch (err) {
+      this.actionError = err;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private input(id: string): string {
+    return (
+      this.renderRoot.querySelector<HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement>(
+        `#${id}`,
+      )?.value ?? ''
+    );
+  }
+
+  private scale(): Promise<void> {
+    const target = Number(this.input('target'));
+    return this.act(`Scale ${this.clusterId} to ${target} workers?`, () =>
+      api.scale(this.clusterId, target),
+    );
+  }
+
+  private bounds(): Promise<void> {
+    const min = Number(this.input('min'));
+    const max = Number(this.input('max'));
+    return this.act(`Set ${this.clusterId}'s workers to ${min}..${max}?`, () =>
+      api.update(this.clusterId, { min_workers: min, max_workers: max }),
+    );
+  }
+
+  private policy(): Promise<void> {
+    let patch: Record<string, unknown>;
+    try {
+      patch = JSON.parse(this.input('policy')) as Record<string, unknown>;
+    } catch (err) {
+      this.actionError = new Error(`the policy is not JSON: ${(err as Error).message}`);
+      return Promise.resolve();
+    }
+    return this.act(`Update ${this.clusterId}'s scaling policy?`, () =>
+      api.update(this.clusterId, { policy: patch }),
+    );
+  }
+
+  private async submit(e: Event): Promise<void> {
+    e.preventDefault();
+    this.taskError = null;
+    this.task = null;
+    let payload: unknown = null;
+    const raw = this.input('payload').trim();
+    try {
+      payload = raw ? JSON.parse(raw) : null;
+    } catch (err) {
+      this.taskError = new Error(`the payload is not JSON: ${(err as Error).message}`);
+      return;
+    }
+    const body: Record<string, unknown> = { priority: this.input('priority') || 'normal', payload };
+    const capability = this.input('capability').trim();
+    if (capability) body['capability'] = capability;
+    try {
+      const task = await api.submitTask(this.clusterId, body);
+      this.task = task;
+      void this.followTask(task.id);
+    } catch (err) {
+      this.taskError = err;
+    }
+  }
+
+  /** Polls the task's record until it ends (or this page goes away). */
+  private async followTask(id: string): Promise<void> {
+    const mine = ++this.following;
+    while (mine === this.following) {
+      await new Promise((r) => setTimeout(r, 400));
+      try {
+        this.task = await api.task(id);
+      } catch (err) {
+        this.taskError = err;
+        return;
+      }
+      if (FINISHED.has(this.task.status)) return;
+    }
+  }
+
+  private async showManifest(): Promise<void> {
+    try {
+      this.manifestText = await api.manifest(this.clusterId);
+    } catch (err) {
+      this.actionError = err;
+    }
+  }
+
+  private treeNode(n: HierarchyNode): TemplateResult {
+    return html`<li data-agent=${n.agent_id ?? ''}>
+      <strong>${n.name}</strong>${n.ordinal ? html`#${n.ordinal}` : ''}
+      <span class="muted">${n.role}</span> ${status(n.state)}
+      <span class="muted"
+        >${n.node_id ? `on ${n.node_id}` : 'unplaced'}${n.desired ? '' : ' · leaving'}</span
+      >
+      ${
+        n.children.length
+          ? html`<ul>
+              ${n.children.map((c) => this.treeNode(c))}
+            </ul>`
+          : ''
+      }
+    </li>`;
+  }
+
+  private charts(): TemplateResult {
+    const times = this.points.map((p) => new Date(p.at).getTime() / 1000);
+    const markers: Marker[] = this.events
+      .filter((e) => e.type === 'ClusterScalingStarted')
+      .map((e) => ({
+        at: new Date(e.occurred_at).getTime() / 1000,
+        label: `${fmt.time(e.occurred_at)} ${String(e.data['from'])} → ${String(e.data['to'])}: ${String(e.data['reason'] ?? '')} (${String(e.data['source'] ?? '')})`,
+      }));
+    const chart = (heading: string, series: Series[]) =>
+      html`<fl-chart
+        data-chart=${heading}
+        .heading=${heading}
+        .times=${times}
+        .series=${series}
+        .markers=${markers}
+      ></fl-chart>`;
+    const col = (f: (p: MetricPoint) => number | null) => this.points.map(f);
+    return html`<div class="charts">
+      ${chart('workers', [{ label: 'workers', values: col((p) => p.workers), color: '#2f6fed' }])}
+      ${chart('queue depth', [{ label: 'queued', values: col((p) => p.queue_depth), color: '#c98a00' }])}
+      ${chart('tasks / min', [{ label: 'tasks/min', values: col((p) => p.tasks_per_minute), color: '#1f9d55' }])}
+      ${chart('latency (ms)', [
+        { label: 'p50', values: col((p) => p.latency_p50_ms), color: '#6b9cff' },
+        { label: 'p95', values: col((p) => p.latency_p95_ms), color: '#d23c3c' },
+      ])}
+      ${chart('error rate', [{ label: 'errors', values: col((p) => p.error_rate), color: '#d23c3c' }])}
+    </div>`;
+  }
+
+  private actions(c: ClusterView): TemplateResult {
+    if (!this.canWrite)
+      return html`<p class="muted">Your role can read only: no write actions are offered.</p>`;
+    return html`<div class="row" aria-label="actions">
+        <label
+          >target workers
+          <input id="target" type="number" min="0" .value=${String(c.target_workers)}
+        /></label>
+        <button ?disabled=${this.busy} @click=${this.scale}>Scale</button>
+        <label>min <input id="min" type="number" min="0" .value=${String(c.min_workers)} /></label>
+        <label>max <input id="max" type="number" min="0" .value=${String(c.max_workers)} /></label>
+        <button class="secondary" ?disabled=${this.busy} @click=${this.bounds}>
+          Update bounds
+        </button>
+        ${
+          c.status === 'hibernated'
+            ? html`<button
+                class="secondary"
+                ?disabled=${this.busy}
+                @click=${() => this.act(`Reactivate ${c.id}?`, () => api.reactivate(c.id))}
+              >
+                Reactivate
+              </button>`
+            : html`<button
+                class="secondary"
+                ?disabled=${this.busy}
+                @click=${() => this.act(`Hibernate ${c.id} (0 workers)?`, () => api.hibernate(c.id))}
+              >
+                Hibernate
+              </button>`
+        }
+        <button
+          class="danger"
+          ?disabled=${this.busy}
+          @click=${() => this.act(`Decommission ${c.id}? Its agents stop and it takes no more tasks.`, () => api.decommission(c.id))}
+        >
+          Decommission
+        </button>
+      </div>
+      <details>
+        <summary>scaling policy</summary>
+        <textarea
+          id="policy"
+          rows="8"
+          spellcheck="false"
+          .value=${JSON.stringify(c.policy, null, 2)}
+        ></textarea>
+        <button class="secondary" ?disabled=${this.busy} @click=${this.policy}>
+          Update policy
+        </button>
+      </details>`;
+  }
+
+  private taskForm(): TemplateResult {
+    if (!this.canWrite) return html``;
+    const t = this.task;
+    return html`<section class="panel" aria-label="submit task">
+      <h3>Submit a task</h3>
+      <form class="row" @submit=${this.submit}>
+        <label
+          >priority
+          <select id="priority">
+            <option>high</option>
+            <option selected>normal</option>
+            <option>low</option>
+          </select></label
+        >
+        <label>capability <input id="capability" placeholder="(any)" /></label>
+        <label class="grow">payload (JSON) <input id="payload" value='{"hello":"world"}' /></label>
+        <button type="submit">Submit</button>
+      </form>
+      ${errorLine(this.taskError)}
+      ${
+        t
+          ? html`<p data-testid="task">
+                task <a href="#/tasks/${encodeURIComponent(t.id)}">${t.id}</a> ${status(t.status)}
+                <span class="muted"
+                  >attempts ${t.attempts}${t.node_id ? ` · on ${t.node_id}` : ''}</span
+                >
+              </p>
+              ${FINISHED.has(t.status) ? html`<pre data-testid="task-result">${JSON.stringify(t.result ?? t.error, null, 2)}</pre>` : ''}`
+          : ''
+      }
+    </section>`;
+  }
+
+  override render(): TemplateResult {
+    const c = this.cluster;
+    if (!c)
+      return html`${errorLine(this.error)}
+        <p class="muted">loading ${this.clusterId}…</p>`;
+    const events = this.events.filter(
+      (e) =>
+        (!this.severity || e.severity === this.severity) &&
+        (!this.typeFilter || e.type.toLowerCase().includes(this.typeFilter.toLowerCase())),
+    );
+    const pending = this.agents.filter(
+      (a) => !a.node_id && a.state !== 'stopped' && a.state !== 'failed',
+    );
+    return html`
+      <section class="panel ${c.degraded_reason ? 'degraded' : ''}">
+        <h2>${c.name} ${status(c.status)}</h2>
+        <div class="facts">
+          <div><span>id</span>${c.id}</div>
+          <div><span>blueprint</span>${c.blueprint_id} ${c.blueprint_version}</div>
+          <div data-testid="cluster-workers">
+            <span>workers (current / target)</span>${c.current_workers} / ${c.target_workers}
+            [${c.min_workers}..${c.max_workers}]
+          </div>
+          <div><span>agents running / desired</span>${c.running_agents} / ${c.desired_agents}</div>
+          <div>
+            <span>health</span>${fmt.num(c.health_score === null ? null : c.health_score * 100)}
+          </div>
+          <div><span>circuit</span>${status(c.circuit)}</div>
+          <div><span>backup</span>${c.backup_cluster ?? '—'}</div>
+          <div><span>tenant</span>${c.tenant_id}</div>
+        </div>
+        ${c.degraded_reason ? html`<p class="warn" role="status">Why: ${c.degraded_reason}</p>` : ''}
+        ${pending.length ? html`<p class="warn">${pending.length} agents waiting for a node: ${pending.map((a) => `${a.name}#${a.ordinal}${a.reason ? ` (${a.reason})` : ''}`).join(', ')}</p>` : ''}
+        ${this.actions(c)} ${errorLine(this.actionError)}
+      </section>
+      <section class="panel" aria-label="metrics">${this.charts()}</section>
+      ${this.taskForm()}
+      <section class="panel" aria-label="hierarchy">
+        <h3>Hierarchy</h3>
+        ${
+          this.tree
+            ? html`<ul class="tree">
+                ${this.treeNode(this.tree)}
+              </ul>`
+            : html`<p class="muted">no agents</p>`
+        }
+      </section>
+      <section class="panel" aria-label="events">
+        <div class="row">
+          <h3>Events</h3>
+          <label
+            >severity
+            <select
+              @change=${(e: Event) => (this.severity = (e.target as HTMLSelectElement).value)}
+            >
+              <option value="">all</option>
+              ${SEVERITIES.map((s) => html`<option>${s}</option>`)}
+            </select></label
+          >
+          <label
+            >type
+            <input
+              placeholder="e.g. Scaled"
+              @input=${(e: Event) => (this.typeFilter = (e.target as HTMLInputElement).value)}
+          /></label>
+        </div>
+        <div class="events">
+          <table>
+            <tbody>
+              ${[...events].reverse().map(
+                (e) =>
+                  html`<tr data-event=${e.type}>
+                    <td class="muted">${fmt.time(e.occurred_at)}</td>
+                    <td>
+                      ${status(e.severity === 'info' || e.severity === 'debug' ? null : e.severity)}
+                    </td>
+                    <td>${e.type}</td>
+                    <td class="muted">${e.actor}</td>
+                    <td class="muted">${summary(e)}</td>
+                  </tr>`,
+              )}
+            </tbody>
+          </table>
+        </div>
+      </section>
+      <section class="panel" aria-label="manifest">
+        <h3>Manifest</h3>
+        ${this.manifestText === null ? html`<button class="secondary" @click=${this.showManifest}>Show the manifest</button>` : markdown(this.manifestText)}
+      </section>
+    `;
+  }
+}
+customElements.define('fl-cluster', ClusterPage);
+
+/** A short line of what an event says. */
+function summary(e: EventView): string {
+  const d = e.data;
+  if ('from' in d && 'to' in d)
+    return `${String(d['from'])} → ${String(d['to'])}${d['reason'] ? `: ${String(d['reason'])}` : ''}`;
+  if (d['reason']) return String(d['reason']);
+  if (d['nodeId']) return `node ${String(d['nodeId'])}`;
+  return '';
+}

@@ -1,0 +1,223 @@
+// The dashboard in a real browser (Debian's chromium, driven by playwright-core) against a running
+// stack: an operator signs in with a key, registers the marketing blueprint, creates a cluster and
+// watches it become active without a reload, scales it and sees the workers and the chart change,
+// submits a task and reads its result, drains a node and sees its agents move; a viewer finds no
+// write action. Screenshots go to a temporary folder named in the output (never committed).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { repoRoot, startStack, TEST_ADMIN_KEY, type Stack } from '@flotilla/testing';
+
+const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+// The seed's marketing blueprint, snapshotted every second (instead of 30 s) so the chart moves
+// within the test.
+const MARKETING = fs
+  .readFileSync(path.join(repoRoot, 'examples', 'blueprints', 'marketing.yaml'), 'utf8')
+  .replace(/(monitoring:\s*\n\s*intervalSeconds:)\s*\d+/, '$1 1');
+
+describe('the dashboard (real Chromium)', () => {
+  let stack: Stack;
+  let context: BrowserContext;
+  let page: Page;
+  let shots = '';
+  let profile = '';
+  let viewerKey = '';
+  const consoleErrors: string[] = [];
+
+  const shot = async (name: string) => {
+    await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+  };
+
+  /** Waits for `text`, failing at once with the API's words if the page shows an error instead. */
+  const expectText = async (text: string | RegExp, timeout = 15_000) => {
+    const ok = page.getByText(text).first();
+    const alert = page.getByRole('alert').first();
+    await ok.or(alert).waitFor({ timeout });
+    if (!(await ok.isVisible()))
+      throw new Error(
+        `the page shows an error instead of ${String(text)}: ${await alert.textContent()}`,
+      );
+  };
+
+  const signIn = async (key: string) => {
+    await page.goto(stack.url);
+    await page.getByLabel('API key').fill(key);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByTestId('identity').waitFor();
+  };
+
+  beforeAll(async () => {
+    if (!fs.existsSync(CHROMIUM))
+      throw new Error(
+        `no Chromium at ${CHROMIUM}: npm test installs Debian's chromium package (apt-get install chromium)`,
+      );
+    if (!fs.existsSync(path.join(repoRoot, 'apps', 'dashboard', 'dist', 'index.html')))
+      throw new Error('the dashboard is not built: npx nx run-many -t build');
+    const big = { NODE_CPU: '16', NODE_MEMORY_MB: '32768', NODE_MAX_AGENTS: '100' };
+    stack = await startStack({
+      label: 'dashboard',
+      apps: ['orchestrator', 'registry', 'metrics', 'gateway'],
+      nodes: [
+        { id: 'dash-node-a', zone: 'zone-a', env: big },
+        { id: 'dash-node-b', zone: 'zone-b', env: big },
+      ],
+    });
+    const viewer = await stack.call('POST', '/api/admin/keys', {
+      tenant_id: 'default',
+      role: 'viewer',
+      name: 'dashboard-viewer',
+    });
+    expect(viewer.status).toBe(201);
+    viewerKey = (viewer.body as { secret: string }).secret;
+    shots = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-dashboard-shots-'));
+    profile = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-chromium-'));
+    process.stdout.write(`dashboard screenshots: ${shots}\n`);
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: FLAGS,
+      viewport: { width: 1280, height: 900 },
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.on('dialog', (d) => void d.accept());
+    page.on('console', (m) => {
+      if (m.type() === 'error') consoleErrors.push(m.text());
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await context?.close();
+    await stack?.stop();
+    if (profile) fs.rmSync(profile, { recursive: true, force: true });
+  });
+
+  it('is served at / with a policy that lets only its own scripts run, and keeps the key out of every URL', async () => {
+    const res = await fetch(`${stack.url}/`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
+    const html = await res.text();
+    const asset = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+    expect(asset).toBeDefined();
+    const js = await fetch(`${stack.url}${asset}`);
+    expect(js.status).toBe(200);
+    expect(js.headers.get('cache-control')).toContain('immutable');
+    // The API keeps its own policy.
+    expect((await fetch(`${stack.url}/health`)).headers.get('content-security-policy')).toBe(
+      "default-src 'none'; frame-ancestors 'none'",
+    );
+  });
+
+  it('an operator registers the marketing blueprint, creates a cluster, scales it, runs a task and drains a node', async () => {
+    const urls: string[] = [];
+    page.on('request', (r) => urls.push(r.url()));
+    await signIn(TEST_ADMIN_KEY);
+    await expect(page.getByTestId('identity').textContent()).resolves.toContain('admin');
+
+    // Register the blueprint and create a cluster from it.
+    await page.locator('#blueprint-yaml').fill(MARKETING);
+    await page.getByRole('button', { name: 'Register' }).click();
+    await expectText('blueprint marketing-v1 1.0.0 registered');
+    const create = page.locator('form[aria-label="create cluster"]');
+    await create.locator('input[name=id]').fill('mkt-1');
+    await create.locator('input[name=name]').fill('Spring campaign');
+    await create.locator('select[name=blueprint]').selectOption('marketing-v1');
+    await create.getByRole('button', { name: 'Create' }).click();
+
+    // The cluster page follows it to active without a reload (live from the event stream).
+    await page.waitForURL(/#\/clusters\/mkt-1$/);
+    await page.locator('h2 [data-status="active"]').waitFor({ timeout: 60_000 });
+    await expect(page.getByTestId('cluster-workers').textContent()).resolves.toContain('6 / 6');
+    await page.locator('li[data-agent]').first().waitFor();
+    await shot('1-cluster-active');
+
+    // Scale to 9: the workers and the chart follow, the decision is marked on the time axis.
+    await page.locator('#target').fill('9');
+    await page.getByRole('button', { name: 'Scale', exact: true }).click();
+    await page
+      .getByTestId('cluster-workers')
+      .filter({ hasText: '9 / 9' })
+      .waitFor({ timeout: 60_000 });
+    const workersChart = page.locator('fl-chart[data-chart="workers"]');
+    await workersChart
+      .getByTestId('latest')
+      .filter({ hasText: 'workers 9' })
+      .waitFor({ timeout: 30_000 });
+    const marker = workersChart.getByTestId('scaling-marker').last();
+    await marker.waitFor({ timeout: 15_000 });
+    expect(await marker.getAttribute('title')).toMatch(/6 → 9/);
+    await shot('2-scaled');
+
+    // A task, followed to its result.
+    await page.locator('#payload').fill('{"brief":"spring launch"}');
+    await page.getByRole('button', { name: 'Submit' }).click();
+    await page.getByTestId('task-result').waitFor({ timeout: 30_000 });
+    // The marketing workers run the builtin `sleep` handler, which answers how long it slept.
+    expect(JSON.parse((await page.getByTestId('task-result').textContent())!)).toEqual({
+      slept_ms: expect.any(Number),
+    });
+    await page.getByTestId('task').locator('[data-status="completed"]').waitFor();
+    await shot('3-task');
+
+    // Drain a node: its agents move to the other one.
+    await page.getByRole('link', { name: 'Nodes' }).click();
+    const rowA = page.locator('tr[data-node="dash-node-a"]');
+    await rowA.waitFor();
+    const before = await agentsOn('dash-node-a');
+    expect(before).toBeGreaterThan(0);
+    await rowA.getByRole('button', { name: 'Drain' }).click();
+    await rowA.getByTestId('node-agents').filter({ hasText: /^0 \// }).waitFor({ timeout: 60_000 });
+    const deadline = Date.now() + 10_000;
+    while ((await agentsOn('dash-node-b')) < before && Date.now() < deadline)
+      await page.waitForTimeout(250);
+    expect(await agentsOn('dash-node-b')).toBeGreaterThanOrEqual(before);
+    await shot('4-drained');
+
+    // The key never went into a URL, and the page raised no script error (CSP included).
+    expect(urls.filter((u) => u.includes(TEST_ADMIN_KEY))).toEqual([]);
+    expect(consoleErrors).toEqual([]);
+  }, 240_000);
+
+  it('a viewer finds no write action anywhere', async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await signIn(viewerKey);
+    await expect(page.getByTestId('identity').textContent()).resolves.toContain('viewer');
+    await page.goto(`${stack.url}/#/`);
+    await page.locator('tr[data-cluster="mkt-1"]').waitFor();
+    expect(await page.locator('#blueprint-yaml').count()).toBe(0);
+    await page.goto(`${stack.url}/#/clusters/mkt-1`);
+    await page.locator('h2 [data-status]').first().waitFor();
+    for (const name of ['Scale', 'Hibernate', 'Decommission', 'Submit'])
+      expect(await page.getByRole('button', { name, exact: true }).count()).toBe(0);
+    await page.getByText('Your role can read only').first().waitFor();
+    await page.goto(`${stack.url}/#/nodes`);
+    await page.locator('tr[data-node="dash-node-a"]').waitFor();
+    for (const name of ['Drain', 'Cordon', 'Uncordon'])
+      expect(await page.getByRole('button', { name }).count()).toBe(0);
+    await page.getByText('need the platform role').waitFor();
+    // The audit trail is for admins: the 403 is explained, not swallowed.
+    await page.goto(`${stack.url}/#/audit`);
+    await page.getByRole('alert').filter({ hasText: 'forbidden' }).waitFor();
+    expect(await page.getByRole('alert').textContent()).toContain('role does not allow');
+    await shot('5-viewer');
+  }, 60_000);
+
+  async function agentsOn(node: string): Promise<number> {
+    const text =
+      (await page.locator(`tr[data-node="${node}"]`).getByTestId('node-agents').textContent()) ??
+      '';
+    return Number(text.split('/')[0]!.trim());
+  }
+});
