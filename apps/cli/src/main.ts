@@ -1,30 +1,13 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
+import { CommanderError } from 'commander';
 import { assertNodeVersion, loadConfig } from '@flotilla/config';
-import { ApiError, GatewayClient } from './client.js';
-import { registerCommands } from './commands.js';
-import { registerRebuild } from './rebuild.js';
-import { registerResourceCommands, UsageError } from './resources.js';
+import { ApiError } from './client.js';
+import { ContextFileError } from './contexts.js';
+import { buildProgram } from './program.js';
+import { UsageError } from './resources.js';
 
 assertNodeVersion();
-const config = loadConfig();
-const program = new Command()
-  .name('flotilla')
-  .description('Operate Flotilla clusters of AI agents through the gateway.')
-  .option('-g, --gateway <url>', 'gateway URL', config.GATEWAY_URL)
-  // No default value here: commander prints defaults in --help, and this one is a secret.
-  .option('-k, --api-key <key>', 'API key (default: $FLOTILLA_API_KEY, else $FLOTILLA_BOOTSTRAP_ADMIN_KEY)')
-  .option('--json', 'print raw JSON', false);
-
-const client = () => {
-  const opts = program.opts<{ gateway: string; apiKey?: string }>();
-  const apiKey = opts.apiKey ?? (process.env['FLOTILLA_API_KEY'] || undefined) ?? config.FLOTILLA_BOOTSTRAP_ADMIN_KEY;
-  return new GatewayClient({ baseUrl: opts.gateway, apiKey });
-};
-
-registerCommands(program, client);
-registerResourceCommands(program, client);
-registerRebuild(program);
+const program = buildProgram(loadConfig());
 
 try {
   await program.parseAsync(process.argv);
@@ -38,5 +21,11 @@ try {
     process.stderr.write(`error: ${err.message}\n`);
     process.exit(64);
   }
+  if (err instanceof ContextFileError) {
+    process.stderr.write(`error: ${err.message}\n`);
+    process.exit(1);
+  }
+  // Commander has printed the mistake (or the help) already.
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 64);
   throw err;
 }

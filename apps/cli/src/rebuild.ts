@@ -1,8 +1,5 @@
 import type { Command } from 'commander';
-import pg from 'pg';
 import { loadConfig } from '@flotilla/config';
-import { createEventStore, eventStoreConfigFromEnv } from '@flotilla/eventstore';
-import { ALL_PROJECTIONS, createReadModelOrm, migrateReadModels, rebuildProjection } from '@flotilla/projections';
 
 function bar(done: bigint, total: bigint, events: number, started: number): string {
   const ratio = total > 0n ? Math.min(1, Number((done * 1000n) / total) / 1000) : 1;
@@ -21,12 +18,19 @@ export function registerRebuild(program: Command): void {
   program
     .command('rebuild')
     .description('drop read models and replay them from the event log (all of them, or the ones named)')
-    .argument('[projections...]', `any of: ${ALL_PROJECTIONS.map((p) => p.name).join(', ')}`)
+    .argument('[projections...]', 'read models to rebuild (every one when none is named; a wrong name lists them)')
     .option('--batch <n>', 'events per transaction', '10000')
     .action(async (names: string[], opts: { batch: string }) => {
+      // Loaded here, not at start-up: the ORM, the event store and pg take a second or more to
+      // import, which every other command would pay for.
+      const [{ default: pg }, { createEventStore, eventStoreConfigFromEnv }, { ALL_PROJECTIONS, createReadModelOrm, migrateReadModels, rebuildProjection }] = await Promise.all([
+        import('pg'),
+        import('@flotilla/eventstore'),
+        import('@flotilla/projections'),
+      ]);
       const unknown = names.filter((n) => !ALL_PROJECTIONS.some((p) => p.name === n));
       if (unknown.length) {
-        process.stderr.write(`unknown projection(s): ${unknown.join(', ')}\n`);
+        process.stderr.write(`unknown projection(s): ${unknown.join(', ')} (any of: ${ALL_PROJECTIONS.map((p) => p.name).join(', ')})\n`);
         process.exitCode = 2;
         return;
       }

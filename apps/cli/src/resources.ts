@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import type { GatewayClient } from './client.js';
 import { output, table } from './commands.js';
+import { TERMINAL_TASK_STATUSES } from './views.js';
+import { sleep, stopSignal } from './watch.js';
 
 interface ApiKey {
   id: string;
@@ -43,8 +45,27 @@ interface Task {
   status: string;
   priority: string;
   attempts: number;
+  agent_id: string | null;
   result: unknown;
   error: string | null;
+}
+
+/** `--payload`: JSON text, or `@file` (`@-`: standard input). */
+function readPayload(value: string): unknown {
+  let text = value;
+  if (value.startsWith('@')) {
+    const file = value.slice(1);
+    try {
+      text = fs.readFileSync(file === '-' ? 0 : file, 'utf8');
+    } catch (err) {
+      throw new UsageError(`cannot read the payload from ${file}: ${(err as Error).message}`);
+    }
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new UsageError(`--payload is not JSON: ${value}`);
+  }
 }
 
 /** A mistake in the command line itself, found before anything is sent. */
@@ -191,25 +212,34 @@ export function registerResourceCommands(program: Command, client: () => Gateway
   const tasks = program.command('tasks').description('tasks');
   tasks
     .command('submit <cluster>')
-    .description('queue a task on a cluster')
-    .option('--payload <json>', 'the input, as JSON', 'null')
+    .description('queue a task on a cluster; with --wait, print its result (exit 0 completed, 1 failed, 2 timed out)')
+    .option('--payload <json|@file>', 'the input, as JSON, or @file to read it from a file (@- for stdin)', 'null')
     .option('--priority <priority>', 'high, normal or low', 'normal')
     .option('--capability <capability>', 'a capability the agent must have')
     .option('--idempotency-key <key>', 'a repeat with this key returns the first task')
-    .action(async (cluster: string, o: { payload: string; priority: string; capability?: string; idempotencyKey?: string }) => {
-      let payload: unknown;
-      try {
-        payload = JSON.parse(o.payload);
-      } catch {
-        throw new UsageError(`--payload is not JSON: ${o.payload}`);
-      }
+    .option('--wait', 'wait until the task ends and print its result')
+    .option('--timeout <s>', 'with --wait: give up after this many seconds (exit 2)', '60')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  flotilla tasks submit marketing-prod --payload '{"topic":"launch"}' --wait
+  flotilla tasks submit marketing-prod --payload @task.json --priority high --capability research`,
+    )
+    .action(async (cluster: string, o: { payload: string; priority: string; capability?: string; idempotencyKey?: string; wait?: boolean; timeout: string }) => {
+      const timeout = Number(o.timeout);
+      if (!(timeout > 0)) throw new UsageError(`--timeout expects seconds, got '${o.timeout}'`);
       const t = await call<Task>('POST', `/api/clusters/${enc(cluster)}/tasks`, {
-        payload,
+        payload: readPayload(o.payload),
         priority: o.priority,
         ...(o.capability ? { capability: o.capability } : {}),
         ...(o.idempotencyKey ? { idempotency_key: o.idempotencyKey } : {}),
       });
-      out()(t, () => `${t.id}: ${t.status} on ${t.routed_to}`);
+      if (!o.wait) {
+        out()(t, () => `${t.id}: ${t.status} on ${t.routed_to}`);
+        return;
+      }
+      await followTask(t.id, timeout, false);
     });
   tasks
     .command('get <id>')
@@ -218,6 +248,46 @@ export function registerResourceCommands(program: Command, client: () => Gateway
       const t = await call<Task>('GET', `/api/tasks/${enc(id)}`);
       out()(t, () => `${table([[t.id, t.cluster_id, t.status, t.priority, t.attempts, t.error ?? '']], ['id', 'cluster', 'status', 'priority', 'attempts', 'error'])}\n\nresult: ${JSON.stringify(t.result)}`);
     });
+  tasks
+    .command('follow <id>')
+    .description('print a task\'s status as it changes until it ends (exit 0 completed, 1 failed, 2 timed out)')
+    .option('--timeout <s>', 'give up after this many seconds (exit 2)', '300')
+    .addHelpText('after', '\nExample:\n  flotilla tasks follow task_01j9…')
+    .action(async (id: string, o: { timeout: string }) => {
+      const timeout = Number(o.timeout);
+      if (!(timeout > 0)) throw new UsageError(`--timeout expects seconds, got '${o.timeout}'`);
+      await followTask(id, timeout, true);
+    });
+
+  /**
+   * Polls a task until it ends (tasks are not on the event stream: their progress is the task
+   * record), printing each status change to stderr and, at the end, the result to stdout.
+   */
+  const followTask = async (id: string, timeoutS: number, progress: boolean) => {
+    const stop = stopSignal(timeoutS);
+    let last = '';
+    let t: Task | undefined;
+    try {
+      while (!stop.signal.aborted) {
+        t = await call<Task>('GET', `/api/tasks/${enc(id)}`);
+        const state = `${t.status} (attempt ${t.attempts}${t.agent_id ? ` on ${t.agent_id}` : ''})`;
+        if (state !== last && (progress || process.stderr.isTTY)) process.stderr.write(`${new Date().toISOString()}  ${t.id}  ${state}\n`);
+        last = state;
+        if (TERMINAL_TASK_STATUSES.includes(t.status)) break;
+        await sleep(250, stop.signal);
+      }
+    } finally {
+      stop.dispose();
+    }
+    if (!t || !TERMINAL_TASK_STATUSES.includes(t.status)) {
+      process.stderr.write(`error: task ${id} has not ended after ${timeoutS} s${t ? ` (it is ${t.status})` : ''}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    const done = t;
+    out()(done, () => (done.status === 'completed' ? `${done.id}: completed\n${JSON.stringify(done.result, null, 2)}` : `${done.id}: ${done.status}: ${done.error ?? ''}`));
+    if (done.status !== 'completed') process.exitCode = 1;
+  };
 
   const nodes = program.command('nodes').description('worker nodes');
   nodes
