@@ -180,17 +180,17 @@ async function start(argv: string[]): Promise<number> {
     const zones = ['zone-a', 'zone-b', 'zone-c'];
     const basePort = Number(env['NODE_AGENT_HTTP_PORT'] ?? 8085);
     // Loaded once the build has run (it reads the config library's dist).
-    const { nodeAgentProcessEnv } = await import('./node-env.ts');
+    const { LOCAL_NODE_CAPACITY, nodeAgentProcessEnv } = await import('./node-env.ts');
     for (let i = 1; i <= nodes; i++) {
       // Not the runner's whole environment: no bootstrap key, database URL or JWT secret.
       const nodeEnv = nodeAgentProcessEnv(env, {
         NODE_ID: nodeIds[i - 1]!,
         NODE_ZONE: zones[(i - 1) % zones.length],
         NODE_AGENT_HTTP_PORT: String(basePort + i - 1),
-        // Simulated nodes share this host: each advertises a workstation-sized capacity (8 cores,
-        // 16 GiB) unless told otherwise, so the example blueprints fit on a small machine.
-        NODE_CPU: env['NODE_CPU'] ?? '8',
-        NODE_MEMORY_MB: env['NODE_MEMORY_MB'] ?? '16384',
+        // Simulated nodes share this host: each advertises LOCAL_NODE_CAPACITY (16 cores, 32 GiB)
+        // unless told otherwise, so every example blueprint runs at its own maxWorkers on one node.
+        NODE_CPU: env['NODE_CPU'] ?? String(LOCAL_NODE_CAPACITY.cpu),
+        NODE_MEMORY_MB: env['NODE_MEMORY_MB'] ?? String(LOCAL_NODE_CAPACITY.memoryMb),
         ...asUser(`flotilla-node-agent-${i}`),
       });
       group.start(nodes === 1 ? 'node-agent' : `node-agent-${i}`, process.execPath, [path.join(root, 'apps', 'node-agent', 'dist', 'main.js')], nodeEnv, root);

@@ -3,6 +3,13 @@
 // the bootstrap admin key and the database URL; a node agent runs tenants' code and gets neither.
 import { nodeAgentEnvironment } from '@flotilla/config';
 
+/**
+ * The capacity each simulated local node advertises unless NODE_CPU / NODE_MEMORY_MB say
+ * otherwise: enough for every example blueprint at its own maxWorkers on one node (checked by
+ * first-run.spec.ts), since they share this host and reserve nothing real.
+ */
+export const LOCAL_NODE_CAPACITY = { cpu: 16, memoryMb: 32_768, maxAgents: 50 } as const;
+
 /** `host:port` of a URL, or undefined when it has none (or does not parse). */
 function hostPort(url: string | undefined, defaultPort: number): string | undefined {
   if (!url) return undefined;
