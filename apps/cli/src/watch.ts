@@ -73,9 +73,10 @@ export async function followEvents(
 export function stopSignal(timeoutS?: number): { signal: AbortSignal; timedOut: () => boolean; dispose: () => void } {
   const controller = new AbortController();
   let timedOut = false;
+  // `on`, not `once`: a second Ctrl-C while the watch winds down must not kill it mid-write.
   const stop = () => controller.abort();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
   const timer =
     timeoutS !== undefined
       ? setTimeout(() => {

@@ -27,6 +27,17 @@ export interface MetricPoint {
   agents_idle: number;
 }
 
+/** A dead-lettered task (contracts: taskRoutes.deadLetters). */
+export interface DeadLetter {
+  task_id: string;
+  reason: string;
+  dead_at: string;
+  priority: string;
+  capability: string | null;
+  max_attempts: number;
+  submitted_at: string;
+}
+
 export interface SystemHealth {
   status: string;
   services: Record<string, { status: string; latency_ms: number | null; instance?: string }>;
@@ -174,6 +185,7 @@ export const api = {
   submitTask: (clusterId: string, body: Record<string, unknown>) =>
     request<TaskView>('POST', `/api/clusters/${enc(clusterId)}/tasks`, body),
   task: (id: string) => request<TaskView>('GET', `/api/tasks/${enc(id)}`),
+  deadLetters: (clusterId: string) => request<{ cluster_id: string; total: number; dead_letters: DeadLetter[] }>('GET', `/api/clusters/${enc(clusterId)}/dead-letters?limit=100`),
   nodes: () => request<{ nodes: NodeView[] }>('GET', '/api/cluster/nodes?limit=1000'),
   drain: (id: string) => request<unknown>('POST', `/api/cluster/nodes/${enc(id)}/drain`, {}),
   cordon: (id: string) => request<unknown>('POST', `/api/cluster/nodes/${enc(id)}/cordon`, {}),

@@ -202,6 +202,26 @@ export function throttle(fn: () => void, ms: number): () => void {
   };
 }
 
+/** A table of dead letters (the cluster page and the tasks page). */
+export function deadLetterTable(letters: readonly { task_id: string; reason: string; dead_at: string; priority: string; capability: string | null }[]): TemplateResult {
+  if (!letters.length) return html`<p class="muted">no dead letters</p>`;
+  return html`<table>
+    <thead>
+      <tr><th>task</th><th>given up</th><th>priority / capability</th><th>why</th></tr>
+    </thead>
+    <tbody>
+      ${letters.map(
+        (d) => html`<tr data-dead-letter=${d.task_id}>
+          <td><a href="#/tasks/${encodeURIComponent(d.task_id)}">${d.task_id}</a></td>
+          <td class="muted">${new Date(d.dead_at).toLocaleString()}</td>
+          <td>${d.priority} / ${d.capability ?? 'any'}</td>
+          <td class="error">${d.reason}</td>
+        </tr>`,
+      )}
+    </tbody>
+  </table>`;
+}
+
 /** Asks before a write, naming what will happen. */
 export function confirmAction(what: string): boolean {
   return window.confirm(what);

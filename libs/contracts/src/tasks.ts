@@ -73,6 +73,28 @@ export const taskRoutes = {
     taskView,
     'A task, with its state and result.',
   ),
+  deadLetters: route(
+    'orchestrator',
+    'orchestrator.tasks.dead-letters',
+    z.strictObject({ id: idOf('cluster'), limit: z.coerce.number().int().min(1).max(500).default(100) }),
+    z.object({
+      cluster_id: z.string(),
+      /** Dead letters the cluster has (the list holds the newest `limit`). */
+      total: z.number(),
+      dead_letters: z.array(
+        z.object({
+          task_id: z.string(),
+          reason: z.string(),
+          dead_at: isoTime,
+          priority: z.string(),
+          capability: z.string().nullable(),
+          max_attempts: z.number(),
+          submitted_at: isoTime,
+        }),
+      ),
+    }),
+    "A cluster's dead-lettered tasks, newest first: why each was given up and when (kept 7 days).",
+  ),
 } as const;
 
 /**

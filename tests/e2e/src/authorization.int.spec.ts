@@ -121,7 +121,9 @@ describe('authorization matrix: every REST route and gRPC method × identity', (
   it('has an access rule for every route, and only public probes are open', () => {
     expect(REST_ROUTES.length).toBeGreaterThan(30);
     for (const r of REST_ROUTES) expect(['read', 'write', 'admin', 'platform']).toContain(r.access);
-    expect(PUBLIC_ROUTES).toEqual(['GET /live', 'GET /health', 'GET /ready', 'GET /metrics', 'GET /api/events/stream']);
+    // Probes, the event stream and whoami (both authenticate themselves, checked below), and the
+    // dashboard's static files.
+    expect(PUBLIC_ROUTES).toEqual(['GET /live', 'GET /health', 'GET /ready', 'GET /metrics', 'GET /api/events/stream', 'GET /', 'GET /assets/*', 'GET /api/whoami']);
   });
 
   it('needs the platform role for every fleet-wide change, over REST and gRPC', () => {
@@ -152,6 +154,18 @@ describe('authorization matrix: every REST route and gRPC method × identity', (
       }
     }
     expect(failures).toEqual([]);
+  });
+
+  it('GET /api/whoami tells each key who it is, and nobody without one; the dashboard is static files open to all', async () => {
+    expect((await api(url, null)('GET', '/api/whoami')).status).toBe(401);
+    expect((await api(url, 'not-a-key')('GET', '/api/whoami')).status).toBe(401);
+    for (const who of ['admin', 'operator', 'viewer', 'platform'] as const) {
+      const r = await api(url, keys[who]!)('GET', '/api/whoami');
+      expect(r.status).toBe(200);
+      expect(r.body).toMatchObject({ role: who === 'platform' ? 'admin' : who, platform: who === 'platform' });
+    }
+    // The static files hold no data: without a key, / is the dashboard (or 503 when not built), never an API answer.
+    expect([200, 503]).toContain((await fetch(`${url}/`)).status);
   });
 
   it('answers each gRPC method as the table says, for each identity', async () => {

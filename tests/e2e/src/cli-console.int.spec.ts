@@ -62,10 +62,15 @@ describe('the operator console (flotilla apply, get -w, describe, top, tasks --w
       let stdout = '';
       let stderr = '';
       const kill = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 45_000);
+      let interrupted = false;
       child.stdout.on('data', (d: Buffer) => {
         stdout += d.toString();
         opts.onData?.(stdout);
-        if (opts.until?.(stdout)) child.kill('SIGINT');
+        // One Ctrl-C, like a user: output that arrives while it stops must not send another.
+        if (!interrupted && opts.until?.(stdout)) {
+          interrupted = true;
+          child.kill('SIGINT');
+        }
       });
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       child.stdin.end(opts.stdin ?? '');

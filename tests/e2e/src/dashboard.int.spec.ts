@@ -190,6 +190,94 @@ describe('the dashboard (real Chromium)', () => {
     expect(consoleErrors).toEqual([]);
   }, 240_000);
 
+  it("lists a cluster's dead letters with the reason each was given up (on its page and on the tasks page)", async () => {
+    const failing = `apiVersion: flotilla/v1
+kind: Blueprint
+metadata: { id: always-fails, name: Always fails, version: 1.0.0 }
+cluster: { type: team, minWorkers: 1, targetWorkers: 1, maxWorkers: 1 }
+agents:
+  - { name: lead, role: supervisor, runtime: { kind: builtin, handler: echo } }
+  - { name: worker, role: worker, reportsTo: lead, runtime: { kind: builtin, handler: echo, failureRate: 1 } }
+`;
+    expect((await stack.call('POST', '/api/blueprints?wait=true', failing, { 'content-type': 'application/yaml' })).status).toBe(201);
+    expect((await stack.call('POST', '/api/clusters?wait=true', { id: 'fails', name: 'Fails', blueprint_id: 'always-fails' })).status).toBe(201);
+    const submitted = await stack.call('POST', '/api/clusters/fails/tasks', { payload: { n: 1 }, max_attempts: 1 });
+    expect(submitted.status).toBe(202);
+    const taskId = (submitted.body as { id: string }).id;
+    const deadline = Date.now() + 60_000;
+    let listed: { dead_letters: { task_id: string; reason: string }[] } = { dead_letters: [] };
+    while (!listed.dead_letters.length && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      listed = (await stack.call('GET', '/api/clusters/fails/dead-letters')).body as typeof listed;
+    }
+    expect(listed.dead_letters).toEqual([expect.objectContaining({ task_id: taskId, reason: expect.any(String) })]);
+
+    await page.goto(`${stack.url}/#/clusters/fails`);
+    const row = page.locator(`section[aria-label="dead letters"] tr[data-dead-letter="${taskId}"]`);
+    await row.waitFor({ timeout: 15_000 });
+    expect(await row.textContent()).toContain(listed.dead_letters[0]!.reason);
+    await page.goto(`${stack.url}/#/tasks`);
+    await page.locator('section[aria-label="dead letters"] select').selectOption('fails');
+    await page.locator(`tr[data-dead-letter="${taskId}"]`).waitFor();
+    await shot('5-dead-letters');
+  }, 90_000);
+
+  it('stays usable at 1,000 clusters: the server pages them, and only the rows on screen are rendered', async () => {
+    // The stack runs a handful of clusters; this answers the list from the browser's side with
+    // 1,000 (the same shape as the API's), to check what the page does with that many.
+    const cluster = (i: number) => ({
+      id: `c-${String(i).padStart(4, '0')}`,
+      tenant_id: 'default',
+      name: `cluster ${i}`,
+      description: '',
+      type: 'team',
+      status: 'active',
+      blueprint_id: 'x',
+      blueprint_version: '1.0.0',
+      min_workers: 1,
+      max_workers: 3,
+      target_workers: 2,
+      current_workers: 2,
+      desired_agents: 3,
+      running_agents: 3,
+      health_score: 1,
+      circuit: 'closed',
+      degraded_reason: null,
+      backup_cluster: null,
+      policy: {},
+      created_at: new Date().toISOString(),
+      updated_at: new Date().toISOString(),
+    });
+    const asked: number[] = [];
+    await page.route(/\/api\/clusters\?limit=200&offset=\d+$/, async (route) => {
+      const offset = Number(new URL(route.request().url()).searchParams.get('offset'));
+      asked.push(offset);
+      const clusters = Array.from({ length: Math.min(200, 1000 - offset) }, (_, i) => cluster(offset + i));
+      await route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ clusters, total: 1000 }) });
+    });
+    try {
+      await page.goto(`${stack.url}/#/`);
+      await page.locator('tr[data-cluster="c-0000"]').waitFor();
+      expect(await page.locator('tr[data-cluster]').count()).toBeLessThanOrEqual(20);
+      // Scroll to the end of the page of 200: the last rows are rendered, the first are not.
+      await page.locator('section[aria-label="clusters"] .viewport').evaluate((el) => (el.scrollTop = el.scrollHeight));
+      await page.locator('tr[data-cluster="c-0199"]').waitFor();
+      expect(await page.locator('tr[data-cluster="c-0000"]').count()).toBe(0);
+      expect(await page.locator('tr[data-cluster]').count()).toBeLessThanOrEqual(20);
+      await page.getByRole('button', { name: 'next' }).click();
+      await page.locator('tr[data-cluster="c-0200"]').waitFor();
+      await page.getByText('201–400 of 1000').waitFor();
+      expect(asked).toEqual(expect.arrayContaining([0, 200]));
+      // A narrow screen: the page still fits, the tables scroll inside their panels.
+      await page.setViewportSize({ width: 390, height: 800 });
+      expect(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth + 1')).toBe(true);
+      await shot('7-narrow');
+    } finally {
+      await page.unroute(/\/api\/clusters\?limit=200&offset=\d+$/);
+      await page.setViewportSize({ width: 1280, height: 900 });
+    }
+  }, 60_000);
+
   it('a viewer finds no write action anywhere', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await signIn(viewerKey);
@@ -211,7 +299,7 @@ describe('the dashboard (real Chromium)', () => {
     await page.goto(`${stack.url}/#/audit`);
     await page.getByRole('alert').filter({ hasText: 'forbidden' }).waitFor();
     expect(await page.getByRole('alert').textContent()).toContain('role does not allow');
-    await shot('5-viewer');
+    await shot('6-viewer');
   }, 60_000);
 
   async function agentsOn(node: string): Promise<number> {

@@ -3,6 +3,7 @@ import {
   api,
   type AgentView,
   type ClusterView,
+  type DeadLetter,
   type EventView,
   type HierarchyNode,
   type MetricPoint,
@@ -14,6 +15,7 @@ import { markdown } from '../markdown.js';
 import {
   base,
   confirmAction,
+  deadLetterTable,
   errorLine,
   fmt,
   LIVE_EVENT,
@@ -46,6 +48,7 @@ export class ClusterPage extends LitElement {
     busy: { state: true },
     task: { state: true },
     taskError: { state: true },
+    deadLetters: { state: true },
   };
   declare clusterId: string;
   declare canWrite: boolean;
@@ -62,6 +65,7 @@ export class ClusterPage extends LitElement {
   declare busy: boolean;
   declare task: TaskView | null;
   declare taskError: unknown;
+  declare deadLetters: DeadLetter[] | null;
   private timer: ReturnType<typeof setInterval> | undefined;
   private following = 0;
   private readonly refresh = throttle(() => void this.load(), 300);
@@ -137,13 +141,14 @@ export class ClusterPage extends LitElement {
     this.busy = false;
     this.task = null;
     this.taskError = null;
+    this.deadLetters = null;
   }
 
   override connectedCallback(): void {
     super.connectedCallback();
     window.addEventListener(LIVE_EVENT, this.onLive);
     void this.load();
-    this.timer = setInterval(() => void this.loadMetrics(), 5000);
+    this.timer = setInterval(() => void Promise.all([this.loadMetrics(), this.loadDeadLetters()]), 5000);
   }
 
   override disconnectedCallback(): void {
@@ -170,7 +175,12 @@ export class ClusterPage extends LitElement {
     } catch (err) {
       this.error = err;
     }
-    await this.loadMetrics();
+    await Promise.all([this.loadMetrics(), this.loadDeadLetters()]);
+  }
+
+  private async loadDeadLetters(): Promise<void> {
+    const d = await api.deadLetters(this.clusterId).catch(() => null);
+    if (d) this.deadLetters = d.dead_letters;
   }
 
   private async loadMetrics(): Promise<void> {
@@ -446,6 +456,10 @@ export class ClusterPage extends LitElement {
       </section>
       <section class="panel" aria-label="metrics">${this.charts()}</section>
       ${this.taskForm()}
+      <section class="panel" aria-label="dead letters">
+        <h3>Dead letters <span class="muted">${this.deadLetters?.length ?? ''}</span></h3>
+        ${this.deadLetters ? deadLetterTable(this.deadLetters) : html`<p class="muted">loading…</p>`}
+      </section>
       <section class="panel" aria-label="hierarchy">
         <h3>Hierarchy</h3>
         ${

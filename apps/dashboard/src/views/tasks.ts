@@ -1,21 +1,30 @@
 import { LitElement, html, type TemplateResult } from 'lit';
-import { api, type TaskView } from '../api.js';
-import { base, errorLine, fmt, status } from '../shared.js';
+import { api, type ClusterView, type DeadLetter, type TaskView } from '../api.js';
+import { base, deadLetterTable, errorLine, fmt, status } from '../shared.js';
 
 const FINISHED = new Set(['completed', 'failed', 'dead_lettered', 'rejected']);
 
-/** A task by id, followed live to its end: state, attempts, the agent and node, the result or error. */
+/**
+ * A task by id, followed live to its end (state, attempts, the agent and node, the result or
+ * error), and the dead letters of a cluster.
+ */
 export class TasksView extends LitElement {
   static override properties = {
     taskId: { type: String },
     canWrite: { type: Boolean },
     task: { state: true },
     error: { state: true },
+    clusters: { state: true },
+    deadCluster: { state: true },
+    deadLetters: { state: true },
   };
   declare taskId: string;
   declare canWrite: boolean;
   declare task: TaskView | null;
   declare error: unknown;
+  declare clusters: ClusterView[];
+  declare deadCluster: string;
+  declare deadLetters: DeadLetter[] | null;
   private following = 0;
 
   static override styles = [base];
@@ -26,11 +35,29 @@ export class TasksView extends LitElement {
     this.canWrite = false;
     this.task = null;
     this.error = null;
+    this.clusters = [];
+    this.deadCluster = '';
+    this.deadLetters = null;
   }
 
   override connectedCallback(): void {
     super.connectedCallback();
     if (this.taskId) void this.follow(this.taskId);
+    void api
+      .clusters(1000, 0)
+      .then((r) => (this.clusters = r.clusters))
+      .catch(() => undefined);
+  }
+
+  private async showDeadLetters(clusterId: string): Promise<void> {
+    this.deadCluster = clusterId;
+    this.deadLetters = null;
+    if (!clusterId) return;
+    try {
+      this.deadLetters = (await api.deadLetters(clusterId)).dead_letters;
+    } catch (err) {
+      this.error = err;
+    }
   }
 
   override disconnectedCallback(): void {
@@ -70,6 +97,16 @@ export class TasksView extends LitElement {
           <button type="submit">Follow</button>
         </form>
         ${errorLine(this.error)}
+      </section>
+      <section class="panel" aria-label="dead letters">
+        <div class="row">
+          <h3>Dead letters</h3>
+          <select aria-label="cluster" @change=${(e: Event) => void this.showDeadLetters((e.target as HTMLSelectElement).value)}>
+            <option value="">choose a cluster…</option>
+            ${this.clusters.map((c) => html`<option value=${c.id} ?selected=${c.id === this.deadCluster}>${c.name} (${c.id})</option>`)}
+          </select>
+        </div>
+        ${this.deadLetters ? deadLetterTable(this.deadLetters) : ''}
       </section>
       ${
         t

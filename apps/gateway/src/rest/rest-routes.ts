@@ -111,6 +111,7 @@ export const REST_ROUTES: readonly RestRoute[] = [
     status: 202,
     toRequest: (i) => ({ ...obj(i.body), cluster_id: i.params['id'] }),
   },
+  { method: 'GET', path: '/api/clusters/:id/dead-letters', operationId: 'listDeadLetters', summary: "A cluster's dead-lettered tasks (?limit=)", tag: 'tasks', route: t.deadLetters, access: 'read', kind: 'query', toRequest: queryWithId },
   { method: 'GET', path: '/api/tasks/:id', operationId: 'getTask', summary: 'A task, with its state and result', tag: 'tasks', route: t.get, access: 'read', kind: 'query', toRequest: withId },
 
   { method: 'GET', path: '/api/cluster/nodes', operationId: 'listNodes', summary: 'List nodes', tag: 'nodes', route: g.listNodes, access: 'read', kind: 'query', toRequest: (i) => i.query },

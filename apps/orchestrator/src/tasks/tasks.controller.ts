@@ -16,6 +16,11 @@ export class TasksController {
     return this.tasks.submit(req, ctx.meta);
   }
 
+  @MessagePattern(taskRoutes.deadLetters.subject)
+  deadLetters(@Payload() req: RouteRequestParsed<typeof taskRoutes.deadLetters>, @Ctx() ctx: NatsRequestContext) {
+    return this.tasks.deadLetters(req.id, req.limit, ctx.meta);
+  }
+
   @MessagePattern(taskRoutes.get.subject)
   get(@Payload() req: RouteRequestParsed<typeof taskRoutes.get>, @Ctx() ctx: NatsRequestContext) {
     return this.tasks.get(req.id, ctx.meta);

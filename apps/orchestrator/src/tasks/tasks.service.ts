@@ -17,7 +17,7 @@ import {
 } from '@flotilla/domain';
 import { Messaging, type RequestMeta } from '@flotilla/messaging';
 import { CONFIG, LOGGER, PG_POOL } from '@flotilla/platform';
-import { ensureTaskStreams, TaskIntake, TaskLedger, TaskLedgerLoop, TaskQueues, TaskStore, type PreparedTask, type TaskRecord } from '@flotilla/tasks';
+import { ensureTaskStreams, listDeadLetters, TaskIntake, TaskLedger, TaskLedgerLoop, TaskQueues, TaskStore, type PreparedTask, type TaskRecord } from '@flotilla/tasks';
 import { currentTraceHeaders, type Logger } from '@flotilla/telemetry';
 import { ClustersService } from '../clusters/clusters.service.js';
 import { identityOf, now } from '../infrastructure/request-context.js';
@@ -95,6 +95,13 @@ export class TasksService implements OnModuleInit {
     if (!spansAllTenants(identity) && record.tenant_id !== identity.tenantId)
       throw NotFoundError.of('task', id);
     return view(record);
+  }
+
+  /** A cluster's dead letters, newest first (another tenant's cluster is not found). */
+  async deadLetters(clusterId: string, limit: number, meta: RequestMeta) {
+    const cluster = await this.clusters.visibleState(clusterId, meta);
+    const { total, deadLetters } = await listDeadLetters(this.messaging, cluster.clusterId, limit);
+    return { cluster_id: cluster.clusterId, total, dead_letters: deadLetters };
   }
 
   async submit(req: SubmitTaskRequest, meta: RequestMeta): Promise<TaskView> {
