@@ -266,6 +266,13 @@ agents:
       expect(await page.locator('tr[data-cluster]').count()).toBeLessThanOrEqual(20);
       await page.getByRole('button', { name: 'next' }).click();
       await page.locator('tr[data-cluster="c-0200"]').waitFor();
+      // The new page starts at its top, on screen (not scrolled where the last page was left).
+      expect(await page.locator('section[aria-label="clusters"] .viewport').evaluate((el) => el.scrollTop)).toBe(0);
+      await expect(page.locator('tr[data-cluster="c-0200"]').isVisible()).resolves.toBe(true);
+      const box = await page.locator('tr[data-cluster="c-0200"]').boundingBox();
+      const viewportBox = await page.locator('section[aria-label="clusters"] .viewport').boundingBox();
+      expect(box!.y).toBeGreaterThanOrEqual(viewportBox!.y);
+      expect(box!.y).toBeLessThan(viewportBox!.y + viewportBox!.height);
       await page.getByText('201–400 of 1000').waitFor();
       expect(asked).toEqual(expect.arrayContaining([0, 200]));
       // A narrow screen: the page still fits, the tables scroll inside their panels.

@@ -161,6 +161,9 @@ export class FleetView extends LitElement {
   private page(delta: number): void {
     this.offset = Math.max(0, this.offset + delta * PAGE);
     this.scrollTop = 0;
+    // The list's own scroll position too, or the new page would show the old one's offset.
+    const viewport = this.renderRoot.querySelector<HTMLElement>('.viewport');
+    if (viewport) viewport.scrollTop = 0;
     void this.load();
   }
 
