@@ -185,7 +185,11 @@ export const api = {
   submitTask: (clusterId: string, body: Record<string, unknown>) =>
     request<TaskView>('POST', `/api/clusters/${enc(clusterId)}/tasks`, body),
   task: (id: string) => request<TaskView>('GET', `/api/tasks/${enc(id)}`),
-  deadLetters: (clusterId: string) => request<{ cluster_id: string; total: number; dead_letters: DeadLetter[] }>('GET', `/api/clusters/${enc(clusterId)}/dead-letters?limit=100`),
+  deadLetters: (clusterId: string) =>
+    request<{ cluster_id: string; total: number; dead_letters: DeadLetter[] }>(
+      'GET',
+      `/api/clusters/${enc(clusterId)}/dead-letters?limit=100`,
+    ),
   nodes: () => request<{ nodes: NodeView[] }>('GET', '/api/cluster/nodes?limit=1000'),
   drain: (id: string) => request<unknown>('POST', `/api/cluster/nodes/${enc(id)}/drain`, {}),
   cordon: (id: string) => request<unknown>('POST', `/api/cluster/nodes/${enc(id)}/cordon`, {}),

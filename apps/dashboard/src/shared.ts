@@ -190,7 +190,23 @@ export interface LiveEvent {
 }
 export const LIVE_EVENT = 'flotilla:event';
 
-/** Calls `fn` at most once per `ms`, with the last arguments (live refreshes). */
+/**
+ * Refreshes a view after live events: soon after the first (throttled to one per `ms`), and again
+ * 1.5 s and 4 s after the last one. The stream can deliver an event before the read models show
+ * it, so a single read right after the last event could leave the view one change behind until
+ * the next event, which may never come.
+ */
+export function afterEvents(fn: () => void, ms = 300): () => void {
+  const soon = throttle(fn, ms);
+  let settle: ReturnType<typeof setTimeout>[] = [];
+  return () => {
+    soon();
+    for (const t of settle) clearTimeout(t);
+    settle = [1500, 4000].map((d) => setTimeout(fn, d));
+  };
+}
+
+/** Calls `fn` at most once per `ms` (live refreshes). */
 export function throttle(fn: () => void, ms: number): () => void {
   let timer: ReturnType<typeof setTimeout> | undefined;
   return () => {
@@ -203,20 +219,34 @@ export function throttle(fn: () => void, ms: number): () => void {
 }
 
 /** A table of dead letters (the cluster page and the tasks page). */
-export function deadLetterTable(letters: readonly { task_id: string; reason: string; dead_at: string; priority: string; capability: string | null }[]): TemplateResult {
+export function deadLetterTable(
+  letters: readonly {
+    task_id: string;
+    reason: string;
+    dead_at: string;
+    priority: string;
+    capability: string | null;
+  }[],
+): TemplateResult {
   if (!letters.length) return html`<p class="muted">no dead letters</p>`;
   return html`<table>
     <thead>
-      <tr><th>task</th><th>given up</th><th>priority / capability</th><th>why</th></tr>
+      <tr>
+        <th>task</th>
+        <th>given up</th>
+        <th>priority / capability</th>
+        <th>why</th>
+      </tr>
     </thead>
     <tbody>
       ${letters.map(
-        (d) => html`<tr data-dead-letter=${d.task_id}>
-          <td><a href="#/tasks/${encodeURIComponent(d.task_id)}">${d.task_id}</a></td>
-          <td class="muted">${new Date(d.dead_at).toLocaleString()}</td>
-          <td>${d.priority} / ${d.capability ?? 'any'}</td>
-          <td class="error">${d.reason}</td>
-        </tr>`,
+        (d) =>
+          html`<tr data-dead-letter=${d.task_id}>
+            <td><a href="#/tasks/${encodeURIComponent(d.task_id)}">${d.task_id}</a></td>
+            <td class="muted">${new Date(d.dead_at).toLocaleString()}</td>
+            <td>${d.priority} / ${d.capability ?? 'any'}</td>
+            <td class="error">${d.reason}</td>
+          </tr>`,
       )}
     </tbody>
   </table>`;

@@ -20,7 +20,7 @@ import {
   fmt,
   LIVE_EVENT,
   status,
-  throttle,
+  afterEvents,
   type LiveEvent,
 } from '../shared.js';
 
@@ -68,7 +68,7 @@ export class ClusterPage extends LitElement {
   declare deadLetters: DeadLetter[] | null;
   private timer: ReturnType<typeof setInterval> | undefined;
   private following = 0;
-  private readonly refresh = throttle(() => void this.load(), 300);
+  private readonly refresh = afterEvents(() => void this.load(), 300);
   private readonly onLive = (e: Event) => {
     const ev = (e as CustomEvent<LiveEvent>).detail;
     if (
@@ -148,7 +148,8 @@ export class ClusterPage extends LitElement {
     super.connectedCallback();
     window.addEventListener(LIVE_EVENT, this.onLive);
     void this.load();
-    this.timer = setInterval(() => void Promise.all([this.loadMetrics(), this.loadDeadLetters()]), 5000);
+    // Besides the live events: the whole page every 5 s (metrics have no events; this also heals a missed one).
+    this.timer = setInterval(() => void this.load(), 5000);
   }
 
   override disconnectedCallback(): void {

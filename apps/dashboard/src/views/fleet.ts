@@ -7,7 +7,15 @@ import {
   type MetricPoint,
   type NodeView,
 } from '../api.js';
-import { base, errorLine, fmt, LIVE_EVENT, status, throttle, type LiveEvent } from '../shared.js';
+import {
+  base,
+  errorLine,
+  fmt,
+  LIVE_EVENT,
+  status,
+  afterEvents,
+  type LiveEvent,
+} from '../shared.js';
 
 /** Rows fetched per page from the API (server-side paging), and the height of one row (virtualised list). */
 const PAGE = 200;
@@ -45,7 +53,7 @@ export class FleetView extends LitElement {
   declare formError: unknown;
   declare formNote: string;
   private timer: ReturnType<typeof setInterval> | undefined;
-  private readonly refresh = throttle(() => void this.load(), 400);
+  private readonly refresh = afterEvents(() => void this.load(), 400);
   private readonly onLive = (e: Event) => {
     const ev = (e as CustomEvent<LiveEvent>).detail;
     if (
@@ -107,7 +115,7 @@ export class FleetView extends LitElement {
     super.connectedCallback();
     window.addEventListener(LIVE_EVENT, this.onLive);
     void this.load();
-    this.timer = setInterval(() => void this.loadMetrics(), 10_000);
+    this.timer = setInterval(() => void this.load(), 10_000);
   }
 
   override disconnectedCallback(): void {

@@ -7,7 +7,7 @@ import {
   fmt,
   LIVE_EVENT,
   status,
-  throttle,
+  afterEvents,
   type LiveEvent,
 } from '../shared.js';
 
@@ -51,7 +51,7 @@ export class NodesView extends LitElement {
   declare strategy: string;
   declare error: unknown;
   declare actionError: unknown;
-  private readonly refresh = throttle(() => void this.load(), 400);
+  private readonly refresh = afterEvents(() => void this.load(), 400);
   private readonly onLive = (e: Event) => {
     const t = (e as CustomEvent<LiveEvent>).detail.type;
     if (t.startsWith('Node') || t.startsWith('Agent') || t.includes('Strategy')) this.refresh();

@@ -101,7 +101,10 @@ export class TasksView extends LitElement {
       <section class="panel" aria-label="dead letters">
         <div class="row">
           <h3>Dead letters</h3>
-          <select aria-label="cluster" @change=${(e: Event) => void this.showDeadLetters((e.target as HTMLSelectElement).value)}>
+          <select
+            aria-label="cluster"
+            @change=${(e: Event) => void this.showDeadLetters((e.target as HTMLSelectElement).value)}
+          >
             <option value="">choose a cluster…</option>
             ${this.clusters.map((c) => html`<option value=${c.id} ?selected=${c.id === this.deadCluster}>${c.name} (${c.id})</option>`)}
           </select>
