@@ -1,6 +1,6 @@
 // The dashboard's only way in: the gateway's public REST API, with the operator's API key in a
-// header (never in a URL). Shapes are the contracts' own types (libs/contracts), the schemas the
-// gateway's OpenAPI document is generated from, imported as types only (nothing of them ships).
+// header (never in a URL). Shapes are the contracts' own types (libs/contracts): the zod schemas
+// the gateway's OpenAPI document is generated from, imported as types only (nothing of them ships).
 import type {
   AgentView,
   BlueprintView,
@@ -8,35 +8,25 @@ import type {
   EventView,
   HierarchyNode,
   NodeView,
+  RouteResponse,
   TaskView,
+  assignmentView,
+  metricPoint,
+  statsView,
+  taskRoutes,
 } from '@flotilla/contracts';
+import type { z } from 'zod';
 
 export type { AgentView, BlueprintView, ClusterView, EventView, HierarchyNode, NodeView, TaskView };
 
-/** A metrics point as `GET /api/clusters/{id}/metrics` answers it (contracts: metricPoint). */
-export interface MetricPoint {
-  at: string;
-  queue_depth: number;
-  workers: number;
-  tasks_per_minute: number;
-  latency_p50_ms: number | null;
-  latency_p95_ms: number | null;
-  error_rate: number;
-  health_score: number | null;
-  agents_busy: number;
-  agents_idle: number;
-}
-
-/** A dead-lettered task (contracts: taskRoutes.deadLetters). */
-export interface DeadLetter {
-  task_id: string;
-  reason: string;
-  dead_at: string;
-  priority: string;
-  capability: string | null;
-  max_attempts: number;
-  submitted_at: string;
-}
+/** A metrics point as `GET /api/clusters/{id}/metrics` answers it. */
+export type MetricPoint = z.infer<typeof metricPoint>;
+/** A dead-lettered task (`GET /api/clusters/{id}/dead-letters`). */
+export type DeadLetter = RouteResponse<typeof taskRoutes.deadLetters>['dead_letters'][number];
+/** Where an agent runs (`GET /api/cluster/assignments`). */
+export type Assignment = z.infer<typeof assignmentView>;
+/** Nodes, agents, capacity and the placement strategy (`GET /api/cluster/stats`). */
+export type Stats = z.infer<typeof statsView>;
 
 export interface SystemHealth {
   status: string;
@@ -191,6 +181,8 @@ export const api = {
       `/api/clusters/${enc(clusterId)}/dead-letters?limit=100`,
     ),
   nodes: () => request<{ nodes: NodeView[] }>('GET', '/api/cluster/nodes?limit=1000'),
+  assignments: () =>
+    request<{ assignments: Assignment[] }>('GET', '/api/cluster/assignments?limit=10000'),
   drain: (id: string) => request<unknown>('POST', `/api/cluster/nodes/${enc(id)}/drain`, {}),
   cordon: (id: string) => request<unknown>('POST', `/api/cluster/nodes/${enc(id)}/cordon`, {}),
   uncordon: (id: string) => request<unknown>('POST', `/api/cluster/nodes/${enc(id)}/uncordon`),

@@ -1,5 +1,5 @@
 import { LitElement, html, type TemplateResult } from 'lit';
-import { api, request, type NodeView } from '../api.js';
+import { api, type Assignment, type NodeView } from '../api.js';
 import {
   base,
   confirmAction,
@@ -10,13 +10,6 @@ import {
   afterEvents,
   type LiveEvent,
 } from '../shared.js';
-
-interface Assignment {
-  agent_id: string;
-  cluster_id: string;
-  node_id: string;
-  status: string;
-}
 
 type Strategy = (typeof import('@flotilla/contracts').STRATEGIES)[number];
 /** The contracts' placement strategies (checked complete at compile time; no runtime import). */
@@ -87,7 +80,7 @@ export class NodesView extends LitElement {
     try {
       const [nodes, assignments, stats] = await Promise.all([
         api.nodes(),
-        request<{ assignments: Assignment[] }>('GET', '/api/cluster/assignments?limit=10000'),
+        api.assignments(),
         api.stats(),
       ]);
       this.nodes = nodes.nodes;
