@@ -46,6 +46,11 @@ export function jestConfig(projectDir) {
     globalSetup: path.join(root, 'tools/jest/global-setup.js'),
     reporters: ['default', [path.join(root, 'tools/jest/totals-reporter.js'), { file: path.join(root, 'tmp/jest-results', `${project}.${kind}.json`) }]],
     testTimeout: kind === 'int' ? 60_000 : 10_000,
+    // A stopgap, not a fix: once on a loaded machine, libs/leadership's integration run finished
+    // its tests and then never exited, holding one NATS connection open (found at stop 21, cause
+    // not yet known). Results are reported before this applies; it only keeps a leaked handle
+    // from stalling the whole suite until CI's time limit.
+    forceExit: kind === 'int',
     maxWorkers: kind === 'int' ? 1 : '50%',
   };
 }
