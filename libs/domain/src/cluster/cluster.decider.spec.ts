@@ -12,6 +12,7 @@ import { manualScalePause } from './cluster.queries.js';
 import type { ClusterEvent } from './cluster.events.js';
 import { desiredAgents, extraAgents, isLive, slotKey } from './cluster.queries.js';
 import type { ClusterState, ExistingCluster } from './cluster.state.js';
+import { type ClusterEventBuilders, clusterEvents } from './testing/cluster-events.js';
 
 const T0 = Date.UTC(2026, 2, 1, 10, 0, 0);
 const t = (minutes = 0): string => new Date(T0 + minutes * 60_000).toISOString();
@@ -25,8 +26,11 @@ const blueprint = resolveBlueprint(smallBlueprint());
 const bpNoFixed = resolveBlueprint(smallBlueprint({ keepFixedAgents: false }));
 const spec = deciderSpec(clusterDecider);
 
-/** Runs commands through the decider and returns every event (a compact way to write `given`). */
-function run(commands: readonly ClusterCommand[], from: readonly ClusterEvent[] = []): ClusterEvent[] {
+/**
+ * Decides commands one after the other and returns the history with every event they emitted: the
+ * `when` of a test that drives several commands. Never a `given`: those are literal events below.
+ */
+function decideAll(commands: readonly ClusterCommand[], from: readonly ClusterEvent[] = []): ClusterEvent[] {
   const events = [...from];
   for (const command of commands) events.push(...clusterDecider.decide(command, fold(clusterDecider, events)));
   return events;
@@ -47,22 +51,44 @@ const started = (agentId: string, nodeId = 'node-1') => cmd('RecordAgentStarted'
 const bringUp = (...ids: string[]) => ids.flatMap((id) => [placed(id), started(id)]);
 const ALL = ['a-boss', 'a-lead', 'a-expert', 'a-w0', 'a-w1'];
 
-const createdH = run([create()]);
-const spawnedH = run([spawn(...FIXED, worker(0), worker(1))], createdH);
-const activeH = run(bringUp(...ALL), spawnedH);
-const hibernatingH = run([cmd('HibernateCluster', {})], activeH);
-const hibernatedH = run([cmd('RecordAgentStopped', { agentId: 'a-w0' }), cmd('RecordAgentStopped', { agentId: 'a-w1' })], hibernatingH);
-const decommissioningH = run([cmd('DecommissionCluster', {})], activeH);
-const decommissionedH = run(ALL.map((agentId) => cmd('RecordAgentStopped', { agentId })), decommissioningH);
-const degradedH = run([cmd('RecordAgentFailed', { agentId: 'a-w1', reason: 'crashed' })], activeH);
+// The givens: literal events, written out rather than decided, so a bug in `decide` cannot
+// write the history its own tests start from.
+const ev = clusterEvents({ at: NOW, blueprint });
+/** What `create()` records for the small blueprint (its identity, policy and snapshot added by the builder). */
+const CREATED = {
+  clusterId: 'cluster-test-001',
+  tenantId: 'acme',
+  name: 'Test cluster',
+  description: '',
+  type: 'team',
+  minWorkers: 1,
+  targetWorkers: 2,
+  maxWorkers: 5,
+  backupCluster: null,
+  keepFixedAgents: true,
+} as const;
+const spawnedFixed = (b: ClusterEventBuilders): ClusterEvent[] => [b.spawned('a-boss', 'boss', 0), b.spawned('a-lead', 'lead', 0), b.spawned('a-expert', 'expert', 0)];
+/** Placed on node-1, then started there, one agent after the other. */
+const up = (...ids: string[]): ClusterEvent[] => ids.flatMap((id) => [ev.placed(id), ev.started(id)]);
+const orphanedW0 = [ev.orphaned('a-w0'), ev.degraded("agent worker#0 orphaned: node 'node-1' is offline")];
 
-const spawnedEvent = (agentId: string, name: string, ordinal: number, at = NOW): ClusterEvent => {
-  const s = blueprint.agents.find((a) => a.name === name)!;
-  return {
-    type: 'AgentSpawned',
-    data: { agentId, name, role: s.role, ordinal, capabilities: s.capabilities, runtime: s.runtime, reportsTo: s.reportsTo, specHash: s.specHash, resources: s.resources, at },
-  };
-};
+const createdH: ClusterEvent[] = [ev.created(CREATED)];
+const spawnedH: ClusterEvent[] = [...createdH, ev.spawningStarted(5), ...spawnedFixed(ev), ev.spawned('a-w0', 'worker', 0), ev.spawned('a-w1', 'worker', 1)];
+const activeH: ClusterEvent[] = [...spawnedH, ...up(...ALL), ev.activated(5, 2)];
+const hibernatingH: ClusterEvent[] = [
+  ...activeH,
+  ev.hibernationStarted(2, true, 'hibernation requested'),
+  ev.stopRequested('a-w1', 'cluster hibernating'),
+  ev.stopRequested('a-w0', 'cluster hibernating'),
+];
+const hibernatedH: ClusterEvent[] = [...hibernatingH, ev.stopped('a-w0', 'cluster hibernating'), ev.stopped('a-w1', 'cluster hibernating'), ev.hibernated()];
+const decommissioningH: ClusterEvent[] = [
+  ...activeH,
+  ev.decommissionStarted('decommission requested'),
+  ...['a-w1', 'a-w0', 'a-expert', 'a-lead', 'a-boss'].map((id) => ev.stopRequested(id, 'cluster decommissioning')),
+];
+const decommissionedH: ClusterEvent[] = [...decommissioningH, ...ALL.map((id) => ev.stopped(id, 'cluster decommissioning')), ev.decommissioned()];
+const degradedH: ClusterEvent[] = [...activeH, ev.failed('a-w1', 'crashed'), ev.degraded('agent worker#1 failed: crashed')];
 
 describe('Cluster decider', () => {
   it('walks the fixture histories through the status machine', () => {
@@ -122,7 +148,7 @@ describe('Cluster decider', () => {
       spec
         .given(createdH)
         .when(spawn(FIXED[0]!))
-        .then([{ type: 'ClusterSpawningStarted', data: { desiredAgents: 5, at: NOW } }, spawnedEvent('a-boss', 'boss', 0)]));
+        .then([{ type: 'ClusterSpawningStarted', data: { desiredAgents: 5, at: NOW } }, ev.spawned('a-boss', 'boss', 0)]));
     it('is idempotent for a retried spawn', () => spec.given(spawnedH).when(spawn(FIXED[0]!, worker(1))).then([]));
     it('refuses an id already used for another slot', () =>
       spec.given(spawnedH).when(spawn({ agentId: 'a-boss', name: 'lead', ordinal: 0 })).thenThrows(RuleViolationError, 'agent_id_conflict'));
@@ -137,7 +163,7 @@ describe('Cluster decider', () => {
         .when(spawn({ agentId: 'a-1', name: 'boss', ordinal: 0 }, { agentId: 'a-2', name: 'boss', ordinal: 0 }))
         .thenThrows(RuleViolationError, 'agent_slot_occupied'));
     it('replaces a failed agent in its slot', () =>
-      spec.given(degradedH).when(spawn({ agentId: 'a-w1-b', name: 'worker', ordinal: 1 })).then([spawnedEvent('a-w1-b', 'worker', 1)]));
+      spec.given(degradedH).when(spawn({ agentId: 'a-w1-b', name: 'worker', ordinal: 1 })).then([ev.spawned('a-w1-b', 'worker', 1)]));
     it('refuses bad ids with their path', () => spec.given(createdH).when(spawn({ agentId: 'A W', name: 'boss', ordinal: 0 })).thenThrows(ValidationError));
     it('refuses an unknown cluster', () => spec.given([]).when(spawn(FIXED[0]!)).thenThrows(NotFoundError));
     it('refuses a decommissioning cluster', () => spec.given(decommissioningH).when(spawn(worker(0))).thenThrows(RuleViolationError, 'cluster_decommissioning'));
@@ -148,19 +174,28 @@ describe('Cluster decider', () => {
 
   describe('RecordAgentPlaced', () => {
     it('records a placement', () => spec.given(spawnedH).when(placed('a-w0', 'node-7')).then([{ type: 'AgentPlaced', data: { agentId: 'a-w0', nodeId: 'node-7', at: NOW } }]));
-    it('is idempotent', () => spec.given(run([placed('a-w0')], spawnedH)).when(placed('a-w0')).then([]));
-    it('refuses a second node', () => spec.given(run([placed('a-w0')], spawnedH)).when(placed('a-w0', 'node-2')).thenThrows(RuleViolationError, 'agent_already_placed'));
+    it('is idempotent', () => spec.given([...spawnedH, ev.placed('a-w0')]).when(placed('a-w0')).then([]));
+    it('refuses a second node', () => spec.given([...spawnedH, ev.placed('a-w0')]).when(placed('a-w0', 'node-2')).thenThrows(RuleViolationError, 'agent_already_placed'));
     it('refuses an unknown agent', () => spec.given(spawnedH).when(placed('a-ghost')).thenThrows(RuleViolationError, 'agent_unknown'));
     it('refuses a stopping agent', () =>
-      spec.given(run([spawn(worker(2)), cmd('ScaleCluster', { targetWorkers: 2, reason: 'back', source: 'manual' })], run([cmd('ScaleCluster', { targetWorkers: 3, reason: 'r', source: 'manual' })], activeH))).when(placed('a-w2')).thenThrows(RuleViolationError, 'agent_stopping'));
+      spec
+        .given([
+          ...activeH,
+          ev.scalingStarted(2, 3, 'r', 'manual'),
+          ev.spawned('a-w2', 'worker', 2),
+          ev.scalingStarted(3, 2, 'back', 'manual'),
+          ev.stopRequested('a-w2', 'scale down from 3 to 2 workers', null),
+        ])
+        .when(placed('a-w2'))
+        .thenThrows(RuleViolationError, 'agent_stopping'));
     it('refuses a stopped agent', () => spec.given(decommissionedH).when(placed('a-w0', 'node-9')).thenThrows(RuleViolationError, 'agent_stopped'));
     it('refuses a failed agent', () => spec.given(degradedH).when(placed('a-w1', 'node-9')).thenThrows(RuleViolationError, 'agent_not_pending'));
     it('refuses a bad node id', () => spec.given(spawnedH).when(placed('a-w0', 'Node 1')).thenThrows(ValidationError));
   });
 
   describe('RecordAgentStarted', () => {
-    const almost = run(bringUp('a-boss', 'a-lead', 'a-expert', 'a-w0').concat(placed('a-w1')), spawnedH);
-    it('records a start', () => spec.given(spawnedH.concat(run([placed('a-boss')], spawnedH).slice(spawnedH.length))).when(started('a-boss')).then([{ type: 'AgentStarted', data: { agentId: 'a-boss', nodeId: 'node-1', at: NOW } }]));
+    const almost = [...spawnedH, ...up('a-boss', 'a-lead', 'a-expert', 'a-w0'), ev.placed('a-w1')];
+    it('records a start', () => spec.given([...spawnedH, ev.placed('a-boss')]).when(started('a-boss')).then([{ type: 'AgentStarted', data: { agentId: 'a-boss', nodeId: 'node-1', at: NOW } }]));
     it('activates the cluster when the last desired agent starts', () =>
       spec
         .given(almost)
@@ -176,26 +211,41 @@ describe('Cluster decider', () => {
     it('refuses a stopping agent', () => spec.given(hibernatingH).when(started('a-w0')).thenThrows(RuleViolationError, 'agent_stopping'));
     it('refuses a stopped agent', () => spec.given(hibernatedH).when(started('a-w0')).thenThrows(RuleViolationError, 'agent_stopped'));
     it('refuses a failed agent whose slot was refilled', () =>
-      spec.given(run([spawn({ agentId: 'a-w1-b', name: 'worker', ordinal: 1 })], degradedH)).when(started('a-w1')).thenThrows(RuleViolationError, 'agent_superseded'));
+      spec.given([...degradedH, ev.spawned('a-w1-b', 'worker', 1)]).when(started('a-w1')).thenThrows(RuleViolationError, 'agent_superseded'));
     it('recovers a degraded cluster when the failed agent comes back', () =>
       spec.given(degradedH).when(started('a-w1')).thenTypes(['AgentStarted', 'ClusterRecovered']));
     it('completes a scale-up', () => {
-      const scaling = run([cmd('ScaleCluster', { targetWorkers: 3, reason: 'load', source: 'autoscaler' }), spawn(worker(2)), placed('a-w2')], activeH);
+      const scaling = [...activeH, ev.scalingStarted(2, 3, 'load', 'autoscaler'), ev.spawned('a-w2', 'worker', 2), ev.placed('a-w2')];
       spec.given(scaling).when(started('a-w2')).then([
         { type: 'AgentStarted', data: { agentId: 'a-w2', nodeId: 'node-1', at: NOW } },
         { type: 'ClusterScaled', data: { from: 2, to: 3, direction: 'up', at: NOW } },
       ]);
     });
     it('completes a reactivation', () => {
-      const reactivating = run([cmd('ReactivateCluster', {}), spawn({ agentId: 'a-w0-b', name: 'worker', ordinal: 0 }), spawn({ agentId: 'a-w1-b', name: 'worker', ordinal: 1 }), ...bringUp('a-w0-b'), placed('a-w1-b')], hibernatedH);
+      const reactivating = [
+        ...hibernatedH,
+        ev.reactivationStarted(2, 'reactivation requested'),
+        ev.spawned('a-w0-b', 'worker', 0),
+        ev.spawned('a-w1-b', 'worker', 1),
+        ...up('a-w0-b'),
+        ev.placed('a-w1-b'),
+      ];
       spec.given(reactivating).when(started('a-w1-b')).thenTypes(['AgentStarted', 'ClusterReactivated']);
     });
     it('restarts an orphaned agent whose node came back', () => {
-      const orphaned = run([cmd('RecordAgentOrphaned', { agentId: 'a-w0', nodeId: 'node-1' })], activeH);
+      const orphaned = [...activeH, ...orphanedW0];
       spec.given(orphaned).when(started('a-w0')).thenTypes(['AgentStarted', 'ClusterRecovered']);
     });
     it('finishes the scale that was in flight when the cluster degraded', () => {
-      const h = run([cmd('ScaleCluster', { targetWorkers: 3, reason: 'load', source: 'manual' }), spawn(worker(2)), placed('a-w2'), cmd('RecordAgentFailed', { agentId: 'a-w0', reason: 'oom' }), started('a-w2')], activeH);
+      const h = [
+        ...activeH,
+        ev.scalingStarted(2, 3, 'load', 'manual'),
+        ev.spawned('a-w2', 'worker', 2),
+        ev.placed('a-w2'),
+        ev.failed('a-w0', 'oom'),
+        ev.degraded('agent worker#0 failed: oom'),
+        ev.started('a-w2'),
+      ];
       expect(stateOf(h).status).toBe('degraded');
       spec.given(h).when(started('a-w0')).then([
         { type: 'AgentStarted', data: { agentId: 'a-w0', nodeId: 'node-1', at: NOW } },
@@ -216,22 +266,22 @@ describe('Cluster decider', () => {
     it('is idempotent', () => spec.given(degradedH).when(cmd('RecordAgentFailed', { agentId: 'a-w1', reason: 'again' })).then([]));
     it('ignores a stopped agent', () => spec.given(hibernatedH).when(cmd('RecordAgentFailed', { agentId: 'a-w1', reason: 'late' })).then([]));
     it('completes a hibernation when the last stopping agent fails', () =>
-      spec.given(run([cmd('RecordAgentStopped', { agentId: 'a-w1' })], hibernatingH)).when(cmd('RecordAgentFailed', { agentId: 'a-w0', reason: 'killed' })).thenTypes(['AgentFailed', 'ClusterHibernated']));
+      spec.given([...hibernatingH, ev.stopped('a-w1', 'cluster hibernating')]).when(cmd('RecordAgentFailed', { agentId: 'a-w0', reason: 'killed' })).thenTypes(['AgentFailed', 'ClusterHibernated']));
     it('needs a reason', () => spec.given(activeH).when(cmd('RecordAgentFailed', { agentId: 'a-w1', reason: '' })).thenThrows(ValidationError));
     it('refuses an unknown agent', () => spec.given(activeH).when(cmd('RecordAgentFailed', { agentId: 'a-nope', reason: 'x' })).thenThrows(RuleViolationError, 'agent_unknown'));
   });
 
   describe('RecordAgentStopped', () => {
-    const scaledDown = run([cmd('ScaleCluster', { targetWorkers: 1, reason: 'quiet', source: 'autoscaler' })], activeH);
+    const scaledDown = [...activeH, ev.scalingStarted(2, 1, 'quiet', 'autoscaler'), ev.stopRequested('a-w1', 'scale down from 2 to 1 workers')];
     it('completes a scale-down', () =>
       spec.given(scaledDown).when(cmd('RecordAgentStopped', { agentId: 'a-w1' })).then([
         { type: 'AgentStopped', data: { agentId: 'a-w1', reason: 'scale down from 2 to 1 workers', nodeId: 'node-1', at: NOW } },
         { type: 'ClusterScaled', data: { from: 2, to: 1, direction: 'down', at: NOW } },
       ]));
     it('completes a hibernation', () =>
-      spec.given(run([cmd('RecordAgentStopped', { agentId: 'a-w0' })], hibernatingH)).when(cmd('RecordAgentStopped', { agentId: 'a-w1' })).thenTypes(['AgentStopped', 'ClusterHibernated']));
+      spec.given([...hibernatingH, ev.stopped('a-w0', 'cluster hibernating')]).when(cmd('RecordAgentStopped', { agentId: 'a-w1' })).thenTypes(['AgentStopped', 'ClusterHibernated']));
     it('completes a decommission', () =>
-      spec.given(run(ALL.slice(1).map((agentId) => cmd('RecordAgentStopped', { agentId })), decommissioningH)).when(cmd('RecordAgentStopped', { agentId: 'a-boss' })).thenTypes(['AgentStopped', 'ClusterDecommissioned']));
+      spec.given([...decommissioningH, ...ALL.slice(1).map((id) => ev.stopped(id, 'cluster decommissioning'))]).when(cmd('RecordAgentStopped', { agentId: 'a-boss' })).thenTypes(['AgentStopped', 'ClusterDecommissioned']));
     it('degrades an active cluster when a desired agent stops unexpectedly', () =>
       spec.given(activeH).when(cmd('RecordAgentStopped', { agentId: 'a-lead', reason: 'exited 0' })).then([
         { type: 'AgentStopped', data: { agentId: 'a-lead', reason: 'exited 0', nodeId: 'node-1', at: NOW } },
@@ -249,28 +299,28 @@ describe('Cluster decider', () => {
         { type: 'ClusterDegraded', data: { reason: "agent worker#0 orphaned: node 'node-1' is offline", at: NOW } },
       ]));
     it('ignores a report about a node the agent left', () => spec.given(activeH).when(orphan('a-w0', 'node-9')).then([]));
-    it('is idempotent', () => spec.given(run([orphan('a-w0')], activeH)).when(orphan('a-w0')).then([]));
+    it('is idempotent', () => spec.given([...activeH, ...orphanedW0]).when(orphan('a-w0')).then([]));
     it('counts a stopping agent on a dead node as stopped', () =>
-      spec.given(run([cmd('RecordAgentStopped', { agentId: 'a-w1' })], hibernatingH)).when(orphan('a-w0')).thenTypes(['AgentStopped', 'ClusterHibernated']));
+      spec.given([...hibernatingH, ev.stopped('a-w1', 'cluster hibernating')]).when(orphan('a-w0')).thenTypes(['AgentStopped', 'ClusterHibernated']));
     it('refuses an agent that was never placed', () => spec.given(spawnedH).when(orphan('a-w0')).thenThrows(RuleViolationError, 'agent_not_placed'));
     it('refuses an unknown agent', () => spec.given(activeH).when(orphan('a-x')).thenThrows(RuleViolationError, 'agent_unknown'));
   });
 
   describe('RecordAgentReplaced', () => {
-    const orphanedH = run([cmd('RecordAgentOrphaned', { agentId: 'a-w0', nodeId: 'node-1' })], activeH);
+    const orphanedH = [...activeH, ...orphanedW0];
     const replace = (agentId: string, fromNodeId: string, toNodeId: string) => cmd('RecordAgentReplaced', { agentId, fromNodeId, toNodeId });
     it('moves an orphaned agent to a new node', () =>
       spec.given(orphanedH).when(replace('a-w0', 'node-1', 'node-2')).then([{ type: 'AgentReplaced', data: { agentId: 'a-w0', fromNodeId: 'node-1', toNodeId: 'node-2', at: NOW } }]));
     it('then recovers the cluster when it starts there', () =>
-      spec.given(run([replace('a-w0', 'node-1', 'node-2')], orphanedH)).when(started('a-w0', 'node-2')).thenTypes(['AgentStarted', 'ClusterRecovered']));
-    it('is idempotent', () => spec.given(run([replace('a-w0', 'node-1', 'node-2')], orphanedH)).when(replace('a-w0', 'node-1', 'node-2')).then([]));
+      spec.given([...orphanedH, ev.replaced('a-w0', 'node-1', 'node-2')]).when(started('a-w0', 'node-2')).thenTypes(['AgentStarted', 'ClusterRecovered']));
+    it('is idempotent', () => spec.given([...orphanedH, ev.replaced('a-w0', 'node-1', 'node-2')]).when(replace('a-w0', 'node-1', 'node-2')).then([]));
     it('refuses a wrong source node', () => spec.given(orphanedH).when(replace('a-w0', 'node-5', 'node-2')).thenThrows(RuleViolationError, 'agent_node_mismatch'));
     it('refuses a move to the same node', () => spec.given(orphanedH).when(replace('a-w0', 'node-1', 'node-1')).thenThrows(ValidationError));
     it('refuses a stopping agent', () => spec.given(hibernatingH).when(replace('a-w0', 'node-1', 'node-2')).thenThrows(RuleViolationError, 'agent_stopping'));
     it('refuses a stopped agent', () => spec.given(hibernatedH).when(replace('a-w0', 'node-1', 'node-2')).thenThrows(RuleViolationError, 'agent_stopped'));
     it('refuses an agent never placed', () => spec.given(spawnedH).when(replace('a-w0', 'node-1', 'node-2')).thenThrows(RuleViolationError, 'agent_not_placed'));
     it('refuses a failed agent whose slot was refilled', () =>
-      spec.given(run([spawn({ agentId: 'a-w1-b', name: 'worker', ordinal: 1 })], degradedH)).when(replace('a-w1', 'node-1', 'node-2')).thenThrows(RuleViolationError, 'agent_superseded'));
+      spec.given([...degradedH, ev.spawned('a-w1-b', 'worker', 1)]).when(replace('a-w1', 'node-1', 'node-2')).thenThrows(RuleViolationError, 'agent_superseded'));
   });
 
   describe('ScaleCluster', () => {
@@ -279,8 +329,8 @@ describe('Cluster decider', () => {
       spec.given(activeH).when(scale(4)).then([{ type: 'ClusterScalingStarted', data: { from: 2, to: 4, direction: 'up', reason: 'ops', source: 'manual', at: NOW } }]));
     it('pauses automatic scaling for the cooldown after a manual scale, in either direction, but never a wake', () => {
       const { policy } = stateOf(activeH) as ExistingCluster;
-      const manual = stateOf(run([scale(4)], activeH));
-      const byAutoscaler = stateOf(run([scale(4, 'autoscaler')], activeH));
+      const manual = stateOf(decideAll([scale(4)], activeH));
+      const byAutoscaler = stateOf(decideAll([scale(4, 'autoscaler')], activeH));
       const at = Date.parse(NOW);
       expect(manual.status !== 'none' && manual.lastManualScaleAt).toBe(NOW);
       expect(byAutoscaler.status !== 'none' && byAutoscaler.lastManualScaleAt).toBe(null);
@@ -297,7 +347,7 @@ describe('Cluster decider', () => {
       expect(e?.data).toMatchObject({ source: 'autoscaler', inputs: { queueDepth: 40 } });
     });
     it('scales down by stopping the newest workers first', () => {
-      const at4 = run([scale(4), spawn(worker(2), worker(3)), ...bringUp('a-w2', 'a-w3')], activeH);
+      const at4 = [...activeH, ev.scalingStarted(2, 4, 'ops', 'manual'), ev.spawned('a-w2', 'worker', 2), ev.spawned('a-w3', 'worker', 3), ...up('a-w2', 'a-w3'), ev.scaled(2, 4)];
       expect(stateOf(at4).status).toBe('active');
       spec.given(at4).when(scale(1)).then([
         { type: 'ClusterScalingStarted', data: { from: 4, to: 1, direction: 'down', reason: 'ops', source: 'manual', at: NOW } },
@@ -307,8 +357,8 @@ describe('Cluster decider', () => {
       ]);
     });
     it('completes at once when the extra workers were never spawned', () =>
-      spec.given(run([scale(4)], activeH)).when(scale(2)).thenTypes(['ClusterScalingStarted', 'ClusterScaled']));
-    it('re-targets while scaling', () => spec.given(run([scale(4)], activeH)).when(scale(5)).thenTypes(['ClusterScalingStarted']));
+      spec.given([...activeH, ev.scalingStarted(2, 4, 'ops', 'manual')]).when(scale(2)).thenTypes(['ClusterScalingStarted', 'ClusterScaled']));
+    it('re-targets while scaling', () => spec.given([...activeH, ev.scalingStarted(2, 4, 'ops', 'manual')]).when(scale(5)).thenTypes(['ClusterScalingStarted']));
     it('scales a degraded cluster', () => spec.given(degradedH).when(scale(3)).thenTypes(['ClusterScalingStarted']));
     it('does nothing for the current target', () => spec.given(activeH).when(scale(2)).then([]));
     it('refuses a target above max', () => spec.given(activeH).when(scale(6)).thenThrows(RuleViolationError, 'target_above_max'));
@@ -343,13 +393,23 @@ describe('Cluster decider', () => {
         { type: 'AgentStopRequested', data: { agentId: 'a-w0', reason: 'cluster hibernating', nodeId: 'node-1', at: NOW } },
       ]));
     it('stops everything, supervisor last, when the blueprint keeps no fixed agents', () => {
-      const h = run([spawn(...FIXED, worker(0), worker(1)), ...bringUp(...ALL)], run([create({ blueprint: bpNoFixed })]));
+      const nf = clusterEvents({ at: NOW, blueprint: bpNoFixed });
+      const h = [
+        nf.created({ ...CREATED, keepFixedAgents: false }),
+        nf.spawningStarted(5),
+        ...spawnedFixed(nf),
+        nf.spawned('a-w0', 'worker', 0),
+        nf.spawned('a-w1', 'worker', 1),
+        ...up(...ALL),
+        nf.activated(5, 2),
+      ];
       const events = spec.given(h).when(cmd('HibernateCluster', {})).events();
       expect(events.filter((e) => e.type === 'AgentStopRequested').map((e) => (e.data as { agentId: string }).agentId)).toEqual(['a-w1', 'a-w0', 'a-expert', 'a-lead', 'a-boss']);
     });
     it('hibernates at once when no worker runs', () => {
       const minZero = resolveBlueprint(smallBlueprint({ minWorkers: 0, targetWorkers: 0 }));
-      const h = run([spawn(...FIXED), ...bringUp('a-boss', 'a-lead', 'a-expert')], run([create({ blueprint: minZero })]));
+      const mz = clusterEvents({ at: NOW, blueprint: minZero });
+      const h = [mz.created({ ...CREATED, minWorkers: 0, targetWorkers: 0 }), mz.spawningStarted(3), ...spawnedFixed(mz), ...up('a-boss', 'a-lead', 'a-expert'), mz.activated(3, 0)];
       spec.given(h).when(cmd('HibernateCluster', {})).thenTypes(['ClusterHibernationStarted', 'ClusterHibernated']);
     });
     it('is idempotent', () => {
@@ -364,11 +424,11 @@ describe('Cluster decider', () => {
     it('goes back to the last target', () =>
       spec.given(hibernatedH).when(cmd('ReactivateCluster', {})).then([{ type: 'ClusterReactivationStarted', data: { target: 2, reason: 'reactivation requested', at: NOW } }]));
     it('clamps the last target into the current bounds', () => {
-      const h = run([cmd('UpdateCluster', { maxWorkers: 1 })], hibernatedH);
+      const h = [...hibernatedH, ev.updated({ maxWorkers: 1 })];
       const [e] = spec.given(h).when(cmd('ReactivateCluster', {})).events();
       expect(e?.data).toMatchObject({ target: 1 });
     });
-    it('is idempotent while reactivating', () => spec.given(run([cmd('ReactivateCluster', {})], hibernatedH)).when(cmd('ReactivateCluster', {})).then([]));
+    it('is idempotent while reactivating', () => spec.given([...hibernatedH, ev.reactivationStarted(2, 'reactivation requested')]).when(cmd('ReactivateCluster', {})).then([]));
     it('refuses an awake cluster', () => spec.given(activeH).when(cmd('ReactivateCluster', {})).thenThrows(RuleViolationError, 'cluster_not_hibernated'));
     it('refuses a cluster still hibernating', () => spec.given(hibernatingH).when(cmd('ReactivateCluster', {})).thenThrows(RuleViolationError, 'cluster_hibernating'));
     it('refuses a decommissioned cluster', () => spec.given(decommissionedH).when(cmd('ReactivateCluster', {})).thenThrows(RuleViolationError, 'cluster_decommissioned'));
@@ -403,13 +463,13 @@ describe('Cluster decider', () => {
     it('refuses a cluster that is neither serving nor spawning', () => spec.given(hibernatedH).when(cmd('MarkClusterDegraded', { reason: 'x' })).thenThrows(RuleViolationError, 'cluster_not_active'));
     it('degrades a cluster that does not come up in time, which becomes active once its agents run', () => {
       spec.given(spawnedH).when(cmd('MarkClusterDegraded', { reason: 'not active after 120 s' })).then([{ type: 'ClusterDegraded', data: { reason: 'not active after 120 s', at: NOW } }]);
-      const h = run([cmd('MarkClusterDegraded', { reason: 'not active after 120 s' }), ...bringUp(...ALL)], spawnedH);
+      const h = decideAll([cmd('MarkClusterDegraded', { reason: 'not active after 120 s' }), ...bringUp(...ALL)], spawnedH);
       expect(h.map((e) => e.type).slice(-1)).toEqual(['ClusterRecovered']);
       expect(stateOf(h).status).toBe('active');
     });
     it('needs a reason', () => spec.given(activeH).when(cmd('MarkClusterDegraded', { reason: '' })).thenThrows(ValidationError));
     it('recovers when every desired agent runs', () => {
-      const h = run([cmd('MarkClusterDegraded', { reason: 'nodes critical' })], activeH);
+      const h = [...activeH, ev.degraded('nodes critical')];
       spec.given(h).when(cmd('MarkClusterRecovered', { reason: 'nodes healthy' })).then([{ type: 'ClusterRecovered', data: { reason: 'nodes healthy', at: NOW } }]);
     });
     it('refuses to recover with agents down', () => spec.given(degradedH).when(cmd('MarkClusterRecovered', {})).thenThrows(RuleViolationError, 'agents_not_running'));
@@ -437,12 +497,12 @@ describe('Cluster decider', () => {
     const tr = (from: 'closed' | 'open' | 'half_open', to: 'closed' | 'open' | 'half_open') => cmd('RecordCircuitBreakerTransition', { from, to, reason: `${from}→${to}` });
     const backup = resolveBlueprint({ ...smallBlueprint(), cluster: { ...smallBlueprint().cluster, backupCluster: 'cluster-backup' } });
     it('opens, naming the backup cluster', () =>
-      spec.given(run([create({ blueprint: backup })])).when(tr('closed', 'open')).then([{ type: 'CircuitBreakerOpened', data: { reason: 'closed→open', backupCluster: 'cluster-backup', at: NOW } }]));
+      spec.given([clusterEvents({ at: NOW, blueprint: backup }).created({ ...CREATED, backupCluster: 'cluster-backup' })]).when(tr('closed', 'open')).then([{ type: 'CircuitBreakerOpened', data: { reason: 'closed→open', backupCluster: 'cluster-backup', at: NOW } }]));
     it('half-opens and closes', () => {
-      const open = run([tr('closed', 'open')], activeH);
+      const open = [...activeH, ev.circuitOpened('closed→open')];
       spec.given(open).when(tr('open', 'half_open')).thenTypes(['CircuitBreakerHalfOpened']);
-      spec.given(run([tr('open', 'half_open')], open)).when(tr('half_open', 'closed')).thenTypes(['CircuitBreakerClosed']);
-      spec.given(run([tr('open', 'half_open')], open)).when(tr('half_open', 'open')).thenTypes(['CircuitBreakerOpened']);
+      spec.given([...open, ev.circuitHalfOpened('open→half_open')]).when(tr('half_open', 'closed')).thenTypes(['CircuitBreakerClosed']);
+      spec.given([...open, ev.circuitHalfOpened('open→half_open')]).when(tr('half_open', 'open')).thenTypes(['CircuitBreakerOpened']);
     });
     it('is idempotent', () => spec.given(activeH).when(tr('open', 'closed')).then([]));
     it('refuses a skipped state', () => spec.given(activeH).when(tr('closed', 'half_open')).thenThrows(RuleViolationError, 'circuit_transition_invalid'));
@@ -450,16 +510,16 @@ describe('Cluster decider', () => {
   });
 
   it('runs a whole life: create → active → scale → hibernate → reactivate → decommission', () => {
-    let h = run([cmd('ScaleCluster', { targetWorkers: 3, reason: 'load', source: 'autoscaler' }, t(1)), spawn(worker(2)), ...bringUp('a-w2')], activeH);
+    let h = decideAll([cmd('ScaleCluster', { targetWorkers: 3, reason: 'load', source: 'autoscaler' }, t(1)), spawn(worker(2)), ...bringUp('a-w2')], activeH);
     expect(stateOf(h)).toMatchObject({ status: 'active', targetWorkers: 3, lastTarget: 3, lastScaleUpAt: t(1) });
-    h = run([cmd('HibernateCluster', {}, t(2)), ...['a-w0', 'a-w1', 'a-w2'].map((agentId) => cmd('RecordAgentStopped', { agentId }))], h);
+    h = decideAll([cmd('HibernateCluster', {}, t(2)), ...['a-w0', 'a-w1', 'a-w2'].map((agentId) => cmd('RecordAgentStopped', { agentId }))], h);
     expect(stateOf(h)).toMatchObject({ status: 'hibernated', targetWorkers: 0, lastTarget: 3 });
-    h = run([cmd('ReactivateCluster', {}, t(3))], h);
+    h = decideAll([cmd('ReactivateCluster', {}, t(3))], h);
     expect(stateOf(h)).toMatchObject({ status: 'reactivating', targetWorkers: 3 });
     const fresh = [0, 1, 2].map((o) => ({ agentId: `a-w${o}-r`, name: 'worker', ordinal: o }));
-    h = run([spawn(...fresh), ...bringUp(...fresh.map((f) => f.agentId))], h);
+    h = decideAll([spawn(...fresh), ...bringUp(...fresh.map((f) => f.agentId))], h);
     expect(stateOf(h).status).toBe('active');
-    h = run([cmd('DecommissionCluster', {}), ...['a-boss', 'a-lead', 'a-expert', ...fresh.map((f) => f.agentId)].map((agentId) => cmd('RecordAgentStopped', { agentId }))], h);
+    h = decideAll([cmd('DecommissionCluster', {}), ...['a-boss', 'a-lead', 'a-expert', ...fresh.map((f) => f.agentId)].map((agentId) => cmd('RecordAgentStopped', { agentId }))], h);
     expect(stateOf(h).status).toBe('decommissioned');
     for (const e of h) expect(isPlainJson(e.data)).toBe(true);
   });
