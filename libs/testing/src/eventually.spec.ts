@@ -4,7 +4,9 @@ import { eventually, EventuallyTimeoutError } from './eventually.js';
 describe('eventually', () => {
   it('returns the first truthy value, without waiting when the first probe succeeds', async () => {
     const started = performance.now();
-    await expect(eventually(() => ({ id: 'a' }), { timeoutMs: 1000, what: 'a record' })).resolves.toEqual({ id: 'a' });
+    await expect(
+      eventually(() => ({ id: 'a' }), { timeoutMs: 1000, what: 'a record' }),
+    ).resolves.toEqual({ id: 'a' });
     expect(performance.now() - started).toBeLessThan(200);
   });
 
@@ -61,7 +63,9 @@ describe('eventually', () => {
     ).catch((e: unknown) => e);
     const took = performance.now() - started;
     expect(err).toBeInstanceOf(EventuallyTimeoutError);
-    expect((err as Error).message).toBe(`timed out after 150 ms (${at.length} probes) waiting for the impossible; last value: false`);
+    expect((err as Error).message).toBe(
+      `timed out after 150 ms (${at.length} probes) waiting for the impossible; last value: false`,
+    );
     expect(err).toMatchObject({ probes: at.length, lastValue: false });
     // At 0, 100 and 150 ms (fewer on a loaded machine): the last pause is cut short to the deadline.
     expect(at.length).toBeLessThanOrEqual(3);
@@ -79,7 +83,9 @@ describe('eventually', () => {
       { timeoutMs: 50, intervalMs: 5, what: 'a connection' },
     ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(EventuallyTimeoutError);
-    expect((err as Error).message).toMatch(/^timed out after 50 ms \(\d+ probes\) waiting for a connection; last error: refused \(call \d+\)$/);
+    expect((err as Error).message).toMatch(
+      /^timed out after 50 ms \(\d+ probes\) waiting for a connection; last error: refused \(call \d+\)$/,
+    );
     expect((err as Error).message).toContain(`call ${calls})`);
     expect(((err as Error).cause as Error).message).toBe(`refused (call ${calls})`);
   });
@@ -94,7 +100,9 @@ describe('eventually', () => {
       },
       { timeoutMs: 30, intervalMs: 5, what: 'a reply' },
     ).catch((e: unknown) => e);
-    expect((err as Error).message).toMatch(/waiting for a reply; last value: null; an earlier probe threw: connection reset$/);
+    expect((err as Error).message).toMatch(
+      /waiting for a reply; last value: null; an earlier probe threw: connection reset$/,
+    );
     expect(((err as Error).cause as Error).message).toBe('connection reset');
   });
 
@@ -131,8 +139,44 @@ describe('eventually', () => {
     expect((err as Error).message).toMatch(/waiting for three rows; last error: .*toHaveLength/s);
   });
 
+  it('with until, returns the first value it accepts, falsy or not', async () => {
+    const counts = [3, 1, 0];
+    await expect(
+      eventually(() => counts.shift(), {
+        until: (n) => n === 0,
+        timeoutMs: 1000,
+        intervalMs: 1,
+        what: 'an empty queue',
+      }),
+    ).resolves.toBe(0);
+    expect(counts).toEqual([]);
+  });
+
+  it('with until, a timeout shows the last value read, shortened when long', async () => {
+    const row = { id: 'c-1', status: 'spawning', agents: [{ id: 'a-1', state: 'idle' }] };
+    const err = await eventually(async () => row, {
+      until: (r) => r.status === 'active',
+      timeoutMs: 20,
+      intervalMs: 5,
+      what: 'c-1 active',
+    }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(
+      /waiting for c-1 active; last value: \{ id: 'c-1', status: 'spawning', agents: \[ \{ id: 'a-1', state: 'idle' \} \] \}$/,
+    );
+    expect(err).toMatchObject({ lastValue: row });
+    const long = await eventually(() => 'x'.repeat(10_000), {
+      until: () => false,
+      timeoutMs: 0,
+      what: 'nothing',
+    }).catch((e: unknown) => e);
+    expect((err as Error).message.length).toBeLessThan(300);
+    expect((long as Error).message).toMatch(/x… \(10002 characters\)$/);
+  });
+
   it('probes at least once even with a zero timeout', async () => {
     await expect(eventually(() => 'now', { timeoutMs: 0, what: 'now' })).resolves.toBe('now');
-    await expect(eventually(() => false, { timeoutMs: 0, what: 'never' })).rejects.toThrow('timed out after 0 ms (1 probes) waiting for never; last value: false');
+    await expect(eventually(() => false, { timeoutMs: 0, what: 'never' })).rejects.toThrow(
+      'timed out after 0 ms (1 probes) waiting for never; last value: false',
+    );
   });
 });

@@ -35,16 +35,27 @@ export class EventuallyTimeoutError extends Error {
  * probe runs at the deadline). When the time is up it rejects with an {@link EventuallyTimeoutError}
  * that says what it waited for, how long, and the last value or error the probe gave.
  *
+ * With `until`, the probe reads a value and `until` decides whether it will do (the value is
+ * returned even if falsy); a timeout then shows the last value read, which says more than `false`.
+ *
  * A probe may throw to explain itself: `() => { expect(rows).toHaveLength(3); return true; }`
  * fails with the last assertion's message. A condition that must fail the test at once (a task
  * that failed for good) is no job for a thrown error, which is retried: return it, and assert
  * after the wait.
  */
-export async function eventually<T>(
+export function eventually<T>(
+  probe: () => T | Promise<T>,
+  options: EventuallyOptions & { readonly until: (value: T) => boolean },
+): Promise<T>;
+export function eventually<T>(
   probe: () => T | NotYet | Promise<T | NotYet>,
-  options: EventuallyOptions,
+  options: EventuallyOptions & { readonly until?: undefined },
+): Promise<T>;
+export async function eventually<T>(
+  probe: () => T | Promise<T>,
+  options: EventuallyOptions & { readonly until?: (value: T) => boolean },
 ): Promise<T> {
-  const { timeoutMs, intervalMs = 20 } = options;
+  const { timeoutMs, intervalMs = 20, until = Boolean } = options;
   const started = performance.now();
   const deadline = started + timeoutMs;
   let probes = 0;
@@ -54,7 +65,7 @@ export async function eventually<T>(
     probes++;
     try {
       const value = await probe();
-      if (value) return value as T;
+      if (until(value)) return value;
       last = { value };
     } catch (error) {
       last = lastError = { error };
@@ -78,9 +89,14 @@ export async function eventually<T>(
 }
 
 function describeError(error: unknown): string {
-  return error instanceof Error ? (error.message || error.name) : show(error);
+  return error instanceof Error ? error.message || error.name : show(error);
 }
 
+const SHOWN_CHARS = 4000;
+
 function show(value: unknown): string {
-  return inspect(value, { depth: 4, breakLength: Infinity, maxArrayLength: 20, maxStringLength: 2000 });
+  const shown = inspect(value, { depth: 4, breakLength: Infinity, maxArrayLength: 20 });
+  return shown.length > SHOWN_CHARS
+    ? `${shown.slice(0, SHOWN_CHARS)}… (${shown.length} characters)`
+    : shown;
 }
