@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { TASKS_BUCKET, TASKS_STREAM, taskSubjects } from '@flotilla/contracts';
 import { newId, PayloadTooLargeError, RateLimitedError, UnavailableError } from '@flotilla/domain';
 import { Messaging } from '@flotilla/messaging';
-import { createTestNamespace, deleteNamespaceStreams, type TestNamespace } from '@flotilla/testing';
+import { createTestNamespace, deleteNamespaceStreams, queuedTaskRecord, type TestNamespace } from '@flotilla/testing';
 import { TaskIntake, type PreparedTask } from './task-intake.js';
 import { ensureTaskStreams, TaskQueues } from './task-queues.js';
 import { TaskStore, type TaskRecord } from './task-store.js';
@@ -63,28 +63,7 @@ describe('TaskIntake (real NATS)', () => {
     (clusterId: string, tenantId = 'acme', payload: unknown = { n: 1 }) =>
     async (taskId: string): Promise<PreparedTask> => ({
       subject: taskSubjects.queue(clusterId, 'normal', null),
-      record: {
-        id: taskId,
-        cluster_id: clusterId,
-        routed_to: clusterId,
-        tenant_id: tenantId,
-        status: 'queued',
-        priority: 'normal',
-        capability: null,
-        payload,
-        result: null,
-        error: null,
-        attempts: 0,
-        max_attempts: 3,
-        timeout_ms: 30_000,
-        idempotency_key: null,
-        source_cluster: null,
-        agent_id: null,
-        node_id: null,
-        submitted_at: new Date().toISOString(),
-        started_at: null,
-        finished_at: null,
-      },
+      record: queuedTaskRecord(taskId, clusterId, { tenant_id: tenantId, payload }),
     });
 
   const intake = (m: Messaging = messaging, s: TaskStore = store, opts: { maxQueuedPerTenant?: number; maxStreamBytes?: number } = {}) =>

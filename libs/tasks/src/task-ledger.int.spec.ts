@@ -7,6 +7,8 @@ import {
   createTestDatabase,
   createTestNamespace,
   deleteNamespaceStreams,
+  eventually,
+  queuedTaskRecord,
   type TestDatabase,
   type TestNamespace,
 } from '@flotilla/testing';
@@ -66,28 +68,7 @@ describe('TaskLedger (real NATS and PostgreSQL)', () => {
     (clusterId: string, payload: unknown = { n: 1 }) =>
     async (taskId: string): Promise<PreparedTask> => ({
       subject: taskSubjects.queue(clusterId, 'normal', null),
-      record: {
-        id: taskId,
-        cluster_id: clusterId,
-        routed_to: clusterId,
-        tenant_id: 'acme',
-        status: 'queued',
-        priority: 'normal',
-        capability: null,
-        payload,
-        result: null,
-        error: null,
-        attempts: 0,
-        max_attempts: 3,
-        timeout_ms: 30_000,
-        idempotency_key: null,
-        source_cluster: null,
-        agent_id: null,
-        node_id: null,
-        submitted_at: new Date().toISOString(),
-        started_at: null,
-        finished_at: null,
-      },
+      record: queuedTaskRecord(taskId, clusterId, { payload }),
     });
 
   const submit = (clusterId: string, payload?: unknown) =>
@@ -201,11 +182,12 @@ describe('TaskLedger (real NATS and PostgreSQL)', () => {
       messaging.ns.subject(taskSubjects.result(clusterId, retried.id, 'failed')),
       encodeJson({ task_id: retried.id, final: false }),
     );
-    const deadline = Date.now() + 5000;
-    while ((await inLedger([announced.id])).length && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 50));
-    controller.abort();
-    await running;
+    try {
+      await eventually(async () => (await inLedger([announced.id])).length === 0, { timeoutMs: 5000, intervalMs: 50, what: `${announced.id} forgotten by the ledger` });
+    } finally {
+      controller.abort();
+      await running;
+    }
     expect(await inLedger([done.id, announced.id, retried.id])).toEqual([retried.id]);
   });
 

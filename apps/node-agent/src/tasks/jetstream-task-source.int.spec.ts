@@ -4,7 +4,7 @@ import { newId, type AgentSpec, type JsonValue } from '@flotilla/domain';
 import { encodeJson, Messaging } from '@flotilla/messaging';
 import { ensureTaskStreams, queuedTaskOf, TaskIntake, TaskQueues, TaskStore, type TaskRecord } from '@flotilla/tasks';
 import { createLogger } from '@flotilla/telemetry';
-import { createTestNamespace, deleteNamespaceStreams, type TestNamespace } from '@flotilla/testing';
+import { createTestNamespace, deleteNamespaceStreams, eventually, queuedTaskRecord, type TestNamespace } from '@flotilla/testing';
 import type { RunningAgentInfo, TaskDelivery } from '../runner/task-source.js';
 import { JetStreamTaskSource } from './jetstream-task-source.js';
 
@@ -37,28 +37,7 @@ describe('JetStreamTaskSource (real NATS)', () => {
     spec: { name: 'hand', role: 'worker', capabilities: [] } as unknown as AgentSpec,
   });
 
-  const record = (clusterId: string, taskId = newId('task')): TaskRecord => ({
-    id: taskId,
-    cluster_id: clusterId,
-    routed_to: clusterId,
-    tenant_id: 'acme',
-    status: 'queued',
-    priority: 'normal',
-    capability: null,
-    payload: { say: 'hi' },
-    result: null,
-    error: null,
-    attempts: 0,
-    max_attempts: 3,
-    timeout_ms: 30_000,
-    idempotency_key: null,
-    source_cluster: null,
-    agent_id: null,
-    node_id: null,
-    submitted_at: new Date().toISOString(),
-    started_at: null,
-    finished_at: null,
-  });
+  const record = (clusterId: string, taskId = newId('task')): TaskRecord => queuedTaskRecord(taskId, clusterId, { payload: { say: 'hi' } });
 
   /** Pulls until a delivery comes (or `tries` pulls found none). */
   const pull = async (source: JetStreamTaskSource, agent: RunningAgentInfo, tries = 3): Promise<TaskDelivery[]> => {
@@ -76,21 +55,14 @@ describe('JetStreamTaskSource (real NATS)', () => {
   };
 
   // Acks are published without waiting for the server's confirmation: the consumer's counts
-  // settle a moment after ack() returns, so they are read until they match (or 3 s pass).
-  const settledQueueState = async (clusterId: string, expected: { pending: number; inFlight: number }) => {
-    const deadline = Date.now() + 3000;
-    let state = await queueState(clusterId);
-    while ((state.pending !== expected.pending || state.inFlight !== expected.inFlight) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 25));
-      state = await queueState(clusterId);
-    }
-    return state;
-  };
-
-  const until = async (probe: () => boolean, ms = 3000) => {
-    const deadline = Date.now() + ms;
-    while (!probe() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  };
+  // settle a moment after ack() returns, so they are read until they match (for 3 s at most).
+  const settledQueueState = (clusterId: string, expected: { pending: number; inFlight: number }) =>
+    eventually(() => queueState(clusterId), {
+      until: (state) => state.pending === expected.pending && state.inFlight === expected.inFlight,
+      timeoutMs: 3000,
+      intervalMs: 25,
+      what: `the queue's consumer at ${expected.pending} pending, ${expected.inFlight} in flight`,
+    });
 
   it('chaos: after JetStream lost its store (streams and buckets gone), an agent pulls again from the queue provisioned anew, without a restart', async () => {
     const own = createTestNamespace();
@@ -112,15 +84,14 @@ describe('JetStreamTaskSource (real NATS)', () => {
       expect(await source.pull(agent, 1, new AbortController().signal)).toEqual([]);
       await deleteNamespaceStreams(m.nc, own.ns);
       const queued = await submitter.submit({ clusterId, tenantId: 'acme', newTaskId: () => newId('task'), prepare: async (taskId) => ({ subject: taskSubjects.queue(clusterId, 'normal', null), record: record(clusterId, taskId) }) });
-      let delivery: TaskDelivery | undefined;
-      const deadline = Date.now() + 5000;
-      while (!delivery && Date.now() < deadline) {
-        // A pull that finds its consumers gone finds nothing; the next provisions them again.
-        const got = await source.pull(agent, 1, new AbortController().signal);
-        delivery = got[0];
-      }
-      expect(delivery?.task.taskId).toBe(queued.id);
-      await delivery!.ack({ after: 'wipe' });
+      // A pull that finds its consumers gone finds nothing; the next provisions them again.
+      const delivery = await eventually(async () => (await source.pull(agent, 1, new AbortController().signal))[0], {
+        timeoutMs: 5000,
+        intervalMs: 0,
+        what: 'a delivery after the wipe',
+      });
+      expect(delivery.task.taskId).toBe(queued.id);
+      await delivery.ack({ after: 'wipe' });
       expect(await s.get(queued.id)).toMatchObject({ status: 'completed', result: { after: 'wipe' } });
       source.close();
     } finally {
@@ -173,7 +144,7 @@ describe('JetStreamTaskSource (real NATS)', () => {
     expect(await settledQueueState(clusterId, { pending: 0, inFlight: 0 })).toEqual({ pending: 0, inFlight: 0 });
     await new Promise((r) => setTimeout(r, 2500));
     expect(await pull(source, agent, 1)).toEqual([]);
-    await until(() => outcomes.some((o) => o.task_id === queued.id));
+    await eventually(() => outcomes.some((o) => o.task_id === queued.id), { timeoutMs: 3000, what: `the outcome of ${queued.id}` });
     expect(outcomes.filter((o) => o.task_id === queued.id)).toEqual([expect.objectContaining({ outcome: 'failed', final: true })]);
     source.close();
   });
