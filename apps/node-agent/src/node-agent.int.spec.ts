@@ -24,6 +24,7 @@ import {
 import {
   createTestDatabase,
   createTestNamespace,
+  eventually,
   startService,
   type ServiceProcess,
   type TestDatabase,
@@ -90,20 +91,12 @@ describe('node agent (a process, real NATS and PostgreSQL)', () => {
   const release = (agentId: string, reason: string) =>
     command({ type: 'ReleaseAgent', data: { agentId, reason } });
 
-  const until = async <T>(
-    probe: () => T | undefined | false,
-    timeoutMs: number,
-    what: string,
-  ): Promise<T> => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = probe();
-      if (v) return v;
-      if (Date.now() > deadline)
-        throw new Error(`${what} not seen within ${timeoutMs} ms\n${agentProc?.tail(20) ?? ''}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  };
+  /** eventually(), every 25 ms; a wait that fails shows the agent's last log lines. */
+  const untilWithLog = <T>(probe: () => T | undefined | false, timeoutMs: number, what: string): Promise<T> =>
+    eventually(probe, { timeoutMs, intervalMs: 25, what }).catch((err: Error) => {
+      err.message += `\n${agentProc?.tail(20) ?? ''}`;
+      throw err;
+    });
   const lastBeat = (after = 0) => heartbeats.filter((h) => h.at > after).at(-1);
   const startAgent = (label: string) => {
     agentProc = startService('node-agent', env, label);
@@ -204,7 +197,7 @@ describe('node agent (a process, real NATS and PostgreSQL)', () => {
 
   it('registers with its settings and heartbeats real readings of the host', async () => {
     await startAgent('node-agent');
-    const registration = await until(
+    const registration = await untilWithLog(
       () => registrations[0] as Record<string, unknown> | undefined,
       10_000,
       'registration',
@@ -218,7 +211,7 @@ describe('node agent (a process, real NATS and PostgreSQL)', () => {
       capacity: { cpu: 4, memory_mb: 4096, max_agents: 10 },
       role: 'worker',
     });
-    const beat = await until(() => heartbeats.length >= 3 && heartbeats.at(-1), 5000, 'heartbeats');
+    const beat = await untilWithLog(() => heartbeats.length >= 3 && heartbeats.at(-1), 5000, 'heartbeats');
     expect(beat).toMatchObject({ node_id: NODE, cores: os.cpus().length, agents: [] });
     expect(beat.memory_percent).toBeGreaterThan(0);
     expect(beat.memory_percent).toBeLessThanOrEqual(100);
@@ -263,7 +256,7 @@ describe('node agent (a process, real NATS and PostgreSQL)', () => {
     await assign('agent-a1');
     await assign('agent-a2', http);
     await assign('agent-a3', llm);
-    await until(
+    await untilWithLog(
       () =>
         reports.filter((r) => r.state === 'started').length >= 2 &&
         reports.some((r) => r.agent_id === 'agent-a3'),
@@ -280,7 +273,7 @@ describe('node agent (a process, real NATS and PostgreSQL)', () => {
     expect(failed).toMatchObject({ state: 'failed', node_id: NODE, cluster_id: 'cluster-int' });
     expect(failed.reason).toMatch(/AGENT_SECRET_NODE_TEST_KEY_UNSET/);
     const since = Date.now();
-    const beat = await until(() => lastBeat(since), 2000, 'heartbeat');
+    const beat = await untilWithLog(() => lastBeat(since), 2000, 'heartbeat');
     expect(beat.agents.map((a) => a.agent_id).sort()).toEqual(['agent-a1', 'agent-a2']);
     expect(beat.agents.every((a) => a.cluster_id === 'cluster-int' && a.state === 'idle')).toBe(
       true,
@@ -289,14 +282,14 @@ describe('node agent (a process, real NATS and PostgreSQL)', () => {
 
   it('stops an agent the log releases and reports it stopped with the reason', async () => {
     await release('agent-a1', 'moved to node-2');
-    const stopped = await until(
+    const stopped = await untilWithLog(
       () => reports.find((r) => r.agent_id === 'agent-a1' && r.state === 'stopped'),
       5000,
       'stop report',
     );
     expect(stopped.reason).toBe('moved to node-2');
     const since = Date.now();
-    const beat = await until(() => lastBeat(since), 2000, 'heartbeat');
+    const beat = await untilWithLog(() => lastBeat(since), 2000, 'heartbeat');
     expect(beat.agents.map((a) => a.agent_id)).toEqual(['agent-a2']);
   });
 
@@ -308,7 +301,7 @@ describe('node agent (a process, real NATS and PostgreSQL)', () => {
     await assign('agent-a4');
     const restartedAt = Date.now();
     await startAgent('node-agent-restarted');
-    await until(
+    await untilWithLog(
       () =>
         reports.some(
           (r) => r.at > restartedAt && r.agent_id === 'agent-a4' && r.state === 'started',
@@ -317,7 +310,7 @@ describe('node agent (a process, real NATS and PostgreSQL)', () => {
       'agent-a4 started',
     );
     const since = Date.now();
-    const beat = await until(() => lastBeat(since), 5000, 'heartbeat');
+    const beat = await untilWithLog(() => lastBeat(since), 5000, 'heartbeat');
     expect(beat.agents.map((a) => a.agent_id)).toEqual(['agent-a4']);
     const startedAfter = reports
       .filter((r) => r.at > restartedAt && r.state === 'started')
@@ -331,7 +324,7 @@ describe('node agent (a process, real NATS and PostgreSQL)', () => {
     await fs.rm(path.join(dataDir, 'node-agent', NODE, 'assignments.json'));
     const restartedAt = Date.now();
     await startAgent('node-agent-replayed');
-    await until(
+    await untilWithLog(
       () =>
         reports.some(
           (r) => r.at > restartedAt && r.agent_id === 'agent-a4' && r.state === 'started',
@@ -340,7 +333,7 @@ describe('node agent (a process, real NATS and PostgreSQL)', () => {
       'agent-a4 started again',
     );
     const since = Date.now();
-    const beat = await until(() => lastBeat(since), 5000, 'heartbeat');
+    const beat = await untilWithLog(() => lastBeat(since), 5000, 'heartbeat');
     expect(beat.agents.map((a) => a.agent_id)).toEqual(['agent-a4']);
     expect(
       reports.filter((r) => r.at > restartedAt && r.state === 'started').map((r) => r.agent_id),
@@ -356,7 +349,7 @@ describe('node agent (a process, real NATS and PostgreSQL)', () => {
     expect(proc.lines.some((l) => l.includes('node marked draining'))).toBe(true);
     const before = registrations.length;
     await startAgent('node-agent-after-drain');
-    const resumed = await until(
+    const resumed = await untilWithLog(
       () => registrations.length > before && registrations.at(-1),
       10_000,
       'registration after the drain',
@@ -364,12 +357,12 @@ describe('node agent (a process, real NATS and PostgreSQL)', () => {
     expect(resumed).toMatchObject({ node_id: NODE, resume_own_drain: true });
     // The marker goes once that registration is answered: the start after this one registers plainly.
     const marker = path.join(dataDir, 'node-agent', NODE, 'self-drained');
-    await until(() => !existsSync(marker), 10_000, 'drain marker removed');
+    await untilWithLog(() => !existsSync(marker), 10_000, 'drain marker removed');
     agentProc!.kill('SIGKILL');
     await agentProc!.exited;
     const again = registrations.length;
     await startAgent('node-agent-plain');
-    const plain = await until(
+    const plain = await untilWithLog(
       () => registrations.length > again && registrations.at(-1),
       10_000,
       'plain registration',

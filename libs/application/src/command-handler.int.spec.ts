@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { NotFoundError, RuleViolationError, type Decider } from '@flotilla/domain';
 import { createEventStore, type EventStore } from '@flotilla/eventstore';
-import { createTestDatabase, type TestDatabase } from '@flotilla/testing';
+import { createTestDatabase, eventually, type TestDatabase } from '@flotilla/testing';
 import { CommandHandler } from './command-handler.js';
 
 type Cmd = { type: 'Add'; data: { n: number; max: number } };
@@ -47,14 +47,6 @@ function countingReads(store: EventStore): { store: EventStore; reads: () => num
     return store.readStream(...args);
   };
   return { store: counted, reads: () => reads };
-}
-
-async function eventually(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 describe('CommandHandler (real PostgreSQL event store)', () => {
@@ -152,7 +144,11 @@ describe('CommandHandler (real PostgreSQL event store)', () => {
     await a.handle(counter, 'counter-e', { type: 'Add', data: { n: 1, max: 100 } }, ctx);
     const readsAfterFirst = counting.reads();
     await b.handle(counter, 'counter-e', { type: 'Add', data: { n: 2, max: 100 } }, ctx);
-    await eventually(async () => (await a.load(counter, 'counter-e')).state.total === 3);
+    await eventually(async () => (await a.load(counter, 'counter-e')).state.total === 3, {
+      timeoutMs: 5000,
+      intervalMs: 10,
+      what: "replica b's write in a's cache (counter-e at 3)",
+    });
     const r = await a.handle(counter, 'counter-e', { type: 'Add', data: { n: 4, max: 100 } }, ctx);
     expect(r.state.total).toBe(7);
     expect(r.revision).toBe(2n);

@@ -1,30 +1,26 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { Messaging } from '@flotilla/messaging';
-import { createTestDatabase, createTestNamespace, type TestDatabase, type TestNamespace } from '@flotilla/testing';
+import { createTestDatabase, createTestNamespace, eventually, type TestDatabase, type TestNamespace } from '@flotilla/testing';
 import { Fence, FencedOutError } from './fence.js';
 import { NotFoundError, RuleViolationError } from '@flotilla/domain';
 import { handoverRole, LeaderElection, memberKeyOf, openBuckets, readLeadership, type Leadership } from './lease.js';
 
 const TTL = 900;
-const until = async (cond: () => boolean, timeoutMs: number) => {
+/** Waits until `cond` holds and returns how long that took, in ms. */
+const timeUntil = async (cond: () => boolean, timeoutMs: number, what: string) => {
   const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await eventually(cond, { timeoutMs, what });
   return Date.now() - start;
 };
 
-describe('leases in NATS KV', () => {
+/**
+ * A fresh NATS namespace for the enclosing describe block, and connections in it (all closed,
+ * and the namespace's buckets deleted, after the block).
+ */
+function leaseConnections() {
   let ns: TestNamespace;
   const conns: Messaging[] = [];
-  const connect = async (name: string) => {
-    const m = await Messaging.connect({ servers: [ns.natsUrl], namespace: ns.prefix, name, requestTimeoutMs: 1000 });
-    conns.push(m);
-    return m;
-  };
-
   beforeAll(() => {
     ns = createTestNamespace();
   });
@@ -32,6 +28,20 @@ describe('leases in NATS KV', () => {
     await Promise.all(conns.map((c) => c.close()));
     await ns.cleanup();
   });
+  return {
+    ns: () => ns,
+    /** The first connection opened in this block. */
+    first: () => conns[0]!,
+    connect: async (name: string) => {
+      const m = await Messaging.connect({ servers: [ns.natsUrl], namespace: ns.prefix, name, requestTimeoutMs: 1000 });
+      conns.push(m);
+      return m;
+    },
+  };
+}
+
+describe('leases in NATS KV', () => {
+  const { connect, ...lease } = leaseConnections();
 
   it('elects exactly one leader and runs its loop only while it leads', async () => {
     const running = new Set<string>();
@@ -43,7 +53,7 @@ describe('leases in NATS KV', () => {
     const a = new LeaderElection(await connect('a'), { role: 'relay', memberId: 'a', ttlMs: TTL, onLead });
     const b = new LeaderElection(await connect('b'), { role: 'relay', memberId: 'b', ttlMs: TTL, onLead });
     await Promise.all([a.start(), b.start()]);
-    await until(() => a.isLeader || b.isLeader, 2000);
+    await eventually(() => a.isLeader || b.isLeader, { timeoutMs: 2000, what: 'a or b leads' });
     expect([a.isLeader, b.isLeader].filter(Boolean)).toHaveLength(1);
     expect(running.size).toBe(1);
     const leader = a.isLeader ? a : b;
@@ -52,7 +62,7 @@ describe('leases in NATS KV', () => {
 
     // A leader that stops cleanly hands over at once.
     await leader.stop();
-    const took = await until(() => follower.isLeader, 2000);
+    const took = await timeUntil(() => follower.isLeader, 2000, 'follower leads');
     expect(took).toBeLessThan(1000);
     expect(follower.term!).toBeGreaterThan(firstTerm);
     expect([...running]).toEqual([follower.memberId]);
@@ -64,13 +74,13 @@ describe('leases in NATS KV', () => {
     const conn = await connect('crash');
     const a = new LeaderElection(conn, { role: 'reconciler', memberId: 'a', ttlMs: TTL });
     await a.start();
-    await until(() => a.isLeader, 2000);
+    await eventually(() => a.isLeader, { timeoutMs: 2000, what: 'a leads' });
     const b = new LeaderElection(await connect('b2'), { role: 'reconciler', memberId: 'b', ttlMs: TTL });
     await b.start();
     expect(b.isLeader).toBe(false);
     // The leader's connection dies (as with kill -9): nobody deletes the key; it expires.
     await conn.nc.close();
-    const took = await until(() => b.isLeader, 3000);
+    const took = await timeUntil(() => b.isLeader, 3000, 'b leads');
     expect(took).toBeLessThan(2000);
     await b.stop();
   });
@@ -79,16 +89,16 @@ describe('leases in NATS KV', () => {
     const a = new LeaderElection(await connect('ha'), { role: 'autoscaler', memberId: 'a', ttlMs: TTL });
     const b = new LeaderElection(await connect('hb'), { role: 'autoscaler', memberId: 'b', ttlMs: TTL });
     await a.start();
-    await until(() => a.isLeader, 2000);
+    await eventually(() => a.isLeader, { timeoutMs: 2000, what: 'a leads' });
     await b.start();
-    const view = await readLeadership(conns[0]!, TTL);
+    const view = await readLeadership(lease.first(), TTL);
     const role = view.find((r) => r.role === 'autoscaler');
     expect(role?.leader).toBe('a');
     expect(role?.members).toEqual(['a', 'b']);
     expect(await a.handover('b')).toBe(true);
-    await until(() => b.isLeader, 2000);
+    await eventually(() => b.isLeader, { timeoutMs: 2000, what: 'b leads' });
     expect(a.isLeader).toBe(false);
-    const after = (await readLeadership(conns[0]!, TTL)).find((r) => r.role === 'autoscaler');
+    const after = (await readLeadership(lease.first(), TTL)).find((r) => r.role === 'autoscaler');
     expect(after?.leader).toBe('b');
     expect(after!.term!).toBeGreaterThan(role!.term!);
     await Promise.all([a.stop(), b.stop()]);
@@ -96,13 +106,7 @@ describe('leases in NATS KV', () => {
 });
 
 describe('leases that hold under load and terms that only grow', () => {
-  let ns: TestNamespace;
-  const conns: Messaging[] = [];
-  const connect = async (name: string) => {
-    const m = await Messaging.connect({ servers: [ns.natsUrl], namespace: ns.prefix, name, requestTimeoutMs: 1000 });
-    conns.push(m);
-    return m;
-  };
+  const { connect, ...lease } = leaseConnections();
   /** Keeps this thread busy, as a long synchronous batch or a GC pause would. */
   const blockEventLoop = (ms: number) => {
     const end = Date.now() + ms;
@@ -110,28 +114,21 @@ describe('leases that hold under load and terms that only grow', () => {
       /* busy */
     }
   };
-  beforeAll(() => {
-    ns = createTestNamespace();
-  });
-  afterAll(async () => {
-    await Promise.all(conns.map((c) => c.close()));
-    await ns.cleanup();
-  });
 
   it('a leader whose event loop is blocked for longer than its lease keeps it when the lease is kept from a worker thread (finding: leases a busy event loop cannot renew)', async () => {
     // The follower campaigns from its own worker thread, so this thread's stall does not stop it.
     const inProcess = new LeaderElection(await connect('busy-a'), { role: 'busy-in-process', memberId: 'a', ttlMs: TTL });
     const follower1 = new LeaderElection(await connect('busy-b'), { role: 'busy-in-process', memberId: 'b', ttlMs: TTL, isolated: true });
     await inProcess.start();
-    await until(() => inProcess.isLeader, 2000);
+    await eventually(() => inProcess.isLeader, { timeoutMs: 2000, what: 'inProcess leads' });
     await follower1.start();
     blockEventLoop(3 * TTL);
-    await until(() => follower1.isLeader && !inProcess.isLeader, 6000);
+    await eventually(() => follower1.isLeader && !inProcess.isLeader, { timeoutMs: 6000, what: 'follower1 leads, inProcess no longer' });
 
     const isolated = new LeaderElection(await connect('busy-c'), { role: 'busy-isolated', memberId: 'c', ttlMs: TTL, isolated: true });
     const follower2 = new LeaderElection(await connect('busy-d'), { role: 'busy-isolated', memberId: 'd', ttlMs: TTL, isolated: true });
     await isolated.start();
-    await until(() => isolated.isLeader, 3000);
+    await eventually(() => isolated.isLeader, { timeoutMs: 3000, what: 'isolated leads' });
     await follower2.start();
     const term = isolated.term;
     blockEventLoop(3 * TTL);
@@ -146,15 +143,15 @@ describe('leases that hold under load and terms that only grow', () => {
     const m = await connect('epochs');
     const first = new LeaderElection(m, { role: 'reconciler', memberId: 'a', ttlMs: TTL, newEpoch });
     await first.start();
-    await until(() => first.isLeader, 2000);
+    await eventually(() => first.isLeader, { timeoutMs: 2000, what: 'first leads' });
     const before = first.term!;
     await first.stop();
     // NATS loses its JetStream data (another cluster, a store restored): the bucket starts over.
     const jsm = await m.jsm();
-    await jsm.streams.delete(`KV_${ns.ns.bucket('flotilla_leases')}`);
+    await jsm.streams.delete(`KV_${lease.ns().ns.bucket('flotilla_leases')}`);
     const second = new LeaderElection(m, { role: 'reconciler', memberId: 'b', ttlMs: TTL, newEpoch });
     await second.start();
-    await until(() => second.isLeader, 2000);
+    await eventually(() => second.isLeader, { timeoutMs: 2000, what: 'second leads' });
     expect(second.term!).toBeGreaterThan(before);
     await second.stop();
   });
@@ -165,12 +162,12 @@ describe('leases that hold under load and terms that only grow', () => {
     const m = await connect('wiped');
     const a = new LeaderElection(m, { role: 'failure-detector', memberId: 'a', ttlMs: TTL, newEpoch });
     await a.start();
-    await until(() => a.isLeader, 2000);
+    await eventually(() => a.isLeader, { timeoutMs: 2000, what: 'a leads' });
     const before = a.term!;
     const jsm = await m.jsm();
-    for (const bucket of ['flotilla_leases', 'flotilla_members', 'flotilla_lease_epochs']) await jsm.streams.delete(`KV_${ns.ns.bucket(bucket)}`);
+    for (const bucket of ['flotilla_leases', 'flotilla_members', 'flotilla_lease_epochs']) await jsm.streams.delete(`KV_${lease.ns().ns.bucket(bucket)}`);
     // The same process, the same bucket handles: they provision the buckets again and campaign on.
-    await until(() => a.isLeader && a.term! > before, 5000);
+    await eventually(() => a.isLeader && a.term! > before, { timeoutMs: 5000, what: 'a leads under a term above the one before the wipe' });
     expect(Math.floor(a.term! / 2 ** 32)).toBeGreaterThan(Math.floor(before / 2 ** 32));
     const view = await readLeadership(m, TTL);
     expect(view.find((r) => r.role === 'failure-detector')?.leader).toBe('a');
@@ -179,20 +176,7 @@ describe('leases that hold under load and terms that only grow', () => {
 });
 
 describe('handing a role over from any process', () => {
-  let ns: TestNamespace;
-  const conns: Messaging[] = [];
-  const connect = async (name: string) => {
-    const m = await Messaging.connect({ servers: [ns.natsUrl], namespace: ns.prefix, name, requestTimeoutMs: 1000 });
-    conns.push(m);
-    return m;
-  };
-  beforeAll(() => {
-    ns = createTestNamespace();
-  });
-  afterAll(async () => {
-    await Promise.all(conns.map((c) => c.close()));
-    await ns.cleanup();
-  });
+  const { connect } = leaseConnections();
 
   it('makes the holder stand down and the named member adopt the lease with a higher term', async () => {
     const led: string[] = [];
@@ -205,14 +189,14 @@ describe('handing a role over from any process', () => {
     const b = new LeaderElection(await connect('hb'), { role: 'failure-detector', memberId: 'registry-b', ttlMs: TTL, onLead });
     const c = new LeaderElection(await connect('hc'), { role: 'failure-detector', memberId: 'registry-c', ttlMs: TTL, onLead });
     await a.start();
-    await until(() => a.isLeader, 2000);
+    await eventually(() => a.isLeader, { timeoutMs: 2000, what: 'a leads' });
     await Promise.all([b.start(), c.start()]);
     const firstTerm = a.term!;
     // A third connection that holds no lease at all (as a registry replica answering the API).
     const outsider = await connect('outsider');
     const written = await handoverRole(outsider, 'failure-detector', 'registry-c', { ttlMs: TTL });
     expect(written).toMatchObject({ holder: 'registry-a', handoverTo: 'registry-c' });
-    const took = await until(() => c.isLeader && !a.isLeader, 3000);
+    const took = await timeUntil(() => c.isLeader && !a.isLeader, 3000, 'c leads, a no longer');
     expect(took).toBeLessThan(2000);
     expect(b.isLeader).toBe(false);
     expect(c.term!).toBeGreaterThan(firstTerm);
@@ -226,7 +210,7 @@ describe('handing a role over from any process', () => {
     const m = await connect('refusals');
     const a = new LeaderElection(m, { role: 'drain-completion', memberId: 'registry-a', ttlMs: TTL });
     await a.start();
-    await until(() => a.isLeader, 2000);
+    await eventually(() => a.isLeader, { timeoutMs: 2000, what: 'a leads' });
     const unknown = await handoverRole(m, 'drain-completion', 'nobody', { ttlMs: TTL }).catch((e: unknown) => e);
     expect(unknown).toBeInstanceOf(NotFoundError);
     await a.stop();

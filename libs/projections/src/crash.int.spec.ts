@@ -6,7 +6,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { createEventStore, type EventStore, type NewEvent } from '@flotilla/eventstore';
-import { createTestDatabase, createTestNamespace, type TestDatabase, type TestNamespace } from '@flotilla/testing';
+import { createTestDatabase, createTestNamespace, eventually, type TestDatabase, type TestNamespace } from '@flotilla/testing';
 import { createReadModelOrm, migrateReadModels } from './orm.js';
 import { EVENTS_STREAM, POSITION_HEADER } from './relay.js';
 import { meta } from './testing/fixtures.js';
@@ -78,13 +78,16 @@ describe('crashes (processes killed with SIGKILL at random moments)', () => {
     }
     const last = await startChild(['projector', db.url]);
     const head = await store.headPosition();
-    const until = Date.now() + 30_000;
-    while (Date.now() < until) {
-      const { rows } = await pool.query(`SELECT position FROM projection_checkpoints WHERE name = 'crash_counters'`);
-      if (rows[0] && BigInt(rows[0].position) === head) break;
-      await new Promise((r) => setTimeout(r, 100));
+    try {
+      await eventually(async () => (await pool.query(`SELECT position FROM projection_checkpoints WHERE name = 'crash_counters'`)).rows[0], {
+        until: (row) => row !== undefined && BigInt(row.position) === head,
+        timeoutMs: 30_000,
+        intervalMs: 100,
+        what: `the crash_counters checkpoint at the head (${head})`,
+      });
+    } finally {
+      last.kill('SIGKILL');
     }
-    last.kill('SIGKILL');
     const { rows } = await pool.query('SELECT id, count FROM crash_counters ORDER BY id');
     expect(rows).toHaveLength(STREAMS);
     expect(rows.every((r) => r.count === PER_STREAM)).toBe(true);
@@ -100,14 +103,17 @@ describe('crashes (processes killed with SIGKILL at random moments)', () => {
     const nc = await connect({ servers: ns.natsUrl });
     const jsm = await jetstreamManager(nc);
     const stream = ns.ns.stream(EVENTS_STREAM);
-    const until = Date.now() + 30_000;
-    while (Date.now() < until) {
-      const info = await jsm.streams.info(stream).catch(() => undefined);
-      if (info && info.state.messages >= total) break;
-      await new Promise((r) => setTimeout(r, 100));
+    try {
+      await eventually(async () => (await jsm.streams.info(stream).catch(() => undefined))?.state.messages, {
+        until: (messages) => messages !== undefined && messages >= total,
+        timeoutMs: 30_000,
+        intervalMs: 100,
+        what: `${total} events on JetStream`,
+      });
+      await new Promise((r) => setTimeout(r, 300));
+    } finally {
+      last.kill('SIGKILL');
     }
-    await new Promise((r) => setTimeout(r, 300));
-    last.kill('SIGKILL');
     const info = await jsm.streams.info(stream);
     expect(info.state.messages).toBe(total);
     const positions: bigint[] = [];

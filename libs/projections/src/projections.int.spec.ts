@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { createEventStore, type EventStore } from '@flotilla/eventstore';
-import { createTestDatabase, type TestDatabase } from '@flotilla/testing';
+import { createTestDatabase, eventually, type TestDatabase } from '@flotilla/testing';
 import { MIGRATIONS, TENANT_READER_ROLE, TENANT_TABLES } from './migrations/index.js';
 import { createReadModelOrm, migrateReadModels, type ReadModelOrm } from './orm.js';
 import { checkpointLocks, lockCheckpoints, readCheckpoint } from './checkpoints.js';
@@ -26,17 +26,6 @@ const TABLES: Record<string, string> = {
   cluster_events: 'position',
   api_keys: 'id',
 };
-
-/** Polls until `ok`; a timeout fails loudly instead of letting the test assert on a stale value. */
-async function waitFor<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (ok(v)) return v;
-    if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x))}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('migrations', () => {
   let db: TestDatabase;
@@ -88,19 +77,21 @@ describe('projector', () => {
     await db.drop();
   });
 
+  /** Every projection's checkpoint has reached `position`. */
+  const checkpointsAt = (position: bigint) =>
+    eventually(async () => Promise.all(ALL_PROJECTIONS.map((p) => readCheckpoint(pool, p.name))), { until: (cps) => cps.every((c) => c >= position), timeoutMs: 30_000, what: `every checkpoint at ${position}` });
   /** Every projection has applied everything stored so far. */
   const settled = async () => {
     const events = await store.readAll({});
-    const last = events[events.length - 1]!.position;
-    await waitFor(async () => Promise.all(ALL_PROJECTIONS.map((p) => readCheckpoint(pool, p.name))), (cps) => cps.every((c) => c >= last));
+    await checkpointsAt(events[events.length - 1]!.position);
   };
 
   it('projects a cluster lifecycle into clusters, agents and the audit trail, live', async () => {
     for (const batch of clusterLifecycle('c-1', 2)) await store.append('cluster-c-1', batch, { expectedRevision: 'any' });
     await settled();
-    const cluster = await waitFor(
+    const cluster = await eventually(
       async () => (await pool.query('SELECT * FROM clusters WHERE id = $1', ['c-1'])).rows[0],
-      (r) => r?.name === 'Renamed',
+      { until: (r) => r?.name === 'Renamed', timeoutMs: 30_000, what: 'cluster c-1 renamed' },
     );
     expect(cluster).toMatchObject({ status: 'scaling_up', target_workers: 3, max_workers: 12, tenant_id: 'acme', blueprint_id: 'marketing-v1' });
     const agents = (await pool.query('SELECT id, state, node_id, role FROM cluster_agents WHERE cluster_id = $1 ORDER BY ordinal', ['c-1'])).rows;
@@ -111,9 +102,9 @@ describe('projector', () => {
     };
     expect({ agents: agents.length, ...(agents.length === 3 ? {} : diagnostics) }).toEqual({ agents: 3 });
     expect(agents.every((a) => a.state === 'idle' && a.node_id === 'node-1')).toBe(true);
-    const events = await waitFor(
+    const events = await eventually(
       async () => (await pool.query('SELECT type, actor, severity FROM cluster_events WHERE cluster_id = $1 ORDER BY position', ['c-1'])).rows,
-      (r) => r.length === 14,
+      { until: (r) => r.length === 14, timeoutMs: 30_000, what: '14 audit events of c-1' },
     );
     expect(events[0]).toEqual({ type: 'ClusterCreated', actor: 'alice', severity: 'info' });
     expect(events.at(-1)).toEqual({ type: 'ClusterUpdated', actor: 'bob', severity: 'info' });
@@ -122,14 +113,14 @@ describe('projector', () => {
   it('projects nodes and placements', async () => {
     for (const batch of nodeEvents('node-7')) await store.append('node-node-7', batch, { expectedRevision: 'any' });
     await settled();
-    const node = await waitFor(
+    const node = await eventually(
       async () => (await pool.query('SELECT status, agents FROM cluster_nodes WHERE id = $1', ['node-7'])).rows[0],
-      (r) => r?.status === 'offline' && r.agents.length === 0,
+      { until: (r) => r?.status === 'offline' && r.agents.length === 0, timeoutMs: 30_000, what: 'node-7 offline without agents' },
     );
     expect(node).toEqual({ status: 'offline', agents: [] });
-    const placement = await waitFor(
+    const placement = await eventually(
       async () => (await pool.query('SELECT status, node_id FROM placements WHERE agent_id = $1', ['a-1'])).rows[0],
-      (r) => r?.status === 'released',
+      { until: (r) => r?.status === 'released', timeoutMs: 30_000, what: "a-1's placement released" },
     );
     expect(placement).toEqual({ status: 'released', node_id: 'node-7' });
   });
@@ -137,7 +128,7 @@ describe('projector', () => {
   it('keeps every checkpoint in step with what it applied', async () => {
     const events = await store.readAll({});
     const last = events[events.length - 1]!.position;
-    await waitFor(async () => Promise.all(ALL_PROJECTIONS.map((p) => readCheckpoint(pool, p.name))), (cps) => cps.every((c) => c >= last));
+    await checkpointsAt(last);
     for (const p of ALL_PROJECTIONS) expect(await readCheckpoint(pool, p.name)).toBe(last);
   });
 
@@ -178,7 +169,7 @@ describe('projector', () => {
     }));
     last = (await store.append('cluster-c-2', renames, { expectedRevision: 'any' })).lastPosition;
     // headPosition() can lag while another writer holds the snapshot's xmin: wait for the last append itself.
-    await waitFor(async () => Promise.all(ALL_PROJECTIONS.map((p) => readCheckpoint(pool, p.name))), (cps) => cps.every((c) => c >= last));
+    await checkpointsAt(last);
     const before = Object.fromEntries(await Promise.all(Object.entries(TABLES).map(async ([t, k]) => [t, await tableHash(pool, t, k)])));
     // Small pages (row-by-row paths) and whole-log pages (COPY for the audit trail) alike.
     for (const batchSize of [7, 10_000]) {
@@ -195,7 +186,7 @@ describe('projector', () => {
     expect(before['cluster_agents']!.rows).toBeGreaterThan(20);
     // The live loop carries on after a rebuild.
     for (const batch of clusterLifecycle('c-after', 1)) await store.append('cluster-c-after', batch, { expectedRevision: 'any' });
-    const row = await waitFor(async () => (await pool.query('SELECT name FROM clusters WHERE id = $1', ['c-after'])).rows[0], (r) => r?.name === 'Renamed');
+    const row = await eventually(async () => (await pool.query('SELECT name FROM clusters WHERE id = $1', ['c-after'])).rows[0], { until: (r) => r?.name === 'Renamed', timeoutMs: 30_000, what: 'cluster c-after renamed' });
     expect(row?.name).toBe('Renamed');
     expect(clustersProjection.name).toBe('clusters');
     expect(clusterAgentsProjection.handles.has('AgentStarted')).toBe(true);

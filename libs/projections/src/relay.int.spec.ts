@@ -3,7 +3,7 @@ import type { JetStreamClient } from '@nats-io/jetstream';
 import pg from 'pg';
 import { createEventStore, type EventStore, type StoredEvent } from '@flotilla/eventstore';
 import { Messaging } from '@flotilla/messaging';
-import { createTestDatabase, createTestNamespace, type TestDatabase, type TestNamespace } from '@flotilla/testing';
+import { createTestDatabase, createTestNamespace, eventually, type TestDatabase, type TestNamespace } from '@flotilla/testing';
 import { createReadModelOrm, migrateReadModels } from './orm.js';
 import { EventRelay, POSITION_HEADER } from './relay.js';
 import { meta } from './testing/fixtures.js';
@@ -66,11 +66,13 @@ describe('relay', () => {
     const relay = new EventRelay(messaging, store, pool, { batchSize: 5 });
     const running = relay.run(controller.signal).catch(() => undefined);
     const jsm = await messaging.jsm();
-    const until = Date.now() + 10_000;
-    while (Date.now() < until && (await jsm.streams.info(relay.streamName)).state.messages < written.length) await new Promise((r) => setTimeout(r, 50));
-    await new Promise((r) => setTimeout(r, 200));
-    controller.abort();
-    await running;
+    try {
+      await eventually(async () => (await jsm.streams.info(relay.streamName)).state.messages, { until: (messages) => messages >= written.length, timeoutMs: 10_000, intervalMs: 50, what: `${written.length} events on JetStream` });
+      await new Promise((r) => setTimeout(r, 200));
+    } finally {
+      controller.abort();
+      await running;
+    }
 
     const info = await jsm.streams.info(relay.streamName);
     const stored: { id: string; position: bigint }[] = [];
@@ -89,11 +91,13 @@ describe('relay', () => {
     await jsm.streams.delete(relay.streamName);
     const controller = new AbortController();
     const running = relay.run(controller.signal).catch(() => undefined);
-    const until = Date.now() + 10_000;
     const count = async () => (await jsm.streams.info(relay.streamName).catch(() => undefined))?.state.messages ?? 0;
-    while (Date.now() < until && (await count()) < before) await new Promise((r) => setTimeout(r, 50));
-    controller.abort();
-    await running;
+    try {
+      await eventually(count, { until: (messages) => messages >= before, timeoutMs: 10_000, intervalMs: 50, what: `the ${before} events on JetStream again` });
+    } finally {
+      controller.abort();
+      await running;
+    }
     expect(await count()).toBe(before);
   });
 });

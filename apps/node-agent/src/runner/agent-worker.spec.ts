@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { eventually } from '@flotilla/testing';
 import {
   RuleViolationError,
   UnavailableError,
@@ -88,13 +89,6 @@ const worker = (
     ...(workingEveryMs ? { workingEveryMs } : {}),
   });
 };
-const until = async (cond: () => boolean, ms = 3000) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
 
 describe('AgentWorker', () => {
   it('runs tasks within its own and the node’s concurrency limits and acks their results', async () => {
@@ -111,7 +105,7 @@ describe('AgentWorker', () => {
     }, 2);
     a.start();
     b.start();
-    await until(() => source.handled.length === 6);
+    await eventually(() => source.handled.length === 6, { timeoutMs: 3000, intervalMs: 5, what: 'all 6 tasks handled' });
     clearInterval(probe);
     expect(source.handled.every((h) => h.outcome === 'ack')).toBe(true);
     expect(peakNode).toBeLessThanOrEqual(3);
@@ -141,7 +135,7 @@ describe('AgentWorker', () => {
     waiting.start();
     await new Promise((r) => setTimeout(r, 20));
     working.start();
-    await until(() => busy.handled.length === 5, 2000);
+    await eventually(() => busy.handled.length === 5, { timeoutMs: 2000, intervalMs: 5, what: "the busy agent's 5 tasks handled" });
     await Promise.all([waiting.stop('test', 100), working.stop('test', 100)]);
     expect(slots.free).toBe(1);
   });
@@ -151,7 +145,7 @@ describe('AgentWorker', () => {
     source.add(1);
     const w = worker(source, new Slots(1), 'fail');
     w.start();
-    await until(() => source.handled.length === 1);
+    await eventually(() => source.handled.length === 1, { timeoutMs: 3000, intervalMs: 5, what: 'the task handled' });
     await w.stop('test', 100);
     const [h] = source.handled;
     expect(h).toMatchObject({ outcome: 'nak' });
@@ -167,7 +161,7 @@ describe('AgentWorker', () => {
     source.add(1);
     const w = worker(source, new Slots(1), 'sleep', 120, 1, 25);
     w.start();
-    await until(() => source.handled.length === 1);
+    await eventually(() => source.handled.length === 1, { timeoutMs: 3000, intervalMs: 5, what: 'the task handled' });
     await w.stop('test', 100);
     expect(source.handled[0]!.working).toBeGreaterThanOrEqual(3);
   });
@@ -177,7 +171,7 @@ describe('AgentWorker', () => {
     source.add(2);
     const w = worker(source, new Slots(4), 'sleep', 80, 2);
     w.start();
-    await until(() => w.inFlight === 2);
+    await eventually(() => w.inFlight === 2, { timeoutMs: 3000, intervalMs: 5, what: '2 in flight' });
     source.add(5);
     await w.stop('drained', 1000);
     expect(source.handled.map((h) => h.outcome)).toEqual(['ack', 'ack']);
@@ -189,7 +183,7 @@ describe('AgentWorker', () => {
     source.add(1);
     const w = worker(source, new Slots(1), 'sleep', 5000, 1);
     w.start();
-    await until(() => w.inFlight === 1);
+    await eventually(() => w.inFlight === 1, { timeoutMs: 3000, intervalMs: 5, what: '1 in flight' });
     const started = Date.now();
     await w.stop('shutting down', 50);
     expect(Date.now() - started).toBeLessThan(1000);

@@ -13,6 +13,7 @@ import type { Messaging } from '@flotilla/messaging';
 import {
   createTestDatabase,
   createTestNamespace,
+  eventually,
   type TestDatabase,
   type TestNamespace,
 } from '@flotilla/testing';
@@ -21,7 +22,6 @@ import { NodeDirectory } from '../nodes/node-directory.js';
 import {
   startRegistryReplica,
   testClient,
-  until,
   type RegistryReplica,
 } from '../testing/registry-harness.js';
 import { PlacementService } from './placement.service.js';
@@ -130,12 +130,11 @@ describe('concurrent placements on two replicas never overbook a node', () => {
     expect(fill.assignments).toHaveLength(10);
     // Both replicas see the same nearly full fleet (2 slots left) before they decide.
     for (const replica of [a, b]) {
-      await until(
+      await eventually(
         () =>
           [...replica.get(NodeDirectory).entries()].reduce((n, e) => n + e.state.used.agents, 0) ===
           10,
-        5000,
-        `${replica.instanceId} caught up`,
+        { timeoutMs: 5000, what: `${replica.instanceId} caught up` },
       );
     }
     const ctx = systemContext('test');
@@ -172,13 +171,12 @@ describe('concurrent placements on two replicas never overbook a node', () => {
     const load = await recordedLoad();
     for (const id of NODES) expect(load[id]).toBe(MAX_AGENTS);
     for (const replica of [a, b]) {
-      await until(
+      await eventually(
         () =>
           [...replica.get(NodeDirectory).entries()].every(
             (e) => e.reserved.size === 0 && e.state.used.agents === MAX_AGENTS,
           ),
-        5000,
-        `${replica.instanceId} settled`,
+        { timeoutMs: 5000, what: `${replica.instanceId} settled` },
       );
     }
   });

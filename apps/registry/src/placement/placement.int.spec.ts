@@ -5,13 +5,13 @@ import type { Messaging } from '@flotilla/messaging';
 import {
   createTestDatabase,
   createTestNamespace,
+  eventually,
   type TestDatabase,
   type TestNamespace,
 } from '@flotilla/testing';
 import {
   startRegistryReplica,
   testClient,
-  until,
   type RegistryReplica,
 } from '../testing/registry-harness.js';
 
@@ -93,13 +93,12 @@ describe('registry: nodes and placement (real NATS and PostgreSQL)', () => {
     });
     await register('node-b', 'zone-b');
     await register('node-c', 'zone-c');
-    const listed = await until(
+    const listed = await eventually(
       async () => {
         const l = await client.request(r.listNodes, {});
         return l.nodes.every((n) => n.usage !== null) && l;
       },
-      3000,
-      'heartbeats seen',
+      { timeoutMs: 3000, what: 'heartbeats seen' },
     );
     expect(listed.total).toBe(3);
     expect(listed.nodes.map((n) => n.id)).toEqual(['node-a', 'node-b', 'node-c']);

@@ -12,6 +12,7 @@ import { createReadModelOrm, type ReadModelOrm } from '@flotilla/projections';
 import {
   createTestDatabase,
   createTestNamespace,
+  eventually,
   type TestDatabase,
   type TestNamespace,
 } from '@flotilla/testing';
@@ -19,7 +20,6 @@ import { FENCE } from '../infrastructure/tokens.js';
 import {
   startRegistryReplica,
   testClient,
-  until,
   type RegistryReplica,
 } from '../testing/registry-harness.js';
 import { FAILURE_DETECTOR_ROLE, FailureDetector } from './failure-detector.js';
@@ -119,27 +119,23 @@ describe('registry singletons: failure detection, fencing, drain completion, res
     for (const x of placed.assignments)
       await clusterWants(x.agent_id, 'cluster-fd', x.node_id, 'idle');
     expect(placed.assignments.find((x) => x.agent_id === 'agent-fd-3')?.node_id).toBe('node-3');
-    await until(
+    await eventually(
       () => a.get(SingletonLoops).leading.includes(FAILURE_DETECTOR_ROLE),
-      5000,
-      'failure detector elected',
+      { timeoutMs: 5000, what: 'failure detector elected' },
     );
-    await until(
+    await eventually(
       async () => (await client.request(r.getNode, { id: 'node-3' })).usage !== null,
-      3000,
-      'node-3 heard from',
+      { timeoutMs: 3000, what: 'node-3 heard from' },
     );
     alive.delete('node-3');
     const silentFrom = lastSent.get('node-3')!;
-    const suspected = await until(
+    const suspected = await eventually(
       async () => (await nodeEvents('node-3', 'NodeSuspected'))[0],
-      4000,
-      'NodeSuspected',
+      { timeoutMs: 4000, what: 'NodeSuspected' },
     );
-    const offline = await until(
+    const offline = await eventually(
       async () => (await nodeEvents('node-3', 'NodeWentOffline'))[0],
-      5000,
-      'NodeWentOffline',
+      { timeoutMs: 5000, what: 'NodeWentOffline' },
     );
     const suspectAfter = Date.parse(String(suspected.data['at'])) - silentFrom;
     const offlineAfter = Date.parse(String(offline.data['at'])) - silentFrom;
@@ -155,10 +151,9 @@ describe('registry singletons: failure detection, fencing, drain completion, res
     // The other nodes kept beating: nothing happened to them.
     expect(await nodeEvents('node-1', 'NodeSuspected')).toEqual([]);
     alive.set('node-3', []);
-    await until(
+    await eventually(
       async () => (await nodeEvents('node-3', 'NodeRecovered'))[0],
-      3000,
-      'NodeRecovered',
+      { timeoutMs: 3000, what: 'NodeRecovered' },
     );
     expect((await client.request(r.getNode, { id: 'node-3' })).status).toBe('online');
   });
@@ -192,10 +187,9 @@ describe('registry singletons: failure detection, fencing, drain completion, res
     const deposed = new AbortController();
     // A leader with a term that is the highest so far starts (its election admission passes)...
     const run = detector.run(deposed.signal, deposedTerm).catch((e: unknown) => e);
-    await until(
+    await eventually(
       async () => await fence.admit(FAILURE_DETECTOR_ROLE, deposedTerm).then(() => true),
-      2000,
-      'deposed leader admitted',
+      { timeoutMs: 2000, what: 'deposed leader admitted' },
     );
     // ...then a successor is elected and admits its higher term, while the first one still runs.
     await fence.admit(FAILURE_DETECTOR_ROLE, deposedTerm + 1);
@@ -268,10 +262,9 @@ describe('registry singletons: failure detection, fencing, drain completion, res
       ],
       { expectedRevision: registered!.revision },
     );
-    const drained = await until(
+    const drained = await eventually(
       async () => (await nodeEvents('node-old', 'NodeDrained'))[0],
-      5000,
-      'NodeDrained',
+      { timeoutMs: 5000, what: 'NodeDrained' },
     );
     expect(drained.metadata).toMatchObject({ actor: 'drain-completion' });
     expect((await client.request(r.getNode, { id: 'node-old' })).status).toBe('drained');
@@ -301,21 +294,19 @@ describe('registry singletons: failure detection, fencing, drain completion, res
     const term = (await readLeadership(client, 900)).find(
       (x) => x.role === 'reservation-reaper',
     )!.term!;
-    await until(
+    await eventually(
       async () =>
         (await nodeEvents(nodeOf['agent-lost']!, 'AgentReleased')).some(
           (e) => e.data['agentId'] === 'agent-lost',
         ),
-      8000,
-      'agent-lost released',
+      { timeoutMs: 8000, what: 'agent-lost released' },
     );
-    await until(
+    await eventually(
       async () =>
         (await nodeEvents(nodeOf['agent-failed']!, 'AgentReleased')).some(
           (e) => e.data['agentId'] === 'agent-failed',
         ),
-      8000,
-      'agent-failed released',
+      { timeoutMs: 8000, what: 'agent-failed released' },
     );
     // Another sweep changes nothing for the confirmed ones.
     expect(await reaper.sweep(term)).toEqual([]);
@@ -333,14 +324,13 @@ describe('registry singletons: failure detection, fencing, drain completion, res
   it('lists every role with its leader and members, hands a role over, and a second replica takes over within 2 s of a stop', async () => {
     const b = await startRegistryReplica(env, 'registry-b');
     try {
-      const view = await until(
+      const view = await eventually(
         async () => {
           const l = await client.request(r.leadership, {});
           const fd = l.roles.find((x) => x.role === FAILURE_DETECTOR_ROLE);
           return fd?.members.length === 2 && l;
         },
-        5000,
-        'both replicas are members',
+        { timeoutMs: 5000, what: 'both replicas are members' },
       );
       expect(view.roles.map((x) => x.role)).toEqual(
         expect.arrayContaining([
@@ -358,12 +348,11 @@ describe('registry singletons: failure detection, fencing, drain completion, res
         member_id: 'registry-b',
       });
       expect(after.roles.find((x) => x.role === FAILURE_DETECTOR_ROLE)?.leader).toBeDefined();
-      await until(
+      await eventually(
         () =>
           b.get(SingletonLoops).leading.includes(FAILURE_DETECTOR_ROLE) &&
           !a.get(SingletonLoops).leading.includes(FAILURE_DETECTOR_ROLE),
-        3000,
-        'handover done',
+        { timeoutMs: 3000, what: 'handover done' },
       );
       const handed = (await client.request(r.leadership, {})).roles.find(
         (x) => x.role === FAILURE_DETECTOR_ROLE,
@@ -373,10 +362,9 @@ describe('registry singletons: failure detection, fencing, drain completion, res
 
       const stoppedAt = Date.now();
       await b.close();
-      await until(
+      await eventually(
         () => a.get(SingletonLoops).leading.includes(FAILURE_DETECTOR_ROLE),
-        3000,
-        'registry-a leads again',
+        { timeoutMs: 3000, what: 'registry-a leads again' },
       );
       expect(Date.now() - stoppedAt).toBeLessThan(2000);
     } finally {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { FencedOutError, UnavailableError } from '@flotilla/domain';
-import { createTestDatabase, type TestDatabase } from '@flotilla/testing';
+import { createTestDatabase, eventually, type TestDatabase } from '@flotilla/testing';
 import pg from 'pg';
 import type { EventStore, StoredEvent } from '../event-store.port.js';
 import { createEventStore } from '../event-store.factory.js';
@@ -40,14 +40,16 @@ runEventStoreContract({
 
 /** Waits until some session of the test database sits in pg_sleep (a held-open append). */
 async function waitForSleepingAppend(admin: pg.Client): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const { rows } = await admin.query<{ n: string }>(
-      `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE 'SELECT pg_sleep%'`,
-    );
-    if (Number(rows[0]!.n) > 0) return;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  throw new Error('the held-open append never started');
+  // 1 s: the time 200 tries 5 ms apart took at the least.
+  await eventually(
+    async () => {
+      const { rows } = await admin.query<{ n: string }>(
+        `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE 'SELECT pg_sleep%'`,
+      );
+      return Number(rows[0]!.n) > 0;
+    },
+    { timeoutMs: 1_000, intervalMs: 5, what: 'the held-open append to start' },
+  );
 }
 
 function collect(store: EventStore, after: bigint, streams: readonly string[]) {
@@ -65,13 +67,14 @@ function collect(store: EventStore, after: bigint, streams: readonly string[]) {
   };
 }
 
-async function until(condition: () => boolean, timeoutMs: number): Promise<number> {
+/** Waits until the subscriber has received exactly `count` events; returns how long that took, in ms. */
+async function receivedCount(subscriber: { received: unknown[] }, count: number, timeoutMs: number): Promise<number> {
   const started = performance.now();
-  while (!condition()) {
-    if (performance.now() - started > timeoutMs)
-      throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
+  await eventually(() => subscriber.received.length === count, {
+    timeoutMs,
+    intervalMs: 2,
+    what: `${count} events at the subscriber`,
+  });
   return performance.now() - started;
 }
 
@@ -125,7 +128,7 @@ describe('PostgreSQL adapter', () => {
       await settled(store, early.lastPosition);
       const expected = [lateResult.events[0]!.id, early.events[0]!.id];
       expect((await store.readAll({ after: head })).map((e) => e.id)).toEqual(expected);
-      await until(() => subscriber.received.length === 2, 2_000);
+      await receivedCount(subscriber, 2, 2_000);
       expect(subscriber.received.map((e) => e.id)).toEqual(expected);
       expect(await store.headPosition()).toBe(early.lastPosition);
       await subscriber.stop();
@@ -147,7 +150,7 @@ describe('PostgreSQL adapter', () => {
       await new Promise((resolve) => setTimeout(resolve, 150));
       expect(subscriber.received).toEqual([]);
       await blocker.query('ROLLBACK'); // no notification follows a rollback
-      const waited = await until(() => subscriber.received.length === 1, 3_000);
+      const waited = await receivedCount(subscriber, 1, 3_000);
       expect(waited).toBeLessThan(1_000);
       await subscriber.stop();
     } finally {
@@ -167,11 +170,11 @@ describe('PostgreSQL adapter', () => {
       );
       expect(killed.rowCount).toBeGreaterThanOrEqual(1);
       await store.append('relisten-1', [newEvent('AfterKill')], { expectedRevision: 'no_stream' });
-      await until(() => subscriber.received.length === 1, 2_000);
+      await receivedCount(subscriber, 1, 2_000);
       await new Promise((resolve) => setTimeout(resolve, 300)); // the poll re-listens in the background
       const started = performance.now();
       await store.append('relisten-1', [newEvent('Live')], { expectedRevision: 0n });
-      await until(() => subscriber.received.length === 2, 2_000);
+      await receivedCount(subscriber, 2, 2_000);
       expect(performance.now() - started).toBeLessThan(150);
       await subscriber.stop();
     } finally {
@@ -300,11 +303,13 @@ describe('PostgreSQL adapter', () => {
       ]).catch(() => undefined);
       const written: StoredEvent[] = [];
       for (let i = 0; i < 60; i++) written.push(...(await store.append(`${i % 3 === 0 ? 'shareb' : 'sharea'}-${i % 4}`, [newEvent('Tick', { i })], { expectedRevision: 'any' })).events);
-      const until = Date.now() + 5000;
-      while (Date.now() < until && all.length < written.length) await new Promise((r) => setTimeout(r, 20));
-      await new Promise((r) => setTimeout(r, 100));
-      controller.abort();
-      await done;
+      try {
+        await eventually(() => all.length >= written.length, { timeoutMs: 5000, what: () => `${written.length} events at the unfiltered subscriber (has ${all.length})` });
+        await new Promise((r) => setTimeout(r, 100));
+      } finally {
+        controller.abort();
+        await done;
+      }
       const ids = (xs: StoredEvent[]) => xs.map((e) => e.id);
       expect(ids(all)).toEqual(ids(written));
       expect(ids(onlyA)).toEqual(ids(written.filter((e) => e.streamId.startsWith('sharea-'))));

@@ -8,6 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ConcurrencyError, ValidationError } from '@flotilla/domain';
+import { eventually } from '@flotilla/testing';
 import { v7 as uuidv7, version as uuidVersion } from 'uuid';
 import type {
   AppendResult,
@@ -68,19 +69,6 @@ function asRetry(result: AppendResult): NewEvent[] {
   return result.events.map((e) => ({ id: e.id, type: e.type, data: e.data, metadata: e.metadata }));
 }
 
-async function waitFor(
-  condition: () => boolean,
-  timeoutMs: number,
-  what: () => string,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
 /**
  * Waits until global readers can see `position` (read-your-writes). On PostgreSQL any write
  * transaction on the server, even another database's, briefly holds the visibility horizon back.
@@ -90,12 +78,11 @@ export async function settled(
   position: bigint,
   timeoutMs = 10_000,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while ((await store.headPosition()) < position) {
-    if (Date.now() > deadline)
-      throw new Error(`position ${position} not visible after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+  await eventually(async () => (await store.headPosition()) >= position, {
+    timeoutMs,
+    intervalMs: 5,
+    what: `position ${position} to be visible to readers`,
+  });
 }
 
 interface Consumer {
@@ -565,10 +552,9 @@ export function runEventStoreContract(target: ContractTarget, tuning: ContractTu
         };
         expectShapes(await reader.readStream(id));
         expectShapes((await reader.readAll({ after: head })).filter((e) => e.streamId === id));
-        await waitFor(
+        await eventually(
           () => consumer.received.length >= 3,
-          5_000,
-          () => `3 upcast events, got ${consumer.received.length}`,
+          { timeoutMs: 5_000, intervalMs: 5, what: () => `3 upcast events, got ${consumer.received.length}` },
         );
         await consumer.stop();
         expectShapes(consumer.received);
@@ -604,17 +590,15 @@ export function runEventStoreContract(target: ContractTarget, tuning: ContractTu
         const consumer = consume(subscription, (_e, count) => {
           if (count === 100) during = appendMany(200, 200);
         });
-        await waitFor(
+        await eventually(
           () => during !== undefined,
-          10_000,
-          () => 'catch-up to reach 100 events',
+          { timeoutMs: 10_000, intervalMs: 5, what: 'catch-up to reach 100 events' },
         );
         const after = await during!;
         const expected = [...before, ...after];
-        await waitFor(
+        await eventually(
           () => consumer.received.length >= expected.length,
-          10_000,
-          () => `${expected.length} events, got ${consumer.received.length}`,
+          { timeoutMs: 10_000, intervalMs: 5, what: () => `${expected.length} events, got ${consumer.received.length}` },
         );
         await new Promise((resolve) => setTimeout(resolve, 50));
         await consumer.stop();
@@ -682,10 +666,9 @@ export function runEventStoreContract(target: ContractTarget, tuning: ContractTu
             expectedRevision: 'any',
           });
           const eventId = result.events[0]!.id;
-          await waitFor(
+          await eventually(
             () => arrivals.has(eventId),
-            2_000,
-            () => `live event ${i}`,
+            { timeoutMs: 2_000, intervalMs: 5, what: `live event ${i}` },
           );
           latencies.push(arrivals.get(eventId)! - started);
           await new Promise((resolve) => setTimeout(resolve, 20));
@@ -741,10 +724,9 @@ export function runEventStoreContract(target: ContractTarget, tuning: ContractTu
         const consumer = consume(subscription, () => undefined);
         const late = (await store.append(`${c}-late`, [newEvent('Tick', { late: true })], { expectedRevision: 'any' })).events;
         const live = (await store.append(`${b}-late`, [newEvent('Tick', { late: true })], { expectedRevision: 'any' })).events;
-        await waitFor(
+        await eventually(
           () => consumer.received.length >= ofAB.length + 1,
-          5_000,
-          () => `${ofAB.length + 1} events of ${a} and ${b}, got ${consumer.received.length}`,
+          { timeoutMs: 5_000, intervalMs: 5, what: () => `${ofAB.length + 1} events of ${a} and ${b}, got ${consumer.received.length}` },
         );
         await new Promise((resolve) => setTimeout(resolve, 50));
         await consumer.stop();
@@ -767,10 +749,9 @@ export function runEventStoreContract(target: ContractTarget, tuning: ContractTu
             if (pages.flat().length >= 26) break;
           }
         })();
-        await waitFor(
+        await eventually(
           () => pages.flat().length >= 25,
-          5_000,
-          () => 'the first 25 events',
+          { timeoutMs: 5_000, intervalMs: 5, what: 'the first 25 events' },
         );
         const tail = (await store.append(id, [newEvent('Step', { n: 25 })], { expectedRevision: 'any' })).events;
         await reading;
@@ -849,10 +830,9 @@ export function runEventStoreContract(target: ContractTarget, tuning: ContractTu
           head,
         );
 
-        await waitFor(
+        await eventually(
           () => consumer.received.length >= appended.length || consumer.error() !== undefined,
-          20_000,
-          () => `${appended.length} events, subscriber has ${consumer.received.length}`,
+          { timeoutMs: 20_000, intervalMs: 5, what: () => `${appended.length} events, subscriber has ${consumer.received.length}` },
         );
         await pager;
         await new Promise((resolve) => setTimeout(resolve, 50));
