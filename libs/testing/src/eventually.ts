@@ -18,14 +18,16 @@ export interface EventuallyOptions {
 
 /** The wait of {@link eventually} ran out; `cause` is the last error a probe threw, if any. */
 export class EventuallyTimeoutError extends Error {
-  constructor(
-    message: string,
-    readonly probes: number,
-    readonly lastValue: unknown,
-    options?: { cause: unknown },
-  ) {
+  /** How many times the probe ran. */
+  readonly probes: number;
+  /** What the last probe returned (undefined when it threw). */
+  readonly lastValue: unknown;
+
+  constructor(message: string, probes: number, lastValue: unknown, options?: { cause: unknown }) {
     super(message, options);
     this.name = 'EventuallyTimeoutError';
+    this.probes = probes;
+    this.lastValue = lastValue;
   }
 }
 

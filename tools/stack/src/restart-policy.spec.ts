@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
+import { eventually } from '@flotilla/testing/eventually';
 import { ProcessGroup } from './processes.ts';
 import { describeExit, RestartPolicy } from './restart-policy.ts';
 
@@ -50,19 +51,12 @@ describe('issue 13: ProcessGroup supervises real processes', () => {
     dirs.push(dir);
     return new ProcessGroup(dir, { restart: { initialDelayMs: 20, maxDelayMs: 80 }, log: (m) => lines.push(m), echo: false });
   };
-  const until = async (probe: () => boolean, ms = 5000) => {
-    const deadline = Date.now() + ms;
-    while (!probe()) {
-      if (Date.now() > deadline) throw new Error('timed out');
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  };
 
   it('restarts a service that dies, logging which one, its exit code and the restart count', async () => {
     const lines: string[] = [];
     const g = group(lines);
     const proc = g.start('crasher', process.execPath, ['-e', 'process.exit(3)'], process.env, process.cwd());
-    await until(() => proc.restarts >= 3);
+    await eventually(() => proc.restarts >= 3, { timeoutMs: 5000, intervalMs: 10, what: '3 restarts of crasher' });
     await g.stopAll(2000);
     expect(lines[0]).toMatch(/^crasher exited \(exit code 3\) after [\d.]+ s; restarting it in 0\.0 s \(restart 1\)$/);
     expect(lines[2]).toMatch(/^crasher exited \(exit code 3\) after [\d.]+ s; restarting it in 0\.1 s \(restart 3, 2 before\)$/);
@@ -74,7 +68,7 @@ describe('issue 13: ProcessGroup supervises real processes', () => {
     const g = group(lines);
     const killed = g.start('victim', process.execPath, ['-e', "process.kill(process.pid, 'SIGKILL')"], process.env, process.cwd());
     g.start('misconfigured', process.execPath, ['-e', 'process.exit(78)'], process.env, process.cwd());
-    await until(() => killed.restarts >= 1 && g.gaveUp.has('misconfigured'));
+    await eventually(() => killed.restarts >= 1 && g.gaveUp.has('misconfigured'), { timeoutMs: 5000, intervalMs: 10, what: 'a restart of victim, and misconfigured given up' });
     await g.stopAll(2000);
     expect(lines.some((l) => /^victim exited \(signal SIGKILL\)/.test(l))).toBe(true);
     expect(lines.some((l) => /^misconfigured exited \(exit code 78\) .*not restarting it/.test(l))).toBe(true);
@@ -84,7 +78,7 @@ describe('issue 13: ProcessGroup supervises real processes', () => {
     const lines: string[] = [];
     const g = group(lines);
     const proc = g.start('sleeper', process.execPath, ['-e', 'setInterval(() => {}, 1000)'], process.env, process.cwd());
-    await until(() => g.running.length === 1);
+    await eventually(() => g.running.length === 1, { timeoutMs: 5000, intervalMs: 10, what: 'sleeper running' });
     await g.stopAll(2000);
     await new Promise((r) => setTimeout(r, 150));
     expect(g.running).toHaveLength(0);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { eventually } from '@flotilla/testing';
+import { eventually } from '@flotilla/testing/eventually';
 import {
   RuleViolationError,
   UnavailableError,
