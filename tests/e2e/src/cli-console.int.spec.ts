@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { repoRoot, startStack, TEST_ADMIN_KEY, type Stack } from '@flotilla/testing';
+import { eventually, repoRoot, startStack, TEST_ADMIN_KEY, type Stack } from '@flotilla/testing';
 
 const BLUEPRINT = `apiVersion: flotilla/v1
 kind: Blueprint
@@ -81,13 +81,6 @@ describe('the operator console (flotilla apply, get -w, describe, top, tasks --w
     });
   const flotilla = (...args: string[]) => run(['--gateway', stack.url, '--api-key', TEST_ADMIN_KEY, ...args]);
   const eventCount = async (id: string) => (await stack.call('GET', `/api/clusters/${id}/events?limit=1`)).body.total as number;
-  const until = async (what: string, check: () => Promise<boolean>, ms = 30_000) => {
-    const deadline = Date.now() + ms;
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await sleep(300);
-    }
-  };
   const settled = (id: string) => async () => {
     const c = (await stack.call('GET', `/api/clusters/${id}`)).body;
     return c.status === 'active' && c.running_agents === c.desired_agents;
@@ -115,7 +108,7 @@ describe('the operator console (flotilla apply, get -w, describe, top, tasks --w
     expect(first.stdout).toBe('blueprint/console-team created (version 1.0.0)\ncluster/console-c created\ncluster/console-d created\n');
     const d = (await stack.call('GET', '/api/clusters/console-d')).body;
     expect(d).toMatchObject({ min_workers: 0, max_workers: 2, policy: expect.objectContaining({ cooldownUpSeconds: 45 }) });
-    await until('the clusters to settle', async () => (await settled('console-c')()) && (await settled('console-d')()));
+    await eventually(async () => (await settled('console-c')()) && (await settled('console-d')()), { timeoutMs: 30_000, intervalMs: 300, what: 'the clusters to settle' });
 
     const before = { c: await eventCount('console-c'), d: await eventCount('console-d'), versions: (await stack.call('GET', '/api/blueprints/console-team')).body.versions.length };
     const again = await flotilla('apply', '-f', manifests);
@@ -169,7 +162,7 @@ describe('the operator console (flotilla apply, get -w, describe, top, tasks --w
   }, 90_000);
 
   it('describe cluster reads like kubectl describe; top prints one frame with --once', async () => {
-    await until('console-c to settle at 3 workers', settled('console-c'), 45_000);
+    await eventually(settled('console-c'), { timeoutMs: 45_000, intervalMs: 300, what: 'console-c to settle at 3 workers' });
     const d = await flotilla('describe', 'cluster', 'console-c');
     expect(d).toMatchObject({ code: 0, stderr: '' });
     for (const line of [/^Name:\s+console-c$/m, /^Status:\s+active$/m, /^Blueprint:\s+console-team 1\.0\.0$/m, /^Workers:\s+3 current \/ 3 target \(min 0, max 3\)$/m, /^Circuit:\s+closed$/m, /^Conditions:\n {2}Health: \w+/m, /^ {2}node-console \(4 idle\)$/m, /^Pending agents:\n {2}<none>$/m])

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import pg from 'pg';
-import { api, startStack, type Stack } from '@flotilla/testing';
+import { api, eventually, startStack, type Stack } from '@flotilla/testing';
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { loadFlotillaProto } from '@flotilla/gateway/routes';
 
@@ -71,16 +71,6 @@ class Sse {
 /** A command answered as stored: 201, or 202 when the read models were slower than the wait. */
 const stored = (status: number) => expect([201, 202]).toContain(status);
 
-async function until<T>(probe: () => Promise<T | undefined | false | null> | T | undefined | false | null, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 describe('issue 13: crash windows and unbounded resources (every service a process)', () => {
   let stack: Stack;
   let nc: NatsConnection;
@@ -134,7 +124,7 @@ describe('issue 13: crash windows and unbounded resources (every service a proce
       await db.query('COMMIT').catch(() => undefined);
       await db.end();
     }
-    await until(async () => (await acme('GET', '/api/blueprints/rw-lag')).status === 200, 15_000, 'the blueprint in the read model');
+    await eventually(async () => (await acme('GET', '/api/blueprints/rw-lag')).status === 200, { timeoutMs: 15_000, intervalMs: 100, what: 'the blueprint in the read model' });
     // With the projector free, the same kind of command is read-your-writes again.
     const fresh = await acme('POST', '/api/blueprints?wait=true', BLUEPRINT('rw-fresh'));
     expect(fresh.status).toBe(201);
@@ -153,11 +143,11 @@ describe('issue 13: crash windows and unbounded resources (every service a proce
     expect(opened.status).toBe(200);
     const sse = opened.sse!;
     try {
-      await until(() => sse.events.some((e) => e.data.aggregate_id === 'acme-hist'), 20_000, "acme's history");
+      await eventually(() => sse.events.some((e) => e.data.aggregate_id === 'acme-hist'), { timeoutMs: 20_000, intervalMs: 100, what: "acme's history" });
       expect(await consumers()).toBe(before);
       stored((await api(stack.url, keys.acme)('POST', '/api/blueprints?wait=true', BLUEPRINT('acme-live'))).status);
       stored((await api(stack.url, keys.beta)('POST', '/api/blueprints?wait=true', BLUEPRINT('beta-live'))).status);
-      await until(() => sse.events.some((e) => e.data.aggregate_id === 'acme-live'), 20_000, "acme's live event");
+      await eventually(() => sse.events.some((e) => e.data.aggregate_id === 'acme-live'), { timeoutMs: 20_000, intervalMs: 100, what: "acme's live event" });
       await new Promise((r) => setTimeout(r, 500));
       expect(sse.events.length).toBeGreaterThan(0);
       expect(sse.events.every((e) => e.data.metadata.tenantId === 'acme')).toBe(true);
@@ -166,11 +156,11 @@ describe('issue 13: crash windows and unbounded resources (every service a proce
       // Every acme event of the log up to the last one received, replayed then live, each once and
       // in order: the audit trail (the same read model, which may lag the live feed) agrees.
       const last = BigInt(sse.events.at(-1)!.id);
-      const logged = await until(async () => {
+      const logged = await eventually(async () => {
         const audit = await api(stack.url, keys.acme)('GET', '/api/audit?limit=5000');
         const positions = (audit.body.events as { position: string }[]).map((e) => e.position);
         return positions.some((p) => BigInt(p) >= last) && positions.filter((p) => BigInt(p) <= last);
-      }, 10_000, 'the audit trail up to the last event received');
+      }, { timeoutMs: 10_000, intervalMs: 100, what: 'the audit trail up to the last event received' });
       expect(sse.events.map((e) => e.id)).toEqual(logged);
     } finally {
       sse.close();
@@ -179,7 +169,7 @@ describe('issue 13: crash windows and unbounded resources (every service a proce
     // The platform watcher (every tenant) does read the shared stream: the check above can fail.
     const platform = await Sse.open(stack.url, stack.env['FLOTILLA_BOOTSTRAP_ADMIN_KEY']!);
     try {
-      await until(async () => (await consumers()) === before + 1, 5_000, 'a consumer for the platform watcher');
+      await eventually(async () => (await consumers()) === before + 1, { timeoutMs: 5_000, intervalMs: 100, what: 'a consumer for the platform watcher' });
     } finally {
       platform.sse?.close();
     }
@@ -213,11 +203,11 @@ describe('issue 13: crash windows and unbounded resources (every service a proce
     other.sse?.close();
 
     first.sse!.close();
-    const again = await until(async () => {
+    const again = await eventually(async () => {
       const r = await Sse.open(stack.url, keys.beta);
       if (r.status === 200) return r;
       return undefined;
-    }, 5_000, 'a slot freed by closing a stream');
+    }, { timeoutMs: 5_000, intervalMs: 100, what: 'a slot freed by closing a stream' });
     again.sse!.close();
     second.sse!.close();
     client.close();
@@ -238,10 +228,10 @@ describe('issue 13: crash windows and unbounded resources (every service a proce
     expect(once.body).toMatchObject({ status: 'queued' });
     expect(once.body).not.toHaveProperty('queue_seq');
     for (let i = 2; i <= 3; i++) expect((await acme('POST', '/api/clusters/q-acme-1/tasks', { payload: { n: i } })).status).toBeLessThan(300);
-    const refused = await until(async () => {
+    const refused = await eventually(async () => {
       const r = await acme('POST', '/api/clusters/q-acme-1/tasks', { payload: { n: 4 } });
       return r.status === 429 ? r : undefined;
-    }, 5_000, 'the tenant quota');
+    }, { timeoutMs: 5_000, intervalMs: 100, what: 'the tenant quota' });
     expect(refused.body).toMatchObject({ error: { code: 'rate_limited', details: { reason: 'tenant_queue_full', quota: 3 } } });
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect((await beta('POST', '/api/clusters/q-beta-1/tasks', { payload: { n: 1 } })).status).toBeLessThan(300);

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DeliverPolicy, jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { createEventStore, type EventStore } from '@flotilla/eventstore';
-import { api, startNatsCluster, startStack, type PrivateNatsCluster, type Stack } from '@flotilla/testing';
-import { FIXED_AGENTS, restLifecycle, settled, until } from './lifecycle.js';
+import { api, eventually, startNatsCluster, startStack, type PrivateNatsCluster, type Stack } from '@flotilla/testing';
+import { FIXED_AGENTS, restLifecycle, settled } from './lifecycle.js';
 
 /**
  * Issue 9, "Done when": a 3-node NATS cluster (clustered JetStream, every stream and bucket with
@@ -74,22 +74,18 @@ describe('high availability (issue 9)', () => {
   /** JetStream, the read models and the event store hold the same events of the cluster, in order. */
   const expectAgreement = async (clusterId: string) => {
     let seen = { store: 0, nats: 0, readModels: 0, firstDifference: -1 };
-    try {
-      await until(async () => {
-        const logged = (await store.readStream(`cluster-${clusterId}`)).map((e) => e.id);
-        const onNats = (await streamed(clusterId)).map((e) => e.id);
-        const projected = ((await call('GET', `/api/clusters/${clusterId}/events?limit=1000`)).body.events as { id: string; stream: string; position: string }[])
-          .filter((e) => e.stream === `cluster-${clusterId}`)
-          .sort((a, b) => (BigInt(a.position) < BigInt(b.position) ? -1 : 1))
-          .map((e) => e.id);
-        const same = (xs: string[]) => xs.length === logged.length && xs.every((x, i) => x === logged[i]);
-        seen = { store: logged.length, nats: onNats.length, readModels: projected.length, firstDifference: logged.findIndex((x, i) => onNats[i] !== x || projected[i] !== x) };
-        // Events keep coming while the reconciler settles: compare snapshots until they line up.
-        return logged.length > 0 && same(onNats) && same(projected);
-      }, 30_000, `JetStream, read models and event store agree on ${clusterId}`);
-    } catch (err) {
-      throw new Error(`${(err as Error).message}: ${JSON.stringify(seen)}`);
-    }
+    await eventually(async () => {
+      const logged = (await store.readStream(`cluster-${clusterId}`)).map((e) => e.id);
+      const onNats = (await streamed(clusterId)).map((e) => e.id);
+      const projected = ((await call('GET', `/api/clusters/${clusterId}/events?limit=1000`)).body.events as { id: string; stream: string; position: string }[])
+        .filter((e) => e.stream === `cluster-${clusterId}`)
+        .sort((a, b) => (BigInt(a.position) < BigInt(b.position) ? -1 : 1))
+        .map((e) => e.id);
+      const same = (xs: string[]) => xs.length === logged.length && xs.every((x, i) => x === logged[i]);
+      seen = { store: logged.length, nats: onNats.length, readModels: projected.length, firstDifference: logged.findIndex((x, i) => onNats[i] !== x || projected[i] !== x) };
+      // Events keep coming while the reconciler settles: compare snapshots until they line up.
+      return logged.length > 0 && same(onNats) && same(projected);
+    }, { timeoutMs: 30_000, intervalMs: 100, what: () => `JetStream, read models and event store agree on ${clusterId} (${JSON.stringify(seen)})` });
   };
 
   it('the full lifecycle passes on a 3-node NATS cluster with 2 replicas of every service', async () => {
@@ -140,10 +136,10 @@ describe('high availability (issue 9)', () => {
     for (const a of acked) expect(positions).toContain(a.position);
     // The survivors still run the whole loop: the last acknowledged target is reached.
     const last = acked.at(-1)!.target;
-    await until(async () => {
+    await eventually(async () => {
       const c = (await call('GET', '/api/clusters/ha-nats')).body;
       return c.status === 'active' && c.current_workers === last && c.running_agents === FIXED_AGENTS + last && c;
-    }, 90_000, `ha-nats settles at ${last} workers on the surviving replicas`);
+    }, { timeoutMs: 90_000, intervalMs: 100, what: `ha-nats settles at ${last} workers on the surviving replicas` });
     await expectAgreement('ha-nats');
   }, 300_000);
 });

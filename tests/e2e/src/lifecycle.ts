@@ -6,30 +6,13 @@ import { connect, type NatsConnection, type Subscription } from '@nats-io/transp
 // The system tests load the gateway's own proto definition (its public contract).
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { loadFlotillaProto } from '@flotilla/gateway/routes';
-import { repoRoot, type Stack } from '@flotilla/testing';
+import { eventually, repoRoot, type Stack } from '@flotilla/testing';
 
 /** The whole cluster lifecycle of issue 5, shared by the single-replica and the HA tests. */
 
 export const MARKETING_YAML = fs.readFileSync(path.join(repoRoot, 'examples', 'blueprints', 'marketing.yaml'), 'utf8');
 /** marketing.yaml: a supervisor, two leads and five specialists besides the workers. */
 export const FIXED_AGENTS = 8;
-
-export async function until<T>(probe: () => Promise<T | undefined | false | null>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v) return v;
-      last = v;
-    } catch (err) {
-      // A request that reached a replica being killed: "no answer yet".
-      last = String(err);
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms (last: ${JSON.stringify(last)})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 export interface EventMessage {
   id: string;
@@ -74,27 +57,21 @@ const clusterView = async (call: Call, id: string) => (await call('GET', `/api/c
 
 /** Waits until the cluster is active with `workers` workers running (and every fixed agent). */
 export async function settled(call: Call, id: string, workers: number, timeoutMs = 90_000) {
-  return until(
+  return eventually(
     async () => {
       const c = await clusterView(call, id);
       return c['status'] === 'active' && c['current_workers'] === workers && c['running_agents'] === FIXED_AGENTS + workers && c;
-    },
-    timeoutMs,
-    `${id} active with ${workers} workers`,
-  );
+    }, { timeoutMs, intervalMs: 100, what: `${id} active with ${workers} workers` });
 }
 
 /** Every event of the cluster's stream reached the subscriber exactly once, in order, and matches the log. */
 export async function expectEventsExactlyOnceInOrder(call: Call, watcher: EventWatcher, id: string): Promise<void> {
-  const logged = await until(
+  const logged = await eventually(
     async () => {
       const res = await call('GET', `/api/clusters/${id}/events?limit=1000`);
       const own = (res.body.events as { type: string; event_id: string; stream: string; position: string }[]).filter((e) => e.stream === `cluster-${id}`);
       return watcher.of(id).length >= own.length && own;
-    },
-    30_000,
-    `the subscriber has every event of ${id}`,
-  );
+    }, { timeoutMs: 30_000, intervalMs: 100, what: `the subscriber has every event of ${id}` });
   const got = watcher.of(id);
   expect(got.map((e) => e.revision)).toEqual(got.map((_, i) => i));
   expect(new Set(got.map((e) => e.id)).size).toBe(got.length);
@@ -131,10 +108,10 @@ export async function restLifecycle(call: Call, id: string, nodeIds: readonly st
 
   const hibernated = await call('POST', `/api/clusters/${id}/hibernate`, {});
   expect(hibernated.status).toBe(200);
-  await until(async () => {
+  await eventually(async () => {
     const c = await clusterView(call, id);
     return c['status'] === 'hibernated' && c['current_workers'] === 0 && c['running_agents'] === FIXED_AGENTS && c;
-  }, 60_000, `${id} hibernated with 0 workers`);
+  }, { timeoutMs: 60_000, intervalMs: 100, what: `${id} hibernated with 0 workers` });
   // Scaling a hibernated cluster breaks a rule: 422 naming it, nothing changes.
   const refused = await call('POST', `/api/clusters/${id}/scale`, { target_workers: 5 });
   expect(refused.status).toBe(422);
@@ -171,7 +148,7 @@ export async function restLifecycle(call: Call, id: string, nodeIds: readonly st
 
   const deleted = await call('DELETE', `/api/clusters/${id}`);
   expect([200, 202]).toContain(deleted.status);
-  await until(async () => (await clusterView(call, id))['status'] === 'decommissioned', 60_000, `${id} decommissioned`);
+  await eventually(async () => (await clusterView(call, id))['status'] === 'decommissioned', { timeoutMs: 60_000, intervalMs: 100, what: `${id} decommissioned` });
   const left = (await call('GET', `/api/clusters/${id}/agents`)).body.agents as unknown[];
   expect(left).toHaveLength(0);
 }
@@ -212,10 +189,10 @@ export async function grpcLifecycle(rpc: Rpc, id: string): Promise<void> {
   expect(created.code).toBe(grpc.status.OK);
   const get = async () => (await rpc('GetCluster', { id })).reply as { status: string; current_workers: number; running_agents: number; name: string; target_workers: number };
   const active = (workers: number) =>
-    until(async () => {
+    eventually(async () => {
       const c = await get();
       return c.status === 'active' && c.current_workers === workers && c.running_agents === FIXED_AGENTS + workers && c;
-    }, 90_000, `${id} active with ${workers} workers (gRPC)`);
+    }, { timeoutMs: 90_000, intervalMs: 100, what: `${id} active with ${workers} workers (gRPC)` });
   await active(6);
   for (const target of [10, 4]) {
     const scaled = await rpc('ScaleCluster', { id, target_workers: target });
@@ -224,7 +201,7 @@ export async function grpcLifecycle(rpc: Rpc, id: string): Promise<void> {
   }
   expect((await rpc('ScaleCluster', { id, target_workers: 21 })).code).toBe(grpc.status.FAILED_PRECONDITION);
   expect((await rpc('HibernateCluster', { id })).code).toBe(grpc.status.OK);
-  await until(async () => (await get()).status === 'hibernated', 60_000, `${id} hibernated (gRPC)`);
+  await eventually(async () => (await get()).status === 'hibernated', { timeoutMs: 60_000, intervalMs: 100, what: `${id} hibernated (gRPC)` });
   expect((await rpc('ReactivateCluster', { id })).code).toBe(grpc.status.OK);
   await active(4);
   expect((await rpc('UpdateCluster', { id, name: `Marketing ${id} (gRPC)`, wait: true })).code).toBe(grpc.status.OK);
@@ -253,6 +230,6 @@ export async function grpcLifecycle(rpc: Rpc, id: string): Promise<void> {
   expect((series.reply as Struct).fields['cluster_id']?.stringValue).toBe(id);
   expect((series.reply as Struct).fields['points']?.listValue).toBeDefined();
   expect((await rpc('DecommissionCluster', { id })).code).toBe(grpc.status.OK);
-  await until(async () => (await get()).status === 'decommissioned', 60_000, `${id} decommissioned (gRPC)`);
+  await eventually(async () => (await get()).status === 'decommissioned', { timeoutMs: 60_000, intervalMs: 100, what: `${id} decommissioned (gRPC)` });
   expect((await rpc('GetCluster', { id: 'no-such-cluster' })).code).toBe(grpc.status.NOT_FOUND);
 }

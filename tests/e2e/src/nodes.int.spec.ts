@@ -17,6 +17,7 @@ import {
   api,
   createTestDatabase,
   createTestNamespace,
+  eventually,
   freePort,
   startService,
   TEST_ADMIN_KEY,
@@ -73,22 +74,10 @@ describe('nodes that really run agents (issue 6)', () => {
   let clusterA = '';
   let clusterB = '';
 
-  const until = async <T>(
-    probe: () => Promise<T | undefined | false> | T | undefined | false,
-    timeoutMs: number,
-    what: string,
-  ): Promise<T> => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await probe();
-      if (v) return v;
-      if (Date.now() > deadline)
-        throw new Error(
-          `${what}: not within ${timeoutMs} ms (last seen: ${JSON.stringify(lastSeen)})`,
-        );
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
+  /** eventually(), every 50 ms; a wait that fails shows the last reply leaderOf() saw. */
+  const untilWithLastReply = <T>(probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number, what: string): Promise<T> =>
+    eventually(probe, { timeoutMs, intervalMs: 50, what: () => `${what} (last seen: ${JSON.stringify(lastSeen)})` });
+
   const at = (e: NodeEvent) => Date.parse(String(e.data['at']));
   const eventsOf = (nodeId: string, type: string, after = 0) =>
     nodeEvents.filter((e) => e.aggregate_id === nodeId && e.type === type && e.received >= after);
@@ -143,7 +132,7 @@ describe('nodes that really run agents (issue 6)', () => {
       }
     ).agents;
   const active = (id: string, timeoutMs: number) =>
-    until(
+    untilWithLastReply(
       async () => {
         const c = await cluster(id);
         return c.status === 'active' && c.running_agents === c.desired_agents && c;
@@ -159,14 +148,23 @@ describe('nodes that really run agents (issue 6)', () => {
   };
   /** Waits until every task completed; their records. None may fail or be dead-lettered. */
   const completed = async (ids: string[], timeoutMs: number) => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const records = (await Promise.all(ids.map((id) => call('GET', `/api/tasks/${id}`)))).map((r) => r.body as { id: string; status: string; attempts: number; node_id: string | null });
-      expect(records.filter((t) => t.status === 'failed' || t.status === 'dead_lettered')).toEqual([]);
-      if (records.every((t) => t.status === 'completed')) return records;
-      if (Date.now() > deadline) throw new Error(`tasks not completed within ${timeoutMs} ms: ${JSON.stringify(records.filter((t) => t.status !== 'completed').slice(0, 5))}`);
-      await new Promise((r) => setTimeout(r, 500));
-    }
+    const failed = (t: { status: string }) => t.status === 'failed' || t.status === 'dead_lettered';
+    let waiting: unknown[] = [];
+    // A failed task ends the wait at once (asserted below), as completion of them all does.
+    const records = await eventually(
+      async () => (await Promise.all(ids.map((id) => call('GET', `/api/tasks/${id}`)))).map((r) => r.body as { id: string; status: string; attempts: number; node_id: string | null }),
+      {
+        until: (records) => {
+          waiting = records.filter((t) => t.status !== 'completed').slice(0, 5);
+          return records.some(failed) || records.every((t) => t.status === 'completed');
+        },
+        timeoutMs,
+        intervalMs: 500,
+        what: () => `${ids.length} tasks completed (among those not: ${JSON.stringify(waiting)})`,
+      },
+    );
+    expect(records.filter(failed)).toEqual([]);
+    return records;
   };
   const perNode = async (clusterId: string) => {
     const { assignments } = (await call('GET', `/api/cluster/assignments?cluster_id=${clusterId}`))
@@ -293,7 +291,7 @@ describe('nodes that really run agents (issue 6)', () => {
   });
 
   it('three node agents register and heartbeat real readings', async () => {
-    const nodes = await until(
+    const nodes = await untilWithLastReply(
       async () => {
         const body = (await call('GET', '/api/cluster/nodes')).body as {
           nodes: {
@@ -466,12 +464,12 @@ describe('nodes that really run agents (issue 6)', () => {
     const killedAt = Date.now();
     procs.get(victim.id)!.kill('SIGKILL');
 
-    const suspected = await until(
+    const suspected = await untilWithLastReply(
       () => eventsOf(victim.id, 'NodeSuspected', killedAt)[0],
       6000,
       'NodeSuspected',
     );
-    const offline = await until(
+    const offline = await untilWithLastReply(
       () => eventsOf(victim.id, 'NodeWentOffline', killedAt)[0],
       6000,
       'NodeWentOffline',
@@ -482,7 +480,7 @@ describe('nodes that really run agents (issue 6)', () => {
     expect(orphans).toEqual(expect.arrayContaining(onVictim));
 
     // Each orphan is assigned to one of the two survivors within 5 s of the node going offline.
-    const replaced = await until(
+    const replaced = await untilWithLastReply(
       () => {
         const found = orphans.map((id) =>
           nodeEvents.find(
@@ -515,7 +513,7 @@ describe('nodes that really run agents (issue 6)', () => {
     // The node agent comes back (same id, same disk): it runs nothing of what moved away.
     const before = JSON.stringify(await perNode(clusterA));
     await startNode(victim, `${victim.id}-restarted`).waitFor();
-    await until(
+    await untilWithLastReply(
       async () =>
         ((await call('GET', `/api/cluster/nodes/${victim.id}`)).body as { status: string })
           .status === 'online',
@@ -550,7 +548,7 @@ describe('nodes that really run agents (issue 6)', () => {
     const res = await call('POST', '/api/cluster/nodes/node-1/drain', { reason: 'kernel upgrade' });
     expect(res.status).toBe(200);
     expect((res.body as { status: string }).status).toBe('draining');
-    await until(
+    await untilWithLastReply(
       async () =>
         ((await call('GET', '/api/cluster/nodes/node-1')).body as { status: string }).status ===
         'drained',
@@ -581,7 +579,7 @@ describe('nodes that really run agents (issue 6)', () => {
     const victim = procs.get(before.holder)!;
     const killedAt = Date.now();
     victim.kill('SIGKILL');
-    const after = await until(
+    const after = await untilWithLastReply(
       async () => {
         const l = await leaseOf('failure-detector');
         return l && l.holder !== before.holder && l;
@@ -593,7 +591,7 @@ describe('nodes that really run agents (issue 6)', () => {
     expect(after.term).toBeGreaterThan(before.term);
     await victim.exited;
     // The API shows the same (a request that reached the dying replica first simply times out).
-    await until(
+    await untilWithLastReply(
       async () => (await leaderOf('failure-detector'))?.leader === after.holder,
       15_000,
       'the API shows the new leader',
@@ -601,7 +599,7 @@ describe('nodes that really run agents (issue 6)', () => {
 
     const scaled = await call('POST', `/api/clusters/${clusterA}/scale`, { target_workers: 6 });
     expect(scaled.status).toBe(200);
-    const c = await until(
+    const c = await untilWithLastReply(
       async () => {
         const view = await cluster(clusterA);
         return (
@@ -616,7 +614,7 @@ describe('nodes that really run agents (issue 6)', () => {
   });
 
   it('fencing: a paused (deposed) registry leader that resumes with a stale view cannot record a single late transition', async () => {
-    await until(
+    await untilWithLastReply(
       async () => (await leaderOf('failure-detector'))?.members.includes('registry-c'),
       5000,
       'registry-c is a member',
@@ -625,7 +623,7 @@ describe('nodes that really run agents (issue 6)', () => {
     const paused = procs.get(before.holder)!;
     const pausedAt = Date.now();
     paused.kill('SIGSTOP');
-    const successor = await until(
+    const successor = await untilWithLastReply(
       async () => {
         const l = await leaseOf('failure-detector');
         return l && l.holder !== before.holder && l;
@@ -638,7 +636,7 @@ describe('nodes that really run agents (issue 6)', () => {
     await new Promise((r) => setTimeout(r, Math.max(0, pausedAt + 3500 - Date.now())));
     const resumedAt = Date.now();
     paused.kill('SIGCONT');
-    await until(
+    await untilWithLastReply(
       () => loggedAfter(paused, resumedAt, /no longer leader|fenced out/),
       5000,
       'the paused leader stands down',

@@ -1,7 +1,7 @@
 // A cluster that cannot come up: with no node to run its agents it is degraded after the spawn
 // timeout with the reason, and becomes active by itself once a node agent joins.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { startStack, type Stack } from '@flotilla/testing';
+import { eventually, startStack, type Stack } from '@flotilla/testing';
 
 const BLUEPRINT = `apiVersion: flotilla/v1
 kind: Blueprint
@@ -25,22 +25,12 @@ describe('a cluster that does not come up in time', () => {
     await stack?.stop();
   });
 
-  const until = async <T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms: number, what: string): Promise<T> => {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const v = await fn();
-      if (ok(v)) return v;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  };
-
   it('is degraded with the reason after the spawn timeout, and active once a node can run its agents', async () => {
     expect((await call('POST', '/api/blueprints?wait=true', BLUEPRINT)).status).toBe(201);
     const created = Date.now();
     expect((await call('POST', '/api/clusters?wait=true', { blueprint_id: 'slow-start', name: 'slow', cluster_id: 'slow' })).status).toBe(201);
     expect(['planning', 'spawning']).toContain((await call('GET', '/api/clusters/slow')).body.status);
-    const degraded = await until(() => call('GET', '/api/clusters/slow/events?limit=100'), (r) => (r.body.events as { type: string }[]).some((e) => e.type === 'ClusterDegraded'), 15_000, 'ClusterDegraded');
+    const degraded = await eventually(() => call('GET', '/api/clusters/slow/events?limit=100'), { until: (r) => (r.body.events as { type: string }[]).some((e) => e.type === 'ClusterDegraded'), timeoutMs: 15_000, intervalMs: 200, what: 'ClusterDegraded' });
     expect(Date.now() - created).toBeGreaterThanOrEqual(3000);
     const event = (degraded.body.events as { type: string; severity: string; data: { reason: string } }[]).find((e) => e.type === 'ClusterDegraded')!;
     expect(event.severity).toBe('error');
@@ -48,7 +38,7 @@ describe('a cluster that does not come up in time', () => {
     expect((await call('GET', '/api/clusters/slow')).body.status).toBe('degraded');
 
     await stack.startNode({ id: 'node-late' }).waitFor();
-    await until(async () => (await call('GET', '/api/clusters/slow')).body.status, (s) => s === 'active', 30_000, 'active');
+    await eventually(async () => (await call('GET', '/api/clusters/slow')).body.status, { until: (s) => s === 'active', timeoutMs: 30_000, intervalMs: 200, what: 'active' });
     const types = ((await call('GET', '/api/clusters/slow/events?limit=100')).body.events as { type: string }[]).map((e) => e.type);
     expect(types).toContain('ClusterRecovered');
   }, 60_000);

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { api, startStack, type Stack } from '@flotilla/testing';
+import { api, eventually, startStack, type Stack } from '@flotilla/testing';
 import { parsePrometheusText, type Family } from './prometheus.js';
 
 /**
@@ -34,18 +34,6 @@ interface Outcome {
   outcome: 'completed' | 'failed';
   final: boolean;
   error: string | null;
-}
-
-async function until<T>(probe: () => Promise<T | undefined | false | null>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    last = v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms (last: ${JSON.stringify(last)})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe('work, measurement and elasticity (issue 7)', () => {
@@ -130,7 +118,7 @@ describe('work, measurement and elasticity (issue 7)', () => {
     expect((await caller('POST', '/api/blueprints?wait=true', yaml)).status).toBe(201);
     const res = await caller('POST', '/api/clusters?wait=true', { blueprint_id: id, name: id, cluster_id: id });
     expect(res.status).toBe(201);
-    await until(async () => (await caller('GET', `/api/clusters/${id}`)).body.status === 'active', 60_000, `${id} active`);
+    await eventually(async () => (await caller('GET', `/api/clusters/${id}`)).body.status === 'active', { timeoutMs: 60_000, intervalMs: 100, what: `${id} active` });
   };
   const events = async (id: string) => (await stack.call('GET', `/api/clusters/${id}/events?limit=1000`)).body.events as { type: string; occurred_at: string; data: Record<string, unknown> }[];
 
@@ -149,7 +137,7 @@ describe('work, measurement and elasticity (issue 7)', () => {
     const ids = new Set(submitted.map((r) => r.body.id as string));
     expect(ids.size).toBe(500);
 
-    await until(async () => outcomes.filter((o) => o.cluster_id === 'burst' && o.outcome === 'completed').length >= 500, 120_000, 'all 500 tasks completed');
+    await eventually(async () => outcomes.filter((o) => o.cluster_id === 'burst' && o.outcome === 'completed').length >= 500, { timeoutMs: 120_000, intervalMs: 100, what: 'all 500 tasks completed' });
     const completed = outcomes.filter((o) => o.cluster_id === 'burst' && o.outcome === 'completed');
     expect(new Set(completed.map((o) => o.task_id))).toEqual(ids);
     expect(completed).toHaveLength(500);
@@ -157,7 +145,7 @@ describe('work, measurement and elasticity (issue 7)', () => {
     expect(sample.body).toMatchObject({ status: 'completed', cluster_id: 'burst', result: { slept_ms: 150 } });
 
     // Back down to min after the cooldowns.
-    await until(async () => (await stack.call('GET', '/api/clusters/burst')).body.target_workers === 3 && (await stack.call('GET', '/api/clusters/burst')).body.status === 'active', 60_000, 'scaled back to min');
+    await eventually(async () => (await stack.call('GET', '/api/clusters/burst')).body.target_workers === 3 && (await stack.call('GET', '/api/clusters/burst')).body.status === 'active', { timeoutMs: 60_000, intervalMs: 100, what: 'scaled back to min' });
     const log = await events('burst');
     const decisions = log.filter((e) => e.type === 'ScalingDecided');
     const ups = decisions.filter((e) => e.data['decision'] === 'up');
@@ -184,7 +172,7 @@ describe('work, measurement and elasticity (issue 7)', () => {
     for (let i = 0; i < 30; i++) lows.push((await stack.call('POST', '/api/clusters/prio/tasks', { payload: i, priority: 'low' })).body.id as string);
     await new Promise((r) => setTimeout(r, 300));
     const high = (await stack.call('POST', '/api/clusters/prio/tasks', { payload: 'urgent', priority: 'high' })).body.id as string;
-    await until(async () => (await stack.call('GET', `/api/tasks/${high}`)).body.status === 'completed', 30_000, 'high task completed');
+    await eventually(async () => (await stack.call('GET', `/api/tasks/${high}`)).body.status === 'completed', { timeoutMs: 30_000, intervalMs: 100, what: 'high task completed' });
     const highStarted = Date.parse((await stack.call('GET', `/api/tasks/${high}`)).body.started_at);
     const lowStarts = await Promise.all(lows.map(async (id) => (await stack.call('GET', `/api/tasks/${id}`)).body.started_at as string | null));
     const startedAfter = lowStarts.filter((s) => s === null || Date.parse(s) > highStarted).length;
@@ -210,7 +198,7 @@ describe('work, measurement and elasticity (issue 7)', () => {
       await Promise.all(Array.from({ length: 100 }, (_, i) => stack.call('POST', '/api/clusters/saw/tasks', { payload: { burst, i } })));
       await new Promise((r) => setTimeout(r, 3000));
     }
-    await until(async () => outcomes.filter((o) => o.cluster_id === 'saw' && o.outcome === 'completed').length >= 600, 120_000, 'sawtooth tasks completed');
+    await eventually(async () => outcomes.filter((o) => o.cluster_id === 'saw' && o.outcome === 'completed').length >= 600, { timeoutMs: 120_000, intervalMs: 100, what: 'sawtooth tasks completed' });
     const decisions = (await events('saw')).filter((e) => e.type === 'ScalingDecided' && Date.parse(e.occurred_at) >= started - 1000);
     const moves = decisions.filter((e) => e.data['decision'] === 'up' || e.data['decision'] === 'down');
     expect(moves.length).toBeGreaterThanOrEqual(1);
@@ -226,7 +214,7 @@ describe('work, measurement and elasticity (issue 7)', () => {
     // no earlier scale-down) but for the operator's scale-up less than the 20 s cooldown ago.
     // (CPU never triggers here: the host's CPU is the test machine's, busy or not.)
     await create('by-hand', blueprint('by-hand', { min: 1, max: 4, scaling: '{ enabled: true, cpuUp: 100, cpuDown: 99, cooldownUpSeconds: 20, cooldownDownSeconds: 20, stabilizationSeconds: 1, evaluationIntervalSeconds: 1 }' }));
-    await until(async () => (await stack.call('GET', '/api/clusters/by-hand')).body.status === 'active', 30_000, 'by-hand active');
+    await eventually(async () => (await stack.call('GET', '/api/clusters/by-hand')).body.status === 'active', { timeoutMs: 30_000, intervalMs: 100, what: 'by-hand active' });
     const scaled = await stack.call('POST', '/api/clusters/by-hand/scale?wait=true', { target_workers: 3 });
     expect(scaled.status).toBeLessThan(300);
     const scaledAt = Date.now();
@@ -235,10 +223,9 @@ describe('work, measurement and elasticity (issue 7)', () => {
     const automatic = (await events('by-hand')).filter((e) => e.type === 'ClusterScalingStarted' && e.data['source'] === 'autoscaler');
     expect({ automatic, within: Date.now() - scaledAt < 20_000 }).toEqual({ automatic: [], within: true });
     // After the cooldown the autoscaler scales the idle cluster down again.
-    const first = await until(
+    const first = await eventually(
       async () => (await events('by-hand')).find((e) => e.type === 'ClusterScalingStarted' && e.data['source'] === 'autoscaler'),
-      40_000,
-      'an automatic scale-down after the cooldown',
+      { timeoutMs: 40_000, intervalMs: 100, what: 'an automatic scale-down after the cooldown' },
     );
     expect(first.data['direction']).toBe('down');
     expect(Date.parse(first.occurred_at) - scaledAt).toBeGreaterThanOrEqual(19_000);
@@ -271,7 +258,7 @@ describe('work, measurement and elasticity (issue 7)', () => {
         scaling: '{ enabled: true, hibernateWhenIdleSeconds: 3, wakeOnTask: true, cooldownUpSeconds: 1, cooldownDownSeconds: 1, stabilizationSeconds: 2 }',
       }),
     );
-    await until(async () => (await stack.call('GET', '/api/clusters/sleepy')).body.status === 'hibernated', 60_000, 'sleepy hibernated');
+    await eventually(async () => (await stack.call('GET', '/api/clusters/sleepy')).body.status === 'hibernated', { timeoutMs: 60_000, intervalMs: 100, what: 'sleepy hibernated' });
     const log = await events('sleepy');
     expect(log.some((e) => e.type === 'ScalingDecided' && e.data['decision'] === 'hibernate' && typeof e.data['reason'] === 'string')).toBe(true);
     const workers = await stack.call('GET', '/api/clusters/sleepy/agents');
@@ -280,10 +267,10 @@ describe('work, measurement and elasticity (issue 7)', () => {
 
     const task = await stack.call('POST', '/api/clusters/sleepy/tasks', { payload: 'wake up' });
     expect(task.status).toBe(202);
-    await until(async () => (await stack.call('GET', `/api/tasks/${task.body.id}`)).body.status === 'completed', 60_000, 'waking task completed');
+    await eventually(async () => (await stack.call('GET', `/api/tasks/${task.body.id}`)).body.status === 'completed', { timeoutMs: 60_000, intervalMs: 100, what: 'waking task completed' });
     expect((await stack.call('GET', `/api/tasks/${task.body.id}`)).body.result).toEqual('wake up');
     // The task may finish on the first worker up, before every desired agent runs again.
-    await until(async () => ['active', 'scaling_up'].includes((await stack.call('GET', '/api/clusters/sleepy')).body.status), 30_000, 'sleepy active again');
+    await eventually(async () => ['active', 'scaling_up'].includes((await stack.call('GET', '/api/clusters/sleepy')).body.status), { timeoutMs: 30_000, intervalMs: 100, what: 'sleepy active again' });
     // An idempotency key: the repeat answers with the first task and queues nothing more.
     const keyed = { payload: 'once', idempotency_key: 'sleepy-once' };
     const first = await stack.call('POST', '/api/clusters/sleepy/tasks', keyed);
@@ -293,7 +280,7 @@ describe('work, measurement and elasticity (issue 7)', () => {
     // A hibernated cluster that does not wake on tasks refuses them with the reason.
     await create('dormant', blueprint('dormant', { min: 1, scaling: '{ enabled: false, wakeOnTask: false }' }));
     expect((await stack.call('POST', '/api/clusters/dormant/hibernate?wait=true', {})).status).toBeLessThan(300);
-    await until(async () => (await stack.call('GET', '/api/clusters/dormant')).body.status === 'hibernated', 30_000, 'dormant hibernated');
+    await eventually(async () => (await stack.call('GET', '/api/clusters/dormant')).body.status === 'hibernated', { timeoutMs: 30_000, intervalMs: 100, what: 'dormant hibernated' });
     const refused = await stack.call('POST', '/api/clusters/dormant/tasks', { payload: 'x' });
     expect(refused.status).toBe(409);
     expect(refused.body.error).toMatchObject({ code: 'conflict', details: { reason: 'cluster_hibernated' } });
@@ -314,10 +301,10 @@ describe('work, measurement and elasticity (issue 7)', () => {
       }),
     );
     const submit = async (n: number) => (await stack.call('POST', '/api/clusters/primary/tasks', { payload: n, max_attempts: 1 })).body.id as string;
-    const final = async (id: string) => until(async () => outcomes.find((o) => o.task_id === id && o.final), 30_000, `task ${id} settled`);
+    const final = async (id: string) => eventually(async () => outcomes.find((o) => o.task_id === id && o.final), { timeoutMs: 30_000, intervalMs: 100, what: `task ${id} settled` });
 
     for (let i = 0; i < 5; i++) expect((await final(await submit(i))).outcome).toBe('failed');
-    await until(async () => (await events('primary')).some((e) => e.type === 'CircuitBreakerOpened'), 15_000, 'breaker opened');
+    await eventually(async () => (await events('primary')).some((e) => e.type === 'CircuitBreakerOpened'), { timeoutMs: 15_000, intervalMs: 100, what: 'breaker opened' });
     expect((await stack.call('GET', '/api/clusters/primary')).body.circuit).toBe('open');
 
     // Open with a backup: new tasks complete on the backup, and the primary's backend sees none.
@@ -330,15 +317,12 @@ describe('work, measurement and elasticity (issue 7)', () => {
 
     // The primary recovers: after the open period a probe reaches it, succeeds, and traffic fails back.
     flakyHealthy = true;
-    await until(
+    await eventually(
       async () => {
         const o = await final(await submit(200));
         return o.routed_to === 'primary' && o.outcome === 'completed';
-      },
-      30_000,
-      'a task served by the primary again',
-    );
-    await until(async () => (await events('primary')).some((e) => e.type === 'CircuitBreakerClosed'), 15_000, 'breaker closed');
+      }, { timeoutMs: 30_000, intervalMs: 100, what: 'a task served by the primary again' });
+    await eventually(async () => (await events('primary')).some((e) => e.type === 'CircuitBreakerClosed'), { timeoutMs: 15_000, intervalMs: 100, what: 'breaker closed' });
     const after = await final(await submit(300));
     expect(after).toMatchObject({ outcome: 'completed', routed_to: 'primary' });
     const transitions = (await events('primary')).filter((e) => e.type.startsWith('CircuitBreaker')).map((e) => e.type);
@@ -354,7 +338,7 @@ describe('work, measurement and elasticity (issue 7)', () => {
       const submitted = await caller('POST', `/api/clusters/${cluster}/tasks`, { payload: 'ping', max_attempts: 1 });
       expect(submitted.status).toBe(202);
       const id = submitted.body.id as string;
-      return until(async () => outcomes.find((o) => o.task_id === id && o.final), 30_000, `task ${id} settled`);
+      return eventually(async () => outcomes.find((o) => o.task_id === id && o.final), { timeoutMs: 30_000, intervalMs: 100, what: `task ${id} settled` });
     };
 
     // Tenant 'default' may not reach the sink on loopback: the task fails and nothing arrives there.
