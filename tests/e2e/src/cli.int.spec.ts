@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { repoRoot, startStack, TEST_ADMIN_KEY, type Stack } from '@flotilla/testing';
+import { eventually, repoRoot, startStack, TEST_ADMIN_KEY, type Stack } from '@flotilla/testing';
 
 const BLUEPRINT = `apiVersion: flotilla/v1
 kind: Blueprint
@@ -58,8 +58,7 @@ describe('the flotilla CLI', () => {
     const list = await flotilla(secret, 'clusters', 'list');
     expect(list.stdout.split('\n')[0]).toMatch(/^id\s+name\s+status\s+blueprint/);
     expect(list.stdout).toMatch(/^cli-c\s+From the CLI\s+\w+\s+cli-team\s+1 \[0\.\.3\]\s+acme$/m);
-    const deadline = Date.now() + 30_000;
-    while (JSON.parse((await flotilla(secret, '--json', 'clusters', 'get', 'cli-c')).stdout).status !== 'active' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 300));
+    await eventually(async () => JSON.parse((await flotilla(secret, '--json', 'clusters', 'get', 'cli-c')).stdout).status === 'active', { timeoutMs: 30_000, intervalMs: 300, what: 'cli-c active' });
     const above = await flotilla(secret, 'clusters', 'scale', 'cli-c', '9');
     expect(above).toMatchObject({ code: 1, stderr: expect.stringMatching(/^error: rule_violated: target 9 is above maxWorkers 3\n/) });
     expect(above.stderr).toContain('"rule": "target_above_max"');

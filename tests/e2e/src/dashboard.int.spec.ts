@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { repoRoot, startStack, TEST_ADMIN_KEY, type Stack } from '@flotilla/testing';
+import { eventually, repoRoot, startStack, TEST_ADMIN_KEY, type Stack } from '@flotilla/testing';
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const FLAGS = [
@@ -179,9 +179,7 @@ describe('the dashboard (real Chromium)', () => {
     expect(before).toBeGreaterThan(0);
     await rowA.getByRole('button', { name: 'Drain' }).click();
     await rowA.getByTestId('node-agents').filter({ hasText: /^0 \// }).waitFor({ timeout: 60_000 });
-    const deadline = Date.now() + 10_000;
-    while ((await agentsOn('dash-node-b')) < before && Date.now() < deadline)
-      await page.waitForTimeout(250);
+    await eventually(() => agentsOn('dash-node-b'), { until: (n) => n >= before, timeoutMs: 10_000, intervalMs: 250, what: `dash-node-b listing the ${before} agents moved from dash-node-a` });
     expect(await agentsOn('dash-node-b')).toBeGreaterThanOrEqual(before);
     await shot('4-drained');
 
@@ -204,12 +202,12 @@ agents:
     const submitted = await stack.call('POST', '/api/clusters/fails/tasks', { payload: { n: 1 }, max_attempts: 1 });
     expect(submitted.status).toBe(202);
     const taskId = (submitted.body as { id: string }).id;
-    const deadline = Date.now() + 60_000;
-    let listed: { dead_letters: { task_id: string; reason: string }[] } = { dead_letters: [] };
-    while (!listed.dead_letters.length && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 250));
-      listed = (await stack.call('GET', '/api/clusters/fails/dead-letters')).body as typeof listed;
-    }
+    const listed = await eventually(async () => (await stack.call('GET', '/api/clusters/fails/dead-letters')).body as { dead_letters: { task_id: string; reason: string }[] }, {
+      until: (l) => l.dead_letters.length > 0,
+      timeoutMs: 60_000,
+      intervalMs: 250,
+      what: "the failed task in fails' dead letters",
+    });
     expect(listed.dead_letters).toEqual([expect.objectContaining({ task_id: taskId, reason: expect.any(String) })]);
 
     await page.goto(`${stack.url}/#/clusters/fails`);

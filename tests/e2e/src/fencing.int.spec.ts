@@ -3,7 +3,7 @@ import { orchestratorRoutes } from '@flotilla/contracts';
 import { ConcurrencyError } from '@flotilla/domain';
 import { LeaderElection } from '@flotilla/leadership';
 import { Messaging } from '@flotilla/messaging';
-import { startStack, type Stack } from '@flotilla/testing';
+import { eventually, startStack, type Stack } from '@flotilla/testing';
 
 const BLUEPRINT = `apiVersion: flotilla/v1
 kind: Blueprint
@@ -24,11 +24,7 @@ describe('fencing terms come from the lease, not from a request (issue 13, findi
     client = await Messaging.connect({ servers: [stack.ns.natsUrl], namespace: stack.ns.prefix, name: 'fencing-test', requestTimeoutMs: 10_000 });
     expect((await stack.call('POST', '/api/blueprints?wait=true', BLUEPRINT)).status).toBe(201);
     expect((await stack.call('POST', '/api/clusters?wait=true', { id: 'fenced-1', blueprint_id: 'fenced', name: 'fenced' })).status).toBe(201);
-    const until = Date.now() + 60_000;
-    while ((await stack.call('GET', '/api/clusters/fenced-1')).body.status !== 'active') {
-      if (Date.now() > until) throw new Error('cluster fenced-1 not active within 60 s');
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await eventually(async () => (await stack.call('GET', '/api/clusters/fenced-1')).body.status === 'active', { timeoutMs: 60_000, intervalMs: 200, what: 'cluster fenced-1 active' });
   }, 90_000);
 
   afterAll(async () => {
@@ -48,8 +44,7 @@ describe('fencing terms come from the lease, not from a request (issue 13, findi
 
     const autoscaler = new LeaderElection(client, { role: 'autoscaler', memberId: 'test-autoscaler', ttlMs: 2000 });
     await autoscaler.start();
-    const until = Date.now() + 5000;
-    while (!autoscaler.isLeader && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    await eventually(() => autoscaler.isLeader, { timeoutMs: 5000, intervalMs: 50, what: 'the test holding the autoscaler lease' });
     const term = autoscaler.term!;
     // The current leader's term passes; an older one (a deposed leader) does not.
     expect((await decide(term, 2)).result.target_workers).toBe(2);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createTestDatabase, createTestNamespace, freePort, startService, type AppName, type ServiceProcess, type TestDatabase, type TestNamespace } from '@flotilla/testing';
+import { createTestDatabase, createTestNamespace, eventually, freePort, startService, type AppName, type ServiceProcess, type TestDatabase, type TestNamespace } from '@flotilla/testing';
 
 const APPS: AppName[] = ['orchestrator', 'registry', 'autoscaler', 'metrics', 'node-agent', 'gateway'];
 
@@ -66,11 +66,7 @@ describe('the stack as separate processes', () => {
   it('sees a killed service as down within 5 s and turns not-ready, without the gateway crashing', async () => {
     procs.get('registry')!.kill('SIGKILL');
     const killedAt = Date.now();
-    let h = await health();
-    while (h.services['registry']?.status !== 'down' && Date.now() - killedAt < 5000) {
-      await new Promise((r) => setTimeout(r, 200));
-      h = await health();
-    }
+    const h = await eventually(health, { until: (h) => h.services['registry']?.status === 'down', timeoutMs: 5000, intervalMs: 200, what: 'the registry down in the health report' });
     expect(h.services['registry']?.status).toBe('down');
     expect(Date.now() - killedAt).toBeLessThan(5000);
     expect(h.services['orchestrator']?.status).toBe('up');

@@ -3,7 +3,7 @@ import { headers as natsHeaders } from '@nats-io/transport-node';
 import { Headers, orchestratorRoutes, registryRoutes, registrySubjects, routeSubject } from '@flotilla/contracts';
 import { RuleViolationError, UnauthenticatedError, ValidationError } from '@flotilla/domain';
 import { Messaging } from '@flotilla/messaging';
-import { startStack, type Stack } from '@flotilla/testing';
+import { eventually, startStack, type Stack } from '@flotilla/testing';
 
 const BLUEPRINT = `apiVersion: flotilla/v1
 kind: Blueprint
@@ -29,11 +29,7 @@ describe('issue 13, finding 3: a node speaks for itself only, on its own subject
     client = await Messaging.connect({ servers: [stack.ns.natsUrl], namespace: stack.ns.prefix, name: 'node-identity-test', requestTimeoutMs: 10_000 });
     expect((await stack.call('POST', '/api/blueprints?wait=true', BLUEPRINT)).status).toBe(201);
     expect((await stack.call('POST', '/api/clusters?wait=true', { id: 'ident-1', blueprint_id: 'ident', name: 'ident' })).status).toBe(201);
-    const until = Date.now() + 60_000;
-    while ((await stack.call('GET', '/api/clusters/ident-1')).body.status !== 'active') {
-      if (Date.now() > until) throw new Error('cluster ident-1 not active within 60 s');
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await eventually(async () => (await stack.call('GET', '/api/clusters/ident-1')).body.status === 'active', { timeoutMs: 60_000, intervalMs: 200, what: 'cluster ident-1 active' });
   }, 90_000);
 
   afterAll(async () => {

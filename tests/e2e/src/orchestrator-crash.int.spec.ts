@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
-import { createTestDatabase, createTestNamespace, freePort, startService, TEST_ADMIN_KEY, type ServiceProcess, type TestDatabase, type TestNamespace } from '@flotilla/testing';
+import { createTestDatabase, createTestNamespace, eventually, freePort, startService, TEST_ADMIN_KEY, type ServiceProcess, type TestDatabase, type TestNamespace } from '@flotilla/testing';
 
 const blueprint = (n: number) => `apiVersion: flotilla/v1
 kind: Blueprint
@@ -78,15 +78,13 @@ describe('an orchestrator killed in the middle of a series of commands', () => {
       const logged = await pool.query<{ stream_id: string }>(`SELECT DISTINCT stream_id FROM eventstore.events WHERE type = 'BlueprintRegistered'`);
       const inLog = new Set(logged.rows.map((r) => r.stream_id.replace(/^blueprint-/, '')));
       for (const id of acknowledged) expect(inLog.has(id)).toBe(true);
-      const deadline = Date.now() + 10_000;
-      let missing = acknowledged;
-      while (Date.now() < deadline) {
-        const rows = await pool.query<{ id: string }>('SELECT id FROM cluster_blueprints');
-        const projected = new Set(rows.rows.map((r) => r.id));
-        missing = acknowledged.filter((id) => !projected.has(id));
-        if (missing.length === 0) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      const missing = await eventually(
+        async () => {
+          const projected = new Set((await pool.query<{ id: string }>('SELECT id FROM cluster_blueprints')).rows.map((r) => r.id));
+          return acknowledged.filter((id) => !projected.has(id));
+        },
+        { until: (missing) => missing.length === 0, timeoutMs: 10_000, intervalMs: 100, what: 'every acknowledged blueprint in the read model' },
+      );
       expect(missing).toEqual([]);
     } finally {
       await pool.end();

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { api, createTestDatabase, createTestNamespace, freePort, startService, TEST_ADMIN_KEY, type ServiceProcess, type TestDatabase, type TestNamespace } from '@flotilla/testing';
+import { api, createTestDatabase, createTestNamespace, eventually, freePort, startService, TEST_ADMIN_KEY, type ServiceProcess, type TestDatabase, type TestNamespace } from '@flotilla/testing';
 
 interface ExportedSpan {
   service: string;
@@ -90,14 +90,15 @@ agents:
   - { name: boss, role: supervisor, runtime: { kind: builtin, handler: echo } }
 `);
     expect(res.status).toBe(201);
-    const deadline = Date.now() + 15_000;
     let trace: ExportedSpan[] = [];
-    while (Date.now() < deadline) {
-      const root = receiver.spans.find((s) => s.name === 'POST /api/blueprints');
-      trace = root ? receiver.spans.filter((s) => s.traceId === root.traceId) : [];
-      if (trace.some((s) => s.name === 'project cluster_blueprints')) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await eventually(
+      () => {
+        const root = receiver.spans.find((s) => s.name === 'POST /api/blueprints');
+        trace = root ? receiver.spans.filter((s) => s.traceId === root.traceId) : [];
+        return trace.some((s) => s.name === 'project cluster_blueprints');
+      },
+      { timeoutMs: 15_000, intervalMs: 200, what: () => `the request's trace down to its projection (its spans: ${trace.map((s) => s.name).join(', ') || 'none'})` },
+    );
     const byName = (n: string) => trace.find((s) => s.name === n);
     expect(byName('POST /api/blueprints')?.service).toBe('flotilla-gateway');
     expect(byName('send orchestrator.blueprints.register')?.service).toBe('flotilla-gateway');
@@ -127,19 +128,22 @@ agents:
       expect((await call('POST', '/api/blueprints?wait=true', yaml(id))).status).toBe(201);
       expect((await call('POST', '/api/clusters?wait=true', { blueprint_id: id, name: id, cluster_id: id })).status).toBe(201);
     }
+    // One deadline, 30 s, for both waits.
     const deadline = Date.now() + 30_000;
-    while ((await call('GET', '/api/clusters/otlp-dst')).body.status !== 'active' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    await eventually(async () => (await call('GET', '/api/clusters/otlp-dst')).body.status === 'active', { timeoutMs: 30_000, intervalMs: 200, what: 'otlp-dst active' });
     const task = await call('POST', '/api/clusters/otlp-dst/tasks', { payload: 'hello from src', source_cluster: 'otlp-src' });
     expect(task.status).toBe(202);
     let trace: ExportedSpan[] = [];
-    while (Date.now() < deadline) {
-      const executed = receiver.spans.find((s) => s.name === 'task otlp-dst' && s.attributes['flotilla.task_id'] === task.body.id);
-      trace = executed ? receiver.spans.filter((s) => s.traceId === executed.traceId) : [];
-      // Each process exports its own batches on its own schedule: wait for all three to arrive.
-      const services = new Set(trace.map((s) => s.service));
-      if (trace.some((s) => s.name === 'POST /api/clusters/{id}/tasks' || s.name === 'POST /api/clusters/:id/tasks') && services.size === 3) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await eventually(
+      () => {
+        const executed = receiver.spans.find((s) => s.name === 'task otlp-dst' && s.attributes['flotilla.task_id'] === task.body.id);
+        trace = executed ? receiver.spans.filter((s) => s.traceId === executed.traceId) : [];
+        // Each process exports its own batches on its own schedule: wait for all three to arrive.
+        const services = new Set(trace.map((s) => s.service));
+        return trace.some((s) => s.name === 'POST /api/clusters/{id}/tasks' || s.name === 'POST /api/clusters/:id/tasks') && services.size === 3;
+      },
+      { timeoutMs: Math.max(0, deadline - Date.now()), intervalMs: 200, what: () => `the task's trace from the request to the node agent (its spans: ${trace.map((s) => `${s.service} ${s.name}`).join(', ') || 'none'})` },
+    );
     const executed = trace.find((s) => s.name === 'task otlp-dst')!;
     expect(executed).toBeDefined();
     expect(executed.service).toBe('flotilla-node-agent');

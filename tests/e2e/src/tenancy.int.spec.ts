@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { connect } from '@nats-io/transport-node';
 import { createEventStore } from '@flotilla/eventstore';
-import { api, createTestDatabase, createTestNamespace, freePort, startService, startStack, TEST_ADMIN_KEY, type ServiceProcess, type Stack, type TestDatabase, type TestNamespace } from '@flotilla/testing';
+import { api, createTestDatabase, createTestNamespace, eventually, freePort, startService, startStack, TEST_ADMIN_KEY, type ServiceProcess, type Stack, type TestDatabase, type TestNamespace } from '@flotilla/testing';
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { loadFlotillaProto } from '@flotilla/gateway/routes';
 
@@ -167,8 +167,7 @@ describe('tenants, audit and hardening', () => {
       })();
       await nc.flush();
       await a('PUT', '/api/clusters/tenancy-ca?wait=true', { description: 'live for tenant a' });
-      const deadline = Date.now() + 10_000;
-      while (!got.some((g) => g.subject === `${ns.prefix}.flotilla.tenants.tenant-a.events.cluster.tenancy-ca.ClusterUpdated`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await eventually(() => got.some((g) => g.subject === `${ns.prefix}.flotilla.tenants.tenant-a.events.cluster.tenancy-ca.ClusterUpdated`), { timeoutMs: 10_000, intervalMs: 50, what: () => `tenancy-ca's ClusterUpdated on tenant-a's subjects (got: ${got.map((g) => g.subject).join(', ') || 'nothing'})` });
       expect(got.map((g) => g.subject)).toContain(`${ns.prefix}.flotilla.tenants.tenant-a.events.cluster.tenancy-ca.ClusterUpdated`);
       expect(got.filter((g) => g.aggregate_id === 'tenancy-ca').every((g) => g.subject.startsWith(`${ns.prefix}.flotilla.tenants.tenant-a.`))).toBe(true);
     } finally {
@@ -312,9 +311,8 @@ describe('tenants share nodes, not agents', () => {
       expect((await op('POST', '/api/blueprints?wait=true', BLUEPRINT(`nodes-${t}`))).status).toBe(201);
       expect((await op('POST', '/api/clusters?wait=true', { blueprint_id: `nodes-${t}`, name: t, cluster_id: `nodes-${t}` })).status).toBe(201);
     }
-    const deadline = Date.now() + 30_000;
     const everything = async () => (await root('GET', '/api/cluster/assignments')).body.assignments as { agent_id: string; cluster_id: string }[];
-    while (new Set((await everything()).map((x) => x.cluster_id)).size < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    await eventually(everything, { until: (all) => new Set(all.map((x) => x.cluster_id)).size >= 2, timeoutMs: 30_000, intervalMs: 200, what: 'assignments of both clusters' });
     const all = await everything();
     expect(new Set(all.map((x) => x.cluster_id))).toEqual(new Set(['nodes-tenant-a', 'nodes-tenant-b']));
 
@@ -339,9 +337,8 @@ describe('tenants share nodes, not agents', () => {
     const bOperator = await key('tenant-b', 'operator');
     const b = api(url, bViewer);
     // The node agent reports each agent started; the reconciler asked the registry to place it.
-    const deadline = Date.now() + 30_000;
     const clusterEvents = async () => (await b('GET', '/api/clusters/nodes-tenant-b/events?limit=1000')).body.events as { type: string; tenant_id: string; stream: string }[];
-    while (!(await clusterEvents()).some((e) => e.type === 'AgentStarted') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    await eventually(async () => (await clusterEvents()).some((e) => e.type === 'AgentStarted'), { timeoutMs: 30_000, intervalMs: 200, what: "AgentStarted in nodes-tenant-b's events" });
     const own = await clusterEvents();
     const lifecycle = own.filter((e) => ['AgentAssigned', 'AgentStarted'].includes(e.type));
     expect(new Set(lifecycle.map((e) => e.type))).toEqual(new Set(['AgentAssigned', 'AgentStarted']));

@@ -3,7 +3,7 @@ import type { INestApplication } from '@nestjs/common';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { runService } from '@flotilla/platform';
 import { startTracing } from '@flotilla/telemetry';
-import { createTestDatabase, createTestNamespace, freePort, TEST_ADMIN_KEY, type TestDatabase, type TestNamespace } from '@flotilla/testing';
+import { createTestDatabase, createTestNamespace, eventually, freePort, TEST_ADMIN_KEY, type TestDatabase, type TestNamespace } from '@flotilla/testing';
 // Both services run in this one process so that an in-memory exporter sees every span they make.
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { gatewayService } from '@flotilla/gateway/service';
@@ -55,16 +55,17 @@ describe('one trace from the HTTP request to the read model', () => {
   it('spans gateway, orchestrator, the event append and the projection', async () => {
     const res = await fetch(`${url}/api/blueprints?wait=true`, { method: 'POST', headers: { 'content-type': 'application/yaml', 'x-api-key': TEST_ADMIN_KEY }, body: BLUEPRINT });
     expect({ status: res.status, body: res.status === 201 ? null : await res.text() }).toEqual({ status: 201, body: null });
-    const deadline = Date.now() + 5000;
     let spans: ReadableSpan[] = [];
     let traceId = '';
     const names = () => spans.filter((s) => s.spanContext().traceId === traceId).map((s) => s.name);
-    while (Date.now() < deadline) {
-      spans = exporter.getFinishedSpans();
-      traceId = spans.find((s) => s.name === 'POST /api/blueprints')?.spanContext().traceId ?? '';
-      if (traceId && names().includes('project cluster_blueprints')) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await eventually(
+      () => {
+        spans = exporter.getFinishedSpans();
+        traceId = spans.find((s) => s.name === 'POST /api/blueprints')?.spanContext().traceId ?? '';
+        return traceId && names().includes('project cluster_blueprints');
+      },
+      { timeoutMs: 5000, intervalMs: 50, what: () => `the request's trace down to its projection (its spans: ${names().join(', ') || 'none'})` },
+    );
     expect(traceId).not.toBe('');
     expect(names()).toEqual(
       expect.arrayContaining([

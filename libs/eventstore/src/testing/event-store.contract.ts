@@ -712,9 +712,10 @@ export function runEventStoreContract(target: ContractTarget, tuning: ContractTu
         const ofAB = written.filter((e) => !e.streamId.startsWith(`${c}-`));
         // Readers see the log up to the oldest transaction still open anywhere on the server (no
         // gaps): another database's transaction can hold that back for a moment on a busy machine.
-        for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 20))) {
-          if ((await store.headPosition({ categories: [a, b, c], committed: true })) >= written.at(-1)!.position) break;
-        }
+        await eventually(async () => (await store.headPosition({ categories: [a, b, c], committed: true })) >= written.at(-1)!.position, {
+          timeoutMs: 10_000,
+          what: `readers of ${a}, ${b} and ${c} at the last append`,
+        });
         expect((await store.readAll({ after: head, categories: [a] })).map((e) => e.id)).toEqual(ofA.map((e) => e.id));
         expect((await store.readAll({ after: head, categories: [b, a], limit: 5 })).map((e) => e.id)).toEqual(ofAB.slice(0, 5).map((e) => e.id));
         expect(await store.headPosition({ categories: [a] })).toBe(ofA.at(-1)!.position);
