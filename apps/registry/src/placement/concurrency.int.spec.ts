@@ -5,38 +5,26 @@ import {
   registrySubjects,
   type PlaceReply,
   type PlaceRequest,
-  type PlacementAgent,
 } from '@flotilla/contracts';
 import { fold, nodeDecider, type NodeEvent } from '@flotilla/domain';
-import { createEventStore, type EventStore } from '@flotilla/eventstore';
+import type { EventStore } from '@flotilla/eventstore';
 import type { Messaging } from '@flotilla/messaging';
-import {
-  createTestDatabase,
-  createTestNamespace,
-  eventually,
-  type TestDatabase,
-  type TestNamespace,
-} from '@flotilla/testing';
+import { eventually } from '@flotilla/testing';
 import { systemContext } from '../infrastructure/request-context.js';
 import { NodeDirectory } from '../nodes/node-directory.js';
 import {
-  startRegistryReplica,
-  testClient,
+  placementAgent,
+  quietHeartbeat,
+  startRegistryTestBed,
   type RegistryReplica,
+  type RegistryTestBed,
 } from '../testing/registry-harness.js';
 import { PlacementService } from './placement.service.js';
 
 const NODES = ['node-1', 'node-2', 'node-3'];
 const MAX_AGENTS = 4;
 
-const agent = (id: string): PlacementAgent => ({
-  agent_id: id,
-  name: 'worker',
-  role: 'worker',
-  capabilities: [],
-  runtime: { kind: 'builtin', handler: 'echo', delayMs: 0, failureRate: 0 },
-  resources: { cpu: 0.5, memory_mb: 256 },
-});
+const agent = (id: string) => placementAgent(id);
 const request = (clusterId: string, ids: string[]): PlaceRequest => ({
   cluster_id: clusterId,
   tenant_id: SYSTEM_IDENTITY.tenantId,
@@ -52,27 +40,16 @@ const request = (clusterId: string, ids: string[]): PlaceRequest => ({
 });
 
 describe('concurrent placements on two replicas never overbook a node', () => {
-  let db: TestDatabase;
-  let ns: TestNamespace;
+  let bed: RegistryTestBed;
   let a: RegistryReplica;
   let b: RegistryReplica;
   let client: Messaging;
   let store: EventStore;
-  let beating: NodeJS.Timeout;
 
   beforeAll(async () => {
-    db = await createTestDatabase('reg_conc');
-    ns = createTestNamespace();
-    const env = {
-      DATABASE_URL: db.url,
-      NATS_URL: ns.natsUrl,
-      FLOTILLA_NAMESPACE: ns.prefix,
-      RESERVATION_TTL_MS: '600000',
-    };
-    a = await startRegistryReplica(env, 'registry-a');
-    b = await startRegistryReplica(env, 'registry-b');
-    client = await testClient(ns.natsUrl, ns.prefix);
-    store = await createEventStore({ kind: 'postgres', url: db.url });
+    bed = await startRegistryTestBed('reg_conc', { RESERVATION_TTL_MS: '600000' }, ['registry-a', 'registry-b']);
+    ({ client, store } = bed);
+    [a, b] = bed.replicas as [RegistryReplica, RegistryReplica];
     for (const id of NODES) {
       await client.request(r.registerNode, {
         node_id: id,
@@ -82,27 +59,13 @@ describe('concurrent placements on two replicas never overbook a node', () => {
         capacity: { cpu: 8, memory_mb: 8192, max_agents: MAX_AGENTS },
       });
     }
-    beating = setInterval(() => {
-      for (const id of NODES)
-        client.publish(registrySubjects.heartbeat(id), {
-          node_id: id,
-          sent_at: new Date().toISOString(),
-          cpu_percent: 5,
-          memory_percent: 5,
-          disk_percent: 5,
-          load_avg: 0,
-          agents: [],
-        });
-    }, 250);
+    bed.every(250, () => {
+      for (const id of NODES) client.publish(registrySubjects.heartbeat(id), quietHeartbeat(id));
+    });
   });
 
   afterAll(async () => {
-    clearInterval(beating);
-    await Promise.all([a?.close(), b?.close()]);
-    await client?.close();
-    await store?.close();
-    await db?.drop();
-    await ns?.cleanup();
+    await bed?.close([a, b]);
   });
 
   /** What the log says each node holds: the source of truth, folded with the node decider. */

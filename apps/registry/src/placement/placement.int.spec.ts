@@ -1,52 +1,31 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { registryRoutes as r, registrySubjects, type PlacementAgent } from '@flotilla/contracts';
-import { createEventStore, type EventStore } from '@flotilla/eventstore';
+import type { EventStore } from '@flotilla/eventstore';
 import type { Messaging } from '@flotilla/messaging';
+import { eventually } from '@flotilla/testing';
 import {
-  createTestDatabase,
-  createTestNamespace,
-  eventually,
-  type TestDatabase,
-  type TestNamespace,
-} from '@flotilla/testing';
-import {
+  placementAgent,
   startRegistryReplica,
-  testClient,
+  startRegistryTestBed,
   type RegistryReplica,
+  type RegistryTestBed,
 } from '../testing/registry-harness.js';
 
-const agent = (id: string, cpu = 1, memory_mb = 512): PlacementAgent => ({
-  agent_id: id,
-  name: 'worker',
-  role: 'worker',
-  capabilities: ['drafting'],
-  runtime: { kind: 'builtin', handler: 'echo', delayMs: 0, failureRate: 0 },
-  resources: { cpu, memory_mb },
-});
+const agent = (id: string, cpu = 1, memory_mb = 512): PlacementAgent =>
+  placementAgent(id, { capabilities: ['drafting'], cpu, memory_mb });
 
 describe('registry: nodes and placement (real NATS and PostgreSQL)', () => {
-  let db: TestDatabase;
-  let ns: TestNamespace;
-  let env: Record<string, string>;
+  let bed: RegistryTestBed;
   let replica: RegistryReplica;
   let client: Messaging;
   let store: EventStore;
-  let beating: NodeJS.Timeout;
   const alive = new Set<string>();
 
   beforeAll(async () => {
-    db = await createTestDatabase('reg_place');
-    ns = createTestNamespace();
-    env = {
-      DATABASE_URL: db.url,
-      NATS_URL: ns.natsUrl,
-      FLOTILLA_NAMESPACE: ns.prefix,
-      RESERVATION_TTL_MS: '600000',
-    };
-    replica = await startRegistryReplica(env, 'registry-a');
-    client = await testClient(ns.natsUrl, ns.prefix);
-    store = await createEventStore({ kind: 'postgres', url: db.url });
-    beating = setInterval(() => {
+    bed = await startRegistryTestBed('reg_place', { RESERVATION_TTL_MS: '600000' }, ['registry-a']);
+    ({ client, store } = bed);
+    replica = bed.replicas[0]!;
+    bed.every(250, () => {
       for (const id of alive) {
         client.publish(registrySubjects.heartbeat(id), {
           node_id: id,
@@ -58,16 +37,11 @@ describe('registry: nodes and placement (real NATS and PostgreSQL)', () => {
           agents: [],
         });
       }
-    }, 250);
+    });
   });
 
   afterAll(async () => {
-    clearInterval(beating);
-    await replica?.close();
-    await client?.close();
-    await store?.close();
-    await db?.drop();
-    await ns?.cleanup();
+    await bed?.close([replica]);
   });
 
   const register = async (id: string, zone: string, cpu = 4, maxAgents = 10) => {
@@ -191,7 +165,7 @@ describe('registry: nodes and placement (real NATS and PostgreSQL)', () => {
     ]);
 
     await replica.close();
-    replica = await startRegistryReplica(env, 'registry-b');
+    replica = await startRegistryReplica(bed.env, 'registry-b');
     expect((await client.request(r.stats, {})).strategy).toBe('weighted');
   });
 

@@ -3,78 +3,47 @@ import {
   registryRoutes as r,
   registrySubjects,
   SYSTEM_IDENTITY,
-  type PlacementAgent,
 } from '@flotilla/contracts';
-import { createEventStore, type EventStore, type StoredEvent } from '@flotilla/eventstore';
+import type { EventStore, StoredEvent } from '@flotilla/eventstore';
 import { Fence, FencedOutError, readLeadership } from '@flotilla/leadership';
 import type { Messaging } from '@flotilla/messaging';
 import { createReadModelOrm, type ReadModelOrm } from '@flotilla/projections';
-import {
-  createTestDatabase,
-  createTestNamespace,
-  eventually,
-  type TestDatabase,
-  type TestNamespace,
-} from '@flotilla/testing';
+import { eventually } from '@flotilla/testing';
 import { FENCE } from '../infrastructure/tokens.js';
 import {
+  placementAgent,
+  quietHeartbeat,
   startRegistryReplica,
-  testClient,
+  startRegistryTestBed,
   type RegistryReplica,
+  type RegistryTestBed,
 } from '../testing/registry-harness.js';
 import { FAILURE_DETECTOR_ROLE, FailureDetector } from './failure-detector.js';
 import { ReservationReaper } from './reservation-reaper.js';
 import { SingletonLoops } from './singleton-loops.js';
 
-const agent = (id: string): PlacementAgent => ({
-  agent_id: id,
-  name: 'worker',
-  role: 'worker',
-  capabilities: [],
-  runtime: { kind: 'builtin', handler: 'echo', delayMs: 0, failureRate: 0 },
-  resources: { cpu: 0.5, memory_mb: 256 },
-});
+const agent = (id: string) => placementAgent(id);
 
 describe('registry singletons: failure detection, fencing, drain completion, reservation expiry, leadership', () => {
-  let db: TestDatabase;
-  let ns: TestNamespace;
-  let env: Record<string, string>;
+  let bed: RegistryTestBed;
   let a: RegistryReplica;
   let client: Messaging;
   let store: EventStore;
   let orm: ReadModelOrm;
-  let beating: NodeJS.Timeout;
   const alive = new Map<string, { agent_id: string; cluster_id: string; state: string }[]>();
   const lastSent = new Map<string, number>();
 
   beforeAll(async () => {
-    db = await createTestDatabase('reg_single');
-    ns = createTestNamespace();
-    env = {
-      DATABASE_URL: db.url,
-      NATS_URL: ns.natsUrl,
-      FLOTILLA_NAMESPACE: ns.prefix,
-      RESERVATION_TTL_MS: '1500',
-      LEASE_TTL_MS: '900',
-    };
-    a = await startRegistryReplica(env, 'registry-a');
-    client = await testClient(ns.natsUrl, ns.prefix);
-    store = await createEventStore({ kind: 'postgres', url: db.url });
-    orm = await createReadModelOrm({ url: db.url });
-    beating = setInterval(() => {
+    bed = await startRegistryTestBed('reg_single', { RESERVATION_TTL_MS: '1500', LEASE_TTL_MS: '900' }, ['registry-a']);
+    ({ client, store } = bed);
+    a = bed.replicas[0]!;
+    orm = await createReadModelOrm({ url: bed.db.url });
+    bed.every(100, () => {
       for (const [id, agents] of alive) {
         lastSent.set(id, Date.now());
-        client.publish(registrySubjects.heartbeat(id), {
-          node_id: id,
-          sent_at: new Date().toISOString(),
-          cpu_percent: 5,
-          memory_percent: 5,
-          disk_percent: 5,
-          load_avg: 0,
-          agents,
-        });
+        client.publish(registrySubjects.heartbeat(id), quietHeartbeat(id, agents));
       }
-    }, 100);
+    });
     for (const id of ['node-1', 'node-2', 'node-3']) {
       await client.request(r.registerNode, {
         node_id: id,
@@ -88,13 +57,8 @@ describe('registry singletons: failure detection, fencing, drain completion, res
   });
 
   afterAll(async () => {
-    clearInterval(beating);
-    await a?.close();
-    await client?.close();
-    await store?.close();
     await orm?.close();
-    await db?.drop();
-    await ns?.cleanup();
+    await bed?.close([a]);
   });
 
   /** A row of the orchestrator's read model: the cluster wants this agent on this node, in this state. */
@@ -322,7 +286,7 @@ describe('registry singletons: failure detection, fencing, drain completion, res
   });
 
   it('lists every role with its leader and members, hands a role over, and a second replica takes over within 2 s of a stop', async () => {
-    const b = await startRegistryReplica(env, 'registry-b');
+    const b = await startRegistryReplica(bed.env, 'registry-b');
     try {
       const view = await eventually(
         async () => {
