@@ -3,6 +3,7 @@ import { TASKS_BUCKET, TASKS_STREAM, taskSubjects } from '@flotilla/contracts';
 import { newId, PayloadTooLargeError, RateLimitedError, UnavailableError } from '@flotilla/domain';
 import { Messaging } from '@flotilla/messaging';
 import { createTestNamespace, deleteNamespaceStreams, queuedTaskRecord, type TestNamespace } from '@flotilla/testing';
+import { queuedTaskIds } from './testing/queued-task-ids.js';
 import { TaskIntake, type PreparedTask } from './task-intake.js';
 import { ensureTaskStreams, TaskQueues } from './task-queues.js';
 import { TaskStore, type TaskRecord } from './task-store.js';
@@ -70,18 +71,8 @@ describe('TaskIntake (real NATS)', () => {
     new TaskIntake(m, s, { maxQueuedPerTenant: opts.maxQueuedPerTenant ?? 10_000, tenantOf: async (id) => id.split('_')[0], takeOverAfterMs: 300, usageTtlMs: 0, ...(opts.maxStreamBytes ? { maxStreamBytes: opts.maxStreamBytes } : {}) });
 
   /** The task ids of the messages queued for a cluster. */
-  const queuedIds = async (clusterId: string): Promise<string[]> => {
-    const jsm = await messaging.jsm();
-    const stream = messaging.ns.stream(TASKS_STREAM);
-    const { state } = await jsm.streams.info(stream);
-    const prefix = messaging.ns.subject(taskSubjects.cluster(clusterId)).slice(0, -1);
-    const ids: string[] = [];
-    for (let seq = state.first_seq; seq <= state.last_seq; seq++) {
-      const m = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
-      if (m?.subject.startsWith(prefix)) ids.push((m.json() as { id: string }).id);
-    }
-    return ids;
-  };
+  const queuedIds = (clusterId: string): Promise<string[]> => queuedTaskIds(messaging, clusterId);
+
 
   // Claiming the key, queuing the message and writing the record are the three writes of a
   // submission; the orchestrator may die after any of them.

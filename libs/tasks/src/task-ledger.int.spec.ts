@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
-import { TASKS_STREAM, taskSubjects } from '@flotilla/contracts';
+import { taskSubjects } from '@flotilla/contracts';
 import { newId, PayloadTooLargeError } from '@flotilla/domain';
 import { encodeJson, Messaging } from '@flotilla/messaging';
 import {
@@ -12,6 +12,7 @@ import {
   type TestDatabase,
   type TestNamespace,
 } from '@flotilla/testing';
+import { queuedTaskIds } from './testing/queued-task-ids.js';
 import { TaskIntake, type PreparedTask } from './task-intake.js';
 import { TaskLedger, TaskLedgerLoop, type LoopState } from './task-ledger.js';
 import { ensureTaskStreams, TaskQueues } from './task-queues.js';
@@ -86,19 +87,9 @@ describe('TaskLedger (real NATS and PostgreSQL)', () => {
       retentionMs: 600_000,
     });
 
-  /** The task ids of the messages queued for a cluster. */
-  const queuedIds = async (clusterId: string): Promise<string[]> => {
-    const jsm = await messaging.jsm();
-    const stream = messaging.ns.stream(TASKS_STREAM);
-    const { state } = await jsm.streams.info(stream);
-    const prefix = messaging.ns.subject(taskSubjects.cluster(clusterId)).slice(0, -1);
-    const ids: string[] = [];
-    for (let seq = state.first_seq; seq <= state.last_seq; seq++) {
-      const m = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
-      if (m?.subject.startsWith(prefix)) ids.push((m.json() as { id: string }).id);
-    }
-    return ids.sort();
-  };
+  /** The task ids of the messages queued for a cluster, sorted. */
+  const queuedIds = async (clusterId: string): Promise<string[]> => (await queuedTaskIds(messaging, clusterId)).sort();
+
 
   const inLedger = async (ids: readonly string[]) => {
     const { rows } = await pool.query<{ task_id: string }>(
