@@ -92,7 +92,11 @@ describe('node agent (a process, real NATS and PostgreSQL)', () => {
     command({ type: 'ReleaseAgent', data: { agentId, reason } });
 
   /** eventually(), every 25 ms; a wait that fails shows the agent's last log lines. */
-  const untilWithLog = <T>(probe: () => T | undefined | false, timeoutMs: number, what: string): Promise<T> =>
+  const untilWithLog = <T>(
+    probe: () => T | undefined | false,
+    timeoutMs: number,
+    what: string,
+  ): Promise<T> =>
     eventually(probe, { timeoutMs, intervalMs: 25, what }).catch((err: Error) => {
       err.message += `\n${agentProc?.tail(20) ?? ''}`;
       throw err;
@@ -211,7 +215,11 @@ describe('node agent (a process, real NATS and PostgreSQL)', () => {
       capacity: { cpu: 4, memory_mb: 4096, max_agents: 10 },
       role: 'worker',
     });
-    const beat = await untilWithLog(() => heartbeats.length >= 3 && heartbeats.at(-1), 5000, 'heartbeats');
+    const beat = await untilWithLog(
+      () => heartbeats.length >= 3 && heartbeats.at(-1),
+      5000,
+      'heartbeats',
+    );
     expect(beat).toMatchObject({ node_id: NODE, cores: os.cpus().length, agents: [] });
     expect(beat.memory_percent).toBeGreaterThan(0);
     expect(beat.memory_percent).toBeLessThanOrEqual(100);

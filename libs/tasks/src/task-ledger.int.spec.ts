@@ -88,8 +88,8 @@ describe('TaskLedger (real NATS and PostgreSQL)', () => {
     });
 
   /** The task ids of the messages queued for a cluster, sorted. */
-  const queuedIds = async (clusterId: string): Promise<string[]> => (await queuedTaskIds(messaging, clusterId)).sort();
-
+  const queuedIds = async (clusterId: string): Promise<string[]> =>
+    (await queuedTaskIds(messaging, clusterId)).sort();
 
   const inLedger = async (ids: readonly string[]) => {
     const { rows } = await pool.query<{ task_id: string }>(
@@ -174,7 +174,11 @@ describe('TaskLedger (real NATS and PostgreSQL)', () => {
       encodeJson({ task_id: retried.id, final: false }),
     );
     try {
-      await eventually(async () => (await inLedger([announced.id])).length === 0, { timeoutMs: 5000, intervalMs: 50, what: `${announced.id} forgotten by the ledger` });
+      await eventually(async () => (await inLedger([announced.id])).length === 0, {
+        timeoutMs: 5000,
+        intervalMs: 50,
+        what: `${announced.id} forgotten by the ledger`,
+      });
     } finally {
       controller.abort();
       await running;

@@ -47,7 +47,10 @@ describe('concurrent placements on two replicas never overbook a node', () => {
   let store: EventStore;
 
   beforeAll(async () => {
-    bed = await startRegistryTestBed('reg_conc', { RESERVATION_TTL_MS: '600000' }, ['registry-a', 'registry-b']);
+    bed = await startRegistryTestBed('reg_conc', { RESERVATION_TTL_MS: '600000' }, [
+      'registry-a',
+      'registry-b',
+    ]);
     ({ client, store } = bed);
     [a, b] = bed.replicas as [RegistryReplica, RegistryReplica];
     for (const id of NODES) {
