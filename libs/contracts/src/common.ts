@@ -1,9 +1,8 @@
 import { z } from 'zod';
-import { idProblem, isValidId, type IdKind } from '@flotilla/domain';
+import { idSchema } from '@flotilla/domain';
 
 /** An id of this kind: a TypeID (`cluster_01h…`) or a client-chosen DNS label (`cluster-test-001`). */
-export const idOf = (kind: IdKind) =>
-  z.string().refine((v) => isValidId(kind, v), { error: (iss) => idProblem(kind, iss.input) });
+export const idOf = idSchema;
 
 export const page = {
   limit: z.coerce.number().int().min(1).max(1000).default(50),

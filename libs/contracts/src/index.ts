@@ -20,7 +20,7 @@ export {
   type PingReply,
 } from './system.js';
 export { actsForPlatform, Headers, nodeIdentity, PLATFORM_TENANT, spansAllTenants, SYSTEM_IDENTITY, type RequestIdentity } from './headers.js';
-export { formatPath, issuesFromZod, parseOrThrow } from './validation.js';
+export { issuesFromZod, parseOrThrow } from './validation.js';
 export {
   idOf,
   page,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AGENT_STATES, CLUSTER_STATUSES, CLUSTER_TYPES } from '@flotilla/domain';
+import { AGENT_STATES, CLUSTER_STATUSES, CLUSTER_TYPES, clusterDescription, clusterName, reasonText, SCALING_DECISIONS, workerCount } from '@flotilla/domain';
 import { idOf, isoTime, page, position, queryBool, sinceFilter, waitFlag } from './common.js';
 import { route } from './route.js';
 
@@ -143,10 +143,10 @@ export const createClusterRequest = z
     cluster_id: idOf('cluster').optional(),
     blueprint_id: idOf('blueprint'),
     blueprint_version: z.string().optional(),
-    name: z.string().min(1).max(200),
-    description: z.string().max(2000).optional(),
+    name: clusterName,
+    description: clusterDescription.optional(),
     type: z.enum(CLUSTER_TYPES).optional(),
-    target_workers: z.number().int().min(0).optional(),
+    target_workers: workerCount.optional(),
     environment: z.enum(['development', 'staging', 'production']).optional(),
     ...waitFlag,
   })
@@ -158,24 +158,24 @@ export const createClusterRequest = z
 
 export const updateClusterRequest = z.strictObject({
   ...byId('cluster'),
-  name: z.string().min(1).max(200).optional(),
-  description: z.string().max(2000).optional(),
-  min_workers: z.number().int().min(0).optional(),
-  max_workers: z.number().int().min(0).optional(),
+  name: clusterName.optional(),
+  description: clusterDescription.optional(),
+  min_workers: workerCount.optional(),
+  max_workers: workerCount.optional(),
   policy: scalingPolicyPatch.optional(),
   ...waitFlag,
 });
 
 export const scaleClusterRequest = z.strictObject({
   ...byId('cluster'),
-  target_workers: z.number().int().min(0),
-  reason: z.string().max(500).optional(),
+  target_workers: workerCount,
+  reason: reasonText.optional(),
   ...waitFlag,
 });
 
 export const clusterCommandRequest = z.strictObject({
   ...byId('cluster'),
-  reason: z.string().max(500).optional(),
+  reason: reasonText.optional(),
   ...waitFlag,
 });
 
@@ -206,13 +206,13 @@ export const agentReportRequest = z.strictObject({
   agent_id: idOf('agent'),
   node_id: idOf('node').optional(),
   state: z.enum(['started', 'failed', 'stopped']),
-  reason: z.string().max(1000).optional(),
+  reason: reasonText.optional(),
 });
 
 export const scalingDecisionRequest = z.strictObject({
   cluster_id: idOf('cluster'),
-  decision: z.enum(['up', 'down', 'hold', 'hibernate', 'wake']),
-  target: z.number().int().min(0),
+  decision: z.enum(SCALING_DECISIONS),
+  target: workerCount,
   reason: z.string(),
   rule: z.string(),
   inputs: z.record(z.string(), z.unknown()),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { z } from 'zod';
-import { ValidationError } from '@flotilla/domain';
+import { CLUSTER_LIMITS, ValidationError } from '@flotilla/domain';
 import * as contracts from './index.js';
 import { orchestratorRoutes } from './orchestrator.js';
 import { registryRoutes } from './registry.js';
@@ -128,5 +128,22 @@ describe("seed bodies are accepted as they are", () => {
     expect(parseOrThrow(orchestratorRoutes.createCluster.request, { cluster_id: 'marketing-prod', blueprint_id: 'marketing-v1', name: 'M' })).toMatchObject({ cluster_id: 'marketing-prod' });
     const both = issuesOf(() => parseOrThrow(orchestratorRoutes.createCluster.request, { id: 'a-cluster', cluster_id: 'b-cluster', blueprint_id: 'marketing-v1', name: 'M' }));
     expect(both.map((i) => i.path)).toEqual(['cluster_id']);
+  });
+});
+
+describe('a limit lives in one place', () => {
+  const create = (over: Record<string, unknown>) => ({ blueprint_id: 'marketing-v1', name: 'm', ...over });
+
+  it('the cluster requests take their limits from the cluster schemas of the domain (CLUSTER_LIMITS, 10,000 workers)', () => {
+    const { createCluster, updateCluster, scaleCluster } = orchestratorRoutes;
+    const ok = (r: Route, v: unknown) => r.request.safeParse(v).success;
+    expect(ok(createCluster, create({ description: 'd'.repeat(CLUSTER_LIMITS.description) }))).toBe(true);
+    expect(ok(createCluster, create({ description: 'd'.repeat(CLUSTER_LIMITS.description + 1) }))).toBe(false);
+    expect(ok(createCluster, create({ name: 'n'.repeat(CLUSTER_LIMITS.name + 1) }))).toBe(false);
+    expect(ok(createCluster, create({ name: '   ' }))).toBe(false);
+    expect(ok(updateCluster, { id: 'c-1', max_workers: 10_000 })).toBe(true);
+    expect(ok(updateCluster, { id: 'c-1', max_workers: 10_001 })).toBe(false);
+    expect(ok(scaleCluster, { id: 'c-1', target_workers: 1, reason: 'r'.repeat(CLUSTER_LIMITS.reason) })).toBe(true);
+    expect(ok(scaleCluster, { id: 'c-1', target_workers: 1, reason: 'r'.repeat(CLUSTER_LIMITS.reason + 1) })).toBe(false);
   });
 });

@@ -1,15 +1,5 @@
 import type { z } from 'zod';
-import { ValidationError, type ValidationIssue } from '@flotilla/domain';
-
-/** `['agents', 2, 'reportsTo']` → `agents[2].reportsTo`. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const part of path) {
-    if (typeof part === 'number') out += `[${part}]`;
-    else out += out ? `.${String(part)}` : String(part);
-  }
-  return out;
-}
+import { formatPath, ValidationError, type ValidationIssue } from '@flotilla/domain';
 
 /**
  * One issue per bad path. An unknown field is named by its own path (`capacity.gpu`), not by

@@ -55,6 +55,7 @@ export {
 } from './cluster/cluster.state.js';
 export * from './cluster/cluster.queries.js';
 export * from './cluster/cluster.commands.js';
+export * from './cluster/cluster.schemas.js';
 export * from './cluster/cluster.events.js';
 export { planReconciliation, type NodeStatuses, type ReconcileAction, type ReconcileLimits, type ReconcileMemory } from './cluster/reconciliation.js';
 export {

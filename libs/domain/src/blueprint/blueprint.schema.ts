@@ -182,11 +182,9 @@ export const AgentSchema = z.strictObject({
   resources: ResourcesSchema.optional().meta({ description: "overrides cluster.resources for this agent" }),
 });
 
-const workerBounds = {
-  minWorkers: int(0, 10_000),
-  targetWorkers: int(0, 10_000),
-  maxWorkers: int(0, 10_000),
-};
+/** A number of workers: the one bound every blueprint, command and request shares. */
+export const workerCount = int(0, 10_000);
+const workerBounds = { minWorkers: workerCount, targetWorkers: workerCount, maxWorkers: workerCount };
 
 export const ClusterSpecSchema = z.strictObject({
   type: z.enum(CLUSTER_TYPES),

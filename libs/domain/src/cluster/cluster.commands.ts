@@ -1,87 +1,27 @@
+import type { z } from 'zod';
 import type { Command } from '../decider.js';
-import type { JsonValue } from '../json.js';
-import type { ClusterType } from '../blueprint/blueprint.schema.js';
-import type { ResolvedBlueprint, ScalingPolicy } from '../blueprint/blueprint.types.js';
-import type { CircuitStatus, ScalingSource } from './cluster.state.js';
+import type * as S from './cluster.schemas.js';
 
-export type CreateCluster = Command<
-  'CreateCluster',
-  {
-    readonly clusterId: string;
-    readonly tenantId: string;
-    readonly name: string;
-    readonly description?: string;
-    /** Defaults to the blueprint's cluster type. */
-    readonly type?: ClusterType;
-    readonly blueprint: ResolvedBlueprint;
-    /** Defaults to the blueprint's targetWorkers. */
-    readonly targetWorkers?: number;
-  }
->;
+/** A command whose data is what its schema (in `cluster.schemas.ts`) accepts. */
+type Of<Type extends string, S extends z.ZodType<unknown, object>> = Command<Type, z.input<S>>;
 
-/**
- * Records agents the reconciler is about to place. Ids are chosen by the caller before placement,
- * so a retried spawn + placement is idempotent; role and spec come from the blueprint snapshot.
- */
-export type SpawnAgents = Command<
-  'SpawnAgents',
-  { readonly agents: readonly { readonly agentId: string; readonly name: string; readonly ordinal: number }[] }
->;
-
-export type RecordAgentPlaced = Command<'RecordAgentPlaced', { readonly agentId: string; readonly nodeId: string }>;
-export type RecordAgentStarted = Command<'RecordAgentStarted', { readonly agentId: string; readonly nodeId: string }>;
-export type RecordAgentFailed = Command<'RecordAgentFailed', { readonly agentId: string; readonly reason: string }>;
-export type RecordAgentStopped = Command<'RecordAgentStopped', { readonly agentId: string; readonly reason?: string }>;
-export type RecordAgentOrphaned = Command<'RecordAgentOrphaned', { readonly agentId: string; readonly nodeId: string }>;
-export type RecordAgentReplaced = Command<
-  'RecordAgentReplaced',
-  { readonly agentId: string; readonly fromNodeId: string; readonly toNodeId: string }
->;
-
-export type ScaleCluster = Command<
-  'ScaleCluster',
-  {
-    readonly targetWorkers: number;
-    readonly reason: string;
-    readonly source: ScalingSource;
-    readonly inputs?: Readonly<Record<string, JsonValue>>;
-  }
->;
-
-/** Records what the autoscaler decided and why (callers may skip chatty `hold` decisions). */
-export type RecordScalingDecision = Command<
-  'RecordScalingDecision',
-  {
-    readonly decision: 'up' | 'down' | 'hold' | 'hibernate' | 'wake';
-    readonly target?: number;
-    readonly reason: string;
-    readonly rule?: string;
-    readonly inputs: Readonly<Record<string, JsonValue>>;
-  }
->;
-
-export type HibernateCluster = Command<'HibernateCluster', { readonly reason?: string }>;
-export type ReactivateCluster = Command<'ReactivateCluster', { readonly reason?: string }>;
-
-export type UpdateCluster = Command<
-  'UpdateCluster',
-  {
-    readonly name?: string;
-    readonly description?: string;
-    readonly minWorkers?: number;
-    readonly maxWorkers?: number;
-    /** Fields to change in the scaling policy; the rest is kept. */
-    readonly policy?: Partial<ScalingPolicy>;
-  }
->;
-
-export type MarkClusterDegraded = Command<'MarkClusterDegraded', { readonly reason: string }>;
-export type MarkClusterRecovered = Command<'MarkClusterRecovered', { readonly reason?: string }>;
-export type DecommissionCluster = Command<'DecommissionCluster', { readonly reason?: string }>;
-export type RecordCircuitBreakerTransition = Command<
-  'RecordCircuitBreakerTransition',
-  { readonly from: CircuitStatus; readonly to: CircuitStatus; readonly reason: string }
->;
+export type CreateCluster = Of<'CreateCluster', typeof S.CreateClusterData>;
+export type SpawnAgents = Of<'SpawnAgents', typeof S.SpawnAgentsData>;
+export type RecordAgentPlaced = Of<'RecordAgentPlaced', typeof S.RecordAgentPlacedData>;
+export type RecordAgentStarted = Of<'RecordAgentStarted', typeof S.RecordAgentStartedData>;
+export type RecordAgentFailed = Of<'RecordAgentFailed', typeof S.RecordAgentFailedData>;
+export type RecordAgentStopped = Of<'RecordAgentStopped', typeof S.RecordAgentStoppedData>;
+export type RecordAgentOrphaned = Of<'RecordAgentOrphaned', typeof S.RecordAgentOrphanedData>;
+export type RecordAgentReplaced = Of<'RecordAgentReplaced', typeof S.RecordAgentReplacedData>;
+export type ScaleCluster = Of<'ScaleCluster', typeof S.ScaleClusterData>;
+export type RecordScalingDecision = Of<'RecordScalingDecision', typeof S.RecordScalingDecisionData>;
+export type HibernateCluster = Of<'HibernateCluster', typeof S.HibernateClusterData>;
+export type ReactivateCluster = Of<'ReactivateCluster', typeof S.ReactivateClusterData>;
+export type UpdateCluster = Of<'UpdateCluster', typeof S.UpdateClusterData>;
+export type MarkClusterDegraded = Of<'MarkClusterDegraded', typeof S.MarkClusterDegradedData>;
+export type MarkClusterRecovered = Of<'MarkClusterRecovered', typeof S.MarkClusterRecoveredData>;
+export type DecommissionCluster = Of<'DecommissionCluster', typeof S.DecommissionClusterData>;
+export type RecordCircuitBreakerTransition = Of<'RecordCircuitBreakerTransition', typeof S.RecordCircuitBreakerTransitionData>;
 
 export type ClusterCommand =
   | CreateCluster
