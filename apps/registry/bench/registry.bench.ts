@@ -1,5 +1,5 @@
 /**
- * Registry benchmark (issue 6): one registry replica (the built service, as its own process)
+ * Registry benchmark: one registry replica (the built service, as its own process)
  * against real NATS and PostgreSQL.
  *
  *   1. 10,000 simulated nodes register, then heartbeat at 1 Hz for 60 s: the registry's CPU

@@ -43,6 +43,7 @@ export const accessRoutes = {
     z.strictObject({ tenant_id: tenant, role: z.enum(ROLES), name: z.string().min(1).max(100) }),
     z.object({ key: apiKeyView, secret: z.string() }),
     'Create an API key; its secret is in this reply only.',
+    'admin',
   ),
   listKeys: route(
     'orchestrator',
@@ -50,6 +51,7 @@ export const accessRoutes = {
     z.strictObject({ tenant_id: tenant.optional(), ...page }),
     z.object({ keys: z.array(apiKeyView), total: z.number() }),
     'List API keys (never their secrets).',
+    'admin',
   ),
   revokeKey: route(
     'orchestrator',
@@ -57,6 +59,7 @@ export const accessRoutes = {
     z.strictObject({ id: idOf('key'), reason: z.string().min(1).max(500).default('revoked') }),
     apiKeyView,
     'Revoke an API key.',
+    'admin',
   ),
   verifyKey: route(
     'orchestrator',
@@ -64,6 +67,7 @@ export const accessRoutes = {
     z.strictObject({ token: z.string().min(1).max(500) }),
     z.object({ key_id: z.string(), tenant_id: z.string(), role: z.enum(ROLES), name: z.string() }),
     'Check an API key (gateway only); an unknown, malformed or revoked key is unauthenticated.',
+    'service',
   ),
   audit: route(
     'orchestrator',
@@ -79,6 +83,7 @@ export const accessRoutes = {
     }),
     z.object({ events: z.array(eventView), total: z.number() }),
     'The audit trail: who changed what, from the event log.',
+    'admin',
   ),
   eventHistory: route(
     'orchestrator',
@@ -100,6 +105,7 @@ export const accessRoutes = {
       checkpoint: position,
     }),
     "The caller's tenant's events between two log positions, oldest first, from the event read model (gateway only: SSE and gRPC WatchEvents replay history through it).",
+    'service',
   ),
 } as const;
 

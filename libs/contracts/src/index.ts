@@ -1,10 +1,13 @@
 export { Namespace } from './namespace.js';
 export {
+  ACCESS_LEVELS,
+  commandEnvelope,
   isNodeToken,
   nodeOfSubject,
   route,
   routeSubject,
   SERVICES,
+  type Access,
   type ReplyEnvelope,
   type Route,
   type RouteRequest,

@@ -111,6 +111,7 @@ export const metricsRoutes = {
     }),
     z.object({ cluster_id: z.string(), points: z.array(metricPoint) }),
     "A cluster's metrics time series (raw for a day, 1-minute rollups after).",
+    'read',
   ),
   clusterHealth: route(
     'metrics',
@@ -118,6 +119,7 @@ export const metricsRoutes = {
     z.strictObject({ id: idOf('cluster') }),
     healthView,
     "A cluster's health score, status and recommendations.",
+    'read',
   ),
   snapshotNow: route(
     'metrics',
@@ -125,5 +127,6 @@ export const metricsRoutes = {
     z.strictObject({ id: idOf('cluster') }),
     clusterSnapshot,
     'Take a snapshot now (on demand).',
+    'service',
   ),
 } as const;

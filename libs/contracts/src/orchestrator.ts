@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { AGENT_STATES, CLUSTER_STATUSES, CLUSTER_TYPES, clusterDescription, clusterName, reasonText, SCALING_DECISIONS, workerCount } from '@flotilla/domain';
 import { idOf, isoTime, page, position, queryBool, sinceFilter, waitFlag } from './common.js';
-import { route } from './route.js';
+import { commandEnvelope, route } from './route.js';
 
 export const SEVERITIES = ['debug', 'info', 'warning', 'error'] as const;
 
@@ -114,13 +114,13 @@ export type EventView = z.infer<typeof eventView>;
  * READ_YOUR_WRITES_TIMEOUT_MS (the command is stored all the same: REST answers 202).
  */
 const commandReply = <T extends z.ZodType>(view: T) =>
-  z.object({
+  commandEnvelope(z.object({
     result: view,
     position: position.nullable(),
     events: z.array(z.string()),
     duplicate: z.boolean(),
     read_models_behind: z.boolean().optional(),
-  });
+  }));
 
 // ---------------------------------------------------------------- requests
 
@@ -229,6 +229,7 @@ export const orchestratorRoutes = {
     registerBlueprintRequest,
     commandReply(blueprintView),
     'Register a blueprint, or publish a new version of it.',
+    'write',
   ),
   listBlueprints: route(
     'orchestrator',
@@ -236,6 +237,7 @@ export const orchestratorRoutes = {
     z.strictObject({ ...page }),
     z.object({ blueprints: z.array(blueprintView), total: z.number() }),
     'List blueprints.',
+    'read',
   ),
   getBlueprint: route(
     'orchestrator',
@@ -243,6 +245,7 @@ export const orchestratorRoutes = {
     z.strictObject(byId('blueprint')),
     blueprintDetails,
     'One blueprint with its versions.',
+    'read',
   ),
   deprecateBlueprint: route(
     'orchestrator',
@@ -250,6 +253,7 @@ export const orchestratorRoutes = {
     z.strictObject({ ...byId('blueprint'), reason: z.string().default('deprecated'), ...waitFlag }),
     commandReply(blueprintView),
     'Deprecate a blueprint.',
+    'write',
   ),
 
   createCluster: route(
@@ -258,6 +262,7 @@ export const orchestratorRoutes = {
     createClusterRequest,
     commandReply(clusterView),
     'Create a cluster from a blueprint.',
+    'write',
   ),
   listClusters: route(
     'orchestrator',
@@ -265,6 +270,7 @@ export const orchestratorRoutes = {
     listClustersRequest,
     z.object({ clusters: z.array(clusterView), total: z.number() }),
     'List clusters.',
+    'read',
   ),
   getCluster: route(
     'orchestrator',
@@ -272,6 +278,7 @@ export const orchestratorRoutes = {
     z.strictObject(byId('cluster')),
     clusterView,
     'One cluster.',
+    'read',
   ),
   updateCluster: route(
     'orchestrator',
@@ -279,6 +286,7 @@ export const orchestratorRoutes = {
     updateClusterRequest,
     commandReply(clusterView),
     'Change name, description, bounds or policy.',
+    'write',
   ),
   scaleCluster: route(
     'orchestrator',
@@ -286,6 +294,7 @@ export const orchestratorRoutes = {
     scaleClusterRequest,
     commandReply(clusterView),
     'Scale the worker pool to a target.',
+    'write',
   ),
   hibernateCluster: route(
     'orchestrator',
@@ -293,6 +302,7 @@ export const orchestratorRoutes = {
     clusterCommandRequest,
     commandReply(clusterView),
     'Stop every worker (and fixed agents unless the blueprint keeps them).',
+    'write',
   ),
   reactivateCluster: route(
     'orchestrator',
@@ -300,6 +310,7 @@ export const orchestratorRoutes = {
     clusterCommandRequest,
     commandReply(clusterView),
     'Bring a hibernated cluster back to its last target.',
+    'write',
   ),
   decommissionCluster: route(
     'orchestrator',
@@ -307,6 +318,7 @@ export const orchestratorRoutes = {
     clusterCommandRequest,
     commandReply(clusterView),
     'Stop every agent and retire the cluster.',
+    'write',
   ),
   clusterAgents: route(
     'orchestrator',
@@ -318,6 +330,7 @@ export const orchestratorRoutes = {
     }),
     z.object({ agents: z.array(agentView), total: z.number() }),
     "A cluster's agents.",
+    'read',
   ),
   clusterHierarchy: route(
     'orchestrator',
@@ -325,6 +338,7 @@ export const orchestratorRoutes = {
     z.strictObject(byId('cluster')),
     z.object({ cluster_id: z.string(), root: hierarchyNode.nullable() }),
     'Supervisor → leads → specialists → workers.',
+    'read',
   ),
   clusterEvents: route(
     'orchestrator',
@@ -332,6 +346,7 @@ export const orchestratorRoutes = {
     clusterEventsRequest,
     z.object({ events: z.array(eventView), total: z.number() }),
     "A cluster's events (the audit trail).",
+    'read',
   ),
   clusterManifest: route(
     'orchestrator',
@@ -339,6 +354,7 @@ export const orchestratorRoutes = {
     z.strictObject(byId('cluster')),
     z.object({ cluster_id: z.string(), markdown: z.string() }),
     "The cluster's README and skills sheet, from its live state.",
+    'read',
   ),
 
   reportAgent: route(
@@ -347,6 +363,7 @@ export const orchestratorRoutes = {
     agentReportRequest,
     z.object({ recorded: z.array(z.string()) }),
     "A node agent reports that an agent started, failed or stopped (on its own node's subject; checked against the node's assignments).",
+    'service',
   ),
   applyScalingDecision: route(
     'orchestrator',
@@ -354,5 +371,6 @@ export const orchestratorRoutes = {
     scalingDecisionRequest,
     commandReply(clusterView),
     "The autoscaler's decision, recorded with its inputs and applied.",
+    'service',
   ),
 } as const;

@@ -250,6 +250,7 @@ export const registryRoutes = {
     registerNodeRequest,
     nodeView,
     'Register a node (idempotent for the same id and spec).',
+    'platform',
   ),
   registerOwnNode: route(
     'registry',
@@ -257,6 +258,7 @@ export const registryRoutes = {
     registerNodeRequest,
     nodeView,
     "A node agent registers its own node (the subject's; an id in the body must be the same).",
+    'service',
   ),
   drainOwnNode: route(
     'registry',
@@ -264,6 +266,7 @@ export const registryRoutes = {
     z.strictObject({ reason: z.string().default('node agent shutting down') }),
     nodeView,
     "A node agent marks its own node (the subject's) draining as it shuts down.",
+    'service',
   ),
   heartbeat: route(
     'registry',
@@ -271,6 +274,7 @@ export const registryRoutes = {
     heartbeat,
     z.object({ status: z.enum(NODE_STATUSES) }),
     'A heartbeat over request/reply (HTTP-only nodes; node agents publish instead).',
+    'platform',
   ),
   listNodes: route(
     'registry',
@@ -283,14 +287,16 @@ export const registryRoutes = {
     }),
     z.object({ nodes: z.array(nodeView), total: z.number() }),
     'List nodes.',
+    'read',
   ),
-  getNode: route('registry', 'registry.nodes.get', nodeById, nodeView, 'One node.'),
+  getNode: route('registry', 'registry.nodes.get', nodeById, nodeView, 'One node.', 'read'),
   deregisterNode: route(
     'registry',
     'registry.nodes.deregister',
     z.strictObject({ id: idOf('node'), force: z.union([z.boolean(), z.stringbool()]).default(false) }),
     nodeView,
     'Remove a node (refused while agents are placed on it unless forced).',
+    'platform',
   ),
   drainNode: route(
     'registry',
@@ -298,6 +304,7 @@ export const registryRoutes = {
     z.strictObject({ id: idOf('node'), reason: z.string().default('drain requested') }),
     nodeView,
     'Move every agent off the node, make-before-break, then mark it drained.',
+    'platform',
   ),
   cordonNode: route(
     'registry',
@@ -305,6 +312,7 @@ export const registryRoutes = {
     z.strictObject({ id: idOf('node'), reason: z.string().default('cordoned') }),
     nodeView,
     'Stop new placements on the node.',
+    'platform',
   ),
   uncordonNode: route(
     'registry',
@@ -312,6 +320,7 @@ export const registryRoutes = {
     nodeById,
     nodeView,
     'Allow placements on the node again.',
+    'platform',
   ),
   place: route(
     'registry',
@@ -319,6 +328,7 @@ export const registryRoutes = {
     placeRequest,
     placeReply,
     'Place agents of a cluster (idempotent by agent id).',
+    'service',
   ),
   release: route(
     'registry',
@@ -326,6 +336,7 @@ export const registryRoutes = {
     releaseRequest,
     z.object({ released: z.array(z.string()) }),
     'Release agents from their nodes.',
+    'service',
   ),
   assignments: route(
     'registry',
@@ -338,6 +349,7 @@ export const registryRoutes = {
     }),
     z.object({ assignments: z.array(assignmentView), total: z.number() }),
     'Where agents run.',
+    'read',
   ),
   stats: route(
     'registry',
@@ -345,6 +357,7 @@ export const registryRoutes = {
     z.strictObject({}),
     statsView,
     'Nodes, agents, capacity and zones.',
+    'read',
   ),
   setStrategy: route(
     'registry',
@@ -352,6 +365,7 @@ export const registryRoutes = {
     z.strictObject({ strategy: z.enum(STRATEGIES) }),
     z.object({ strategy: z.enum(STRATEGIES), position: position.nullable() }),
     'Switch the default placement strategy (recorded as an event).',
+    'platform',
   ),
   leadership: route(
     'registry',
@@ -359,6 +373,7 @@ export const registryRoutes = {
     z.strictObject({}),
     leadershipView,
     "Each singleton role's leader and members.",
+    'read',
   ),
   handover: route(
     'registry',
@@ -366,6 +381,7 @@ export const registryRoutes = {
     z.strictObject({ role: z.string().min(1), member_id: z.string().min(1) }),
     leadershipView,
     'Hand a role over to a member.',
+    'platform',
   ),
 } as const;
 

@@ -18,6 +18,31 @@ export interface Route<Req extends z.ZodType = z.ZodType, Res extends z.ZodType 
    * subject's last token, never a field of the payload.
    */
   readonly perNode: boolean;
+  /** Who may call it through the gateway; REST and gRPC both read it from here. */
+  readonly access: Access;
+  /**
+   * The reply is the command envelope `{result, position, events, duplicate}` (a change was
+   * decided and appended), not a plain view: the gateway then passes `wait`, gives the command
+   * a longer timeout, and answers 201/202 from the envelope.
+   */
+  readonly commandReply: boolean;
+}
+
+/**
+ * Who may call a route: `read` any role of the tenant, `write` operators and admins, `admin`
+ * admins, `platform` an admin of every tenant (tenant '*') for what all tenants share (nodes,
+ * placement strategy, leadership); `service` only services and node agents over NATS, never
+ * through the gateway.
+ */
+export const ACCESS_LEVELS = ['read', 'write', 'admin', 'platform', 'service'] as const;
+export type Access = (typeof ACCESS_LEVELS)[number];
+
+const COMMAND_REPLIES = new WeakSet<z.ZodType>();
+
+/** Marks a reply schema as the command envelope (see Route.commandReply). */
+export function commandEnvelope<S extends z.ZodType>(schema: S): S {
+  COMMAND_REPLIES.add(schema);
+  return schema;
 }
 
 export type RouteRequest<R extends Route> = z.input<R['request']>;
@@ -30,11 +55,12 @@ export function route<Req extends z.ZodType, Res extends z.ZodType>(
   request: Req,
   response: Res,
   description: string,
+  access: Access,
 ): Route<Req, Res> {
   if (!subject.startsWith(`${service}.`)) {
     throw new Error(`route subject '${subject}' must live under its owner '${service}.'`);
   }
-  return { service, subject, request, response, description, perNode: subject.endsWith('.*') };
+  return { service, subject, request, response, description, perNode: subject.endsWith('.*'), access, commandReply: COMMAND_REPLIES.has(response) };
 }
 
 const NODE_TOKEN = /^[A-Za-z0-9_-]+$/;

@@ -147,3 +147,29 @@ describe('a limit lives in one place', () => {
     expect(ok(scaleCluster, { id: 'c-1', target_workers: 1, reason: 'r'.repeat(CLUSTER_LIMITS.reason + 1) })).toBe(false);
   });
 });
+
+describe('each route says once who may call it and what its reply is', () => {
+  it('has an access level, and the command envelope exactly where the reply is {result, position, events, duplicate}', () => {
+    for (const r of ROUTES) {
+      expect([r.subject, contracts.ACCESS_LEVELS.includes(r.access)]).toEqual([r.subject, true]);
+      const shape = defOf(r.response).type === 'object' ? Object.keys((defOf(r.response)['shape'] as object) ?? {}) : [];
+      const envelope = ['result', 'position', 'events', 'duplicate'].every((k) => shape.includes(k));
+      expect([r.subject, r.commandReply]).toEqual([r.subject, envelope]);
+    }
+    // Every mutation a person can ask for through the gateway decides and appends: its reply is the envelope,
+    // except the task intake (202 with the task) and the fleet and key operations, which answer with their view.
+    expect(ROUTES.filter((r) => r.commandReply).map((r) => r.subject).sort()).toEqual(
+      [
+        'orchestrator.blueprints.deprecate',
+        'orchestrator.blueprints.register',
+        'orchestrator.clusters.create',
+        'orchestrator.clusters.decommission',
+        'orchestrator.clusters.hibernate',
+        'orchestrator.clusters.reactivate',
+        'orchestrator.clusters.scale',
+        'orchestrator.clusters.update',
+        'orchestrator.scaling.apply',
+      ].sort(),
+    );
+  });
+});

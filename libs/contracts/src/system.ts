@@ -30,6 +30,7 @@ export const pingRoutes = Object.fromEntries(
       pingRequest,
       pingReply,
       `Liveness and readiness of one ${s} replica.`,
+      'service',
     ),
   ]),
 ) as {

@@ -65,6 +65,7 @@ export const taskRoutes = {
     submitTaskRequest,
     taskView,
     'Submit a task to a cluster (answered once it is queued).',
+    'write',
   ),
   get: route(
     'orchestrator',
@@ -72,6 +73,7 @@ export const taskRoutes = {
     z.strictObject({ id: idOf('task') }),
     taskView,
     'A task, with its state and result.',
+    'read',
   ),
   deadLetters: route(
     'orchestrator',
@@ -94,6 +96,7 @@ export const taskRoutes = {
       ),
     }),
     "A cluster's dead-lettered tasks, newest first: why each was given up and when (kept 7 days).",
+    'read',
   ),
 } as const;
 

@@ -120,21 +120,23 @@ describe('authorization matrix: every REST route and gRPC method × identity', (
 
   it('has an access rule for every route, and only public probes are open', () => {
     expect(REST_ROUTES.length).toBeGreaterThan(30);
-    for (const r of REST_ROUTES) expect(['read', 'write', 'admin', 'platform']).toContain(r.access);
+    // The access is the contract route's (one place for REST and gRPC); no service-only route is exposed.
+    for (const r of REST_ROUTES) expect(['read', 'write', 'admin', 'platform']).toContain(r.route.access);
+    for (const m of GRPC_METHODS) expect(['read', 'write', 'admin', 'platform']).toContain(m.route.access);
     // Probes, the event stream and whoami (both authenticate themselves, checked below), and the
     // dashboard's static files.
     expect(PUBLIC_ROUTES).toEqual(['GET /live', 'GET /health', 'GET /ready', 'GET /metrics', 'GET /api/events/stream', 'GET /', 'GET /assets/*', 'GET /api/whoami']);
   });
 
   it('needs the platform role for every fleet-wide change, over REST and gRPC', () => {
-    const rest = REST_ROUTES.filter((r) => isFleet(r.route)).map((r) => `${r.method} ${r.path}: ${r.access}`);
+    const rest = REST_ROUTES.filter((r) => isFleet(r.route)).map((r) => `${r.method} ${r.path}: ${r.route.access}`);
     expect(rest.length).toBeGreaterThanOrEqual(8);
     expect(rest.filter((r) => !r.endsWith(': platform'))).toEqual([]);
-    const rpc = GRPC_METHODS.filter((m) => isFleet(m.route)).map((m) => `${m.name}: ${m.access}`);
+    const rpc = GRPC_METHODS.filter((m) => isFleet(m.route)).map((m) => `${m.name}: ${m.route.access}`);
     expect(rpc.length).toBeGreaterThanOrEqual(7);
     expect(rpc.filter((m) => !m.endsWith(': platform'))).toEqual([]);
     // Nothing else needs it: a tenant's own resources stay its admins' to manage.
-    expect(REST_ROUTES.filter((r) => r.access === 'platform' && !isFleet(r.route)).map((r) => r.path)).toEqual([]);
+    expect(REST_ROUTES.filter((r) => r.route.access === 'platform' && !isFleet(r.route)).map((r) => r.path)).toEqual([]);
   });
 
   it('answers each REST route as the table says, for each identity', async () => {
@@ -144,7 +146,7 @@ describe('authorization matrix: every REST route and gRPC method × identity', (
     for (const route of ordered) {
       const path = route.path.replace(':id', idFor(route.path));
       for (const who of WHO) {
-        const want = expected(who, route.access, tenantBound(route.path), isFleet(route.route));
+        const want = expected(who, route.route.access, tenantBound(route.path), isFleet(route.route));
         const call = api(url, who === 'none' ? null : keys[who]!);
         const body = route.method === 'GET' || route.method === 'DELETE' ? undefined : {};
         const { status } = await call(route.method, path, body);
@@ -182,7 +184,7 @@ describe('authorization matrix: every REST route and gRPC method × identity', (
         const request = { id: name.includes('Blueprint') ? ids['blueprint'] : name === 'GetTask' ? ids['task'] : name.match(/Node/) ? ids['node'] : ids['cluster'], cluster_id: ids['cluster'] };
         const code = await new Promise<number>((resolve) => client[name]!.call(client, request, md, (err) => resolve(err ? err.code : grpc.status.OK)));
         const bound = /Cluster|Agents|Hierarchy|Events|Manifest|GetBlueprint|DeprecateBlueprint|Task/.test(name) && !/ListClusters|CreateCluster/.test(name);
-        const want = expected(who, method.access, bound, isFleet(method.route));
+        const want = expected(who, method.route.access, bound, isFleet(method.route));
         const ok =
           want === 'allowed'
             ? code !== grpc.status.UNAUTHENTICATED && code !== grpc.status.PERMISSION_DENIED

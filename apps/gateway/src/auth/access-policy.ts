@@ -1,14 +1,16 @@
 import { actsForPlatform, type RequestIdentity } from '@flotilla/contracts';
 import { ForbiddenError } from '@flotilla/domain';
-import type { Access } from '../rest/rest-routes.js';
+import type { Access } from '@flotilla/contracts';
 
-/** Which roles may do what. Every REST route and gRPC method names one of these in its table entry. */
+/** Which roles may do what. Every route names one of these (`Route.access` in the contracts). */
 export const ROLES_FOR: Readonly<Record<Access, readonly RequestIdentity['role'][]>> = {
   read: ['viewer', 'operator', 'admin'],
   write: ['operator', 'admin'],
   admin: ['admin'],
   // ...and the identity spans every tenant (tenant '*'): see actsForPlatform.
   platform: ['admin'],
+  // Services and node agents call these over NATS with their own users; no API key reaches them.
+  service: [],
 };
 
 /** What the 403 of each access level says a caller needs. */
@@ -17,6 +19,7 @@ export const NEEDS: Readonly<Record<Access, string>> = {
   write: 'operator or admin',
   admin: 'admin',
   platform: "the platform role (an admin of every tenant, tenant '*')",
+  service: 'a service identity (not callable through the gateway)',
 };
 
 export function authorize(identity: RequestIdentity, access: Access, operation: string): void {

@@ -1,5 +1,4 @@
 import { metricsRoutes as m, orchestratorRoutes as o, registryRoutes as g, taskRoutes as t, type Route } from '@flotilla/contracts';
-import type { Access } from '../rest/rest-routes.js';
 import { fromStruct, fromValue, toStruct, toValue, type ProtoValue } from './struct.js';
 
 type Obj = Record<string, unknown>;
@@ -7,9 +6,8 @@ type Obj = Record<string, unknown>;
 export interface GrpcMethod {
   /** `<Service>.<Method>` as in flotilla.proto. */
   readonly name: string;
+  /** The NATS route it maps onto; who may call it and the shape of its reply are the route's. */
   readonly route: Route;
-  readonly access: Access;
-  readonly kind: 'command' | 'query';
   readonly toRequest: (req: Obj) => Obj;
   readonly toReply: (reply: unknown) => Obj;
 }
@@ -45,26 +43,22 @@ const same = (r: unknown) => r as Obj;
 
 /** Every gRPC method, mapped onto the same NATS routes the REST API uses. */
 export const GRPC_METHODS: readonly GrpcMethod[] = [
-  { name: 'BlueprintService.RegisterBlueprint', route: o.registerBlueprint, access: 'write', kind: 'command', toRequest: (r) => defined({ document: r['document'], format: str(r['format']), wait: r['wait'] }), toReply: commandReply('blueprint', (b) => b) },
-  { name: 'BlueprintService.ListBlueprints', route: o.listBlueprints, access: 'read', kind: 'query', toRequest: (r) => defined({ limit: num(r['limit']), offset: num(r['offset']) }), toReply: same },
+  { name: 'BlueprintService.RegisterBlueprint', route: o.registerBlueprint, toRequest: (r) => defined({ document: r['document'], format: str(r['format']), wait: r['wait'] }), toReply: commandReply('blueprint', (b) => b) },
+  { name: 'BlueprintService.ListBlueprints', route: o.listBlueprints, toRequest: (r) => defined({ limit: num(r['limit']), offset: num(r['offset']) }), toReply: same },
   {
     name: 'BlueprintService.GetBlueprint',
     route: o.getBlueprint,
-    access: 'read',
-    kind: 'query',
     toRequest: id,
     toReply: (r) => {
       const { description, tags, document, versions, ...blueprint } = r as Obj;
       return { blueprint, description, tags, document: toStruct(document as Obj), versions };
     },
   },
-  { name: 'BlueprintService.DeprecateBlueprint', route: o.deprecateBlueprint, access: 'write', kind: 'command', toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']), wait: r['wait'] }), toReply: commandReply('blueprint', (b) => b) },
+  { name: 'BlueprintService.DeprecateBlueprint', route: o.deprecateBlueprint, toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']), wait: r['wait'] }), toReply: commandReply('blueprint', (b) => b) },
 
   {
     name: 'ClusterService.CreateCluster',
     route: o.createCluster,
-    access: 'write',
-    kind: 'command',
     toRequest: (r) =>
       defined({
         cluster_id: str(r['cluster_id']),
@@ -82,51 +76,41 @@ export const GRPC_METHODS: readonly GrpcMethod[] = [
   {
     name: 'ClusterService.ListClusters',
     route: o.listClusters,
-    access: 'read',
-    kind: 'query',
     toRequest: (r) => defined({ status: str(r['status']), type: str(r['type']), blueprint_id: str(r['blueprint_id']), limit: num(r['limit']), offset: num(r['offset']) }),
     toReply: (r) => ({ ...(r as Obj), clusters: ((r as Obj)['clusters'] as Obj[]).map(cluster) }),
   },
-  { name: 'ClusterService.GetCluster', route: o.getCluster, access: 'read', kind: 'query', toRequest: id, toReply: (r) => cluster(r as Obj) },
+  { name: 'ClusterService.GetCluster', route: o.getCluster, toRequest: id, toReply: (r) => cluster(r as Obj) },
   {
     name: 'ClusterService.UpdateCluster',
     route: o.updateCluster,
-    access: 'write',
-    kind: 'command',
     toRequest: (r) =>
       defined({ id: r['id'], name: r['name'], description: r['description'], min_workers: r['min_workers'], max_workers: r['max_workers'], policy: r['policy'] ? fromStruct(r['policy'] as never) : undefined, wait: r['wait'] }),
     toReply: commandReply('cluster', cluster),
   },
-  { name: 'ClusterService.ScaleCluster', route: o.scaleCluster, access: 'write', kind: 'command', toRequest: (r) => defined({ id: r['id'], target_workers: r['target_workers'] ?? 0, reason: str(r['reason']), wait: r['wait'] }), toReply: commandReply('cluster', cluster) },
-  { name: 'ClusterService.HibernateCluster', route: o.hibernateCluster, access: 'write', kind: 'command', toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']), wait: r['wait'] }), toReply: commandReply('cluster', cluster) },
-  { name: 'ClusterService.ReactivateCluster', route: o.reactivateCluster, access: 'write', kind: 'command', toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']), wait: r['wait'] }), toReply: commandReply('cluster', cluster) },
-  { name: 'ClusterService.DecommissionCluster', route: o.decommissionCluster, access: 'write', kind: 'command', toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']), wait: r['wait'] }), toReply: commandReply('cluster', cluster) },
+  { name: 'ClusterService.ScaleCluster', route: o.scaleCluster, toRequest: (r) => defined({ id: r['id'], target_workers: r['target_workers'] ?? 0, reason: str(r['reason']), wait: r['wait'] }), toReply: commandReply('cluster', cluster) },
+  { name: 'ClusterService.HibernateCluster', route: o.hibernateCluster, toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']), wait: r['wait'] }), toReply: commandReply('cluster', cluster) },
+  { name: 'ClusterService.ReactivateCluster', route: o.reactivateCluster, toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']), wait: r['wait'] }), toReply: commandReply('cluster', cluster) },
+  { name: 'ClusterService.DecommissionCluster', route: o.decommissionCluster, toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']), wait: r['wait'] }), toReply: commandReply('cluster', cluster) },
   {
     name: 'ClusterService.ListAgents',
     route: o.clusterAgents,
-    access: 'read',
-    kind: 'query',
     toRequest: (r) => defined({ id: r['id'], state: str(r['state']), include_stopped: r['include_stopped'] }),
     toReply: (r) => ({ ...(r as Obj), agents: ((r as Obj)['agents'] as Obj[]).map(agent) }),
   },
-  { name: 'ClusterService.GetHierarchy', route: o.clusterHierarchy, access: 'read', kind: 'query', toRequest: id, toReply: (r) => ({ cluster_id: (r as Obj)['cluster_id'], root: hierarchy((r as Obj)['root'] as Hierarchy | null) }) },
+  { name: 'ClusterService.GetHierarchy', route: o.clusterHierarchy, toRequest: id, toReply: (r) => ({ cluster_id: (r as Obj)['cluster_id'], root: hierarchy((r as Obj)['root'] as Hierarchy | null) }) },
   {
     name: 'ClusterService.ListEvents',
     route: o.clusterEvents,
-    access: 'read',
-    kind: 'query',
     toRequest: (r) => defined({ id: r['id'], severity: str(r['severity']), type: str(r['type']), since: str(r['since']), limit: num(r['limit']), offset: num(r['offset']) }),
     toReply: (r) => ({ ...(r as Obj), events: ((r as Obj)['events'] as Obj[]).map(event) }),
   },
-  { name: 'ClusterService.GetManifest', route: o.clusterManifest, access: 'read', kind: 'query', toRequest: id, toReply: same },
-  { name: 'ClusterService.GetClusterMetrics', route: m.clusterMetrics, access: 'read', kind: 'query', toRequest: (r) => defined({ id: r['id'], since: str(r['since']), limit: num(r['limit']) }), toReply: (r) => toStruct(r as Obj) as unknown as Obj },
-  { name: 'ClusterService.GetClusterHealth', route: m.clusterHealth, access: 'read', kind: 'query', toRequest: id, toReply: (r) => toStruct(r as Obj) as unknown as Obj },
+  { name: 'ClusterService.GetManifest', route: o.clusterManifest, toRequest: id, toReply: same },
+  { name: 'ClusterService.GetClusterMetrics', route: m.clusterMetrics, toRequest: (r) => defined({ id: r['id'], since: str(r['since']), limit: num(r['limit']) }), toReply: (r) => toStruct(r as Obj) as unknown as Obj },
+  { name: 'ClusterService.GetClusterHealth', route: m.clusterHealth, toRequest: id, toReply: (r) => toStruct(r as Obj) as unknown as Obj },
 
   {
     name: 'TaskService.SubmitTask',
     route: t.submit,
-    access: 'write',
-    kind: 'query',
     toRequest: (r) =>
       defined({
         cluster_id: r['cluster_id'],
@@ -140,13 +124,11 @@ export const GRPC_METHODS: readonly GrpcMethod[] = [
       }),
     toReply: (r) => task(r as Obj),
   },
-  { name: 'TaskService.GetTask', route: t.get, access: 'read', kind: 'query', toRequest: id, toReply: (r) => task(r as Obj) },
+  { name: 'TaskService.GetTask', route: t.get, toRequest: id, toReply: (r) => task(r as Obj) },
 
   {
     name: 'NodeService.RegisterNode',
     route: g.registerNode,
-    access: 'platform',
-    kind: 'query',
     toRequest: (r) =>
       defined({
         node_id: str(r['node_id']),
@@ -165,32 +147,26 @@ export const GRPC_METHODS: readonly GrpcMethod[] = [
   {
     name: 'NodeService.ListNodes',
     route: g.listNodes,
-    access: 'read',
-    kind: 'query',
     toRequest: (r) => defined({ status: str(r['status']), role: str(r['role']), zone: str(r['zone']), limit: num(r['limit']), offset: num(r['offset']) }),
     toReply: (r) => ({ ...(r as Obj), nodes: ((r as Obj)['nodes'] as Obj[]).map(node) }),
   },
-  { name: 'NodeService.GetNode', route: g.getNode, access: 'read', kind: 'query', toRequest: id, toReply: (r) => node(r as Obj) },
-  { name: 'NodeService.DeregisterNode', route: g.deregisterNode, access: 'platform', kind: 'query', toRequest: (r) => defined({ id: r['id'], force: r['force'] }), toReply: (r) => node(r as Obj) },
-  { name: 'NodeService.DrainNode', route: g.drainNode, access: 'platform', kind: 'query', toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']) }), toReply: (r) => node(r as Obj) },
-  { name: 'NodeService.CordonNode', route: g.cordonNode, access: 'platform', kind: 'query', toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']) }), toReply: (r) => node(r as Obj) },
-  { name: 'NodeService.UncordonNode', route: g.uncordonNode, access: 'platform', kind: 'query', toRequest: id, toReply: (r) => node(r as Obj) },
-  { name: 'NodeService.ListAssignments', route: g.assignments, access: 'read', kind: 'query', toRequest: (r) => defined({ cluster_id: str(r['cluster_id']), node_id: str(r['node_id']) }), toReply: same },
-  { name: 'NodeService.GetStats', route: g.stats, access: 'read', kind: 'query', toRequest: () => ({}), toReply: (r) => toStruct(r as Obj) as unknown as Obj },
-  { name: 'NodeService.SetStrategy', route: g.setStrategy, access: 'platform', kind: 'query', toRequest: (r) => ({ strategy: r['strategy'] }), toReply: (r) => ({ ...(r as Obj), position: (r as Obj)['position'] ?? '' }) },
+  { name: 'NodeService.GetNode', route: g.getNode, toRequest: id, toReply: (r) => node(r as Obj) },
+  { name: 'NodeService.DeregisterNode', route: g.deregisterNode, toRequest: (r) => defined({ id: r['id'], force: r['force'] }), toReply: (r) => node(r as Obj) },
+  { name: 'NodeService.DrainNode', route: g.drainNode, toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']) }), toReply: (r) => node(r as Obj) },
+  { name: 'NodeService.CordonNode', route: g.cordonNode, toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']) }), toReply: (r) => node(r as Obj) },
+  { name: 'NodeService.UncordonNode', route: g.uncordonNode, toRequest: id, toReply: (r) => node(r as Obj) },
+  { name: 'NodeService.ListAssignments', route: g.assignments, toRequest: (r) => defined({ cluster_id: str(r['cluster_id']), node_id: str(r['node_id']) }), toReply: same },
+  { name: 'NodeService.GetStats', route: g.stats, toRequest: () => ({}), toReply: (r) => toStruct(r as Obj) as unknown as Obj },
+  { name: 'NodeService.SetStrategy', route: g.setStrategy, toRequest: (r) => ({ strategy: r['strategy'] }), toReply: (r) => ({ ...(r as Obj), position: (r as Obj)['position'] ?? '' }) },
   {
     name: 'NodeService.GetLeadership',
     route: g.leadership,
-    access: 'read',
-    kind: 'query',
     toRequest: () => ({}),
     toReply: (r) => ({ roles: ((r as Obj)['roles'] as Obj[]).map((x) => ({ ...x, leader: x['leader'] ?? '', since: x['since'] ?? '', term: String(x['term'] ?? 0) })) }),
   },
   {
     name: 'NodeService.HandoverLeadership',
     route: g.handover,
-    access: 'platform',
-    kind: 'query',
     toRequest: (r) => ({ role: r['role'], member_id: r['member_id'] }),
     toReply: (r) => ({ roles: ((r as Obj)['roles'] as Obj[]).map((x) => ({ ...x, leader: x['leader'] ?? '', since: x['since'] ?? '', term: String(x['term'] ?? 0) })) }),
   },

@@ -17,7 +17,7 @@ import { spansAllTenants } from '@flotilla/contracts';
 import { authorize } from '../auth/access-policy.js';
 import { Authenticator, type Caller } from '../auth/authenticator.js';
 import { RateLimiter } from '../auth/rate-limiter.js';
-import type { Access } from '../rest/rest-routes.js';
+import type { Access } from '@flotilla/contracts';
 import { GRPC_METHODS, type GrpcMethod } from './grpc-methods.js';
 import { toStruct } from './struct.js';
 
@@ -154,14 +154,14 @@ export class GrpcGateway implements BeforeApplicationShutdown {
         async (span) => {
           const done = this.durations.startTimer({ method: method.name });
           try {
-            const caller = await this.admit(call, method.access, method.name);
+            const caller = await this.admit(call, method.route.access, method.name);
             const payload = method.toRequest(call.request ?? {});
             const idempotencyKey = metaValue(call.metadata, 'idempotency-key');
             const reply = await this.messaging.request(method.route, payload as never, {
               identity: { actor: caller.actor, tenantId: caller.tenantId, role: caller.role, sourceAddress: call.getPeer() },
               correlationId: metaValue(call.metadata, 'x-request-id') ?? randomUUID(),
               ...(idempotencyKey ? { idempotencyKey } : {}),
-              timeoutMs: method.kind === 'command' ? this.config.REQUEST_TIMEOUT_MS * 3 : this.config.REQUEST_TIMEOUT_MS,
+              timeoutMs: method.route.commandReply ? this.config.REQUEST_TIMEOUT_MS * 3 : this.config.REQUEST_TIMEOUT_MS,
             });
             span.setAttribute('rpc.grpc.status_code', grpc.status.OK);
             done({ code: grpc.status[grpc.status.OK] });

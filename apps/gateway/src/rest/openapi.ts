@@ -31,7 +31,7 @@ function operation(route: RestRoute): Json {
   for (const p of pathParams) delete props[p];
   const parameters: Json[] = pathParams.map((name) => ({ name, in: 'path', required: true, schema: { type: 'string' } }));
   const responseSchema =
-    route.kind === 'command' ? ((route.route.response as z.ZodObject<{ result: z.ZodType }>).shape.result ?? route.route.response) : route.route.response;
+    route.route.commandReply ? ((route.route.response as z.ZodObject<{ result: z.ZodType }>).shape.result ?? route.route.response) : route.route.response;
   const ok: Json = route.render
     ? { description: 'OK', content: { 'text/markdown': { schema: { type: 'string' } } } }
     : { description: 'OK', content: { 'application/json': { schema: schemaOf(responseSchema, 'output') } } };
@@ -44,7 +44,7 @@ function operation(route: RestRoute): Json {
       [String(route.status ?? (route.created ? 201 : 200))]: ok,
       '400': { description: 'Invalid input; details.issues names every bad path', content: { 'application/json': { schema: ERROR } } },
       '401': { description: 'No or invalid credentials', content: { 'application/json': { schema: ERROR } } },
-      '403': { description: `Needs ${NEEDS[route.access]}`, content: { 'application/json': { schema: ERROR } } },
+      '403': { description: `Needs ${NEEDS[route.route.access]}`, content: { 'application/json': { schema: ERROR } } },
       '429': { description: 'Rate limited (Retry-After)', content: { 'application/json': { schema: ERROR } } },
       '404': { description: 'Not found', content: { 'application/json': { schema: ERROR } } },
       '409': { description: 'Concurrency or state conflict', content: { 'application/json': { schema: ERROR } } },
@@ -59,7 +59,7 @@ function operation(route: RestRoute): Json {
     if (route.operationId === 'registerBlueprint') content['application/yaml'] = { schema: { type: 'string', description: 'The blueprint as YAML' } };
     op['requestBody'] = { required: route.method === 'POST' && route.created === true, content };
   }
-  if (route.kind === 'command') {
+  if (route.route.commandReply) {
     (op['responses'] as Json)['202'] = {
       description:
         'With ?wait=true: the command is stored, but the read models did not show it within READ_YOUR_WRITES_TIMEOUT_MS (header Flotilla-Read-Models: behind; Flotilla-Position is its log position). A success: do not send it again.',

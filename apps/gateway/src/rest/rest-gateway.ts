@@ -3,7 +3,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { SpanKind } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '@flotilla/config';
-import { Headers } from '@flotilla/contracts';
+import { Headers, type Access } from '@flotilla/contracts';
 import { ForbiddenError } from '@flotilla/domain';
 import { Messaging } from '@flotilla/messaging';
 import { CONFIG, httpErrorOf, LOGGER, METRICS_REGISTRY } from '@flotilla/platform';
@@ -121,7 +121,7 @@ export class RestGateway {
   }
 
   /** Authentication, the route's access rule, then the caller's rate limit. */
-  async admit(req: FastifyRequest, access: RestRoute['access'], operation: string): Promise<Caller> {
+  async admit(req: FastifyRequest, access: Access, operation: string): Promise<Caller> {
     const caller = await this.caller(req);
     try {
       authorize(caller, access, operation);
@@ -155,22 +155,22 @@ export class RestGateway {
             body: req.body,
             contentType: String(headers['content-type'] ?? ''),
           });
-          if (route.kind === 'command' && wait) payload['wait'] = true;
-          const caller = await this.admit(req, route.access, route.operationId);
+          if (route.route.commandReply && wait) payload['wait'] = true;
+          const caller = await this.admit(req, route.route.access, route.operationId);
           const identity = { actor: caller.actor, tenantId: caller.tenantId, role: caller.role, sourceAddress: req.ip };
           const correlationId = headers['x-request-id'] ?? randomUUID();
           const result = await this.messaging.request(route.route, payload as never, {
             identity,
             correlationId,
             ...(headers['idempotency-key'] ? { idempotencyKey: headers['idempotency-key'] } : {}),
-            timeoutMs: route.kind === 'command' ? this.config.REQUEST_TIMEOUT_MS * 3 : this.config.REQUEST_TIMEOUT_MS,
+            timeoutMs: route.route.commandReply ? this.config.REQUEST_TIMEOUT_MS * 3 : this.config.REQUEST_TIMEOUT_MS,
           });
           void reply.header('X-Request-Id', correlationId);
           if (route.render) {
             const r = route.render(result);
             status = 200;
             void reply.status(status).type(r.contentType).send(r.body);
-          } else if (route.kind === 'command') {
+          } else if (route.route.commandReply) {
             const c = result as { result: unknown; position: string | null; events: string[]; duplicate: boolean; read_models_behind?: boolean };
             // ?wait=true and the read models lag: the command is stored (at Flotilla-Position), so
             // this is a success, 202 Accepted, never an error a client would retry into a duplicate.

@@ -2,13 +2,6 @@ import { accessRoutes as a, metricsRoutes as m, orchestratorRoutes as o, registr
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
-/**
- * What a caller must be allowed to do (issue 8 maps roles onto these). `platform` is for
- * fleet-wide operations on what every tenant shares (nodes, placement strategy, leadership):
- * an admin of every tenant only; the registry checks it again.
- */
-export type Access = 'read' | 'write' | 'admin' | 'platform';
-
 export interface HttpInput {
   readonly params: Record<string, string>;
   readonly query: Record<string, unknown>;
@@ -23,10 +16,8 @@ export interface RestRoute {
   readonly operationId: string;
   readonly summary: string;
   readonly tag: string;
+  /** The NATS route it forwards to; who may call it and the shape of its reply are the route's. */
   readonly route: Route;
-  readonly access: Access;
-  /** A command (its reply is `{result, position, events, duplicate}`) or a query. */
-  readonly kind: 'command' | 'query';
   /** Status of a successful command that created something. */
   readonly created?: boolean;
   /** Success status when it is neither 200 nor 201 (202 for an accepted task). */
@@ -48,8 +39,9 @@ const bodyWithId = (i: HttpInput) => ({ ...obj(i.body), ...withId(i) });
 
 /**
  * Every REST route of the gateway, in one table: path, the NATS route it forwards to, how the
- * request is built, and what access it needs. The OpenAPI document and (issue 8) the
- * authorization matrix are read from this table, so a route cannot exist outside it.
+ * request is built. Who may call it and the shape of its reply are the contract route's. The
+ * OpenAPI document and the authorization matrix are read from this table, so a route cannot exist
+ * outside it.
  */
 export const REST_ROUTES: readonly RestRoute[] = [
   {
@@ -59,8 +51,6 @@ export const REST_ROUTES: readonly RestRoute[] = [
     summary: 'Register a blueprint (YAML or JSON body), or publish a new version of it',
     tag: 'blueprints',
     route: o.registerBlueprint,
-    access: 'write',
-    kind: 'command',
     created: true,
     toRequest: (i) =>
       typeof i.body === 'string'
@@ -69,21 +59,21 @@ export const REST_ROUTES: readonly RestRoute[] = [
           ? obj(i.body)
           : { document: obj(i.body) },
   },
-  { method: 'GET', path: '/api/blueprints', operationId: 'listBlueprints', summary: 'List blueprints', tag: 'blueprints', route: o.listBlueprints, access: 'read', kind: 'query', toRequest: (i) => i.query },
-  { method: 'GET', path: '/api/blueprints/:id', operationId: 'getBlueprint', summary: 'One blueprint, with its versions', tag: 'blueprints', route: o.getBlueprint, access: 'read', kind: 'query', toRequest: withId },
-  { method: 'POST', path: '/api/blueprints/:id/deprecate', operationId: 'deprecateBlueprint', summary: 'Deprecate a blueprint', tag: 'blueprints', route: o.deprecateBlueprint, access: 'write', kind: 'command', toRequest: bodyWithId },
+  { method: 'GET', path: '/api/blueprints', operationId: 'listBlueprints', summary: 'List blueprints', tag: 'blueprints', route: o.listBlueprints, toRequest: (i) => i.query },
+  { method: 'GET', path: '/api/blueprints/:id', operationId: 'getBlueprint', summary: 'One blueprint, with its versions', tag: 'blueprints', route: o.getBlueprint, toRequest: withId },
+  { method: 'POST', path: '/api/blueprints/:id/deprecate', operationId: 'deprecateBlueprint', summary: 'Deprecate a blueprint', tag: 'blueprints', route: o.deprecateBlueprint, toRequest: bodyWithId },
 
-  { method: 'POST', path: '/api/clusters', operationId: 'createCluster', summary: 'Create a cluster from a blueprint', tag: 'clusters', route: o.createCluster, access: 'write', kind: 'command', created: true, toRequest: (i) => obj(i.body) },
-  { method: 'GET', path: '/api/clusters', operationId: 'listClusters', summary: 'List clusters', tag: 'clusters', route: o.listClusters, access: 'read', kind: 'query', toRequest: (i) => i.query },
-  { method: 'GET', path: '/api/clusters/:id', operationId: 'getCluster', summary: 'Cluster details', tag: 'clusters', route: o.getCluster, access: 'read', kind: 'query', toRequest: withId },
-  { method: 'PUT', path: '/api/clusters/:id', operationId: 'updateCluster', summary: 'Update name, description, min/max workers, policy', tag: 'clusters', route: o.updateCluster, access: 'write', kind: 'command', toRequest: bodyWithId },
-  { method: 'DELETE', path: '/api/clusters/:id', operationId: 'decommissionCluster', summary: 'Decommission a cluster', tag: 'clusters', route: o.decommissionCluster, access: 'write', kind: 'command', toRequest: bodyWithId },
-  { method: 'POST', path: '/api/clusters/:id/scale', operationId: 'scaleCluster', summary: 'Scale the worker pool to target_workers', tag: 'clusters', route: o.scaleCluster, access: 'write', kind: 'command', toRequest: bodyWithId },
-  { method: 'POST', path: '/api/clusters/:id/hibernate', operationId: 'hibernateCluster', summary: 'Hibernate (0 workers)', tag: 'clusters', route: o.hibernateCluster, access: 'write', kind: 'command', toRequest: bodyWithId },
-  { method: 'POST', path: '/api/clusters/:id/reactivate', operationId: 'reactivateCluster', summary: 'Reactivate a hibernated cluster', tag: 'clusters', route: o.reactivateCluster, access: 'write', kind: 'command', toRequest: bodyWithId },
-  { method: 'GET', path: '/api/clusters/:id/agents', operationId: 'listClusterAgents', summary: "A cluster's agents", tag: 'clusters', route: o.clusterAgents, access: 'read', kind: 'query', toRequest: queryWithId },
-  { method: 'GET', path: '/api/clusters/:id/hierarchy', operationId: 'getClusterHierarchy', summary: 'Supervisor → leads → specialists → workers', tag: 'clusters', route: o.clusterHierarchy, access: 'read', kind: 'query', toRequest: withId },
-  { method: 'GET', path: '/api/clusters/:id/events', operationId: 'listClusterEvents', summary: "A cluster's events (?severity=&limit=&since=)", tag: 'clusters', route: o.clusterEvents, access: 'read', kind: 'query', toRequest: queryWithId },
+  { method: 'POST', path: '/api/clusters', operationId: 'createCluster', summary: 'Create a cluster from a blueprint', tag: 'clusters', route: o.createCluster, created: true, toRequest: (i) => obj(i.body) },
+  { method: 'GET', path: '/api/clusters', operationId: 'listClusters', summary: 'List clusters', tag: 'clusters', route: o.listClusters, toRequest: (i) => i.query },
+  { method: 'GET', path: '/api/clusters/:id', operationId: 'getCluster', summary: 'Cluster details', tag: 'clusters', route: o.getCluster, toRequest: withId },
+  { method: 'PUT', path: '/api/clusters/:id', operationId: 'updateCluster', summary: 'Update name, description, min/max workers, policy', tag: 'clusters', route: o.updateCluster, toRequest: bodyWithId },
+  { method: 'DELETE', path: '/api/clusters/:id', operationId: 'decommissionCluster', summary: 'Decommission a cluster', tag: 'clusters', route: o.decommissionCluster, toRequest: bodyWithId },
+  { method: 'POST', path: '/api/clusters/:id/scale', operationId: 'scaleCluster', summary: 'Scale the worker pool to target_workers', tag: 'clusters', route: o.scaleCluster, toRequest: bodyWithId },
+  { method: 'POST', path: '/api/clusters/:id/hibernate', operationId: 'hibernateCluster', summary: 'Hibernate (0 workers)', tag: 'clusters', route: o.hibernateCluster, toRequest: bodyWithId },
+  { method: 'POST', path: '/api/clusters/:id/reactivate', operationId: 'reactivateCluster', summary: 'Reactivate a hibernated cluster', tag: 'clusters', route: o.reactivateCluster, toRequest: bodyWithId },
+  { method: 'GET', path: '/api/clusters/:id/agents', operationId: 'listClusterAgents', summary: "A cluster's agents", tag: 'clusters', route: o.clusterAgents, toRequest: queryWithId },
+  { method: 'GET', path: '/api/clusters/:id/hierarchy', operationId: 'getClusterHierarchy', summary: 'Supervisor → leads → specialists → workers', tag: 'clusters', route: o.clusterHierarchy, toRequest: withId },
+  { method: 'GET', path: '/api/clusters/:id/events', operationId: 'listClusterEvents', summary: "A cluster's events (?severity=&limit=&since=)", tag: 'clusters', route: o.clusterEvents, toRequest: queryWithId },
   {
     method: 'GET',
     path: '/api/clusters/:id/manifest',
@@ -91,14 +81,12 @@ export const REST_ROUTES: readonly RestRoute[] = [
     summary: "The cluster's README and skills sheet (Markdown)",
     tag: 'clusters',
     route: o.clusterManifest,
-    access: 'read',
-    kind: 'query',
     toRequest: withId,
     render: (reply) => ({ contentType: 'text/markdown; charset=utf-8', body: (reply as { markdown: string }).markdown }),
   },
 
-  { method: 'GET', path: '/api/clusters/:id/metrics', operationId: 'getClusterMetrics', summary: "A cluster's metrics (?since=)", tag: 'clusters', route: m.clusterMetrics, access: 'read', kind: 'query', toRequest: queryWithId },
-  { method: 'GET', path: '/api/clusters/:id/health', operationId: 'getClusterHealth', summary: "A cluster's health score and recommendations", tag: 'clusters', route: m.clusterHealth, access: 'read', kind: 'query', toRequest: withId },
+  { method: 'GET', path: '/api/clusters/:id/metrics', operationId: 'getClusterMetrics', summary: "A cluster's metrics (?since=)", tag: 'clusters', route: m.clusterMetrics, toRequest: queryWithId },
+  { method: 'GET', path: '/api/clusters/:id/health', operationId: 'getClusterHealth', summary: "A cluster's health score and recommendations", tag: 'clusters', route: m.clusterHealth, toRequest: withId },
   {
     method: 'POST',
     path: '/api/clusters/:id/tasks',
@@ -106,29 +94,27 @@ export const REST_ROUTES: readonly RestRoute[] = [
     summary: 'Submit a task (202 with the task id)',
     tag: 'tasks',
     route: t.submit,
-    access: 'write',
-    kind: 'query',
     status: 202,
     toRequest: (i) => ({ ...obj(i.body), cluster_id: i.params['id'] }),
   },
-  { method: 'GET', path: '/api/clusters/:id/dead-letters', operationId: 'listDeadLetters', summary: "A cluster's dead-lettered tasks (?limit=)", tag: 'tasks', route: t.deadLetters, access: 'read', kind: 'query', toRequest: queryWithId },
-  { method: 'GET', path: '/api/tasks/:id', operationId: 'getTask', summary: 'A task, with its state and result', tag: 'tasks', route: t.get, access: 'read', kind: 'query', toRequest: withId },
+  { method: 'GET', path: '/api/clusters/:id/dead-letters', operationId: 'listDeadLetters', summary: "A cluster's dead-lettered tasks (?limit=)", tag: 'tasks', route: t.deadLetters, toRequest: queryWithId },
+  { method: 'GET', path: '/api/tasks/:id', operationId: 'getTask', summary: 'A task, with its state and result', tag: 'tasks', route: t.get, toRequest: withId },
 
-  { method: 'GET', path: '/api/cluster/nodes', operationId: 'listNodes', summary: 'List nodes', tag: 'nodes', route: g.listNodes, access: 'read', kind: 'query', toRequest: (i) => i.query },
-  { method: 'POST', path: '/api/cluster/nodes', operationId: 'registerNode', summary: 'Register a node', tag: 'nodes', route: g.registerNode, access: 'platform', kind: 'query', created: true, toRequest: (i) => obj(i.body) },
-  { method: 'GET', path: '/api/cluster/nodes/:id', operationId: 'getNode', summary: 'One node', tag: 'nodes', route: g.getNode, access: 'read', kind: 'query', toRequest: withId },
-  { method: 'POST', path: '/api/cluster/nodes/:id', operationId: 'nodeHeartbeat', summary: 'Heartbeat (HTTP-only nodes)', tag: 'nodes', route: g.heartbeat, access: 'platform', kind: 'query', toRequest: (i) => ({ sent_at: new Date().toISOString(), ...obj(i.body), node_id: i.params['id'] }) },
-  { method: 'DELETE', path: '/api/cluster/nodes/:id', operationId: 'deregisterNode', summary: 'Unregister a node', tag: 'nodes', route: g.deregisterNode, access: 'platform', kind: 'query', toRequest: (i) => ({ ...i.query, ...withId(i) }) },
-  { method: 'POST', path: '/api/cluster/nodes/:id/drain', operationId: 'drainNode', summary: 'Move every agent off the node, then mark it drained', tag: 'nodes', route: g.drainNode, access: 'platform', kind: 'query', toRequest: bodyWithId },
-  { method: 'POST', path: '/api/cluster/nodes/:id/cordon', operationId: 'cordonNode', summary: 'Stop new placements on the node', tag: 'nodes', route: g.cordonNode, access: 'platform', kind: 'query', toRequest: bodyWithId },
-  { method: 'POST', path: '/api/cluster/nodes/:id/uncordon', operationId: 'uncordonNode', summary: 'Allow placements again', tag: 'nodes', route: g.uncordonNode, access: 'platform', kind: 'query', toRequest: withId },
-  { method: 'GET', path: '/api/cluster/assignments', operationId: 'listAssignments', summary: 'Where agents run', tag: 'nodes', route: g.assignments, access: 'read', kind: 'query', toRequest: (i) => i.query },
-  { method: 'GET', path: '/api/cluster/stats', operationId: 'clusterStats', summary: 'Nodes, agents, capacity and zones', tag: 'nodes', route: g.stats, access: 'read', kind: 'query', toRequest: () => ({}) },
-  { method: 'GET', path: '/api/cluster/leader', operationId: 'getLeadership', summary: "Each singleton role's leader and members", tag: 'control-plane', route: g.leadership, access: 'read', kind: 'query', toRequest: () => ({}) },
-  { method: 'POST', path: '/api/cluster/leader', operationId: 'handoverLeadership', summary: 'Hand a role over to a member', tag: 'control-plane', route: g.handover, access: 'platform', kind: 'query', toRequest: (i) => obj(i.body) },
-  { method: 'POST', path: '/api/admin/keys', operationId: 'createApiKey', summary: 'Create an API key (its secret is shown once)', tag: 'admin', route: a.createKey, access: 'admin', kind: 'query', created: true, toRequest: (i) => obj(i.body) },
-  { method: 'GET', path: '/api/admin/keys', operationId: 'listApiKeys', summary: 'List API keys', tag: 'admin', route: a.listKeys, access: 'admin', kind: 'query', toRequest: (i) => i.query },
-  { method: 'DELETE', path: '/api/admin/keys/:id', operationId: 'revokeApiKey', summary: 'Revoke an API key', tag: 'admin', route: a.revokeKey, access: 'admin', kind: 'query', toRequest: (i) => ({ ...i.query, ...withId(i) }) },
-  { method: 'GET', path: '/api/audit', operationId: 'listAudit', summary: 'The audit trail (?actor=&cluster=&since=)', tag: 'admin', route: a.audit, access: 'admin', kind: 'query', toRequest: (i) => i.query },
-  { method: 'POST', path: '/api/cluster/balance', operationId: 'setPlacementStrategy', summary: 'Switch the default placement strategy', tag: 'control-plane', route: g.setStrategy, access: 'platform', kind: 'query', toRequest: (i) => obj(i.body) },
+  { method: 'GET', path: '/api/cluster/nodes', operationId: 'listNodes', summary: 'List nodes', tag: 'nodes', route: g.listNodes, toRequest: (i) => i.query },
+  { method: 'POST', path: '/api/cluster/nodes', operationId: 'registerNode', summary: 'Register a node', tag: 'nodes', route: g.registerNode, created: true, toRequest: (i) => obj(i.body) },
+  { method: 'GET', path: '/api/cluster/nodes/:id', operationId: 'getNode', summary: 'One node', tag: 'nodes', route: g.getNode, toRequest: withId },
+  { method: 'POST', path: '/api/cluster/nodes/:id', operationId: 'nodeHeartbeat', summary: 'Heartbeat (HTTP-only nodes)', tag: 'nodes', route: g.heartbeat, toRequest: (i) => ({ sent_at: new Date().toISOString(), ...obj(i.body), node_id: i.params['id'] }) },
+  { method: 'DELETE', path: '/api/cluster/nodes/:id', operationId: 'deregisterNode', summary: 'Unregister a node', tag: 'nodes', route: g.deregisterNode, toRequest: (i) => ({ ...i.query, ...withId(i) }) },
+  { method: 'POST', path: '/api/cluster/nodes/:id/drain', operationId: 'drainNode', summary: 'Move every agent off the node, then mark it drained', tag: 'nodes', route: g.drainNode, toRequest: bodyWithId },
+  { method: 'POST', path: '/api/cluster/nodes/:id/cordon', operationId: 'cordonNode', summary: 'Stop new placements on the node', tag: 'nodes', route: g.cordonNode, toRequest: bodyWithId },
+  { method: 'POST', path: '/api/cluster/nodes/:id/uncordon', operationId: 'uncordonNode', summary: 'Allow placements again', tag: 'nodes', route: g.uncordonNode, toRequest: withId },
+  { method: 'GET', path: '/api/cluster/assignments', operationId: 'listAssignments', summary: 'Where agents run', tag: 'nodes', route: g.assignments, toRequest: (i) => i.query },
+  { method: 'GET', path: '/api/cluster/stats', operationId: 'clusterStats', summary: 'Nodes, agents, capacity and zones', tag: 'nodes', route: g.stats, toRequest: () => ({}) },
+  { method: 'GET', path: '/api/cluster/leader', operationId: 'getLeadership', summary: "Each singleton role's leader and members", tag: 'control-plane', route: g.leadership, toRequest: () => ({}) },
+  { method: 'POST', path: '/api/cluster/leader', operationId: 'handoverLeadership', summary: 'Hand a role over to a member', tag: 'control-plane', route: g.handover, toRequest: (i) => obj(i.body) },
+  { method: 'POST', path: '/api/admin/keys', operationId: 'createApiKey', summary: 'Create an API key (its secret is shown once)', tag: 'admin', route: a.createKey, created: true, toRequest: (i) => obj(i.body) },
+  { method: 'GET', path: '/api/admin/keys', operationId: 'listApiKeys', summary: 'List API keys', tag: 'admin', route: a.listKeys, toRequest: (i) => i.query },
+  { method: 'DELETE', path: '/api/admin/keys/:id', operationId: 'revokeApiKey', summary: 'Revoke an API key', tag: 'admin', route: a.revokeKey, toRequest: (i) => ({ ...i.query, ...withId(i) }) },
+  { method: 'GET', path: '/api/audit', operationId: 'listAudit', summary: 'The audit trail (?actor=&cluster=&since=)', tag: 'admin', route: a.audit, toRequest: (i) => i.query },
+  { method: 'POST', path: '/api/cluster/balance', operationId: 'setPlacementStrategy', summary: 'Switch the default placement strategy', tag: 'control-plane', route: g.setStrategy, toRequest: (i) => obj(i.body) },
 ];

@@ -1,6 +1,6 @@
 import { Migration } from '@mikro-orm/migrations';
 
-/** The read models of issue 4: clusters, agents, blueprints (+ versions), nodes, placements, the audit trail, metrics, checkpoints. */
+/** The first read models: clusters, agents, blueprints (+ versions), nodes, placements, the audit trail, metrics, checkpoints. */
 export class Migration20261125000000_read_models extends Migration {
   override up(): void {
     this.addSql(`CREATE TABLE clusters (

@@ -5,7 +5,7 @@ import { createPrng, type Prng } from '../../random.js';
 
 /**
  * Two behaviours of place() that its contracts do not call for (found when this oracle stopped
- * importing placement.ts; issue 18, point 6). Drop each once place() no longer does it.
+ * importing placement.ts, so that it could disagree). Drop each once place() no longer does it.
  */
 export interface PlaceQuirks {
   /**
