@@ -12,7 +12,8 @@ import { LeaseTerms } from './clusters/lease-terms.js';
 import { ScalingController } from './clusters/scaling.controller.js';
 import { PersistenceModule } from './infrastructure/persistence.module.js';
 import { Reconciler } from './reconciler/reconciler.js';
-import { fenceProvider, SingletonLoops } from './reconciler/singletons.js';
+import { fenceProvider, SingletonLoopsRuntime } from '@flotilla/platform';
+import { SingletonLoops } from './reconciler/singletons.js';
 import { CLOCK, systemClock } from './reconciler/tokens.js';
 import { CircuitBreakers } from './tasks/circuit-breakers.js';
 import { TasksController } from './tasks/tasks.controller.js';
@@ -42,6 +43,7 @@ export class OrchestratorModule {
         Reconciler,
         fenceProvider,
         { provide: CLOCK, useValue: systemClock },
+        SingletonLoopsRuntime,
         SingletonLoops,
         TasksService,
         CircuitBreakers,

@@ -1,4 +1,5 @@
 import { type DynamicModule, Module } from '@nestjs/common';
+import { SingletonLoopsRuntime } from '@flotilla/platform';
 import { PersistenceModule } from './infrastructure/persistence.module.js';
 import { TenantClusters } from './infrastructure/tenant-clusters.js';
 import { LeadershipController } from './leadership/leadership.controller.js';
@@ -30,6 +31,7 @@ export class RegistryModule {
         FailureDetector,
         DrainCompletion,
         ReservationReaper,
+        SingletonLoopsRuntime,
         SingletonLoops,
         TenantClusters,
       ],

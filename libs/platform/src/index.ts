@@ -6,3 +6,4 @@ export { createPgPool } from './postgres.js';
 export { CONFIG, LOGGER, METRICS_REGISTRY, PG_POOL, SERVICE_INFO, type ServiceInfo } from './tokens.js';
 export { asFlotillaError, FlotillaExceptionFilter, HTTP_STATUS, httpErrorOf, type HttpError } from './exception.filter.js';
 export { countDbErrors, countNatsErrors, measureNatsRequests } from './service-metrics.js';
+export { FENCE, fenceProvider, SingletonLoopsRuntime } from './singletons.js';

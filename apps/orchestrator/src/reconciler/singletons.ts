@@ -1,40 +1,15 @@
-import {
-  Inject,
-  Injectable,
-  type BeforeApplicationShutdown,
-  type OnApplicationBootstrap,
-} from '@nestjs/common';
+import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type pg from 'pg';
 import type { Config } from '@flotilla/config';
 import type { EventStore } from '@flotilla/eventstore';
-import { Fence, runSingletonLoops, type SingletonLoopsHandle } from '@flotilla/leadership';
 import { Messaging } from '@flotilla/messaging';
-import { CONFIG, HealthService, LOGGER, METRICS_REGISTRY, PG_POOL, SERVICE_INFO, type ServiceInfo } from '@flotilla/platform';
-import {
-  EventRelay,
-  ORCHESTRATOR_PROJECTIONS,
-  ProjectionProcessor,
-  projectorMetrics,
-  type ReadModelOrm,
-} from '@flotilla/projections';
+import { CONFIG, LOGGER, METRICS_REGISTRY, PG_POOL, SingletonLoopsRuntime } from '@flotilla/platform';
+import { EventRelay, ORCHESTRATOR_PROJECTIONS, ProjectionProcessor, projectorMetrics, type ReadModelOrm } from '@flotilla/projections';
 import type { Logger, Registry } from '@flotilla/telemetry';
 import { EVENT_STORE, READ_MODELS } from '../infrastructure/tokens.js';
 import { CircuitBreakers } from '../tasks/circuit-breakers.js';
 import { TasksService } from '../tasks/tasks.service.js';
 import { Reconciler } from './reconciler.js';
-import { FENCE } from './tokens.js';
-
-export { FENCE };
-
-export const fenceProvider = {
-  provide: FENCE,
-  inject: [PG_POOL],
-  useFactory: async (pool: pg.Pool) => {
-    const fence = new Fence(pool);
-    await fence.ensureSchema();
-    return fence;
-  },
-};
 
 /**
  * The orchestrator's singleton loops, each run by exactly one replica at a time (a lease per
@@ -43,9 +18,8 @@ export const fenceProvider = {
  */
 @Injectable()
 export class SingletonLoops implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private handle: SingletonLoopsHandle | undefined;
-
   constructor(
+    private readonly runtime: SingletonLoopsRuntime,
     private readonly messaging: Messaging,
     private readonly reconciler: Reconciler,
     private readonly breakers: CircuitBreakers,
@@ -53,24 +27,13 @@ export class SingletonLoops implements OnApplicationBootstrap, BeforeApplication
     @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(READ_MODELS) private readonly orm: ReadModelOrm,
     @Inject(PG_POOL) private readonly pool: pg.Pool,
-    @Inject(FENCE) private readonly fence: Fence,
     @Inject(CONFIG) private readonly config: Config,
     @Inject(LOGGER) private readonly logger: Logger,
-    @Inject(SERVICE_INFO) private readonly info: ServiceInfo,
     @Inject(METRICS_REGISTRY) private readonly registry: Registry,
-    health: HealthService,
-  ) {
-    health.register('singletons', async () => {
-      const fenced = this.handle?.status().filter((s) => s.fencedOut) ?? [];
-      if (fenced.length) throw new Error(`leads but cannot write (superseded): ${fenced.map((s) => `${s.role} (term ${s.term})`).join(', ')}`);
-    });
-  }
+  ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    const relay = new EventRelay(this.messaging, this.store, this.pool, {
-      logger: this.logger,
-      replicas: this.config.NATS_STREAM_REPLICAS,
-    });
+    const relay = new EventRelay(this.messaging, this.store, this.pool, { logger: this.logger, replicas: this.config.NATS_STREAM_REPLICAS });
     // The stream exists before anybody subscribes to it, whoever leads the relay.
     await relay.ensureStream();
     const processor = new ProjectionProcessor({ pool: this.pool, orm: this.orm, store: this.store }, ORCHESTRATOR_PROJECTIONS, {
@@ -78,20 +41,16 @@ export class SingletonLoops implements OnApplicationBootstrap, BeforeApplication
       ...projectorMetrics(this.registry),
     });
     const ledger = this.tasks.ledgerLoop();
-    this.handle = await runSingletonLoops(
-      this.messaging,
-      {
-        relay: (signal) => relay.run(signal),
-        'projector-orchestrator': (signal) => processor.run(signal),
-        reconciler: (signal, term) => this.reconciler.run(signal, term),
-        'circuit-breaker': (signal, term) => this.breakers.run(signal, term),
-        'task-ledger': (signal) => ledger.run(signal),
-      },
-      { memberId: this.info.instanceId, ttlMs: this.config.LEASE_TTL_MS, replicas: this.config.NATS_STREAM_REPLICAS, logger: this.logger, newEpoch: this.fence.newEpoch },
-    );
+    await this.runtime.start({
+      relay: (signal) => relay.run(signal),
+      'projector-orchestrator': (signal) => processor.run(signal),
+      reconciler: (signal, term) => this.reconciler.run(signal, term),
+      'circuit-breaker': (signal, term) => this.breakers.run(signal, term),
+      'task-ledger': (signal) => ledger.run(signal),
+    });
   }
 
   async beforeApplicationShutdown(): Promise<void> {
-    await this.handle?.stop();
+    await this.runtime.stop();
   }
 }

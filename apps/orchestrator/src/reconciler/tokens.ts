@@ -1,4 +1,4 @@
-export const FENCE = Symbol('orchestrator.fence');
+export { FENCE } from '@flotilla/platform';
 
 /** Milliseconds since the epoch: injected, so time-based rules can be tested with a fake clock. */
 export type Clock = () => number;

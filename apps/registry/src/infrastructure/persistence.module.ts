@@ -1,5 +1,4 @@
 import { Global, Inject, Injectable, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import type pg from 'pg';
 import { CommandHandler } from '@flotilla/application';
 import type { Config } from '@flotilla/config';
 import {
@@ -8,11 +7,10 @@ import {
   instrumentEventStore,
   type EventStore,
 } from '@flotilla/eventstore';
-import { Fence } from '@flotilla/leadership';
-import { CONFIG, HealthService, LOGGER, METRICS_REGISTRY, PG_POOL } from '@flotilla/platform';
+import { CONFIG, FENCE, fenceProvider, HealthService, LOGGER, METRICS_REGISTRY } from '@flotilla/platform';
 import { openReadModels, type ReadModelOrm } from '@flotilla/projections';
 import type { Logger, Registry } from '@flotilla/telemetry';
-import { EVENT_STORE, FENCE, READ_MODELS } from './tokens.js';
+import { EVENT_STORE, READ_MODELS } from './tokens.js';
 
 @Injectable()
 class PersistenceLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -73,15 +71,7 @@ class PersistenceLifecycle implements OnApplicationBootstrap, OnApplicationShutd
       // the expected revision still guards every append.
       useFactory: (store: EventStore, config: Config) => new CommandHandler(store, { cacheSize: config.COMMAND_CACHE_SIZE }),
     },
-    {
-      provide: FENCE,
-      inject: [PG_POOL],
-      useFactory: async (pool: pg.Pool) => {
-        const fence = new Fence(pool);
-        await fence.ensureSchema();
-        return fence;
-      },
-    },
+    fenceProvider,
     PersistenceLifecycle,
   ],
   exports: [EVENT_STORE, READ_MODELS, CommandHandler, FENCE],

@@ -1,3 +1,3 @@
 export const EVENT_STORE = Symbol('registry.event-store');
 export const READ_MODELS = Symbol('registry.read-models');
-export const FENCE = Symbol('registry.fence');
+export { FENCE } from '@flotilla/platform';
