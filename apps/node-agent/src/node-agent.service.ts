@@ -151,7 +151,7 @@ export class NodeAgentService implements OnApplicationBootstrap, BeforeApplicati
     // Make-before-break: the feed keeps running, so agents replaced elsewhere are released (and
     // stopped) here; what is still assigned at the deadline moves once the node is offline.
     while (runner && runner.size > 0 && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 100));
+      await delay(100);
     await runner?.finish(Math.max(0, deadline - Date.now()));
     await this.reporter.flush(Math.max(200, deadline - Date.now()));
     this.controller.abort();

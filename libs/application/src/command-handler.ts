@@ -249,7 +249,7 @@ export class CommandHandler {
         if (!(err instanceof ConcurrencyError)) this.cache.delete(streamId);
         if (err instanceof ConcurrencyError && attempt < this.maxAttempts) {
           // Jittered backoff: writers that collided should not collide again in lockstep.
-          await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
+          await delay(Math.random() * 10 * attempt);
           continue;
         }
         throw err;

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type pg from 'pg';
 import { TimeoutError } from '@flotilla/domain';
 
@@ -23,7 +24,7 @@ export async function waitForProjections(db: Queryable, projections: readonly st
         projections,
       });
     }
-    await new Promise((r) => setTimeout(r, intervalMs));
+    await delay(intervalMs);
   }
 }
 

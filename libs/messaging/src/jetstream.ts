@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   JetStreamApiCodes,
   JetStreamApiError,
@@ -37,12 +38,12 @@ const STARTING = /no suitable peers for placement|jetstream system temporarily u
  */
 export async function whileJetStreamStarts<T>(fn: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
-  for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
+  for (let backoffMs = 100; ; backoffMs = Math.min(backoffMs * 2, 2000)) {
     try {
       return await fn();
     } catch (err) {
-      if (!STARTING.test(String((err as Error).message)) || Date.now() + delay > deadline) throw err;
-      await new Promise((r) => setTimeout(r, delay));
+      if (!STARTING.test(String((err as Error).message)) || Date.now() + backoffMs > deadline) throw err;
+      await delay(backoffMs);
     }
   }
 }

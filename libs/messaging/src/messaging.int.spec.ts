@@ -9,10 +9,10 @@ import { startTracing, withSpan } from '@flotilla/telemetry';
 import { ensureConsumer, ensureStream } from './jetstream.js';
 import { Messaging } from './messaging.js';
 
-const echo = route('orchestrator', 'orchestrator.test.echo', z.object({ word: z.string().min(1), fail: z.string().optional() }), z.object({ said: z.string() }), 'test');
-const slow = route('orchestrator', 'orchestrator.test.slow', z.object({}), z.object({}), 'test');
-const nobody = route('registry', 'registry.test.nobody', z.object({}), z.object({}), 'test');
-const perNode = route('registry', 'registry.test.node.*', z.object({}), z.object({ node: z.string(), identity: z.string() }), 'test');
+const echo = route('orchestrator', 'orchestrator.test.echo', z.object({ word: z.string().min(1), fail: z.string().optional() }), z.object({ said: z.string() }), 'test', 'service');
+const slow = route('orchestrator', 'orchestrator.test.slow', z.object({}), z.object({}), 'test', 'service');
+const nobody = route('registry', 'registry.test.nobody', z.object({}), z.object({}), 'test', 'service');
+const perNode = route('registry', 'registry.test.node.*', z.object({}), z.object({ node: z.string(), identity: z.string() }), 'test', 'service');
 
 describe('Messaging (real NATS)', () => {
   const exporter = new InMemorySpanExporter();

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { TASKS_STREAM, taskSubjects, type QueuedTask } from '@flotilla/contracts';
 import { PayloadTooLargeError, RateLimitedError, UnavailableError } from '@flotilla/domain';
@@ -244,7 +245,7 @@ export class TaskIntake {
           this.options.logger?.warn({ err, taskId: record.id }, 'task queued, but its record could not be written yet; its agent will write it');
           return queued;
         }
-        await new Promise((r) => setTimeout(r, 50 * attempt));
+        await delay(50 * attempt);
       }
     }
   }
@@ -255,7 +256,7 @@ export class TaskIntake {
     for (;;) {
       const record = await this.store.get(taskId);
       if (record || Date.now() >= deadline) return record;
-      await new Promise((r) => setTimeout(r, 50));
+      await delay(50);
     }
   }
 

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { createHash } from 'node:crypto';
 import { Kvm, type KV } from '@nats-io/kv';
 import { TASKS_BUCKET, type TaskView } from '@flotilla/contracts';
@@ -91,7 +92,7 @@ export class TaskStore {
         return { record: next, revision };
       } catch {
         current = undefined;
-        await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
+        await delay(Math.random() * 5 * (attempt + 1));
       }
     }
     throw new Error(`task ${id}: too many concurrent updates`);

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 // The local stack runner: `npm start` (servers, build, every service and node agents, example
 // blueprint, gateway URL), `npm test` (servers, lint, type-check, unit then integration tests,
 // one totals line), `npm run stack -- reset` (wipe the data directory).
@@ -227,7 +228,7 @@ async function waitReady(gateway: string, group: ProcessGroup, timeoutMs: number
     } catch {
       /* gateway not listening yet */
     }
-    await new Promise((r) => setTimeout(r, 500));
+    await delay(500);
   }
   throw new Error(`the stack did not become ready within ${timeoutMs / 1000} s`);
 }

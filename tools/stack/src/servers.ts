@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 // Makes sure NATS (with JetStream) and PostgreSQL are reachable, reusing running servers and
 // otherwise installing (Debian/Ubuntu packages) and starting private ones whose data lives under
 // the runner's data directory. Whatever this module starts, it also stops.
@@ -34,7 +35,7 @@ async function waitReachable(host: string, port: number, timeoutMs: number): Pro
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
     if (await isReachable(host, port, 300)) return true;
-    await new Promise((r) => setTimeout(r, 150));
+    await delay(150);
   }
   return false;
 }
@@ -144,7 +145,7 @@ export async function ensureNats(natsUrl: string, dataDir: string, log: Log, aut
         return;
       }
       const until = Date.now() + 5000;
-      while (Date.now() < until && (await isReachable(host, port, 200))) await new Promise((r) => setTimeout(r, 100));
+      while (Date.now() < until && (await isReachable(host, port, 200))) await delay(100);
     },
   };
 }
@@ -203,7 +204,7 @@ export async function startNatsCluster(size: number, basePort: number, dataDir: 
           /* gone */
         }
       }
-      await new Promise((r) => setTimeout(r, 500));
+      await delay(500);
     },
   };
 }

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { Injectable } from '@nestjs/common';
 import { DeliverPolicy, type ConsumerMessages } from '@nats-io/jetstream';
 import { accessRoutes, type RequestIdentity } from '@flotilla/contracts';
@@ -182,7 +183,7 @@ export class EventFeed {
           retry_after_s: 2,
         });
       }
-      await new Promise((r) => setTimeout(r, HISTORY_POLL_MS));
+      await delay(HISTORY_POLL_MS);
     }
   }
 

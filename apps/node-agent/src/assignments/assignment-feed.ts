@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -86,7 +87,7 @@ export class AssignmentFeed {
       } catch (err) {
         if (signal.aborted) break;
         this.logger.warn({ err }, 'assignment feed interrupted; resuming from the local copy');
-        await new Promise((r) => setTimeout(r, 1000));
+        await delay(1000);
       }
     }
   }
@@ -197,7 +198,7 @@ export class AssignmentFeed {
         if (info.state.last_seq >= localSeq || Date.now() >= refeedUntil) return info.state.last_seq;
         if (!logged) this.logger.info({ stream: info.state.last_seq, local: localSeq }, 'the event stream is behind the local assignments; waiting for the relay to re-feed it');
         logged = true;
-        await new Promise((r) => setTimeout(r, 500));
+        await delay(500);
       } catch (err) {
         if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound))
           throw err;
@@ -207,7 +208,7 @@ export class AssignmentFeed {
             'waiting for the event stream (the relay creates it)',
           );
         logged = true;
-        await new Promise((r) => setTimeout(r, 500));
+        await delay(500);
       }
     }
     return undefined;

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { orchestratorRoutes } from '@flotilla/contracts';
 import { TimeoutError, UnavailableError } from '@flotilla/domain';
 import type { Messaging } from '@flotilla/messaging';
@@ -73,7 +74,7 @@ export class AgentReporter {
         backoff = 200;
       } catch (err) {
         if (err instanceof UnavailableError || err instanceof TimeoutError) {
-          await new Promise((r) => setTimeout(r, backoff));
+          await delay(backoff);
           backoff = Math.min(MAX_BACKOFF_MS, backoff * 2);
           continue;
         }

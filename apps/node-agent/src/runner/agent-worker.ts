@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   TimeoutError,
   toFlotillaError,
@@ -189,7 +190,7 @@ export class AgentWorker {
       } catch (err) {
         if (!signal.aborted) {
           this.options.onError?.(err);
-          await new Promise((r) => setTimeout(r, 1000));
+          await delay(1000);
         }
       }
       slots.give(taken - Math.min(taken, deliveries.length));
