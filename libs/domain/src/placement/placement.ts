@@ -17,7 +17,8 @@ import type { Assignment, BindingConstraint, NodeSnapshot, PlaceInput, PlaceResu
  *   - a node refused for one cluster only (anti-affinity, zone cap) is set aside for that one
  *     agent and restored afterwards ("temp");
  *   - once a cluster's agent of some class cannot be placed, later agents of the same cluster
- *     and class cannot either: the reason is cached instead of recomputed.
+ *     and class cannot either: they are refused without another search, and the reason is
+ *     diagnosed again only when an assignment since has changed the usage it names.
  * Zone spreading keeps one pool per zone and picks the zone with the fewest agents of the cluster.
  */
 
@@ -340,11 +341,13 @@ export function place(input: PlaceInput): PlaceResult {
   const cursorId = input.cursor ?? null;
   // Index of the last node at or before the cursor id: the next pick comes after it.
   const cursor = { index: cursorId === null ? -1 : upperBound(f.ids, cursorId) - 1 };
+  let lastAssigned = -1;
 
   const eligibleBySignature = new Map<string, Uint8Array>();
   const classes = new Map<string, PlacementClass>();
   const clusters = new Map<string, ClusterTrack>();
-  const failures = new Map<string, Diagnosis>();
+  /** Per cluster and class: the refusal, and how many assignments had been made when it was diagnosed. */
+  const failures = new Map<string, { why: Diagnosis; at: number }>();
 
   const track = (clusterId: string): ClusterTrack => {
     let t = clusters.get(clusterId);
@@ -440,11 +443,17 @@ export function place(input: PlaceInput): PlaceResult {
     const c = classOf(agent);
     const failureKey = `${agent.clusterId}\u0000${c.key}`;
     const failed = failures.get(failureKey);
+    const t = track(agent.clusterId);
     if (failed) {
-      unplaced.push({ agentId: agent.agentId, ...failed });
+      // Still unplaceable (usage only grows), but the binding constraint and its numbers may
+      // have moved with the assignments made since the refusal was diagnosed.
+      if (failed.at !== assignments.length) {
+        failed.why = diagnose(f, c, t, antiAffinity, maxPerZone, strategy);
+        failed.at = assignments.length;
+      }
+      unplaced.push({ agentId: agent.agentId, ...failed.why });
       continue;
     }
-    const t = track(agent.clusterId);
     const check: Check = (i) => {
       if (!fitsResources(f, i, c.cpu, c.mem)) return DEAD;
       if (antiAffinity && t.nodes.has(i)) return TEMP;
@@ -471,7 +480,7 @@ export function place(input: PlaceInput): PlaceResult {
 
     if (chosen < 0) {
       const why = diagnose(f, c, t, antiAffinity, maxPerZone, strategy);
-      failures.set(failureKey, why);
+      failures.set(failureKey, { why, at: assignments.length });
       unplaced.push({ agentId: agent.agentId, ...why });
       continue;
     }
@@ -480,12 +489,12 @@ export function place(input: PlaceInput): PlaceResult {
     f.usedAgents[chosen] = (f.usedAgents[chosen] as number) + 1;
     t.nodes.add(chosen);
     t.zoneCounts[f.zoneOf[chosen] as number]++;
-    if (strategy === 'round-robin') cursor.index = chosen;
+    if (strategy === 'round-robin') cursor.index = lastAssigned = chosen;
     assignments.push({ agentId: agent.agentId, nodeId: f.ids[chosen] as string });
   }
 
-  const lastCursor = strategy === 'round-robin' && cursor.index >= 0 ? (f.ids[cursor.index] ?? cursorId) : cursorId;
-  return { assignments, unplaced, cursor: lastCursor };
+  // The node assigned last; a batch that assigns nothing leaves the cursor where it was.
+  return { assignments, unplaced, cursor: lastAssigned >= 0 ? (f.ids[lastAssigned] as string) : cursorId };
 }
 
 function upperBound(sorted: readonly string[], value: string): number {

@@ -2,11 +2,10 @@ import { describe, expect, it } from '@jest/globals';
 import { place } from '../placement.js';
 import type { PlaceInput } from '../placement.types.js';
 import { agent, node } from './builders.js';
-import { AS_SPECIFIED, naivePlace } from './naive-placement.js';
+import { naivePlace } from './naive-placement.js';
 
-// Where place() departs from its contracts, found when the reference stopped importing it (issue 18, point 6).
-// Each `it.failing` passes while place() still does it: when one starts to fail, place() was
-// fixed — remove `.failing` and the matching quirk in naive-placement.ts (PlaceQuirks).
+// Two places where place() departed from its contracts, found when the reference stopped
+// importing it; both fail on place() before it was fixed.
 
 describe('place() and the specification', () => {
   // One node with 1 CPU and two agent slots. a-1 needs all the CPU: refused, 0.75 CPU left. Then
@@ -29,20 +28,20 @@ describe('place() and the specification', () => {
   };
 
   it('the reference refuses a later agent with the constraint that binds then, not the first refusal of its class', () => {
-    expect(naivePlace(stale, AS_SPECIFIED).unplaced).toEqual([
+    expect(naivePlace(stale).unplaced).toEqual([
       { agentId: 'a-1', reason: 'insufficient_capacity', constraint: 'cpu', message: 'no matching node has 1 CPU free (the most any has is 0.75)' },
       refusalOfA3,
     ]);
   });
-  it.failing('place() does too (today it repeats the first refusal: cpu, "the most any has is 0.75", with 0.5 CPU and no slot left)', () => {
+  it('place() does too (it repeated the first refusal: cpu, "the most any has is 0.75", with 0.5 CPU and no slot left)', () => {
     expect(place(stale).unplaced[1]).toEqual(refusalOfA3);
   });
 
   const idle: PlaceInput = { nodes: [node('node-00')], agents: [], strategy: 'round-robin', cursor: 'node-03' };
   it('the reference returns the cursor it was given when round-robin assigns nothing', () => {
-    expect(naivePlace(idle, AS_SPECIFIED).cursor).toBe('node-03');
+    expect(naivePlace(idle).cursor).toBe('node-03');
   });
-  it.failing("place() does too (today it returns 'node-00', the last node at or before the cursor)", () => {
+  it("place() does too (it returned 'node-00', the last node at or before the cursor)", () => {
     expect(place(idle).cursor).toBe('node-03');
   });
 });

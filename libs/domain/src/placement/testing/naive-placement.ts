@@ -3,29 +3,6 @@ import type { PlacementStrategy } from '../../blueprint/blueprint.schema.js';
 import { nodeHealth } from '../../health/health.js';
 import { createPrng, type Prng } from '../../random.js';
 
-/**
- * Two behaviours of place() that its contracts do not call for (found when this oracle stopped
- * importing placement.ts, so that it could disagree). Drop each once place() no longer does it.
- */
-export interface PlaceQuirks {
-  /**
-   * Once an agent is refused, every later agent of the same cluster and class (services, labels,
-   * CPU, memory) gets that first refusal again, word for word, although usage may have changed in
-   * between: the reason, the binding constraint and the numbers in the message can be stale
-   * (placement.ts caches the diagnosis; the README: "fails the rest of its group without another
-   * scan"). Unplaced.constraint promises the constraint that binds, and the message the numbers.
-   */
-  readonly staleRefusals: boolean;
-  /**
-   * When round-robin assigns nothing, the cursor returned is not the one passed in but the last
-   * node whose id sorts at or before it (when there is one): a call that places nothing moves the
-   * position back, e.g. cursor 'node-03' over nodes [node-00] comes back as 'node-00'. PlaceInput
-   * and PlaceResult define the cursor as the node assigned last.
-   */
-  readonly rebasedCursor: boolean;
-}
-export const PLACE_QUIRKS: PlaceQuirks = { staleRefusals: true, rebasedCursor: true };
-export const AS_SPECIFIED: PlaceQuirks = { staleRefusals: false, rebasedCursor: false };
 
 /**
  * The obvious O(agents × nodes) placement, the reference the fast place() is tested against and
@@ -63,13 +40,9 @@ export const AS_SPECIFIED: PlaceQuirks = { staleRefusals: false, rebasedCursor: 
  * - An agent that fits nowhere is refused with the first filter, in the order above, that leaves
  *   no node standing (slots, CPU or memory named when room is what is missing).
  * - The result's cursor is the node round-robin assigned last: in this call, else the one passed in.
- *
- * place() departs from that in two ways (see PlaceQuirks). By default the oracle reproduces both,
- * explicitly and nothing else, so that the equality property keeps checking everything else;
- * naivePlace(input, AS_SPECIFIED) is the specification alone, and naive-placement.spec.ts shows
- * where place() disagrees with it.
+
  */
-export function naivePlace(input: PlaceInput, quirks: PlaceQuirks = PLACE_QUIRKS): PlaceResult {
+export function naivePlace(input: PlaceInput): PlaceResult {
   const strategy = input.strategy;
   const antiAffinity = input.constraints?.antiAffinity ?? false;
   const maxPerZone = input.constraints?.maxPerZone ?? null;
@@ -115,8 +88,6 @@ export function naivePlace(input: PlaceInput, quirks: PlaceQuirks = PLACE_QUIRKS
   const assignments: { agentId: string; nodeId: string }[] = [];
   const unplaced: Unplaced[] = [];
   const seen = new Set<string>();
-  // Quirk staleRefusals: the first refusal per cluster and class.
-  const firstRefusals = new Map<string, Refusal>();
 
   for (const agent of input.agents) {
     if (seen.has(agent.agentId)) {
@@ -158,12 +129,7 @@ export function naivePlace(input: PlaceInput, quirks: PlaceQuirks = PLACE_QUIRKS
     }
 
     if (chosen === undefined) {
-      let refusal = whyNot(agent, wants, nodes, cluster, strategy, antiAffinity, maxPerZone);
-      if (quirks.staleRefusals) {
-        const key = JSON.stringify([agent.clusterId, wants.services, wants.labels, agent.resources.cpu, agent.resources.memoryMb]);
-        refusal = firstRefusals.get(key) ?? refusal;
-        firstRefusals.set(key, refusal);
-      }
+      const refusal = whyNot(agent, wants, nodes, cluster, strategy, antiAffinity, maxPerZone);
       unplaced.push({ agentId: agent.agentId, ...refusal });
       continue;
     }
@@ -173,10 +139,6 @@ export function naivePlace(input: PlaceInput, quirks: PlaceQuirks = PLACE_QUIRKS
     record(cluster, chosen);
     if (strategy === 'round-robin') cursor = assignedLast = chosen.id;
     assignments.push({ agentId: agent.agentId, nodeId: chosen.id });
-  }
-  if (assignedLast === null && strategy === 'round-robin' && quirks.rebasedCursor && input.cursor != null) {
-    const rebased = nodes.filter((n) => n.id <= (input.cursor as string)).at(-1);
-    if (rebased) assignedLast = rebased.id;
   }
   return { assignments, unplaced, cursor: assignedLast ?? input.cursor ?? null };
 }
