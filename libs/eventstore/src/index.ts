@@ -32,6 +32,7 @@ export {
 export {
   PostgresEventStore,
   DEFAULT_SCHEMA,
+  eventStorePool,
   type PostgresEventStoreOptions,
 } from './postgres/postgres.event-store.js';
 export { decodePosition, encodePosition, MAX_EVENTS_PER_APPEND } from './postgres/position.js';

@@ -47,11 +47,26 @@ export interface PostgresEventStoreOptions {
   /** Errors of idle connections and of the LISTEN connection (the pool and subscriptions recover on their own). */
   onBackgroundError?: (err: Error) => void;
   /**
-   * Test-only. Returns a delay for appends to the given stream: such an append runs in an explicit
-   * transaction that sleeps that long before COMMIT, holding its id (and every reader's xmin)
-   * back while later transactions commit: out-of-order commits on demand.
+   * The connection pool to use, made by `eventStorePool` (which sets the type parsers the store
+   * relies on); by default the store makes its own. Either way the store closes it. Tests pass a
+   * wrapped one to inject faults (see testing/hold-commits-open.ts).
    */
-  testHooks?: { commitDelayMs?: (streamId: string) => number };
+  pool?: pg.Pool;
+}
+
+/** The connection settings of an event store's pool and of its LISTEN connection. */
+function connectionOf(options: Pick<PostgresEventStoreOptions, 'url' | 'connectionTimeoutMs'>): pg.ClientConfig {
+  return {
+    connectionString: options.url,
+    types: ownTypes,
+    application_name: eventStoreApplicationName(),
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
+  };
+}
+
+/** A pool as the event store needs it (its own type parsers, application name and timeouts). */
+export function eventStorePool(options: Pick<PostgresEventStoreOptions, 'url' | 'connectionTimeoutMs' | 'poolSize'>): pg.Pool {
+  return new pg.Pool({ ...connectionOf(options), max: options.poolSize ?? 10 });
 }
 
 export const DEFAULT_SCHEMA = 'eventstore';
@@ -157,7 +172,6 @@ export class PostgresEventStore implements EventStore {
   private readonly notifier: PgNotifier;
   private readonly upcasters: Upcasters | undefined;
   private readonly pollIntervalMs: number;
-  private readonly commitDelayMs: ((streamId: string) => number) | undefined;
   private readonly subscriptions = new Set<PostgresSubscription>();
   private readonly sql: ReturnType<typeof statements>;
   private closed = false;
@@ -173,17 +187,11 @@ export class PostgresEventStore implements EventStore {
     assertSchemaName(this.schema);
     this.upcasters = options.upcasters;
     this.pollIntervalMs = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
-    this.commitDelayMs = options.testHooks?.commitDelayMs;
     this.sql = statements(this.schema);
     const onError = options.onBackgroundError ?? (() => undefined);
     this.onBackgroundError = onError;
-    const connection: pg.ClientConfig = {
-      connectionString: options.url,
-      types: ownTypes,
-      application_name: eventStoreApplicationName(),
-      connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
-    };
-    this.pool = new pg.Pool({ ...connection, max: options.poolSize ?? 10 });
+    const connection = connectionOf(options);
+    this.pool = options.pool ?? eventStorePool(options);
     this.inflight = new Set();
     // An idle connection dying (server restart) must not crash the process; the pool replaces it.
     this.pool.on('error', onError);
@@ -235,7 +243,7 @@ export class PostgresEventStore implements EventStore {
     for (let attempt = 1; ; attempt++) {
       let row: AppendRow;
       try {
-        row = await this.runAppend(streamId, params);
+        row = await this.runAppend(params);
       } catch (err) {
         if (isUniqueViolation(err, 'events_id_key'))
           return this.resolveDuplicate(prepared, opts.expectedRevision, undefined);
@@ -451,33 +459,9 @@ export class PostgresEventStore implements EventStore {
     }
   }
 
-  private async runAppend(streamId: string, params: unknown[]): Promise<AppendRow> {
-    const delayMs = this.commitDelayMs?.(streamId) ?? 0;
-    if (delayMs <= 0) {
-      const result = await this.pool.query<AppendRow>({
-        name: this.sql.appendName,
-        text: this.sql.append,
-        values: params,
-      });
-      return result.rows[0]!;
-    }
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await client.query<AppendRow>({
-        name: this.sql.appendName,
-        text: this.sql.append,
-        values: params,
-      });
-      await client.query('SELECT pg_sleep($1::float8 / 1000)', [delayMs]);
-      await client.query('COMMIT');
-      return result.rows[0]!;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+  private async runAppend(params: unknown[]): Promise<AppendRow> {
+    const result = await this.pool.query<AppendRow>({ name: this.sql.appendName, text: this.sql.append, values: params });
+    return result.rows[0]!;
   }
 
   private appended(prepared: PreparedAppend, row: AppendRow): AppendResult {

@@ -5,8 +5,9 @@ import pg from 'pg';
 import type { EventStore, StoredEvent } from '../event-store.port.js';
 import { createEventStore } from '../event-store.factory.js';
 import { newEvent, runEventStoreContract, settled } from '../testing/event-store.contract.js';
+import { holdCommitsOpen } from '../testing/hold-commits-open.js';
 import { decodePosition } from './position.js';
-import { PostgresEventStore, type PostgresEventStoreOptions } from './postgres.event-store.js';
+import { eventStorePool, PostgresEventStore, type PostgresEventStoreOptions } from './postgres.event-store.js';
 
 let db: TestDatabase;
 
@@ -28,14 +29,14 @@ async function openStore(
   return store;
 }
 
+/** A store whose appends to the streams `delayMs` picks commit that many milliseconds late. */
+const openWithLateCommits = (delayMs: (streamId: string) => number, options: Partial<PostgresEventStoreOptions> & { poolSize: number }) =>
+  openStore({ ...options, pool: holdCommitsOpen(eventStorePool({ url: db.url, poolSize: options.poolSize }), delayMs) });
+
 runEventStoreContract({
   name: 'PostgreSQL',
   open: ({ upcasters }) => openStore(upcasters ? { upcasters } : {}),
-  openWithSlowCommits: ({ prefix, delayMs }) =>
-    openStore({
-      poolSize: 16,
-      testHooks: { commitDelayMs: (streamId) => (streamId.startsWith(prefix) ? delayMs : 0) },
-    }),
+  openWithSlowCommits: ({ prefix, delayMs }) => openWithLateCommits((streamId) => (streamId.startsWith(prefix) ? delayMs : 0), { poolSize: 16 }),
 });
 
 /** Waits until some session of the test database sits in pg_sleep (a held-open append). */
@@ -94,10 +95,7 @@ describe('PostgreSQL adapter', () => {
   });
 
   it('never lets a reader pass an event that commits late (where a sequence-ordered reader would skip it)', async () => {
-    const slow = await openStore({
-      poolSize: 2,
-      testHooks: { commitDelayMs: (id) => (id.startsWith('late-') ? 400 : 0) },
-    });
+    const slow = await openWithLateCommits((id) => (id.startsWith('late-') ? 400 : 0), { poolSize: 2 });
     try {
       const head = await store.headPosition();
       const subscriber = collect(store, head, ['late-1', 'early-1']);
@@ -260,8 +258,8 @@ describe('PostgreSQL adapter', () => {
     }
   });
 
-  it("checks a singleton leader's fence inside the append's own transaction (issue 13, finding 9)", async () => {
-    const store = await openStore({ schema: 'fenced', testHooks: { commitDelayMs: (id) => (id === 'fence-slow' ? 300 : 0) } });
+  it("checks a singleton leader's fence inside the append's own transaction (a deposed leader's late write)", async () => {
+    const store = await openWithLateCommits((id) => (id === 'fence-slow' ? 300 : 0), { schema: 'fenced', poolSize: 20 });
     try {
       const admitted = await store.append('fence-a', [newEvent('A')], { expectedRevision: 'any', fence: { role: 'reconciler', term: 5 } });
       expect(admitted.events).toHaveLength(1);

@@ -6,3 +6,4 @@ export {
   type ContractTarget,
   type ContractTuning,
 } from './event-store.contract.js';
+export { holdCommitsOpen } from './hold-commits-open.js';
