@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import pg from 'pg';
 import {
   registryRoutes as r,
   registrySubjects,
@@ -151,10 +152,18 @@ describe('registry singletons: failure detection, fencing, drain completion, res
     const deposed = new AbortController();
     // A leader with a term that is the highest so far starts (its election admission passes)...
     const run = detector.run(deposed.signal, deposedTerm).catch((e: unknown) => e);
-    await eventually(
-      async () => await fence.admit(FAILURE_DETECTOR_ROLE, deposedTerm).then(() => true),
-      { timeoutMs: 2000, what: 'deposed leader admitted' },
-    );
+    // Only the detector's own start-up admission can raise the mark to its term: wait for that,
+    // so the refusal below is of a late write, not of a start-up that came after its successor.
+    const marks = new pg.Client({ connectionString: bed.db.url });
+    await marks.connect();
+    try {
+      await eventually(
+        async () => (await marks.query<{ term: string }>('SELECT term FROM eventstore.fences WHERE role = $1', [FAILURE_DETECTOR_ROLE])).rows[0]?.term === String(deposedTerm),
+        { timeoutMs: 5000, what: 'the deposed leader admitted its own term' },
+      );
+    } finally {
+      await marks.end();
+    }
     // ...then a successor is elected and admits its higher term, while the first one still runs.
     await fence.admit(FAILURE_DETECTOR_ROLE, deposedTerm + 1);
     const before = (await store.readStream('node-node-2')).length;
