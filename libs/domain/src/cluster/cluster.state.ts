@@ -1,6 +1,7 @@
 import type { JsonValue } from '../json.js';
 import type { AgentRole, ClusterType } from '../blueprint/blueprint.schema.js';
 import type { ResolvedBlueprint, ResolvedRuntime, Resources, ScalingPolicy } from '../blueprint/blueprint.types.js';
+import type { CIRCUIT_STATUSES, SCALING_SOURCES } from './cluster.schemas.js';
 
 export const CLUSTER_STATUSES = [
   'planning',
@@ -21,8 +22,9 @@ export type ClusterStatus = (typeof CLUSTER_STATUSES)[number];
 export const AGENT_STATES = ['pending', 'starting', 'idle', 'failed', 'stopping', 'stopped', 'orphaned'] as const;
 export type AgentState = (typeof AGENT_STATES)[number];
 
-export type CircuitStatus = 'closed' | 'open' | 'half_open';
-export type ScalingSource = 'manual' | 'autoscaler';
+/** Derived from the command schemas' enums, so the state and the commands name the same values. */
+export type CircuitStatus = (typeof CIRCUIT_STATUSES)[number];
+export type ScalingSource = (typeof SCALING_SOURCES)[number];
 export type ScalingDirection = 'up' | 'down';
 
 export interface AgentRecord {
