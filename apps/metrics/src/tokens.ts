@@ -1,2 +1,1 @@
-export const READ_MODELS = Symbol('metrics.read-models');
-export const EVENT_STORE = Symbol('metrics.event-store');
+export { EVENT_STORE, READ_MODELS } from '@flotilla/platform';

@@ -10,21 +10,25 @@ import { ClustersService } from './clusters/clusters.service.js';
 import { HealthScores } from './clusters/health-scores.js';
 import { LeaseTerms } from './clusters/lease-terms.js';
 import { ScalingController } from './clusters/scaling.controller.js';
-import { PersistenceModule } from './infrastructure/persistence.module.js';
 import { Reconciler } from './reconciler/reconciler.js';
-import { fenceProvider, SingletonLoopsRuntime } from '@flotilla/platform';
+import { followingCommandHandler } from '@flotilla/application';
+import { fenceProvider, PersistenceModule, SingletonLoopsRuntime } from '@flotilla/platform';
 import { SingletonLoops } from './reconciler/singletons.js';
 import { CLOCK, systemClock } from './reconciler/tokens.js';
 import { CircuitBreakers } from './tasks/circuit-breakers.js';
 import { TasksController } from './tasks/tasks.controller.js';
 import { TasksService } from './tasks/tasks.service.js';
 
+/** The streams the orchestrator writes: its command handler's cache follows them. */
+const ORCHESTRATOR_CATEGORIES = ['cluster', 'blueprint', 'apikey'];
+
 @Module({})
 export class OrchestratorModule {
   static register(platform: DynamicModule): DynamicModule {
     return {
       module: OrchestratorModule,
-      imports: [platform, PersistenceModule],
+      // Cluster, blueprint and key states stay folded in memory, kept current from the log.
+      imports: [platform, PersistenceModule.register({ commands: followingCommandHandler(ORCHESTRATOR_CATEGORIES) })],
       controllers: [
         AccessController,
         BlueprintsController,

@@ -1,6 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { SingletonLoopsRuntime } from '@flotilla/platform';
-import { PersistenceModule } from './infrastructure/persistence.module.js';
+import { followingCommandHandler } from '@flotilla/application';
+import { fenceProvider, PersistenceModule, SingletonLoopsRuntime } from '@flotilla/platform';
 import { TenantClusters } from './infrastructure/tenant-clusters.js';
 import { LeadershipController } from './leadership/leadership.controller.js';
 import { DirectoryFeed } from './nodes/directory-feed.js';
@@ -20,7 +20,9 @@ export class RegistryModule {
   static register(platform: DynamicModule): DynamicModule {
     return {
       module: RegistryModule,
-      imports: [platform, PersistenceModule],
+      // Every node stream stays folded in memory (10,000 nodes fit), kept current from the log; the
+      // expected revision still guards every append. The registry writes node and settings streams.
+      imports: [platform, PersistenceModule.register({ commands: followingCommandHandler(['node', 'registry']) })],
       controllers: [NodesController, PlacementController, LeadershipController],
       providers: [
         { provide: NodeDirectory, useValue: new NodeDirectory() },
@@ -31,6 +33,7 @@ export class RegistryModule {
         FailureDetector,
         DrainCompletion,
         ReservationReaper,
+        fenceProvider,
         SingletonLoopsRuntime,
         SingletonLoops,
         TenantClusters,

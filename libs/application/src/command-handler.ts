@@ -63,6 +63,18 @@ export interface CommandHandlerOptions {
 export const IDEMPOTENCY_KEY = 'idempotencyKey';
 
 /**
+ * How a service that writes wires its command handler into its persistence: made from the event
+ * store with the configured cache size, its cache following the stream categories it writes.
+ */
+export function followingCommandHandler(follow: readonly string[]) {
+  return {
+    token: CommandHandler,
+    create: (store: EventStore, config: { readonly COMMAND_CACHE_SIZE: number }) => new CommandHandler(store, { cacheSize: config.COMMAND_CACHE_SIZE }),
+    follow,
+  };
+}
+
+/**
  * The one command handler: fold the stream, decide, append with the expected revision, and on a
  * concurrency conflict start over from a fresh read, a bounded number of times before the
  * conflict reaches the caller (as a 409).

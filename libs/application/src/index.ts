@@ -1,2 +1,2 @@
-export { CommandHandler, IDEMPOTENCY_KEY, type CommandContext, type CommandHandlerOptions, type CommandResult, type DomainEvent } from './command-handler.js';
+export { CommandHandler, followingCommandHandler, IDEMPOTENCY_KEY, type CommandContext, type CommandHandlerOptions, type CommandResult, type DomainEvent } from './command-handler.js';
 export { readModelsReached, waitForProjections } from './read-your-writes.js';

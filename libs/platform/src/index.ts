@@ -7,3 +7,4 @@ export { CONFIG, LOGGER, METRICS_REGISTRY, PG_POOL, SERVICE_INFO, type ServiceIn
 export { asFlotillaError, FlotillaExceptionFilter, HTTP_STATUS, httpErrorOf, type HttpError } from './exception.filter.js';
 export { countDbErrors, countNatsErrors, measureNatsRequests } from './service-metrics.js';
 export { FENCE, fenceProvider, SingletonLoopsRuntime } from './singletons.js';
+export { EVENT_STORE, PersistenceModule, READ_MODELS, type LogFollower, type PersistenceOptions } from './persistence.module.js';

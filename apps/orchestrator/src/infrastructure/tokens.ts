@@ -1,2 +1,1 @@
-export const EVENT_STORE = Symbol('orchestrator.event-store');
-export const READ_MODELS = Symbol('orchestrator.read-models');
+export { EVENT_STORE, READ_MODELS } from '@flotilla/platform';

@@ -1,3 +1,1 @@
-export const EVENT_STORE = Symbol('registry.event-store');
-export const READ_MODELS = Symbol('registry.read-models');
-export { FENCE } from '@flotilla/platform';
+export { EVENT_STORE, FENCE, READ_MODELS } from '@flotilla/platform';
