@@ -12,17 +12,8 @@ import {
 import type { Marker, Series } from '../chart.js';
 import '../chart.js';
 import { markdown } from '../markdown.js';
-import {
-  base,
-  confirmAction,
-  deadLetterTable,
-  errorLine,
-  fmt,
-  LIVE_EVENT,
-  status,
-  afterEvents,
-  type LiveEvent,
-} from '../shared.js';
+import { Actions, LiveData } from '../live.js';
+import { base, deadLetterTable, errorLine, fmt, status } from '../shared.js';
 
 const SEVERITIES = ['debug', 'info', 'warning', 'error'] as const;
 const FINISHED = new Set(['completed', 'failed', 'dead_lettered', 'rejected']);
@@ -44,8 +35,6 @@ export class ClusterPage extends LitElement {
     severity: { state: true },
     typeFilter: { state: true },
     error: { state: true },
-    actionError: { state: true },
-    busy: { state: true },
     task: { state: true },
     taskError: { state: true },
     deadLetters: { state: true },
@@ -61,23 +50,11 @@ export class ClusterPage extends LitElement {
   declare severity: string;
   declare typeFilter: string;
   declare error: unknown;
-  declare actionError: unknown;
-  declare busy: boolean;
   declare task: TaskView | null;
   declare taskError: unknown;
   declare deadLetters: DeadLetter[] | null;
-  private timer: ReturnType<typeof setInterval> | undefined;
   private following = 0;
-  private readonly refresh = afterEvents(() => void this.load(), 300);
-  private readonly onLive = (e: Event) => {
-    const ev = (e as CustomEvent<LiveEvent>).detail;
-    if (
-      ev.aggregateId === this.clusterId ||
-      ev.data['clusterId'] === this.clusterId ||
-      ev.data['cluster_id'] === this.clusterId
-    )
-      this.refresh();
-  };
+  private readonly writes = new Actions(this, () => this.load());
 
   static override styles = [
     base,
@@ -137,25 +114,22 @@ export class ClusterPage extends LitElement {
     this.severity = '';
     this.typeFilter = '';
     this.error = null;
-    this.actionError = null;
-    this.busy = false;
     this.task = null;
     this.taskError = null;
     this.deadLetters = null;
-  }
-
-  override connectedCallback(): void {
-    super.connectedCallback();
-    window.addEventListener(LIVE_EVENT, this.onLive);
-    void this.load();
     // Besides the live events: the whole page every 5 s (metrics have no events; this also heals a missed one).
-    this.timer = setInterval(() => void this.load(), 5000);
+    new LiveData(this, {
+      load: () => this.load(),
+      concerns: (ev) =>
+        ev.aggregateId === this.clusterId ||
+        ev.data['clusterId'] === this.clusterId ||
+        ev.data['cluster_id'] === this.clusterId,
+      everyMs: 5000,
+    });
   }
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
-    window.removeEventListener(LIVE_EVENT, this.onLive);
-    if (this.timer) clearInterval(this.timer);
     this.following++;
   }
 
@@ -190,21 +164,6 @@ export class ClusterPage extends LitElement {
     if (m) this.points = m.points;
   }
 
-  /** Runs a write after a confirmation; the API's refusal is shown in its own words. */
-  private async act(what: string, run: () => Promise<unknown>): Promise<void> {
-    if (!confirmAction(what)) return;
-    this.busy = true;
-    this.actionError = null;
-    try {
-      await run();
-      await this.load();
-    } catch (err) {
-      this.actionError = err;
-    } finally {
-      this.busy = false;
-    }
-  }
-
   private input(id: string): string {
     return (
       this.renderRoot.querySelector<HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement>(
@@ -215,7 +174,7 @@ export class ClusterPage extends LitElement {
 
   private scale(): Promise<void> {
     const target = Number(this.input('target'));
-    return this.act(`Scale ${this.clusterId} to ${target} workers?`, () =>
+    return this.writes.run(`Scale ${this.clusterId} to ${target} workers?`, () =>
       api.scale(this.clusterId, target),
     );
   }
@@ -223,7 +182,7 @@ export class ClusterPage extends LitElement {
   private bounds(): Promise<void> {
     const min = Number(this.input('min'));
     const max = Number(this.input('max'));
-    return this.act(`Set ${this.clusterId}'s workers to ${min}..${max}?`, () =>
+    return this.writes.run(`Set ${this.clusterId}'s workers to ${min}..${max}?`, () =>
       api.update(this.clusterId, { min_workers: min, max_workers: max }),
     );
   }
@@ -233,10 +192,10 @@ export class ClusterPage extends LitElement {
     try {
       patch = JSON.parse(this.input('policy')) as Record<string, unknown>;
     } catch (err) {
-      this.actionError = new Error(`the policy is not JSON: ${(err as Error).message}`);
+      this.writes.refuse(new Error(`the policy is not JSON: ${(err as Error).message}`));
       return Promise.resolve();
     }
-    return this.act(`Update ${this.clusterId}'s scaling policy?`, () =>
+    return this.writes.run(`Update ${this.clusterId}'s scaling policy?`, () =>
       api.update(this.clusterId, { policy: patch }),
     );
   }
@@ -284,7 +243,7 @@ export class ClusterPage extends LitElement {
     try {
       this.manifestText = await api.manifest(this.clusterId);
     } catch (err) {
-      this.actionError = err;
+      this.writes.refuse(err);
     }
   }
 
@@ -342,33 +301,33 @@ export class ClusterPage extends LitElement {
           >target workers
           <input id="target" type="number" min="0" .value=${String(c.target_workers)}
         /></label>
-        <button ?disabled=${this.busy} @click=${this.scale}>Scale</button>
+        <button ?disabled=${this.writes.busy} @click=${this.scale}>Scale</button>
         <label>min <input id="min" type="number" min="0" .value=${String(c.min_workers)} /></label>
         <label>max <input id="max" type="number" min="0" .value=${String(c.max_workers)} /></label>
-        <button class="secondary" ?disabled=${this.busy} @click=${this.bounds}>
+        <button class="secondary" ?disabled=${this.writes.busy} @click=${this.bounds}>
           Update bounds
         </button>
         ${
           c.status === 'hibernated'
             ? html`<button
                 class="secondary"
-                ?disabled=${this.busy}
-                @click=${() => this.act(`Reactivate ${c.id}?`, () => api.reactivate(c.id))}
+                ?disabled=${this.writes.busy}
+                @click=${() => this.writes.run(`Reactivate ${c.id}?`, () => api.reactivate(c.id))}
               >
                 Reactivate
               </button>`
             : html`<button
                 class="secondary"
-                ?disabled=${this.busy}
-                @click=${() => this.act(`Hibernate ${c.id} (0 workers)?`, () => api.hibernate(c.id))}
+                ?disabled=${this.writes.busy}
+                @click=${() => this.writes.run(`Hibernate ${c.id} (0 workers)?`, () => api.hibernate(c.id))}
               >
                 Hibernate
               </button>`
         }
         <button
           class="danger"
-          ?disabled=${this.busy}
-          @click=${() => this.act(`Decommission ${c.id}? Its agents stop and it takes no more tasks.`, () => api.decommission(c.id))}
+          ?disabled=${this.writes.busy}
+          @click=${() => this.writes.run(`Decommission ${c.id}? Its agents stop and it takes no more tasks.`, () => api.decommission(c.id))}
         >
           Decommission
         </button>
@@ -381,7 +340,7 @@ export class ClusterPage extends LitElement {
           spellcheck="false"
           .value=${JSON.stringify(c.policy, null, 2)}
         ></textarea>
-        <button class="secondary" ?disabled=${this.busy} @click=${this.policy}>
+        <button class="secondary" ?disabled=${this.writes.busy} @click=${this.policy}>
           Update policy
         </button>
       </details>`;
@@ -453,7 +412,7 @@ export class ClusterPage extends LitElement {
         </div>
         ${c.degraded_reason ? html`<p class="warn" role="status">Why: ${c.degraded_reason}</p>` : ''}
         ${pending.length ? html`<p class="warn">${pending.length} agents waiting for a node: ${pending.map((a) => `${a.name}#${a.ordinal}${a.reason ? ` (${a.reason})` : ''}`).join(', ')}</p>` : ''}
-        ${this.actions(c)} ${errorLine(this.actionError)}
+        ${this.actions(c)} ${errorLine(this.writes.error)}
       </section>
       <section class="panel" aria-label="metrics">${this.charts()}</section>
       ${this.taskForm()}

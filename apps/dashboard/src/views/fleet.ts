@@ -7,15 +7,8 @@ import {
   type MetricPoint,
   type NodeView,
 } from '../api.js';
-import {
-  base,
-  errorLine,
-  fmt,
-  LIVE_EVENT,
-  status,
-  afterEvents,
-  type LiveEvent,
-} from '../shared.js';
+import { LiveData } from '../live.js';
+import { base, errorLine, fmt, status } from '../shared.js';
 
 /** Rows fetched per page from the API (server-side paging), and the height of one row (virtualised list). */
 const PAGE = 200;
@@ -52,18 +45,6 @@ export class FleetView extends LitElement {
   declare error: unknown;
   declare formError: unknown;
   declare formNote: string;
-  private timer: ReturnType<typeof setInterval> | undefined;
-  private readonly refresh = afterEvents(() => void this.load(), 400);
-  private readonly onLive = (e: Event) => {
-    const ev = (e as CustomEvent<LiveEvent>).detail;
-    if (
-      ev.type.startsWith('Cluster') ||
-      ev.type.startsWith('Agent') ||
-      ev.type.startsWith('Node') ||
-      ev.type.startsWith('Blueprint')
-    )
-      this.refresh();
-  };
 
   static override styles = [
     base,
@@ -109,19 +90,13 @@ export class FleetView extends LitElement {
     this.error = null;
     this.formError = null;
     this.formNote = '';
-  }
-
-  override connectedCallback(): void {
-    super.connectedCallback();
-    window.addEventListener(LIVE_EVENT, this.onLive);
-    void this.load();
-    this.timer = setInterval(() => void this.load(), 10_000);
-  }
-
-  override disconnectedCallback(): void {
-    super.disconnectedCallback();
-    window.removeEventListener(LIVE_EVENT, this.onLive);
-    if (this.timer) clearInterval(this.timer);
+    new LiveData(this, {
+      load: () => this.load(),
+      concerns: ({ type }) =>
+        ['Cluster', 'Agent', 'Node', 'Blueprint'].some((prefix) => type.startsWith(prefix)),
+      everyMs: 10_000,
+      settleMs: 400,
+    });
   }
 
   private async load(): Promise<void> {

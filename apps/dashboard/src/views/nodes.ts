@@ -1,15 +1,7 @@
 import { LitElement, html, type TemplateResult } from 'lit';
 import { api, type Assignment, type NodeView } from '../api.js';
-import {
-  base,
-  confirmAction,
-  errorLine,
-  fmt,
-  LIVE_EVENT,
-  status,
-  afterEvents,
-  type LiveEvent,
-} from '../shared.js';
+import { Actions, LiveData } from '../live.js';
+import { base, errorLine, fmt, status } from '../shared.js';
 
 type Strategy = (typeof import('@flotilla/contracts').STRATEGIES)[number];
 /** The contracts' placement strategies (checked complete at compile time; no runtime import). */
@@ -36,20 +28,13 @@ export class NodesView extends LitElement {
     assignments: { state: true },
     strategy: { state: true },
     error: { state: true },
-    actionError: { state: true },
   };
   declare canOperate: boolean;
   declare nodes: NodeView[];
   declare assignments: Assignment[];
   declare strategy: string;
   declare error: unknown;
-  declare actionError: unknown;
-  private readonly refresh = afterEvents(() => void this.load(), 400);
-  private readonly onLive = (e: Event) => {
-    const t = (e as CustomEvent<LiveEvent>).detail.type;
-    if (t.startsWith('Node') || t.startsWith('Agent') || t.includes('Strategy')) this.refresh();
-  };
-  private timer: ReturnType<typeof setInterval> | undefined;
+  private readonly writes = new Actions(this, () => this.load());
 
   static override styles = [base];
 
@@ -60,20 +45,13 @@ export class NodesView extends LitElement {
     this.assignments = [];
     this.strategy = '';
     this.error = null;
-    this.actionError = null;
-  }
-
-  override connectedCallback(): void {
-    super.connectedCallback();
-    window.addEventListener(LIVE_EVENT, this.onLive);
-    void this.load();
-    this.timer = setInterval(() => void this.load(), 5000);
-  }
-
-  override disconnectedCallback(): void {
-    super.disconnectedCallback();
-    window.removeEventListener(LIVE_EVENT, this.onLive);
-    if (this.timer) clearInterval(this.timer);
+    new LiveData(this, {
+      load: () => this.load(),
+      concerns: ({ type }) =>
+        type.startsWith('Node') || type.startsWith('Agent') || type.includes('Strategy'),
+      everyMs: 5000,
+      settleMs: 400,
+    });
   }
 
   private async load(): Promise<void> {
@@ -89,17 +67,6 @@ export class NodesView extends LitElement {
       this.error = null;
     } catch (err) {
       this.error = err;
-    }
-  }
-
-  private async act(what: string, run: () => Promise<unknown>): Promise<void> {
-    if (!confirmAction(what)) return;
-    this.actionError = null;
-    try {
-      await run();
-      await this.load();
-    } catch (err) {
-      this.actionError = err;
     }
   }
 
@@ -134,7 +101,7 @@ export class NodesView extends LitElement {
                 <button
                   class="danger"
                   ?disabled=${n.status === 'draining' || n.status === 'drained'}
-                  @click=${() => this.act(`Drain ${n.id}? Its agents move to other nodes first.`, () => api.drain(n.id))}
+                  @click=${() => this.writes.run(`Drain ${n.id}? Its agents move to other nodes first.`, () => api.drain(n.id))}
                 >
                   Drain
                 </button>
@@ -142,13 +109,13 @@ export class NodesView extends LitElement {
                   n.status === 'cordoned' || n.status === 'drained'
                     ? html`<button
                         class="secondary"
-                        @click=${() => this.act(`Uncordon ${n.id}?`, () => api.uncordon(n.id))}
+                        @click=${() => this.writes.run(`Uncordon ${n.id}?`, () => api.uncordon(n.id))}
                       >
                         Uncordon
                       </button>`
                     : html`<button
                         class="secondary"
-                        @click=${() => this.act(`Cordon ${n.id}? No new agents are placed on it.`, () => api.cordon(n.id))}
+                        @click=${() => this.writes.run(`Cordon ${n.id}? No new agents are placed on it.`, () => api.cordon(n.id))}
                       >
                         Cordon
                       </button>`
@@ -172,7 +139,7 @@ export class NodesView extends LitElement {
                   aria-label="placement strategy"
                   @change=${(e: Event) => {
                     const s = (e.target as HTMLSelectElement).value;
-                    void this.act(`Switch the placement strategy to ${s}?`, () =>
+                    void this.writes.run(`Switch the placement strategy to ${s}?`, () =>
                       api.setStrategy(s),
                     );
                   }}
@@ -182,7 +149,7 @@ export class NodesView extends LitElement {
               : html`<strong>${this.strategy}</strong>`
           }
         </div>
-        ${errorLine(this.error)} ${errorLine(this.actionError)}
+        ${errorLine(this.error)} ${errorLine(this.writes.error)}
         ${this.canOperate ? '' : html`<p class="muted">Fleet operations (drain, cordon, the placement strategy) need the platform role (an admin of every tenant).</p>`}
         <table>
           <thead>
