@@ -168,7 +168,7 @@ describe('CommandHandler (real PostgreSQL event store)', () => {
     expect((await store.readStream('setter-a')).map((e) => e.data['value'])).toEqual([5, 7, 5]);
   });
 
-  describe("events carry their aggregate's tenant, never the caller's (issue 13)", () => {
+  describe("events carry their aggregate's tenant, never the caller's", () => {
     it("records what a service or another caller does to tenant B's aggregate as tenant B's", async () => {
       const h = new CommandHandler(store);
       const opened = await h.handle(owned, 'owned-b', { type: 'Open', data: { tenant: 'tenant-b' } }, { actor: 'key:bob', correlationId: 'c', tenantScope: 'tenant-b' });

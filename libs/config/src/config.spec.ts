@@ -106,7 +106,7 @@ describe('assertNodeVersion', () => {
   });
 });
 
-describe('issue 13: secrets on display (placeholders and JWT settings in production)', () => {
+describe('production refuses placeholder secrets and weak JWT settings', () => {
   const strong = 'Zk3v9Qp1Lr8Xw2Tn6Yb4Hs0Ud7Mc5Ge1';
   const production = { NODE_ENV: 'production' };
 

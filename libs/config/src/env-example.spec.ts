@@ -96,7 +96,7 @@ describe('container settings', () => {
   });
 });
 
-describe('issue 13: a tenant can exfiltrate node-agent secrets (what node agents are given)', () => {
+describe('node agents are given no control-plane secret (the environment example)', () => {
   it('node-agent.env holds what a node agent reads and no control-plane secret, and parses', () => {
     const env = parseEnvFile(renderComposeNodeAgentEnv());
     for (const secret of CONTROL_PLANE_SECRETS) expect(env).not.toHaveProperty(secret);

@@ -18,7 +18,7 @@ describe('AsyncAPI document', () => {
     expect(addresses).toContain('orchestrator.clusters.scale');
     expect(addresses).toContain('registry.placement.place');
     expect(addresses).toContain('registry.heartbeats.{nodeId}');
-    // A node agent's own-node routes (finding 3 of issue 13): the node is the subject's.
+    // A node agent's own-node routes: the node is the subject's, so a node speaks only for itself.
     expect(addresses).toEqual(expect.arrayContaining(['orchestrator.agents.report.{nodeId}', 'registry.nodes.register.{nodeId}', 'registry.nodes.drain.{nodeId}']));
     // Every route any service answers, whichever group it belongs to.
     const routeSubjects = Object.entries(contracts)

@@ -20,7 +20,7 @@ describe('NATS users as nats-server configuration', () => {
     expect(SERVICES.filter((s) => s !== 'node-agent')).toEqual([...CONTROL_PLANE_SERVICES]);
   });
 
-  it('finding 3: gives every compose node agent a user of its own node, and none a shared one', () => {
+  it('gives every compose node agent a user of its own node, and none a shared one', () => {
     const conf = deploymentNatsAuthorization();
     for (const n of COMPOSE_NODES) expect(conf).toContain(`{ user: "${nodeAgentUserName(n)}", password: $${nodeAgentPasswordVariable(n)},`);
     expect(nodeAgentPasswordVariable('node-a')).toBe('FLOTILLA_NATS_PASSWORD_NODE_AGENT_NODE_A');
@@ -45,7 +45,7 @@ describe('NATS users as nats-server configuration', () => {
     for (const s of CONTROL_PLANE_SERVICES) expect(conf).toContain(`{ user: "flotilla-${s}", password: $${natsPasswordVariable(s)},`);
   });
 
-  it('finding 3: no user may subscribe to every inbox or use the whole JetStream API or every bucket', () => {
+  it('no user may subscribe to every inbox or use the whole JetStream API or every bucket', () => {
     for (const ns of [new Namespace(), new Namespace('t1')]) {
       const users = [...CONTROL_PLANE_SERVICES.map((s) => serviceUser(s, 'p', ns)), nodeAgentUser('node-a', 'flotilla-node-agent-1', 'p', ns), integratorUser('acme', 'p', ns)];
       for (const u of users) {
@@ -57,7 +57,7 @@ describe('NATS users as nats-server configuration', () => {
     }
   });
 
-  it("finding 3: a node agent's user publishes its own node's subjects and no other node's", () => {
+  it("a node agent's user publishes its own node's subjects and no other node's", () => {
     const allow = nodeAgentUser('node-a', 'flotilla-node-agent-1', 'p').permissions.publish.allow!;
     for (const own of ['registry.heartbeats.node-a', 'metrics.telemetry.node-a', 'registry.nodes.register.node-a', 'registry.nodes.drain.node-a', 'orchestrator.agents.report.node-a']) expect(allow).toContain(own);
     expect(allow.filter((x) => /^(registry|orchestrator|metrics)\./.test(x) && !x.endsWith('.node-a'))).toEqual([]);

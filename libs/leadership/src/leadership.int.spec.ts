@@ -148,7 +148,7 @@ describe('leases that hold under load and terms that only grow', () => {
     }
   }, 20_000);
 
-  it('terms keep growing after the leases bucket is lost and created anew (finding 12)', async () => {
+  it('terms keep growing after the leases bucket is lost and created anew', async () => {
     let epochs = 0;
     const newEpoch = async () => ++epochs;
     const m = await connect('epochs');

@@ -55,14 +55,14 @@ describe('Messaging (real NATS)', () => {
     expect(reply).toEqual({ said: 'hi from alice' });
   });
 
-  it('finding 3: a request without identity headers is refused, not served as the all-tenant system', async () => {
+  it('a request without identity headers is refused, not served as the all-tenant system', async () => {
     // A service's own request says who it is (the system identity), it never relies on silence.
     expect(await client.request(echo, { word: 'hi' })).toEqual({ said: 'hi from system' });
     const raw = await client.nc.request(client.subject(echo.subject), JSON.stringify({ word: 'hi' }), { timeout: 2000 });
     expect(raw.json()).toMatchObject({ ok: false, error: { code: 'unauthenticated' } });
   });
 
-  it("finding 3: a per-node route takes its node from the subject, and needs no identity header", async () => {
+  it("a per-node route takes its node from the subject, and needs no identity header", async () => {
     server.serve(perNode, (_data, meta) => ({ node: meta.node ?? 'none', identity: meta.identity?.actor ?? 'none' }));
     await server.nc.flush();
     expect(await client.request(perNode, {}, { node: 'node-7' })).toEqual({ node: 'node-7', identity: 'none' });

@@ -53,7 +53,7 @@ describe('relay', () => {
     await ns.cleanup();
   });
 
-  it('relay skips no event when one publish in the middle of a pipelined batch fails (finding 8)', async () => {
+  it('relay skips no event when one publish in the middle of a pipelined batch fails', async () => {
     const written: StoredEvent[] = [];
     for (let i = 0; i < 10; i++) written.push(...(await store.append(`tick-${i % 3}`, [{ type: 'Tick', data: { i }, metadata: meta() }], { expectedRevision: 'any' })).events);
 

@@ -11,7 +11,7 @@ import { openReadModels, withTenant, type ReadModelOrm } from './orm.js';
  * through the very connection a service gets (`openReadModels`) and check the policies hold for
  * it, with no WHERE clause of the application's to help.
  */
-describe('row-level security holds for the role the services query as (issue 13)', () => {
+describe('row-level security holds for the role the services query as', () => {
   let db: TestDatabase;
   let orm: ReadModelOrm;
   let owner: pg.Pool;

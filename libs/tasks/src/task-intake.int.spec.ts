@@ -76,7 +76,7 @@ describe('TaskIntake (real NATS)', () => {
 
   // Claiming the key, queuing the message and writing the record are the three writes of a
   // submission; the orchestrator may die after any of them.
-  it.each([1, 2, 3])('finding 10a: a submission that dies after write %i leaves no phantom; a retry with its idempotency key ends with exactly one queued task', async (writes) => {
+  it.each([1, 2, 3])('a submission that dies after write %i leaves no phantom; a retry with its idempotency key ends with exactly one queued task', async (writes) => {
     const clusterId = `acme_${newId('cluster')}`;
     const fuse: Fuse = { writes, dead: false };
     const dying = crashing(messaging, [], fuse, { js: (js) => crashing(js as object, ['publish'], fuse) });
@@ -97,7 +97,7 @@ describe('TaskIntake (real NATS)', () => {
     expect(record?.record.queue_seq).toEqual(expect.any(Number));
   });
 
-  it('finding 10a: a record exists only for a queued task (a refused publish writes none, and frees the key)', async () => {
+  it('a record exists only for a queued task (a refused publish writes none, and frees the key)', async () => {
     const clusterId = `acme_${newId('cluster')}`;
     const huge = 'x'.repeat((messaging.nc.info?.max_payload ?? 1 << 20) + 10);
     let taskId = '';
@@ -109,7 +109,7 @@ describe('TaskIntake (real NATS)', () => {
     expect(await queuedIds(clusterId)).toEqual([ok.id]);
   });
 
-  it('finding 11a: FLOTILLA_TASKS is bounded with discard-new: a submission beyond TASKS_STREAM_MAX_BYTES is refused (503 task_queue_full), none already queued is dropped', async () => {
+  it('FLOTILLA_TASKS is bounded with discard-new: a submission beyond TASKS_STREAM_MAX_BYTES is refused (503 task_queue_full), none already queued is dropped', async () => {
     const small = createTestNamespace();
     const m = await Messaging.connect({ servers: [small.natsUrl], name: 'task-intake-full', namespace: small.prefix, requestTimeoutMs: 5000 });
     try {
@@ -174,7 +174,7 @@ describe('TaskIntake (real NATS)', () => {
     }
   });
 
-  it('finding 11a: one tenant cannot fill the queue for others: beyond TENANT_MAX_QUEUED_TASKS its submissions get 429, another tenant’s are accepted', async () => {
+  it('one tenant cannot fill the queue for others: beyond TENANT_MAX_QUEUED_TASKS its submissions get 429, another tenant’s are accepted', async () => {
     const a = `tenanta_${newId('cluster')}`;
     const b = `tenantb_${newId('cluster')}`;
     const capped = intake(messaging, store, { maxQueuedPerTenant: 3 });

@@ -77,7 +77,7 @@ describe('the flotilla CLI', () => {
   }, 60_000);
 });
 
-describe('issue 13: secrets on display (the CLI)', () => {
+describe('the CLI never shows a secret', () => {
   it('flotilla --help never prints the API key it would use', async () => {
     const apiKey = 'flk.key_secret-from-the-environment.0123456789';
     const bootstrap = 'bootstrap-admin-key-from-the-environment-0123';

@@ -71,7 +71,7 @@ class Sse {
 /** A command answered as stored: 201, or 202 when the read models were slower than the wait. */
 const stored = (status: number) => expect([201, 202]).toContain(status);
 
-describe('issue 13: crash windows and unbounded resources (every service a process)', () => {
+describe('crash windows and unbounded resources (every service a process)', () => {
   let stack: Stack;
   let nc: NatsConnection;
   const keys: Record<'acme' | 'beta', string> = { acme: '', beta: '' };
@@ -101,7 +101,7 @@ describe('issue 13: crash windows and unbounded resources (every service a proce
     await stack?.stop();
   });
 
-  it('finding 10b: ?wait=true answers 202 Accepted with its position when the read models lag, never 503; a retry is not needed and the write shows once they catch up', async () => {
+  it('?wait=true answers 202 Accepted with its position when the read models lag, never 503; a retry is not needed and the write shows once they catch up', async () => {
     const acme = api(stack.url, keys.acme);
     const db = new pg.Client({ connectionString: stack.db.url });
     await db.connect();
@@ -131,7 +131,7 @@ describe('issue 13: crash windows and unbounded resources (every service a proce
     expect(fresh.headers.get('flotilla-read-models')).toBeNull();
   });
 
-  it('finding 11b: a one-tenant watcher reads only its tenant’s events: history from a tenant-filtered query, live from its tenant subject, no consumer on the shared events stream', async () => {
+  it('a one-tenant watcher reads only its tenant’s events: history from a tenant-filtered query, live from its tenant subject, no consumer on the shared events stream', async () => {
     stored((await api(stack.url, keys.acme)('POST', '/api/blueprints?wait=true', BLUEPRINT('acme-hist'))).status);
     stored((await api(stack.url, keys.beta)('POST', '/api/blueprints?wait=true', BLUEPRINT('beta-hist'))).status);
     const jsm = await jetstreamManager(nc);
@@ -175,7 +175,7 @@ describe('issue 13: crash windows and unbounded resources (every service a proce
     }
   });
 
-  it('finding 11b: watchers are capped per caller (EVENT_WATCHERS_PER_CALLER): beyond, SSE answers 429 with Retry-After and gRPC WatchEvents RESOURCE_EXHAUSTED; closing one frees its slot', async () => {
+  it('watchers are capped per caller (EVENT_WATCHERS_PER_CALLER): beyond, SSE answers 429 with Retry-After and gRPC WatchEvents RESOURCE_EXHAUSTED; closing one frees its slot', async () => {
     const first = await Sse.open(stack.url, keys.beta);
     const second = await Sse.open(stack.url, keys.beta);
     expect([first.status, second.status]).toEqual([200, 200]);
@@ -238,7 +238,7 @@ describe('issue 13: crash windows and unbounded resources (every service a proce
   });
 
   // Last: it leaves 127.0.0.1 limited for a while.
-  it('finding 11c: failed authentications from one address get 429 with Retry-After once AUTH_FAILURE_LIMIT is reached; a key verified lately still works', async () => {
+  it('failed authentications from one address get 429 with Retry-After once AUTH_FAILURE_LIMIT is reached; a key verified lately still works', async () => {
     const acme = api(stack.url, keys.acme);
     expect((await acme('GET', '/api/blueprints')).status).toBe(200);
     const statuses: number[] = [];

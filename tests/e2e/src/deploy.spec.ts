@@ -130,7 +130,7 @@ describe('docker-compose.yml', () => {
     expect(new Set(agents.map((e) => e['NODE_ZONE'])).size).toBe(2);
   });
 
-  it('issue 13: a tenant can exfiltrate node-agent secrets: node agents are given no control-plane secret', () => {
+  it('node agents are given no control-plane secret', () => {
     const agents = flotilla.filter((f) => f.app === 'node-agent');
     expect(agents.length).toBeGreaterThan(0);
     for (const { name, service } of agents) {
@@ -187,7 +187,7 @@ describe('docker-compose.yml', () => {
     const server = environmentOf(services['nats']!);
     for (const { name, app, service } of flotilla) {
       const env = environmentOf(service);
-      // A node agent connects as its own node's user (finding 3 of issue 13), never a shared one.
+      // A node agent connects as its own node's user, never a shared one: identity comes from the connection.
       const node = app === 'node-agent' ? env['NODE_ID']! : undefined;
       const variable = node ? nodeAgentPasswordVariable(node) : natsPasswordVariable(app as (typeof SERVICES)[number]);
       expect([name, env['NATS_USER'], env['NATS_PASSWORD']]).toEqual([name, node ? nodeAgentUserName(node) : `flotilla-${app}`, server[variable]]);
@@ -340,7 +340,7 @@ describe('Prometheus and Grafana', () => {
     }
   });
 
-  it('Grafana has no admin/admin login and no anonymous viewer, and reads the read models as a read-only login (issue 13)', () => {
+  it('Grafana has no admin/admin login and no anonymous viewer, and reads the read models as a read-only login', () => {
     const env = services['grafana']!.environment as Record<string, string>;
     expect(env['GF_AUTH_ANONYMOUS_ENABLED']).toBe('false');
     expect(env).not.toHaveProperty('GF_AUTH_ANONYMOUS_ORG_ROLE');

@@ -14,7 +14,7 @@ agents:
   - { name: hand, role: worker, reportsTo: lead, runtime: { kind: builtin, handler: echo } }
 `;
 
-describe('fencing terms come from the lease, not from a request (issue 13, finding 9)', () => {
+describe('fencing terms come from the lease, not from a request', () => {
   let stack: Stack;
   let client: Messaging;
 

@@ -10,7 +10,7 @@ import { FIXED_AGENTS, restLifecycle, settled } from './lifecycle.js';
  * 3 replicas) and 2 replicas of every service. The lifecycle passes; a NATS node killed mid-run
  * loses no event; one replica of each service killed mid-run loses no acknowledged command.
  */
-describe('high availability (issue 9)', () => {
+describe('high availability', () => {
   let nats: PrivateNatsCluster;
   let stack: Stack;
   let store: EventStore;

@@ -602,7 +602,7 @@ describe('deploy/k8s/base', () => {
     expect((agent['initContainers'] as Obj[]).map((c) => c['name'])).toEqual(['nats-password']);
   });
 
-  it('issue 13: a tenant can exfiltrate node-agent secrets: node agents are given no control-plane secret', () => {
+  it('node agents are given no control-plane secret', () => {
     const objects = rendered(baseDir);
     const agent = byKindName(objects, 'StatefulSet', 'node-agent')!;
     for (const c of [...agent['spec'].template.spec.initContainers, ...agent['spec'].template.spec.containers] as Obj[]) {
@@ -712,7 +712,7 @@ describe.each(overlays)('deploy/k8s/overlays/%s', (overlay) => {
     }
   });
 
-  it('issue 13: secrets on display: no usable admin key is committed, and the placeholder stops the gateway', () => {
+  it('no usable admin key is committed, and the placeholder stops the gateway', () => {
     const objects = rendered(dir);
     const config = byKindName(objects, 'ConfigMap', 'flotilla-config')!['data'] as Record<string, string>;
     const secrets =

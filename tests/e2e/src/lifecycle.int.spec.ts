@@ -7,7 +7,7 @@ import { EventWatcher, expectEventsExactlyOnceInOrder, grpcClient, grpcLifecycle
  * with every service and two node agents as processes on real NATS and PostgreSQL; a plain NATS
  * subscriber sees each cluster event once, in order; bad input is refused with the right status.
  */
-describe('cluster lifecycle (issue 5)', () => {
+describe('cluster lifecycle', () => {
   let stack: Stack;
   let watcher: EventWatcher;
   const nodes = ['node-l1', 'node-l2'];

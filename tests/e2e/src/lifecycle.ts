@@ -8,7 +8,7 @@ import { connect, type NatsConnection, type Subscription } from '@nats-io/transp
 import { loadFlotillaProto } from '@flotilla/gateway/routes';
 import { eventually, repoRoot, type Stack } from '@flotilla/testing';
 
-/** The whole cluster lifecycle of issue 5, shared by the single-replica and the HA tests. */
+/** The whole cluster lifecycle (create, spawn, scale, hibernate, reactivate, decommission), shared by the single-replica and the HA tests. */
 
 export const MARKETING_YAML = fs.readFileSync(path.join(repoRoot, 'examples', 'blueprints', 'marketing.yaml'), 'utf8');
 /** marketing.yaml: a supervisor, two leads and five specialists besides the workers. */

@@ -136,7 +136,7 @@ describe("the deployments' NATS users (deploy/nats/auth.conf) on a real nats-ser
     await expect(connect({ servers: server.url, user: 'flotilla-node-agent', pass: 'anything' })).rejects.toThrow();
   });
 
-  it("finding 3: holds each node agent to its own node: it heartbeats for itself, not for another node nor to the orchestrator", async () => {
+  it("holds each node agent to its own node: it heartbeats for itself, not for another node nor to the orchestrator", async () => {
     const node = await as(nodeAgentUserName('node-a'));
     expect(await refused(node, 'orchestrator.>')).toBe(true);
     const metrics = await as('flotilla-metrics');
@@ -156,7 +156,7 @@ describe("the deployments' NATS users (deploy/nats/auth.conf) on a real nats-ser
   });
 });
 
-describe('finding 3: NATS identity is the connection’s, not a header’s or a payload’s', () => {
+describe('NATS identity is the connection’s, not a header’s or a payload’s', () => {
   let server: PrivateNatsServer;
   const conns: NatsConnection[] = [];
   const users = {
@@ -209,7 +209,7 @@ describe('finding 3: NATS identity is the connection’s, not a header’s or a 
     await server?.stop();
   });
 
-  it("finding 3: a node agent's credentials cannot speak for another node (heartbeat, telemetry, registration, drain, agent reports)", async () => {
+  it("a node agent's credentials cannot speak for another node (heartbeat, telemetry, registration, drain, agent reports)", async () => {
     const nodeA = await as(users.nodeA);
     const own = ['registry.heartbeats.node-a', 'metrics.telemetry.node-a', 'registry.nodes.register.node-a', 'registry.nodes.drain.node-a', 'orchestrator.agents.report.node-a'];
     const other = own.map((s) => s.replace('node-a', 'node-b'));
@@ -221,7 +221,7 @@ describe('finding 3: NATS identity is the connection’s, not a header’s or a 
     expect([...own, ...other, ...operator].filter((s) => seen.has(s))).toEqual(own);
   });
 
-  it('finding 3: only the gateway may send a route that takes an end user’s identity from headers; no one but the node speaks on its subjects', async () => {
+  it('only the gateway may send a route that takes an end user’s identity from headers; no one but the node speaks on its subjects', async () => {
     const gateway = await as(users.gateway);
     const registry = await as(users.registry);
     const subjects = ['orchestrator.clusters.list', 'registry.nodes.drain', 'orchestrator.agents.report.node-a', 'registry.nodes.register.node-a'];
@@ -236,7 +236,7 @@ describe('finding 3: NATS identity is the connection’s, not a header’s or a 
     expect(subjects.filter((s) => seen.has(s))).toEqual(['orchestrator.clusters.list', 'registry.nodes.drain']);
   });
 
-  it("finding 3: no user may read another's replies: each subscribes to its own inbox prefix only, and request/reply, JetStream and KV work on it", async () => {
+  it("no user may read another's replies: each subscribes to its own inbox prefix only, and request/reply, JetStream and KV work on it", async () => {
     for (const u of Object.values(users)) {
       const nc = await as(u);
       for (const subject of ['_INBOX.>', '_INBOX.abc', `${natsInboxPrefix(u === users.gateway ? users.orchestrator.user : users.gateway.user)}.>`, '>'])
@@ -256,7 +256,7 @@ describe('finding 3: NATS identity is the connection’s, not a header’s or a 
     expect((await kv.get('t.task-1'))?.string()).toContain('task-1');
   });
 
-  it('finding 3: a node agent follows its own assignments, pulls tasks and writes task records with its narrowed credentials', async () => {
+  it('a node agent follows its own assignments, pulls tasks and writes task records with its narrowed credentials', async () => {
     const nodeA = await as(users.nodeA);
     const jsm = await jetstreamManager(nodeA);
     await jsm.consumers.add('FLOTILLA_EVENTS', { durable_name: 'node-agent-node-a', filter_subject: 'flotilla.events.node.node-a.>', ack_policy: AckPolicy.Explicit });
@@ -274,7 +274,7 @@ describe('finding 3: NATS identity is the connection’s, not a header’s or a 
     expect((await records.get('t.task-1'))?.json()).toEqual({ id: 'task-1', status: 'running' });
   });
 
-  it("finding 3: a node agent's credentials tried against every other subject, bucket and inbox are refused", async () => {
+  it("a node agent's credentials tried against every other subject, bucket and inbox are refused", async () => {
     const nodeA = await as(users.nodeA);
     // Subscriptions: other clients' inboxes, every control-plane subject, other tenants' events, KV traffic.
     const subscriptions = ['>', '_INBOX.>', `${natsInboxPrefix(users.gateway.user)}.>`, `${natsInboxPrefix(users.nodeB.user)}.>`, 'orchestrator.>', 'registry.>', 'registry.heartbeats.*', 'metrics.>', 'metrics.telemetry.*', 'flotilla.events.>', 'flotilla.tenants.*.events.>', 'flotilla.tasks.>', 'flotilla.members.*.alive', '$KV.>', '$JS.API.>', '$JS.ACK.>'];

@@ -20,7 +20,7 @@ interface AgentRow {
   node_id: string | null;
 }
 
-describe('issue 13, finding 3: a node speaks for itself only, on its own subjects', () => {
+describe('a node speaks for itself only, on its own subjects', () => {
   let stack: Stack;
   let client: Messaging;
 
@@ -40,7 +40,7 @@ describe('issue 13, finding 3: a node speaks for itself only, on its own subject
   const agents = async () => (await stack.call('GET', '/api/clusters/ident-1/agents')).body.agents as AgentRow[];
   const events = async () => (await stack.call('GET', '/api/clusters/ident-1/events?limit=1000')).body.events as { type: string; data: Record<string, unknown> }[];
 
-  it('finding 3: an agent report from a node the agent is not assigned to is refused and records nothing', async () => {
+  it('an agent report from a node the agent is not assigned to is refused and records nothing', async () => {
     const before = await agents();
     const worker = before.find((a) => a.node_id === 'ident-a' && a.state === 'idle')!;
     expect(worker).toBeDefined();
@@ -61,7 +61,7 @@ describe('issue 13, finding 3: a node speaks for itself only, on its own subject
     expect((await events()).length).toBe(recorded);
   });
 
-  it("finding 3: the node's own report is taken, with the node as the actor", async () => {
+  it("the node's own report is taken, with the node as the actor", async () => {
     const worker = (await agents()).find((a) => a.node_id === 'ident-a' && a.state === 'idle')!;
     // The node repeats what it reported already: accepted (idempotent), and nothing new is recorded.
     const reply = await client.request(orchestratorRoutes.reportAgent, { cluster_id: 'ident-1', agent_id: worker.id, state: 'started' }, { node: 'ident-a' });
@@ -72,7 +72,7 @@ describe('issue 13, finding 3: a node speaks for itself only, on its own subject
     expect(startedBy?.actor).toBe('node-agent:ident-a');
   });
 
-  it("finding 3: a heartbeat is its subject's node's: one naming another node is dropped", async () => {
+  it("a heartbeat is its subject's node's: one naming another node is dropped", async () => {
     const usage = async () => (await stack.call('GET', '/api/cluster/nodes/ident-a')).body.usage as { cpu_percent: number } | null;
     // Another node's subject carrying ident-a's id and a reading ident-a never sent.
     client.publish(registrySubjects.heartbeat('ident-zz'), { node_id: 'ident-a', sent_at: new Date().toISOString(), cpu_percent: 99.5, memory_percent: 1, disk_percent: 1, load_avg: 0, agents: [] });
@@ -81,7 +81,7 @@ describe('issue 13, finding 3: a node speaks for itself only, on its own subject
     expect((await usage())?.cpu_percent).not.toBe(99.5);
   });
 
-  it('finding 3: a request without identity headers is refused, not served as the all-tenant system', async () => {
+  it('a request without identity headers is refused, not served as the all-tenant system', async () => {
     // What an unknown client sends: no Flotilla-Actor/Tenant/Role headers at all.
     const raw = await client.nc.request(`${stack.ns.prefix}.${orchestratorRoutes.listClusters.subject}`, JSON.stringify({}), { timeout: 5000 });
     expect(raw.json()).toMatchObject({ ok: false, error: { code: new UnauthenticatedError('x').code } });

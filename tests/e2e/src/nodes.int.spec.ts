@@ -59,7 +59,7 @@ const NODES = [
   { id: 'node-3', zone: 'zone-c', cpu: '4' },
 ];
 
-describe('nodes that really run agents (issue 6)', () => {
+describe('nodes that really run agents', () => {
   let db: TestDatabase;
   let ns: TestNamespace;
   let namespace: Namespace;

@@ -194,7 +194,7 @@ describe('tenants, audit and hardening', () => {
     expect((await a('GET', '/api/audit')).status).toBe(403);
   });
 
-  it("issue 13: tasks can be forwarded into another tenant's cluster: a backup cluster must be the tenant's own", async () => {
+  it("a backup cluster must be the tenant's own: no task is forwarded into another tenant's cluster", async () => {
     const withBackup = (id: string, backup: string) =>
       BLUEPRINT(id).replace('maxWorkers: 3 }', `maxWorkers: 3, backupCluster: ${backup} }`);
     // Naming another tenant's cluster as the backup is refused exactly like naming no cluster at all.
@@ -327,7 +327,7 @@ describe('tenants share nodes, not agents', () => {
     expect([...((await root('GET', '/api/cluster/nodes/node-shared')).body.agents as string[])].sort()).toEqual(all.map((x) => x.agent_id).sort());
   }, 60_000);
 
-  it("labels each tenant's agent events with that tenant, never the caller's: default's viewers see none of them, their own tenant sees all (issue 13)", async () => {
+  it("labels each tenant's agent events with that tenant, never the caller's: default's viewers see none of them, their own tenant sees all", async () => {
     const root = stack.call;
     const url = stack.url;
     const key = async (tenant: string, role: string) => (await root('POST', '/api/admin/keys', { tenant_id: tenant, role, name: `${tenant}-${role}-labels` })).body.secret as string;

@@ -36,7 +36,7 @@ interface Outcome {
   error: string | null;
 }
 
-describe('work, measurement and elasticity (issue 7)', () => {
+describe('work, measurement and elasticity', () => {
   let stack: Stack;
   let nc: NatsConnection;
   const outcomes: Outcome[] = [];
@@ -337,7 +337,7 @@ describe('work, measurement and elasticity (issue 7)', () => {
     expect(transitions).toEqual(['CircuitBreakerOpened', 'CircuitBreakerHalfOpened', 'CircuitBreakerClosed']);
   }, 180_000);
 
-  it('issue 13: the HTTP runtime is an open proxy: an agent reaches only what the egress policy opens for its tenant, and runtime secrets never show', async () => {
+  it('the HTTP runtime is no open proxy: an agent reaches only what the egress policy opens for its tenant, and runtime secrets never show', async () => {
     const SECRET = 'Bearer tenant-secret-token-4f7a';
     const acme = api(stack.url, (await stack.call('POST', '/api/admin/keys', { tenant_id: 'acme', role: 'operator', name: 'acme-egress' })).body.secret as string);
     const yaml = (id: string) =>

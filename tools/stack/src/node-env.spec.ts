@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { loadConfig } from '@flotilla/config';
 import { nodeAgentProcessEnv } from './node-env.ts';
 
-describe('issue 13: a tenant can exfiltrate node-agent secrets (the local runner)', () => {
+describe('the local runner gives node agents no control-plane secret', () => {
   const runner = {
     PATH: '/usr/bin',
     DATABASE_URL: 'postgres://flotilla:pw@127.0.0.1:5432/flotilla',

@@ -8,7 +8,7 @@ import { describeExit, RestartPolicy } from './restart-policy.ts';
 
 const crash = (uptimeMs = 100) => ({ code: 1, signal: null, uptimeMs });
 
-describe('issue 13: npm start restarts a service that dies (RestartPolicy)', () => {
+describe('npm start restarts a service that dies (RestartPolicy)', () => {
   it('backs off exponentially from 1 s to at most 30 s, counting restarts', () => {
     const policy = new RestartPolicy();
     const delays = Array.from({ length: 8 }, () => {
@@ -41,7 +41,7 @@ describe('issue 13: npm start restarts a service that dies (RestartPolicy)', () 
   });
 });
 
-describe('issue 13: ProcessGroup supervises real processes', () => {
+describe('ProcessGroup supervises real processes', () => {
   const dirs: string[] = [];
   afterEach(() => {
     for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });

@@ -28,7 +28,7 @@ const outcome = async (auth: Authenticator, jwt: string) =>
     (err: unknown) => (err instanceof UnauthenticatedError ? 'refused' : err),
   );
 
-describe('issue 13: secrets on display (JWT age, issuer and audience)', () => {
+describe('a JWT is accepted only within its age, from its issuer, for its audience', () => {
   it('accepts a fresh, short-lived token', async () => {
     expect(await outcome(authenticator(), await token({ exp: now() + 600 }))).toBe('acme');
   });
@@ -55,7 +55,7 @@ describe('issue 13: secrets on display (JWT age, issuer and audience)', () => {
   });
 });
 
-describe('issue 13, finding 11c: failed authentications are rate limited and cost no verification they cannot need', () => {
+describe('failed authentications are rate limited and cost no verification they cannot need', () => {
   const secret = (c: string) => c.repeat(43);
   const goodKey = `flk.${newId('key')}.${secret('g')}`;
   /** An orchestrator that knows one key; counts the verification requests it gets. */

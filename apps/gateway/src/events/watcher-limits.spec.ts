@@ -7,7 +7,7 @@ import { WatcherLimits } from './watcher-limits.js';
 
 const limits = (env: Record<string, string>) => new WatcherLimits(loadConfig(env), new promClient.Registry());
 
-describe('issue 13, finding 11b: event watchers are capped', () => {
+describe('event watchers are capped', () => {
   it('per caller (EVENT_WATCHERS_PER_CALLER): beyond, 429 with Retry-After; a release frees the slot', () => {
     const l = limits({ EVENT_WATCHERS_PER_CALLER: '2' });
     const a1 = l.acquire('key:a');

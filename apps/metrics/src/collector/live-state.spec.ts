@@ -20,7 +20,7 @@ const report = (node: string, agents: string[]): Telemetry => ({
 });
 
 describe('LiveState', () => {
-  it("finding 3: a node's telemetry counts only the agents the log places on that node", () => {
+  it("a node's telemetry counts only the agents the log places on that node", () => {
     // The messaging connection is only used to subscribe at module init, which this test skips.
     const live = new LiveState(undefined as unknown as Messaging, config, mirror);
     // node-a speaks for its own agent, and claims node-b's and an unplaced one: those are ignored.

@@ -23,7 +23,7 @@ const verdict = async (policy: EgressPolicy, url: string, tenant: string | null 
   throw err;
 };
 
-describe('egress policy (issue 13: the HTTP runtime is an open proxy)', () => {
+describe('egress policy: the HTTP runtime is no open proxy', () => {
   const dns = table({
     'api.example.com': ['93.184.215.14', '2606:2800:21f:cb07:6820:80da:af6b:8b2c'],
     'metadata.example.com': ['169.254.169.254'],

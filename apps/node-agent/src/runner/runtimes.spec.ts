@@ -315,7 +315,7 @@ describe('runtime from an assignment', () => {
   });
 });
 
-describe('issue 13: a tenant can exfiltrate node-agent secrets (the openai runtime, at run time)', () => {
+describe("the openai runtime sends an agent secret, never one of the node agent's own (at run time)", () => {
   let stub: Awaited<ReturnType<typeof startStubServer>>;
   beforeAll(async () => {
     stub = await startStubServer(() => ({ body: { choices: [{ message: { role: 'assistant', content: 'ok' } }] } }));
@@ -372,7 +372,7 @@ describe('issue 13: a tenant can exfiltrate node-agent secrets (the openai runti
   });
 });
 
-describe('issue 13: the HTTP runtime is an open proxy', () => {
+describe('the HTTP runtime is no open proxy', () => {
   let stub: Awaited<ReturnType<typeof startStubServer>>;
   let handler: StubHandler = () => ({ body: { ok: true } });
   beforeAll(async () => {

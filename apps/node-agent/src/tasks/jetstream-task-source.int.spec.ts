@@ -126,7 +126,7 @@ describe('JetStreamTaskSource (real NATS)', () => {
     }
   });
 
-  it('finding 10c: a result too large for a NATS message fails its task once, with an error naming the limit, instead of being retried although it completed', async () => {
+  it('a result too large for a NATS message fails its task once, with an error naming the limit, instead of being retried although it completed', async () => {
     const clusterId = newId('cluster');
     const source = new JetStreamTaskSource(messaging, store, 'node-1', logger, { ackWaitMs: 2000 });
     const queued = await intake.enqueue({ subject: taskSubjects.queue(clusterId, 'normal', null), record: record(clusterId) });
@@ -149,7 +149,7 @@ describe('JetStreamTaskSource (real NATS)', () => {
     source.close();
   });
 
-  it('finding 10c: a result above TASK_MAX_RESULT_BYTES (though it fits a message) fails the same way; one below completes', async () => {
+  it('a result above TASK_MAX_RESULT_BYTES (though it fits a message) fails the same way; one below completes', async () => {
     const clusterId = newId('cluster');
     const source = new JetStreamTaskSource(messaging, store, 'node-1', logger, { maxResultBytes: 10_000 });
     const agent = agentOf(clusterId);
@@ -164,7 +164,7 @@ describe('JetStreamTaskSource (real NATS)', () => {
     source.close();
   });
 
-  it('finding 10a: a queued task whose submitter died before recording it gets its record from the message, and runs once', async () => {
+  it('a queued task whose submitter died before recording it gets its record from the message, and runs once', async () => {
     const clusterId = newId('cluster');
     const task = record(clusterId);
     // What a submitter that died between queuing and recording leaves behind: the message only.
@@ -181,7 +181,7 @@ describe('JetStreamTaskSource (real NATS)', () => {
     source.close();
   });
 
-  it('finding 10a: a second copy of a task (queued again after the duplicate window) is dropped, not run', async () => {
+  it('a second copy of a task (queued again after the duplicate window) is dropped, not run', async () => {
     const clusterId = newId('cluster');
     const queued = await intake.enqueue({ subject: taskSubjects.queue(clusterId, 'normal', null), record: record(clusterId) });
     // The same task id with another Nats-Msg-Id: JetStream keeps both, as after its duplicate window.

@@ -59,7 +59,7 @@ describe('planGroup', () => {
     expect(second!.unplaced[0]!.reason).toMatch(/^insufficient_capacity/);
   });
 
-  it('issue 13: a refusal with every node at its max_agents says agent slots bind, not CPU or memory', () => {
+  it('a refusal with every node at its max_agents says agent slots bind, not CPU or memory', () => {
     const d = new DirectoryDriver();
     d.register('node-1', { maxAgents: 1 });
     d.assign('node-1', 'agent-0');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { REDACTED, redactRuntime, redactRuntimeSecrets, redactUrl } from './blueprint.redact.js';
 
-describe('issue 13: runtime secrets are never shown (header values, credentials in URLs)', () => {
+describe('runtime secrets are never shown (header values, credentials in URLs)', () => {
   it('keeps header names and replaces their values', () => {
     expect(
       redactRuntime({ kind: 'http', url: 'https://agents.example.com/run', method: 'POST', headers: { Authorization: 'Bearer sk-live', 'X-Team': 'growth' } }),

@@ -141,7 +141,7 @@ describe('broken blueprints', () => {
   });
 });
 
-describe('issue 13: a tenant can exfiltrate node-agent secrets', () => {
+describe("a blueprint cannot point a runtime at the node agent's own secrets", () => {
   const withOpenAi = (apiKeyEnv: string) =>
     parseBlueprint(`apiVersion: flotilla/v1
 kind: Blueprint

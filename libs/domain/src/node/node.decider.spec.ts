@@ -193,7 +193,7 @@ describe('Node decider', () => {
     it('refuses placements afterwards', () => spec.given(run([cmd('DeregisterNode', {})], registeredH)).when(placeAgent('a-1')).thenThrows(RuleViolationError, 'node_deregistered'));
   });
 
-  describe("whose events they are (issue 13: events labelled with the caller's tenant)", () => {
+  describe("whose events they are: the node's tenant's, never the caller's", () => {
     const tenantOfEach = (given: readonly NodeEvent[], command: NodeCommand): (string | null)[] => {
       let state = fold(nodeDecider, given);
       return nodeDecider.decide(command, state).map((e) => {

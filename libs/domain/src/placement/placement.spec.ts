@@ -135,7 +135,7 @@ describe('place: filters', () => {
   });
 });
 
-describe('issue 13: a placement refusal names the constraint that binds', () => {
+describe('a placement refusal names the constraint that binds', () => {
   const small = { resources: { cpu: 0.01, memoryMb: 8 } };
   const refusal = (input: Omit<PlaceInput, 'strategy'>) => place({ strategy: 'least-loaded', ...input }).unplaced[0];
 
