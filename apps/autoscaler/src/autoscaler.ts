@@ -2,9 +2,8 @@ import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationB
 import type { Config } from '@flotilla/config';
 import { clusterSnapshot, metricsSubjects, orchestratorRoutes, type ClusterSnapshot } from '@flotilla/contracts';
 import { decideScaling, DEFAULT_SCALING_POLICY, RuleViolationError, type MetricSample, type ScalingDecision, type ScalingPolicy } from '@flotilla/domain';
-import { LeaderElection, type Leadership } from '@flotilla/leadership';
 import { decodeJson, Messaging } from '@flotilla/messaging';
-import { CONFIG, LOGGER, METRICS_REGISTRY, SERVICE_INFO, type ServiceInfo } from '@flotilla/platform';
+import { CONFIG, LOGGER, METRICS_REGISTRY, SingletonLoopsRuntime } from '@flotilla/platform';
 import { promClient, type Counter, type Logger, type Registry } from '@flotilla/telemetry';
 
 /** Samples kept per cluster: enough for the longest stabilization window we expect. */
@@ -27,47 +26,41 @@ interface ClusterWindow {
  */
 @Injectable()
 export class Autoscaler implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private election: LeaderElection | undefined;
   private readonly windows = new Map<string, ClusterWindow>();
   private readonly decisions: Counter<string>;
 
   constructor(
     private readonly messaging: Messaging,
+    private readonly runtime: SingletonLoopsRuntime,
     @Inject(CONFIG) private readonly config: Config,
     @Inject(LOGGER) private readonly logger: Logger,
-    @Inject(SERVICE_INFO) private readonly info: ServiceInfo,
     @Inject(METRICS_REGISTRY) registry: Registry,
   ) {
     this.decisions = new promClient.Counter({ name: 'flotilla_autoscaler_decisions_total', help: 'Scaling decisions by kind and rule', labelNames: ['decision', 'rule'], registers: [registry] });
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    this.election = new LeaderElection(
-      this.messaging,
-      // Renewed from a worker thread; the lease epoch is set by the services that have PostgreSQL.
-      { role: 'autoscaler', memberId: this.info.instanceId, ttlMs: this.config.LEASE_TTL_MS, logger: this.logger, onLead: (l) => this.lead(l), isolated: true, requireEpoch: true },
-      this.config.NATS_STREAM_REPLICAS,
-    );
-    await this.election.start();
+    // No PostgreSQL here: the lease epoch is set by the services that have it.
+    await this.runtime.start({ autoscaler: (signal, term) => this.lead(signal, term) });
   }
 
   async beforeApplicationShutdown(): Promise<void> {
-    await this.election?.stop();
+    await this.runtime.stop();
   }
 
-  private async lead(leadership: Leadership): Promise<void> {
+  private async lead(signal: AbortSignal, term: number): Promise<void> {
     this.windows.clear();
     const sub = this.messaging.nc.subscribe(this.messaging.ns.subject(metricsSubjects.snapshots));
-    leadership.signal.addEventListener('abort', () => sub.unsubscribe(), { once: true });
+    signal.addEventListener('abort', () => sub.unsubscribe(), { once: true });
     for await (const msg of sub) {
       const parsed = clusterSnapshot.safeParse(decodeJson(msg.data));
       if (!parsed.success) continue;
-      void this.consider(parsed.data, leadership).catch((err: unknown) => this.logger.warn({ err, clusterId: parsed.data.cluster_id }, 'scaling evaluation failed'));
+      void this.consider(parsed.data, term).catch((err: unknown) => this.logger.warn({ err, clusterId: parsed.data.cluster_id }, 'scaling evaluation failed'));
     }
   }
 
   /** Folds one snapshot into the cluster's window and acts on the policy's decision. */
-  async consider(s: ClusterSnapshot, leadership: Leadership): Promise<ScalingDecision | undefined> {
+  async consider(s: ClusterSnapshot, term: number): Promise<ScalingDecision | undefined> {
     const w = this.windows.get(s.cluster_id) ?? { samples: [], idleSince: null, lastTarget: s.target_workers, inFlight: false };
     this.windows.set(s.cluster_id, w);
     const busy = s.agents.busy;
@@ -104,7 +97,7 @@ export class Autoscaler implements OnApplicationBootstrap, BeforeApplicationShut
     try {
       await this.messaging.request(
         orchestratorRoutes.applyScalingDecision,
-        { cluster_id: s.cluster_id, decision: decision.decision, target: decision.target, reason: decision.reason, rule: decision.rule, inputs: decision.inputs, term: leadership.term },
+        { cluster_id: s.cluster_id, decision: decision.decision, target: decision.target, reason: decision.reason, rule: decision.rule, inputs: decision.inputs, term },
         { identity: { actor: 'autoscaler', tenantId: s.tenant_id, role: 'service' }, timeoutMs: this.config.REQUEST_TIMEOUT_MS * 3 },
       );
       this.decisions.inc({ decision: decision.decision, rule: decision.rule });

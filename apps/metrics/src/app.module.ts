@@ -1,5 +1,5 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { PersistenceModule } from '@flotilla/platform';
+import { fenceProvider, PersistenceModule, SingletonLoopsRuntime } from '@flotilla/platform';
 import { Collector } from './collector/collector.js';
 import { FleetMirror } from './collector/fleet-mirror.js';
 import { LiveState } from './collector/live-state.js';
@@ -14,7 +14,7 @@ export class MetricsModule {
       // The log, read only (a small pool): the fleet mirror follows the cluster streams.
       imports: [platform, PersistenceModule.register({ eventStorePoolSize: 2 })],
       controllers: [MetricsController],
-      providers: [FleetMirror, LiveState, Snapshots, Collector],
+      providers: [fenceProvider, SingletonLoopsRuntime, FleetMirror, LiveState, Snapshots, Collector],
     };
   }
 }

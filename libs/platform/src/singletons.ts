@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import type pg from 'pg';
 import type { Config } from '@flotilla/config';
 import { Fence, runSingletonLoops, type SingletonLoop, type SingletonLoopsHandle } from '@flotilla/leadership';
@@ -23,7 +23,8 @@ export const fenceProvider = {
 /**
  * A service's singleton loops as one Nest provider: `start` runs each loop under a lease of its
  * own role (one replica at a time, lease kept from a worker thread, terms from the fence's
- * epochs), `stop` stands down (deleting each lease key, so another replica takes over at once),
+ * epochs; a service without PostgreSQL provides no fence and its terms need an epoch another
+ * service has set), `stop` stands down (deleting each lease key, so another replica takes over at once),
  * and the `singletons` health check fails while this replica leads a role it can no longer
  * write for (a newer term has written).
  */
@@ -33,7 +34,7 @@ export class SingletonLoopsRuntime {
 
   constructor(
     private readonly messaging: Messaging,
-    @Inject(FENCE) private readonly fence: Fence,
+    @Optional() @Inject(FENCE) private readonly fence: Fence | null,
     @Inject(CONFIG) private readonly config: Config,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(SERVICE_INFO) private readonly info: ServiceInfo,
@@ -51,7 +52,7 @@ export class SingletonLoopsRuntime {
       ttlMs: this.config.LEASE_TTL_MS,
       replicas: this.config.NATS_STREAM_REPLICAS,
       logger: this.logger,
-      newEpoch: this.fence.newEpoch,
+      ...(this.fence ? { newEpoch: this.fence.newEpoch } : {}),
     });
   }
 

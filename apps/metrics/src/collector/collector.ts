@@ -7,17 +7,8 @@ import {
 } from '@nestjs/common';
 import type { Config } from '@flotilla/config';
 import { metricsSubjects, type ClusterSnapshot } from '@flotilla/contracts';
-import { Fence, LeaderElection } from '@flotilla/leadership';
 import { Messaging } from '@flotilla/messaging';
-import {
-  CONFIG,
-  LOGGER,
-  METRICS_REGISTRY,
-  PG_POOL,
-  SERVICE_INFO,
-  type ServiceInfo,
-} from '@flotilla/platform';
-import type pg from 'pg';
+import { CONFIG, LOGGER, METRICS_REGISTRY, SingletonLoopsRuntime } from '@flotilla/platform';
 import type { ReadModelOrm } from '@flotilla/projections';
 import { promClient, type Gauge, type Logger, type Registry } from '@flotilla/telemetry';
 import { READ_MODELS } from '../tokens.js';
@@ -37,7 +28,6 @@ const RETENTION_EVERY_MS = 60_000;
  */
 @Injectable()
 export class Collector implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private election: LeaderElection | undefined;
   private readonly gauges: Record<string, Gauge<string>>;
   private readonly lastTaken = new Map<string, number>();
 
@@ -45,11 +35,10 @@ export class Collector implements OnApplicationBootstrap, BeforeApplicationShutd
     private readonly snapshots: Snapshots,
     private readonly mirror: FleetMirror,
     private readonly messaging: Messaging,
+    private readonly runtime: SingletonLoopsRuntime,
     @Inject(READ_MODELS) private readonly orm: ReadModelOrm,
-    @Inject(PG_POOL) private readonly pool: pg.Pool,
     @Inject(CONFIG) private readonly config: Config,
     @Inject(LOGGER) private readonly logger: Logger,
-    @Inject(SERVICE_INFO) private readonly info: ServiceInfo,
     @Inject(METRICS_REGISTRY) registry: Registry,
   ) {
     const gauge = (name: string, help: string) =>
@@ -66,26 +55,11 @@ export class Collector implements OnApplicationBootstrap, BeforeApplicationShutd
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    const fence = new Fence(this.pool);
-    await fence.ensureSchema();
-    this.election = new LeaderElection(
-      this.messaging,
-      {
-        role: 'metrics-collector',
-        memberId: this.info.instanceId,
-        ttlMs: this.config.LEASE_TTL_MS,
-        logger: this.logger,
-        onLead: (l) => this.run(l.signal),
-        isolated: true,
-        newEpoch: fence.newEpoch,
-      },
-      this.config.NATS_STREAM_REPLICAS,
-    );
-    await this.election.start();
+    await this.runtime.start({ 'metrics-collector': (signal) => this.run(signal) });
   }
 
   async beforeApplicationShutdown(): Promise<void> {
-    await this.election?.stop();
+    await this.runtime.stop();
   }
 
   private async run(signal: AbortSignal): Promise<void> {
@@ -95,7 +69,10 @@ export class Collector implements OnApplicationBootstrap, BeforeApplicationShutd
       const started = Date.now();
       try {
         const due = this.snapshots.activeClusters().filter((row) => {
-          const every = row.monitoringIntervalS > 0 ? row.monitoringIntervalS * 1000 : this.config.METRICS_INTERVAL_MS;
+          const every =
+            row.monitoringIntervalS > 0
+              ? row.monitoringIntervalS * 1000
+              : this.config.METRICS_INTERVAL_MS;
           return started - (this.lastTaken.get(row.id) ?? 0) >= every;
         });
         if (due.length > 0) {
