@@ -1,49 +1,9 @@
-import type { AppendFence } from '@flotilla/eventstore';
-import { randomUUID } from 'node:crypto';
-import type { CommandContext } from '@flotilla/application';
-import { actsForPlatform, spansAllTenants, type RequestIdentity } from '@flotilla/contracts';
-import { ForbiddenError, UnauthenticatedError } from '@flotilla/domain';
+import { identityOf } from '@flotilla/application';
+import { actsForPlatform, spansAllTenants } from '@flotilla/contracts';
+import { ForbiddenError } from '@flotilla/domain';
 import type { RequestMeta } from '@flotilla/messaging';
 
-/**
- * Who asks: the request's identity headers (an end user's, which only the gateway may publish
- * on these routes, or a service's own, `SYSTEM_IDENTITY`). A request without them never acts as
- * the all-tenant system: Messaging refuses it before a handler runs, and this refuses it again.
- */
-export function identityOf(meta: RequestMeta): RequestIdentity {
-  if (!meta.identity) throw new UnauthenticatedError('a request without identity headers is refused', { subject: meta.subject });
-  return meta.identity;
-}
-
-/**
- * A command's context: who acts (the actor on every event) and, for a caller of one tenant, that
- * tenant (another tenant's aggregate is not found). The tenant events are recorded as is the
- * aggregate's own (Decider.tenantOf): the platform's for a shared node's lifecycle, the cluster's
- * for an agent's assignment, never the caller's.
- */
-export function commandContext(meta: RequestMeta, extra?: Record<string, unknown>): CommandContext {
-  const identity = identityOf(meta);
-  return {
-    tenantScope: spansAllTenants(identity) ? undefined : identity.tenantId,
-    actor: identity.actor,
-    correlationId: meta.correlationId ?? randomUUID(),
-    idempotencyKey: meta.idempotencyKey,
-    extra: {
-      ...(identity.sourceAddress ? { sourceAddress: identity.sourceAddress } : {}),
-      ...extra,
-    },
-  };
-}
-
-/** A command issued by one of the registry's own loops (failure detector, placement, ...). */
-/** A loop of the registry's own acting; with a fence, a singleton leader's write checked in its append's transaction. */
-export function systemContext(actor: string, fence?: AppendFence): CommandContext {
-  return {
-    actor,
-    correlationId: randomUUID(),
-    ...(fence ? { fence } : {}),
-  };
-}
+export { commandContext, identityOf, systemContext } from '@flotilla/application';
 
 /**
  * Fleet-wide operations (register, heartbeat, drain, cordon, uncordon or deregister a node, the
