@@ -34,6 +34,16 @@ export class ClustersController {
     private readonly queries: ClusterQueries,
   ) {}
 
+  /** Hibernate, reactivate, decommission: the reason is the caller's, or the decider's default. */
+  private lifecycle(
+    type: 'HibernateCluster' | 'ReactivateCluster' | 'DecommissionCluster',
+    req: { id: string; reason?: string | undefined; wait: boolean },
+    ctx: NatsRequestContext,
+  ) {
+    const data = req.reason === undefined ? {} : { reason: req.reason };
+    return this.clusters.command(req.id, { type, data, metadata: { now: now() } }, ctx.meta, req.wait);
+  }
+
   @MessagePattern(r.createCluster.subject)
   create(@Payload() req: Req<'createCluster'>, @Ctx() ctx: NatsRequestContext) {
     return this.clusters.create(req, ctx.meta);
@@ -93,44 +103,17 @@ export class ClustersController {
 
   @MessagePattern(r.hibernateCluster.subject)
   hibernate(@Payload() req: Req<'hibernateCluster'>, @Ctx() ctx: NatsRequestContext) {
-    return this.clusters.command(
-      req.id,
-      {
-        type: 'HibernateCluster',
-        data: { reason: req.reason ?? 'hibernation requested' },
-        metadata: { now: now() },
-      },
-      ctx.meta,
-      req.wait,
-    );
+    return this.lifecycle('HibernateCluster', req, ctx);
   }
 
   @MessagePattern(r.reactivateCluster.subject)
   reactivate(@Payload() req: Req<'reactivateCluster'>, @Ctx() ctx: NatsRequestContext) {
-    return this.clusters.command(
-      req.id,
-      {
-        type: 'ReactivateCluster',
-        data: { reason: req.reason ?? 'reactivation requested' },
-        metadata: { now: now() },
-      },
-      ctx.meta,
-      req.wait,
-    );
+    return this.lifecycle('ReactivateCluster', req, ctx);
   }
 
   @MessagePattern(r.decommissionCluster.subject)
   decommission(@Payload() req: Req<'decommissionCluster'>, @Ctx() ctx: NatsRequestContext) {
-    return this.clusters.command(
-      req.id,
-      {
-        type: 'DecommissionCluster',
-        data: { reason: req.reason ?? 'decommission requested' },
-        metadata: { now: now() },
-      },
-      ctx.meta,
-      req.wait,
-    );
+    return this.lifecycle('DecommissionCluster', req, ctx);
   }
 
   @MessagePattern(r.clusterAgents.subject)
