@@ -6,7 +6,7 @@ import { APP_ROLE, READONLY_ROLE, TENANT_TABLES } from './migrations/index.js';
 import { openReadModels, withTenant, type ReadModelOrm } from './orm.js';
 
 /**
- * Issue 13: row-level security was bypassed because the services queried as the tables' owner
+ * Row-level security is bypassed when the services query as the tables' owner
  * (a superuser in development), whom PostgreSQL exempts from every policy. These run queries
  * through the very connection a service gets (`openReadModels`) and check the policies hold for
  * it, with no WHERE clause of the application's to help.

@@ -8,7 +8,7 @@ import { api, eventually, startStack, type Stack } from '@flotilla/testing';
 import { loadFlotillaProto } from '@flotilla/gateway/routes';
 
 /**
- * Issue 13, findings 10 and 11 through the running system: a gateway, an orchestrator and a
+ * Crash windows and unbounded resources, through the running system: a gateway, an orchestrator and a
  * registry as processes on real NATS and PostgreSQL (no node agents: tasks stay queued).
  */
 
@@ -213,7 +213,7 @@ describe('crash windows and unbounded resources (every service a process)', () =
     client.close();
   });
 
-  it('findings 10a and 11a through REST: a repeated Idempotency-Key answers the one queued task; beyond TENANT_MAX_QUEUED_TASKS a tenant gets 429 while another is accepted', async () => {
+  it('through REST: a repeated Idempotency-Key answers the one queued task; beyond TENANT_MAX_QUEUED_TASKS a tenant gets 429 while another is accepted', async () => {
     const acme = api(stack.url, keys.acme);
     const beta = api(stack.url, keys.beta);
     stored((await acme('POST', '/api/blueprints?wait=true', BLUEPRINT('q-acme'))).status);

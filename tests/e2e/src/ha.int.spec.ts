@@ -6,7 +6,7 @@ import { api, eventually, startNatsCluster, startStack, type PrivateNatsCluster,
 import { FIXED_AGENTS, restLifecycle, settled } from './lifecycle.js';
 
 /**
- * Issue 9, "Done when": a 3-node NATS cluster (clustered JetStream, every stream and bucket with
+ * High availability: a 3-node NATS cluster (clustered JetStream, every stream and bucket with
  * 3 replicas) and 2 replicas of every service. The lifecycle passes; a NATS node killed mid-run
  * loses no event; one replica of each service killed mid-run loses no acknowledged command.
  */

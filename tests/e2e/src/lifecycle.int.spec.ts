@@ -3,7 +3,7 @@ import { startStack, TEST_ADMIN_KEY, type Stack } from '@flotilla/testing';
 import { EventWatcher, expectEventsExactlyOnceInOrder, grpcClient, grpcLifecycle, MARKETING_YAML, restLifecycle, settled } from './lifecycle.js';
 
 /**
- * Issue 5, "Done when": the whole lifecycle of marketing.yaml through REST and through gRPC,
+ * The whole lifecycle of marketing.yaml through REST and through gRPC,
  * with every service and two node agents as processes on real NATS and PostgreSQL; a plain NATS
  * subscriber sees each cluster event once, in order; bad input is refused with the right status.
  */

@@ -27,7 +27,7 @@ import {
 } from '@flotilla/testing';
 
 /**
- * Issue 6, "Done when": the registry and three node agents as processes, with the orchestrator
+ * Nodes that run agents: the registry and three node agents as processes, with the orchestrator
  * (reconciler and relay) and the gateway, against real NATS and PostgreSQL. Every timing is
  * read from the events the services recorded (their `at`), not from when this test noticed.
  */

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startStack, type Stack } from '@flotilla/testing';
 
 /**
- * Issue 13 (strict input): a body field an endpoint does not know is a 400 naming it, never
+ * Strict input: a body field an endpoint does not know is a 400 naming it, never
  * silently dropped; the seeds' bodies (seed 002's node registration, a cluster with a
  * client-chosen `id`) are accepted as they are.
  */

@@ -6,7 +6,7 @@ import { api, eventually, startStack, type Stack } from '@flotilla/testing';
 import { parsePrometheusText, type Family } from './prometheus.js';
 
 /**
- * Issue 7, "Done when": tasks, the metrics service, the autoscaler and circuit breakers, with
+ * Work, measurement and elasticity: tasks, the metrics service, the autoscaler and circuit breakers, with
  * every service and two node agents as processes on real NATS and PostgreSQL.
  */
 
