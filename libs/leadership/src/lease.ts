@@ -206,6 +206,21 @@ export interface RoleLeadership {
 }
 
 /** Every role's leader and members, as the KV buckets say right now. */
+/**
+ * The keys a bucket holds now, from one stream-info request. Not `KV.keys()`: it counts the keys
+ * pending when it starts and ends on the last one's delivery, so a key that expires (these
+ * buckets have a TTL) between the count and the delivery leaves it waiting for a consumer
+ * heartbeat, long enough for a caller's request to time out on a busy machine. A key listed
+ * here that expires before it is read reads as absent.
+ */
+async function keysOf(messaging: Messaging, name: string): Promise<string[]> {
+  const bucket = messaging.ns.bucket(name);
+  const prefix = `$KV.${bucket}.`;
+  const jsm = await messaging.jsm();
+  const info = await jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}>` });
+  return Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(prefix.length));
+}
+
 export async function readLeadership(messaging: Messaging, ttlMs: number, replicas = 1): Promise<RoleLeadership[]> {
   const { leases, members } = await openBuckets(messaging, ttlMs, replicas);
   const roles = new Map<string, RoleLeadership>();
@@ -214,20 +229,13 @@ export async function readLeadership(messaging: Messaging, ttlMs: number, replic
     if (!r) roles.set(role, (r = { role, leader: null, term: null, since: null, members: [] }));
     return r;
   };
-  // keys() can yield a key twice when it is written while being listed (members refresh theirs).
-  const seen = new Set<string>();
-  for await (const key of await members.keys()) {
-    if (seen.has(key)) continue;
-    seen.add(key);
+  for (const key of await keysOf(messaging, MEMBERS_BUCKET)) {
     const e = await members.get(key);
     if (!e || e.operation !== 'PUT') continue;
     const m = JSON.parse(dec.decode(e.value)) as { memberId: string; role: string };
     ensure(m.role).members.push(m.memberId);
   }
-  const seenRoles = new Set<string>();
-  for await (const role of await leases.keys()) {
-    if (seenRoles.has(role)) continue;
-    seenRoles.add(role);
+  for (const role of await keysOf(messaging, LEASES_BUCKET)) {
     const e = await leases.get(role);
     const v = e && e.operation === 'PUT' ? decodeLease(e.value) : undefined;
     if (!v || !v.term) continue;
