@@ -142,6 +142,26 @@ export function registerResourceCommands(program: Command, client: () => Gateway
     });
 
   const clusters = program.command('clusters').description('clusters of agents');
+  /**
+   * A cluster command, or with --dry-run its decision: the events it would append and the cluster
+   * it would lead to, nothing changed (the API's ?dry_run=true).
+   */
+  const clusterCommand = async (method: string, path: string, body: unknown, dryRun: boolean | undefined): Promise<void> => {
+    if (!dryRun) {
+      const c = await call<Cluster>(method, `${path}?wait=true`, body);
+      out()(c, () => table(clusterRows([c]), CLUSTER_HEADER));
+      return;
+    }
+    const d = await call<{ dry_run: true; result: Cluster; events: { type: string; data: Record<string, unknown> }[] }>(method, `${path}?dry_run=true`, body);
+    out()(d, () =>
+      [
+        `dry run, nothing changed; it would append ${d.events.length} event${d.events.length === 1 ? '' : 's'}:`,
+        ...d.events.map((e) => `  ${e.type} ${JSON.stringify(e.data)}`),
+        '',
+        table(clusterRows([d.result]), CLUSTER_HEADER),
+      ].join('\n'),
+    );
+  };
   clusters
     .command('list')
     .description('list clusters')
@@ -164,29 +184,25 @@ export function registerResourceCommands(program: Command, client: () => Gateway
     .requiredOption('--name <name>', 'its name')
     .option('--id <id>', 'its id (a DNS label; generated when absent)')
     .option('--workers <n>', 'initial workers (within the blueprint bounds)')
-    .action(async (o: { blueprint: string; name: string; id?: string; workers?: string }) => {
-      const c = await call<Cluster>('POST', '/api/clusters?wait=true', {
-        blueprint_id: o.blueprint,
-        name: o.name,
-        ...(o.id ? { id: o.id } : {}),
-        ...(o.workers !== undefined ? { target_workers: int(o.workers) } : {}),
-      });
-      out()(c, () => table(clusterRows([c]), CLUSTER_HEADER));
+    .option('--dry-run', 'show what it would do, change nothing')
+    .action(async (o: { blueprint: string; name: string; id?: string; workers?: string; dryRun?: boolean }) => {
+      const body = { blueprint_id: o.blueprint, name: o.name, ...(o.id ? { id: o.id } : {}), ...(o.workers !== undefined ? { target_workers: int(o.workers) } : {}) };
+      await clusterCommand('POST', '/api/clusters', body, o.dryRun);
     });
   clusters
     .command('scale <id> <workers>')
     .description('set the number of workers (pauses automatic scaling for its cooldown)')
-    .action(async (id: string, workers: string) => {
-      const c = await call<Cluster>('POST', `/api/clusters/${enc(id)}/scale?wait=true`, { target_workers: int(workers) });
-      out()(c, () => table(clusterRows([c]), CLUSTER_HEADER));
+    .option('--dry-run', 'show what it would do (which workers would stop), change nothing')
+    .action(async (id: string, workers: string, o: { dryRun?: boolean }) => {
+      await clusterCommand('POST', `/api/clusters/${enc(id)}/scale`, { target_workers: int(workers) }, o.dryRun);
     });
   for (const verb of ['hibernate', 'reactivate'] as const) {
     clusters
       .command(`${verb} <id>`)
       .description(verb === 'hibernate' ? 'stop every worker (fixed agents too unless the cluster keeps them)' : 'bring a hibernated cluster back')
-      .action(async (id: string) => {
-        const c = await call<Cluster>('POST', `/api/clusters/${enc(id)}/${verb}?wait=true`, {});
-        out()(c, () => table(clusterRows([c]), CLUSTER_HEADER));
+      .option('--dry-run', 'show what it would do, change nothing')
+      .action(async (id: string, o: { dryRun?: boolean }) => {
+        await clusterCommand('POST', `/api/clusters/${enc(id)}/${verb}`, {}, o.dryRun);
       });
   }
   clusters

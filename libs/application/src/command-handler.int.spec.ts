@@ -187,4 +187,24 @@ describe('CommandHandler (real PostgreSQL event store)', () => {
       expect(await store.readStream('owned-c')).toHaveLength(1);
     });
   });
+
+  describe('preview (a dry run)', () => {
+    it('answers the events a command would append and the state they lead to, and appends nothing', async () => {
+      const h = new CommandHandler(store);
+      await h.handle(owned, 'owned-p', { type: 'Open', data: { tenant: 'tenant-p' } }, { actor: 'key:pat', correlationId: 'c', tenantScope: 'tenant-p' });
+      const preview = await h.preview(owned, 'owned-p', { type: 'Touch', data: {} }, { actor: 'node-agent', correlationId: 'c' });
+      expect(preview.events).toEqual([{ type: 'Touched', data: {}, tenantId: 'tenant-p' }]);
+      expect(preview.revision).toBe(0n);
+      expect(await store.readStream('owned-p')).toHaveLength(1);
+      // The real command then appends exactly that.
+      const real = await h.handle(owned, 'owned-p', { type: 'Touch', data: {} }, { actor: 'node-agent', correlationId: 'c' });
+      expect(real.events.map((e) => [e.type, e.data, e.metadata.tenantId])).toEqual(preview.events.map((e) => [e.type, e.data, e.tenantId]));
+    });
+
+    it("refuses what the command would refuse: another tenant's aggregate is not found", async () => {
+      const h = new CommandHandler(store);
+      await h.handle(owned, 'owned-q', { type: 'Open', data: { tenant: 'tenant-q' } }, { actor: 'key:quinn', correlationId: 'c', tenantScope: 'tenant-q' });
+      await expect(h.preview(owned, 'owned-q', { type: 'Touch', data: {} }, { actor: 'key:mallory', correlationId: 'c', tenantScope: 'default' })).rejects.toBeInstanceOf(NotFoundError);
+    });
+  });
 });

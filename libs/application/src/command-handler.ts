@@ -43,6 +43,17 @@ export interface CommandResult<State> {
   readonly duplicate: boolean;
 }
 
+/** What a command would do (a dry run): nothing of it is stored. */
+export interface CommandPreview<State> {
+  readonly streamId: string;
+  /** The state the events would lead to. */
+  readonly state: State;
+  /** The events the command would append, each with the tenant it would be recorded as. */
+  readonly events: readonly { readonly type: string; readonly data: Record<string, unknown>; readonly tenantId: string }[];
+  /** The stream's revision the decision was made on (-1 when the stream does not exist). */
+  readonly revision: bigint;
+}
+
 interface Cached<State> {
   state: State;
   revision: bigint;
@@ -164,6 +175,24 @@ export class CommandHandler {
     return withSpan(`command ${(command as { type?: string }).type ?? 'unknown'}`, { kind: SpanKind.INTERNAL, attributes: { 'flotilla.stream': streamId } }, () =>
       this.inTurn(streamId, () => this.decideAndAppend(decider, streamId, command, ctx)),
     );
+  }
+
+  /**
+   * Decides a command on the stream's current state with every rule `handle` applies (the
+   * caller's tenant scope, the decider's own refusals, the same typed errors) and answers the
+   * events it would append and the state they would lead to, appending nothing: a dry run. The
+   * state is read up to the log's end first, so the answer is what `handle` would decide now.
+   */
+  async preview<State, C, E extends DomainEvent>(decider: Decider<State, C, E>, streamId: string, command: C, ctx: CommandContext): Promise<CommandPreview<State>> {
+    const current = await this.fold(decider, streamId);
+    const owner = decider.tenantOf(current.state);
+    if (ctx.tenantScope !== undefined && owner !== null && owner !== ctx.tenantScope) throw notFound(streamId);
+    let state = current.state;
+    const events = decider.decide(command, current.state).map((e) => {
+      state = decider.evolve(state, e);
+      return { type: e.type, data: e.data as Record<string, unknown>, tenantId: decider.tenantOf(state, e) ?? PLATFORM_TENANT };
+    });
+    return { streamId, state, events, revision: current.revision };
   }
 
   /**

@@ -15,6 +15,9 @@ export const position = z.string().regex(/^\d+$/, 'a decimal log position');
 /** Commands may ask to be answered only once the read models show their effect. */
 export const waitFlag = { wait: z.union([z.boolean(), z.stringbool()]).default(false) };
 
+/** A command may be decided without being carried out: the events it would append, nothing stored. */
+export const dryRunFlag = { dry_run: z.union([z.boolean(), z.stringbool()]).default(false) };
+
 export const resources = z.strictObject({ cpu: z.number().positive(), memory_mb: z.number().positive() });
 export type ResourcesDto = z.infer<typeof resources>;
 

@@ -2,6 +2,7 @@ export { Namespace } from './namespace.js';
 export {
   ACCESS_LEVELS,
   commandEnvelope,
+  dryRunnable,
   isNodeToken,
   nodeOfSubject,
   route,
@@ -31,6 +32,7 @@ export {
   queryBool,
   resources,
   waitFlag,
+  dryRunFlag,
   type ResourcesDto,
 } from './common.js';
 export * from './orchestrator.js';

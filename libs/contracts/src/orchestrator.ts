@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { AGENT_STATES, CLUSTER_STATUSES, CLUSTER_TYPES, clusterDescription, clusterName, reasonText, SCALING_DECISIONS, workerCount } from '@flotilla/domain';
-import { idOf, isoTime, page, position, queryBool, sinceFilter, waitFlag } from './common.js';
-import { commandEnvelope, route } from './route.js';
+import { dryRunFlag, idOf, isoTime, page, position, queryBool, sinceFilter, waitFlag } from './common.js';
+import { commandEnvelope, dryRunnable, route } from './route.js';
 
 export const SEVERITIES = ['debug', 'info', 'warning', 'error'] as const;
 
@@ -108,10 +108,20 @@ export const eventView = z.object({
 });
 export type EventView = z.infer<typeof eventView>;
 
+/** An event a dry run would have appended: its type, the tenant it would be recorded as, its data. */
+export const plannedEvent = z.object({
+  type: z.string(),
+  tenant_id: z.string(),
+  data: z.record(z.string(), z.unknown()),
+});
+export type PlannedEvent = z.infer<typeof plannedEvent>;
+
 /**
  * What every command answers: the resulting view, the log position of its events, their types;
  * `read_models_behind` when `wait` was asked and the read models had not shown the events within
- * READ_YOUR_WRITES_TIMEOUT_MS (the command is stored all the same: REST answers 202).
+ * READ_YOUR_WRITES_TIMEOUT_MS (the command is stored all the same: REST answers 202). A dry run
+ * answers `dry_run: true`, the view the command would lead to, no position, and in `planned`
+ * the events it would append (none is stored).
  */
 const commandReply = <T extends z.ZodType>(view: T) =>
   commandEnvelope(z.object({
@@ -120,6 +130,8 @@ const commandReply = <T extends z.ZodType>(view: T) =>
     events: z.array(z.string()),
     duplicate: z.boolean(),
     read_models_behind: z.boolean().optional(),
+    dry_run: z.boolean().optional(),
+    planned: z.array(plannedEvent).optional(),
   }));
 
 // ---------------------------------------------------------------- requests
@@ -135,7 +147,7 @@ export const registerBlueprintRequest = z.strictObject({
 
 export const scalingPolicyPatch = z.record(z.string(), z.unknown());
 
-export const createClusterRequest = z
+export const createClusterRequest = dryRunnable(z
   .strictObject({
     /** A client-chosen id (a DNS label such as `marketing-prod`, or a TypeID); generated when absent. */
     id: idOf('cluster').optional(),
@@ -149,14 +161,15 @@ export const createClusterRequest = z
     target_workers: workerCount.optional(),
     environment: z.enum(['development', 'staging', 'production']).optional(),
     ...waitFlag,
+    ...dryRunFlag,
   })
   .superRefine((r, ctx) => {
     if (r.id !== undefined && r.cluster_id !== undefined && r.id !== r.cluster_id)
       ctx.addIssue({ code: 'custom', path: ['cluster_id'], message: 'an alias of id: give one of them, or the same value' });
   })
-  .transform(({ id, cluster_id, ...rest }) => ({ ...rest, cluster_id: id ?? cluster_id }));
+  .transform(({ id, cluster_id, ...rest }) => ({ ...rest, cluster_id: id ?? cluster_id })));
 
-export const updateClusterRequest = z.strictObject({
+export const updateClusterRequest = dryRunnable(z.strictObject({
   ...byId('cluster'),
   name: clusterName.optional(),
   description: clusterDescription.optional(),
@@ -164,20 +177,24 @@ export const updateClusterRequest = z.strictObject({
   max_workers: workerCount.optional(),
   policy: scalingPolicyPatch.optional(),
   ...waitFlag,
-});
+  ...dryRunFlag,
+}));
 
-export const scaleClusterRequest = z.strictObject({
+export const scaleClusterRequest = dryRunnable(z.strictObject({
   ...byId('cluster'),
   target_workers: workerCount,
   reason: reasonText.optional(),
   ...waitFlag,
-});
+  ...dryRunFlag,
+}));
 
-export const clusterCommandRequest = z.strictObject({
+/** Hibernate, reactivate, decommission. */
+export const clusterCommandRequest = dryRunnable(z.strictObject({
   ...byId('cluster'),
   reason: reasonText.optional(),
   ...waitFlag,
-});
+  ...dryRunFlag,
+}));
 
 export const listClustersRequest = z.strictObject({
   status: z.enum(CLUSTER_STATUSES).optional(),

@@ -26,6 +26,11 @@ export interface Route<Req extends z.ZodType = z.ZodType, Res extends z.ZodType 
    * a longer timeout, and answers 201/202 from the envelope.
    */
   readonly commandReply: boolean;
+  /**
+   * The request takes `dry_run`: the owner decides the command with every check of the real one
+   * and answers what it would append, appending and reserving nothing (REST `?dry_run=true`).
+   */
+  readonly dryRun: boolean;
 }
 
 /**
@@ -38,10 +43,17 @@ export const ACCESS_LEVELS = ['read', 'write', 'admin', 'platform', 'service'] a
 export type Access = (typeof ACCESS_LEVELS)[number];
 
 const COMMAND_REPLIES = new WeakSet<z.ZodType>();
+const DRY_RUNNABLE = new WeakSet<z.ZodType>();
 
 /** Marks a reply schema as the command envelope (see Route.commandReply). */
 export function commandEnvelope<S extends z.ZodType>(schema: S): S {
   COMMAND_REPLIES.add(schema);
+  return schema;
+}
+
+/** Marks a request schema as taking `dry_run` (see Route.dryRun). */
+export function dryRunnable<S extends z.ZodType>(schema: S): S {
+  DRY_RUNNABLE.add(schema);
   return schema;
 }
 
@@ -60,7 +72,7 @@ export function route<Req extends z.ZodType, Res extends z.ZodType>(
   if (!subject.startsWith(`${service}.`)) {
     throw new Error(`route subject '${subject}' must live under its owner '${service}.'`);
   }
-  return { service, subject, request, response, description, perNode: subject.endsWith('.*'), access, commandReply: COMMAND_REPLIES.has(response) };
+  return { service, subject, request, response, description, perNode: subject.endsWith('.*'), access, commandReply: COMMAND_REPLIES.has(response), dryRun: DRY_RUNNABLE.has(request) };
 }
 
 const NODE_TOKEN = /^[A-Za-z0-9_-]+$/;

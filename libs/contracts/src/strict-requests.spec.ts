@@ -172,4 +172,22 @@ describe('each route says once who may call it and what its reply is', () => {
       ].sort(),
     );
   });
+
+  it('takes dry_run exactly on the cluster commands a person asks for, and each of those accepts it', () => {
+    const dry = ROUTES.filter((r) => r.dryRun);
+    expect(dry.map((r) => r.subject).sort()).toEqual(
+      [
+        'orchestrator.clusters.create',
+        'orchestrator.clusters.decommission',
+        'orchestrator.clusters.hibernate',
+        'orchestrator.clusters.reactivate',
+        'orchestrator.clusters.scale',
+        'orchestrator.clusters.update',
+      ].sort(),
+    );
+    for (const r of dry) expect([r.subject, r.commandReply]).toEqual([r.subject, true]);
+    const scale = contracts.orchestratorRoutes.scaleCluster.request;
+    expect(scale.safeParse({ id: 'c-1', target_workers: 1, dry_run: 'true' }).data).toMatchObject({ dry_run: true });
+    expect(scale.safeParse({ id: 'c-1', target_workers: 1 }).data).toMatchObject({ dry_run: false });
+  });
 });

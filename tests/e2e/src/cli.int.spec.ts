@@ -62,6 +62,11 @@ describe('the flotilla CLI', () => {
     const above = await flotilla(secret, 'clusters', 'scale', 'cli-c', '9');
     expect(above).toMatchObject({ code: 1, stderr: expect.stringMatching(/^error: rule_violated: target 9 is above maxWorkers 3\n/) });
     expect(above.stderr).toContain('"rule": "target_above_max"');
+    // --dry-run prints what the scale would append and changes nothing.
+    const rehearsed = await flotilla(secret, 'clusters', 'scale', 'cli-c', '3', '--dry-run');
+    expect(rehearsed).toMatchObject({ code: 0, stderr: '' });
+    expect(rehearsed.stdout).toMatch(/^dry run, nothing changed; it would append 1 event:\n  ClusterScalingStarted \{"from":1,"to":3,/);
+    expect(JSON.parse((await flotilla(secret, '--json', 'clusters', 'get', 'cli-c')).stdout)).toMatchObject({ target_workers: 1 });
     const scaled = await flotilla(secret, '--json', 'clusters', 'scale', 'cli-c', '3');
     expect(scaled).toMatchObject({ code: 0, stderr: '' });
     expect(JSON.parse(scaled.stdout)).toMatchObject({ id: 'cli-c', target_workers: 3 });

@@ -30,8 +30,11 @@ type Hierarchy = Obj & { children?: Hierarchy[] };
 const hierarchy = (h: Hierarchy | null): Obj | undefined =>
   h ? { ...h, agent_id: h['agent_id'] ?? '', node_id: h['node_id'] ?? '', children: (h.children ?? []).map((c) => hierarchy(c)) } : undefined;
 const commandReply = (key: string, view: (v: Obj) => Obj) => (r: unknown) => {
-  const c = r as { result: Obj; position: string | null; events: string[]; duplicate: boolean; read_models_behind?: boolean };
-  return { [key]: view(c.result), position: c.position ?? '', events: c.events, duplicate: c.duplicate, read_models_behind: c.read_models_behind === true };
+  const c = r as { result: Obj; position: string | null; events: string[]; duplicate: boolean; read_models_behind?: boolean; dry_run?: boolean; planned?: Obj[] };
+  const reply: Obj = { [key]: view(c.result), position: c.position ?? '', events: c.events, duplicate: c.duplicate, read_models_behind: c.read_models_behind === true };
+  // Only the cluster commands have dry runs (ClusterReply.dry_run, .planned).
+  if (c.dry_run) Object.assign(reply, { dry_run: true, planned: (c.planned ?? []).map((e) => ({ ...e, data: toStruct(e['data'] as Obj) })) });
+  return reply;
 };
 const id = (r: Obj) => ({ id: r['id'] });
 const task = (x: Obj): Obj => {
@@ -70,6 +73,7 @@ export const GRPC_METHODS: readonly GrpcMethod[] = [
         target_workers: r['target_workers'],
         environment: str(r['environment']),
         wait: r['wait'],
+        dry_run: r['dry_run'],
       }),
     toReply: commandReply('cluster', cluster),
   },
@@ -84,13 +88,13 @@ export const GRPC_METHODS: readonly GrpcMethod[] = [
     name: 'ClusterService.UpdateCluster',
     route: o.updateCluster,
     toRequest: (r) =>
-      defined({ id: r['id'], name: r['name'], description: r['description'], min_workers: r['min_workers'], max_workers: r['max_workers'], policy: r['policy'] ? fromStruct(r['policy'] as never) : undefined, wait: r['wait'] }),
+      defined({ id: r['id'], name: r['name'], description: r['description'], min_workers: r['min_workers'], max_workers: r['max_workers'], policy: r['policy'] ? fromStruct(r['policy'] as never) : undefined, wait: r['wait'], dry_run: r['dry_run'] }),
     toReply: commandReply('cluster', cluster),
   },
-  { name: 'ClusterService.ScaleCluster', route: o.scaleCluster, toRequest: (r) => defined({ id: r['id'], target_workers: r['target_workers'] ?? 0, reason: str(r['reason']), wait: r['wait'] }), toReply: commandReply('cluster', cluster) },
-  { name: 'ClusterService.HibernateCluster', route: o.hibernateCluster, toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']), wait: r['wait'] }), toReply: commandReply('cluster', cluster) },
-  { name: 'ClusterService.ReactivateCluster', route: o.reactivateCluster, toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']), wait: r['wait'] }), toReply: commandReply('cluster', cluster) },
-  { name: 'ClusterService.DecommissionCluster', route: o.decommissionCluster, toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']), wait: r['wait'] }), toReply: commandReply('cluster', cluster) },
+  { name: 'ClusterService.ScaleCluster', route: o.scaleCluster, toRequest: (r) => defined({ id: r['id'], target_workers: r['target_workers'] ?? 0, reason: str(r['reason']), wait: r['wait'], dry_run: r['dry_run'] }), toReply: commandReply('cluster', cluster) },
+  { name: 'ClusterService.HibernateCluster', route: o.hibernateCluster, toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']), wait: r['wait'], dry_run: r['dry_run'] }), toReply: commandReply('cluster', cluster) },
+  { name: 'ClusterService.ReactivateCluster', route: o.reactivateCluster, toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']), wait: r['wait'], dry_run: r['dry_run'] }), toReply: commandReply('cluster', cluster) },
+  { name: 'ClusterService.DecommissionCluster', route: o.decommissionCluster, toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']), wait: r['wait'], dry_run: r['dry_run'] }), toReply: commandReply('cluster', cluster) },
   {
     name: 'ClusterService.ListAgents',
     route: o.clusterAgents,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { VERSION } from '@flotilla/platform';
 import { NEEDS } from '../auth/access-policy.js';
+import { plannedEvent } from '@flotilla/contracts';
 import { REST_ROUTES, type RestRoute } from './rest-routes.js';
 
 type Json = Record<string, unknown>;
@@ -69,6 +70,23 @@ function operation(route: RestRoute): Json {
       { name: 'wait', in: 'query', required: false, schema: { type: 'boolean' }, description: 'Answer once the read models show the change (read-your-writes); 202 with Flotilla-Read-Models: behind if they do not in time' },
       { name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string' }, description: 'A repeat with the same key returns the first result and changes nothing' },
     );
+  }
+  if (route.route.dryRun) {
+    const dry = z.object({ dry_run: z.literal(true), result: responseSchema, events: z.array(plannedEvent) });
+    const responses = op['responses'] as Json;
+    const dryDoc = { 'application/json': { schema: schemaOf(dry, 'output') } };
+    const okCode = String(route.status ?? (route.created ? 201 : 200));
+    responses['200'] =
+      okCode === '200'
+        ? { description: 'OK; with ?dry_run=true, the decision instead (header Flotilla-Dry-Run: true)', content: { 'application/json': { schema: { oneOf: [schemaOf(responseSchema, 'output'), dryDoc['application/json'].schema] } } } }
+        : { description: 'With ?dry_run=true: the decision (header Flotilla-Dry-Run: true); nothing was stored', content: dryDoc };
+    parameters.push({
+      name: 'dry_run',
+      in: 'query',
+      required: false,
+      schema: { type: 'boolean' },
+      description: 'Decide with every check of the real command and answer the events it would append and the resulting state; nothing is stored or reserved',
+    });
   }
   return op;
 }

@@ -4,7 +4,7 @@ import { SpanKind } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '@flotilla/config';
 import { Headers, type Access } from '@flotilla/contracts';
-import { ForbiddenError } from '@flotilla/domain';
+import { ForbiddenError, ValidationError } from '@flotilla/domain';
 import { Messaging } from '@flotilla/messaging';
 import { CONFIG, httpErrorOf, LOGGER, METRICS_REGISTRY } from '@flotilla/platform';
 import { contextFromHeaders, promClient, withSpan, type Counter, type Histogram, type Logger, type Registry } from '@flotilla/telemetry';
@@ -149,6 +149,9 @@ export class RestGateway {
           const query = { ...(req.query as Record<string, unknown>) };
           const wait = truthy(query['wait']) || truthy(headers['flotilla-wait']);
           delete query['wait'];
+          const dryRunAsked = 'dry_run' in query;
+          const dryRun = truthy(query['dry_run']);
+          delete query['dry_run'];
           const payload = route.toRequest({
             params: req.params as Record<string, string>,
             query,
@@ -156,7 +159,11 @@ export class RestGateway {
             contentType: String(headers['content-type'] ?? ''),
           });
           if (route.route.commandReply && wait) payload['wait'] = true;
+          if (dryRun) payload['dry_run'] = true;
           const caller = await this.admit(req, route.route.access, route.operationId);
+          if (dryRunAsked && !route.route.dryRun) {
+            throw ValidationError.of([{ path: 'dry_run', message: `${route.operationId} has no dry run` }], 'query');
+          }
           const identity = { actor: caller.actor, tenantId: caller.tenantId, role: caller.role, sourceAddress: req.ip };
           const correlationId = headers['x-request-id'] ?? randomUUID();
           const result = await this.messaging.request(route.route, payload as never, {
@@ -170,6 +177,12 @@ export class RestGateway {
             const r = route.render(result);
             status = 200;
             void reply.status(status).type(r.contentType).send(r.body);
+          } else if (route.route.commandReply && (result as { dry_run?: boolean }).dry_run) {
+            // A dry run: what the command would append and the state it would lead to; nothing stored.
+            const c = result as { result: unknown; planned?: unknown[] };
+            status = 200;
+            void reply.header('Flotilla-Dry-Run', 'true');
+            void reply.status(status).send({ dry_run: true, result: c.result, events: c.planned ?? [] });
           } else if (route.route.commandReply) {
             const c = result as { result: unknown; position: string | null; events: string[]; duplicate: boolean; read_models_behind?: boolean };
             // ?wait=true and the read models lag: the command is stored (at Flotilla-Position), so

@@ -48,7 +48,7 @@ export class AgentReportsController {
     if (!agent) throw NotFoundError.of('agent', req.agent_id);
     const recorded: string[] = [];
     const run = async (command: ClusterCommand) => {
-      const reply = await this.clusters.command(req.cluster_id, command, meta, false);
+      const reply = await this.clusters.command(req.cluster_id, command, meta);
       recorded.push(...reply.events);
     };
     const at = { now: now() };

@@ -37,11 +37,11 @@ export class ClustersController {
   /** Hibernate, reactivate, decommission: the reason is the caller's, or the decider's default. */
   private lifecycle(
     type: 'HibernateCluster' | 'ReactivateCluster' | 'DecommissionCluster',
-    req: { id: string; reason?: string | undefined; wait: boolean },
+    req: { id: string; reason?: string | undefined; wait: boolean; dry_run: boolean },
     ctx: NatsRequestContext,
   ) {
     const data = req.reason === undefined ? {} : { reason: req.reason };
-    return this.clusters.command(req.id, { type, data, metadata: { now: now() } }, ctx.meta, req.wait);
+    return this.clusters.command(req.id, { type, data, metadata: { now: now() } }, ctx.meta, { wait: req.wait, dryRun: req.dry_run });
   }
 
   @MessagePattern(r.createCluster.subject)
@@ -79,7 +79,7 @@ export class ClustersController {
       req.id,
       { type: 'UpdateCluster', data, metadata: { now: now() } },
       ctx.meta,
-      req.wait,
+      { wait: req.wait, dryRun: req.dry_run },
     );
   }
 
@@ -97,7 +97,7 @@ export class ClustersController {
         metadata: { now: now() },
       },
       ctx.meta,
-      req.wait,
+      { wait: req.wait, dryRun: req.dry_run },
     );
   }
 

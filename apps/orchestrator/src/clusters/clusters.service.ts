@@ -3,7 +3,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type pg from 'pg';
 import { CommandHandler, readModelsReached, type CommandResult } from '@flotilla/application';
 import type { Config } from '@flotilla/config';
-import { spansAllTenants, type ClusterView } from '@flotilla/contracts';
+import { spansAllTenants, type ClusterView, type PlannedEvent } from '@flotilla/contracts';
 import {
   blueprintDecider,
   blueprintStream,
@@ -40,6 +40,18 @@ export interface CommandReply<T> {
    * READ_YOUR_WRITES_TIMEOUT_MS (the gateway answers 202 Accepted). Never an error: it succeeded.
    */
   readonly read_models_behind: boolean;
+  /** A dry run: nothing was stored, `planned` is what would have been. */
+  readonly dry_run?: true;
+  readonly planned?: PlannedEvent[];
+}
+
+export interface CommandOptions {
+  /** Answer only once the read models show the events (read-your-writes). */
+  readonly wait?: boolean;
+  /** A singleton leader's lease (reconciler, circuit breakers, autoscaler): checked with the append. */
+  readonly fence?: AppendFence;
+  /** Decide with every check of the real command and answer what it would append; store nothing. */
+  readonly dryRun?: boolean;
 }
 
 const PROJECTION_NAMES = ORCHESTRATOR_PROJECTIONS.map((p) => p.name);
@@ -70,6 +82,7 @@ export class ClustersService {
       target_workers?: number | undefined;
       environment?: Environment | undefined;
       wait: boolean;
+      dry_run?: boolean | undefined;
     },
     meta: RequestMeta,
   ): Promise<CommandReply<ClusterView>> {
@@ -108,24 +121,17 @@ export class ClustersService {
         metadata: { now: now() },
       },
       meta,
-      req.wait,
+      { wait: req.wait, dryRun: req.dry_run === true },
     );
   }
 
   /** Runs a command on an existing cluster the caller may see. */
-  async command(
-    clusterId: string,
-    command: ClusterCommand,
-    meta: RequestMeta,
-    wait: boolean,
-    /** A singleton leader's lease (reconciler, circuit breakers, autoscaler): checked with the append. */
-    fence?: AppendFence,
-  ): Promise<CommandReply<ClusterView>> {
+  async command(clusterId: string, command: ClusterCommand, meta: RequestMeta, options: CommandOptions = {}): Promise<CommandReply<ClusterView>> {
     const state = await this.visibleState(clusterId, meta);
     if (command.type === 'ScaleCluster' && command.data.targetWorkers > state.targetWorkers) {
       await this.checkQuota(state.tenantId, 0, command.data.targetWorkers - state.targetWorkers);
     }
-    return this.execute(clusterId, command, meta, wait, fence);
+    return this.execute(clusterId, command, meta, options);
   }
 
   async state(clusterId: string): Promise<ClusterState> {
@@ -183,13 +189,9 @@ export class ClustersService {
     }
   }
 
-  private async execute(
-    clusterId: string,
-    command: ClusterCommand,
-    meta: RequestMeta,
-    wait: boolean,
-    fence?: AppendFence,
-  ): Promise<CommandReply<ClusterView>> {
+  private async execute(clusterId: string, command: ClusterCommand, meta: RequestMeta, options: CommandOptions): Promise<CommandReply<ClusterView>> {
+    const { wait = false, fence, dryRun = false } = options;
+    if (dryRun) return this.preview(clusterId, command, meta);
     const result: CommandResult<ClusterState> = await this.commands.handle(
       clusterDecider,
       clusterStream(clusterId),
@@ -210,6 +212,22 @@ export class ClustersService {
       events: result.events.map((e) => e.type),
       duplicate: result.duplicate,
       read_models_behind: behind,
+    };
+  }
+
+  /** A dry run: the decision on the current state, with nothing appended and nothing reserved. */
+  private async preview(clusterId: string, command: ClusterCommand, meta: RequestMeta): Promise<CommandReply<ClusterView>> {
+    const decision = await this.commands.preview(clusterDecider, clusterStream(clusterId), command, commandContext(meta));
+    if (decision.state.status === 'none') throw NotFoundError.of('cluster', clusterId);
+    const health = (await this.queries.healthFor([clusterId]).catch(() => new Map<string, number | null>())).get(clusterId) ?? null;
+    return {
+      result: clusterViewFromState(decision.state, health),
+      position: null,
+      events: decision.events.map((e) => e.type),
+      duplicate: false,
+      read_models_behind: false,
+      dry_run: true,
+      planned: decision.events.map((e) => ({ type: e.type, tenant_id: e.tenantId, data: e.data })),
     };
   }
 

@@ -49,8 +49,7 @@ export class ScalingController {
         metadata: { now: now() },
       },
       ctx.meta,
-      false,
-      fence,
+      { fence },
     );
     switch (req.decision) {
       case 'up':
@@ -63,24 +62,21 @@ export class ScalingController {
             metadata: { now: now() },
           },
           ctx.meta,
-          false,
-          fence,
+          { fence },
         );
       case 'hibernate':
         return this.clusters.command(
           req.cluster_id,
           { type: 'HibernateCluster', data: { reason: req.reason }, metadata: { now: now() } },
           ctx.meta,
-          false,
-          fence,
+          { fence },
         );
       case 'wake':
         return this.clusters.command(
           req.cluster_id,
           { type: 'ReactivateCluster', data: { reason: req.reason }, metadata: { now: now() } },
           ctx.meta,
-          false,
-          fence,
+          { fence },
         );
       default:
         return recorded;

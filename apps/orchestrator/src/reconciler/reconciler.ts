@@ -270,7 +270,7 @@ export class Reconciler {
   private async exec(state: ExistingCluster, command: ClusterCommand): Promise<void> {
     // Refused (in the append's own transaction) once a newer reconciler has written: a paused
     // leader cannot write late.
-    await this.clusters.command(state.clusterId, command, this.meta(state), false, { role: 'reconciler', term: this.term });
+    await this.clusters.command(state.clusterId, command, this.meta(state), { fence: { role: 'reconciler', term: this.term } });
   }
 
   private async release(clusterId: string, agentIds: readonly string[], reason: string): Promise<void> {

@@ -134,9 +134,8 @@ export class CircuitBreakers {
         metadata: { now: new Date().toISOString() },
       },
       meta,
-      false,
       // Refused in the append's own transaction once a newer breaker leader has written.
-      { role: 'circuit-breaker', term },
+      { fence: { role: 'circuit-breaker', term } },
     );
   }
 }

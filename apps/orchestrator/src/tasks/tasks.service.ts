@@ -149,7 +149,6 @@ export class TasksService implements OnModuleInit {
           metadata: { now: now() },
         },
         meta,
-        false,
       );
       cluster = (await this.clusters.state(cluster.clusterId)) as ExistingCluster;
     }

@@ -1,0 +1,125 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import * as grpc from '@grpc/grpc-js';
+import { eventually, startStack, TEST_ADMIN_KEY, type Stack } from '@flotilla/testing';
+import { grpcClient } from './lifecycle.js';
+
+/**
+ * `?dry_run=true` (and gRPC `dry_run`) on the cluster commands: the decision with every check of
+ * the real command, the events it would append and the state they would lead to, with nothing
+ * stored. The plan of a dry run is what the real command then appends.
+ */
+const BLUEPRINT = `apiVersion: flotilla/v1
+kind: Blueprint
+metadata: { id: dry-v1, name: Dry, version: 1.0.0 }
+cluster: { type: team, minWorkers: 0, targetWorkers: 2, maxWorkers: 6 }
+agents:
+  - { name: boss, role: supervisor, runtime: { kind: builtin, handler: echo } }
+  - { name: hand, role: worker, reportsTo: boss, runtime: { kind: builtin, handler: echo } }
+`;
+
+interface Planned {
+  type: string;
+  tenant_id: string;
+  data: Record<string, unknown>;
+}
+interface EventRow {
+  type: string;
+  position: string;
+  tenant_id: string;
+  data: Record<string, unknown>;
+}
+
+/** An event without its timestamp (the dry run and the real command decide at different moments). */
+const timeless = (e: { type: string; tenant_id: string; data: Record<string, unknown> }) => {
+  const { at: _at, ...data } = e.data;
+  return { type: e.type, tenant_id: e.tenant_id, data };
+};
+
+describe('dry runs: the decision without the change', () => {
+  let stack: Stack;
+
+  const events = async (id: string, after?: string): Promise<EventRow[]> =>
+    ((await stack.call('GET', `/api/clusters/${id}/events?limit=1000${after ? `&after=${after}` : ''}`)).body as { events: EventRow[] }).events;
+  const cluster = async (id: string) => (await stack.call('GET', `/api/clusters/${id}`)).body as { status: string; target_workers: number; current_workers: number };
+
+  beforeAll(async () => {
+    stack = await startStack({ label: 'dry_run', nodes: [{ id: 'node-dry1', cpu: '16' }] });
+    expect((await stack.call('POST', '/api/blueprints?wait=true', BLUEPRINT)).status).toBe(201);
+    expect((await stack.call('POST', '/api/clusters?wait=true', { id: 'dry-c1', blueprint_id: 'dry-v1', name: 'dry' })).status).toBe(201);
+    await eventually(async () => {
+      const c = await cluster('dry-c1');
+      return c.status === 'active' && c.current_workers === 2;
+    }, { timeoutMs: 90_000, what: 'dry-c1 active with 2 workers' });
+  }, 150_000);
+
+  afterAll(async () => {
+    await stack?.stop();
+  }, 60_000);
+
+  it('a dry-run create answers the cluster it would create, and creates nothing', async () => {
+    const res = await stack.call('POST', '/api/clusters?dry_run=true', { id: 'dry-never', blueprint_id: 'dry-v1', name: 'never' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('flotilla-dry-run')).toBe('true');
+    const body = res.body as { dry_run: boolean; result: { id: string; status: string }; events: Planned[] };
+    expect(body.dry_run).toBe(true);
+    expect(body.result).toMatchObject({ id: 'dry-never', status: 'planning', target_workers: 2 });
+    expect(body.events.map((e) => e.type)).toEqual(['ClusterCreated']);
+    expect(body.events[0]!.tenant_id).toBe('default');
+    expect((await stack.call('GET', '/api/clusters/dry-never')).status).toBe(404);
+  });
+
+  it('a dry-run scale appends nothing, and the real scale then appends exactly its plan', async () => {
+    const before = await events('dry-c1');
+    const last = before.at(-1)!.position;
+    const dry = await stack.call('POST', '/api/clusters/dry-c1/scale?dry_run=true', { target_workers: 1, reason: 'rehearsal' });
+    expect(dry.status).toBe(200);
+    const plan = (dry.body as { result: { target_workers: number }; events: Planned[] });
+    expect(plan.result.target_workers).toBe(1);
+    // Scaling down names the worker it would stop: the newest one.
+    expect(plan.events.map((e) => e.type)).toEqual(['ClusterScalingStarted', 'AgentStopRequested']);
+    expect((await cluster('dry-c1')).target_workers).toBe(2);
+
+    const real = await stack.call('POST', '/api/clusters/dry-c1/scale?wait=true', { target_workers: 1, reason: 'rehearsal' });
+    expect(real.status).toBe(200);
+    // Nothing came between the last event and the real scale's: the dry run stored none.
+    const appended = (await events('dry-c1', last)).slice(0, plan.events.length);
+    expect(appended.map(timeless)).toEqual(plan.events.map(timeless));
+    await eventually(async () => {
+      const c = await cluster('dry-c1');
+      return c.status === 'active' && c.current_workers === 1;
+    }, { timeoutMs: 60_000, what: 'dry-c1 active with 1 worker' });
+  }, 90_000);
+
+  it('refuses a dry run exactly as it refuses the command, and changes nothing', async () => {
+    const dry = await stack.call('POST', '/api/clusters/dry-c1/scale?dry_run=true', { target_workers: 99 });
+    const real = await stack.call('POST', '/api/clusters/dry-c1/scale', { target_workers: 99 });
+    expect(dry.status).toBeGreaterThanOrEqual(400);
+    expect([dry.status, dry.body]).toEqual([real.status, real.body]);
+    const unknown = await stack.call('POST', '/api/clusters/no-such/hibernate?dry_run=true', {});
+    expect(unknown.status).toBe(404);
+  });
+
+  it('a route without a dry run says so instead of carrying the command out', async () => {
+    const res = await stack.call('POST', '/api/clusters/dry-c1/tasks?dry_run=true', { payload: { x: 1 } });
+    expect(res.status).toBe(400);
+    expect(JSON.stringify(res.body)).toContain('dry_run');
+  });
+
+  it('gRPC: ScaleCluster with dry_run answers the plan and changes nothing', async () => {
+    const client = grpcClient(stack.grpcPort, TEST_ADMIN_KEY);
+    try {
+      const before = await cluster('dry-c1');
+      const target = before.target_workers + 2;
+      const r = await client.call('ScaleCluster', { id: 'dry-c1', target_workers: target, dry_run: true });
+      expect(r.code).toBe(grpc.status.OK);
+      const reply = r.reply as { dry_run: boolean; cluster: { target_workers: number }; planned: { type: string; tenant_id: string }[]; position: string };
+      expect(reply.dry_run).toBe(true);
+      expect(reply.position).toBe('');
+      expect(reply.cluster.target_workers).toBe(target);
+      expect(reply.planned.map((e) => e.type)).toEqual(['ClusterScalingStarted']);
+      expect((await cluster('dry-c1')).target_workers).toBe(before.target_workers);
+    } finally {
+      client.close();
+    }
+  });
+});
