@@ -65,7 +65,7 @@ describe('the flotilla CLI', () => {
     // --dry-run prints what the scale would append and changes nothing.
     const rehearsed = await flotilla(secret, 'clusters', 'scale', 'cli-c', '3', '--dry-run');
     expect(rehearsed).toMatchObject({ code: 0, stderr: '' });
-    expect(rehearsed.stdout).toMatch(/^dry run, nothing changed; it would append 1 event:\n  ClusterScalingStarted \{"from":1,"to":3,/);
+    expect(rehearsed.stdout).toMatch(/^dry run, nothing changed; it would append 1 event:\n {2}ClusterScalingStarted \{"from":1,"to":3,/);
     expect(JSON.parse((await flotilla(secret, '--json', 'clusters', 'get', 'cli-c')).stdout)).toMatchObject({ target_workers: 1 });
     const scaled = await flotilla(secret, '--json', 'clusters', 'scale', 'cli-c', '3');
     expect(scaled).toMatchObject({ code: 0, stderr: '' });
