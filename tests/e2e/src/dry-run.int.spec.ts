@@ -6,12 +6,14 @@ import { grpcClient } from './lifecycle.js';
 /**
  * `?dry_run=true` (and gRPC `dry_run`) on the cluster commands: the decision with every check of
  * the real command, the events it would append and the state they would lead to, with nothing
- * stored. The plan of a dry run is what the real command then appends.
+ * stored. The plan of a dry run is what the real command then appends. Automatic scaling is off
+ * for the test's cluster: on a loaded machine the autoscaler would scale it on CPU, and only the
+ * test may write to it.
  */
 const BLUEPRINT = `apiVersion: flotilla/v1
 kind: Blueprint
 metadata: { id: dry-v1, name: Dry, version: 1.0.0 }
-cluster: { type: team, minWorkers: 0, targetWorkers: 2, maxWorkers: 6 }
+cluster: { type: team, minWorkers: 0, targetWorkers: 2, maxWorkers: 6, scaling: { enabled: false } }
 agents:
   - { name: boss, role: supervisor, runtime: { kind: builtin, handler: echo } }
   - { name: hand, role: worker, reportsTo: boss, runtime: { kind: builtin, handler: echo } }
@@ -71,13 +73,15 @@ describe('dry runs: the decision without the change', () => {
   it('a dry-run scale appends nothing, and the real scale then appends exactly its plan', async () => {
     const before = await events('dry-c1');
     const last = before.at(-1)!.position;
+    const target = (await cluster('dry-c1')).target_workers;
+    expect(target).toBe(2);
     const dry = await stack.call('POST', '/api/clusters/dry-c1/scale?dry_run=true', { target_workers: 1, reason: 'rehearsal' });
     expect(dry.status).toBe(200);
     const plan = (dry.body as { result: { target_workers: number }; events: Planned[] });
     expect(plan.result.target_workers).toBe(1);
     // Scaling down names the worker it would stop: the newest one.
     expect(plan.events.map((e) => e.type)).toEqual(['ClusterScalingStarted', 'AgentStopRequested']);
-    expect((await cluster('dry-c1')).target_workers).toBe(2);
+    expect((await cluster('dry-c1')).target_workers).toBe(target);
 
     const real = await stack.call('POST', '/api/clusters/dry-c1/scale?wait=true', { target_workers: 1, reason: 'rehearsal' });
     expect(real.status).toBe(200);
