@@ -205,7 +205,7 @@ export class ClustersService {
         : false;
     const state = result.state;
     if (state.status === 'none') throw NotFoundError.of('cluster', clusterId);
-    const health = (await this.queries.healthFor([clusterId]).catch(() => new Map<string, number | null>())).get(clusterId) ?? null;
+    const health = await this.healthOf(clusterId);
     return {
       result: clusterViewFromState(state, health),
       position: result.position?.toString() ?? null,
@@ -215,11 +215,16 @@ export class ClustersService {
     };
   }
 
+  /** The cluster's health score for a reply; none (null) when the read models cannot say. */
+  private async healthOf(clusterId: string): Promise<number | null> {
+    return (await this.queries.healthFor([clusterId]).catch(() => new Map<string, number | null>())).get(clusterId) ?? null;
+  }
+
   /** A dry run: the decision on the current state, with nothing appended and nothing reserved. */
   private async preview(clusterId: string, command: ClusterCommand, meta: RequestMeta): Promise<CommandReply<ClusterView>> {
     const decision = await this.commands.preview(clusterDecider, clusterStream(clusterId), command, commandContext(meta));
     if (decision.state.status === 'none') throw NotFoundError.of('cluster', clusterId);
-    const health = (await this.queries.healthFor([clusterId]).catch(() => new Map<string, number | null>())).get(clusterId) ?? null;
+    const health = await this.healthOf(clusterId);
     return {
       result: clusterViewFromState(decision.state, health),
       position: null,
