@@ -18,6 +18,23 @@ export const waitFlag = { wait: z.union([z.boolean(), z.stringbool()]).default(f
 /** A command may be decided without being carried out: the events it would append, nothing stored. */
 export const dryRunFlag = { dry_run: z.union([z.boolean(), z.stringbool()]).default(false) };
 
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/** A moment of the log: an RFC 3339 time, or a log position (a decimal string). */
+export const moment = z
+  .string()
+  .refine(
+    (s) => /^\d{1,20}$/.test(s) || (RFC3339.test(s) && !Number.isNaN(Date.parse(s))),
+    'an RFC 3339 time (2026-12-06T14:03:00Z) or a log position (a decimal)',
+  );
+
+/** `?at=`: read the state as it was at that moment, folded from the log. */
+export const atFilter = { at: moment.optional() };
+
+/** Which moment of the log a read reflects: the last event folded into it (position 0: none yet). */
+export const asOf = z.object({ position, occurred_at: z.string().nullable() });
+export type AsOf = z.infer<typeof asOf>;
+
 export const resources = z.strictObject({ cpu: z.number().positive(), memory_mb: z.number().positive() });
 export type ResourcesDto = z.infer<typeof resources>;
 

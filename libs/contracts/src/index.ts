@@ -33,6 +33,10 @@ export {
   resources,
   waitFlag,
   dryRunFlag,
+  asOf,
+  atFilter,
+  moment,
+  type AsOf,
   type ResourcesDto,
 } from './common.js';
 export * from './orchestrator.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { AGENT_STATES, CLUSTER_STATUSES, CLUSTER_TYPES, clusterDescription, clusterName, reasonText, SCALING_DECISIONS, workerCount } from '@flotilla/domain';
-import { dryRunFlag, idOf, isoTime, page, position, queryBool, sinceFilter, waitFlag } from './common.js';
+import { asOf, atFilter, dryRunFlag, idOf, isoTime, moment, page, position, queryBool, sinceFilter, waitFlag } from './common.js';
 import { commandEnvelope, dryRunnable, route } from './route.js';
 
 export const SEVERITIES = ['debug', 'info', 'warning', 'error'] as const;
@@ -47,6 +47,8 @@ export const clusterView = z.object({
   policy: z.record(z.string(), z.unknown()),
   created_at: isoTime,
   updated_at: isoTime,
+  /** The log position the view reflects (on `?at=` reads, and on live reads of one cluster). */
+  as_of: asOf.optional(),
 });
 export type ClusterView = z.infer<typeof clusterView>;
 
@@ -107,6 +109,31 @@ export const eventView = z.object({
   metadata: z.record(z.string(), z.unknown()),
 });
 export type EventView = z.infer<typeof eventView>;
+
+/** A cluster field whose value differs between two moments, and the events that changed it. */
+export const fieldChange = z.object({ field: z.string(), from: z.unknown(), to: z.unknown(), events: z.array(position) });
+/** What happened to one agent between two moments: added, stopped, failed, moved, state. */
+export const agentChange = z.object({
+  agent_id: z.string(),
+  name: z.string(),
+  role: z.string(),
+  ordinal: z.number(),
+  changes: z.array(z.enum(['added', 'stopped', 'failed', 'moved', 'state'])),
+  from_state: z.string().nullable(),
+  to_state: z.string().nullable(),
+  from_node: z.string().nullable(),
+  to_node: z.string().nullable(),
+  events: z.array(position),
+});
+export const clusterDiff = z.object({
+  cluster_id: z.string(),
+  from: asOf,
+  to: asOf,
+  changes: z.array(fieldChange),
+  agents: z.array(agentChange),
+  events: z.array(z.object({ position, revision: position, type: z.string(), occurred_at: z.string(), actor: z.string() })),
+});
+export type ClusterDiff = z.infer<typeof clusterDiff>;
 
 /** An event a dry run would have appended: its type, the tenant it would be recorded as, its data. */
 export const plannedEvent = z.object({
@@ -292,7 +319,7 @@ export const orchestratorRoutes = {
   getCluster: route(
     'orchestrator',
     'orchestrator.clusters.get',
-    z.strictObject(byId('cluster')),
+    z.strictObject({ ...byId('cluster'), ...atFilter }),
     clusterView,
     'One cluster.',
     'read',
@@ -344,16 +371,17 @@ export const orchestratorRoutes = {
       ...byId('cluster'),
       state: z.enum(AGENT_STATES).optional(),
       include_stopped: queryBool(false),
+      ...atFilter,
     }),
-    z.object({ agents: z.array(agentView), total: z.number() }),
+    z.object({ agents: z.array(agentView), total: z.number(), as_of: asOf.optional() }),
     "A cluster's agents.",
     'read',
   ),
   clusterHierarchy: route(
     'orchestrator',
     'orchestrator.clusters.hierarchy',
-    z.strictObject(byId('cluster')),
-    z.object({ cluster_id: z.string(), root: hierarchyNode.nullable() }),
+    z.strictObject({ ...byId('cluster'), ...atFilter }),
+    z.object({ cluster_id: z.string(), root: hierarchyNode.nullable(), as_of: asOf.optional() }),
     'Supervisor → leads → specialists → workers.',
     'read',
   ),
@@ -363,6 +391,14 @@ export const orchestratorRoutes = {
     clusterEventsRequest,
     z.object({ events: z.array(eventView), total: z.number() }),
     "A cluster's events (the audit trail).",
+    'read',
+  ),
+  clusterDiff: route(
+    'orchestrator',
+    'orchestrator.clusters.diff',
+    z.strictObject({ ...byId('cluster'), from: moment, to: moment.optional() }),
+    clusterDiff,
+    'What changed between two moments (`to` defaults to now): fields, agents, and the events that did it.',
     'read',
   ),
   clusterManifest: route(
