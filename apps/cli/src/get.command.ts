@@ -9,13 +9,20 @@ const enc = encodeURIComponent;
 
 interface KindOptions {
   readonly cluster?: string | undefined;
+  /** `--at`: read the state as it was then (kinds with `history`). */
+  readonly at?: string | undefined;
 }
+
+/** `?at=…` when asked, for reads that accept it. */
+const atQuery = (o: KindOptions, first = true) => (o.at === undefined ? '' : `${first ? '?' : '&'}at=${enc(o.at)}`);
 
 /** One kind `get` knows: how to read it, print it, and learn that it changed. */
 interface Kind<T> {
   readonly names: readonly string[];
   readonly list?: (c: GatewayClient, o: KindOptions) => Promise<{ raw: unknown; items: T[] }>;
-  readonly one?: (c: GatewayClient, id: string) => Promise<T>;
+  readonly one?: (c: GatewayClient, id: string, o: KindOptions) => Promise<T>;
+  /** Reads of this kind accept `--at` (the state as it was then, folded from the log). */
+  readonly history?: boolean;
   readonly key: (t: T) => string;
   readonly header: readonly string[];
   readonly wide: readonly string[];
@@ -34,7 +41,8 @@ export const KINDS: readonly Kind<unknown>[] = [
       const r = await c.request<{ clusters: ClusterView[] }>('GET', '/api/clusters?limit=1000');
       return { raw: r, items: r.clusters };
     },
-    one: (c, id) => c.request<ClusterView>('GET', `/api/clusters/${enc(id)}`),
+    one: (c, id, o) => c.request<ClusterView>('GET', `/api/clusters/${enc(id)}${atQuery(o)}`),
+    history: true,
     key: (c) => c.id,
     header: ['NAME', 'DISPLAY NAME', 'STATUS', 'BLUEPRINT', 'WORKERS', 'TARGET', 'MIN..MAX', 'HEALTH', 'AGE'],
     row: (c) => [c.id, c.name, c.status, c.blueprint_id, c.current_workers, c.target_workers, `${c.min_workers}..${c.max_workers}`, num(c.health_score, 2), age(c.created_at)],
@@ -83,9 +91,10 @@ export const KINDS: readonly Kind<unknown>[] = [
     names: ['agents', 'agent'],
     list: async (c, o) => {
       if (!o.cluster) throw new UsageError('get agents needs --cluster <id>');
-      const r = await c.request<{ agents: AgentView[] }>('GET', `/api/clusters/${enc(o.cluster)}/agents`);
+      const r = await c.request<{ agents: AgentView[] }>('GET', `/api/clusters/${enc(o.cluster)}/agents${atQuery(o)}`);
       return { raw: r, items: r.agents };
     },
+    history: true,
     key: (a) => a.id,
     header: ['NAME', 'AGENT', 'ROLE', 'STATE', 'NODE', 'AGE'],
     row: (a) => [a.id, `${a.name}-${a.ordinal}`, a.role, a.state, a.node_id, age(a.updated_at)],
@@ -137,6 +146,7 @@ export function registerGet(program: Command, client: () => GatewayClient): void
     .option('-w, --watch', 'keep printing rows as they change (Ctrl-C ends)')
     .option('--timeout <s>', 'with --watch: stop after this many seconds')
     .option('--cluster <id>', 'the cluster (agents)')
+    .option('--at <moment>', 'as it was then: an RFC 3339 time or a log position (a cluster, agents)')
     .addHelpText(
       'after',
       `
@@ -145,10 +155,14 @@ Examples:
   flotilla get cluster marketing-prod -o yaml
   flotilla get agents --cluster marketing-prod -o wide
   flotilla get clusters -w --timeout 60     follow target/workers/status as they change
+  flotilla get cluster marketing-prod --at 2026-12-06T14:03:00Z      as it was then
   flotilla get task task_01j9… -o json`,
     )
-    .action(async (kindName: string, id: string | undefined, o: { output?: string; watch?: boolean; timeout?: string; cluster?: string }) => {
+    .action(async (kindName: string, id: string | undefined, o: { output?: string; watch?: boolean; timeout?: string; cluster?: string; at?: string }) => {
       const k = kindOf(kindName);
+      if (o.at !== undefined && !k.history) throw new UsageError(`--at reads clusters and agents, not ${k.names[0]}`);
+      if (o.at !== undefined && o.watch) throw new UsageError('--at reads the past: it does not combine with --watch');
+      if (o.at !== undefined && k.names[0] === 'clusters' && id === undefined) throw new UsageError('get clusters --at needs a cluster id');
       if (o.output !== undefined && !['wide', 'json', 'yaml'].includes(o.output)) throw new UsageError(`-o must be wide, json or yaml, not '${o.output}'`);
       const format = formatOf(o.output, program.opts<{ json?: boolean }>().json ?? false);
       const timeout = o.timeout === undefined ? undefined : Number(o.timeout);
@@ -158,10 +172,10 @@ Examples:
       const c = client();
       const fetchAll = async (): Promise<{ raw: unknown; items: unknown[] }> => {
         if (id !== undefined && k.one) {
-          const one = await k.one(c, id);
+          const one = await k.one(c, id, { at: o.at });
           return { raw: one, items: [one] };
         }
-        const all = await k.list!(c, { cluster: o.cluster });
+        const all = await k.list!(c, { cluster: o.cluster, at: o.at });
         if (id === undefined) return all;
         const items = all.items.filter((t) => k.key(t) === id);
         if (!items.length) throw new UsageError(`no ${k.names[1]} '${id}'`);

@@ -31,6 +31,13 @@ interface Cluster {
   max_workers: number;
   tenant_id: string;
 }
+interface ClusterDiffReply {
+  from: { position: string };
+  to: { position: string };
+  changes: { field: string; from: unknown; to: unknown; events: string[] }[];
+  agents: { agent_id: string; name: string; ordinal: number; changes: string[]; from_state: string | null; to_state: string | null; from_node: string | null; to_node: string | null }[];
+  events: { position: string; type: string }[];
+}
 interface Node {
   id: string;
   zone: string;
@@ -173,9 +180,34 @@ export function registerResourceCommands(program: Command, client: () => Gateway
   clusters
     .command('get <id>')
     .description('one cluster')
-    .action(async (id: string) => {
-      const c = await call<Cluster>('GET', `/api/clusters/${enc(id)}`);
+    .option('--at <moment>', 'as it was then: an RFC 3339 time or a log position')
+    .action(async (id: string, o: { at?: string }) => {
+      const c = await call<Cluster>('GET', `/api/clusters/${enc(id)}${query({ at: o.at })}`);
       out()(c, () => table(clusterRows([c]), CLUSTER_HEADER));
+    });
+  clusters
+    .command('diff <id>')
+    .description('what changed between two moments: fields, agents, and the events that did it')
+    .requiredOption('--from <moment>', 'an RFC 3339 time or a log position')
+    .option('--to <moment>', 'the same (default: now)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  flotilla clusters diff marketing-prod --from 2026-12-06T14:00:00Z --to 2026-12-06T15:00:00Z
+  flotilla clusters diff marketing-prod --from 81920      since that log position, until now`,
+    )
+    .action(async (id: string, o: { from: string; to?: string }) => {
+      const d = await call<ClusterDiffReply>('GET', `/api/clusters/${enc(id)}/diff${query({ from: o.from, to: o.to })}`);
+      out()(d, () =>
+        [
+          `${id}: from position ${d.from.position} to ${d.to.position}, ${d.events.length} event${d.events.length === 1 ? '' : 's'}`,
+          d.changes.length ? table(d.changes.map((c) => [c.field, JSON.stringify(c.from), JSON.stringify(c.to), c.events.join(',')]), ['field', 'from', 'to', 'events']) : 'no field changed',
+          d.agents.length
+            ? table(d.agents.map((a) => [a.agent_id, `${a.name}-${a.ordinal}`, a.changes.join(','), `${a.from_state ?? '-'} → ${a.to_state ?? '-'}`, `${a.from_node ?? '-'} → ${a.to_node ?? '-'}`]), ['agent', 'slot', 'changes', 'state', 'node'])
+            : 'no agent changed',
+        ].join('\n'),
+      );
     });
   clusters
     .command('create')

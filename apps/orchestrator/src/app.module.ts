@@ -5,6 +5,7 @@ import { AgentReportsController } from './agents/agent-reports.controller.js';
 import { BlueprintsController } from './blueprints/blueprints.controller.js';
 import { BlueprintsService } from './blueprints/blueprints.service.js';
 import { ClusterQueries } from './clusters/cluster-queries.service.js';
+import { ClusterHistory } from './clusters/cluster-history.js';
 import { ClustersController } from './clusters/clusters.controller.js';
 import { ClustersService } from './clusters/clusters.service.js';
 import { HealthScores } from './clusters/health-scores.js';
@@ -42,6 +43,7 @@ export class OrchestratorModule {
         BlueprintsService,
         ClustersService,
         ClusterQueries,
+        ClusterHistory,
         HealthScores,
         LeaseTerms,
         Reconciler,

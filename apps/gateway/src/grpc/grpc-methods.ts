@@ -16,7 +16,8 @@ const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
 const num = (v: unknown) => (typeof v === 'number' && v !== 0 ? v : undefined);
 const defined = (o: Obj): Obj => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 
-const cluster = (c: Obj): Obj => ({ ...c, policy: toStruct(c['policy'] as Obj), degraded_reason: c['degraded_reason'] ?? '', backup_cluster: c['backup_cluster'] ?? '', ...(c['health_score'] === null ? { health_score: undefined } : {}) });
+const asOf = (a: unknown): Obj | undefined => (a ? { position: (a as Obj)['position'], occurred_at: (a as Obj)['occurred_at'] ?? '' } : undefined);
+const cluster = (c: Obj): Obj => ({ ...c, as_of: asOf(c['as_of']), policy: toStruct(c['policy'] as Obj), degraded_reason: c['degraded_reason'] ?? '', backup_cluster: c['backup_cluster'] ?? '', ...(c['health_score'] === null ? { health_score: undefined } : {}) });
 const agent = (a: Obj): Obj => ({ ...a, runtime: toStruct(a['runtime'] as Obj), node_id: a['node_id'] ?? '', reports_to: a['reports_to'] ?? '', reason: a['reason'] ?? '' });
 const event = (e: Obj): Obj => ({ ...e, cluster_id: e['cluster_id'] ?? '', data: toStruct(e['data'] as Obj), metadata: toStruct(e['metadata'] as Obj) });
 const node = (n: Obj): Obj => ({
@@ -37,6 +38,7 @@ const commandReply = (key: string, view: (v: Obj) => Obj) => (r: unknown) => {
   return reply;
 };
 const id = (r: Obj) => ({ id: r['id'] });
+const idAt = (r: Obj) => defined({ id: r['id'], at: str(r['at']) });
 const task = (x: Obj): Obj => {
   const out: Obj = { ...x, payload: toValue(x['payload']), result: toValue(x['result']) };
   for (const k of ['capability', 'error', 'idempotency_key', 'source_cluster', 'agent_id', 'node_id', 'started_at', 'finished_at']) out[k] = x[k] ?? '';
@@ -83,7 +85,7 @@ export const GRPC_METHODS: readonly GrpcMethod[] = [
     toRequest: (r) => defined({ status: str(r['status']), type: str(r['type']), blueprint_id: str(r['blueprint_id']), limit: num(r['limit']), offset: num(r['offset']) }),
     toReply: (r) => ({ ...(r as Obj), clusters: ((r as Obj)['clusters'] as Obj[]).map(cluster) }),
   },
-  { name: 'ClusterService.GetCluster', route: o.getCluster, toRequest: id, toReply: (r) => cluster(r as Obj) },
+  { name: 'ClusterService.GetCluster', route: o.getCluster, toRequest: idAt, toReply: (r) => cluster(r as Obj) },
   {
     name: 'ClusterService.UpdateCluster',
     route: o.updateCluster,
@@ -98,10 +100,19 @@ export const GRPC_METHODS: readonly GrpcMethod[] = [
   {
     name: 'ClusterService.ListAgents',
     route: o.clusterAgents,
-    toRequest: (r) => defined({ id: r['id'], state: str(r['state']), include_stopped: r['include_stopped'] }),
-    toReply: (r) => ({ ...(r as Obj), agents: ((r as Obj)['agents'] as Obj[]).map(agent) }),
+    toRequest: (r) => defined({ id: r['id'], state: str(r['state']), include_stopped: r['include_stopped'], at: str(r['at']) }),
+    toReply: (r) => ({ ...(r as Obj), agents: ((r as Obj)['agents'] as Obj[]).map(agent), as_of: asOf((r as Obj)['as_of']) }),
   },
-  { name: 'ClusterService.GetHierarchy', route: o.clusterHierarchy, toRequest: id, toReply: (r) => ({ cluster_id: (r as Obj)['cluster_id'], root: hierarchy((r as Obj)['root'] as Hierarchy | null) }) },
+  { name: 'ClusterService.GetHierarchy', route: o.clusterHierarchy, toRequest: idAt, toReply: (r) => ({ cluster_id: (r as Obj)['cluster_id'], root: hierarchy((r as Obj)['root'] as Hierarchy | null), as_of: asOf((r as Obj)['as_of']) }) },
+  {
+    name: 'ClusterService.DiffCluster',
+    route: o.clusterDiff,
+    toRequest: (r) => defined({ id: r['id'], from: r['from'], to: str(r['to']) }),
+    toReply: (r) => {
+      const d = r as Obj;
+      return { ...d, from: asOf(d['from']), to: asOf(d['to']), changes: (d['changes'] as Obj[]).map((c) => ({ ...c, from: toValue(c['from']), to: toValue(c['to']) })), agents: (d['agents'] as Obj[]).map((a) => ({ ...a, from_state: a['from_state'] ?? '', from_node: a['from_node'] ?? '', to_node: a['to_node'] ?? '' })) };
+    },
+  },
   {
     name: 'ClusterService.ListEvents',
     route: o.clusterEvents,

@@ -65,14 +65,15 @@ export const REST_ROUTES: readonly RestRoute[] = [
 
   { method: 'POST', path: '/api/clusters', operationId: 'createCluster', summary: 'Create a cluster from a blueprint', tag: 'clusters', route: o.createCluster, created: true, toRequest: (i) => obj(i.body) },
   { method: 'GET', path: '/api/clusters', operationId: 'listClusters', summary: 'List clusters', tag: 'clusters', route: o.listClusters, toRequest: (i) => i.query },
-  { method: 'GET', path: '/api/clusters/:id', operationId: 'getCluster', summary: 'Cluster details', tag: 'clusters', route: o.getCluster, toRequest: withId },
+  { method: 'GET', path: '/api/clusters/:id', operationId: 'getCluster', summary: 'Cluster details', tag: 'clusters', route: o.getCluster, toRequest: queryWithId },
   { method: 'PUT', path: '/api/clusters/:id', operationId: 'updateCluster', summary: 'Update name, description, min/max workers, policy', tag: 'clusters', route: o.updateCluster, toRequest: bodyWithId },
   { method: 'DELETE', path: '/api/clusters/:id', operationId: 'decommissionCluster', summary: 'Decommission a cluster', tag: 'clusters', route: o.decommissionCluster, toRequest: bodyWithId },
   { method: 'POST', path: '/api/clusters/:id/scale', operationId: 'scaleCluster', summary: 'Scale the worker pool to target_workers', tag: 'clusters', route: o.scaleCluster, toRequest: bodyWithId },
   { method: 'POST', path: '/api/clusters/:id/hibernate', operationId: 'hibernateCluster', summary: 'Hibernate (0 workers)', tag: 'clusters', route: o.hibernateCluster, toRequest: bodyWithId },
   { method: 'POST', path: '/api/clusters/:id/reactivate', operationId: 'reactivateCluster', summary: 'Reactivate a hibernated cluster', tag: 'clusters', route: o.reactivateCluster, toRequest: bodyWithId },
   { method: 'GET', path: '/api/clusters/:id/agents', operationId: 'listClusterAgents', summary: "A cluster's agents", tag: 'clusters', route: o.clusterAgents, toRequest: queryWithId },
-  { method: 'GET', path: '/api/clusters/:id/hierarchy', operationId: 'getClusterHierarchy', summary: 'Supervisor → leads → specialists → workers', tag: 'clusters', route: o.clusterHierarchy, toRequest: withId },
+  { method: 'GET', path: '/api/clusters/:id/hierarchy', operationId: 'getClusterHierarchy', summary: 'Supervisor → leads → specialists → workers', tag: 'clusters', route: o.clusterHierarchy, toRequest: queryWithId },
+  { method: 'GET', path: '/api/clusters/:id/diff', operationId: 'diffCluster', summary: 'What changed between two moments (?from=&to=, times or log positions)', tag: 'clusters', route: o.clusterDiff, toRequest: queryWithId },
   { method: 'GET', path: '/api/clusters/:id/events', operationId: 'listClusterEvents', summary: "A cluster's events (?severity=&limit=&since=)", tag: 'clusters', route: o.clusterEvents, toRequest: queryWithId },
   {
     method: 'GET',

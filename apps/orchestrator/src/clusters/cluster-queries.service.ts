@@ -1,11 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { AgentView, ClusterView, EventView } from '@flotilla/contracts';
-import { NotFoundError } from '@flotilla/domain';
+import type { AgentView, AsOf, ClusterDiff, ClusterView, EventView } from '@flotilla/contracts';
+import { NotFoundError, ValidationError } from '@flotilla/domain';
+import type { StoredEvent } from '@flotilla/eventstore';
+import type { RequestMeta } from '@flotilla/messaging';
 import {
+  clusterAgentsProjection,
   clustersProjection,
   codecFor,
   desiredAgentsOf,
-  ClusterAgentEntity,
   ClusterEntity,
   ClusterEventEntity,
   type ClusterAgentRow,
@@ -20,8 +22,22 @@ import {
   agentViewFromRow,
   clusterViewFromRow,
   eventViewFromRow,
+  sortAgents,
   type AgentCounts,
 } from './cluster.views.js';
+import { diffFold } from './cluster-diff.js';
+import { isListed } from './cluster-fold.js';
+import { asOfFold, ClusterHistory, parseMoment } from './cluster-history.js';
+
+/** The most events a diff folds: a longer range is refused (narrow it), not answered slowly. */
+export const DIFF_MAX_EVENTS = 20_000;
+/** The end of the log, whatever it holds (PostgreSQL's largest bigint). */
+const LAST_POSITION = 9_223_372_036_854_775_807n;
+
+const asOfRows = (...positions: (string | bigint | undefined)[]): AsOf => ({
+  position: positions.reduce<bigint>((max, p) => (p !== undefined && BigInt(p) > max ? BigInt(p) : max), 0n).toString(),
+  occurred_at: null,
+});
 
 const SEVERITY_RANK: Readonly<Record<string, number>> = { debug: 0, info: 1, warning: 2, error: 3 };
 
@@ -40,6 +56,7 @@ export class ClusterQueries {
   constructor(
     @Inject(READ_MODELS) private readonly orm: ReadModelOrm,
     private readonly health: HealthScores,
+    private readonly history: ClusterHistory,
   ) {}
 
   private get em() {
@@ -85,9 +102,10 @@ export class ClusterQueries {
   async get(id: string, tenantId?: string): Promise<ClusterView> {
     const [raw] = await withTenant(this.orm, tenantId, (em) =>
       em.execute<Record<string, unknown>[]>(
-        `SELECT c.*, a.running, a.running_workers FROM clusters c,
+        `SELECT c.*, a.running, a.running_workers, a.agents_position FROM clusters c,
            LATERAL (SELECT count(*) FILTER (WHERE state = 'idle') AS running,
-                           count(*) FILTER (WHERE state = 'idle' AND role = 'worker') AS running_workers
+                           count(*) FILTER (WHERE state = 'idle' AND role = 'worker') AS running_workers,
+                           max(position) AS agents_position
                       FROM cluster_agents WHERE cluster_id = c.id) a
           WHERE c.id = ?`,
         [id],
@@ -97,30 +115,97 @@ export class ClusterQueries {
     // Another tenant's cluster is reported exactly like a missing one.
     if (!row || (tenantId && row.tenantId !== tenantId)) throw NotFoundError.of('cluster', id);
     const health = await this.healthFor([id]);
-    return clusterViewFromRow(row, { running: Number(raw!['running']), runningWorkers: Number(raw!['running_workers']) }, health.get(id) ?? null);
+    const view = clusterViewFromRow(row, { running: Number(raw!['running']), runningWorkers: Number(raw!['running_workers']) }, health.get(id) ?? null);
+    // The position the live view reflects: `?at=` that position reads the same cluster back.
+    return { ...view, as_of: asOfRows(row.position, (raw!['agents_position'] as string | null) ?? undefined) };
+  }
+
+  /** One cluster as it was at `at` (a time or a log position), folded from the log. */
+  async getAt(id: string, at: string, meta: RequestMeta): Promise<ClusterView> {
+    const moment = parseMoment(at);
+    const fold = await this.history.visibleAt(id, moment, meta);
+    const agents = [...fold.agents.values()];
+    const counts = {
+      running: agents.filter((a) => a.state === 'idle').length,
+      runningWorkers: agents.filter((a) => a.state === 'idle' && a.role === 'worker').length,
+    };
+    const health = await this.history.healthAt(id, 'time' in moment ? moment.time : fold.occurredAt);
+    return { ...clusterViewFromRow(fold.cluster!, counts, health), as_of: asOfFold(fold) };
+  }
+
+  /** A cluster's agents as they were at `at`, filtered as a live read filters them. */
+  async agentsAt(
+    id: string,
+    at: string,
+    opts: { meta: RequestMeta; state?: string | undefined; includeStopped: boolean },
+  ): Promise<{ agents: AgentView[]; total: number; as_of: AsOf }> {
+    const fold = await this.history.visibleAt(id, parseMoment(at), opts.meta);
+    const wantStopped = opts.includeStopped || opts.state === 'stopped';
+    const rows = sortAgents((await this.history.agentsOf(fold, wantStopped)).filter((r) => isListed(r, opts)));
+    return { agents: rows.map(agentViewFromRow), total: rows.length, as_of: asOfFold(fold) };
+  }
+
+  /** The decider's state at `at`, for the hierarchy. */
+  async stateAt(id: string, at: string, meta: RequestMeta) {
+    const fold = await this.history.visibleAt(id, parseMoment(at), meta);
+    return { state: fold.state, as_of: asOfFold(fold) };
+  }
+
+  /** What changed between two moments of one cluster (`to` defaults to now). */
+  async diff(id: string, from: string, to: string | undefined, meta: RequestMeta): Promise<ClusterDiff> {
+    const fromMoment = parseMoment(from);
+    const toMoment = to === undefined ? { position: LAST_POSITION } : parseMoment(to);
+    const fold = await this.history.at(id, fromMoment);
+    // The cluster must be visible at the end; at the start it may not exist yet.
+    const end = await this.history.visibleAt(id, toMoment, meta);
+    if (fold.position > end.position) {
+      throw new ValidationError('from is after to', [{ path: 'from', message: `'${from}' is later than '${to ?? 'now'}'` }]);
+    }
+    const events: StoredEvent[] = [];
+    for await (const e of this.history.eventsAfter(id, fold.revision, { position: end.position })) {
+      if (events.length >= DIFF_MAX_EVENTS) {
+        throw new ValidationError(`the range holds more than ${DIFF_MAX_EVENTS} events`, [{ path: 'from', message: `more than ${DIFF_MAX_EVENTS} events between from and to: narrow the range` }]);
+      }
+      events.push(e);
+    }
+    const fromAsOf = asOfFold(fold);
+    const { changes, agents } = diffFold(fold, events);
+    return {
+      cluster_id: id,
+      from: fromAsOf,
+      to: asOfFold(end),
+      changes,
+      agents,
+      events: events.map((e) => ({
+        position: e.position.toString(),
+        revision: e.revision.toString(),
+        type: e.type,
+        occurred_at: e.occurredAt.toISOString(),
+        actor: String(e.metadata.actor ?? ''),
+      })),
+    };
   }
 
   async agents(
     id: string,
     opts: { tenantId?: string | undefined; state?: string | undefined; includeStopped: boolean },
-  ): Promise<{ agents: AgentView[]; total: number }> {
-    await this.row(id, opts.tenantId);
-    const where: Record<string, unknown> = { clusterId: id };
-    if (opts.state) where['state'] = opts.state;
-    else if (!opts.includeStopped) where['state'] = { $ne: 'stopped' };
-    const rows = (await withTenant(this.orm, opts.tenantId, (em) =>
-      em.find(ClusterAgentEntity, where as never, {
-        orderBy: { role: 'asc', name: 'asc', ordinal: 'asc', createdAt: 'asc' },
-      }),
-    )) as ClusterAgentRow[];
-    const rank: Record<string, number> = { supervisor: 0, lead: 1, specialist: 2, worker: 3 };
-    rows.sort(
-      (a, b) =>
-        (rank[a.role] ?? 9) - (rank[b.role] ?? 9) ||
-        a.name.localeCompare(b.name) ||
-        a.ordinal - b.ordinal,
+  ): Promise<{ agents: AgentView[]; total: number; as_of: AsOf }> {
+    const cluster = await this.row(id, opts.tenantId);
+    const filter = opts.state ? `AND a.state = ?` : opts.includeStopped ? '' : `AND a.state <> 'stopped'`;
+    // One statement, so one snapshot: the listed agents and the last agent event of the cluster
+    // (listed or not) that the list reflects.
+    const raw = await withTenant(this.orm, opts.tenantId, (em) =>
+      em.execute<Record<string, unknown>[]>(
+        `SELECT a.*, m.last_position FROM (SELECT max(position) AS last_position FROM cluster_agents WHERE cluster_id = ?) m
+           LEFT JOIN cluster_agents a ON a.cluster_id = ? ${filter}`,
+        opts.state ? [id, id, opts.state] : [id, id],
+      ),
     );
-    return { agents: rows.map(agentViewFromRow), total: rows.length };
+    const codec = codecFor(this.orm, clusterAgentsProjection);
+    const rows = sortAgents(raw.filter((r) => r['id'] != null).map((r) => codec.fromRaw(r) as unknown as ClusterAgentRow));
+    // Read after the cluster's row: the list shows every agent event up to the larger position.
+    const last = raw[0]?.['last_position'];
+    return { agents: rows.map(agentViewFromRow), total: rows.length, as_of: asOfRows(cluster.position, last == null ? undefined : String(last)) };
   }
 
   async events(

@@ -75,6 +75,20 @@ export function clusterViewFromState(
   };
 }
 
+const ROLE_RANK: Readonly<Record<string, number>> = { supervisor: 0, lead: 1, specialist: 2, worker: 3 };
+
+/** The order agents are listed in: by role down the hierarchy, then name, ordinal, age, id (in place). */
+export function sortAgents<R extends { id: string; role: string; name: string; ordinal: number; createdAt: Date }>(rows: R[]): R[] {
+  return rows.sort(
+    (a, b) =>
+      (ROLE_RANK[a.role] ?? 9) - (ROLE_RANK[b.role] ?? 9) ||
+      a.name.localeCompare(b.name) ||
+      a.ordinal - b.ordinal ||
+      new Date(a.createdAt).getTime() - new Date(b.createdAt).getTime() ||
+      (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+  );
+}
+
 export function agentViewFromRow(row: ClusterAgentRow): AgentView {
   return {
     id: row.id,

@@ -63,6 +63,7 @@ export class ClustersController {
 
   @MessagePattern(r.getCluster.subject)
   get(@Payload() req: Req<'getCluster'>, @Ctx() ctx: NatsRequestContext) {
+    if (req.at !== undefined) return this.queries.getAt(req.id, req.at, ctx.meta);
     return this.queries.get(req.id, tenantScope(ctx.meta));
   }
 
@@ -118,6 +119,9 @@ export class ClustersController {
 
   @MessagePattern(r.clusterAgents.subject)
   agents(@Payload() req: Req<'clusterAgents'>, @Ctx() ctx: NatsRequestContext) {
+    if (req.at !== undefined) {
+      return this.queries.agentsAt(req.id, req.at, { meta: ctx.meta, state: req.state, includeStopped: req.include_stopped });
+    }
     return this.queries.agents(req.id, {
       tenantId: tenantScope(ctx.meta),
       state: req.state,
@@ -128,9 +132,19 @@ export class ClustersController {
   /** The reporting tree is derived from the aggregate's state, where the domain builds it. */
   @MessagePattern(r.clusterHierarchy.subject)
   async hierarchy(@Payload() req: Req<'clusterHierarchy'>, @Ctx() ctx: NatsRequestContext) {
+    if (req.at !== undefined) {
+      const { state, as_of } = await this.queries.stateAt(req.id, req.at, ctx.meta);
+      const root = hierarchy(state);
+      return { cluster_id: req.id, root: root ? toHierarchyView(root) : null, as_of };
+    }
     const state = await this.clusters.visibleState(req.id, ctx.meta);
     const root = hierarchy(state);
     return { cluster_id: req.id, root: root ? toHierarchyView(root) : null };
+  }
+
+  @MessagePattern(r.clusterDiff.subject)
+  diff(@Payload() req: Req<'clusterDiff'>, @Ctx() ctx: NatsRequestContext) {
+    return this.queries.diff(req.id, req.from, req.to, ctx.meta);
   }
 
   @MessagePattern(r.clusterEvents.subject)
