@@ -1,21 +1,11 @@
 import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Config } from '@flotilla/config';
-import { clusterSnapshot, metricsSubjects, orchestratorRoutes, type ClusterSnapshot } from '@flotilla/contracts';
-import { decideScaling, DEFAULT_SCALING_POLICY, RuleViolationError, type MetricSample, type ScalingDecision, type ScalingPolicy } from '@flotilla/domain';
+import { clusterSnapshot, metricsSubjects, orchestratorRoutes, scalingReadingOf, type ClusterSnapshot } from '@flotilla/contracts';
+import { afterScaled, autoscalerStep, effectivePolicy, emptyWindow, RuleViolationError, type ScalingDecision, type ScalingWindow } from '@flotilla/domain';
 import { decodeJson, Messaging } from '@flotilla/messaging';
 import { CONFIG, LOGGER, METRICS_REGISTRY, SingletonLoopsRuntime } from '@flotilla/platform';
 import { promClient, type Counter, type Logger, type Registry } from '@flotilla/telemetry';
 
-/** Samples kept per cluster: enough for the longest stabilization window we expect. */
-const MAX_SAMPLES = 2_000;
-
-interface ClusterWindow {
-  samples: MetricSample[];
-  idleSince: string | null;
-  lastTarget: number;
-  /** A decision in flight for this cluster: the next snapshot waits for its answer. */
-  inFlight: boolean;
-}
 
 /**
  * One active replica (a lease) turns every metrics snapshot into a scaling decision with the
@@ -26,7 +16,7 @@ interface ClusterWindow {
  */
 @Injectable()
 export class Autoscaler implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly windows = new Map<string, ClusterWindow>();
+  private readonly windows = new Map<string, ScalingWindow>();
   private readonly decisions: Counter<string>;
 
   constructor(
@@ -50,50 +40,43 @@ export class Autoscaler implements OnApplicationBootstrap, BeforeApplicationShut
 
   private async lead(signal: AbortSignal, term: number): Promise<void> {
     this.windows.clear();
+    // Each cluster's snapshots are considered one after the other, a decision carried out before
+    // the next snapshot is looked at; clusters run side by side. In this order, and with no
+    // snapshot skipped, a replay of the recorded snapshots (`simulate`) decides what this did.
+    const chains = new Map<string, Promise<void>>();
     const sub = this.messaging.nc.subscribe(this.messaging.ns.subject(metricsSubjects.snapshots));
     signal.addEventListener('abort', () => sub.unsubscribe(), { once: true });
     for await (const msg of sub) {
       const parsed = clusterSnapshot.safeParse(decodeJson(msg.data));
       if (!parsed.success) continue;
-      void this.consider(parsed.data, term).catch((err: unknown) => this.logger.warn({ err, clusterId: parsed.data.cluster_id }, 'scaling evaluation failed'));
+      const s = parsed.data;
+      const next = (chains.get(s.cluster_id) ?? Promise.resolve())
+        .then(() => this.consider(s, term))
+        .then(
+          () => undefined,
+          (err: unknown) => this.logger.warn({ err, clusterId: s.cluster_id }, 'scaling evaluation failed'),
+        );
+      chains.set(s.cluster_id, next);
+      void next.then(() => {
+        if (chains.get(s.cluster_id) === next) chains.delete(s.cluster_id);
+      });
     }
   }
 
-  /** Folds one snapshot into the cluster's window and acts on the policy's decision. */
+  /**
+   * Folds one snapshot into the cluster's window and acts on the policy's decision: the domain's
+   * autoscalerStep, the same step a replay (`simulate`) runs over the recorded snapshots.
+   */
   async consider(s: ClusterSnapshot, term: number): Promise<ScalingDecision | undefined> {
-    const w = this.windows.get(s.cluster_id) ?? { samples: [], idleSince: null, lastTarget: s.target_workers, inFlight: false };
+    const w = this.windows.get(s.cluster_id) ?? emptyWindow(s.target_workers);
     this.windows.set(s.cluster_id, w);
-    const busy = s.agents.busy;
-    w.samples.push({ at: s.at, queueDepth: s.queue.total + s.queue.in_flight, workers: s.workers, busyWorkers: busy, errorRate: s.error_rate, ...(s.cpu_percent !== null ? { cpu: s.cpu_percent } : {}) });
-    if (w.samples.length > MAX_SAMPLES) w.samples.splice(0, w.samples.length - MAX_SAMPLES);
-    const idle = s.queue.total === 0 && s.queue.in_flight === 0 && busy === 0;
-    w.idleSince = idle ? (w.idleSince ?? s.at) : null;
-    if (s.target_workers > 0) w.lastTarget = s.target_workers;
-
-    const policy: ScalingPolicy = { ...DEFAULT_SCALING_POLICY, ...(s.policy as Partial<ScalingPolicy>) };
-    if (!policy.enabled || w.inFlight) return undefined;
-    // Only a settled cluster is scaled: while agents are spawning or a scale is under way, the
-    // snapshot describes a transition, and the orchestrator would refuse the command anyway.
-    const hibernated = s.status === 'hibernated';
-    if (s.status !== 'active' && !hibernated) return undefined;
-    const decision = decideScaling({
-      policy,
-      window: w.samples,
-      current: s.target_workers,
-      min: s.min_workers,
-      max: s.max_workers,
-      lastScaleUpAt: s.last_scale_up_at,
-      lastScaleDownAt: s.last_scale_down_at,
-      idleSince: w.idleSince,
-      hibernated,
-      lastTarget: w.lastTarget,
-      now: s.at,
-    });
+    const reading = scalingReadingOf(s);
+    const decision = autoscalerStep(w, reading, effectivePolicy(reading.policy));
+    if (!decision) return undefined;
     if (decision.decision === 'hold') {
       this.decisions.inc({ decision: decision.decision, rule: decision.rule });
       return decision;
     }
-    w.inFlight = true;
     try {
       await this.messaging.request(
         orchestratorRoutes.applyScalingDecision,
@@ -102,15 +85,13 @@ export class Autoscaler implements OnApplicationBootstrap, BeforeApplicationShut
       );
       this.decisions.inc({ decision: decision.decision, rule: decision.rule });
       this.logger.info({ clusterId: s.cluster_id, decision: decision.decision, target: decision.target, rule: decision.rule }, decision.reason);
-      if (decision.decision === 'up' || decision.decision === 'down') w.samples = w.samples.slice(-1);
+      afterScaled(w, decision, reading.at);
     } catch (err) {
       // An operator scaled by hand within the cooldown: automatic scaling holds meanwhile.
       if (!(err instanceof RuleViolationError && err.rule === 'manual_scale_pause')) throw err;
       this.decisions.inc({ decision: 'hold', rule: 'manual_scale_pause' });
       this.logger.debug({ clusterId: s.cluster_id, wanted: decision.decision }, err.message);
       return { ...decision, decision: 'hold', target: s.target_workers, rule: 'manual_scale_pause', reason: err.message };
-    } finally {
-      w.inFlight = false;
     }
     return decision;
   }

@@ -31,6 +31,21 @@ interface Cluster {
   max_workers: number;
   tenant_id: string;
 }
+interface SimulationOutcome {
+  scale_events: number;
+  flaps: number;
+  minutes_above_queue_threshold: number;
+  worker_minutes: number;
+  timeline: { at: string; decision: string; target: number; rule: string }[];
+}
+interface SimulationReply {
+  from: string;
+  to: string;
+  samples: number;
+  reproduced: boolean;
+  recorded: SimulationOutcome;
+  candidate: SimulationOutcome;
+}
 interface ClusterDiffReply {
   from: { position: string };
   to: { position: string };
@@ -255,6 +270,57 @@ Examples:
         `/api/clusters/${enc(id)}/events${query({ severity: o.severity, limit: int(o.limit) })}`,
       );
       out()(r, () => table(r.events.map((e) => [e.position, e.occurred_at, e.severity, e.type, e.actor]), ['position', 'at', 'severity', 'type', 'actor']));
+    });
+
+  program
+    .command('simulate <cluster>')
+    .description("replay a candidate scaling policy over the cluster's recorded load, beside what the autoscaler did")
+    .option('--set <field=value...>', 'a policy field to change (repeatable), e.g. cooldownUpSeconds=600')
+    .option('--policy <json>', 'the policy fields to change, as JSON')
+    .option('--from <time>', 'start of the recorded range, RFC 3339 (default: an hour before --to)')
+    .option('--to <time>', 'end of the recorded range, RFC 3339 (default: now)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  flotilla simulate marketing-prod --set cooldownUpSeconds=600 --from 2026-11-29T00:00:00Z
+  flotilla simulate marketing-prod --policy '{"queuePerWorkerUp": 20}'      over the last hour`,
+    )
+    .action(async (cluster: string, o: { set?: string[]; policy?: string; from?: string; to?: string }) => {
+      const policy: Record<string, unknown> = {};
+      if (o.policy !== undefined) {
+        try {
+          Object.assign(policy, JSON.parse(o.policy));
+        } catch {
+          throw new UsageError(`--policy expects JSON, got '${o.policy}'`);
+        }
+      }
+      for (const pair of o.set ?? []) {
+        const eq = pair.indexOf('=');
+        if (eq <= 0) throw new UsageError(`--set expects field=value, got '${pair}'`);
+        const raw = pair.slice(eq + 1);
+        let value: unknown = raw;
+        try {
+          value = JSON.parse(raw);
+        } catch {
+          // A bare word stays a string.
+        }
+        policy[pair.slice(0, eq)] = value;
+      }
+      const body = { policy, ...(o.from ? { from: o.from } : {}), ...(o.to ? { to: o.to } : {}) };
+      const r = await call<SimulationReply>('POST', `/api/clusters/${enc(cluster)}/simulate`, body);
+      out()(r, () =>
+        [
+          `${cluster}: ${r.samples} snapshots from ${r.from} to ${r.to}; the recorded policy ${r.reproduced ? 'reproduces' : 'does NOT reproduce'} the recorded decisions`,
+          table(
+            (['scale_events', 'flaps', 'minutes_above_queue_threshold', 'worker_minutes'] as const).map((k) => [k, r.recorded[k], r.candidate[k]]),
+            ['', 'recorded', 'candidate'],
+          ),
+          '',
+          'candidate decisions:',
+          ...(r.candidate.timeline.length ? r.candidate.timeline.map((d) => `  ${d.at}  ${d.decision} → ${d.target}  (${d.rule})`) : ['  none']),
+        ].join('\n'),
+      );
     });
 
   const tasks = program.command('tasks').description('tasks');

@@ -6,6 +6,7 @@ import { BlueprintsController } from './blueprints/blueprints.controller.js';
 import { BlueprintsService } from './blueprints/blueprints.service.js';
 import { ClusterQueries } from './clusters/cluster-queries.service.js';
 import { ClusterHistory } from './clusters/cluster-history.js';
+import { ScalingSimulations } from './clusters/scaling-simulation.js';
 import { ClustersController } from './clusters/clusters.controller.js';
 import { ClustersService } from './clusters/clusters.service.js';
 import { HealthScores } from './clusters/health-scores.js';
@@ -44,6 +45,7 @@ export class OrchestratorModule {
         ClustersService,
         ClusterQueries,
         ClusterHistory,
+        ScalingSimulations,
         HealthScores,
         LeaseTerms,
         Reconciler,

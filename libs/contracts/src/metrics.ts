@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ScalingReading } from '@flotilla/domain';
 import { idOf, isoTime, sinceFilter } from './common.js';
 import { route } from './route.js';
 
@@ -64,6 +65,25 @@ export const clusterSnapshot = z.object({
   health: z.object({ score: z.number(), status: z.string() }),
 });
 export type ClusterSnapshot = z.infer<typeof clusterSnapshot>;
+
+/** What the autoscaler reads of a snapshot (and the metrics service records beside it, for replays). */
+export function scalingReadingOf(s: ClusterSnapshot): ScalingReading {
+  return {
+    at: s.at,
+    status: s.status,
+    target: s.target_workers,
+    min: s.min_workers,
+    max: s.max_workers,
+    policy: s.policy,
+    lastScaleUpAt: s.last_scale_up_at,
+    lastScaleDownAt: s.last_scale_down_at,
+    queueDepth: s.queue.total + s.queue.in_flight,
+    workers: s.workers,
+    busyWorkers: s.agents.busy,
+    errorRate: s.error_rate,
+    cpu: s.cpu_percent,
+  };
+}
 
 export const metricPoint = z.object({
   at: isoTime,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AGENT_STATES, CLUSTER_STATUSES, CLUSTER_TYPES, clusterDescription, clusterName, reasonText, SCALING_DECISIONS, workerCount } from '@flotilla/domain';
+import { AGENT_STATES, CLUSTER_STATUSES, CLUSTER_TYPES, clusterDescription, clusterName, reasonText, SCALING_DECISIONS, ScalingPolicyPatchSchema, workerCount } from '@flotilla/domain';
 import { asOf, atFilter, dryRunFlag, idOf, isoTime, moment, page, position, queryBool, sinceFilter, waitFlag } from './common.js';
 import { commandEnvelope, dryRunnable, route } from './route.js';
 
@@ -134,6 +134,35 @@ export const clusterDiff = z.object({
   events: z.array(z.object({ position, revision: position, type: z.string(), occurred_at: z.string(), actor: z.string() })),
 });
 export type ClusterDiff = z.infer<typeof clusterDiff>;
+
+/** One track of a scaling replay: its figures and its decisions. */
+export const scalingOutcome = z.object({
+  scale_events: z.number(),
+  flaps: z.number(),
+  minutes_above_queue_threshold: z.number(),
+  worker_minutes: z.number(),
+  timeline: z.array(z.object({ at: z.string(), decision: z.string(), target: z.number(), rule: z.string(), reason: z.string() })),
+});
+
+/**
+ * A what-if replay of a scaling policy over a cluster's recorded load: `recorded` is what the
+ * autoscaler did (the ScalingDecided events of the range), `candidate` what the candidate
+ * policy would have done. `reproduced` says whether replaying the recorded policy gives the
+ * recorded decisions (the replay's own check).
+ */
+export const simulation = z.object({
+  cluster_id: z.string(),
+  from: z.string(),
+  to: z.string(),
+  samples: z.number(),
+  samples_without_reading: z.number(),
+  reproduced: z.boolean(),
+  diverged_at: z.string().nullable(),
+  policy: z.object({ recorded: z.record(z.string(), z.unknown()), candidate: z.record(z.string(), z.unknown()) }),
+  recorded: scalingOutcome,
+  candidate: scalingOutcome,
+});
+export type Simulation = z.infer<typeof simulation>;
 
 /** An event a dry run would have appended: its type, the tenant it would be recorded as, its data. */
 export const plannedEvent = z.object({
@@ -399,6 +428,21 @@ export const orchestratorRoutes = {
     z.strictObject({ ...byId('cluster'), from: moment, to: moment.optional() }),
     clusterDiff,
     'What changed between two moments (`to` defaults to now): fields, agents, and the events that did it.',
+    'read',
+  ),
+  simulateCluster: route(
+    'orchestrator',
+    'orchestrator.clusters.simulate',
+    z.strictObject({
+      ...byId('cluster'),
+      /** The candidate: fields of the scaling policy to change (the rest stays the cluster's). */
+      policy: ScalingPolicyPatchSchema.default({}),
+      /** The recorded range (RFC 3339); default: the last hour. */
+      from: sinceFilter,
+      to: sinceFilter,
+    }),
+    simulation,
+    "Replay a candidate scaling policy over the cluster's recorded load, beside what the autoscaler did.",
     'read',
   ),
   clusterManifest: route(

@@ -81,6 +81,7 @@ export {
 export * from './placement/placement.types.js';
 export { place } from './placement/placement.js';
 export * from './scaling/scaling-policy.js';
+export * from './scaling/scaling-replay.js';
 export * from './health/health.js';
 export * from './circuit-breaker/circuit-breaker.js';
 export {

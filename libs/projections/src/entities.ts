@@ -187,6 +187,8 @@ export const ClusterMetricEntity = defineEntity({
     memoryPercent: p.double().nullable(),
     healthScore: p.double().nullable(),
     samples: p.integer(),
+    /** What the autoscaler read of a raw snapshot (ScalingReading); null on minute rollups. */
+    scaling: p.json<Record<string, unknown>>().nullable(),
   },
 });
 

@@ -105,6 +105,15 @@ export const GRPC_METHODS: readonly GrpcMethod[] = [
   },
   { name: 'ClusterService.GetHierarchy', route: o.clusterHierarchy, toRequest: idAt, toReply: (r) => ({ cluster_id: (r as Obj)['cluster_id'], root: hierarchy((r as Obj)['root'] as Hierarchy | null), as_of: asOf((r as Obj)['as_of']) }) },
   {
+    name: 'ClusterService.SimulateScaling',
+    route: o.simulateCluster,
+    toRequest: (r) => defined({ id: r['id'], policy: r['policy'] ? fromStruct(r['policy'] as never) : undefined, from: str(r['from']), to: str(r['to']) }),
+    toReply: (r) => {
+      const d = r as Obj;
+      return { ...d, diverged_at: d['diverged_at'] ?? '', policy: { recorded: toStruct((d['policy'] as Obj)['recorded'] as Obj), candidate: toStruct((d['policy'] as Obj)['candidate'] as Obj) } };
+    },
+  },
+  {
     name: 'ClusterService.DiffCluster',
     route: o.clusterDiff,
     toRequest: (r) => defined({ id: r['id'], from: r['from'], to: str(r['to']) }),

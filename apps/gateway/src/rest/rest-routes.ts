@@ -73,6 +73,7 @@ export const REST_ROUTES: readonly RestRoute[] = [
   { method: 'POST', path: '/api/clusters/:id/reactivate', operationId: 'reactivateCluster', summary: 'Reactivate a hibernated cluster', tag: 'clusters', route: o.reactivateCluster, toRequest: bodyWithId },
   { method: 'GET', path: '/api/clusters/:id/agents', operationId: 'listClusterAgents', summary: "A cluster's agents", tag: 'clusters', route: o.clusterAgents, toRequest: queryWithId },
   { method: 'GET', path: '/api/clusters/:id/hierarchy', operationId: 'getClusterHierarchy', summary: 'Supervisor → leads → specialists → workers', tag: 'clusters', route: o.clusterHierarchy, toRequest: queryWithId },
+  { method: 'POST', path: '/api/clusters/:id/simulate', operationId: 'simulateScaling', summary: "Replay a candidate scaling policy over the cluster's recorded load", tag: 'clusters', route: o.simulateCluster, toRequest: bodyWithId },
   { method: 'GET', path: '/api/clusters/:id/diff', operationId: 'diffCluster', summary: 'What changed between two moments (?from=&to=, times or log positions)', tag: 'clusters', route: o.clusterDiff, toRequest: queryWithId },
   { method: 'GET', path: '/api/clusters/:id/events', operationId: 'listClusterEvents', summary: "A cluster's events (?severity=&limit=&since=)", tag: 'clusters', route: o.clusterEvents, toRequest: queryWithId },
   {

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { ClusterSnapshot } from '@flotilla/contracts';
+import { scalingReadingOf, type ClusterSnapshot } from '@flotilla/contracts';
 import { backlogTrend, clusterHealth, NotFoundError, type HealthStatus } from '@flotilla/domain';
 import {
   ClusterEntity,
@@ -195,15 +195,16 @@ export class Snapshots {
       cpu_percent: s.cpu_percent,
       memory_percent: s.memory_percent,
       health_score: s.health.score,
+      scaling: scalingReadingOf(s),
     }));
     await this.pool.query(
       `INSERT INTO cluster_metrics (cluster_id, tenant_id, at, resolution, queue_depth, queue_high, queue_normal, queue_low, agents_active, agents_idle,
-         agents_busy, agents_failed, workers, tasks_per_minute, latency_p50_ms, latency_p95_ms, latency_p99_ms, error_rate, cpu_percent, memory_percent, health_score, samples)
+         agents_busy, agents_failed, workers, tasks_per_minute, latency_p50_ms, latency_p95_ms, latency_p99_ms, error_rate, cpu_percent, memory_percent, health_score, samples, scaling)
        SELECT cluster_id, tenant_id, at, 'raw', queue_depth, queue_high, queue_normal, queue_low, agents_active, agents_idle,
-         agents_busy, agents_failed, workers, tasks_per_minute, latency_p50_ms, latency_p95_ms, latency_p99_ms, error_rate, cpu_percent, memory_percent, health_score, 1
+         agents_busy, agents_failed, workers, tasks_per_minute, latency_p50_ms, latency_p95_ms, latency_p99_ms, error_rate, cpu_percent, memory_percent, health_score, 1, scaling
          FROM jsonb_to_recordset($1::jsonb) AS r(cluster_id text, tenant_id text, at timestamptz, queue_depth int, queue_high int, queue_normal int, queue_low int,
            agents_active int, agents_idle int, agents_busy int, agents_failed int, workers int, tasks_per_minute float8, latency_p50_ms float8, latency_p95_ms float8,
-           latency_p99_ms float8, error_rate float8, cpu_percent float8, memory_percent float8, health_score float8)`,
+           latency_p99_ms float8, error_rate float8, cpu_percent float8, memory_percent float8, health_score float8, scaling jsonb)`,
       [JSON.stringify(rows)],
     );
   }

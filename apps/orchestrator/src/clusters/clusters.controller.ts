@@ -11,6 +11,7 @@ import { now, tenantScope } from '../infrastructure/request-context.js';
 import { ClusterQueries } from './cluster-queries.service.js';
 import { ClustersService } from './clusters.service.js';
 import { renderManifest } from './manifest.js';
+import { ScalingSimulations } from './scaling-simulation.js';
 
 type Req<K extends keyof typeof r> = RouteRequestParsed<(typeof r)[K]>;
 
@@ -32,6 +33,7 @@ export class ClustersController {
   constructor(
     private readonly clusters: ClustersService,
     private readonly queries: ClusterQueries,
+    private readonly simulations: ScalingSimulations,
   ) {}
 
   /** Hibernate, reactivate, decommission: the reason is the caller's, or the decider's default. */
@@ -140,6 +142,11 @@ export class ClustersController {
     const state = await this.clusters.visibleState(req.id, ctx.meta);
     const root = hierarchy(state);
     return { cluster_id: req.id, root: root ? toHierarchyView(root) : null };
+  }
+
+  @MessagePattern(r.simulateCluster.subject)
+  simulate(@Payload() req: Req<'simulateCluster'>, @Ctx() ctx: NatsRequestContext) {
+    return this.simulations.simulate(req.id, { policy: req.policy as Record<string, unknown>, from: req.from, to: req.to }, ctx.meta);
   }
 
   @MessagePattern(r.clusterDiff.subject)

@@ -88,7 +88,8 @@ export function decideScaling(input: ScalingInput): ScalingDecision {
   const samples = [...input.window].map((s) => ({ s, at: toMillis(s.at, 'window.at') })).sort((a, b) => a.at - b.at);
   const latest = samples.at(-1);
   const stabilizationMs = policy.stabilizationSeconds * 1000;
-  const inWindow = samples.filter((x) => x.at > now - stabilizationMs && x.at <= now);
+  // No stabilization window: the latest sample alone (an empty window would never allow a scale-down).
+  const inWindow = stabilizationMs === 0 ? samples.filter((x) => x === latest && x.at <= now) : samples.filter((x) => x.at > now - stabilizationMs && x.at <= now);
   const step = (n: number): number => scalingStep(n, policy.stepPercent);
   const recommend = (sample: MetricSample): number => {
     const { signal } = signalOf(sample, policy);
