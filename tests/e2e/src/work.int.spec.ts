@@ -122,7 +122,8 @@ describe('work, measurement and elasticity', () => {
   };
   const events = async (id: string) => (await stack.call('GET', `/api/clusters/${id}/events?limit=1000`)).body.events as { type: string; occurred_at: string; data: Record<string, unknown> }[];
 
-  it('scales a burst of 500 sleep tasks up in steps, drains it, then back down to min; every task completes exactly once', async () => {
+  it('scales a burst of 500 sleep tasks up in steps, drains it, then back down to min; every task completes exactly once; a replay of its policy decides the same', async () => {
+    const since = new Date(Date.now() - 1000).toISOString();
     await create(
       'burst',
       blueprint('burst', {
@@ -164,6 +165,26 @@ describe('work, measurement and elasticity', () => {
     const crossing = series.find((p) => p.workers > 0 && p.queue_depth / p.workers > 10);
     expect(crossing).toBeDefined();
     expect(Date.parse(ups[0]!.occurred_at) - Date.parse(crossing!.at)).toBeLessThan(2000);
+
+    // What-if: the recorded snapshots replayed through the cluster's own policy decide exactly
+    // what the autoscaler decided; a stricter cooldown decides fewer scale events.
+    type Timeline = { decision: string; target: number; rule: string }[];
+    const key = (d: { decision: string; target: number; rule: string }) => [d.decision, d.target, d.rule];
+    const own = await stack.call('POST', '/api/clusters/burst/simulate', { from: since, policy: {} });
+    expect(own.status).toBe(200);
+    const sim = own.body as { reproduced: boolean; samples: number; recorded: { timeline: Timeline; scale_events: number }; candidate: { timeline: Timeline; scale_events: number } };
+    expect(sim.samples).toBeGreaterThan(10);
+    expect(sim.recorded.timeline.map(key)).toEqual(decisions.map((d) => [d.data['decision'], d.data['target'], d.data['rule']]));
+    expect(sim.candidate.timeline.map(key)).toEqual(sim.recorded.timeline.map(key));
+    expect(sim.reproduced).toBe(true);
+    const strict = await stack.call('POST', '/api/clusters/burst/simulate', { from: since, policy: { cooldownUpSeconds: 3600, cooldownDownSeconds: 3600 } });
+    expect(strict.status).toBe(200);
+    const stricter = strict.body as typeof sim;
+    expect(stricter.candidate.scale_events).toBeLessThan(stricter.recorded.scale_events);
+    expect(stricter.recorded.timeline).toEqual(sim.recorded.timeline);
+    const unknown = await stack.call('POST', '/api/clusters/burst/simulate', { from: since, policy: { cooldown: 5 } });
+    expect(unknown.status).toBe(400);
+    expect(JSON.stringify(unknown.body)).toContain('cooldown');
   }, 240_000);
 
   it('starts a high-priority task before the low ones still queued', async () => {
