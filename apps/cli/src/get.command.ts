@@ -66,11 +66,12 @@ export const KINDS: readonly Kind<unknown>[] = [
   }),
   kind<NodeView>({
     names: ['nodes', 'node', 'no'],
-    list: async (c) => {
-      const r = await c.request<{ nodes: NodeView[] }>('GET', '/api/cluster/nodes?limit=1000');
+    list: async (c, o) => {
+      const r = await c.request<{ nodes: NodeView[] }>('GET', `/api/cluster/nodes?limit=1000${atQuery(o, false)}`);
       return { raw: r, items: r.nodes };
     },
-    one: (c, id) => c.request<NodeView>('GET', `/api/cluster/nodes/${enc(id)}`),
+    one: (c, id, o) => c.request<NodeView>('GET', `/api/cluster/nodes/${enc(id)}${atQuery(o)}`),
+    history: true,
     key: (n) => n.id,
     header: ['NAME', 'STATUS', 'HEALTH', 'ZONE', 'AGENTS', 'CPU%', 'MEM%', 'AGE'],
     row: (n) => [n.id, n.status, n.health, n.zone, `${n.used.agents}/${n.capacity.max_agents}`, pct(n.usage?.cpu_percent), pct(n.usage?.memory_percent), age(n.registered_at)],
@@ -146,7 +147,7 @@ export function registerGet(program: Command, client: () => GatewayClient): void
     .option('-w, --watch', 'keep printing rows as they change (Ctrl-C ends)')
     .option('--timeout <s>', 'with --watch: stop after this many seconds')
     .option('--cluster <id>', 'the cluster (agents)')
-    .option('--at <moment>', 'as it was then: an RFC 3339 time or a log position (a cluster, agents)')
+    .option('--at <moment>', 'as it was then: an RFC 3339 time or a log position (a cluster, agents, nodes)')
     .addHelpText(
       'after',
       `
@@ -160,7 +161,7 @@ Examples:
     )
     .action(async (kindName: string, id: string | undefined, o: { output?: string; watch?: boolean; timeout?: string; cluster?: string; at?: string }) => {
       const k = kindOf(kindName);
-      if (o.at !== undefined && !k.history) throw new UsageError(`--at reads clusters and agents, not ${k.names[0]}`);
+      if (o.at !== undefined && !k.history) throw new UsageError(`--at reads clusters, agents and nodes, not ${k.names[0]}`);
       if (o.at !== undefined && o.watch) throw new UsageError('--at reads the past: it does not combine with --watch');
       if (o.at !== undefined && k.names[0] === 'clusters' && id === undefined) throw new UsageError('get clusters --at needs a cluster id');
       if (o.output !== undefined && !['wide', 'json', 'yaml'].includes(o.output)) throw new UsageError(`-o must be wide, json or yaml, not '${o.output}'`);

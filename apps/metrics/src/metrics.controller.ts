@@ -5,10 +5,12 @@ import {
   type RouteRequestParsed,
   spansAllTenants,
 } from '@flotilla/contracts';
-import { UnauthenticatedError } from '@flotilla/domain';
+import { NotFoundError, UnauthenticatedError } from '@flotilla/domain';
+import type { EventStore } from '@flotilla/eventstore';
 import type { NatsRequestContext, RequestMeta } from '@flotilla/messaging';
+import { EVENT_STORE } from '@flotilla/platform';
 import { withTenant, type ReadModelOrm } from '@flotilla/projections';
-import { Snapshots } from './collector/snapshots.service.js';
+import { healthViewOf, Snapshots } from './collector/snapshots.service.js';
 import { READ_MODELS } from './tokens.js';
 
 type Req<K extends keyof typeof r> = RouteRequestParsed<(typeof r)[K]>;
@@ -27,6 +29,7 @@ export class MetricsController {
   constructor(
     private readonly snapshots: Snapshots,
     @Inject(READ_MODELS) private readonly orm: ReadModelOrm,
+    @Inject(EVENT_STORE) private readonly store: EventStore,
   ) {}
 
   @MessagePattern(r.clusterMetrics.subject)
@@ -68,17 +71,32 @@ export class MetricsController {
 
   @MessagePattern(r.clusterHealth.subject)
   async health(@Payload() req: Req<'clusterHealth'>, @Ctx() ctx: NatsRequestContext) {
-    const row = await this.snapshots.row(req.id, tenantOf(ctx.meta));
-    const { health, nodes } = await this.snapshots.takeNow(row);
-    return {
-      cluster_id: req.id,
-      score: health.score,
-      status: health.status,
-      components: { ...health.components },
-      recommendations: health.recommendations.map((x) => ({ code: x.code, message: x.message })),
-      nodes,
-      at: new Date().toISOString(),
-    };
+    const tenant = tenantOf(ctx.meta);
+    const row = await this.snapshots.row(req.id, tenant);
+    if (req.at !== undefined) return this.healthAt(req.id, req.at, tenant);
+    return healthViewOf(await this.snapshots.takeNow(row));
+  }
+
+  /**
+   * The health as the endpoint answered it at the last snapshot recorded by `at` (a time, or a
+   * log position: the time of that event). Its `at` is that snapshot's.
+   */
+  private async healthAt(id: string, at: string, tenant: string | undefined) {
+    const time = /^\d+$/.test(at) ? await this.timeOfPosition(BigInt(at)) : new Date(at);
+    const [raw] = await withTenant(this.orm, tenant, (em) =>
+      em.execute<{ at: Date; health: Record<string, unknown> }[]>(
+        `SELECT at, health FROM cluster_metrics WHERE cluster_id = ? AND resolution = 'raw' AND health IS NOT NULL AND at <= ? ORDER BY at DESC LIMIT 1`,
+        [id, time],
+      ),
+    );
+    if (!raw) throw new NotFoundError(`no health of cluster '${id}' was recorded by ${time.toISOString()}`, { kind: 'health', id });
+    return { cluster_id: id, ...raw.health, at: new Date(raw.at).toISOString() };
+  }
+
+  private async timeOfPosition(position: bigint): Promise<Date> {
+    const [event] = position > 0n ? await this.store.readAll({ after: position - 1n, limit: 1 }) : [];
+    if (!event || event.position !== position) throw new NotFoundError(`no event at log position ${position}`, { kind: 'position', id: position.toString() });
+    return event.occurredAt;
   }
 
   @MessagePattern(r.snapshotNow.subject)

@@ -7,6 +7,7 @@ import { DirectoryFeed } from './nodes/directory-feed.js';
 import { HeartbeatListener } from './nodes/heartbeat.listener.js';
 import { NodeCommands } from './nodes/node-commands.service.js';
 import { NodeDirectory } from './nodes/node-directory.js';
+import { NodeHistory } from './nodes/node-history.js';
 import { NodesController } from './nodes/nodes.controller.js';
 import { PlacementController } from './placement/placement.controller.js';
 import { PlacementService } from './placement/placement.service.js';
@@ -26,6 +27,7 @@ export class RegistryModule {
       controllers: [NodesController, PlacementController, LeadershipController],
       providers: [
         { provide: NodeDirectory, useValue: new NodeDirectory() },
+        NodeHistory,
         NodeCommands,
         DirectoryFeed,
         HeartbeatListener,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ScalingReading } from '@flotilla/domain';
-import { idOf, isoTime, sinceFilter } from './common.js';
+import { atFilter, idOf, isoTime, sinceFilter } from './common.js';
 import { route } from './route.js';
 
 /** What a node agent publishes every second on `metrics.telemetry.<nodeId>` (core NATS). */
@@ -136,9 +136,9 @@ export const metricsRoutes = {
   clusterHealth: route(
     'metrics',
     'metrics.clusters.health',
-    z.strictObject({ id: idOf('cluster') }),
+    z.strictObject({ id: idOf('cluster'), ...atFilter }),
     healthView,
-    "A cluster's health score, status and recommendations.",
+    "A cluster's health score, status and recommendations; with `at`, as recorded at the last snapshot by then.",
     'read',
   ),
   snapshotNow: route(

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { idOf, isoTime, page, position, resources } from './common.js';
+import { asOf, atFilter, idOf, isoTime, page, position, resources } from './common.js';
 import { route } from './route.js';
 
 export const STRATEGIES = [
@@ -51,6 +51,8 @@ export const nodeView = z.object({
     .nullable(),
   agents: z.array(z.string()),
   registered_at: isoTime,
+  /** Reads with `at`: the log position the view reflects (readings are not in the log: usage null, health unknown). */
+  as_of: asOf.optional(),
 });
 export type NodeView = z.infer<typeof nodeView>;
 
@@ -284,12 +286,13 @@ export const registryRoutes = {
       role: z.enum(['worker', 'standby']).optional(),
       zone: z.string().optional(),
       ...page,
+      ...atFilter,
     }),
-    z.object({ nodes: z.array(nodeView), total: z.number() }),
+    z.object({ nodes: z.array(nodeView), total: z.number(), as_of: asOf.optional() }),
     'List nodes.',
     'read',
   ),
-  getNode: route('registry', 'registry.nodes.get', nodeById, nodeView, 'One node.', 'read'),
+  getNode: route('registry', 'registry.nodes.get', z.strictObject({ id: idOf('node'), ...atFilter }), nodeView, 'One node (with `at`: as the log had it then).', 'read'),
   deregisterNode: route(
     'registry',
     'registry.nodes.deregister',
@@ -346,8 +349,9 @@ export const registryRoutes = {
       node_id: z.string().optional(),
       ...page,
       limit: z.coerce.number().int().min(1).max(10_000).default(1000),
+      ...atFilter,
     }),
-    z.object({ assignments: z.array(assignmentView), total: z.number() }),
+    z.object({ assignments: z.array(assignmentView), total: z.number(), as_of: asOf.optional() }),
     'Where agents run.',
     'read',
   ),

@@ -189,6 +189,8 @@ export const ClusterMetricEntity = defineEntity({
     samples: p.integer(),
     /** What the autoscaler read of a raw snapshot (ScalingReading); null on minute rollups. */
     scaling: p.json<Record<string, unknown>>().nullable(),
+    /** The health endpoint's answer at that snapshot (without cluster_id and at); null on rollups. */
+    health: p.json<Record<string, unknown>>().nullable(),
   },
 });
 

@@ -15,7 +15,7 @@ import { grpcClient } from './lifecycle.js';
 const BLUEPRINT = `apiVersion: flotilla/v1
 kind: Blueprint
 metadata: { id: past-v1, name: Past, version: 1.0.0 }
-cluster: { type: team, minWorkers: 0, targetWorkers: 2, maxWorkers: 8, scaling: { enabled: false } }
+cluster: { type: team, minWorkers: 0, targetWorkers: 2, maxWorkers: 8, scaling: { enabled: false }, monitoring: { intervalSeconds: 1 } }
 agents:
   - { name: boss, role: supervisor, runtime: { kind: builtin, handler: echo } }
   - { name: hand, role: worker, reportsTo: boss, runtime: { kind: builtin, handler: echo } }
@@ -157,6 +157,38 @@ describe('the log as a feature: reads of the past and diffs', () => {
 
     const bad = await stack.call('GET', `/api/clusters/past-c1/diff?from=${moved}&to=${created}`);
     expect(bad.status).toBe(400);
+  });
+
+  it('the health ?at= a moment is the one recorded at the last snapshot by then', async () => {
+    const moved = moments['moved']!.cluster;
+    const when = (await get<ClusterBody>(`/api/clusters/past-c1?at=${moved.as_of.position}`)).as_of.occurred_at!;
+    const byPosition = await get<{ score: number; status: string; at: string; components: Record<string, number> }>(`/api/clusters/past-c1/health?at=${moved.as_of.position}`);
+    expect(Date.parse(byPosition.at)).toBeLessThanOrEqual(Date.parse(when));
+    expect(byPosition.score).toBeGreaterThanOrEqual(0);
+    expect(Object.keys(byPosition.components).length).toBeGreaterThan(0);
+    expect(await get(`/api/clusters/past-c1/health?at=${encodeURIComponent(when)}`)).toEqual(byPosition);
+    expect((await stack.call('GET', '/api/clusters/past-c1/health?at=2020-01-01T00:00:00Z')).status).toBe(404);
+  });
+
+  it('nodes and assignments ?at= a moment: where the agents were, which node was up', async () => {
+    const scaled = moments['scaled']!;
+    const moved = moments['moved']!;
+    const placed = await get<{ assignments: { agent_id: string; node_id: string }[]; as_of: AsOf }>(
+      `/api/cluster/assignments?cluster_id=past-c1&at=${scaled.cluster.as_of.position}`,
+    );
+    const where = (list: { id?: string; agent_id?: string; node_id: string | null }[]) =>
+      Object.fromEntries(list.map((a) => [a.id ?? a.agent_id, a.node_id]));
+    expect(where(placed.assignments)).toEqual(where(scaled.agents.agents));
+    const survivor = moved.agents.agents[0]!.node_id!;
+    const victim = survivor === 'node-past1' ? 'node-past2' : 'node-past1';
+    const before = await get<{ status: string; as_of: AsOf }>(`/api/cluster/nodes/${victim}?at=${scaled.cluster.as_of.position}`);
+    expect(before.status).toBe('online');
+    const after = await get<{ status: string }>(`/api/cluster/nodes/${victim}?at=${moved.cluster.as_of.position}`);
+    expect(['suspected', 'offline']).toContain(after.status);
+    const all = await get<{ nodes: { id: string; usage: unknown; health: string }[]; total: number }>(`/api/cluster/nodes?at=${scaled.cluster.as_of.position}`);
+    expect(all.nodes.map((n) => n.id)).toEqual(['node-past1', 'node-past2']);
+    // Readings are not in the log: a node of the past has no usage and an unknown health.
+    expect(all.nodes.every((n) => n.usage === null && n.health === 'unknown')).toBe(true);
   });
 
   it('gRPC: GetCluster with at answers the same moment', async () => {

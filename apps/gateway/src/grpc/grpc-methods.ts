@@ -26,6 +26,7 @@ const node = (n: Obj): Obj => ({
   used: toStruct(n['used'] as Obj),
   usage: n['usage'] ? toStruct(n['usage'] as Obj) : undefined,
   last_heartbeat_at: n['last_heartbeat_at'] ?? '',
+  as_of: asOf(n['as_of']),
 });
 type Hierarchy = Obj & { children?: Hierarchy[] };
 const hierarchy = (h: Hierarchy | null): Obj | undefined =>
@@ -130,7 +131,7 @@ export const GRPC_METHODS: readonly GrpcMethod[] = [
   },
   { name: 'ClusterService.GetManifest', route: o.clusterManifest, toRequest: id, toReply: same },
   { name: 'ClusterService.GetClusterMetrics', route: m.clusterMetrics, toRequest: (r) => defined({ id: r['id'], since: str(r['since']), limit: num(r['limit']) }), toReply: (r) => toStruct(r as Obj) as unknown as Obj },
-  { name: 'ClusterService.GetClusterHealth', route: m.clusterHealth, toRequest: id, toReply: (r) => toStruct(r as Obj) as unknown as Obj },
+  { name: 'ClusterService.GetClusterHealth', route: m.clusterHealth, toRequest: idAt, toReply: (r) => toStruct(r as Obj) as unknown as Obj },
 
   {
     name: 'TaskService.SubmitTask',
@@ -171,15 +172,15 @@ export const GRPC_METHODS: readonly GrpcMethod[] = [
   {
     name: 'NodeService.ListNodes',
     route: g.listNodes,
-    toRequest: (r) => defined({ status: str(r['status']), role: str(r['role']), zone: str(r['zone']), limit: num(r['limit']), offset: num(r['offset']) }),
-    toReply: (r) => ({ ...(r as Obj), nodes: ((r as Obj)['nodes'] as Obj[]).map(node) }),
+    toRequest: (r) => defined({ status: str(r['status']), role: str(r['role']), zone: str(r['zone']), limit: num(r['limit']), offset: num(r['offset']), at: str(r['at']) }),
+    toReply: (r) => ({ ...(r as Obj), nodes: ((r as Obj)['nodes'] as Obj[]).map(node), as_of: asOf((r as Obj)['as_of']) }),
   },
-  { name: 'NodeService.GetNode', route: g.getNode, toRequest: id, toReply: (r) => node(r as Obj) },
+  { name: 'NodeService.GetNode', route: g.getNode, toRequest: idAt, toReply: (r) => node(r as Obj) },
   { name: 'NodeService.DeregisterNode', route: g.deregisterNode, toRequest: (r) => defined({ id: r['id'], force: r['force'] }), toReply: (r) => node(r as Obj) },
   { name: 'NodeService.DrainNode', route: g.drainNode, toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']) }), toReply: (r) => node(r as Obj) },
   { name: 'NodeService.CordonNode', route: g.cordonNode, toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']) }), toReply: (r) => node(r as Obj) },
   { name: 'NodeService.UncordonNode', route: g.uncordonNode, toRequest: id, toReply: (r) => node(r as Obj) },
-  { name: 'NodeService.ListAssignments', route: g.assignments, toRequest: (r) => defined({ cluster_id: str(r['cluster_id']), node_id: str(r['node_id']) }), toReply: same },
+  { name: 'NodeService.ListAssignments', route: g.assignments, toRequest: (r) => defined({ cluster_id: str(r['cluster_id']), node_id: str(r['node_id']), at: str(r['at']) }), toReply: (r) => ({ ...(r as Obj), as_of: asOf((r as Obj)['as_of']) }) },
   { name: 'NodeService.GetStats', route: g.stats, toRequest: () => ({}), toReply: (r) => toStruct(r as Obj) as unknown as Obj },
   { name: 'NodeService.SetStrategy', route: g.setStrategy, toRequest: (r) => ({ strategy: r['strategy'] }), toReply: (r) => ({ ...(r as Obj), position: (r as Obj)['position'] ?? '' }) },
   {

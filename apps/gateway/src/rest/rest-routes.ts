@@ -88,7 +88,7 @@ export const REST_ROUTES: readonly RestRoute[] = [
   },
 
   { method: 'GET', path: '/api/clusters/:id/metrics', operationId: 'getClusterMetrics', summary: "A cluster's metrics (?since=)", tag: 'clusters', route: m.clusterMetrics, toRequest: queryWithId },
-  { method: 'GET', path: '/api/clusters/:id/health', operationId: 'getClusterHealth', summary: "A cluster's health score and recommendations", tag: 'clusters', route: m.clusterHealth, toRequest: withId },
+  { method: 'GET', path: '/api/clusters/:id/health', operationId: 'getClusterHealth', summary: "A cluster's health score and recommendations", tag: 'clusters', route: m.clusterHealth, toRequest: queryWithId },
   {
     method: 'POST',
     path: '/api/clusters/:id/tasks',
@@ -104,7 +104,7 @@ export const REST_ROUTES: readonly RestRoute[] = [
 
   { method: 'GET', path: '/api/cluster/nodes', operationId: 'listNodes', summary: 'List nodes', tag: 'nodes', route: g.listNodes, toRequest: (i) => i.query },
   { method: 'POST', path: '/api/cluster/nodes', operationId: 'registerNode', summary: 'Register a node', tag: 'nodes', route: g.registerNode, created: true, toRequest: (i) => obj(i.body) },
-  { method: 'GET', path: '/api/cluster/nodes/:id', operationId: 'getNode', summary: 'One node', tag: 'nodes', route: g.getNode, toRequest: withId },
+  { method: 'GET', path: '/api/cluster/nodes/:id', operationId: 'getNode', summary: 'One node', tag: 'nodes', route: g.getNode, toRequest: queryWithId },
   { method: 'POST', path: '/api/cluster/nodes/:id', operationId: 'nodeHeartbeat', summary: 'Heartbeat (HTTP-only nodes)', tag: 'nodes', route: g.heartbeat, toRequest: (i) => ({ sent_at: new Date().toISOString(), ...obj(i.body), node_id: i.params['id'] }) },
   { method: 'DELETE', path: '/api/cluster/nodes/:id', operationId: 'deregisterNode', summary: 'Unregister a node', tag: 'nodes', route: g.deregisterNode, toRequest: (i) => ({ ...i.query, ...withId(i) }) },
   { method: 'POST', path: '/api/cluster/nodes/:id/drain', operationId: 'drainNode', summary: 'Move every agent off the node, then mark it drained', tag: 'nodes', route: g.drainNode, toRequest: bodyWithId },

@@ -80,10 +80,10 @@ export class Collector implements OnApplicationBootstrap, BeforeApplicationShutd
           const depths = await this.snapshots.depths();
           const taken = due.map((row) => {
             this.lastTaken.set(row.id, started);
-            return this.snapshots.fromHeld(row, depths.get(row.id)).snapshot;
+            return this.snapshots.fromHeld(row, depths.get(row.id));
           });
           await this.snapshots.persist(taken);
-          for (const snapshot of taken) {
+          for (const { snapshot } of taken) {
             this.messaging.publish(metricsSubjects.snapshot(snapshot.cluster_id), snapshot);
             this.export(snapshot);
           }

@@ -29,6 +29,19 @@ export interface SnapshotDetails {
   readonly nodes: { node_id: string; health: HealthStatus | 'unknown'; score: number | null; reasons: string[] }[];
 }
 
+/** The health endpoint's answer for a snapshot (GET /api/clusters/{id}/health). */
+export function healthViewOf(d: SnapshotDetails) {
+  return {
+    cluster_id: d.snapshot.cluster_id,
+    score: d.health.score,
+    status: d.health.status,
+    components: { ...d.health.components },
+    recommendations: d.health.recommendations.map((x) => ({ code: x.code, message: x.message })),
+    nodes: d.nodes,
+    at: d.snapshot.at,
+  };
+}
+
 /** Queue depth by priority; `in_flight`: handed out to an agent, not yet acknowledged. */
 export interface QueueDepth {
   readonly high: number;
@@ -172,9 +185,9 @@ export class Snapshots {
   }
 
   /** A round's snapshots in one statement. */
-  async persist(snapshots: readonly ClusterSnapshot[]): Promise<void> {
-    if (snapshots.length === 0) return;
-    const rows = snapshots.map((s) => ({
+  async persist(taken: readonly SnapshotDetails[]): Promise<void> {
+    if (taken.length === 0) return;
+    const rows = taken.map(({ snapshot: s, ...details }) => ({
       cluster_id: s.cluster_id,
       tenant_id: s.tenant_id,
       at: s.at,
@@ -196,15 +209,16 @@ export class Snapshots {
       memory_percent: s.memory_percent,
       health_score: s.health.score,
       scaling: scalingReadingOf(s),
+      health: (({ cluster_id: _id, at: _at, ...health }) => health)(healthViewOf({ snapshot: s, ...details })),
     }));
     await this.pool.query(
       `INSERT INTO cluster_metrics (cluster_id, tenant_id, at, resolution, queue_depth, queue_high, queue_normal, queue_low, agents_active, agents_idle,
-         agents_busy, agents_failed, workers, tasks_per_minute, latency_p50_ms, latency_p95_ms, latency_p99_ms, error_rate, cpu_percent, memory_percent, health_score, samples, scaling)
+         agents_busy, agents_failed, workers, tasks_per_minute, latency_p50_ms, latency_p95_ms, latency_p99_ms, error_rate, cpu_percent, memory_percent, health_score, samples, scaling, health)
        SELECT cluster_id, tenant_id, at, 'raw', queue_depth, queue_high, queue_normal, queue_low, agents_active, agents_idle,
-         agents_busy, agents_failed, workers, tasks_per_minute, latency_p50_ms, latency_p95_ms, latency_p99_ms, error_rate, cpu_percent, memory_percent, health_score, 1, scaling
+         agents_busy, agents_failed, workers, tasks_per_minute, latency_p50_ms, latency_p95_ms, latency_p99_ms, error_rate, cpu_percent, memory_percent, health_score, 1, scaling, health
          FROM jsonb_to_recordset($1::jsonb) AS r(cluster_id text, tenant_id text, at timestamptz, queue_depth int, queue_high int, queue_normal int, queue_low int,
            agents_active int, agents_idle int, agents_busy int, agents_failed int, workers int, tasks_per_minute float8, latency_p50_ms float8, latency_p95_ms float8,
-           latency_p99_ms float8, error_rate float8, cpu_percent float8, memory_percent float8, health_score float8, scaling jsonb)`,
+           latency_p99_ms float8, error_rate float8, cpu_percent float8, memory_percent float8, health_score float8, scaling jsonb, health jsonb)`,
       [JSON.stringify(rows)],
     );
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { hierarchy, type ClusterEvent } from '@flotilla/domain';
+import { clusterDecider, fold as foldEvents, hierarchy, type ClusterEvent } from '@flotilla/domain';
 import type { StoredEvent } from '@flotilla/eventstore';
 import { churnHistory } from '../testing/churn-history.js';
 import { diffFold } from './cluster-diff.js';
@@ -40,6 +40,14 @@ describe('ClusterFold: a cluster as it was after any event of its stream', () =>
     const resumed = foldOf(HISTORY.slice(cut), ClusterFold.fromSnapshot('churn', snapshot));
     expect(views(resumed)).toEqual(views(full));
     expect(resumed.base).toBe(HISTORY[cut - 1]!.position);
+  });
+
+  it('dropping superseded stopped agents on the way keeps the hierarchy the decider alone would show', () => {
+    const events = churnHistory({ clusterId: 'churn', events: 3000 });
+    for (const cut of [300, 1234, 3000]) {
+      const raw = foldEvents(clusterDecider, events.slice(0, cut));
+      expect(hierarchy(foldOf(HISTORY.slice(0, cut)).state)).toEqual(hierarchy(raw));
+    }
   });
 
   it('a snapshot holds the agents alive and one stopped agent per slot, not the whole history', () => {

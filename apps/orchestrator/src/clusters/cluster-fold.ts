@@ -27,9 +27,17 @@ export class ClusterFold {
     return new ClusterFold(clusterId, -1n, 0n, null, clusterDecider.initialState(), null, new Map(), null);
   }
 
+  private sinceCompaction = 0;
+
   /** Folds one event of the cluster's stream, in stream order. */
   apply(e: StoredEvent): void {
     this.state = clusterDecider.evolve(this.state, { type: e.type, data: e.data } as unknown as ClusterEvent);
+    // The decider copies its agents on every agent event; under autoscaling most of them are
+    // long stopped. Dropping the superseded ones every so often keeps a long fold linear.
+    if (++this.sinceCompaction >= COMPACT_EVERY) {
+      this.sinceCompaction = 0;
+      this.state = withoutSupersededAgents(this.state);
+    }
     if (clustersProjection.handles.has(e.type) && clustersProjection.keyOf(e) !== null) {
       this.cluster = clustersProjection.evolve(this.cluster, e) as ClusterRow | null;
     }
@@ -51,20 +59,7 @@ export class ClusterFold {
    * only the latest of each slot stays, the one the hierarchy can still show.
    */
   toSnapshot(): SnapshotState {
-    const keep = new Map<string, AgentRecord>();
-    const latestStopped = new Map<string, AgentRecord>();
-    if (this.state.status !== 'none') {
-      for (const agent of Object.values(this.state.agents)) {
-        if (agent.state !== 'stopped') keep.set(agent.agentId, agent);
-        else {
-          const slot = slotKey(agent.name, agent.ordinal);
-          const current = latestStopped.get(slot);
-          if (!current || agent.since > current.since) latestStopped.set(slot, agent);
-        }
-      }
-      for (const agent of latestStopped.values()) keep.set(agent.agentId, agent);
-    }
-    const state = this.state.status === 'none' ? this.state : { ...this.state, agents: Object.fromEntries(keep) };
+    const state = withoutSupersededAgents(this.state);
     return {
       revision: this.revision.toString(),
       position: this.position.toString(),
@@ -97,6 +92,31 @@ export interface SnapshotState {
   readonly state: ClusterState;
   readonly cluster: ClusterRow | null;
   readonly agents: readonly ClusterAgentRow[];
+}
+
+/** Every how many events a fold drops the decider's superseded agents. */
+const COMPACT_EVERY = 250;
+
+/**
+ * The decider's state without the stopped agents the reads can no longer show: of each slot's
+ * stopped agents only the latest stays (the hierarchy shows it while the slot has no live
+ * agent); live, failed and every other agent stays as it is.
+ */
+export function withoutSupersededAgents(state: ClusterState): ClusterState {
+  if (state.status === 'none') return state;
+  const keep = new Map<string, AgentRecord>();
+  const latestStopped = new Map<string, AgentRecord>();
+  for (const agent of Object.values(state.agents)) {
+    if (agent.state !== 'stopped') keep.set(agent.agentId, agent);
+    else {
+      const slot = slotKey(agent.name, agent.ordinal);
+      const current = latestStopped.get(slot);
+      if (!current || agent.since > current.since) latestStopped.set(slot, agent);
+    }
+  }
+  if (keep.size + latestStopped.size === Object.keys(state.agents).length) return state;
+  for (const agent of latestStopped.values()) keep.set(agent.agentId, agent);
+  return { ...state, agents: Object.fromEntries(keep) };
 }
 
 /** Rows hold Dates; JSON holds their ISO strings. The row fields that are dates end in `At`. */

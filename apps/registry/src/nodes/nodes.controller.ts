@@ -11,6 +11,7 @@ import { HeartbeatListener } from './heartbeat.listener.js';
 import { NodeCommands } from './node-commands.service.js';
 import { NodeDirectory, type NodeEntry } from './node-directory.js';
 import { TenantClusters } from '../infrastructure/tenant-clusters.js';
+import { NodeHistory, parseMoment } from './node-history.js';
 import { toNodeView, viewStatus } from './node-views.js';
 
 type Req<K extends keyof typeof r> = RouteRequestParsed<(typeof r)[K]>;
@@ -31,6 +32,7 @@ export class NodesController {
     private readonly nodes: NodeCommands,
     private readonly heartbeats: HeartbeatListener,
     private readonly tenants: TenantClusters,
+    private readonly history: NodeHistory,
     @Inject(CONFIG) private readonly config: Config,
   ) {}
 
@@ -109,12 +111,14 @@ export class NodesController {
     return { status: viewStatus(entry) };
   }
 
+  /** The nodes now, or (with `at`) as the log had them then (no readings: those are not in the log). */
   @MessagePattern(r.listNodes.subject)
   async list(@Payload() req: Req<'listNodes'>, @Ctx() ctx: NatsRequestContext) {
-    await this.ready();
+    const past = req.at !== undefined ? await this.history.at(parseMoment(req.at)) : null;
+    if (!past) await this.ready();
     const now = Date.now();
     const matching: NodeEntry[] = [];
-    for (const entry of this.directory.entries()) {
+    for (const entry of (past?.directory ?? this.directory).entries()) {
       if (!visibleTo(ctx.meta, entry.state.tenantId)) continue;
       const status = viewStatus(entry);
       if (req.status ? status !== req.status : status === 'deregistered') continue;
@@ -127,11 +131,16 @@ export class NodesController {
     return {
       nodes: matching.slice(req.offset, req.offset + req.limit).map((e) => toNodeView(e, now, clusters)),
       total: matching.length,
+      ...(past ? { as_of: past.asOf } : {}),
     };
   }
 
   @MessagePattern(r.getNode.subject)
   async get(@Payload() req: Req<'getNode'>, @Ctx() ctx: NatsRequestContext): Promise<NodeView> {
+    if (req.at !== undefined) {
+      const past = await this.history.at(parseMoment(req.at));
+      return { ...toNodeView(this.entry(req.id, ctx.meta, past.directory), Date.now(), await this.tenants.visible(ctx.meta)), as_of: past.asOf };
+    }
     await this.ready();
     return toNodeView(this.entry(req.id, ctx.meta), Date.now(), await this.tenants.visible(ctx.meta));
   }
@@ -194,8 +203,8 @@ export class NodesController {
     return toNodeView(this.entry(nodeId, meta), Date.now(), await this.tenants.visible(meta));
   }
 
-  private entry(nodeId: string, meta: RequestMeta): NodeEntry {
-    const entry = this.directory.get(nodeId);
+  private entry(nodeId: string, meta: RequestMeta, directory: NodeDirectory = this.directory): NodeEntry {
+    const entry = directory.get(nodeId);
     if (!entry || !visibleTo(meta, entry.state.tenantId)) throw NotFoundError.of('node', nodeId);
     return entry;
   }

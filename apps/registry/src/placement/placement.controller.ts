@@ -9,6 +9,7 @@ import { commandContext, nowIso, requirePlatform, visibleTo } from '../infrastru
 import { TenantClusters } from '../infrastructure/tenant-clusters.js';
 import { DirectoryFeed } from '../nodes/directory-feed.js';
 import { NodeDirectory } from '../nodes/node-directory.js';
+import { NodeHistory, parseMoment } from '../nodes/node-history.js';
 import { computeStats } from '../nodes/node-views.js';
 import {
   REGISTRY_SETTINGS_STREAM,
@@ -27,6 +28,7 @@ export class PlacementController {
     private readonly feed: DirectoryFeed,
     private readonly commands: CommandHandler,
     private readonly tenants: TenantClusters,
+    private readonly history: NodeHistory,
     @Inject(CONFIG) private readonly config: Config,
   ) {}
 
@@ -49,9 +51,12 @@ export class PlacementController {
     return { released };
   }
 
+  /** Where agents run now, or (with `at`) where the log had them then. */
   @MessagePattern(r.assignments.subject)
   async assignments(@Payload() req: Req<'assignments'>, @Ctx() ctx: NatsRequestContext) {
-    await this.feed.whenReady(this.config.REQUEST_TIMEOUT_MS);
+    const past = req.at !== undefined ? await this.history.at(parseMoment(req.at)) : null;
+    if (!past) await this.feed.whenReady(this.config.REQUEST_TIMEOUT_MS);
+    const directory = past?.directory ?? this.directory;
     const rows: {
       agent_id: string;
       cluster_id: string;
@@ -60,7 +65,7 @@ export class PlacementController {
       assigned_at: string;
     }[] = [];
     const clusters = await this.tenants.visible(ctx.meta);
-    for (const entry of this.directory.entries()) {
+    for (const entry of directory.entries()) {
       if (req.node_id && entry.nodeId !== req.node_id) continue;
       if (!visibleTo(ctx.meta, entry.state.tenantId)) continue;
       for (const a of Object.values(entry.state.assignments)) {
@@ -84,7 +89,7 @@ export class PlacementController {
             ? -1
             : 1,
     );
-    return { assignments: rows.slice(req.offset, req.offset + req.limit), total: rows.length };
+    return { assignments: rows.slice(req.offset, req.offset + req.limit), total: rows.length, ...(past ? { as_of: past.asOf } : {}) };
   }
 
   @MessagePattern(r.stats.subject)
