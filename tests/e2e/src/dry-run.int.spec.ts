@@ -45,7 +45,7 @@ describe('dry runs: the decision without the change', () => {
   const cluster = async (id: string) => (await stack.call('GET', `/api/clusters/${id}`)).body as { status: string; target_workers: number; current_workers: number };
 
   beforeAll(async () => {
-    stack = await startStack({ label: 'dry_run', nodes: [{ id: 'node-dry1', cpu: '16' }] });
+    stack = await startStack({ label: 'dry_run', nodes: [{ id: 'node-dry1', cpu: '16' }, { id: 'node-dry2', cpu: '16' }] });
     expect((await stack.call('POST', '/api/blueprints?wait=true', BLUEPRINT)).status).toBe(201);
     expect((await stack.call('POST', '/api/clusters?wait=true', { id: 'dry-c1', blueprint_id: 'dry-v1', name: 'dry' })).status).toBe(201);
     await eventually(async () => {
@@ -107,6 +107,43 @@ describe('dry runs: the decision without the change', () => {
     const res = await stack.call('POST', '/api/clusters/dry-c1/tasks?dry_run=true', { payload: { x: 1 } });
     expect(res.status).toBe(400);
     expect(JSON.stringify(res.body)).toContain('dry_run');
+  });
+
+  it('a dry-run drain answers where each of the node\'s agents would go, and drains nothing', async () => {
+    type Assignments = { assignments: { agent_id: string; node_id: string }[] };
+    const before = (await stack.call('GET', '/api/cluster/assignments')).body as Assignments;
+    const counts = new Map<string, number>();
+    for (const a of before.assignments) counts.set(a.node_id, (counts.get(a.node_id) ?? 0) + 1);
+    const busiest = [...counts].sort((a, b) => b[1] - a[1])[0]![0];
+    const res = await stack.call('POST', `/api/cluster/nodes/${busiest}/drain?dry_run=true`, {});
+    expect(res.status).toBe(200);
+    expect(res.headers.get('flotilla-dry-run')).toBe('true');
+    const body = res.body as { result: { status: string }; events: Planned[]; plan: { placements: { agent_id: string; from_node: string; to_node: string }[]; unplaced: unknown[] } };
+    expect(body.result.status).toBe('draining');
+    expect(body.events.map((e) => e.type)).toEqual(['NodeDrainStarted']);
+    const leaving = before.assignments.filter((a) => a.node_id === busiest).map((a) => a.agent_id).sort();
+    expect(body.plan.placements.map((p) => p.agent_id).sort()).toEqual(leaving);
+    expect(body.plan.unplaced).toEqual([]);
+    for (const p of body.plan.placements) expect([p.from_node, p.to_node]).toEqual([busiest, busiest === 'node-dry1' ? 'node-dry2' : 'node-dry1']);
+    // Nothing drained, nothing moved.
+    expect(((await stack.call('GET', `/api/cluster/nodes/${busiest}`)).body as { status: string }).status).toBe('online');
+    expect(((await stack.call('GET', '/api/cluster/assignments')).body as Assignments).assignments).toEqual(before.assignments);
+    // Refused as the real drain is: an unknown node.
+    expect((await stack.call('POST', '/api/cluster/nodes/no-such-node/drain?dry_run=true', {})).status).toBe(404);
+  });
+
+  it('a dry-run strategy switch answers its event and how the agents would be spread, and keeps the strategy', async () => {
+    const strategy = ((await stack.call('GET', '/api/cluster/stats')).body as { strategy: string }).strategy;
+    const other = strategy === 'least-agents' ? 'round-robin' : 'least-agents';
+    const res = await stack.call('POST', '/api/cluster/balance?dry_run=true', { strategy: other });
+    expect(res.status).toBe(200);
+    const body = res.body as { result: { strategy: string }; events: Planned[]; plan: { strategy: string; placements: unknown[] } };
+    expect(body.result.strategy).toBe(other);
+    expect(body.events.map((e) => e.type)).toEqual(['DefaultStrategyChanged']);
+    expect(body.plan.strategy).toBe(other);
+    const assigned = ((await stack.call('GET', '/api/cluster/assignments')).body as { total: number }).total;
+    expect(body.plan.placements).toHaveLength(assigned);
+    expect(((await stack.call('GET', '/api/cluster/stats')).body as { strategy: string }).strategy).toBe(strategy);
   });
 
   it('gRPC: ScaleCluster with dry_run answers the plan and changes nothing', async () => {

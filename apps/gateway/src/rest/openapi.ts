@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { VERSION } from '@flotilla/platform';
 import { NEEDS } from '../auth/access-policy.js';
-import { plannedEvent } from '@flotilla/contracts';
+import { placementPreview, plannedEvent } from '@flotilla/contracts';
 import { REST_ROUTES, type RestRoute } from './rest-routes.js';
 
 type Json = Record<string, unknown>;
@@ -72,7 +72,8 @@ function operation(route: RestRoute): Json {
     );
   }
   if (route.route.dryRun) {
-    const dry = z.object({ dry_run: z.literal(true), result: responseSchema, events: z.array(plannedEvent) });
+    // Placement commands (drain, the strategy switch) add their plan.
+    const dry = z.object({ dry_run: z.literal(true), result: responseSchema, events: z.array(plannedEvent), plan: placementPreview.optional() });
     const responses = op['responses'] as Json;
     const dryDoc = { 'application/json': { schema: schemaOf(dry, 'output') } };
     const okCode = String(route.status ?? (route.created ? 201 : 200));

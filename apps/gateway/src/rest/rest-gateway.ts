@@ -177,12 +177,13 @@ export class RestGateway {
             const r = route.render(result);
             status = 200;
             void reply.status(status).type(r.contentType).send(r.body);
-          } else if (route.route.commandReply && (result as { dry_run?: boolean }).dry_run) {
-            // A dry run: what the command would append and the state it would lead to; nothing stored.
-            const c = result as { result: unknown; planned?: unknown[] };
+          } else if (route.route.dryRun && (result as { dry_run?: boolean }).dry_run) {
+            // A dry run: what the command would append, the state it would lead to and (placement)
+            // its plan; nothing stored, nothing reserved.
+            const c = result as { result: unknown; planned?: unknown[]; plan?: unknown };
             status = 200;
             void reply.header('Flotilla-Dry-Run', 'true');
-            void reply.status(status).send({ dry_run: true, result: c.result, events: c.planned ?? [] });
+            void reply.status(status).send({ dry_run: true, result: c.result, events: c.planned ?? [], ...(c.plan !== undefined ? { plan: c.plan } : {}) });
           } else if (route.route.commandReply) {
             const c = result as { result: unknown; position: string | null; events: string[]; duplicate: boolean; read_models_behind?: boolean };
             // ?wait=true and the read models lag: the command is stored (at Flotilla-Position), so

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { CommandHandler, type CommandContext, type CommandResult } from '@flotilla/application';
+import { CommandHandler, type CommandContext, type CommandPreview, type CommandResult } from '@flotilla/application';
 import { nodeDecider, nodeStream, type NodeCommand, type NodeState } from '@flotilla/domain';
 import { NodeDirectory } from './node-directory.js';
 
@@ -30,6 +30,11 @@ export class NodeCommands {
       await this.refresh(nodeId).catch(() => undefined);
       throw err;
     }
+  }
+
+  /** The command decided with every check of the real one; nothing appended, the directory untouched. */
+  preview(nodeId: string, command: NodeCommand, ctx: CommandContext): Promise<CommandPreview<NodeState>> {
+    return this.commands.preview(nodeDecider, nodeStream(nodeId), command, ctx);
   }
 
   /** Re-reads the node's stream into the directory. */

@@ -11,6 +11,7 @@ import { HeartbeatListener } from './heartbeat.listener.js';
 import { NodeCommands } from './node-commands.service.js';
 import { NodeDirectory, type NodeEntry } from './node-directory.js';
 import { TenantClusters } from '../infrastructure/tenant-clusters.js';
+import { previewPlacement } from '../placement/placement-planner.js';
 import { NodeHistory, parseMoment } from './node-history.js';
 import { toNodeView, viewStatus } from './node-views.js';
 
@@ -161,7 +162,24 @@ export class NodesController {
 
   /** Starts a drain: the orchestrator moves each agent away make-before-break; the node is drained once empty. */
   @MessagePattern(r.drainNode.subject)
-  drain(@Payload() req: Req<'drainNode'>, @Ctx() ctx: NatsRequestContext) {
+  async drain(@Payload() req: Req<'drainNode'>, @Ctx() ctx: NatsRequestContext) {
+    if (req.dry_run) {
+      // The drain decided with every check of the real one, and where its agents would go.
+      requirePlatform(ctx.meta, 'drain a node');
+      await this.ready();
+      const entry = this.entry(req.id, ctx.meta);
+      const command: NodeCommand = { type: 'DrainNode', data: { reason: req.reason }, metadata: { now: nowIso() } };
+      const decided = await this.nodes.preview(req.id, command, commandContext(ctx.meta));
+      const agents = Object.values(entry.state.assignments).map((a) => ({
+        agentId: a.agentId,
+        clusterId: a.clusterId,
+        resources: { cpu: a.resources.cpu, memoryMb: a.resources.memoryMb },
+        from: req.id,
+      }));
+      const plan = previewPlacement(this.directory, agents, this.directory.settings.strategy, { leaving: req.id, planner: { cursor: null, seed: 0 } });
+      const result = { ...toNodeView(entry, Date.now(), await this.tenants.visible(ctx.meta)), status: decided.state.status === 'none' ? 'draining' : decided.state.status };
+      return { dry_run: true, result, planned: decided.events.map((e) => ({ type: e.type, tenant_id: e.tenantId, data: e.data })), plan };
+    }
     return this.command(
       'drain a node',
       req.id,

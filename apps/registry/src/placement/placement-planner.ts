@@ -155,3 +155,46 @@ export function planGroup(
   }
   return plans;
 }
+
+/** Where a dry run would put agents: each agent's node, and those that would fit nowhere and why. */
+export interface PlacementPreview {
+  readonly strategy: PlacementStrategy;
+  readonly placements: { agent_id: string; cluster_id: string; from_node: string | null; to_node: string }[];
+  readonly unplaced: { agent_id: string; cluster_id: string; reason: string }[];
+}
+
+/**
+ * Places `agents` on the fleet as the directory sees it now (reservations included), without
+ * reserving anything: the planning half of planGroup, for dry runs. `leaving`: a node the agents
+ * are moving off (placement treats it as cordoned). Placement constraints of the agents' clusters
+ * (zone spread, anti-affinity) are applied by the moves themselves, which the orchestrator asks
+ * for with each cluster's constraints; the preview places by capacity and the strategy.
+ */
+export function previewPlacement(
+  directory: NodeDirectory,
+  agents: readonly { agentId: string; clusterId: string; resources: { cpu: number; memoryMb: number }; from: string | null }[],
+  strategy: PlacementStrategy,
+  opts: { leaving?: string; fresh?: boolean; planner: PlannerState },
+): PlacementPreview {
+  if (agents.length === 0) return { strategy, placements: [], unplaced: [] };
+  const moving = new Set(agents.map((a) => a.agentId));
+  const byId = new Map(agents.map((a) => [a.agentId, a]));
+  const nodes = directory.snapshots(opts.leaving).map((n) =>
+    // A fresh placement starts from nodes that hold none of the agents being placed.
+    opts.fresh ? { ...n, used: { ...n.used, cpu: 0, memoryMb: 0, agents: 0 } } : n,
+  );
+  const result = place({
+    agents: agents.map((a) => ({ agentId: a.agentId, clusterId: a.clusterId, resources: a.resources })),
+    nodes,
+    strategy,
+    constraints: { zoneSpread: false, antiAffinity: false, maxPerZone: null },
+    existing: opts.fresh ? [] : directory.placementsOf(agents.map((a) => a.clusterId)).filter((e) => !moving.has(e.agentId)),
+    cursor: opts.planner.cursor,
+    seed: opts.planner.seed,
+  });
+  return {
+    strategy,
+    placements: result.assignments.map((a) => ({ agent_id: a.agentId, cluster_id: byId.get(a.agentId)!.clusterId, from_node: byId.get(a.agentId)!.from, to_node: a.nodeId })),
+    unplaced: result.unplaced.map((u) => ({ agent_id: u.agentId, cluster_id: byId.get(u.agentId)!.clusterId, reason: `${u.reason}: ${u.message}` })),
+  };
+}

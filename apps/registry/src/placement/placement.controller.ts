@@ -10,6 +10,7 @@ import { TenantClusters } from '../infrastructure/tenant-clusters.js';
 import { DirectoryFeed } from '../nodes/directory-feed.js';
 import { NodeDirectory } from '../nodes/node-directory.js';
 import { NodeHistory, parseMoment } from '../nodes/node-history.js';
+import { previewPlacement } from './placement-planner.js';
 import { computeStats } from '../nodes/node-views.js';
 import {
   REGISTRY_SETTINGS_STREAM,
@@ -106,6 +107,30 @@ export class PlacementController {
   async setStrategy(@Payload() req: Req<'setStrategy'>, @Ctx() ctx: NatsRequestContext) {
     requirePlatform(ctx.meta, 'switch the placement strategy');
     await this.feed.whenReady(this.config.REQUEST_TIMEOUT_MS);
+    if (req.dry_run) {
+      // The switch moves nothing; the plan shows how the agents placed now would be spread under it.
+      const decided = await this.commands.preview(
+        registrySettingsDecider,
+        REGISTRY_SETTINGS_STREAM,
+        { type: 'SetDefaultStrategy', data: { strategy: req.strategy }, metadata: { now: nowIso() } },
+        commandContext(ctx.meta),
+      );
+      const agents = [...this.directory.entries()].flatMap((entry) =>
+        Object.values(entry.state.assignments).map((a) => ({
+          agentId: a.agentId,
+          clusterId: a.clusterId,
+          resources: { cpu: a.resources.cpu, memoryMb: a.resources.memoryMb },
+          from: entry.nodeId,
+        })),
+      );
+      const plan = previewPlacement(this.directory, agents, req.strategy, { fresh: true, planner: { cursor: null, seed: 0 } });
+      return {
+        dry_run: true,
+        result: { strategy: decided.state.strategy, position: null },
+        planned: decided.events.map((e) => ({ type: e.type, tenant_id: e.tenantId, data: e.data })),
+        plan,
+      };
+    }
     const result = await this.commands.handle(
       registrySettingsDecider,
       REGISTRY_SETTINGS_STREAM,
