@@ -46,6 +46,10 @@ interface SimulationReply {
   recorded: SimulationOutcome;
   candidate: SimulationOutcome;
 }
+interface PlacementDryRun {
+  events: { type: string }[];
+  plan: { placements: { agent_id: string; cluster_id: string; from_node: string | null; to_node: string }[]; unplaced: { agent_id: string; cluster_id: string; reason: string }[] };
+}
 interface ClusterDiffReply {
   from: { position: string };
   to: { position: string };
@@ -411,13 +415,40 @@ Examples:
       const r = await call<{ nodes: Node[] }>('GET', '/api/cluster/nodes?limit=1000');
       out()(r, () => table(r.nodes.map((n) => [n.id, n.zone, n.status, n.health, n.agents.length]), ['id', 'zone', 'status', 'health', 'agents']));
     });
+  /** A placement command's dry run: its events and its plan, nothing changed. */
+  const printPlan = (d: PlacementDryRun, what: string) =>
+    [
+      `dry run, nothing changed: ${what} would append ${d.events.map((e) => e.type).join(', ') || 'nothing'}`,
+      d.plan.placements.length ? table(d.plan.placements.map((p) => [p.agent_id, p.cluster_id, p.from_node ?? '-', p.to_node]), ['agent', 'cluster', 'from', 'to']) : 'no agent to place',
+      ...d.plan.unplaced.map((u) => `would fit nowhere: ${u.agent_id} (${u.cluster_id}): ${u.reason}`),
+    ].join('\n');
   for (const verb of ['drain', 'cordon', 'uncordon'] as const) {
-    nodes
+    const cmd = nodes
       .command(`${verb} <id>`)
-      .description(verb === 'drain' ? 'move every agent off the node, then mark it drained' : verb === 'cordon' ? 'stop new placements on the node' : 'allow placements again')
-      .action(async (id: string) => {
-        const n = await call<Node>('POST', `/api/cluster/nodes/${enc(id)}/${verb}`, {});
-        out()(n, () => `${n.id}: ${n.status}`);
-      });
+      .description(verb === 'drain' ? 'move every agent off the node, then mark it drained' : verb === 'cordon' ? 'stop new placements on the node' : 'allow placements again');
+    if (verb === 'drain') cmd.option('--dry-run', 'show where each agent would go, change nothing');
+    cmd.action(async (id: string, o: { dryRun?: boolean }) => {
+      if (o.dryRun) {
+        const d = await call<PlacementDryRun>('POST', `/api/cluster/nodes/${enc(id)}/drain?dry_run=true`, {});
+        out()(d, () => printPlan(d, `draining ${id}`));
+        return;
+      }
+      const n = await call<Node>('POST', `/api/cluster/nodes/${enc(id)}/${verb}`, {});
+      out()(n, () => `${n.id}: ${n.status}`);
+    });
   }
+  nodes
+    .command('strategy <strategy>')
+    .description('switch the default placement strategy (moves no agent)')
+    .option('--dry-run', 'show how the agents placed now would be spread under it, change nothing')
+    .addHelpText('after', '\nExamples:\n  flotilla nodes strategy least-agents --dry-run\n  flotilla nodes strategy round-robin')
+    .action(async (strategy: string, o: { dryRun?: boolean }) => {
+      if (o.dryRun) {
+        const d = await call<PlacementDryRun>('POST', '/api/cluster/balance?dry_run=true', { strategy });
+        out()(d, () => printPlan(d, `switching to ${strategy}`));
+        return;
+      }
+      const r = await call<{ strategy: string }>('POST', '/api/cluster/balance', { strategy });
+      out()(r, () => `placement strategy: ${r.strategy}`);
+    });
 }
