@@ -18,7 +18,8 @@ import pg from 'pg';
 import { createEventStore } from '@flotilla/eventstore';
 import { clusterAgentsProjection, clustersProjection, createReadModelOrm, migrateReadModels, rebuildProjection } from '@flotilla/projections';
 import { createTestDatabase } from '@flotilla/testing';
-import { ClusterHistory, SNAPSHOT_EVERY, type Moment } from '../dist/clusters/cluster-history.js';
+import type { Moment } from '@flotilla/contracts';
+import { ClusterHistory, SNAPSHOT_EVERY } from '../dist/clusters/cluster-history.js';
 import { clusterViewFromRow } from '../dist/clusters/cluster.views.js';
 import { churnHistory } from '../src/testing/churn-history.ts';
 

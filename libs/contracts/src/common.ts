@@ -28,6 +28,13 @@ export const moment = z
     'an RFC 3339 time (2026-12-06T14:03:00Z) or a log position (a decimal)',
   );
 
+/** A moment as `?at=` gives it, parsed: a log position, or a time. */
+export type Moment = { readonly position: bigint } | { readonly time: Date };
+
+export function parseMoment(at: string): Moment {
+  return /^\d+$/.test(at) ? { position: BigInt(at) } : { time: new Date(at) };
+}
+
 /** `?at=`: read the state as it was at that moment, folded from the log. */
 export const atFilter = { at: moment.optional() };
 

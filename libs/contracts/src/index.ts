@@ -36,7 +36,9 @@ export {
   asOf,
   atFilter,
   moment,
+  parseMoment,
   type AsOf,
+  type Moment,
   type ResourcesDto,
 } from './common.js';
 export * from './orchestrator.js';

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type pg from 'pg';
-import { spansAllTenants, type AsOf } from '@flotilla/contracts';
+import { spansAllTenants, type AsOf, type Moment } from '@flotilla/contracts';
 import { clusterStream, NotFoundError } from '@flotilla/domain';
 import type { EventStore, StoredEvent } from '@flotilla/eventstore';
 import type { RequestMeta } from '@flotilla/messaging';
@@ -9,13 +9,6 @@ import { clusterAgentsProjection, ClusterAgentEntity, readCheckpoint, withTenant
 import { identityOf } from '../infrastructure/request-context.js';
 import { EVENT_STORE, READ_MODELS } from '../infrastructure/tokens.js';
 import { ClusterFold, SNAPSHOT_VERSION, type SnapshotState } from './cluster-fold.js';
-
-/** A moment of the log, as `?at=` gives it: a log position, or a time. */
-export type Moment = { readonly position: bigint } | { readonly time: Date };
-
-export function parseMoment(at: string): Moment {
-  return /^\d+$/.test(at) ? { position: BigInt(at) } : { time: new Date(at) };
-}
 
 const isAfter = (e: StoredEvent, m: Moment) => ('position' in m ? e.position > m.position : e.occurredAt.getTime() > m.time.getTime());
 

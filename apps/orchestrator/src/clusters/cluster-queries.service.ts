@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { AgentView, AsOf, ClusterDiff, ClusterView, EventView } from '@flotilla/contracts';
+import { parseMoment, type AgentView, type AsOf, type ClusterDiff, type ClusterView, type EventView } from '@flotilla/contracts';
 import { NotFoundError, ValidationError } from '@flotilla/domain';
 import type { StoredEvent } from '@flotilla/eventstore';
 import type { RequestMeta } from '@flotilla/messaging';
@@ -27,7 +27,7 @@ import {
 } from './cluster.views.js';
 import { diffFold } from './cluster-diff.js';
 import { isListed } from './cluster-fold.js';
-import { asOfFold, ClusterHistory, parseMoment } from './cluster-history.js';
+import { asOfFold, ClusterHistory } from './cluster-history.js';
 
 /** The most events a diff folds: a longer range is refused (narrow it), not answered slowly. */
 export const DIFF_MAX_EVENTS = 20_000;

@@ -1,17 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { AsOf } from '@flotilla/contracts';
+import type { AsOf, Moment } from '@flotilla/contracts';
 import type { EventStore, StoredEvent } from '@flotilla/eventstore';
 import { EVENT_STORE } from '@flotilla/platform';
 import { DIRECTORY_CATEGORIES } from './directory-feed.js';
 import { isNodeStream, NodeDirectory } from './node-directory.js';
 import { REGISTRY_SETTINGS_STREAM } from '../settings/registry-settings.decider.js';
-
-/** A moment of the log, as `?at=` gives it: a log position, or a time. */
-export type Moment = { readonly position: bigint } | { readonly time: Date };
-
-export function parseMoment(at: string): Moment {
-  return /^\d+$/.test(at) ? { position: BigInt(at) } : { time: new Date(at) };
-}
 
 const PAGE = 1000;
 

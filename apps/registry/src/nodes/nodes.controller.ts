@@ -1,6 +1,6 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
-import { nodeIdentity, registryRoutes as r, type NodeView, type RouteRequestParsed } from '@flotilla/contracts';
+import { nodeIdentity, registryRoutes as r, type NodeView, type RouteRequestParsed, parseMoment } from '@flotilla/contracts';
 import type { Config } from '@flotilla/config';
 import { ForbiddenError, newId, NotFoundError, ValidationError, type NodeCommand } from '@flotilla/domain';
 import type { NatsRequestContext, RequestMeta } from '@flotilla/messaging';
@@ -12,7 +12,7 @@ import { NodeCommands } from './node-commands.service.js';
 import { NodeDirectory, type NodeEntry } from './node-directory.js';
 import { TenantClusters } from '../infrastructure/tenant-clusters.js';
 import { previewPlacement } from '../placement/placement-planner.js';
-import { NodeHistory, parseMoment } from './node-history.js';
+import { NodeHistory } from './node-history.js';
 import { toNodeView, viewStatus } from './node-views.js';
 
 type Req<K extends keyof typeof r> = RouteRequestParsed<(typeof r)[K]>;

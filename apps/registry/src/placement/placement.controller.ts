@@ -2,14 +2,14 @@ import { Controller, Inject } from '@nestjs/common';
 import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
 import { CommandHandler } from '@flotilla/application';
 import type { Config } from '@flotilla/config';
-import { registryRoutes as r, type RouteRequestParsed } from '@flotilla/contracts';
+import { registryRoutes as r, type RouteRequestParsed, parseMoment } from '@flotilla/contracts';
 import type { NatsRequestContext } from '@flotilla/messaging';
 import { CONFIG } from '@flotilla/platform';
 import { commandContext, nowIso, requirePlatform, visibleTo } from '../infrastructure/request-context.js';
 import { TenantClusters } from '../infrastructure/tenant-clusters.js';
 import { DirectoryFeed } from '../nodes/directory-feed.js';
 import { NodeDirectory } from '../nodes/node-directory.js';
-import { NodeHistory, parseMoment } from '../nodes/node-history.js';
+import { NodeHistory } from '../nodes/node-history.js';
 import { previewPlacement } from './placement-planner.js';
 import { computeStats } from '../nodes/node-views.js';
 import {
