@@ -117,6 +117,8 @@ export async function request<T>(
 /** A command's reply over REST: the resulting view (the log position is in Flotilla-Position). */
 export type CommandReply<T> = T;
 
+const atQuery = (at?: string) => (at ? `?at=${enc(at)}` : '');
+
 export const api = {
   whoami: () => request<Identity>('GET', '/api/whoami'),
   health: () => request<SystemHealth>('GET', '/health'),
@@ -125,13 +127,14 @@ export const api = {
       'GET',
       `/api/clusters?limit=${limit}&offset=${offset}`,
     ),
-  cluster: (id: string) => request<ClusterView>('GET', `/api/clusters/${enc(id)}`),
-  agents: (id: string) =>
-    request<{ agents: AgentView[] }>('GET', `/api/clusters/${enc(id)}/agents`),
-  hierarchy: (id: string) =>
+  /** `at`: as the cluster was at that log position (or time); absent: now. */
+  cluster: (id: string, at?: string) => request<ClusterView>('GET', `/api/clusters/${enc(id)}${atQuery(at)}`),
+  agents: (id: string, at?: string) =>
+    request<{ agents: AgentView[] }>('GET', `/api/clusters/${enc(id)}/agents${atQuery(at)}`),
+  hierarchy: (id: string, at?: string) =>
     request<{ cluster_id: string; root: HierarchyNode | null }>(
       'GET',
-      `/api/clusters/${enc(id)}/hierarchy`,
+      `/api/clusters/${enc(id)}/hierarchy${atQuery(at)}`,
     ),
   events: (id: string, q = '') =>
     request<{ events: EventView[]; total: number }>(

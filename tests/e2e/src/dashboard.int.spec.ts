@@ -160,6 +160,14 @@ describe('the dashboard (real Chromium)', () => {
     expect(await marker.getAttribute('title')).toMatch(/6 → 9/);
     await shot('2-scaled');
 
+    // The time slider: the cluster as it was right after it was created, then back to now.
+    await page.locator('#time-slider').fill('0');
+    await page.getByTestId('as-of').filter({ hasText: 'ClusterCreated' }).waitFor({ timeout: 15_000 });
+    await page.locator('h2 [data-status="planning"]').waitFor({ timeout: 15_000 });
+    await expect(page.getByTestId('cluster-workers').textContent()).resolves.toContain('0 / 6');
+    await page.getByRole('button', { name: 'Back to now' }).click();
+    await page.getByTestId('cluster-workers').filter({ hasText: '9 / 9' }).waitFor({ timeout: 15_000 });
+
     // A task, followed to its result.
     await page.locator('#payload').fill('{"brief":"spring launch"}');
     await page.getByRole('button', { name: 'Submit' }).click();

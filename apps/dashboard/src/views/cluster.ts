@@ -38,6 +38,7 @@ export class ClusterPage extends LitElement {
     task: { state: true },
     taskError: { state: true },
     deadLetters: { state: true },
+    at: { state: true },
   };
   declare clusterId: string;
   declare canWrite: boolean;
@@ -53,6 +54,8 @@ export class ClusterPage extends LitElement {
   declare task: TaskView | null;
   declare taskError: unknown;
   declare deadLetters: DeadLetter[] | null;
+  /** The log position the page shows the cluster at (the time slider); null: now. */
+  declare at: string | null;
   private following = 0;
   private readonly writes = new Actions(this, () => this.load());
 
@@ -117,6 +120,7 @@ export class ClusterPage extends LitElement {
     this.task = null;
     this.taskError = null;
     this.deadLetters = null;
+    this.at = null;
     // Besides the live events: the whole page every 5 s (metrics have no events; this also heals a missed one).
     new LiveData(this, {
       load: () => this.load(),
@@ -136,10 +140,11 @@ export class ClusterPage extends LitElement {
   private async load(): Promise<void> {
     const id = this.clusterId;
     try {
+      const at = this.at ?? undefined;
       const [cluster, agents, tree, events] = await Promise.all([
-        api.cluster(id),
-        api.agents(id),
-        api.hierarchy(id),
+        api.cluster(id, at),
+        api.agents(id, at),
+        api.hierarchy(id, at),
         api.events(id),
       ]);
       this.cluster = cluster;
@@ -245,6 +250,36 @@ export class ClusterPage extends LitElement {
     } catch (err) {
       this.writes.refuse(err);
     }
+  }
+
+  /** The time slider: one stop per event of the cluster, and "now" at the right end. */
+  private timeTravel(): TemplateResult {
+    const stops = this.events;
+    const index = this.at === null ? stops.length : Math.max(0, stops.findIndex((e) => e.position === this.at));
+    const shown = this.at === null ? null : stops[index];
+    const travel = (e: Event) => {
+      const i = Number((e.target as HTMLInputElement).value);
+      this.at = i >= stops.length ? null : stops[i]!.position;
+      void this.load();
+    };
+    return html`<section class="panel" aria-label="time travel">
+      <div class="row">
+        <label class="grow"
+          >as of
+          <input
+            id="time-slider"
+            type="range"
+            min="0"
+            max=${stops.length}
+            .value=${String(index)}
+            @change=${travel}
+        /></label>
+        <span data-testid="as-of"
+          >${shown ? `${fmt.time(shown.occurred_at)} · after ${shown.type} · position ${shown.position}` : 'now (live)'}</span
+        >
+        ${this.at !== null ? html`<button class="secondary" @click=${() => { this.at = null; void this.load(); }}>Back to now</button>` : ''}
+      </div>
+    </section>`;
   }
 
   private treeNode(n: HierarchyNode): TemplateResult {
@@ -412,8 +447,9 @@ export class ClusterPage extends LitElement {
         </div>
         ${c.degraded_reason ? html`<p class="warn" role="status">Why: ${c.degraded_reason}</p>` : ''}
         ${pending.length ? html`<p class="warn">${pending.length} agents waiting for a node: ${pending.map((a) => `${a.name}#${a.ordinal}${a.reason ? ` (${a.reason})` : ''}`).join(', ')}</p>` : ''}
-        ${this.actions(c)} ${errorLine(this.writes.error)}
+        ${this.at === null ? html`${this.actions(c)} ${errorLine(this.writes.error)}` : html`<p class="muted">The cluster as it was then: actions act on now, so they wait for "Back to now".</p>`}
       </section>
+      ${this.timeTravel()}
       <section class="panel" aria-label="metrics">${this.charts()}</section>
       ${this.taskForm()}
       <section class="panel" aria-label="dead letters">
