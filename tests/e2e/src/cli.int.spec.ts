@@ -67,9 +67,19 @@ describe('the flotilla CLI', () => {
     expect(rehearsed).toMatchObject({ code: 0, stderr: '' });
     expect(rehearsed.stdout).toMatch(/^dry run, nothing changed; it would append 1 event:\n {2}ClusterScalingStarted \{"from":1,"to":3,/);
     expect(JSON.parse((await flotilla(secret, '--json', 'clusters', 'get', 'cli-c')).stdout)).toMatchObject({ target_workers: 1 });
+    const before = JSON.parse((await flotilla(secret, '--json', 'clusters', 'get', 'cli-c')).stdout) as { as_of: { position: string } };
     const scaled = await flotilla(secret, '--json', 'clusters', 'scale', 'cli-c', '3');
     expect(scaled).toMatchObject({ code: 0, stderr: '' });
     expect(JSON.parse(scaled.stdout)).toMatchObject({ id: 'cli-c', target_workers: 3 });
+
+    // The past: the cluster as it was before the scale, and what changed since.
+    const then = await flotilla(secret, '--json', 'get', 'cluster', 'cli-c', '--at', before.as_of.position);
+    expect(then).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(then.stdout)).toMatchObject({ id: 'cli-c', target_workers: 1, as_of: { position: before.as_of.position } });
+    const diff = await flotilla(secret, 'clusters', 'diff', 'cli-c', '--from', before.as_of.position);
+    expect(diff).toMatchObject({ code: 0, stderr: '' });
+    expect(diff.stdout).toMatch(/^target_workers\s+1\s+3\s+\d+/m);
+    expect(await flotilla(secret, 'get', 'blueprints', '--at', before.as_of.position)).toMatchObject({ code: 64, stderr: expect.stringContaining('--at reads clusters, agents and nodes') });
 
     // An operator cannot manage keys; a mistake in the command line is caught before sending.
     expect(await flotilla(secret, 'keys', 'list')).toMatchObject({ code: 1, stderr: expect.stringMatching(/^error: forbidden: /) });
