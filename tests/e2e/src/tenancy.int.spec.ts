@@ -134,6 +134,21 @@ describe('tenants, audit and hardening', () => {
     expect((await a('GET', '/api/clusters/tenancy-ca')).status).toBe(200);
   });
 
+  it("keeps each tenant out of the other's clusters in the past too: ?at=, diffs and simulations", async () => {
+    const position = ((await a('GET', '/api/clusters/tenancy-ca')).body as { as_of: { position: string } }).as_of.position;
+    expect((await a('GET', `/api/clusters/tenancy-ca?at=${position}`)).status).toBe(200);
+    for (const path of [
+      `/api/clusters/tenancy-ca?at=${position}`,
+      `/api/clusters/tenancy-ca/agents?at=${position}`,
+      `/api/clusters/tenancy-ca/hierarchy?at=${position}`,
+      `/api/clusters/tenancy-ca/diff?from=1&to=${position}`,
+    ]) {
+      const res = await b('GET', path);
+      expect([path, res.status]).toEqual([path, 404]);
+    }
+    expect((await b('POST', '/api/clusters/tenancy-ca/simulate', { policy: {} })).status).toBe(404);
+  });
+
   it("keeps each tenant out of the other's clusters over gRPC", async () => {
     const pkg = loadFlotillaProto() as unknown as { flotilla: { v1: Record<string, grpc.ServiceClientConstructor> } };
     const client = new pkg.flotilla.v1['ClusterService']!(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure()) as unknown as Record<string, (r: unknown, md: grpc.Metadata, cb: (e: grpc.ServiceError | null, r?: unknown) => void) => void> & grpc.Client;
