@@ -136,11 +136,14 @@ export const api = {
       'GET',
       `/api/clusters/${enc(id)}/hierarchy${atQuery(at)}`,
     ),
-  events: (id: string, q = '') =>
-    request<{ events: EventView[]; total: number }>(
+  /** The cluster's latest 200 events, oldest first (the log is read oldest first: count, then page). */
+  events: async (id: string, q = '') => {
+    const { total } = await request<{ total: number }>('GET', `/api/clusters/${enc(id)}/events?limit=1${q}`);
+    return request<{ events: EventView[]; total: number }>(
       'GET',
-      `/api/clusters/${enc(id)}/events?limit=200${q}`,
-    ),
+      `/api/clusters/${enc(id)}/events?limit=200&offset=${Math.max(0, total - 200)}${q}`,
+    );
+  },
   manifest: (id: string) => request<string>('GET', `/api/clusters/${enc(id)}/manifest`),
   metrics: (id: string, since: string) =>
     request<{ points: MetricPoint[] }>(

@@ -146,6 +146,26 @@ describe('dry runs: the decision without the change', () => {
     expect(((await stack.call('GET', '/api/cluster/stats')).body as { strategy: string }).strategy).toBe(strategy);
   });
 
+  it('gRPC: PreviewDrain and PreviewStrategy answer the plans and change nothing', async () => {
+    const client = grpcClient(stack.grpcPort, TEST_ADMIN_KEY);
+    try {
+      const assignments = ((await stack.call('GET', '/api/cluster/assignments')).body as { assignments: { agent_id: string; node_id: string }[] }).assignments;
+      const drain = await client.call('PreviewDrain', { id: 'node-dry1' });
+      expect(drain.code).toBe(grpc.status.OK);
+      const d = drain.reply as { node: { id: string; status: string }; planned: { type: string }[]; plan: { placements: { agent_id: string; to_node: string }[] } };
+      expect(d.node).toMatchObject({ id: 'node-dry1', status: 'draining' });
+      expect(d.planned.map((e) => e.type)).toEqual(['NodeDrainStarted']);
+      expect(d.plan.placements.map((p) => p.agent_id).sort()).toEqual(assignments.filter((a) => a.node_id === 'node-dry1').map((a) => a.agent_id).sort());
+      const strategy = await client.call('PreviewStrategy', { strategy: 'random' });
+      expect(strategy.code).toBe(grpc.status.OK);
+      expect(strategy.reply).toMatchObject({ strategy: 'random', planned: [{ type: 'DefaultStrategyChanged' }], plan: { strategy: 'random' } });
+      expect(((await stack.call('GET', '/api/cluster/nodes/node-dry1')).body as { status: string }).status).toBe('online');
+      expect(((await stack.call('GET', '/api/cluster/stats')).body as { strategy: string }).strategy).not.toBe('random');
+    } finally {
+      client.close();
+    }
+  });
+
   it('gRPC: ScaleCluster with dry_run answers the plan and changes nothing', async () => {
     const client = grpcClient(stack.grpcPort, TEST_ADMIN_KEY);
     try {

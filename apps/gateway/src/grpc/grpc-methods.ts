@@ -31,6 +31,14 @@ const node = (n: Obj): Obj => ({
 type Hierarchy = Obj & { children?: Hierarchy[] };
 const hierarchy = (h: Hierarchy | null): Obj | undefined =>
   h ? { ...h, agent_id: h['agent_id'] ?? '', node_id: h['node_id'] ?? '', children: (h.children ?? []).map((c) => hierarchy(c)) } : undefined;
+/** A placement dry run's events and plan, as the proto has them (PlannedEvent, PlacementPlan). */
+const dryRunParts = (d: Obj): Obj => {
+  const plan = d['plan'] as { strategy: string; placements: Obj[]; unplaced: Obj[] };
+  return {
+    planned: ((d['planned'] as Obj[]) ?? []).map((e) => ({ ...e, data: toStruct(e['data'] as Obj) })),
+    plan: { ...plan, placements: plan.placements.map((p) => ({ ...p, from_node: p['from_node'] ?? '' })) },
+  };
+};
 const commandReply = (key: string, view: (v: Obj) => Obj) => (r: unknown) => {
   const c = r as { result: Obj; position: string | null; events: string[]; duplicate: boolean; read_models_behind?: boolean; dry_run?: boolean; planned?: Obj[] };
   const reply: Obj = { [key]: view(c.result), position: c.position ?? '', events: c.events, duplicate: c.duplicate, read_models_behind: c.read_models_behind === true };
@@ -178,11 +186,23 @@ export const GRPC_METHODS: readonly GrpcMethod[] = [
   { name: 'NodeService.GetNode', route: g.getNode, toRequest: idAt, toReply: (r) => node(r as Obj) },
   { name: 'NodeService.DeregisterNode', route: g.deregisterNode, toRequest: (r) => defined({ id: r['id'], force: r['force'] }), toReply: (r) => node(r as Obj) },
   { name: 'NodeService.DrainNode', route: g.drainNode, toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']) }), toReply: (r) => node(r as Obj) },
+  {
+    name: 'NodeService.PreviewDrain',
+    route: g.drainNode,
+    toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']), dry_run: true }),
+    toReply: (r) => ({ node: node((r as Obj)['result'] as Obj), ...dryRunParts(r as Obj) }),
+  },
   { name: 'NodeService.CordonNode', route: g.cordonNode, toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']) }), toReply: (r) => node(r as Obj) },
   { name: 'NodeService.UncordonNode', route: g.uncordonNode, toRequest: id, toReply: (r) => node(r as Obj) },
   { name: 'NodeService.ListAssignments', route: g.assignments, toRequest: (r) => defined({ cluster_id: str(r['cluster_id']), node_id: str(r['node_id']), at: str(r['at']) }), toReply: (r) => ({ ...(r as Obj), as_of: asOf((r as Obj)['as_of']) }) },
   { name: 'NodeService.GetStats', route: g.stats, toRequest: () => ({}), toReply: (r) => toStruct(r as Obj) as unknown as Obj },
   { name: 'NodeService.SetStrategy', route: g.setStrategy, toRequest: (r) => ({ strategy: r['strategy'] }), toReply: (r) => ({ ...(r as Obj), position: (r as Obj)['position'] ?? '' }) },
+  {
+    name: 'NodeService.PreviewStrategy',
+    route: g.setStrategy,
+    toRequest: (r) => ({ strategy: r['strategy'], dry_run: true }),
+    toReply: (r) => ({ strategy: ((r as Obj)['result'] as Obj)['strategy'], ...dryRunParts(r as Obj) }),
+  },
   {
     name: 'NodeService.GetLeadership',
     route: g.leadership,
