@@ -50,6 +50,12 @@ interface PlacementDryRun {
   events: { type: string }[];
   plan: { placements: { agent_id: string; cluster_id: string; from_node: string | null; to_node: string }[]; unplaced: { agent_id: string; cluster_id: string; reason: string }[] };
 }
+/** Where a cluster command's dry run would place the agents it leads to (their ids are provisional). */
+interface SpawnPlan {
+  strategy: string;
+  placements: { name?: string; ordinal?: number; role?: string; to_node: string }[];
+  unplaced: { name?: string; ordinal?: number; reason: string }[];
+}
 interface ClusterDiffReply {
   from: { position: string };
   to: { position: string };
@@ -178,13 +184,22 @@ export function registerResourceCommands(program: Command, client: () => Gateway
       out()(c, () => table(clusterRows([c]), CLUSTER_HEADER));
       return;
     }
-    const d = await call<{ dry_run: true; result: Cluster; events: { type: string; data: Record<string, unknown> }[] }>(method, `${path}?dry_run=true`, body);
+    const d = await call<{ dry_run: true; result: Cluster; events: { type: string; data: Record<string, unknown> }[]; plan?: SpawnPlan }>(method, `${path}?dry_run=true`, body);
+    const slot = (a: { name?: string; ordinal?: number }) => `${a.name ?? '?'}#${a.ordinal ?? '?'}`;
     out()(d, () =>
       [
         `dry run, nothing changed; it would append ${d.events.length} event${d.events.length === 1 ? '' : 's'}:`,
         ...d.events.map((e) => `  ${e.type} ${JSON.stringify(e.data)}`),
         '',
         table(clusterRows([d.result]), CLUSTER_HEADER),
+        ...(d.plan
+          ? [
+              '',
+              `then the reconciler would place (strategy ${d.plan.strategy}):`,
+              table(d.plan.placements.map((p) => [slot(p), p.role ?? '', p.to_node]), ['agent', 'role', 'node']),
+              ...d.plan.unplaced.map((u) => `would fit nowhere: ${slot(u)}: ${u.reason}`),
+            ]
+          : []),
       ].join('\n'),
     );
   };

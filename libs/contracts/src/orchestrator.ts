@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AGENT_STATES, CLUSTER_STATUSES, CLUSTER_TYPES, clusterDescription, clusterName, reasonText, SCALING_DECISIONS, ScalingPolicyPatchSchema, workerCount } from '@flotilla/domain';
 import { asOf, atFilter, dryRunFlag, idOf, isoTime, moment, page, position, queryBool, sinceFilter, waitFlag } from './common.js';
+import { placementPreview } from './registry.js';
 import { commandEnvelope, dryRunnable, route } from './route.js';
 
 export const SEVERITIES = ['debug', 'info', 'warning', 'error'] as const;
@@ -188,6 +189,8 @@ const commandReply = <T extends z.ZodType>(view: T) =>
     read_models_behind: z.boolean().optional(),
     dry_run: z.boolean().optional(),
     planned: z.array(plannedEvent).optional(),
+    /** A dry run that would place agents: where each would go with the cluster's constraints. */
+    plan: placementPreview.optional(),
   }));
 
 // ---------------------------------------------------------------- requests

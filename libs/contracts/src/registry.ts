@@ -202,9 +202,22 @@ export const releaseRequest = z.strictObject({
 /** A dry run's placement plan: each agent's node, and the agents that would fit nowhere and why. */
 export const placementPreview = z.object({
   strategy: z.enum(STRATEGIES),
-  placements: z.array(z.object({ agent_id: z.string(), cluster_id: z.string(), from_node: z.string().nullable(), to_node: z.string() })),
-  unplaced: z.array(z.object({ agent_id: z.string(), cluster_id: z.string(), reason: z.string() })),
+  placements: z.array(
+    z.object({
+      agent_id: z.string(),
+      cluster_id: z.string(),
+      from_node: z.string().nullable(),
+      to_node: z.string(),
+      /** An agent of a cluster command's plan: its slot (name and ordinal) and role. The id of an agent the command would spawn is provisional: the real spawn draws its own. */
+      name: z.string().optional(),
+      ordinal: z.number().int().optional(),
+      role: z.enum(['supervisor', 'lead', 'specialist', 'worker']).optional(),
+    }),
+  ),
+  unplaced: z.array(z.object({ agent_id: z.string(), cluster_id: z.string(), reason: z.string(), name: z.string().optional(), ordinal: z.number().int().optional() })),
 });
+
+export type PlacementPreview = z.infer<typeof placementPreview>;
 
 export const assignmentView = z.object({
   agent_id: z.string(),
@@ -338,6 +351,14 @@ export const registryRoutes = {
     placeRequest,
     placeReply,
     'Place agents of a cluster (idempotent by agent id).',
+    'service',
+  ),
+  previewPlace: route(
+    'registry',
+    'registry.placement.preview',
+    placeRequest,
+    placeReply,
+    'Where a placement request would put its agents now, with the same constraints and strategy, reserving and recording nothing (the dry runs of cluster commands ask this).',
     'service',
   ),
   release: route(

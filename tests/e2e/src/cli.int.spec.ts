@@ -66,6 +66,9 @@ describe('the flotilla CLI', () => {
     const rehearsed = await flotilla(secret, 'clusters', 'scale', 'cli-c', '3', '--dry-run');
     expect(rehearsed).toMatchObject({ code: 0, stderr: '' });
     expect(rehearsed.stdout).toMatch(/^dry run, nothing changed; it would append 1 event:\n {2}ClusterScalingStarted \{"from":1,"to":3,/);
+    // And where the reconciler would then place the two new workers.
+    expect(rehearsed.stdout).toMatch(/then the reconciler would place \(strategy [a-z-]+\):\n/);
+    expect(rehearsed.stdout.match(/ worker +node-/g)).toHaveLength(2);
     expect(JSON.parse((await flotilla(secret, '--json', 'clusters', 'get', 'cli-c')).stdout)).toMatchObject({ target_workers: 1 });
     const before = JSON.parse((await flotilla(secret, '--json', 'clusters', 'get', 'cli-c')).stdout) as { as_of: { position: string } };
     const scaled = await flotilla(secret, '--json', 'clusters', 'scale', 'cli-c', '3');

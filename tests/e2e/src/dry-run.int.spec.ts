@@ -24,6 +24,11 @@ interface Planned {
   tenant_id: string;
   data: Record<string, unknown>;
 }
+interface Plan {
+  strategy: string;
+  placements: { agent_id: string; cluster_id: string; from_node: string | null; to_node: string; name: string; ordinal: number; role: string }[];
+  unplaced: { agent_id: string; reason: string }[];
+}
 interface EventRow {
   type: string;
   position: string;
@@ -62,8 +67,11 @@ describe('dry runs: the decision without the change', () => {
     const res = await stack.call('POST', '/api/clusters?dry_run=true', { id: 'dry-never', blueprint_id: 'dry-v1', name: 'never' });
     expect(res.status).toBe(200);
     expect(res.headers.get('flotilla-dry-run')).toBe('true');
-    const body = res.body as { dry_run: boolean; result: { id: string; status: string }; events: Planned[] };
+    const body = res.body as { dry_run: boolean; result: { id: string; status: string }; events: Planned[]; plan: Plan };
     expect(body.dry_run).toBe(true);
+    // And where its three agents would go, with the blueprint's placement.
+    expect(body.plan.placements.map((p) => `${p.name}#${p.ordinal}`).sort()).toEqual(['boss#0', 'hand#0', 'hand#1']);
+    expect(body.plan.unplaced).toEqual([]);
     expect(body.result).toMatchObject({ id: 'dry-never', status: 'planning', target_workers: 2 });
     expect(body.events.map((e) => e.type)).toEqual(['ClusterCreated']);
     expect(body.events[0]!.tenant_id).toBe('default');
@@ -92,6 +100,36 @@ describe('dry runs: the decision without the change', () => {
       const c = await cluster('dry-c1');
       return c.status === 'active' && c.current_workers === 1;
     }, { timeoutMs: 60_000, what: 'dry-c1 active with 1 worker' });
+  }, 90_000);
+
+  it("a dry-run scale-up's plan says where each new agent would go, reserves nothing, and the real scale then places them there", async () => {
+    const nodesUsed = async () =>
+      ((await stack.call('GET', '/api/cluster/nodes')).body as { nodes: { id: string; used: { agents: number; cpu: number } }[] }).nodes
+        .map((n) => ({ id: n.id, used: n.used }))
+        .sort((a, b) => (a.id < b.id ? -1 : 1));
+    const usedBefore = await nodesUsed();
+    const dry = await stack.call('POST', '/api/clusters/dry-c1/scale?dry_run=true', { target_workers: 4 });
+    expect(dry.status).toBe(200);
+    const plan = (dry.body as { plan: Plan }).plan;
+    // Three workers would be spawned; each has a node, none is left over.
+    expect(plan.placements).toHaveLength(3);
+    expect(plan.unplaced).toEqual([]);
+    for (const p of plan.placements) {
+      expect(p).toMatchObject({ cluster_id: 'dry-c1', name: 'hand', role: 'worker', from_node: null });
+      expect(['node-dry1', 'node-dry2']).toContain(p.to_node);
+    }
+    // Nothing was reserved or spawned by the dry run.
+    expect(await nodesUsed()).toEqual(usedBefore);
+    expect((await cluster('dry-c1')).target_workers).toBe(1);
+
+    expect((await stack.call('POST', '/api/clusters/dry-c1/scale?wait=true', { target_workers: 4 })).status).toBe(200);
+    const placed = await eventually(async () => {
+      const agents = ((await stack.call('GET', '/api/clusters/dry-c1/agents')).body as { agents: { name: string; ordinal: number; node_id: string | null; state: string }[] }).agents;
+      const workers = agents.filter((a) => a.name === 'hand' && a.state !== 'stopped' && a.state !== 'failed');
+      return workers.length === 4 && workers.every((a) => a.node_id) && workers;
+    }, { timeoutMs: 60_000, what: 'dry-c1 with 4 placed workers' });
+    const real = new Map(placed.map((a) => [`${a.name}#${a.ordinal}`, a.node_id]));
+    for (const p of plan.placements) expect({ slot: `${p.name}#${p.ordinal}`, node: real.get(`${p.name}#${p.ordinal}`) }).toEqual({ slot: `${p.name}#${p.ordinal}`, node: p.to_node });
   }, 90_000);
 
   it('refuses a dry run exactly as it refuses the command, and changes nothing', async () => {
@@ -178,6 +216,8 @@ describe('dry runs: the decision without the change', () => {
       expect(reply.position).toBe('');
       expect(reply.cluster.target_workers).toBe(target);
       expect(reply.planned.map((e) => e.type)).toEqual(['ClusterScalingStarted']);
+      const plan = (r.reply as { plan: { placements: { role: string; to_node: string }[] } }).plan;
+      expect(plan.placements.map((p) => p.role)).toEqual(['worker', 'worker']);
       expect((await cluster('dry-c1')).target_workers).toBe(before.target_workers);
     } finally {
       client.close();

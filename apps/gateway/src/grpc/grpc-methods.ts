@@ -32,18 +32,15 @@ type Hierarchy = Obj & { children?: Hierarchy[] };
 const hierarchy = (h: Hierarchy | null): Obj | undefined =>
   h ? { ...h, agent_id: h['agent_id'] ?? '', node_id: h['node_id'] ?? '', children: (h.children ?? []).map((c) => hierarchy(c)) } : undefined;
 /** A placement dry run's events and plan, as the proto has them (PlannedEvent, PlacementPlan). */
-const dryRunParts = (d: Obj): Obj => {
-  const plan = d['plan'] as { strategy: string; placements: Obj[]; unplaced: Obj[] };
-  return {
-    planned: ((d['planned'] as Obj[]) ?? []).map((e) => ({ ...e, data: toStruct(e['data'] as Obj) })),
-    plan: { ...plan, placements: plan.placements.map((p) => ({ ...p, from_node: p['from_node'] ?? '' })) },
-  };
-};
+type Plan = { strategy: string; placements: Obj[]; unplaced: Obj[] };
+const planOf = (plan: Plan): Obj => ({ ...plan, placements: plan.placements.map((p) => ({ ...p, from_node: p['from_node'] ?? '' })) });
+const plannedOf = (planned: Obj[] | undefined): Obj[] => (planned ?? []).map((e) => ({ ...e, data: toStruct(e['data'] as Obj) }));
+const dryRunParts = (d: Obj): Obj => ({ planned: plannedOf(d['planned'] as Obj[]), plan: planOf(d['plan'] as Plan) });
 const commandReply = (key: string, view: (v: Obj) => Obj) => (r: unknown) => {
-  const c = r as { result: Obj; position: string | null; events: string[]; duplicate: boolean; read_models_behind?: boolean; dry_run?: boolean; planned?: Obj[] };
+  const c = r as { result: Obj; position: string | null; events: string[]; duplicate: boolean; read_models_behind?: boolean; dry_run?: boolean; planned?: Obj[]; plan?: Plan };
   const reply: Obj = { [key]: view(c.result), position: c.position ?? '', events: c.events, duplicate: c.duplicate, read_models_behind: c.read_models_behind === true };
-  // Only the cluster commands have dry runs (ClusterReply.dry_run, .planned).
-  if (c.dry_run) Object.assign(reply, { dry_run: true, planned: (c.planned ?? []).map((e) => ({ ...e, data: toStruct(e['data'] as Obj) })) });
+  // Only the cluster commands have dry runs (ClusterReply.dry_run, .planned, and .plan when agents would be placed).
+  if (c.dry_run) Object.assign(reply, { dry_run: true, planned: plannedOf(c.planned), ...(c.plan ? { plan: planOf(c.plan) } : {}) });
   return reply;
 };
 const id = (r: Obj) => ({ id: r['id'] });

@@ -72,7 +72,7 @@ function operation(route: RestRoute): Json {
     );
   }
   if (route.route.dryRun) {
-    // Placement commands (drain, the strategy switch) add their plan.
+    // A dry run that would place agents (drain, the strategy switch, and cluster commands that spawn) adds its plan.
     const dry = z.object({ dry_run: z.literal(true), result: responseSchema, events: z.array(plannedEvent), plan: placementPreview.optional() });
     const responses = op['responses'] as Json;
     const dryDoc = { 'application/json': { schema: schemaOf(dry, 'output') } };

@@ -3,12 +3,13 @@ import { Inject, Injectable } from '@nestjs/common';
 import type pg from 'pg';
 import { CommandHandler, readModelsReached, type CommandResult } from '@flotilla/application';
 import type { Config } from '@flotilla/config';
-import { spansAllTenants, type ClusterView, type PlannedEvent } from '@flotilla/contracts';
+import { registryRoutes, spansAllTenants, type ClusterView, type PlacementPreview, type PlannedEvent } from '@flotilla/contracts';
 import {
   blueprintDecider,
   blueprintStream,
   clusterDecider,
   clusterStream,
+  missingAgents,
   newId,
   NotFoundError,
   resolveBlueprint,
@@ -21,13 +22,14 @@ import {
   type ExistingCluster,
 } from '@flotilla/domain';
 import type { AppendFence, EventStore } from '@flotilla/eventstore';
-import type { RequestMeta } from '@flotilla/messaging';
+import { Messaging, type RequestMeta } from '@flotilla/messaging';
 import { CONFIG, PG_POOL } from '@flotilla/platform';
 import { ORCHESTRATOR_PROJECTIONS } from '@flotilla/projections';
 import { TypeID } from 'typeid-js';
 import { commandContext, identityOf, now, owningTenant } from '../infrastructure/request-context.js';
 import { EVENT_STORE } from '../infrastructure/tokens.js';
 import { clusterViewFromState } from './cluster.views.js';
+import { placeRequestFor } from './placement-request.js';
 import { ClusterQueries } from './cluster-queries.service.js';
 
 export interface CommandReply<T> {
@@ -43,6 +45,8 @@ export interface CommandReply<T> {
   /** A dry run: nothing was stored, `planned` is what would have been. */
   readonly dry_run?: true;
   readonly planned?: PlannedEvent[];
+  /** A dry run that would place agents: where each would go, and what would fit nowhere and why. */
+  readonly plan?: PlacementPreview;
 }
 
 export interface CommandOptions {
@@ -69,6 +73,7 @@ export class ClustersService {
     @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(CONFIG) private readonly config: Config,
     @Inject(PG_POOL) private readonly pool: pg.Pool,
+    private readonly messaging: Messaging,
   ) {}
 
   async create(
@@ -220,12 +225,16 @@ export class ClustersService {
     return (await this.queries.healthFor([clusterId]).catch(() => new Map<string, number | null>())).get(clusterId) ?? null;
   }
 
-  /** A dry run: the decision on the current state, with nothing appended and nothing reserved. */
+  /**
+   * A dry run: the decision on the current state, with nothing appended and nothing reserved.
+   * When the state it leads to wants agents placed, the plan says where they would go.
+   */
   private async preview(clusterId: string, command: ClusterCommand, meta: RequestMeta): Promise<CommandReply<ClusterView>> {
     const decision = await this.commands.preview(clusterDecider, clusterStream(clusterId), command, commandContext(meta));
     if (decision.state.status === 'none') throw NotFoundError.of('cluster', clusterId);
-    const health = await this.healthOf(clusterId);
+    const [health, plan] = await Promise.all([this.healthOf(clusterId), this.placementPlan(decision.state, command.metadata.now)]);
     return {
+      ...(plan ? { plan } : {}),
       result: clusterViewFromState(decision.state, health),
       position: null,
       events: decision.events.map((e) => e.type),
@@ -233,6 +242,45 @@ export class ClustersService {
       read_models_behind: false,
       dry_run: true,
       planned: decision.events.map((e) => ({ type: e.type, tenant_id: e.tenantId, data: e.data })),
+    };
+  }
+
+  /**
+   * What the reconciler would do next for the state a dry run leads to: spawn the desired agents
+   * nobody holds (with provisional ids), then ask the registry to place every pending agent with
+   * the cluster's constraints. The registry's preview decides exactly as the placement would,
+   * reserving nothing. None when nothing would be placed (a scale-down: its stops are the events).
+   */
+  private async placementPlan(state: ClusterState, at: string): Promise<PlacementPreview | undefined> {
+    if (state.status === 'none' || state.status === 'decommissioned') return undefined;
+    let next: ClusterState = state;
+    const missing = missingAgents(state);
+    if (missing.length > 0) {
+      const spawn: ClusterCommand = {
+        type: 'SpawnAgents',
+        data: { agents: missing.map((d) => ({ agentId: newId('agent'), name: d.name, ordinal: d.ordinal })) },
+        metadata: { now: at },
+      };
+      for (const e of clusterDecider.decide(spawn, next)) next = clusterDecider.evolve(next, e);
+    }
+    if (next.status === 'none') return undefined;
+    const pending = Object.values(next.agents).filter((a) => a.state === 'pending');
+    if (pending.length === 0) return undefined;
+    const reply = await this.messaging.request(registryRoutes.previewPlace, placeRequestFor(next, pending));
+    const slot = new Map(pending.map((a) => [a.agentId, { name: a.name, ordinal: a.ordinal, role: a.role }]));
+    return {
+      strategy: reply.strategy,
+      placements: reply.assignments.map((a) => ({
+        agent_id: a.agent_id,
+        cluster_id: next.clusterId,
+        from_node: a.previous_node_id,
+        to_node: a.node_id,
+        ...slot.get(a.agent_id),
+      })),
+      unplaced: reply.unplaced.map((u) => {
+        const s = slot.get(u.agent_id);
+        return { agent_id: u.agent_id, cluster_id: next.clusterId, reason: u.reason, ...(s ? { name: s.name, ordinal: s.ordinal } : {}) };
+      }),
     };
   }
 

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
 import type pg from 'pg';
-import { registryRoutes, type PlacementAgent, type RequestIdentity } from '@flotilla/contracts';
+import { registryRoutes, type RequestIdentity } from '@flotilla/contracts';
 import {
   newId,
   planReconciliation,
@@ -19,6 +19,7 @@ import { CONFIG, LOGGER, PG_POOL } from '@flotilla/platform';
 import { NODE_STATUS_EVENTS, nodeStatusAfter } from '@flotilla/projections';
 import type { Logger } from '@flotilla/telemetry';
 import { ClustersService } from '../clusters/clusters.service.js';
+import { placeRequestFor, type PlacementMove } from '../clusters/placement-request.js';
 import { EVENT_STORE } from '../infrastructure/tokens.js';
 import { CLOCK, FENCE, type Clock } from './tokens.js';
 
@@ -279,34 +280,12 @@ export class Reconciler {
       .catch((err: unknown) => this.logger.warn({ err, clusterId, reason }, 'release not acknowledged yet'));
   }
 
-  private async requestPlacement(state: ExistingCluster, agents: readonly AgentRecord[], move?: { from: string; keepSource: boolean }) {
-    const placement = state.blueprint.cluster.placement;
-    const toPlace: PlacementAgent[] = agents.map((a) => ({
-      agent_id: a.agentId,
-      name: a.name,
-      role: a.role,
-      capabilities: [...a.capabilities],
-      runtime: { ...a.runtime },
-      resources: { cpu: a.resources.cpu, memory_mb: a.resources.memoryMb },
-    }));
-    return this.messaging.request(registryRoutes.place, {
-      cluster_id: state.clusterId,
-      tenant_id: state.tenantId,
-      ...(placement.strategy ? { strategy: placement.strategy } : {}),
-      constraints: {
-        required_services: [...placement.requiredServices],
-        required_labels: { ...placement.requiredLabels },
-        zone_spread: placement.zoneSpread,
-        ...(placement.maxPerZone ? { max_per_zone: placement.maxPerZone } : {}),
-        anti_affinity: placement.antiAffinity,
-      },
-      agents: toPlace,
-      ...(move ? { move_from: move.from, keep_source: move.keepSource } : {}),
-    });
+  private async requestPlacement(state: ExistingCluster, agents: readonly AgentRecord[], move?: PlacementMove) {
+    return this.messaging.request(registryRoutes.place, placeRequestFor(state, agents, move));
   }
 
   /** Asks the registry to place agents and records where they went; true when something was recorded. */
-  private async place(state: ExistingCluster, agents: readonly AgentRecord[], move: { from: string; keepSource: boolean } | undefined, now: number): Promise<boolean> {
+  private async place(state: ExistingCluster, agents: readonly AgentRecord[], move: PlacementMove | undefined, now: number): Promise<boolean> {
     let reply;
     try {
       reply = await this.requestPlacement(state, agents, move);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { DirectoryDriver, placeRequest } from '../testing/directory-fixtures.js';
-import { groupKey, planGroup, type PlannerState } from './placement-planner.js';
+import { decideGroup, groupKey, planGroup, type PlannerState } from './placement-planner.js';
 
 const planner = (): PlannerState => ({ cursor: null, seed: 1 });
 
@@ -16,6 +16,22 @@ describe('planGroup', () => {
     );
     expect(plan!.placed.map((p) => p.nodeId).sort()).toEqual(['node-1', 'node-2', 'node-3']);
     expect([...d.directory.entries()].map((e) => e.reserved.size)).toEqual([1, 1, 1]);
+  });
+
+  it('decideGroup (a dry run) answers what planGroup then does, and reserves and advances nothing', () => {
+    for (const strategy of ['round-robin', 'random', 'least-agents'] as const) {
+      const d = new DirectoryDriver();
+      for (const id of ['node-1', 'node-2', 'node-3']) d.register(id);
+      d.assign('node-2', 'agent-0');
+      const state: PlannerState = { cursor: 'node-1', seed: 7 };
+      const request = placeRequest('cluster-a', ['agent-1', 'agent-2', 'agent-3', 'agent-4']);
+      const dry = decideGroup([request], strategy, d.directory, state).plans[0]!;
+      expect(state).toEqual({ cursor: 'node-1', seed: 7 });
+      expect([...d.directory.entries()].map((e) => e.reserved.size)).toEqual([0, 0, 0]);
+      const [real] = planGroup([request], strategy, d.directory, state);
+      expect(dry.placed.map((p) => [p.agent.agent_id, p.nodeId])).toEqual(real!.placed.map((p) => [p.agent.agent_id, p.nodeId]));
+      expect(dry.placed).toHaveLength(4);
+    }
   });
 
   it('never gives two requests in one group the same last slot', () => {

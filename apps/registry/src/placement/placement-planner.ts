@@ -68,6 +68,33 @@ export function planGroup(
   directory: NodeDirectory,
   planner: PlannerState,
 ): RequestPlan[] {
+  const { plans, cursor, decided } = decideGroup(requests, strategy, directory, planner);
+  if (!decided) return plans;
+  planner.seed++;
+  planner.cursor = cursor;
+  requests.forEach((req, i) => {
+    for (const p of plans[i]!.placed) {
+      directory.reserve(p.nodeId, {
+        agentId: p.agent.agent_id,
+        clusterId: req.cluster_id,
+        resources: { cpu: p.agent.resources.cpu, memoryMb: p.agent.resources.memory_mb },
+      });
+    }
+  });
+  return plans;
+}
+
+/**
+ * The decision half of planGroup: where the group's agents would go on the directory as it is,
+ * with the planner's cursor and seed as they are. Reserves nothing and moves neither, so a dry
+ * run asks exactly what the real request would be answered, had it come instead.
+ */
+export function decideGroup(
+  requests: readonly PlaceRequest[],
+  strategy: PlacementStrategy,
+  directory: NodeDirectory,
+  planner: Readonly<PlannerState>,
+): { plans: RequestPlan[]; cursor: string | null; decided: boolean } {
   const plans: RequestPlan[] = requests.map(() => ({
     strategy,
     held: [],
@@ -96,7 +123,7 @@ export function planGroup(
       }
     }
   });
-  if (toPlace.length === 0) return plans;
+  if (toPlace.length === 0) return { plans, cursor: planner.cursor, decided: false };
 
   const first = requests[0]!;
   const moveFrom = first.move_from ?? null;
@@ -125,20 +152,14 @@ export function planGroup(
     // The agents being placed now are not "already placed" (a mover is held by its source only).
     existing: directory.placementsOf(clusterIds).filter((e) => !placing.has(e.agentId)),
     cursor: planner.cursor,
-    seed: planner.seed++,
+    seed: planner.seed,
   });
-  planner.cursor = result.cursor;
 
   const byAgent = new Map(toPlace.map((p) => [p.agent.agent_id, p]));
   for (const a of result.assignments) {
     const item = byAgent.get(a.agentId)!;
     const req = requests[item.request]!;
     const onSource = moveFrom !== null && directory.nodesOf(a.agentId).includes(moveFrom);
-    directory.reserve(a.nodeId, {
-      agentId: a.agentId,
-      clusterId: req.cluster_id,
-      resources: { cpu: item.agent.resources.cpu, memoryMb: item.agent.resources.memory_mb },
-    });
     plans[item.request]!.placed.push({
       agent: item.agent,
       nodeId: a.nodeId,
@@ -153,7 +174,7 @@ export function planGroup(
       reason: `${u.reason}: ${u.message}`,
     });
   }
-  return plans;
+  return { plans, cursor: result.cursor, decided: true };
 }
 
 /** Where a dry run would put agents: each agent's node, and those that would fit nowhere and why. */

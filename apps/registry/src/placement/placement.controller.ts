@@ -39,6 +39,13 @@ export class PlacementController {
     return this.placement.place(req, commandContext(ctx.meta, { clusterId: req.cluster_id }));
   }
 
+  /** A placement decided and not made: nothing reserved, nothing recorded. */
+  @MessagePattern(r.previewPlace.subject)
+  previewPlace(@Payload() req: Req<'previewPlace'>, @Ctx() ctx: NatsRequestContext) {
+    requirePlatform(ctx.meta, 'preview a placement');
+    return this.placement.preview(req);
+  }
+
   @MessagePattern(r.release.subject)
   async release(@Payload() req: Req<'release'>, @Ctx() ctx: NatsRequestContext) {
     requirePlatform(ctx.meta, 'release agents');

@@ -22,6 +22,7 @@ import { NodeCommands } from '../nodes/node-commands.service.js';
 import { NodeDirectory } from '../nodes/node-directory.js';
 import {
   groupKey,
+  decideGroup,
   planGroup,
   type NewPlacement,
   type PlannerState,
@@ -79,13 +80,37 @@ export class PlacementService {
   ) {}
 
   async place(req: PlaceRequest, ctx: CommandContext): Promise<PlaceReply> {
-    await this.feed.whenReady(this.config.REQUEST_TIMEOUT_MS);
-    // Decide on a view that holds every node change committed before this request (a node
-    // registered or cordoned through another replica a moment ago): one read of the log's head.
-    // Every node change committed before this request (whichever replica wrote it, and even
-    // while an older transaction elsewhere holds readers back) is in the view it decides on.
-    await this.feed.caughtUpTo(await this.store.headPosition({ committed: true, categories: DIRECTORY_CATEGORIES }), this.config.REQUEST_TIMEOUT_MS);
+    await this.caughtUp();
     return this.enqueue(req, ctx, 1);
+  }
+
+  /**
+   * Decide on a view that holds every node change committed before this request (a node
+   * registered or cordoned through another replica a moment ago, and even while an older
+   * transaction elsewhere holds readers back): one read of the log's head.
+   */
+  private async caughtUp(): Promise<void> {
+    await this.feed.whenReady(this.config.REQUEST_TIMEOUT_MS);
+    await this.feed.caughtUpTo(await this.store.headPosition({ committed: true, categories: DIRECTORY_CATEGORIES }), this.config.REQUEST_TIMEOUT_MS);
+  }
+
+  /**
+   * Where `place(req)` would put the agents now: decided on the same caught-up view, with the same
+   * constraints, strategy, cursor and seed, and nothing reserved or recorded. The dry runs of
+   * cluster commands show this as their plan.
+   */
+  async preview(req: PlaceRequest): Promise<PlaceReply> {
+    await this.caughtUp();
+    const strategy = req.strategy ?? this.directory.settings.strategy;
+    const plan = decideGroup([req], strategy, this.directory, this.planner).plans[0]!;
+    return {
+      assignments: [
+        ...plan.held.map((h) => ({ agent_id: h.agentId, node_id: h.nodeId, previous_node_id: h.previous })),
+        ...plan.placed.map((p) => ({ agent_id: p.agent.agent_id, node_id: p.nodeId, previous_node_id: p.previous })),
+      ],
+      unplaced: plan.unplaced,
+      strategy,
+    };
   }
 
   /** Releases agents (every node holding them, or one node); waits for their placements in flight. */
