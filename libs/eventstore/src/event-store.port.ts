@@ -143,6 +143,29 @@ export type Upcaster = (event: StoredEvent) => StoredEvent;
  */
 export type Upcasters = Readonly<Record<string, Upcaster>>;
 
+export interface ArchiveOptions {
+  /**
+   * Events that occurred before this moment move to the archive: a prefix of the log, so
+   * archiving stops at the first event (in position order) that is not older.
+   */
+  readonly before: Date;
+  /** Events per compressed chunk (default 5,000). */
+  readonly chunkEvents?: number;
+  /** At most this many chunks in one call (default: until no older event is left). */
+  readonly maxChunks?: number;
+}
+
+export interface ArchiveResult {
+  /** Chunks written by this call, and the events they hold. */
+  readonly chunks: number;
+  readonly events: number;
+  /** Every event at or below this position is in the archive (0n: none is). */
+  readonly archivedThrough: bigint;
+  /** Bytes of the chunks written (compressed), and of the rows they replaced (uncompressed JSON). */
+  readonly compressedBytes: number;
+  readonly rawBytes: number;
+}
+
 export interface EventStore {
   append(streamId: string, events: readonly NewEvent[], opts: AppendOptions): Promise<AppendResult>;
   /** `[]` for a stream that does not exist. */
@@ -156,5 +179,12 @@ export interface EventStore {
    * for reading every write another process acknowledged.
    */
   headPosition(opts?: HeadOptions): Promise<bigint>;
+  /**
+   * Moves the oldest events into compressed, immutable chunks, keeping the live log small. Every
+   * read still returns them, in the same order with the same positions and revisions: reads,
+   * subscriptions and rebuilds are unchanged, and only slower over the archived prefix. Adapters
+   * with their own retention refuse (EventStoreDB: RuleViolationError `archive_unsupported`).
+   */
+  archive(opts: ArchiveOptions): Promise<ArchiveResult>;
   close(): Promise<void>;
 }

@@ -43,6 +43,7 @@ export function instrumentEventStore(store: EventStore, registry: client.Registr
     readAll: (opts) => counted('read_all', store.readAll(opts)),
     subscribeToAll: (opts) => store.subscribeToAll(opts),
     headPosition: (opts) => counted('head_position', store.headPosition(opts)),
+    archive: (opts) => counted('archive', store.archive(opts)),
     close: () => store.close(),
   };
 }

@@ -21,6 +21,7 @@ import {
 import {
   FlotillaError,
   InternalError,
+  RuleViolationError,
   UnavailableError,
   ValidationError,
   type ValidationIssue,
@@ -29,6 +30,7 @@ import { prepareAppend, type PreparedAppend } from '../append-validation.js';
 import type {
   AppendOptions,
   AppendResult,
+  ArchiveResult,
   EventStore,
   EventSubscription,
   ExpectedRevision,
@@ -227,6 +229,20 @@ export class EventStoreDbEventStore implements EventStore {
     );
     this.subscriptions.add(subscription);
     return subscription;
+  }
+
+  /**
+   * Refused: EventStoreDB has retention of its own ($maxAge/$maxCount stream metadata and
+   * scavenging), which deletes rather than archives, so time travel and rebuilds could no longer
+   * read what it removed. Flotilla's archive is the PostgreSQL adapter's.
+   */
+  archive(): Promise<ArchiveResult> {
+    return Promise.reject(
+      new RuleViolationError(
+        'archive_unsupported',
+        "the EventStoreDB adapter does not archive: EventStoreDB's own retention deletes events; archiving is the PostgreSQL adapter's",
+      ),
+    );
   }
 
   /** EventStoreDB shows every committed event to readers at once: committed or not, the same head. */

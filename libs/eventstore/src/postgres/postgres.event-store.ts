@@ -4,6 +4,8 @@ import { prepareAppend, type PreparedAppend } from '../append-validation.js';
 import type {
   AppendOptions,
   AppendResult,
+  ArchiveOptions,
+  ArchiveResult,
   EventMetadata,
   EventStore,
   EventSubscription,
@@ -21,6 +23,7 @@ import { categoryOf, isCategory } from '../categories.js';
 import { assertCategories, assertLimit, assertNonNegative } from '../read-validation.js';
 import { upcastAll } from '../upcasting.js';
 import { PgNotifier } from './postgres.notifier.js';
+import { ArchiveReader, archiveOneChunk, archiveStatements, archivedLastOf, archivedThrough, type EventRow } from './postgres.archive.js';
 import {
   AppendOutcome,
   ExpectedCode,
@@ -102,21 +105,21 @@ const ownTypes = {
   },
 };
 
-interface EventRow {
-  position: string;
-  stream_id: string;
-  revision: string;
-  id: string;
-  type: string;
-  data: Record<string, unknown>;
-  metadata: EventMetadata;
-  occurred_ms: string;
-}
-
 interface PageRow extends Partial<EventRow> {
   head: string | null;
   horizon: string;
+  /** How far the archive reached in the page's snapshot (null: nothing archived). */
+  archived: string | null;
 }
+
+interface StreamRow extends Partial<EventRow> {
+  /** The stream's last archived revision in the read's snapshot (null: none). */
+  archived: string | null;
+}
+
+/** Events per archive chunk unless asked otherwise. */
+const DEFAULT_CHUNK_EVENTS = 5000;
+const MAX_CHUNK_EVENTS = 50_000;
 
 /** Reads of the log after a position that subscriptions asked for in the same turn of the event loop. */
 interface PendingRead {
@@ -174,6 +177,7 @@ export class PostgresEventStore implements EventStore {
   private readonly pollIntervalMs: number;
   private readonly subscriptions = new Set<PostgresSubscription>();
   private readonly sql: ReturnType<typeof statements>;
+  private readonly archived: ArchiveReader;
   private closed = false;
   private announcing: Promise<void> | null = null;
   private announceAgain = false;
@@ -188,6 +192,7 @@ export class PostgresEventStore implements EventStore {
     this.upcasters = options.upcasters;
     this.pollIntervalMs = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
     this.sql = statements(this.schema);
+    this.archived = new ArchiveReader(this.schema, (operation, statement, values) => this.query(operation, statement, values));
     const onError = options.onBackgroundError ?? (() => undefined);
     this.onBackgroundError = onError;
     const connection = connectionOf(options);
@@ -285,12 +290,22 @@ export class PostgresEventStore implements EventStore {
     const from = opts.fromRevision ?? (backwards ? MAX_INT8 : 0n);
     // Stream reads need no visibility horizon: the per-stream lock already orders a stream's
     // writers, and a command handler must see its own append at once.
-    const rows = await this.query<EventRow>(
+    const rows = await this.query<StreamRow>(
       'readStream',
       backwards ? this.sql.readStreamBackwards : this.sql.readStreamForwards,
       [streamId, from.toString(), opts.limit ?? null],
     );
-    return upcastAll(this.upcasters, rows.map(toStoredEvent));
+    let events = rows.filter((r): r is StreamRow & EventRow => r.position !== null && r.position !== undefined) as EventRow[];
+    // The stream's archived prefix (revisions 0..archived), where the read reaches into it.
+    const archived = rows[0]?.archived == null ? -1n : BigInt(rows[0].archived);
+    const limit = opts.limit ?? Infinity;
+    if (archived >= 0n && !backwards && from <= archived) {
+      events = [...(await this.archived.stream(streamId, from, archived)), ...events].slice(0, limit);
+    } else if (archived >= 0n && backwards && events.length < limit) {
+      const old = await this.archived.stream(streamId, 0n, from < archived ? from : archived);
+      events = [...events, ...old.reverse()].slice(0, limit);
+    }
+    return upcastAll(this.upcasters, events.map(toStoredEvent));
   }
 
   async readAll(opts: ReadAllOptions = {}): Promise<StoredEvent[]> {
@@ -332,6 +347,46 @@ export class PostgresEventStore implements EventStore {
     const categories = opts.categories ? [...new Set(opts.categories)].sort() : [];
     const rows = await this.query<{ head: string | null }>('headPosition', this.sql.head(categories.length, opts.committed === true), categories);
     return BigInt(rows[0]?.head ?? 0);
+  }
+
+  /**
+   * Moves the oldest events into compressed chunks, one transaction per chunk (see
+   * postgres.archive.ts). One archiver at a time per store (an advisory lock); reads and appends
+   * go on meanwhile.
+   */
+  async archive(opts: ArchiveOptions): Promise<ArchiveResult> {
+    this.assertOpen();
+    const issues: ValidationIssue[] = [];
+    if (!(opts?.before instanceof Date) || Number.isNaN(opts.before.getTime())) issues.push({ path: 'before', message: 'must be a valid Date' });
+    const chunkEvents = opts?.chunkEvents ?? DEFAULT_CHUNK_EVENTS;
+    if (!Number.isInteger(chunkEvents) || chunkEvents < 1 || chunkEvents > MAX_CHUNK_EVENTS)
+      issues.push({ path: 'chunkEvents', message: `must be an integer from 1 to ${MAX_CHUNK_EVENTS}` });
+    if (opts?.maxChunks !== undefined && (!Number.isInteger(opts.maxChunks) || opts.maxChunks < 1))
+      issues.push({ path: 'maxChunks', message: 'must be an integer >= 1' });
+    if (issues.length > 0) throw ValidationError.of(issues, 'archive options');
+    const total = { chunks: 0, events: 0, compressedBytes: 0, rawBytes: 0 };
+    while (opts.maxChunks === undefined || total.chunks < opts.maxChunks) {
+      const client = await this.connect('archive');
+      let written;
+      try {
+        await client.query('BEGIN');
+        await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('flotilla-eventstore-archive:${this.schema}', 0))`);
+        written = await archiveOneChunk(client, this.schema, opts.before, chunkEvents);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw toStoreError(err, 'archive');
+      } finally {
+        client.release();
+      }
+      if (!written) break;
+      total.chunks++;
+      total.events += written.events;
+      total.compressedBytes += written.compressedBytes;
+      total.rawBytes += written.rawBytes;
+    }
+    const [reach] = await this.query<{ through: string }>('archive', archiveStatements(this.schema).through, []);
+    return { ...total, archivedThrough: BigInt(reach?.through ?? 0) };
   }
 
   async close(): Promise<void> {
@@ -387,7 +442,15 @@ export class PostgresEventStore implements EventStore {
     const cats = categories ? [...new Set(categories)].sort() : [];
     const rows = await this.query<PageRow>('readAll', this.sql.page(cats.length), [after.toString(), limit, ...cats]);
     const first = rows[0]!;
-    const events = first.position === null || first.position === undefined ? [] : upcastAll(this.upcasters, (rows as EventRow[]).map(toStoredEvent));
+    let found = first.position === null || first.position === undefined ? [] : (rows as EventRow[]);
+    // Below the archive's reach (as this read's snapshot saw it) the events are in its chunks; the
+    // rows above it follow them.
+    const archived = BigInt(first.archived ?? 0);
+    if (after < archived) {
+      found = [...(await this.archived.range(after, archived, limit, categories)), ...found];
+      if (limit !== null) found = found.slice(0, limit);
+    }
+    const events = upcastAll(this.upcasters, found.map(toStoredEvent));
     return { events, full: limit !== null && events.length >= limit, horizon: BigInt(first.horizon), head: BigInt(first.head ?? 0) };
   }
 
@@ -645,7 +708,7 @@ function statements(schema: string) {
             : `SELECT * FROM (${params.map((p) => `(${one(p)})`).join(' UNION ALL ')}) merged ORDER BY position LIMIT $2`;
       return named(
         `page_${categories}`,
-        `SELECT h.head, h.horizon, e.* FROM (SELECT ${head}::text AS head, ${horizon}::text AS horizon) h
+        `SELECT h.head, h.horizon, h.archived, e.* FROM (SELECT ${head}::text AS head, ${horizon}::text AS horizon, ${archivedThrough(s)}::text AS archived) h
            LEFT JOIN LATERAL (${events}) e ON true`,
       );
     },
@@ -655,19 +718,25 @@ function statements(schema: string) {
      * once the older writers finish), of the categories in `$1…` when `categories` > 0.
      */
     head: (categories: number, committed: boolean) => {
+      // The archive holds the oldest events; the head is the live log's, or the archive's when
+      // everything (of the categories) is archived.
       const head =
         categories === 0
-          ? `(SELECT max(position) FROM ${s}.events${committed ? '' : ` WHERE ${visible}`})`
-          : `GREATEST(${Array.from({ length: categories }, (_, i) => lastOf(`$${i + 1}`, committed)).join(', ')})`;
+          ? `GREATEST((SELECT max(position) FROM ${s}.events${committed ? '' : ` WHERE ${visible}`}), ${archivedThrough(s)})`
+          : `GREATEST(${Array.from({ length: categories }, (_, i) => `${lastOf(`$${i + 1}`, committed)}, ${archivedLastOf(s, `$${i + 1}`)}`).join(', ')})`;
       return named(`head_${categories}_${committed ? 'c' : 'v'}`, `SELECT ${head} AS head`);
     },
+    // A stream read returns its live rows and, in the same snapshot, how far the stream is
+    // archived (one row of NULL event columns when no live row matches).
     readStreamForwards: named(
       'read_stream_fwd',
-      `SELECT ${columns} FROM ${s}.events WHERE stream_id = $1 AND revision >= $2 ORDER BY revision LIMIT $3`,
+      `SELECT a.archived, e.* FROM (SELECT (SELECT archived_revision FROM ${s}.streams WHERE stream_id = $1)::text AS archived) a
+         LEFT JOIN LATERAL (SELECT ${columns} FROM ${s}.events WHERE stream_id = $1 AND revision >= $2 ORDER BY revision LIMIT $3) e ON true`,
     ),
     readStreamBackwards: named(
       'read_stream_bwd',
-      `SELECT ${columns} FROM ${s}.events WHERE stream_id = $1 AND revision <= $2 ORDER BY revision DESC LIMIT $3`,
+      `SELECT a.archived, e.* FROM (SELECT (SELECT archived_revision FROM ${s}.streams WHERE stream_id = $1)::text AS archived) a
+         LEFT JOIN LATERAL (SELECT ${columns} FROM ${s}.events WHERE stream_id = $1 AND revision <= $2 ORDER BY revision DESC LIMIT $3) e ON true`,
     ),
     notify: named('notify', `SELECT pg_notify('${notificationChannel(schema)}', $1)`),
     eventsByIds: named(

@@ -37,6 +37,7 @@ runEventStoreContract({
   name: 'PostgreSQL',
   open: ({ upcasters }) => openStore(upcasters ? { upcasters } : {}),
   openWithSlowCommits: ({ prefix, delayMs }) => openWithLateCommits((streamId) => (streamId.startsWith(prefix) ? delayMs : 0), { poolSize: 16 }),
+  archives: true,
 });
 
 /** Waits until some session of the test database sits in pg_sleep (a held-open append). */
@@ -316,4 +317,71 @@ describe('PostgreSQL adapter', () => {
       await store.close();
     }
   });
+
+  it('archives while subscriptions catch up and writers append: each subscriber gets every event once, in order; the rows leave the live table, compressed', async () => {
+    const store = await openStore({ schema: 'archiving' });
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    try {
+      const written: StoredEvent[] = [];
+      const write = async (from: number, to: number) => {
+        for (let i = from; i < to; i += 10) {
+          const stream = `${i % 30 < 15 ? 'arch' : 'keep'}-${(i / 10) % 7}`;
+          written.push(...(await store.append(stream, Array.from({ length: 10 }, (_, k) => newEvent('Tick', { i: i + k, pad: 'x'.repeat(200) })), { expectedRevision: 'any' })).events);
+        }
+      };
+      await write(0, 3000);
+      await settled(store, written.at(-1)!.position);
+      const expected = await store.readAll();
+      // Three catch-up subscribers (all, one category, one slow one) race the archiver and a writer.
+      const controller = new AbortController();
+      const all: StoredEvent[] = [];
+      const arch: StoredEvent[] = [];
+      const slow: StoredEvent[] = [];
+      const consume = async (sub: AsyncIterable<StoredEvent>, into: StoredEvent[], pauseEvery = 0) => {
+        for await (const e of sub) {
+          into.push(e);
+          if (pauseEvery && into.length % pauseEvery === 0) await new Promise((r) => setTimeout(r, 1));
+        }
+      };
+      const done = Promise.all([
+        consume(store.subscribeToAll({ batchSize: 64, signal: controller.signal }), all),
+        consume(store.subscribeToAll({ batchSize: 50, signal: controller.signal, categories: ['arch'] }), arch),
+        consume(store.subscribeToAll({ batchSize: 37, signal: controller.signal }), slow, 100),
+      ]).catch(() => undefined);
+      const [archived] = await Promise.all([store.archive({ before: new Date(Date.now() + 60_000), chunkEvents: 250 }), write(3000, 3500)]);
+      await settled(store, written.at(-1)!.position);
+      try {
+        await eventually(() => all.length >= written.length && slow.length >= written.length, {
+          timeoutMs: 20_000,
+          what: () => `${written.length} events at the subscribers (have ${all.length}, ${slow.length})`,
+        });
+        await new Promise((r) => setTimeout(r, 100));
+      } finally {
+        controller.abort();
+        await done;
+      }
+      const ids = (xs: readonly StoredEvent[]) => xs.map((e) => e.id);
+      expect(ids(all)).toEqual(ids(written));
+      expect(ids(slow)).toEqual(ids(written));
+      expect(ids(arch)).toEqual(ids(written.filter((e) => e.streamId.startsWith('arch-'))));
+      // What was there before reads back the same, now from the archive.
+      expect((await store.readAll()).slice(0, expected.length)).toEqual(expected);
+
+      // The archived rows left the live table; the chunks hold them compressed.
+      expect(archived.events).toBeGreaterThanOrEqual(3000);
+      const live = await admin.query<{ n: string; min: string | null }>(`SELECT count(*) AS n, min(position)::text AS min FROM archiving.events`);
+      expect(Number(live.rows[0]!.n)).toBe(written.length - archived.events);
+      if (live.rows[0]!.min !== null) expect(BigInt(live.rows[0]!.min)).toBeGreaterThan(archived.archivedThrough);
+      const chunks = await admin.query<{ events: string; raw: string; stored: string }>(
+        `SELECT sum(event_count)::text AS events, sum(raw_bytes)::text AS raw, sum(octet_length(body))::text AS stored FROM archiving.archive_chunks`,
+      );
+      expect(Number(chunks.rows[0]!.events)).toBe(archived.events);
+      expect(Number(chunks.rows[0]!.stored)).toBe(archived.compressedBytes);
+      expect(archived.compressedBytes).toBeLessThan(archived.rawBytes / 4);
+    } finally {
+      await admin.end();
+      await store.close();
+    }
+  }, 60_000);
 });

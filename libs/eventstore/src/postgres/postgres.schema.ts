@@ -61,6 +61,26 @@ CREATE TABLE IF NOT EXISTS ${s}.events (
   CONSTRAINT events_stream_revision_key UNIQUE (stream_id, revision)
 );
 
+-- The archive: the oldest events, moved out of events a position prefix at a time into
+-- compressed, immutable chunks (see postgres.archive.ts). Every read path still serves them.
+-- categories and category_last are parallel: each category in the chunk and its last
+-- position there. A stream's archived events are a revision prefix: streams.archived_revision.
+CREATE TABLE IF NOT EXISTS ${s}.archive_chunks (
+  first_position  bigint      PRIMARY KEY,
+  last_position   bigint      NOT NULL,
+  event_count     int         NOT NULL,
+  first_at        timestamptz NOT NULL,
+  last_at         timestamptz NOT NULL,
+  stream_ids      text[]      NOT NULL,
+  categories      text[]      NOT NULL,
+  category_last   bigint[]    NOT NULL,
+  raw_bytes       bigint      NOT NULL,
+  body            bytea       NOT NULL,
+  archived_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS archive_chunks_streams ON ${s}.archive_chunks USING gin (stream_ids);
+ALTER TABLE ${s}.streams ADD COLUMN IF NOT EXISTS archived_revision bigint;
+
 -- Fencing for singleton leaders: the highest lease term each role has written with. An append
 -- that carries a fence raises it or is refused, in the append's own transaction.
 CREATE TABLE IF NOT EXISTS ${s}.fences (

@@ -31,6 +31,8 @@ export interface ContractTarget {
    * transaction open for `delayMs` before committing, so commits land out of order on demand.
    */
   openWithSlowCommits?(options: { prefix: string; delayMs: number }): Promise<EventStore>;
+  /** The adapter archives (`archive()` moves old events to its archive); otherwise it must refuse. */
+  readonly archives?: boolean;
 }
 
 export interface ContractTuning {
@@ -913,6 +915,101 @@ export function runEventStoreContract(target: ContractTarget, tuning: ContractTu
           if (paged.length >= largeStreamEvents) break;
         }
         expect(paged.map((e) => e.id)).toEqual(forwards.map((e) => e.id));
+      });
+    });
+
+    describe('archive', () => {
+      if (!target.archives) {
+        it('refuses to archive, with a typed rule violation, and keeps every event', async () => {
+          const id = streamId('cluster');
+          await store.append(id, [newEvent('A')], { expectedRevision: 'no_stream' });
+          const err = await store.archive({ before: new Date(Date.now() + 60_000) }).then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          expect(err).toMatchObject({ code: 'rule_violated', details: { rule: 'archive_unsupported' } });
+          expect(await store.readStream(id)).toHaveLength(1);
+        });
+        return;
+      }
+
+      it('moves the old events out and every read returns them exactly as before: streams, pages, categories, subscriptions, head', async () => {
+        const head = await store.headPosition();
+        const a = streamId('cluster');
+        const b = streamId('node');
+        let last = 0n;
+        for (let i = 0; i < 6; i++) {
+          last = (await store.append(a, [newEvent('A', { i, n: 0 }), newEvent('A', { i, n: 1 }), newEvent('A', { i, n: 2 })], { expectedRevision: 'any' })).lastPosition;
+          last = (await store.append(b, [newEvent('B', { i })], { expectedRevision: 'any' })).lastPosition;
+        }
+        await settled(store, last);
+        const mine = (events: readonly StoredEvent[]) => events.filter((e) => e.streamId === a || e.streamId === b);
+        const pagedFrom = async (after: bigint, limit: number, categories?: string[]) => {
+          const out: StoredEvent[] = [];
+          for (;;) {
+            const page = await store.readAll({ after, limit, ...(categories ? { categories } : {}) });
+            if (page.length === 0) return out;
+            out.push(...page);
+            after = page[page.length - 1]!.position;
+          }
+        };
+        const reads = async () => ({
+          stream: await store.readStream(a),
+          backwards: await store.readStream(a, { direction: 'backwards' }),
+          middle: await store.readStream(a, { fromRevision: 7n, limit: 5 }),
+          backwardsMiddle: await store.readStream(b, { direction: 'backwards', fromRevision: 3n, limit: 2 }),
+          all: mine(await store.readAll({ after: head })),
+          paged: mine(await pagedFrom(head, 4)),
+          nodes: mine(await pagedFrom(head, 3, ['node'])),
+          head: await store.headPosition(),
+          committedHead: await store.headPosition({ committed: true }),
+        });
+        const before = await reads();
+        expect(before.stream).toHaveLength(18);
+        expect(before.all).toHaveLength(24);
+
+        const archived = await store.archive({ before: new Date(Date.now() + 1_000), chunkEvents: 7 });
+        expect(archived.events).toBeGreaterThanOrEqual(24);
+        expect(archived.archivedThrough).toBeGreaterThanOrEqual(last);
+        expect(await reads()).toEqual(before);
+        // A subscription from before them gets them all, in order, then the live ones.
+        const consumer = consume(store.subscribeToAll({ after: head, batchSize: 5, filter: (e) => e.streamId === a || e.streamId === b }));
+        try {
+          const more = await store.append(a, [newEvent('A', { i: 6, n: 0 })], { expectedRevision: 17n });
+          // Revisions go on after the archived ones, and the expected revision still holds.
+          expect(more.events[0]!.revision).toBe(18n);
+          await eventually(() => consumer.received.length === 25, { timeoutMs: 10_000, what: '25 events at the subscriber' });
+          expect(consumer.received.slice(0, 24)).toEqual(before.all);
+          expect(consumer.received[24]!.id).toBe(more.events[0]!.id);
+        } finally {
+          await consumer.stop();
+        }
+        // Nothing older is left: archiving again moves nothing (the new event is younger).
+        const again = await store.archive({ before: new Date(Date.now() - 60_000) });
+        expect(again.events).toBe(0);
+        expect((await store.readStream(a)).map((e) => e.revision)).toEqual(Array.from({ length: 19 }, (_, i) => BigInt(i)));
+      });
+
+      it('archives a prefix only: it stops at the first event that is not old enough', async () => {
+        const a = streamId('cluster');
+        const old = await store.append(a, [newEvent('Old')], { expectedRevision: 'no_stream' });
+        await settled(store, old.lastPosition);
+        await new Promise((r) => setTimeout(r, 50));
+        const cutoff = new Date();
+        await new Promise((r) => setTimeout(r, 50));
+        const young = await store.append(a, [newEvent('Young')], { expectedRevision: 0n });
+        await settled(store, young.lastPosition);
+        const result = await store.archive({ before: cutoff });
+        expect(result.archivedThrough).toBeGreaterThanOrEqual(old.lastPosition);
+        expect(result.archivedThrough).toBeLessThan(young.lastPosition);
+        expect((await store.readStream(a)).map((e) => e.type)).toEqual(['Old', 'Young']);
+        expect((await store.readStream(a, { direction: 'backwards' })).map((e) => e.type)).toEqual(['Young', 'Old']);
+      });
+
+      it('refuses bad options, naming them', async () => {
+        await expectValidationError(store.archive({ before: new Date(Number.NaN) }), 'before');
+        await expectValidationError(store.archive({ before: new Date(), chunkEvents: 0 }), 'chunkEvents');
+        await expectValidationError(store.archive({ before: new Date(), maxChunks: 0 }), 'maxChunks');
       });
     });
   });

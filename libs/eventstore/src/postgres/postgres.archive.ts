@@ -1,0 +1,242 @@
+import { promisify } from 'node:util';
+import { gunzip, gzip } from 'node:zlib';
+import type pg from 'pg';
+import { categoryOf } from '../categories.js';
+import type { EventMetadata } from '../event-store.port.js';
+import { INDEX_BITS } from './position.js';
+
+const gzipAsync = promisify(gzip);
+const gunzipAsync = promisify(gunzip);
+const INDEX_SHIFT = INDEX_BITS.toString();
+
+/** An event row as the store reads it (int8 columns as text). */
+export interface EventRow {
+  position: string;
+  stream_id: string;
+  revision: string;
+  id: string;
+  type: string;
+  data: Record<string, unknown>;
+  metadata: EventMetadata;
+  occurred_ms: string;
+}
+
+/** Runs a named (prepared) statement on the store's pool. */
+export type Query = <R extends pg.QueryResultRow>(operation: string, statement: { name: string; text: string }, values: unknown[]) => Promise<R[]>;
+
+/** Chunks kept decompressed: a catch-up reads a chunk in several pages, a stream read may revisit one. */
+const CACHED_CHUNKS = 4;
+
+/** A chunk as it is read back: its rows in position order. */
+interface Chunk {
+  readonly rows: readonly EventRow[];
+}
+
+/**
+ * Reads of the archive: immutable chunks of the oldest events, each a gzip of its rows as JSON
+ * tuples in position order. The store asks it for what lies at or below the boundary its own
+ * snapshot saw, so a read that races an archiving pass never misses or repeats an event: the
+ * pass deletes rows and inserts their chunk in one transaction.
+ */
+export class ArchiveReader {
+  private readonly cache = new Map<string, Promise<Chunk>>();
+  private readonly sql: ReturnType<typeof archiveStatements>;
+
+  constructor(
+    schema: string,
+    private readonly query: Query,
+  ) {
+    this.sql = archiveStatements(schema);
+  }
+
+  /** Archived events with `after < position <= through`, in order, of the categories when given; at most `limit`. */
+  async range(after: bigint, through: bigint, limit: number | null, categories: readonly string[] | undefined): Promise<EventRow[]> {
+    const cats = categories?.length ? new Set(categories) : undefined;
+    const chunks = await this.query<{ first_position: string }>('readAll', cats ? this.sql.chunksInCategories : this.sql.chunksIn, [
+      after.toString(),
+      through.toString(),
+      ...(cats ? [[...cats]] : []),
+    ]);
+    const out: EventRow[] = [];
+    for (const { first_position } of chunks) {
+      const chunk = await this.chunk(first_position);
+      for (const row of chunk.rows) {
+        const position = BigInt(row.position);
+        if (position <= after) continue;
+        if (position > through) break;
+        if (cats && !cats.has(categoryOf(row.stream_id))) continue;
+        out.push(row);
+        if (limit !== null && out.length >= limit) return out;
+      }
+    }
+    return out;
+  }
+
+  /** A stream's archived events with `from <= revision <= to`, in revision order. */
+  async stream(streamId: string, from: bigint, to: bigint): Promise<EventRow[]> {
+    const chunks = await this.query<{ first_position: string }>('readStream', this.sql.chunksOfStream, [[streamId]]);
+    const out: EventRow[] = [];
+    for (const { first_position } of chunks) {
+      for (const row of (await this.chunk(first_position)).rows) {
+        if (row.stream_id !== streamId) continue;
+        const revision = BigInt(row.revision);
+        if (revision >= from && revision <= to) out.push(row);
+      }
+    }
+    return out;
+  }
+
+  private chunk(firstPosition: string): Promise<Chunk> {
+    const cached = this.cache.get(firstPosition);
+    if (cached) {
+      // Most recently used last.
+      this.cache.delete(firstPosition);
+      this.cache.set(firstPosition, cached);
+      return cached;
+    }
+    const loading = this.load(firstPosition);
+    this.cache.set(firstPosition, loading);
+    loading.catch(() => this.cache.delete(firstPosition));
+    while (this.cache.size > CACHED_CHUNKS) this.cache.delete(this.cache.keys().next().value!);
+    return loading;
+  }
+
+  private async load(firstPosition: string): Promise<Chunk> {
+    const rows = await this.query<{ body: string | Buffer }>('readAll', this.sql.chunkBody, [firstPosition]);
+    if (!rows[0]) throw new Error(`archive chunk ${firstPosition} is missing`);
+    return { rows: decodeChunk(await gunzipAsync(bytes(rows[0].body))) };
+  }
+}
+
+/** bytea as the store's pool returns it (its parsers leave it as `\x…` hex text). */
+function bytes(value: string | Buffer): Buffer {
+  return typeof value === 'string' ? Buffer.from(value.startsWith('\\x') ? value.slice(2) : value, 'hex') : value;
+}
+
+type Tuple = [string, string, string, string, string, Record<string, unknown>, EventMetadata, string];
+
+function decodeChunk(body: Buffer): EventRow[] {
+  return (JSON.parse(body.toString('utf8')) as Tuple[]).map(([position, stream_id, revision, id, type, data, metadata, occurred_ms]) => ({
+    position,
+    stream_id,
+    revision,
+    id,
+    type,
+    data,
+    metadata,
+    occurred_ms,
+  }));
+}
+
+/** A row about to be archived: data and metadata as the JSON text PostgreSQL stored. */
+interface CandidateRow {
+  position: string;
+  stream_id: string;
+  revision: string;
+  id: string;
+  type: string;
+  data: string;
+  metadata: string;
+  occurred_ms: string;
+  old: boolean;
+}
+
+export interface ChunkWritten {
+  readonly events: number;
+  readonly lastPosition: bigint;
+  readonly compressedBytes: number;
+  readonly rawBytes: number;
+}
+
+/**
+ * Moves one chunk (the oldest visible events, up to `chunkEvents`, as long as they occurred before
+ * `before`) into the archive, inside the caller's transaction: the chunk is inserted, the streams
+ * learn how far they are archived, and the rows are deleted, so every reader sees either the rows
+ * or the chunk. Only finished transactions' events are taken (the visibility rule): an event an
+ * open transaction may still commit lies above them. Null when nothing is old enough.
+ */
+export async function archiveOneChunk(client: pg.PoolClient, schema: string, before: Date, chunkEvents: number): Promise<ChunkWritten | null> {
+  const sql = archiveStatements(schema);
+  const { rows } = await client.query<CandidateRow>({ ...sql.candidates, values: [before.toISOString(), chunkEvents] });
+  const end = rows.findIndex((r) => !r.old);
+  const take = end < 0 ? rows : rows.slice(0, end);
+  if (take.length === 0) return null;
+  const tuples = take.map(
+    (r) => `[${JSON.stringify(r.position)},${JSON.stringify(r.stream_id)},${JSON.stringify(r.revision)},${JSON.stringify(r.id)},${JSON.stringify(r.type)},${r.data},${r.metadata},${JSON.stringify(r.occurred_ms)}]`,
+  );
+  const raw = Buffer.from(`[${tuples.join(',')}]`, 'utf8');
+  const body = await gzipAsync(raw, { level: 6 });
+  const streams = new Map<string, bigint>();
+  const categories = new Map<string, string>();
+  let firstMs = Number(take[0]!.occurred_ms);
+  let lastMs = firstMs;
+  for (const r of take) {
+    const revision = BigInt(r.revision);
+    if ((streams.get(r.stream_id) ?? -1n) < revision) streams.set(r.stream_id, revision);
+    categories.set(categoryOf(r.stream_id), r.position);
+    const ms = Number(r.occurred_ms);
+    if (ms < firstMs) firstMs = ms;
+    if (ms > lastMs) lastMs = ms;
+  }
+  const first = take[0]!.position;
+  const last = take[take.length - 1]!.position;
+  await client.query({
+    ...sql.insertChunk,
+    values: [first, last, take.length, firstMs, lastMs, [...streams.keys()], [...categories.keys()], [...categories.values()], raw.length, body],
+  });
+  await client.query({ ...sql.markStreams, values: [[...streams.keys()], [...streams.values()].map(String)] });
+  const deleted = await client.query({ ...sql.deleteRange, values: [first, last] });
+  if (deleted.rowCount !== take.length) {
+    throw new Error(`archiving ${first}..${last} deleted ${deleted.rowCount} rows, expected ${take.length}`);
+  }
+  return { events: take.length, lastPosition: BigInt(last), compressedBytes: body.length, rawBytes: raw.length };
+}
+
+/** The archive's statements, prepared per connection under names scoped to the schema. */
+export function archiveStatements(schema: string) {
+  const s = `"${schema}"`;
+  const named = (name: string, text: string) => ({ name: `flotilla_es_${schema}_archive_${name}`, text });
+  return {
+    /** The first `$2` visible events, each saying whether it occurred before `$1`. */
+    candidates: named(
+      'candidates',
+      `SELECT position, stream_id, revision, id, type, data::text AS data, metadata::text AS metadata,
+              floor(extract(epoch FROM occurred_at) * 1000)::bigint AS occurred_ms, occurred_at < $1::timestamptz AS old
+         FROM ${s}.events
+        WHERE position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << ${INDEX_SHIFT})
+          AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY position LIMIT $2`,
+    ),
+    insertChunk: named(
+      'insert',
+      `INSERT INTO ${s}.archive_chunks (first_position, last_position, event_count, first_at, last_at, stream_ids, categories, category_last, raw_bytes, body)
+       VALUES ($1, $2, $3, to_timestamp($4::double precision / 1000), to_timestamp($5::double precision / 1000), $6::text[], $7::text[], $8::bigint[], $9, $10)`,
+    ),
+    markStreams: named(
+      'mark_streams',
+      `UPDATE ${s}.streams st SET archived_revision = v.revision
+         FROM unnest($1::text[], $2::bigint[]) AS v(stream_id, revision)
+        WHERE st.stream_id = v.stream_id AND (st.archived_revision IS NULL OR st.archived_revision < v.revision)`,
+    ),
+    deleteRange: named('delete', `DELETE FROM ${s}.events WHERE position >= $1 AND position <= $2`),
+    chunksIn: named(
+      'chunks_in',
+      `SELECT first_position FROM ${s}.archive_chunks WHERE last_position > $1 AND first_position <= $2 ORDER BY first_position`,
+    ),
+    chunksInCategories: named(
+      'chunks_in_categories',
+      `SELECT first_position FROM ${s}.archive_chunks WHERE last_position > $1 AND first_position <= $2 AND categories && $3::text[] ORDER BY first_position`,
+    ),
+    chunksOfStream: named('chunks_of_stream', `SELECT first_position FROM ${s}.archive_chunks WHERE stream_ids @> $1::text[] ORDER BY first_position`),
+    chunkBody: named('chunk_body', `SELECT body FROM ${s}.archive_chunks WHERE first_position = $1`),
+    /** How far the archive reaches: every event at or below it is archived (the chunks are a prefix). */
+    through: named('through', `SELECT COALESCE((SELECT last_position FROM ${s}.archive_chunks ORDER BY first_position DESC LIMIT 1), 0)::text AS through`),
+  };
+}
+
+/** The archive's reach as a SQL expression, for statements that read it in their own snapshot. */
+export const archivedThrough = (s: string): string => `(SELECT last_position FROM ${s}.archive_chunks ORDER BY first_position DESC LIMIT 1)`;
+
+/** The last archived position of the category `param`, as a SQL expression. */
+export const archivedLastOf = (s: string, param: string): string =>
+  `(SELECT category_last[array_position(categories, ${param})] FROM ${s}.archive_chunks WHERE ${param} = ANY(categories) ORDER BY first_position DESC LIMIT 1)`;
