@@ -19,6 +19,13 @@ export const configSchema = z
         message: 'required when EVENT_STORE=eventstoredb (e.g. esdb://127.0.0.1:2113?tls=false)',
       });
     }
+    if (cfg.EVENT_STORE === 'eventstoredb' && cfg.EVENT_ARCHIVE_AFTER > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['EVENT_ARCHIVE_AFTER'],
+        message: "the archive is the PostgreSQL event store's; with EVENT_STORE=eventstoredb use EventStoreDB's own retention and leave this 0",
+      });
+    }
     if (cfg.NODE_OFFLINE_AFTER_MS <= cfg.NODE_SUSPECT_AFTER_MS) {
       ctx.addIssue({
         code: 'custom',

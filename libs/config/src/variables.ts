@@ -282,6 +282,23 @@ export const variables = {
     example: '120000',
     usedBy: ['orchestrator'],
   },
+  EVENT_ARCHIVE_AFTER: {
+    schema: z
+      .string()
+      .default('0')
+      .pipe(z.string().regex(/^(0|[1-9]\d*[smhd])$/, 'expected 0 (never) or a whole number of s, m, h or d, e.g. 30d'))
+      .transform((v) => (v === '0' ? 0 : Number(v.slice(0, -1)) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[v.slice(-1) as 's' | 'm' | 'h' | 'd'])),
+    description:
+      "Retention: events older than this move from the event store's live log to its compressed archive (PostgreSQL only), checked every EVENT_ARCHIVE_INTERVAL_MS; reads, time travel, subscriptions and rebuilds still see them. 0: never.",
+    example: '0',
+    usedBy: ['orchestrator'],
+  },
+  EVENT_ARCHIVE_INTERVAL_MS: {
+    schema: millis(60_000),
+    description: 'How often the archiver (one orchestrator replica) moves events older than EVENT_ARCHIVE_AFTER to the archive.',
+    example: '60000',
+    usedBy: ['orchestrator'],
+  },
   TASK_ACK_WAIT_MS: {
     schema: millis(30_000),
     description: 'How long a task may go without word from its agent before JetStream hands it to another (agents report every third of it while they work).',

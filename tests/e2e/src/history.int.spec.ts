@@ -1,6 +1,9 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as grpc from '@grpc/grpc-js';
-import { eventually, startStack, TEST_ADMIN_KEY, type Stack } from '@flotilla/testing';
+import pg from 'pg';
+import { eventually, repoRoot, startStack, TEST_ADMIN_KEY, type Stack } from '@flotilla/testing';
 import { grpcClient } from './lifecycle.js';
 
 /**
@@ -11,6 +14,11 @@ import { grpcClient } from './lifecycle.js';
  * moments must list what changed. Automatic scaling is off: only the test changes the target.
  * The health score is left out of the comparison: it is a measurement the metrics service
  * records beside the log, not state the log holds.
+ *
+ * Retention is on (events older than 5 s move to the event store's archive), so by the time
+ * these reads run, the moments they ask about are no longer in the live log: the first test
+ * waits for that, and every read after it is served from the archive. The last test rebuilds
+ * the read models from the (mostly archived) log and gets the same views.
  */
 const BLUEPRINT = `apiVersion: flotilla/v1
 kind: Blueprint
@@ -81,7 +89,11 @@ describe('the log as a feature: reads of the past and diffs', () => {
   const workersOn = (m: Moment) => m.agents.agents.filter((a) => a.role === 'worker' && a.state === 'idle');
 
   beforeAll(async () => {
-    stack = await startStack({ label: 'history', nodes: [{ id: 'node-past1', cpu: '16' }, { id: 'node-past2', cpu: '16' }] });
+    stack = await startStack({
+      label: 'history',
+      nodes: [{ id: 'node-past1', cpu: '16' }, { id: 'node-past2', cpu: '16' }],
+      env: { EVENT_ARCHIVE_AFTER: '5s', EVENT_ARCHIVE_INTERVAL_MS: '500' },
+    });
     expect((await stack.call('POST', '/api/blueprints?wait=true', BLUEPRINT)).status).toBe(201);
     expect((await stack.call('POST', '/api/clusters?wait=true', { id: 'past-c1', blueprint_id: 'past-v1', name: 'past' })).status).toBe(201);
     await capture('created', (m) => m.cluster.status === 'active' && workersOn(m).length === 2);
@@ -104,6 +116,24 @@ describe('the log as a feature: reads of the past and diffs', () => {
   afterAll(async () => {
     await stack?.stop();
   }, 60_000);
+
+  it('retention: the moments are archived, out of the live log, by the time they are read', async () => {
+    const pool = new pg.Pool({ connectionString: stack.db.url, max: 1 });
+    try {
+      const moved = BigInt(moments['moved']!.all.as_of.position);
+      await eventually(
+        async () => {
+          const { rows } = await pool.query<{ through: string | null }>('SELECT max(last_position)::text AS through FROM eventstore.archive_chunks');
+          return BigInt(rows[0]!.through ?? 0) >= moved;
+        },
+        { timeoutMs: 60_000, intervalMs: 250, what: "the archive to reach the 'moved' moment" },
+      );
+      const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM eventstore.events WHERE stream_id = 'cluster-past-c1' AND position <= $1`, [moved.toString()]);
+      expect(rows[0]!.n).toBe(0);
+    } finally {
+      await pool.end();
+    }
+  });
 
   it('?at= each moment answers exactly what the live API answered then', async () => {
     for (const [name, m] of Object.entries(moments)) {
@@ -203,4 +233,23 @@ describe('the log as a feature: reads of the past and diffs', () => {
       client.close();
     }
   });
+
+  it('a rebuild of the read models from the archived log gives the same views', async () => {
+    const views = async () => ({
+      cluster: logState(await get<ClusterBody>('/api/clusters/past-c1')),
+      all: (await get<AgentsBody>('/api/clusters/past-c1/agents?include_stopped=true')).agents,
+    });
+    const before = await views();
+    const run = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+      execFile(
+        process.execPath,
+        [path.join(repoRoot, 'apps', 'cli', 'dist', 'main.js'), 'rebuild', 'clusters', 'cluster_agents'],
+        { timeout: 60_000, env: { ...process.env, ...stack.env } },
+        (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      ),
+    );
+    expect({ code: run.code, stderr: run.stderr.split('\n').filter((l) => /error/i.test(l)) }).toEqual({ code: 0, stderr: [] });
+    expect(run.stdout).toMatch(/^clusters: replayed \d+ events/m);
+    expect(await views()).toEqual(before);
+  }, 90_000);
 });

@@ -6,6 +6,7 @@ import { Messaging } from '@flotilla/messaging';
 import { CONFIG, LOGGER, METRICS_REGISTRY, PG_POOL, SingletonLoopsRuntime } from '@flotilla/platform';
 import { EventRelay, ORCHESTRATOR_PROJECTIONS, ProjectionProcessor, projectorMetrics, type ReadModelOrm } from '@flotilla/projections';
 import type { Logger, Registry } from '@flotilla/telemetry';
+import { EventArchiver } from '../archive/event-archiver.js';
 import { EVENT_STORE, READ_MODELS } from '../infrastructure/tokens.js';
 import { CircuitBreakers } from '../tasks/circuit-breakers.js';
 import { TasksService } from '../tasks/tasks.service.js';
@@ -14,7 +15,8 @@ import { Reconciler } from './reconciler.js';
 /**
  * The orchestrator's singleton loops, each run by exactly one replica at a time (a lease per
  * role): the relay (event store → JetStream), the projection processor (read models), the
- * reconciler, the circuit breakers and the task ledger (queues again what NATS lost).
+ * reconciler, the circuit breakers, the task ledger (queues again what NATS lost) and, when
+ * retention is configured, the archiver.
  */
 @Injectable()
 export class SingletonLoops implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -41,12 +43,18 @@ export class SingletonLoops implements OnApplicationBootstrap, BeforeApplication
       ...projectorMetrics(this.registry),
     });
     const ledger = this.tasks.ledgerLoop();
+    // Retention runs only when configured (EVENT_ARCHIVE_AFTER > 0).
+    const archiver =
+      this.config.EVENT_ARCHIVE_AFTER > 0
+        ? new EventArchiver(this.store, { afterMs: this.config.EVENT_ARCHIVE_AFTER, intervalMs: this.config.EVENT_ARCHIVE_INTERVAL_MS }, this.logger, this.registry)
+        : undefined;
     await this.runtime.start({
       relay: (signal) => relay.run(signal),
       'projector-orchestrator': (signal) => processor.run(signal),
       reconciler: (signal, term) => this.reconciler.run(signal, term),
       'circuit-breaker': (signal, term) => this.breakers.run(signal, term),
       'task-ledger': (signal) => ledger.run(signal),
+      ...(archiver ? { archiver: (signal: AbortSignal) => archiver.run(signal) } : {}),
     });
   }
 
