@@ -10,6 +10,9 @@
  * store (the most a read with snapshots reads). CPU is attributed to this process (the fold) and
  * to the database's PostgreSQL backends (from /proc), per read.
  *
+ * Then the whole stream is archived (retention) and the reads run again, served from the
+ * archive's compressed chunks, and the read models are rebuilt from it.
+ *
  * Prints a JSON document, then a table. Target: p99 ≤ 50 ms with snapshots.
  *   npm run bench:history     (BENCH_EVENTS, BENCH_READS, BENCH_COLD_BUDGET_S)
  */
@@ -157,6 +160,33 @@ try {
   lines.push(await measure(`?at= a random position, with snapshots (every ${SNAPSHOT_EVERY} events)`, randomPositions, (p) => readAt({ position: p }, true)));
   const randomTimes = Array.from({ length: READS }, () => times[Math.floor(rnd() * times.length)]!);
   lines.push(await measure('?at= a random time, with snapshots', randomTimes, (t) => readAt({ time: t }, true)));
+
+  // Retention: the whole stream moves to the archive; the same reads again, and a rebuild.
+  const tableBytes = async () => Number((await pool.query<{ b: string }>(`SELECT pg_total_relation_size('eventstore.events') AS b`)).rows[0]!.b);
+  setup['live_table_bytes_before_archive'] = await tableBytes();
+  t0 = performance.now();
+  const cpuBefore = process.cpuUsage();
+  const archived = await store.archive({ before: new Date(Date.now() + 60_000) });
+  const archiveCpu = process.cpuUsage(cpuBefore);
+  setup['archive_s'] = round((performance.now() - t0) / 1000);
+  setup['archive_bench_cpu_s'] = round((archiveCpu.user + archiveCpu.system) / 1e6);
+  setup['archived_events'] = archived.events;
+  setup['archive_chunks'] = archived.chunks;
+  setup['archive_raw_bytes'] = archived.rawBytes;
+  setup['archive_compressed_bytes'] = archived.compressedBytes;
+  await pool.query('VACUUM eventstore.events');
+  setup['live_table_bytes_after_archive'] = await tableBytes();
+  lines.push(
+    await measure(`floor: read ${SNAPSHOT_EVERY} events of the stream, archived`, randomRevisions, (r) =>
+      store.readStream(`cluster-${CLUSTER}`, { fromRevision: BigInt(r) - (BigInt(r) % SNAPSHOT_EVERY), limit: Number(SNAPSHOT_EVERY) }),
+    ),
+  );
+  lines.push(await measure('?at= a random position, with snapshots, archived', randomPositions, (p) => readAt({ position: p }, true)));
+  lines.push(await measure('?at= a random time, with snapshots, archived', randomTimes, (t) => readAt({ time: t }, true)));
+  lines.push(await measure('?at= without snapshots, archived (1% … 100%)', spread, (p) => readAt({ position: p }, false), COLD_BUDGET_S));
+  t0 = performance.now();
+  for (const projection of [clustersProjection, clusterAgentsProjection]) await rebuildProjection({ pool, orm, store }, projection, { batchSize: 10_000 });
+  setup['rebuild_archived_s'] = round((performance.now() - t0) / 1000);
 } finally {
   await store.close();
   await orm.close(true);

@@ -149,7 +149,7 @@ export interface ArchiveOptions {
    * archiving stops at the first event (in position order) that is not older.
    */
   readonly before: Date;
-  /** Events per compressed chunk (default 5,000). */
+  /** Events per compressed chunk (default 1,000: a read of the past decompresses one or two). */
   readonly chunkEvents?: number;
   /** At most this many chunks in one call (default: until no older event is left). */
   readonly maxChunks?: number;

@@ -24,8 +24,11 @@ export interface EventRow {
 /** Runs a named (prepared) statement on the store's pool. */
 export type Query = <R extends pg.QueryResultRow>(operation: string, statement: { name: string; text: string }, values: unknown[]) => Promise<R[]>;
 
-/** Chunks kept decompressed: a catch-up reads a chunk in several pages, a stream read may revisit one. */
-const CACHED_CHUNKS = 4;
+/**
+ * Events kept decompressed, in whole chunks, least recently used out first: a catch-up reads a
+ * chunk in several pages, and reads of the past come back to the same chunks.
+ */
+const CACHED_EVENTS = 50_000;
 
 /** A chunk as it is read back: its rows in position order. */
 interface Chunk {
@@ -39,7 +42,8 @@ interface Chunk {
  * pass deletes rows and inserts their chunk in one transaction.
  */
 export class ArchiveReader {
-  private readonly cache = new Map<string, Promise<Chunk>>();
+  private readonly cache = new Map<string, { chunk: Promise<Chunk>; events: number }>();
+  private cachedEvents = 0;
   private readonly sql: ReturnType<typeof archiveStatements>;
 
   constructor(
@@ -72,15 +76,27 @@ export class ArchiveReader {
     return out;
   }
 
-  /** A stream's archived events with `from <= revision <= to`, in revision order. */
-  async stream(streamId: string, from: bigint, to: bigint): Promise<EventRow[]> {
-    const chunks = await this.query<{ first_position: string }>('readStream', this.sql.chunksOfStream, [[streamId]]);
+  /**
+   * A stream's archived events with `from <= revision <= to`, in revision order (backwards:
+   * from `to` down), at most `limit`. Only the chunks holding revisions of that range are read,
+   * nearest first, so a page of a long stream decompresses a chunk or two.
+   */
+  async stream(streamId: string, from: bigint, to: bigint, limit: number, backwards = false): Promise<EventRow[]> {
+    const chunks = await this.query<{ first_position: string }>('readStream', backwards ? this.sql.chunksOfStreamBackwards : this.sql.chunksOfStream, [
+      streamId,
+      from.toString(),
+      to.toString(),
+    ]);
     const out: EventRow[] = [];
     for (const { first_position } of chunks) {
-      for (const row of (await this.chunk(first_position)).rows) {
+      const rows = (await this.chunk(first_position)).rows;
+      for (let i = backwards ? rows.length - 1 : 0; backwards ? i >= 0 : i < rows.length; backwards ? i-- : i++) {
+        const row = rows[i]!;
         if (row.stream_id !== streamId) continue;
         const revision = BigInt(row.revision);
-        if (revision >= from && revision <= to) out.push(row);
+        if (revision < from || revision > to) continue;
+        out.push(row);
+        if (out.length >= limit) return out;
       }
     }
     return out;
@@ -92,13 +108,26 @@ export class ArchiveReader {
       // Most recently used last.
       this.cache.delete(firstPosition);
       this.cache.set(firstPosition, cached);
-      return cached;
+      return cached.chunk;
     }
-    const loading = this.load(firstPosition);
-    this.cache.set(firstPosition, loading);
-    loading.catch(() => this.cache.delete(firstPosition));
-    while (this.cache.size > CACHED_CHUNKS) this.cache.delete(this.cache.keys().next().value!);
-    return loading;
+    const entry = { chunk: this.load(firstPosition), events: 0 };
+    this.cache.set(firstPosition, entry);
+    entry.chunk.then(
+      (c) => {
+        if (this.cache.get(firstPosition) !== entry) return;
+        entry.events = c.rows.length;
+        this.cachedEvents += c.rows.length;
+        for (const [key, old] of this.cache) {
+          if (this.cachedEvents <= CACHED_EVENTS || key === firstPosition) break;
+          this.cache.delete(key);
+          this.cachedEvents -= old.events;
+        }
+      },
+      () => {
+        if (this.cache.get(firstPosition) === entry) this.cache.delete(firstPosition);
+      },
+    );
+    return entry.chunk;
   }
 
   private async load(firstPosition: string): Promise<Chunk> {
@@ -166,13 +195,15 @@ export async function archiveOneChunk(client: pg.PoolClient, schema: string, bef
   );
   const raw = Buffer.from(`[${tuples.join(',')}]`, 'utf8');
   const body = await gzipAsync(raw, { level: 6 });
-  const streams = new Map<string, bigint>();
+  const streams = new Map<string, { first: bigint; last: bigint }>();
   const categories = new Map<string, string>();
   let firstMs = Number(take[0]!.occurred_ms);
   let lastMs = firstMs;
   for (const r of take) {
     const revision = BigInt(r.revision);
-    if ((streams.get(r.stream_id) ?? -1n) < revision) streams.set(r.stream_id, revision);
+    const range = streams.get(r.stream_id);
+    if (!range) streams.set(r.stream_id, { first: revision, last: revision });
+    else if (range.last < revision) range.last = revision;
     categories.set(categoryOf(r.stream_id), r.position);
     const ms = Number(r.occurred_ms);
     if (ms < firstMs) firstMs = ms;
@@ -182,9 +213,22 @@ export async function archiveOneChunk(client: pg.PoolClient, schema: string, bef
   const last = take[take.length - 1]!.position;
   await client.query({
     ...sql.insertChunk,
-    values: [first, last, take.length, firstMs, lastMs, [...streams.keys()], [...categories.keys()], [...categories.values()], raw.length, body],
+    values: [
+      first,
+      last,
+      take.length,
+      firstMs,
+      lastMs,
+      [...streams.keys()],
+      [...streams.values()].map((r) => r.first.toString()),
+      [...streams.values()].map((r) => r.last.toString()),
+      [...categories.keys()],
+      [...categories.values()],
+      raw.length,
+      body,
+    ],
   });
-  await client.query({ ...sql.markStreams, values: [[...streams.keys()], [...streams.values()].map(String)] });
+  await client.query({ ...sql.markStreams, values: [[...streams.keys()], [...streams.values()].map((r) => r.last.toString())] });
   const deleted = await client.query({ ...sql.deleteRange, values: [first, last] });
   if (deleted.rowCount !== take.length) {
     throw new Error(`archiving ${first}..${last} deleted ${deleted.rowCount} rows, expected ${take.length}`);
@@ -209,8 +253,8 @@ export function archiveStatements(schema: string) {
     ),
     insertChunk: named(
       'insert',
-      `INSERT INTO ${s}.archive_chunks (first_position, last_position, event_count, first_at, last_at, stream_ids, categories, category_last, raw_bytes, body)
-       VALUES ($1, $2, $3, to_timestamp($4::double precision / 1000), to_timestamp($5::double precision / 1000), $6::text[], $7::text[], $8::bigint[], $9, $10)`,
+      `INSERT INTO ${s}.archive_chunks (first_position, last_position, event_count, first_at, last_at, stream_ids, stream_first, stream_last, categories, category_last, raw_bytes, body)
+       VALUES ($1, $2, $3, to_timestamp($4::double precision / 1000), to_timestamp($5::double precision / 1000), $6::text[], $7::bigint[], $8::bigint[], $9::text[], $10::bigint[], $11, $12)`,
     ),
     markStreams: named(
       'mark_streams',
@@ -227,7 +271,19 @@ export function archiveStatements(schema: string) {
       'chunks_in_categories',
       `SELECT first_position FROM ${s}.archive_chunks WHERE last_position > $1 AND first_position <= $2 AND categories && $3::text[] ORDER BY first_position`,
     ),
-    chunksOfStream: named('chunks_of_stream', `SELECT first_position FROM ${s}.archive_chunks WHERE stream_ids @> $1::text[] ORDER BY first_position`),
+    /** The chunks holding revisions `$2..$3` of stream `$1` (the GIN index finds the stream's chunks; the ranges pick among them). */
+    chunksOfStream: named(
+      'chunks_of_stream',
+      `SELECT first_position FROM ${s}.archive_chunks
+        WHERE stream_ids @> ARRAY[$1::text] AND stream_last[array_position(stream_ids, $1::text)] >= $2 AND stream_first[array_position(stream_ids, $1::text)] <= $3
+        ORDER BY first_position`,
+    ),
+    chunksOfStreamBackwards: named(
+      'chunks_of_stream_bwd',
+      `SELECT first_position FROM ${s}.archive_chunks
+        WHERE stream_ids @> ARRAY[$1::text] AND stream_last[array_position(stream_ids, $1::text)] >= $2 AND stream_first[array_position(stream_ids, $1::text)] <= $3
+        ORDER BY first_position DESC`,
+    ),
     chunkBody: named('chunk_body', `SELECT body FROM ${s}.archive_chunks WHERE first_position = $1`),
     /** How far the archive reaches: every event at or below it is archived (the chunks are a prefix). */
     through: named('through', `SELECT COALESCE((SELECT last_position FROM ${s}.archive_chunks ORDER BY first_position DESC LIMIT 1), 0)::text AS through`),

@@ -118,7 +118,7 @@ interface StreamRow extends Partial<EventRow> {
 }
 
 /** Events per archive chunk unless asked otherwise. */
-const DEFAULT_CHUNK_EVENTS = 5000;
+const DEFAULT_CHUNK_EVENTS = 1000;
 const MAX_CHUNK_EVENTS = 50_000;
 
 /** Reads of the log after a position that subscriptions asked for in the same turn of the event loop. */
@@ -300,10 +300,10 @@ export class PostgresEventStore implements EventStore {
     const archived = rows[0]?.archived == null ? -1n : BigInt(rows[0].archived);
     const limit = opts.limit ?? Infinity;
     if (archived >= 0n && !backwards && from <= archived) {
-      events = [...(await this.archived.stream(streamId, from, archived)), ...events].slice(0, limit);
+      events = [...(await this.archived.stream(streamId, from, archived, limit)), ...events].slice(0, limit);
     } else if (archived >= 0n && backwards && events.length < limit) {
-      const old = await this.archived.stream(streamId, 0n, from < archived ? from : archived);
-      events = [...events, ...old.reverse()].slice(0, limit);
+      const old = await this.archived.stream(streamId, 0n, from < archived ? from : archived, limit - events.length, true);
+      events = [...events, ...old];
     }
     return upcastAll(this.upcasters, events.map(toStoredEvent));
   }

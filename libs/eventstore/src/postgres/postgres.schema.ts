@@ -63,8 +63,9 @@ CREATE TABLE IF NOT EXISTS ${s}.events (
 
 -- The archive: the oldest events, moved out of events a position prefix at a time into
 -- compressed, immutable chunks (see postgres.archive.ts). Every read path still serves them.
--- categories and category_last are parallel: each category in the chunk and its last
--- position there. A stream's archived events are a revision prefix: streams.archived_revision.
+-- stream_ids, stream_first and stream_last are parallel: each stream in the chunk and its
+-- first and last revision there; categories and category_last likewise, with each category's
+-- last position. A stream's archived events are a revision prefix: streams.archived_revision.
 CREATE TABLE IF NOT EXISTS ${s}.archive_chunks (
   first_position  bigint      PRIMARY KEY,
   last_position   bigint      NOT NULL,
@@ -72,6 +73,8 @@ CREATE TABLE IF NOT EXISTS ${s}.archive_chunks (
   first_at        timestamptz NOT NULL,
   last_at         timestamptz NOT NULL,
   stream_ids      text[]      NOT NULL,
+  stream_first    bigint[]    NOT NULL,
+  stream_last     bigint[]    NOT NULL,
   categories      text[]      NOT NULL,
   category_last   bigint[]    NOT NULL,
   raw_bytes       bigint      NOT NULL,
