@@ -66,6 +66,13 @@ export interface StoredNodeEvent {
 
 export type ApplyOutcome = 'applied' | 'duplicate' | 'gap';
 
+/** A directory's log-derived content (no readings, reservations or clocks), as stored JSON. */
+export interface DirectorySnapshot {
+  readonly nodes: readonly { readonly nodeId: string; readonly revision: string; readonly state: ExistingNode }[];
+  readonly settings: RegistrySettings;
+  readonly settingsRevision: string;
+}
+
 const NODE_PREFIX = 'node-';
 
 /**
@@ -147,6 +154,23 @@ export class NodeDirectory {
     if (revision <= this.settingsRevision) return;
     this.settingsState = state;
     this.settingsRevision = revision;
+  }
+
+  /** What the log put here (node states and settings, with their revisions), as JSON: a snapshot for reads of the past. */
+  toSnapshot(): DirectorySnapshot {
+    return {
+      nodes: [...this.nodes.values()].map((e) => ({ nodeId: e.nodeId, revision: e.revision.toString(), state: e.state })),
+      settings: this.settingsState,
+      settingsRevision: this.settingsRevision.toString(),
+    };
+  }
+
+  /** A directory holding what a snapshot says, as if it had been fed the log up to there. */
+  static fromSnapshot(snapshot: DirectorySnapshot): NodeDirectory {
+    const directory = new NodeDirectory();
+    for (const n of snapshot.nodes) directory.applyState(n.nodeId, n.state, BigInt(n.revision), 0);
+    if (BigInt(snapshot.settingsRevision) >= 0n) directory.applySettingsState(snapshot.settings, BigInt(snapshot.settingsRevision));
+    return directory;
   }
 
   /** Records a heartbeat; `undefined` when the node is unknown here (not registered, or not caught up yet). */
