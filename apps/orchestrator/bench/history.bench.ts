@@ -18,6 +18,7 @@
  */
 import fs from 'node:fs';
 import pg from 'pg';
+import { clusterDecider, type ClusterEvent, type ClusterState } from '@flotilla/domain';
 import { createEventStore } from '@flotilla/eventstore';
 import { clusterAgentsProjection, clustersProjection, createReadModelOrm, migrateReadModels, rebuildProjection } from '@flotilla/projections';
 import { createTestDatabase } from '@flotilla/testing';
@@ -148,6 +149,21 @@ try {
     await measure(`floor: read ${SNAPSHOT_EVERY} events of the stream`, randomRevisions, (r) =>
       store.readStream(`cluster-${CLUSTER}`, { fromRevision: BigInt(r) - (BigInt(r) % SNAPSHOT_EVERY), limit: Number(SNAPSHOT_EVERY) }),
     ),
+  );
+  // What a command on this cluster costs after a restart: the command handler loads the state
+  // by folding the whole stream with the decider (no snapshot: commands start from the log).
+  lines.push(
+    await measure('command handler cold load: read + decider fold of the whole stream', [0], async () => {
+      let state: ClusterState = clusterDecider.initialState();
+      let from = 0n;
+      for (;;) {
+        const page = await store.readStream(`cluster-${CLUSTER}`, { fromRevision: from, limit: 5000 });
+        for (const e of page) state = clusterDecider.evolve(state, { type: e.type, data: e.data } as unknown as ClusterEvent);
+        if (page.length < 5000) break;
+        from = page[page.length - 1]!.revision + 1n;
+      }
+      setup['decider_agents_after_cold_load'] = state.status === 'none' ? 0 : Object.keys(state.agents).length;
+    }),
   );
   // Without snapshots a read folds everything before its moment: a few reads spread over the stream, within a time budget.
   const spread = [0.01, 0.1, 0.25, 0.5, 0.75, 1].map((f) => positions[Math.min(positions.length - 1, Math.floor(f * positions.length))]!);

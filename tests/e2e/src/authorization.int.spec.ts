@@ -201,7 +201,7 @@ describe('authorization matrix: every REST route and gRPC method × identity', (
   });
 
   it('the registry itself refuses a fleet operation that reaches it over NATS with a one-tenant identity (403), whatever the gateway did', async () => {
-    expect(FLEET_ROUTES.length).toBe(10);
+    expect(FLEET_ROUTES.length).toBe(11);
     const nc = await connect({ servers: ns.natsUrl });
     const bodies: Record<string, unknown> = {
       [registryRoutes.registerNode.subject]: { node_id: 'node-rogue', hostname: 'rogue', address: '10.9.9.9', capacity: { cpu: 1, memory_mb: 512, max_agents: 1 } },
@@ -209,6 +209,12 @@ describe('authorization matrix: every REST route and gRPC method × identity', (
       [registryRoutes.setStrategy.subject]: { strategy: 'random' },
       [registryRoutes.handover.subject]: { role: 'reconciler', member_id: 'nobody' },
       [registryRoutes.place.subject]: {
+        cluster_id: 'authz-a',
+        tenant_id: 'tenant-a',
+        agents: [{ agent_id: 'agent-rogue', name: 'w', role: 'worker', runtime: { kind: 'builtin', handler: 'echo' }, resources: { cpu: 0.1, memory_mb: 64 } }],
+      },
+      // A placement preview reserves nothing, but shows the whole fleet's capacity: the platform's only.
+      [registryRoutes.previewPlace.subject]: {
         cluster_id: 'authz-a',
         tenant_id: 'tenant-a',
         agents: [{ agent_id: 'agent-rogue', name: 'w', role: 'worker', runtime: { kind: 'builtin', handler: 'echo' }, resources: { cpu: 0.1, memory_mb: 64 } }],

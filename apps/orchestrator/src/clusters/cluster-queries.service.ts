@@ -155,9 +155,10 @@ export class ClusterQueries {
   async diff(id: string, from: string, to: string | undefined, meta: RequestMeta): Promise<ClusterDiff> {
     const fromMoment = parseMoment(from);
     const toMoment = to === undefined ? { position: LAST_POSITION } : parseMoment(to);
-    const fold = await this.history.at(id, fromMoment);
-    // The cluster must be visible at the end; at the start it may not exist yet.
+    // The cluster must be visible at the end (checked first: nothing else is read for a caller
+    // who may not see it); at the start it may not exist yet.
     const end = await this.history.visibleAt(id, toMoment, meta);
+    const fold = await this.history.at(id, fromMoment);
     if (fold.position > end.position) {
       throw new ValidationError('from is after to', [{ path: 'from', message: `'${from}' is later than '${to ?? 'now'}'` }]);
     }

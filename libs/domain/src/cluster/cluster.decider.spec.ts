@@ -289,6 +289,22 @@ describe('Cluster decider', () => {
       ]));
     it('is idempotent', () => spec.given(hibernatedH).when(cmd('RecordAgentStopped', { agentId: 'a-w0' })).then([]));
     it('refuses an unknown agent', () => spec.given(activeH).when(cmd('RecordAgentStopped', { agentId: 'a-nope' })).thenThrows(RuleViolationError, 'agent_unknown'));
+    describe('a slot that stops again forgets its earlier stopped agents (the state stays bounded by slots, not history)', () => {
+      const again: ClusterEvent[] = [...hibernatedH, ev.spawned('a-w0b', 'worker', 0), ...up('a-w0b'), ev.stopped('a-w0b', 'scaled down')];
+      it('keeps the latest stopped agent of the slot, and every other slot as it was', () =>
+        expect(Object.keys(stateOf(again).status === 'none' ? {} : (stateOf(again) as { agents: object }).agents).sort()).toEqual(
+          ['a-boss', 'a-expert', 'a-lead', 'a-w0b', 'a-w1'],
+        ));
+      it('answers a late report about a forgotten agent as about an unknown one', () =>
+        spec.given(again).when(cmd('RecordAgentStopped', { agentId: 'a-w0' })).thenThrows(RuleViolationError, 'agent_unknown'));
+      it('a thousand stop-and-respawn cycles of a slot leave one stopped agent of it', () => {
+        const churn: ClusterEvent[] = [...hibernatedH];
+        for (let i = 0; i < 1000; i++) churn.push(ev.spawned(`a-c${i}`, 'worker', 0), ...up(`a-c${i}`), ev.stopped(`a-c${i}`, 'scaled down'));
+        const state = stateOf(churn) as { agents: Record<string, { state: string }> };
+        expect(Object.keys(state.agents)).toHaveLength(5);
+        expect(state.agents['a-c999']!.state).toBe('stopped');
+      });
+    });
   });
 
   describe('RecordAgentOrphaned', () => {

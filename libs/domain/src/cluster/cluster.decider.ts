@@ -551,6 +551,25 @@ function updateAgent(state: ExistingCluster, agentId: string, patch: Partial<Age
   return { ...state, agents: { ...state.agents, [agentId]: { ...agent, ...patch } }, updatedAt: at };
 }
 
+/**
+ * Forgets the agents of a slot that stopped before `agentId` (which just stopped): the state of a
+ * long-lived autoscaled cluster stays bounded by its slots, not by its history. Nothing decides
+ * on them (a slot is held by live agents only), and the hierarchy shows a slot's most recent
+ * agent, which this keeps; a late report about a forgotten one is refused as unknown.
+ */
+function retireSuperseded(state: ClusterState, agentId: string): ClusterState {
+  if (state.status === 'none') return state;
+  const stopped = state.agents[agentId];
+  if (!stopped) return state;
+  const superseded = Object.values(state.agents).filter(
+    (a) => a.agentId !== agentId && a.state === 'stopped' && a.name === stopped.name && a.ordinal === stopped.ordinal,
+  );
+  if (superseded.length === 0) return state;
+  const agents = { ...state.agents };
+  for (const a of superseded) delete agents[a.agentId];
+  return { ...state, agents };
+}
+
 function scalingOf(state: ExistingCluster): ScalingOperation | null {
   return state.status === 'scaling_up' || state.status === 'scaling_down' ? state.scaling : null;
 }
@@ -617,7 +636,7 @@ export function evolve(state: ClusterState, event: ClusterEvent): ClusterState {
     case 'AgentStopRequested':
       return updateAgent(state, event.data.agentId, { state: 'stopping', since: at, reason: event.data.reason }, at);
     case 'AgentStopped':
-      return updateAgent(state, event.data.agentId, { state: 'stopped', since: at, reason: event.data.reason }, at);
+      return retireSuperseded(updateAgent(state, event.data.agentId, { state: 'stopped', since: at, reason: event.data.reason }, at), event.data.agentId);
     case 'AgentOrphaned':
       return updateAgent(state, event.data.agentId, { state: 'orphaned', since: at }, at);
     case 'AgentReplaced':
