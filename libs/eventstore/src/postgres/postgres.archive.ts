@@ -30,10 +30,17 @@ export type Query = <R extends pg.QueryResultRow>(operation: string, statement: 
  */
 const CACHED_EVENTS = 50_000;
 
-/** A chunk as it is read back: its rows in position order. */
+/**
+ * A chunk as it is read back: its JSON text, decompressed once, parsed by each read into rows of
+ * its own (a caller may change the events it gets without touching what the next one reads).
+ */
 interface Chunk {
-  readonly rows: readonly EventRow[];
+  readonly text: string;
+  readonly events: number;
 }
+
+/** Chunk ids fetched per query while a read walks the archive. */
+const CHUNK_IDS_PER_QUERY = 32;
 
 /**
  * Reads of the archive: immutable chunks of the oldest events, each a gzip of its rows as JSON
@@ -56,24 +63,31 @@ export class ArchiveReader {
   /** Archived events with `after < position <= through`, in order, of the categories when given; at most `limit`. */
   async range(after: bigint, through: bigint, limit: number | null, categories: readonly string[] | undefined): Promise<EventRow[]> {
     const cats = categories?.length ? new Set(categories) : undefined;
-    const chunks = await this.query<{ first_position: string }>('readAll', cats ? this.sql.chunksInCategories : this.sql.chunksIn, [
-      after.toString(),
-      through.toString(),
-      ...(cats ? [[...cats]] : []),
-    ]);
     const out: EventRow[] = [];
-    for (const { first_position } of chunks) {
-      const chunk = await this.chunk(first_position);
-      for (const row of chunk.rows) {
-        const position = BigInt(row.position);
-        if (position <= after) continue;
-        if (position > through) break;
-        if (cats && !cats.has(categoryOf(row.stream_id))) continue;
-        out.push(row);
-        if (limit !== null && out.length >= limit) return out;
+    // The chunk holding `after + 1` first (the chunks are a contiguous prefix, found by their
+    // primary key), then the next ones a few ids at a time: a page reads the chunks it needs.
+    let from = after;
+    let first = true;
+    for (;;) {
+      const ids = await this.query<{ first_position: string }>(
+        'readAll',
+        first ? (cats ? this.sql.chunksFromCategories : this.sql.chunksFrom) : cats ? this.sql.chunksAfterCategories : this.sql.chunksAfter,
+        [from.toString(), through.toString(), CHUNK_IDS_PER_QUERY, ...(cats ? [[...cats]] : [])],
+      );
+      for (const { first_position } of ids) {
+        for (const row of await this.rows(first_position)) {
+          const position = BigInt(row.position);
+          if (position <= after) continue;
+          if (position > through) return out;
+          if (cats && !cats.has(categoryOf(row.stream_id))) continue;
+          out.push(row);
+          if (limit !== null && out.length >= limit) return out;
+        }
       }
+      if (ids.length < CHUNK_IDS_PER_QUERY) return out;
+      from = BigInt(ids[ids.length - 1]!.first_position);
+      first = false;
     }
-    return out;
   }
 
   /**
@@ -89,7 +103,7 @@ export class ArchiveReader {
     ]);
     const out: EventRow[] = [];
     for (const { first_position } of chunks) {
-      const rows = (await this.chunk(first_position)).rows;
+      const rows = await this.rows(first_position);
       for (let i = backwards ? rows.length - 1 : 0; backwards ? i >= 0 : i < rows.length; backwards ? i-- : i++) {
         const row = rows[i]!;
         if (row.stream_id !== streamId) continue;
@@ -100,6 +114,11 @@ export class ArchiveReader {
       }
     }
     return out;
+  }
+
+  /** A chunk's rows, parsed for this read alone. */
+  private async rows(firstPosition: string): Promise<EventRow[]> {
+    return decodeChunk((await this.chunk(firstPosition)).text);
   }
 
   private chunk(firstPosition: string): Promise<Chunk> {
@@ -115,8 +134,8 @@ export class ArchiveReader {
     entry.chunk.then(
       (c) => {
         if (this.cache.get(firstPosition) !== entry) return;
-        entry.events = c.rows.length;
-        this.cachedEvents += c.rows.length;
+        entry.events = c.events;
+        this.cachedEvents += c.events;
         for (const [key, old] of this.cache) {
           if (this.cachedEvents <= CACHED_EVENTS || key === firstPosition) break;
           this.cache.delete(key);
@@ -131,21 +150,17 @@ export class ArchiveReader {
   }
 
   private async load(firstPosition: string): Promise<Chunk> {
-    const rows = await this.query<{ body: string | Buffer }>('readAll', this.sql.chunkBody, [firstPosition]);
+    // base64 text: independent of the server's bytea_output and of the pool's type parsers.
+    const rows = await this.query<{ body: string; events: number }>('readAll', this.sql.chunkBody, [firstPosition]);
     if (!rows[0]) throw new Error(`archive chunk ${firstPosition} is missing`);
-    return { rows: decodeChunk(await gunzipAsync(bytes(rows[0].body))) };
+    return { text: (await gunzipAsync(Buffer.from(rows[0].body, 'base64'))).toString('utf8'), events: Number(rows[0].events) };
   }
-}
-
-/** bytea as the store's pool returns it (its parsers leave it as `\x…` hex text). */
-function bytes(value: string | Buffer): Buffer {
-  return typeof value === 'string' ? Buffer.from(value.startsWith('\\x') ? value.slice(2) : value, 'hex') : value;
 }
 
 type Tuple = [string, string, string, string, string, Record<string, unknown>, EventMetadata, string];
 
-function decodeChunk(body: Buffer): EventRow[] {
-  return (JSON.parse(body.toString('utf8')) as Tuple[]).map(([position, stream_id, revision, id, type, data, metadata, occurred_ms]) => ({
+function decodeChunk(text: string): EventRow[] {
+  return (JSON.parse(text) as Tuple[]).map(([position, stream_id, revision, id, type, data, metadata, occurred_ms]) => ({
     position,
     stream_id,
     revision,
@@ -239,11 +254,16 @@ export async function archiveOneChunk(client: pg.PoolClient, schema: string, bef
 /** The archive's statements, prepared per connection under names scoped to the schema. */
 export function archiveStatements(schema: string) {
   const s = `"${schema}"`;
-  const named = (name: string, text: string) => ({ name: `flotilla_es_${schema}_archive_${name}`, text });
+  /** The first chunk holding a position above `after` (its primary key; 0 when none precedes it). */
+  const holding = (after: string) =>
+    `COALESCE((SELECT CASE WHEN last_position > ${after} THEN first_position ELSE first_position + 1 END FROM ${s}.archive_chunks
+                WHERE first_position <= ${after} + 1 ORDER BY first_position DESC LIMIT 1), 0)`;
+  // Short names: PostgreSQL cuts statement names at 63 bytes, and a schema name may take 41.
+  const named = (name: string, text: string) => ({ name: `flotilla_es_${schema}_a_${name}`, text });
   return {
     /** The first `$2` visible events, each saying whether it occurred before `$1`. */
     candidates: named(
-      'candidates',
+      'cand',
       `SELECT position, stream_id, revision, id, type, data::text AS data, metadata::text AS metadata,
               floor(extract(epoch FROM occurred_at) * 1000)::bigint AS occurred_ms, occurred_at < $1::timestamptz AS old
          FROM ${s}.events
@@ -252,41 +272,53 @@ export function archiveStatements(schema: string) {
         ORDER BY position LIMIT $2`,
     ),
     insertChunk: named(
-      'insert',
+      'ins',
       `INSERT INTO ${s}.archive_chunks (first_position, last_position, event_count, first_at, last_at, stream_ids, stream_first, stream_last, categories, category_last, raw_bytes, body)
        VALUES ($1, $2, $3, to_timestamp($4::double precision / 1000), to_timestamp($5::double precision / 1000), $6::text[], $7::bigint[], $8::bigint[], $9::text[], $10::bigint[], $11, $12)`,
     ),
     markStreams: named(
-      'mark_streams',
+      'mark',
       `UPDATE ${s}.streams st SET archived_revision = v.revision
          FROM unnest($1::text[], $2::bigint[]) AS v(stream_id, revision)
         WHERE st.stream_id = v.stream_id AND (st.archived_revision IS NULL OR st.archived_revision < v.revision)`,
     ),
-    deleteRange: named('delete', `DELETE FROM ${s}.events WHERE position >= $1 AND position <= $2`),
-    chunksIn: named(
-      'chunks_in',
-      `SELECT first_position FROM ${s}.archive_chunks WHERE last_position > $1 AND first_position <= $2 ORDER BY first_position`,
+    deleteRange: named('del', `DELETE FROM ${s}.events WHERE position >= $1 AND position <= $2`),
+    /** Up to `$3` chunk ids from the first one holding a position above `$1`, to `$2` (of the categories `$4`). */
+    chunksFrom: named(
+      'from',
+      `SELECT first_position FROM ${s}.archive_chunks
+        WHERE first_position >= ${holding('$1::bigint')} AND first_position <= $2::bigint
+        ORDER BY first_position LIMIT $3`,
     ),
-    chunksInCategories: named(
-      'chunks_in_categories',
-      `SELECT first_position FROM ${s}.archive_chunks WHERE last_position > $1 AND first_position <= $2 AND categories && $3::text[] ORDER BY first_position`,
+    chunksFromCategories: named(
+      'fromc',
+      `SELECT first_position FROM ${s}.archive_chunks
+        WHERE first_position >= ${holding('$1::bigint')} AND first_position <= $2::bigint
+          AND categories && $4::text[]
+        ORDER BY first_position LIMIT $3`,
+    ),
+    /** Up to `$3` chunk ids after the chunk `$1`, to `$2` (of the categories `$4`). */
+    chunksAfter: named('after', `SELECT first_position FROM ${s}.archive_chunks WHERE first_position > $1::bigint AND first_position <= $2::bigint ORDER BY first_position LIMIT $3`),
+    chunksAfterCategories: named(
+      'afterc',
+      `SELECT first_position FROM ${s}.archive_chunks WHERE first_position > $1::bigint AND first_position <= $2::bigint AND categories && $4::text[] ORDER BY first_position LIMIT $3`,
     ),
     /** The chunks holding revisions `$2..$3` of stream `$1` (the GIN index finds the stream's chunks; the ranges pick among them). */
     chunksOfStream: named(
-      'chunks_of_stream',
+      'strm',
       `SELECT first_position FROM ${s}.archive_chunks
         WHERE stream_ids @> ARRAY[$1::text] AND stream_last[array_position(stream_ids, $1::text)] >= $2 AND stream_first[array_position(stream_ids, $1::text)] <= $3
         ORDER BY first_position`,
     ),
     chunksOfStreamBackwards: named(
-      'chunks_of_stream_bwd',
+      'strmb',
       `SELECT first_position FROM ${s}.archive_chunks
         WHERE stream_ids @> ARRAY[$1::text] AND stream_last[array_position(stream_ids, $1::text)] >= $2 AND stream_first[array_position(stream_ids, $1::text)] <= $3
         ORDER BY first_position DESC`,
     ),
-    chunkBody: named('chunk_body', `SELECT body FROM ${s}.archive_chunks WHERE first_position = $1`),
+    chunkBody: named('body', `SELECT encode(body, 'base64') AS body, event_count AS events FROM ${s}.archive_chunks WHERE first_position = $1`),
     /** How far the archive reaches: every event at or below it is archived (the chunks are a prefix). */
-    through: named('through', `SELECT COALESCE((SELECT last_position FROM ${s}.archive_chunks ORDER BY first_position DESC LIMIT 1), 0)::text AS through`),
+    through: named('thru', `SELECT COALESCE((SELECT last_position FROM ${s}.archive_chunks ORDER BY first_position DESC LIMIT 1), 0)::text AS through`),
   };
 }
 

@@ -384,4 +384,38 @@ describe('PostgreSQL adapter', () => {
       await store.close();
     }
   }, 60_000);
+
+  it('under the longest schema name allowed, every statement (the archive\'s too) keeps a name of its own', async () => {
+    const schema = `long_${'x'.repeat(30)}`;
+    expect(schema).toHaveLength(35);
+    let refused: unknown;
+    try {
+      new PostgresEventStore({ url: db.url, schema: `${schema}y` });
+    } catch (err) {
+      refused = err;
+    }
+    expect(JSON.stringify(refused)).toContain('at most 35 characters');
+    const store = await openStore({ schema, poolSize: 1 });
+    try {
+      for (let i = 0; i < 6; i++) {
+        await store.append('longa-1', [newEvent('A', { i })], { expectedRevision: 'any' });
+        await store.append('longb-1', [newEvent('B', { i })], { expectedRevision: 'any' });
+      }
+      await settled(store, await store.headPosition({ committed: true }));
+      const reads = async () => [
+        await store.readStream('longa-1'),
+        await store.readStream('longa-1', { direction: 'backwards', limit: 4 }),
+        await store.readAll({ limit: 5 }),
+        await store.readAll({ categories: ['longb'] }),
+        await store.headPosition({ categories: ['longa'] }),
+        await store.headPosition(),
+      ];
+      const before = await reads();
+      await store.archive({ before: new Date(Date.now() + 60_000), chunkEvents: 2 });
+      // One connection: every statement is prepared on it, so two sharing a name would collide.
+      expect(await reads()).toEqual(before);
+    } finally {
+      await store.close();
+    }
+  });
 });

@@ -1,7 +1,10 @@
 import { ValidationError } from '@flotilla/domain';
 import { INDEX_BITS, MAX_XID } from './position.js';
 
-const IDENTIFIER = /^[a-z_][a-z0-9_]{0,40}$/;
+// At most 35 characters: the store's prepared statements are named `flotilla_es_<schema>_<name>`
+// (names up to 16 characters), and PostgreSQL cuts a statement name at 63 bytes, so two longer
+// names could become one.
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,34}$/;
 
 /** The PostgreSQL schema (namespace) holding the store's tables; lowercase so it never needs quoting rules. */
 export function assertSchemaName(schema: string): void {
@@ -10,7 +13,7 @@ export function assertSchemaName(schema: string): void {
       {
         path: 'schema',
         message:
-          'lowercase letters, digits and _, starting with a letter or _, at most 41 characters',
+          'lowercase letters, digits and _, starting with a letter or _, at most 35 characters',
       },
     ]);
   }

@@ -972,6 +972,12 @@ export function runEventStoreContract(target: ContractTarget, tuning: ContractTu
         expect(archived.events).toBeGreaterThanOrEqual(24);
         expect(archived.archivedThrough).toBeGreaterThanOrEqual(last);
         expect(await reads()).toEqual(before);
+        // Each read gets events of its own: changing one changes nothing another read gets.
+        const mine1 = await store.readStream(a);
+        (mine1[0]!.data as Record<string, unknown>)['i'] = 'changed';
+        (mine1[0]!.metadata as Record<string, unknown>)['actor'] = 'changed';
+        expect(await store.readStream(a)).toEqual(before.stream);
+        expect(mine(await store.readAll({ after: head }))).toEqual(before.all);
         // A subscription from before them gets them all, in order, then the live ones.
         const consumer = consume(store.subscribeToAll({ after: head, batchSize: 5, filter: (e) => e.streamId === a || e.streamId === b }));
         try {
