@@ -11,16 +11,62 @@ export const repoRoot = path.resolve(import.meta.dirname, '..', '..', '..');
 
 export type AppName = 'gateway' | 'orchestrator' | 'registry' | 'autoscaler' | 'metrics' | 'node-agent';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Ports this process has handed out (a service may not have bound one yet). */
+const handedOut = new Set<number>();
+
+/** The kernel's ephemeral range: the local ports outgoing connections take. */
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (low && high) return [low, high];
+  } catch {
+    // Not Linux: the IANA range.
+  }
+  return [49152, 65535];
+}
+
+/** Whether nothing listens on `port` of 127.0.0.1 now (and, with 0, which port the kernel chose). */
+function tryListen(port: number): Promise<number | null> {
+  return new Promise((resolve) => {
     const srv = net.createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
+    srv.once('error', () => resolve(null));
+    srv.listen(port, '127.0.0.1', () => {
+      const chosen = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(chosen));
     });
   });
+}
+
+/**
+ * A port for a service under test to listen on. Taken below the kernel's ephemeral range: a port
+ * from that range (what `listen(0)` answers) can be taken, between this check and the service's
+ * own bind, as the local port of any outgoing connection on the machine (to PostgreSQL, to NATS),
+ * which made a service fail at start with EADDRINUSE on a busy run. A port is handed out once
+ * per process, and one that something listens on is skipped.
+ */
+export async function freePort(): Promise<number> {
+  const [ephemeralLow] = ephemeralRange();
+  const low = 10_000;
+  const high = ephemeralLow - 1;
+  if (high - low < 1000) {
+    const port = await tryListen(0);
+    if (port === null) throw new Error('no free port');
+    return port;
+  }
+  const span = high - low + 1;
+  // Each process walks up from its own point of the range (a different one per process id), so
+  // two test processes running at once hand out different ports.
+  const start = (process.pid * 7919) % span;
+  for (let i = handedOut.size; i < span + handedOut.size; i++) {
+    const port = low + ((start + i) % span);
+    if (handedOut.has(port)) continue;
+    if ((await tryListen(port)) !== null) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no free port in ${low}-${high}`);
 }
 
 /**
