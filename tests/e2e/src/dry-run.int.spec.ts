@@ -8,12 +8,14 @@ import { grpcClient } from './lifecycle.js';
  * the real command, the events it would append and the state they would lead to, with nothing
  * stored. The plan of a dry run is what the real command then appends. Automatic scaling is off
  * for the test's cluster: on a loaded machine the autoscaler would scale it on CPU, and only the
- * test may write to it.
+ * test may write to it. Its agents are placed by least-agents, which decides on the log alone:
+ * least-loaded (the default) also weighs the nodes' live CPU readings, which move between a dry
+ * run and the real command (both nodes run on this machine, and its load swings).
  */
 const BLUEPRINT = `apiVersion: flotilla/v1
 kind: Blueprint
 metadata: { id: dry-v1, name: Dry, version: 1.0.0 }
-cluster: { type: team, minWorkers: 0, targetWorkers: 2, maxWorkers: 6, scaling: { enabled: false } }
+cluster: { type: team, minWorkers: 0, targetWorkers: 2, maxWorkers: 6, scaling: { enabled: false }, placement: { strategy: least-agents } }
 agents:
   - { name: boss, role: supervisor, runtime: { kind: builtin, handler: echo } }
   - { name: hand, role: worker, reportsTo: boss, runtime: { kind: builtin, handler: echo } }
