@@ -125,6 +125,9 @@ export class Campaign {
 
   /** How often `tick()` should run: renewals a few times per lifetime. */
   get interval(): number {
+    // A holder that did not answer once is asked again soon (it is confirmed gone on the second
+    // miss): taking over a dead leader then costs one tick and this, not two ticks.
+    if (this.deadHolder) return Math.max(100, Math.floor(this.options.ttlMs / 10));
     return Math.max(50, Math.floor(this.options.ttlMs / (this.current ? 4 : 3)));
   }
 

@@ -74,11 +74,12 @@ describe('a node speaks for itself only, on its own subjects', () => {
 
   it("a heartbeat is its subject's node's: one naming another node is dropped", async () => {
     const usage = async () => (await stack.call('GET', '/api/cluster/nodes/ident-a')).body.usage as { cpu_percent: number } | null;
-    // Another node's subject carrying ident-a's id and a reading ident-a never sent.
-    client.publish(registrySubjects.heartbeat('ident-zz'), { node_id: 'ident-a', sent_at: new Date().toISOString(), cpu_percent: 99.5, memory_percent: 1, disk_percent: 1, load_avg: 0, agents: [] });
+    // Another node's subject carrying ident-a's id and a reading ident-a never sent: 250.5 %, which
+    // no node agent reports (it clamps to 100); 99.5 was once a real reading of a saturated machine.
+    client.publish(registrySubjects.heartbeat('ident-zz'), { node_id: 'ident-a', sent_at: new Date().toISOString(), cpu_percent: 250.5, memory_percent: 1, disk_percent: 1, load_avg: 0, agents: [] });
     await client.nc.flush();
     await new Promise((r) => setTimeout(r, 150));
-    expect((await usage())?.cpu_percent).not.toBe(99.5);
+    expect((await usage())?.cpu_percent).not.toBe(250.5);
   });
 
   it('a request without identity headers is refused, not served as the all-tenant system', async () => {
