@@ -17,6 +17,7 @@ export * from './decider.js';
 // Blueprints: format, validation, resolution, JSON Schema, and the Blueprint aggregate
 export * from './blueprint/blueprint.schema.js';
 export * from './blueprint/blueprint.types.js';
+export * from './cost/cost.js';
 export * from './blueprint/blueprint.validate.js';
 export * from './blueprint/blueprint.resolve.js';
 export * from './blueprint/blueprint.redact.js';

@@ -15,6 +15,7 @@ import {
   type ResolvedBlueprint,
   type ResolvedCluster,
   type ResolvedPlacement,
+  type ResolvedPricing,
   type ResolvedRuntime,
   type Resources,
   type ScalingPolicy,
@@ -104,6 +105,21 @@ function resolveCluster(spec: Blueprint['cluster'], overlay: EnvironmentOverlay)
     circuitBreaker: { ...DEFAULT_CIRCUIT_BREAKER, ...spec.circuitBreaker, ...overlay.circuitBreaker },
     backupCluster: overlay.backupCluster ?? spec.backupCluster ?? null,
     hibernation: { ...DEFAULT_HIBERNATION, ...spec.hibernation, ...overlay.hibernation },
+    ...(spec.pricing ? { pricing: resolvePricing(spec.pricing) } : {}),
+  };
+}
+
+function resolvePricing(pricing: NonNullable<Blueprint['cluster']['pricing']>): ResolvedPricing {
+  const sorted = <V>(r: Readonly<Record<string, V>> | undefined): Record<string, V> =>
+    Object.fromEntries(Object.entries(r ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return {
+    currency: pricing.currency ?? 'USD',
+    agentHour: {
+      default: pricing.agentHour?.default ?? 0,
+      roles: sorted(pricing.agentHour?.roles as Record<string, number> | undefined),
+      runtimes: sorted(pricing.agentHour?.runtimes as Record<string, number> | undefined),
+    },
+    models: sorted(pricing.models),
   };
 }
 

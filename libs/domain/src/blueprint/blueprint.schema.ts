@@ -182,6 +182,39 @@ export const AgentSchema = z.strictObject({
   resources: ResourcesSchema.optional().meta({ description: "overrides cluster.resources for this agent" }),
 });
 
+export const RUNTIME_KINDS = ['builtin', 'http', 'openai'] as const;
+export type RuntimeKind = (typeof RUNTIME_KINDS)[number];
+/** An amount of money in the pricing's currency (at most 1,000,000 per unit). */
+const money = z.number().min(0).max(1_000_000);
+
+export const PricingSchema = z
+  .strictObject({
+    currency: z
+      .string()
+      .regex(/^[A-Z]{3}$/, { error: "expected an ISO 4217 currency code such as 'USD'" })
+      .optional()
+      .meta({ description: 'the currency of every price here (costs are reported in it)', default: 'USD' }),
+    agentHour: z
+      .strictObject({
+        default: money.optional().meta({ description: 'per agent-hour of any agent not priced by role or runtime', default: 0 }),
+        roles: z.partialRecord(z.enum(AGENT_ROLES), money).optional().meta({ description: 'per agent-hour by role (wins over runtimes)' }),
+        runtimes: z.partialRecord(z.enum(RUNTIME_KINDS), money).optional().meta({ description: 'per agent-hour by runtime kind' }),
+      })
+      .optional()
+      .meta({ description: 'what a running agent costs per hour, from its start to its stop' }),
+    models: z
+      .record(
+        z.string().min(1).max(200),
+        z.strictObject({
+          inputPer1k: money.meta({ description: 'per 1,000 input (prompt) tokens' }),
+          outputPer1k: money.meta({ description: 'per 1,000 output (completion) tokens' }),
+        }),
+      )
+      .optional()
+      .meta({ description: 'token prices by model name (as the endpoint reports it, else as the runtime names it)' }),
+  })
+  .meta({ description: "what this cluster's agents cost: agent-hours and model tokens" });
+
 /** A number of workers: the one bound every blueprint, command and request shares. */
 export const workerCount = int(0, 10_000);
 const workerBounds = { minWorkers: workerCount, targetWorkers: workerCount, maxWorkers: workerCount };
@@ -198,6 +231,7 @@ export const ClusterSpecSchema = z.strictObject({
   circuitBreaker: CircuitBreakerSchema.optional(),
   backupCluster: clusterId.optional().meta({ description: 'cluster that takes tasks while this one’s circuit breaker is open' }),
   hibernation: HibernationSchema.optional(),
+  pricing: PricingSchema.optional(),
 });
 
 export const EnvironmentOverlaySchema = z

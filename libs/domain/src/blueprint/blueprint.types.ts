@@ -1,4 +1,4 @@
-import type { AgentRole, BuiltinHandler, ClusterType, Environment, PlacementStrategy } from './blueprint.schema.js';
+import type { AgentRole, BuiltinHandler, ClusterType, Environment, PlacementStrategy, RuntimeKind } from './blueprint.schema.js';
 
 /**
  * A blueprint after resolution: every default filled in, one environment's overlay applied,
@@ -55,6 +55,23 @@ export interface ResolvedCluster {
   readonly circuitBreaker: CircuitBreakerConfig;
   readonly backupCluster: string | null;
   readonly hibernation: { readonly keepFixedAgents: boolean };
+  /** Absent when the blueprint prices nothing (so the resolution of an unpriced blueprint hashes as before). */
+  readonly pricing?: ResolvedPricing;
+}
+
+export interface ModelPrice {
+  readonly inputPer1k: number;
+  readonly outputPer1k: number;
+}
+
+export interface ResolvedPricing {
+  readonly currency: string;
+  readonly agentHour: {
+    readonly default: number;
+    readonly roles: Readonly<Partial<Record<AgentRole, number>>>;
+    readonly runtimes: Readonly<Partial<Record<RuntimeKind, number>>>;
+  };
+  readonly models: Readonly<Record<string, ModelPrice>>;
 }
 
 export type ResolvedRuntime =

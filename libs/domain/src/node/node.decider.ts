@@ -1,4 +1,4 @@
-import { AGENT_ROLES } from '../blueprint/blueprint.schema.js';
+import { AGENT_ROLES, RUNTIME_KINDS } from '../blueprint/blueprint.schema.js';
 import type { Resources } from '../blueprint/blueprint.types.js';
 import { commandNow, PLATFORM_TENANT, type Decider } from '../decider.js';
 import { AlreadyExistsError, NotFoundError, RuleViolationError, ValidationError, type ValidationIssue } from '../errors.js';
@@ -7,7 +7,8 @@ import { isPlainJson } from '../json.js';
 import { isIsoTimestamp } from '../time.js';
 import type { NodeCommand, RegisterNode } from './node.commands.js';
 import type { NodeEvent, NodeRegistered } from './node.events.js';
-import { type AgentSpec, type ExistingNode, fits, type NodeAssignment, type NodeCore, type NodeSpec, type NodeState, nodeStatusOf } from './node.state.js';
+import type { AgentPricing } from '../cost/cost.js';
+import { type AgentLineage, type AgentSpec, type ExistingNode, fits, type NodeAssignment, type NodeCore, type NodeSpec, type NodeState, nodeStatusOf } from './node.state.js';
 
 /**
  * The Node aggregate (stream `node-<id>`): registration, heartbeat-derived liveness, cordon and
@@ -106,7 +107,6 @@ function checkResources(resources: unknown): Resources {
   return { cpu: (r as Resources).cpu, memoryMb: (r as Resources).memoryMb };
 }
 
-const RUNTIME_KINDS: readonly string[] = ['builtin', 'http', 'openai'];
 
 /** The agent spec a placement carries, checked for shape (the runtime itself was resolved from a validated blueprint). */
 function checkAgentSpec(agent: unknown, issues: ValidationIssue[]): AgentSpec | undefined {
@@ -122,10 +122,25 @@ function checkAgentSpec(agent: unknown, issues: ValidationIssue[]): AgentSpec | 
     issues.push({ path: 'agent.capabilities', message: 'expected a list of capability names' });
   }
   const runtime = a.runtime as { kind?: unknown } | undefined;
-  if (typeof runtime !== 'object' || runtime === null || Array.isArray(runtime) || !RUNTIME_KINDS.includes(runtime.kind as string) || !isPlainJson(runtime)) {
+  if (typeof runtime !== 'object' || runtime === null || Array.isArray(runtime) || !(RUNTIME_KINDS as readonly string[]).includes(runtime.kind as string) || !isPlainJson(runtime)) {
     issues.push({ path: 'agent.runtime', message: `expected a plain JSON runtime whose kind is one of ${RUNTIME_KINDS.join(', ')}` });
   }
-  return { name: a.name as string, role: a.role as AgentSpec['role'], capabilities: [...(a.capabilities ?? [])], runtime: a.runtime as AgentSpec['runtime'] };
+  const lineage = a.lineage as Partial<AgentLineage> | undefined;
+  if (lineage !== undefined && (typeof lineage !== 'object' || lineage === null || typeof lineage.specHash !== 'string' || typeof lineage.blueprintVersion !== 'string')) {
+    issues.push({ path: 'agent.lineage', message: 'expected {specHash, blueprintVersion}' });
+  }
+  const pricing = a.pricing as Partial<AgentPricing> | undefined;
+  if (pricing !== undefined && (typeof pricing !== 'object' || pricing === null || typeof pricing.currency !== 'string' || typeof pricing.agentHour !== 'number' || !(pricing.agentHour >= 0) || typeof pricing.models !== 'object' || pricing.models === null || !isPlainJson(pricing))) {
+    issues.push({ path: 'agent.pricing', message: 'expected {currency, agentHour, models}' });
+  }
+  return {
+    name: a.name as string,
+    role: a.role as AgentSpec['role'],
+    capabilities: [...(a.capabilities ?? [])],
+    runtime: a.runtime as AgentSpec['runtime'],
+    ...(lineage ? { lineage: { specHash: lineage.specHash!, blueprintVersion: lineage.blueprintVersion! } } : {}),
+    ...(pricing ? { pricing: pricing as AgentPricing } : {}),
+  };
 }
 
 export function decide(command: NodeCommand, state: NodeState): readonly NodeEvent[] {

@@ -1,3 +1,4 @@
+import type { AgentPricing } from '../cost/cost.js';
 import type { AgentRole } from '../blueprint/blueprint.schema.js';
 import type { ResolvedRuntime, Resources } from '../blueprint/blueprint.types.js';
 
@@ -42,6 +43,15 @@ export interface AgentSpec {
   readonly role: AgentRole;
   readonly capabilities: readonly string[];
   readonly runtime: ResolvedRuntime;
+  /** What the agent runs: its spec hash and blueprint version (absent on older assignments). */
+  readonly lineage?: AgentLineage;
+  /** The prices its work is costed at (absent when its blueprint prices nothing). */
+  readonly pricing?: AgentPricing;
+}
+
+export interface AgentLineage {
+  readonly specHash: string;
+  readonly blueprintVersion: string;
 }
 
 export interface NodeAssignment {
