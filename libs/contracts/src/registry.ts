@@ -146,6 +146,17 @@ export const placementAgent = z.strictObject({
   capabilities: z.array(z.string()).default([]),
   runtime: z.record(z.string(), z.unknown()),
   resources,
+  /** What the agent runs (its task attempts record it): its resolved spec's hash and its blueprint version. */
+  spec_hash: z.string().max(128).optional(),
+  blueprint_version: z.string().max(64).optional(),
+  /** The prices its work is costed at, from its blueprint's pricing. */
+  pricing: z
+    .strictObject({
+      currency: z.string().regex(/^[A-Z]{3}$/),
+      agent_hour: z.number().min(0),
+      models: z.record(z.string(), z.strictObject({ input_per_1k: z.number().min(0), output_per_1k: z.number().min(0) })),
+    })
+    .optional(),
 });
 export type PlacementAgent = z.infer<typeof placementAgent>;
 

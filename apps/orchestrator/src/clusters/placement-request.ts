@@ -1,5 +1,5 @@
 import type { registryRoutes, RouteRequest } from '@flotilla/contracts';
-import type { AgentRecord, ExistingCluster } from '@flotilla/domain';
+import { agentPricing, type AgentRecord, type ExistingCluster } from '@flotilla/domain';
 
 /** A move off a node: `keepSource` keeps the old assignment until released (make-before-break). */
 export interface PlacementMove {
@@ -36,7 +36,23 @@ export function placeRequestFor(
       capabilities: [...a.capabilities],
       runtime: { ...a.runtime },
       resources: { cpu: a.resources.cpu, memory_mb: a.resources.memoryMb },
+      spec_hash: a.specHash,
+      blueprint_version: cluster.blueprintVersion,
+      ...pricingFor(cluster, a),
     })),
     ...(move ? { move_from: move.from, keep_source: move.keepSource } : {}),
+  };
+}
+
+/** The agent's prices from its cluster's blueprint, in the request's wire form (none when it prices nothing). */
+function pricingFor(cluster: ExistingCluster, agent: AgentRecord) {
+  const p = agentPricing(cluster.blueprint.cluster.pricing, agent.role, agent.runtime.kind);
+  if (!p) return {};
+  return {
+    pricing: {
+      currency: p.currency,
+      agent_hour: p.agentHour,
+      models: Object.fromEntries(Object.entries(p.models).map(([model, price]) => [model, { input_per_1k: price.inputPer1k, output_per_1k: price.outputPer1k }])),
+    },
   };
 }

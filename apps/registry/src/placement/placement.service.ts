@@ -2,13 +2,14 @@ import { randomInt } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import type { CommandContext } from '@flotilla/application';
 import type { Config } from '@flotilla/config';
-import type { PlaceReply, PlaceRequest } from '@flotilla/contracts';
+import type { PlaceReply, PlaceRequest, PlacementAgent } from '@flotilla/contracts';
 import type { EventStore } from '@flotilla/eventstore';
 import {
   ConcurrencyError,
   NotFoundError,
   RuleViolationError,
   ValidationError,
+  type AgentPricing,
   type AgentSpec,
   type PlacementStrategy,
 } from '@flotilla/domain';
@@ -249,6 +250,8 @@ export class PlacementService {
                   capabilities: [...p.agent.capabilities],
                   // Resolved from a validated blueprint by the orchestrator; the decider checks its shape.
                   runtime: p.agent.runtime as unknown as AgentSpec['runtime'],
+                  ...(p.agent.spec_hash && p.agent.blueprint_version ? { lineage: { specHash: p.agent.spec_hash, blueprintVersion: p.agent.blueprint_version } } : {}),
+                  ...(p.agent.pricing ? { pricing: agentPricingOf(p.agent.pricing) } : {}),
                 },
               },
               metadata: { now: nowIso() },
@@ -380,4 +383,13 @@ export class PlacementService {
       ? { nodeId }
       : { reason: 'its placement was refused while this request waited for it' };
   }
+}
+
+/** The wire form of an agent's prices, as the node agent reads them from its assignment. */
+function agentPricingOf(p: NonNullable<PlacementAgent['pricing']>): AgentPricing {
+  return {
+    currency: p.currency,
+    agentHour: p.agent_hour,
+    models: Object.fromEntries(Object.entries(p.models).map(([model, price]) => [model, { inputPer1k: price.input_per_1k, outputPer1k: price.output_per_1k }])),
+  };
 }
