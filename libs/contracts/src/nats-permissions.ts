@@ -3,7 +3,7 @@ import { orchestratorRoutes } from './orchestrator.js';
 import { nodeAssignmentFeed, registryRoutes, registrySubjects } from './registry.js';
 import { isNodeToken, routeSubject, type Route, type ServiceName } from './route.js';
 import { metricsSubjects } from './metrics.js';
-import { TASKS_BUCKET, TASKS_DLQ_STREAM, TASKS_STREAM, taskSubjects } from './tasks.js';
+import { TASK_OUTCOMES_STREAM, TASKS_BUCKET, TASKS_DLQ_STREAM, TASKS_STREAM, taskSubjects } from './tasks.js';
 
 /** What a NATS user may publish and subscribe to (NATS server `permissions` block). */
 export interface NatsPermissions {
@@ -104,7 +104,8 @@ const SERVICE_JETSTREAM: Readonly<Record<Exclude<ServiceName, 'node-agent'>, (ns
   registry: (ns) => LEASE_BUCKETS.flatMap((b) => ownedBucket(ns, b)),
   autoscaler: (ns) => LEASE_BUCKETS.flatMap((b) => ownedBucket(ns, b)),
   // Queue depth: the task stream's subjects and its consumers' pending counts.
-  metrics: (ns) => [`$JS.API.STREAM.INFO.${ns.stream(TASKS_STREAM)}`, `$JS.API.CONSUMER.INFO.${ns.stream(TASKS_STREAM)}.*`, ...LEASE_BUCKETS.flatMap((b) => ownedBucket(ns, b))],
+  // and the attempt outcomes it accounts (it owns their stream).
+  metrics: (ns) => [`$JS.API.STREAM.INFO.${ns.stream(TASKS_STREAM)}`, `$JS.API.CONSUMER.INFO.${ns.stream(TASKS_STREAM)}.*`, ...ownedStream(ns.stream(TASK_OUTCOMES_STREAM)), ...LEASE_BUCKETS.flatMap((b) => ownedBucket(ns, b))],
 };
 
 /** The per-node routes (a node agent speaks for its own node on them, and no other user may). */
@@ -185,6 +186,7 @@ export function nodeAgentUser(nodeId: string, user: string, password: NatsPasswo
         allow: [
           ...[registrySubjects.heartbeat(nodeId), metricsSubjects.telemetry(nodeId), ...PER_NODE_ROUTES.map((r) => routeSubject(r, nodeId))].map((x) => ns.subject(x)),
           ns.subject(taskSubjects.results),
+          ns.subject(taskSubjects.attemptOutcomesOf(nodeId)),
           ns.subject(taskSubjects.deadAll),
           '$JS.API.INFO',
           // Its assignments: one durable consumer on FLOTILLA_EVENTS, filtered to its node's events.

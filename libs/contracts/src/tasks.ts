@@ -33,6 +33,37 @@ export const submitTaskRequest = z.strictObject({
 });
 export type SubmitTaskRequest = z.infer<typeof submitTaskRequest>;
 
+/** Tokens an attempt used and what they cost, as its endpoint reported them. */
+export const tokenUsage = z.object({ input: z.number(), output: z.number() });
+
+/**
+ * One attempt of a task, as the node agent that ran it recorded it: the agent and what it ran
+ * (its spec hash and blueprint version), where, with which runtime and endpoint, how long, the
+ * tokens and their cost, and the outcome.
+ */
+export const taskAttempt = z.object({
+  attempt: z.number(),
+  agent_id: z.string(),
+  node_id: z.string(),
+  /** Null for an agent placed before assignments carried its lineage. */
+  spec_hash: z.string().nullable(),
+  blueprint_version: z.string().nullable(),
+  runtime: z.enum(['builtin', 'http', 'openai']),
+  /** The URL the runtime called (`builtin:<handler>` for a builtin). */
+  endpoint: z.string(),
+  model: z.string().nullable(),
+  started_at: isoTime,
+  finished_at: isoTime,
+  duration_ms: z.number(),
+  tokens: tokenUsage.nullable(),
+  /** What the attempt's tokens cost at its model's price (0 when its blueprint does not price the model). */
+  cost: z.number(),
+  currency: z.string().nullable(),
+  outcome: z.enum(['completed', 'failed']),
+  error: z.string().nullable(),
+});
+export type TaskAttempt = z.infer<typeof taskAttempt>;
+
 export const taskView = z.object({
   id: z.string(),
   cluster_id: z.string(),
@@ -55,8 +86,25 @@ export const taskView = z.object({
   submitted_at: isoTime,
   started_at: isoTime.nullable(),
   finished_at: isoTime.nullable(),
+  /** Every attempt that ended, oldest first: the task's lineage. */
+  lineage: z.array(taskAttempt),
+  /** The attempts' tokens and cost, summed. */
+  usage: z.object({ input_tokens: z.number(), output_tokens: z.number(), cost: z.number(), currency: z.string().nullable() }),
 });
 export type TaskView = z.infer<typeof taskView>;
+
+/** The attempts' tokens and cost, summed (a task's `usage`). */
+export function usageOf(lineage: readonly TaskAttempt[]): TaskView['usage'] {
+  let input = 0;
+  let output = 0;
+  let cost = 0;
+  for (const a of lineage) {
+    input += a.tokens?.input ?? 0;
+    output += a.tokens?.output ?? 0;
+    cost += a.cost;
+  }
+  return { input_tokens: input, output_tokens: output, cost: Math.round(cost * 1e9) / 1e9, currency: lineage.find((a) => a.currency)?.currency ?? null };
+}
 
 export const taskRoutes = {
   submit: route(
@@ -110,6 +158,12 @@ export const taskRoutes = {
 export const TASKS_STREAM = 'FLOTILLA_TASKS';
 export const TASKS_DLQ_STREAM = 'FLOTILLA_TASKS_DLQ';
 export const TASKS_BUCKET = 'flotilla_tasks';
+/**
+ * Every attempt's outcome, kept (limits-based, TASK_OUTCOMES_MAX_AGE) on the result subjects:
+ * node agents publish each attempt's end here with the attempt as its message id, so the metrics
+ * service accounts every attempt exactly once, whatever restarts in between.
+ */
+export const TASK_OUTCOMES_STREAM = 'FLOTILLA_TASK_OUTCOMES';
 export const ANY_CAPABILITY = '_any';
 
 export const taskSubjects = {
@@ -122,6 +176,13 @@ export const taskSubjects = {
   result: (clusterId: string, taskId: string, outcome: 'completed' | 'failed') =>
     `flotilla.tasks.${clusterId}.${taskId}.${outcome}`,
   results: 'flotilla.tasks.*.*.*',
+  /**
+   * One attempt's end, for accounting (JetStream, stream FLOTILLA_TASK_OUTCOMES): the node that
+   * ran it is the subject's, and only that node's NATS user may publish under it.
+   */
+  attemptOutcome: (nodeId: string, clusterId: string, taskId: string) => `flotilla.outcomes.${nodeId}.${clusterId}.${taskId}`,
+  attemptOutcomesOf: (nodeId: string) => `flotilla.outcomes.${nodeId}.>`,
+  attemptOutcomes: 'flotilla.outcomes.>',
 } as const;
 
 /** The durable consumer of one queue (names allow letters, digits, - and _). */
@@ -167,8 +228,22 @@ export const taskOutcome = z.object({
   result: z.unknown().nullable(),
   error: z.string().nullable(),
   at: isoTime,
+  /** The task's tenant (absent from outcomes of tasks queued by older orchestrators). */
+  tenant_id: z.string().optional(),
+  /** The attempt as the task's lineage records it (absent on a duplicate's re-announcement and on older node agents). */
+  lineage: taskAttempt.optional(),
 });
 export type TaskOutcome = z.infer<typeof taskOutcome>;
+
+/** What `flotilla.outcomes.<node>.<cluster>.<task>` carries: one attempt's end, for accounting. */
+export const attemptOutcome = z.object({
+  task_id: z.string(),
+  cluster_id: z.string(),
+  routed_to: z.string(),
+  tenant_id: z.string().nullable(),
+  lineage: taskAttempt,
+});
+export type AttemptOutcome = z.infer<typeof attemptOutcome>;
 
 /** Weighted pulls: out of 10 pulls, 6 try high first, 3 normal, 1 low (empty queues are skipped). */
 export const PRIORITY_SCHEDULE: readonly Priority[] = [

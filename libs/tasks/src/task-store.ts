@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { createHash } from 'node:crypto';
 import { Kvm, type KV } from '@nats-io/kv';
-import { TASKS_BUCKET, type TaskView } from '@flotilla/contracts';
+import { TASKS_BUCKET, type TaskAttempt, type TaskView } from '@flotilla/contracts';
 import { NotFoundError } from '@flotilla/domain';
 import { reopening, whileJetStreamStarts, type Messaging } from '@flotilla/messaging';
 
@@ -12,7 +12,11 @@ const dec = new TextDecoder();
  * A task's record: its view, plus the stream sequence of the queue message that carries it (set
  * when it is queued; an agent acks any other copy of the task without running it).
  */
-export type TaskRecord = TaskView & { readonly queue_seq?: number | undefined };
+export type TaskRecord = Omit<TaskView, 'lineage' | 'usage'> & {
+  readonly queue_seq?: number | undefined;
+  /** Absent until an attempt ends (and on records written before attempts were recorded). */
+  readonly lineage?: readonly TaskAttempt[];
+};
 
 /** A record and the KV revision it was read or written at (for compare-and-set). */
 export interface Versioned {

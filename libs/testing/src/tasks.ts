@@ -1,5 +1,8 @@
 import type { TaskView } from '@flotilla/contracts';
 
+/** A record before any attempt ended: no lineage yet (the API's view adds `lineage` and `usage`). */
+export type QueuedTaskRecord = Omit<TaskView, 'lineage' | 'usage'>;
+
 /**
  * A task's record as the intake queues it: `queued`, normal priority, no attempt yet (three at
  * most, 30 s each), tenant `acme`, submitted now, run by nobody yet. `fields` replaces any of it.
@@ -7,8 +10,8 @@ import type { TaskView } from '@flotilla/contracts';
 export function queuedTaskRecord(
   id: string,
   clusterId: string,
-  fields: Partial<TaskView> = {},
-): TaskView {
+  fields: Partial<QueuedTaskRecord> = {},
+): QueuedTaskRecord {
   return {
     id,
     cluster_id: clusterId,

@@ -8,7 +8,9 @@ import {
   TASKS_STREAM,
   taskSubjects,
   type Priority,
+  type AttemptOutcome,
   type QueuedTask,
+  type TaskAttempt,
   type TaskOutcome,
 } from '@flotilla/contracts';
 import type { FlotillaError, JsonValue } from '@flotilla/domain';
@@ -17,6 +19,7 @@ import { recordOfQueuedTask, TaskQueues, type TaskStore, type Versioned } from '
 import { context, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import { contextFromHeaders, currentTraceHeaders, tracer, type Logger } from '@flotilla/telemetry';
 import type { RunningAgentInfo, TaskDelivery, TaskSource } from '../runner/task-source.js';
+import { attemptOf, withAttempt } from './lineage.js';
 
 /** The shortest wait JetStream allows for a pull; reached only when another agent took the task. */
 const NEXT_EXPIRES_MS = 1000;
@@ -27,6 +30,11 @@ const NEXT_EXPIRES_MS = 1000;
  * tasks wake idle agents at once.
  */
 const IDLE_CHECK_MS = 2000;
+/**
+ * How often a cluster's agents on this node also pull from queues whose only messages await
+ * redelivery (an attempt whose agent died comes back after TASK_ACK_WAIT_MS; nobody announces it).
+ */
+const REDELIVERY_PROBE_MS = 5000;
 /** TASK_MAX_RESULT_BYTES' default. */
 const MAX_RESULT_BYTES = 262_144;
 /** Room kept in a NATS message for the record's other fields' framing and the headers. */
@@ -117,6 +125,8 @@ export class JetStreamTaskSource implements TaskSource {
   private readonly watches = new Map<string, ClusterWatch>();
   /** Clusters whose queue was found missing (warned about once until a pull works again). */
   private readonly missing = new Set<string>();
+  /** Per cluster, when its queues may next hold a message due for redelivery (see redeliveryDue). */
+  private readonly redeliveryAt = new Map<string, number>();
   private scanTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -201,7 +211,12 @@ export class JetStreamTaskSource implements TaskSource {
     }
     // JetStream pulls wait at least a second on an empty queue, so ask each queue what it holds
     // first (one cheap request each) and take only from queues that have work, in schedule order.
-    const pending = await Promise.all(candidates.map((c) => c.info().then((i) => i.num_pending)));
+    // A consumer's `num_pending` leaves out messages waiting to be delivered again (a nak'd
+    // attempt's backoff, an attempt whose agent died): those count only as acknowledgement-pending.
+    // So queues with such messages are pulled from too when one is due: after this node's own
+    // nak'd attempt's backoff, and otherwise once every REDELIVERY_PROBE_MS per cluster.
+    const redeliveries = this.redeliveryDue(agent.clusterId);
+    const pending = await Promise.all(candidates.map((c) => c.info().then((i) => i.num_pending + (redeliveries ? i.num_ack_pending : 0))));
     const out: TaskDelivery[] = [];
     for (const [i, consumer] of candidates.entries()) {
       let left = pending[i]!;
@@ -228,6 +243,30 @@ export class JetStreamTaskSource implements TaskSource {
     const first = PRIORITY_SCHEDULE[cursor % PRIORITY_SCHEDULE.length]!;
     const order: Priority[] = [first, ...PRIORITIES.filter((p) => p !== first)];
     return Promise.all(order.flatMap((priority) => capabilities.map((capability) => this.consumer(agent.clusterId, priority, capability))));
+  }
+
+  /**
+   * Whether the cluster's queues may hold a message due for redelivery now: a nak'd attempt's
+   * backoff ran out, or the periodic probe is due. Answering yes starts a new probe period.
+   */
+  private redeliveryDue(clusterId: string): boolean {
+    const now = Date.now();
+    const due = this.redeliveryAt.get(clusterId);
+    if (due !== undefined && due <= now) {
+      this.redeliveryAt.set(clusterId, now + REDELIVERY_PROBE_MS);
+      return true;
+    }
+    if (due === undefined) this.redeliveryAt.set(clusterId, now + REDELIVERY_PROBE_MS);
+    return false;
+  }
+
+  /** A nak'd attempt comes back after `delayMs`: wake the cluster's idle agents then. */
+  private expectRedelivery(clusterId: string, delayMs: number): void {
+    const at = Date.now() + delayMs;
+    const current = this.redeliveryAt.get(clusterId);
+    if (current === undefined || at < current) this.redeliveryAt.set(clusterId, at);
+    const timer = setTimeout(() => this.watches.get(clusterId)?.wake(), delayMs + 20);
+    timer.unref();
   }
 
   /** Forgets what it kept for an agent (its schedule cursor and idle mark). */
@@ -349,6 +388,9 @@ export class JetStreamTaskSource implements TaskSource {
     // Compare-and-set on the revision just read (no second read), and on the one written here next.
     let written = await this.store.updateVersioned(task.id, (t) => ({ ...t, status: 'running', attempts: attempt, agent_id: agent.agentId, node_id: this.nodeId, started_at: t.started_at ?? startedAt }), read);
     const started = performance.now();
+    // The attempt as the task's lineage records it, written with the attempt's end.
+    const attemptEnd = (finishedAt: string, end: { result?: JsonValue; error?: string }): TaskAttempt =>
+      attemptOf({ attempt, agentId: agent.agentId, nodeId: this.nodeId, spec: agent.spec, startedAt, finishedAt, durationMs: performance.now() - started, ...end });
     return {
       task: { taskId: task.id, clusterId: task.routed_to, capability: task.capability, input: task.payload as JsonValue, timeoutMs: task.timeout_ms, attempt },
       working: () => m.working(),
@@ -360,14 +402,18 @@ export class JetStreamTaskSource implements TaskSource {
             // The task ran to completion; its result cannot be stored. It ends here, failed, once:
             // no retry (it would produce the same), no completed record without its result.
             span.setStatus({ code: SpanStatusCode.ERROR, message: tooLarge });
-            written = await this.finish(task, m.seq, (t) => ({ ...t, status: 'failed', result: null, error: tooLarge, attempts: attempt, finished_at: finishedAt }), written);
-            this.announce(task, { ok: false, attempt, agentId: agent.agentId, latencyMs: performance.now() - started, result: null, error: tooLarge, final: true }, ctx);
+            const ended = attemptEnd(finishedAt, { result, error: tooLarge });
+            written = await this.finish(task, m.seq, (t) => ({ ...t, status: 'failed', result: null, error: tooLarge, attempts: attempt, finished_at: finishedAt, lineage: withAttempt(t.lineage, ended) }), written);
+            await this.account(task, ended);
+            this.announce(task, { ok: false, attempt, agentId: agent.agentId, latencyMs: performance.now() - started, result: null, error: tooLarge, final: true, lineage: ended }, ctx);
             m.term();
             this.logger.warn({ taskId: task.id, error: tooLarge }, 'task result too large: task failed');
             return;
           }
-          written = await this.finish(task, m.seq, (t) => ({ ...t, status: 'completed', result, error: null, attempts: attempt, agent_id: agent.agentId, node_id: this.nodeId, finished_at: finishedAt }), written);
-          this.announce(task, { ok: true, attempt, agentId: agent.agentId, latencyMs: performance.now() - started, result, error: null, final: true }, ctx);
+          const ended = attemptEnd(finishedAt, { result });
+          written = await this.finish(task, m.seq, (t) => ({ ...t, status: 'completed', result, error: null, attempts: attempt, agent_id: agent.agentId, node_id: this.nodeId, finished_at: finishedAt, lineage: withAttempt(t.lineage, ended) }), written);
+          await this.account(task, ended);
+          this.announce(task, { ok: true, attempt, agentId: agent.agentId, latencyMs: performance.now() - started, result, error: null, final: true, lineage: ended }, ctx);
           m.ack();
         } finally {
           span.end();
@@ -376,13 +422,16 @@ export class JetStreamTaskSource implements TaskSource {
       nak: async (delayMs: number, error: FlotillaError) => {
         span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
         try {
+          const ended = attemptEnd(new Date().toISOString(), { error: error.message });
           if (attempt >= task.max_attempts) {
-            await this.deadLetter(m, task, agent, error.message, attempt, ctx);
+            await this.deadLetter(m, task, agent, error.message, attempt, ctx, ended);
             return;
           }
-          written = await this.store.updateVersioned(task.id, (t) => ({ ...t, status: 'queued', error: error.message }), written);
-          this.announce(task, { ok: false, attempt, agentId: agent.agentId, latencyMs: performance.now() - started, result: null, error: error.message, final: false }, ctx);
+          written = await this.store.updateVersioned(task.id, (t) => ({ ...t, status: 'queued', error: error.message, lineage: withAttempt(t.lineage, ended) }), written);
+          await this.account(task, ended);
+          this.announce(task, { ok: false, attempt, agentId: agent.agentId, latencyMs: performance.now() - started, result: null, error: error.message, final: false, lineage: ended }, ctx);
           m.nak(delayMs);
+          this.expectRedelivery(task.routed_to, delayMs);
         } finally {
           span.end();
         }
@@ -404,13 +453,14 @@ export class JetStreamTaskSource implements TaskSource {
     return found.record === ours ? found : this.store.updateVersioned(task.id, change, found);
   }
 
-  private async deadLetter(m: JsMsg, task: QueuedTask, agent: RunningAgentInfo, reason: string, attempt: number, ctx: Context): Promise<void> {
+  private async deadLetter(m: JsMsg, task: QueuedTask, agent: RunningAgentInfo, reason: string, attempt: number, ctx: Context, ended?: TaskAttempt): Promise<void> {
     const h = natsHeaders();
     h.set('Flotilla-Dead-Reason', reason.slice(0, 500));
     await this.messaging.js().publish(this.messaging.ns.subject(taskSubjects.dead(task.cluster_id, task.id)), m.data, { headers: h, msgID: `dead-${task.id}` });
     const finishedAt = new Date().toISOString();
-    await this.store.update(task.id, (t) => ({ ...t, status: 'dead_lettered', attempts: attempt, error: reason, finished_at: finishedAt }));
-    this.announce(task, { ok: false, attempt, agentId: agent.agentId, latencyMs: 0, result: null, error: reason, final: true }, ctx);
+    await this.store.update(task.id, (t) => ({ ...t, status: 'dead_lettered', attempts: attempt, error: reason, finished_at: finishedAt, ...(ended ? { lineage: withAttempt(t.lineage, ended) } : {}) }));
+    if (ended) await this.account(task, ended);
+    this.announce(task, { ok: false, attempt, agentId: agent.agentId, latencyMs: ended?.duration_ms ?? 0, result: null, error: reason, final: true, ...(ended ? { lineage: ended } : {}) }, ctx);
     m.term();
   }
 
@@ -427,10 +477,25 @@ export class JetStreamTaskSource implements TaskSource {
     return undefined;
   }
 
+  /**
+   * Publishes the attempt for accounting (JetStream, FLOTILLA_TASK_OUTCOMES, under this node's
+   * subject), its message id the task and attempt, so a retry or a redelivery never counts it
+   * twice. The record already holds the attempt; a publish that fails is logged, and the task goes
+   * on (its cost stays in its lineage, not in the cluster's totals).
+   */
+  private async account(task: QueuedTask, ended: TaskAttempt): Promise<void> {
+    const outcome: AttemptOutcome = { task_id: task.id, cluster_id: task.cluster_id, routed_to: task.routed_to, tenant_id: task.tenant_id ?? null, lineage: ended };
+    try {
+      await this.messaging.js().publish(this.messaging.ns.subject(taskSubjects.attemptOutcome(this.nodeId, task.routed_to, task.id)), encodeJson(outcome), { msgID: `${task.id}.${ended.attempt}`, timeout: 2000 });
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message, taskId: task.id, attempt: ended.attempt }, 'task attempt could not be published for accounting');
+    }
+  }
+
   /** Publishes the outcome on `flotilla.tasks.<cluster>.<task>.completed|failed` (core NATS). */
   private announce(
     task: QueuedTask,
-    o: { ok: boolean; attempt: number; agentId: string; latencyMs: number; result: JsonValue | null; error: string | null; final: boolean },
+    o: { ok: boolean; attempt: number; agentId: string; latencyMs: number; result: JsonValue | null; error: string | null; final: boolean; lineage?: TaskAttempt },
     ctx: Context,
   ): void {
     const outcome: TaskOutcome = {
@@ -446,6 +511,8 @@ export class JetStreamTaskSource implements TaskSource {
       result: o.result,
       error: o.error,
       at: new Date().toISOString(),
+      ...(task.tenant_id ? { tenant_id: task.tenant_id } : {}),
+      ...(o.lineage ? { lineage: o.lineage } : {}),
     };
     const h = natsHeaders();
     for (const [k, v] of Object.entries(currentTraceHeaders(ctx))) h.set(k, v);

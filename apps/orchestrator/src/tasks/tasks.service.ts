@@ -6,6 +6,7 @@ import {
   type SubmitTaskRequest,
   type TaskView,
   spansAllTenants,
+  usageOf,
 } from '@flotilla/contracts';
 import {
   ConflictError,
@@ -246,6 +247,6 @@ export function offersCapability(cluster: ExistingCluster, capability: string): 
 
 /** What callers see of a record (without the queue bookkeeping). */
 function view(record: TaskRecord): TaskView {
-  const { queue_seq: _seq, ...rest } = record;
-  return rest;
+  const { queue_seq: _seq, lineage = [], ...rest } = record;
+  return { ...rest, lineage: [...lineage], usage: usageOf(lineage) };
 }
