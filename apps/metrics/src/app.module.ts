@@ -5,6 +5,8 @@ import { FleetMirror } from './collector/fleet-mirror.js';
 import { LiveState } from './collector/live-state.js';
 import { Snapshots } from './collector/snapshots.service.js';
 import { MetricsController } from './metrics.controller.js';
+import { Accounting } from './cost/accounting.js';
+import { Costs } from './cost/costs.service.js';
 
 @Module({})
 export class MetricsModule {
@@ -14,7 +16,7 @@ export class MetricsModule {
       // The log, read only (a small pool): the fleet mirror follows the cluster streams.
       imports: [platform, PersistenceModule.register({ eventStorePoolSize: 2 })],
       controllers: [MetricsController],
-      providers: [fenceProvider, SingletonLoopsRuntime, FleetMirror, LiveState, Snapshots, Collector],
+      providers: [fenceProvider, SingletonLoopsRuntime, FleetMirror, LiveState, Snapshots, Collector, Costs, Accounting],
     };
   }
 }

@@ -5,13 +5,14 @@ import {
   type RouteRequestParsed,
   spansAllTenants,
 } from '@flotilla/contracts';
-import { NotFoundError, UnauthenticatedError } from '@flotilla/domain';
+import { NotFoundError, UnauthenticatedError, ValidationError } from '@flotilla/domain';
 import type { EventStore } from '@flotilla/eventstore';
 import type { NatsRequestContext, RequestMeta } from '@flotilla/messaging';
 import { EVENT_STORE } from '@flotilla/platform';
 import { withTenant, type ReadModelOrm } from '@flotilla/projections';
 import { healthViewOf, Snapshots } from './collector/snapshots.service.js';
 import { READ_MODELS } from './tokens.js';
+import { Costs } from './cost/costs.service.js';
 
 type Req<K extends keyof typeof r> = RouteRequestParsed<(typeof r)[K]>;
 
@@ -28,6 +29,7 @@ const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 export class MetricsController {
   constructor(
     private readonly snapshots: Snapshots,
+    private readonly costs: Costs,
     @Inject(READ_MODELS) private readonly orm: ReadModelOrm,
     @Inject(EVENT_STORE) private readonly store: EventStore,
   ) {}
@@ -43,8 +45,11 @@ export class MetricsController {
         [req.id, since, req.limit],
       ),
     );
+    const today = await this.costs.clusterCost(await this.snapshots.row(req.id, tenantOf(ctx.meta)), tenantOf(ctx.meta), 'day', new Date());
     return {
       cluster_id: req.id,
+      cost_today: { currency: today.currency, agent_cost: today.agent_cost, token_cost: today.token_cost, total_cost: today.total_cost },
+      by_version: today.by_version,
       points: rows.map((p) => ({
         at: new Date(p['at'] as string).toISOString(),
         resolution: p['resolution'] as 'raw' | '1m',
@@ -97,6 +102,39 @@ export class MetricsController {
     const [event] = position > 0n ? await this.store.readAll({ after: position - 1n, limit: 1 }) : [];
     if (!event || event.position !== position) throw new NotFoundError(`no event at log position ${position}`, { kind: 'position', id: position.toString() });
     return event.occurredAt;
+  }
+
+  @MessagePattern(r.clusterCost.subject)
+  async cost(@Payload() req: Req<'clusterCost'>, @Ctx() ctx: NatsRequestContext) {
+    const tenant = tenantOf(ctx.meta);
+    const row = await this.snapshots.row(req.id, tenant);
+    return this.costs.clusterCost(row, tenant, req.period, req.at ? new Date(req.at) : new Date());
+  }
+
+  @MessagePattern(r.clusterVersions.subject)
+  async versions(@Payload() req: Req<'clusterVersions'>, @Ctx() ctx: NatsRequestContext) {
+    const tenant = tenantOf(ctx.meta);
+    await this.snapshots.row(req.id, tenant);
+    const since = req.since ? new Date(req.since) : new Date(Date.now() - 86_400_000);
+    return { cluster_id: req.id, since: since.toISOString(), versions: await this.costs.versions(req.id, tenant, since) };
+  }
+
+  @MessagePattern(r.clusterTasks.subject)
+  async tasks(@Payload() req: Req<'clusterTasks'>, @Ctx() ctx: NatsRequestContext) {
+    const tenant = tenantOf(ctx.meta);
+    await this.snapshots.row(req.id, tenant);
+    const since = req.since ? new Date(req.since) : new Date(Date.now() - 7 * 86_400_000);
+    return { cluster_id: req.id, blueprint_version: req.blueprint_version ?? null, tasks: await this.costs.tasks(req.id, tenant, req.blueprint_version, since, req.limit) };
+  }
+
+  @MessagePattern(r.tenantCost.subject)
+  async tenantCost(@Payload() req: Req<'tenantCost'>, @Ctx() ctx: NatsRequestContext) {
+    const own = tenantOf(ctx.meta);
+    // A tenant's identity reads its own costs; the platform names the tenant it reads.
+    const tenantId = own ?? req.tenant_id;
+    if (!tenantId) throw ValidationError.of([{ path: 'tenant_id', message: 'required for a platform identity: the tenant whose costs to read' }], 'request');
+    if (own && req.tenant_id && req.tenant_id !== own) throw NotFoundError.of('tenant', req.tenant_id);
+    return this.costs.tenantCost(tenantId, own, req.period, req.at ? new Date(req.at) : new Date());
   }
 
   @MessagePattern(r.snapshotNow.subject)

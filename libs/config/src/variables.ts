@@ -257,6 +257,13 @@ export const variables = {
     usedBy: ['*'],
   },
   METRICS_INTERVAL_MS: { schema: millis(5000), description: 'Metrics service: default snapshot interval per cluster.', example: '5000', usedBy: ['metrics'] },
+  TASK_OUTCOMES_MAX_AGE_MS: {
+    schema: millis(7 * 24 * 3_600_000),
+    description:
+      'How long the stream of task attempt outcomes (FLOTILLA_TASK_OUTCOMES) keeps each one: the metrics service accounts them from it (cost, tokens, lineage by blueprint version), so a metrics outage shorter than this loses none.',
+    example: '604800000',
+    usedBy: ['metrics'],
+  },
   METRICS_RAW_RETENTION_MS: {
     schema: millis(24 * 3_600_000),
     description: 'Metrics service: raw snapshots older than this are rolled up into 1-minute rows.',

@@ -33,6 +33,8 @@ export const ClusterEntity = defineEntity({
     circuit: p.string(),
     degradedReason: p.text().nullable(),
     lastDecision: p.json<Record<string, unknown>>().nullable(),
+    /** The blueprint's resolved pricing (null when it prices nothing). */
+    pricing: p.json<Record<string, unknown>>().nullable(),
     createdAt: p.datetime(),
     updatedAt: p.datetime(),
     revision: p.integer(),
@@ -58,6 +60,9 @@ export const ClusterAgentEntity = defineEntity({
     specHash: p.string(),
     resources: p.json<Record<string, unknown>>(),
     reason: p.text().nullable(),
+    /** When it first started, and when it stopped or failed: its agent-hours. */
+    startedAt: p.datetime().nullable(),
+    stoppedAt: p.datetime().nullable(),
     createdAt: p.datetime(),
     updatedAt: p.datetime(),
     position: p.bigint('string'),

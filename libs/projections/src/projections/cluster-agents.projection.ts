@@ -40,6 +40,8 @@ export const clusterAgentsProjection = defineProjection<ClusterAgentRow>({
         specHash: String(d['specHash']),
         resources: (d['resources'] ?? {}) as Record<string, unknown>,
         reason: null,
+        startedAt: null,
+        stoppedAt: null,
         createdAt: at,
         updatedAt: at,
         position: e.position.toString(),
@@ -50,6 +52,9 @@ export const clusterAgentsProjection = defineProjection<ClusterAgentRow>({
     if (e.type === 'AgentReplaced') next.nodeId = String(d['toNodeId']);
     else if (typeof d['nodeId'] === 'string') next.nodeId = d['nodeId'];
     if (typeof d['reason'] === 'string') next.reason = d['reason'];
+    // Agent-hours run from the first start to the stop (or failure): what it is billed for.
+    if (e.type === 'AgentStarted' && !row.startedAt) next.startedAt = at;
+    if ((e.type === 'AgentStopped' || e.type === 'AgentFailed') && row.startedAt && !row.stoppedAt) next.stoppedAt = at;
     return next;
   },
 });

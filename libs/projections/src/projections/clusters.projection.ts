@@ -78,6 +78,7 @@ export const clustersProjection = defineProjection<ClusterRow>({
         circuit: 'closed',
         degradedReason: null,
         lastDecision: null,
+        pricing: pricingOf(d['blueprint']),
         createdAt: at,
         ...stamp,
       } as ClusterRow;
@@ -128,3 +129,9 @@ export const clustersProjection = defineProjection<ClusterRow>({
     }
   },
 });
+
+/** The resolved blueprint's pricing, or null. */
+function pricingOf(blueprint: unknown): Record<string, unknown> | null {
+  const pricing = (blueprint as { cluster?: { pricing?: Record<string, unknown> } } | undefined)?.cluster?.pricing;
+  return pricing ?? null;
+}

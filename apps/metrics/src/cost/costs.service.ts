@@ -1,0 +1,168 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { ClusterCost, VersionMetrics } from '@flotilla/contracts';
+import { agentHourPrice, agentSecondsCost, periodStart, roundCost, type AgentRole, type BudgetPeriod, type ResolvedPricing, type RuntimeKind } from '@flotilla/domain';
+import { withTenant, type ClusterRow, type ReadModelOrm } from '@flotilla/projections';
+import { READ_MODELS } from '../tokens.js';
+
+type Row = Record<string, unknown>;
+const n = (v: unknown) => (v === null || v === undefined ? 0 : Number(v));
+const nullableNumber = (v: unknown) => (v === null || v === undefined ? null : Math.round(Number(v) * 10) / 10);
+const iso = (v: unknown) => (v === null || v === undefined ? null : new Date(v as string).toISOString());
+
+/** The period [from, to) holding `at`. */
+export function periodOf(period: BudgetPeriod, at: Date): { from: Date; to: Date } {
+  const from = periodStart(period, at);
+  const to = period === 'day' ? new Date(from.getTime() + 86_400_000) : new Date(Date.UTC(from.getUTCFullYear(), from.getUTCMonth() + 1, 1));
+  return { from, to };
+}
+
+/**
+ * Cost and per-version metrics, read from the read models: agent-hours from `cluster_agents`
+ * (each agent's first start to its stop, clipped to the period, priced by the cluster's blueprint
+ * by role, else runtime, else the default), tokens and their cost from `task_attempts` (priced by
+ * the node agent at the model's price when the attempt ran). Every query runs as the caller's
+ * tenant under row-level security.
+ */
+@Injectable()
+export class Costs {
+  constructor(@Inject(READ_MODELS) private readonly orm: ReadModelOrm) {}
+
+  async clusterCost(cluster: ClusterRow, tenant: string | undefined, period: BudgetPeriod, at: Date, now = new Date()): Promise<ClusterCost> {
+    const { from, to } = periodOf(period, at);
+    const pricing = (cluster.pricing ?? undefined) as ResolvedPricing | undefined;
+    const until = to < now ? to : now;
+    const [agentRows, versions] = await withTenant(this.orm, tenant, async (em) => [
+      await em.execute<Row[]>(
+        `SELECT role, runtime->>'kind' AS kind,
+                sum(extract(epoch FROM least(coalesce(stopped_at, ?::timestamptz), ?::timestamptz) - greatest(started_at, ?::timestamptz))) AS seconds
+           FROM cluster_agents
+          WHERE cluster_id = ? AND started_at IS NOT NULL AND started_at < ? AND (stopped_at IS NULL OR stopped_at > ?)
+          GROUP BY 1, 2 ORDER BY 1, 2`,
+        [until, until, from, cluster.id, until, from],
+      ),
+      await this.versionRows(em, cluster.id, from, to),
+    ]);
+    const agents = agentRows
+      .map((r) => {
+        const seconds = Math.max(0, n(r['seconds']));
+        const price = agentHourPrice(pricing, String(r['role']) as AgentRole, String(r['kind']) as RuntimeKind);
+        return { role: String(r['role']), runtime: String(r['kind']), hours: roundCost(seconds / 3600), price_per_hour: price, cost: agentSecondsCost(seconds, price) };
+      })
+      .filter((a) => a.hours > 0);
+    const byVersion = versions.map(versionOf);
+    const agentCost = roundCost(agents.reduce((s, a) => s + a.cost, 0));
+    const tokenCost = roundCost(byVersion.reduce((s, v) => s + v.token_cost, 0));
+    return {
+      cluster_id: cluster.id,
+      tenant_id: cluster.tenantId,
+      currency: pricing?.currency ?? 'USD',
+      period,
+      from: from.toISOString(),
+      to: to.toISOString(),
+      agent_hours: roundCost(agents.reduce((s, a) => s + a.hours, 0)),
+      agent_cost: agentCost,
+      input_tokens: byVersion.reduce((s, v) => s + v.input_tokens, 0),
+      output_tokens: byVersion.reduce((s, v) => s + v.output_tokens, 0),
+      token_cost: tokenCost,
+      total_cost: roundCost(agentCost + tokenCost),
+      agents,
+      by_version: byVersion,
+    };
+  }
+
+  /** What the tenant's clusters cost in the period (every cluster it had, decommissioned ones too). */
+  async tenantCost(tenantId: string, tenant: string | undefined, period: BudgetPeriod, at: Date) {
+    const { from, to } = periodOf(period, at);
+    const clusters = await withTenant(this.orm, tenant, (em) =>
+      em.execute<Row[]>(`SELECT * FROM clusters WHERE tenant_id = ? AND created_at < ? ORDER BY id`, [tenantId, to]),
+    );
+    const costs = [];
+    for (const c of clusters) {
+      const row = { id: String(c['id']), tenantId: String(c['tenant_id']), pricing: (c['pricing'] ?? null) as Record<string, unknown> | null } as ClusterRow;
+      costs.push(await this.clusterCost(row, tenant, period, at));
+    }
+    const totals = new Map<string, { currency: string; agent_cost: number; token_cost: number; total_cost: number }>();
+    for (const c of costs) {
+      const t = totals.get(c.currency) ?? { currency: c.currency, agent_cost: 0, token_cost: 0, total_cost: 0 };
+      totals.set(c.currency, { currency: c.currency, agent_cost: roundCost(t.agent_cost + c.agent_cost), token_cost: roundCost(t.token_cost + c.token_cost), total_cost: roundCost(t.total_cost + c.total_cost) });
+    }
+    return {
+      tenant_id: tenantId,
+      period,
+      from: from.toISOString(),
+      to: to.toISOString(),
+      totals: [...totals.values()],
+      clusters: costs.map((c) => ({ cluster_id: c.cluster_id, currency: c.currency, agent_cost: c.agent_cost, token_cost: c.token_cost, total_cost: c.total_cost })),
+    };
+  }
+
+  async versions(clusterId: string, tenant: string | undefined, since: Date): Promise<VersionMetrics[]> {
+    const rows = await withTenant(this.orm, tenant, (em) => this.versionRows(em, clusterId, since, new Date(Date.now() + 86_400_000)));
+    return rows.map(versionOf);
+  }
+
+  private versionRows(em: Parameters<Parameters<typeof withTenant>[2]>[0], clusterId: string, from: Date, to: Date): Promise<Row[]> {
+    return em.execute<Row[]>(
+      `SELECT blueprint_version, count(*) AS attempts,
+              count(*) FILTER (WHERE outcome = 'completed') AS completed,
+              count(*) FILTER (WHERE outcome = 'failed') AS failed,
+              percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms) AS p50,
+              percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) AS p95,
+              coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens,
+              coalesce(sum(cost), 0) AS cost, min(finished_at) AS first_at, max(finished_at) AS last_at
+         FROM task_attempts
+        WHERE cluster_id = ? AND finished_at >= ? AND finished_at < ?
+        GROUP BY blueprint_version ORDER BY min(finished_at)`,
+      [clusterId, from, to],
+    );
+  }
+
+  async tasks(clusterId: string, tenant: string | undefined, version: string | undefined, since: Date, limit: number) {
+    const rows = await withTenant(this.orm, tenant, (em) =>
+      em.execute<Row[]>(
+        `SELECT task_id, min(task_cluster_id) AS task_cluster_id, count(*) AS attempts,
+                (array_agg(outcome ORDER BY attempt DESC))[1] AS outcome,
+                array_agg(DISTINCT blueprint_version) AS versions,
+                min(started_at) AS first_started_at, max(finished_at) AS last_finished_at, sum(duration_ms) AS duration_ms,
+                coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens, coalesce(sum(cost), 0) AS cost
+           FROM task_attempts
+          WHERE cluster_id = ? AND finished_at >= ?
+            AND (?::text IS NULL OR task_id IN (SELECT task_id FROM task_attempts WHERE cluster_id = ? AND blueprint_version = ? AND finished_at >= ?))
+          GROUP BY task_id ORDER BY max(finished_at) DESC LIMIT ?`,
+        [clusterId, since, version ?? null, clusterId, version ?? null, since, limit],
+      ),
+    );
+    return rows.map((r) => ({
+      task_id: String(r['task_id']),
+      task_cluster_id: String(r['task_cluster_id']),
+      attempts: n(r['attempts']),
+      outcome: String(r['outcome']) as 'completed' | 'failed',
+      blueprint_versions: ((r['versions'] as (string | null)[] | null) ?? []).slice().sort(),
+      first_started_at: iso(r['first_started_at'])!,
+      last_finished_at: iso(r['last_finished_at'])!,
+      duration_ms: n(r['duration_ms']),
+      input_tokens: n(r['input_tokens']),
+      output_tokens: n(r['output_tokens']),
+      cost: roundCost(n(r['cost'])),
+    }));
+  }
+}
+
+function versionOf(r: Row): VersionMetrics {
+  const attempts = n(r['attempts']);
+  const failed = n(r['failed']);
+  return {
+    blueprint_version: (r['blueprint_version'] as string | null) ?? null,
+    attempts,
+    completed: n(r['completed']),
+    failed,
+    error_rate: attempts ? Math.round((failed / attempts) * 10_000) / 10_000 : 0,
+    latency_p50_ms: nullableNumber(r['p50']),
+    latency_p95_ms: nullableNumber(r['p95']),
+    input_tokens: n(r['input_tokens']),
+    output_tokens: n(r['output_tokens']),
+    token_cost: roundCost(n(r['cost'])),
+    first_at: iso(r['first_at']),
+    last_at: iso(r['last_at']),
+  };
+}
