@@ -14,6 +14,8 @@ import type {
   metricPoint,
   statsView,
   taskRoutes,
+  metricsRoutes,
+  versionMetrics,
 } from '@flotilla/contracts';
 import type { z } from 'zod';
 
@@ -21,6 +23,8 @@ export type { AgentView, BlueprintView, ClusterView, EventView, HierarchyNode, N
 
 /** A metrics point as `GET /api/clusters/{id}/metrics` answers it. */
 export type MetricPoint = z.infer<typeof metricPoint>;
+/** A blueprint version's task metrics (`by_version` of the cluster's metrics). */
+export type VersionMetrics = z.infer<typeof versionMetrics>;
 /** A dead-lettered task (`GET /api/clusters/{id}/dead-letters`). */
 export type DeadLetter = RouteResponse<typeof taskRoutes.deadLetters>['dead_letters'][number];
 /** Where an agent runs (`GET /api/cluster/assignments`). */
@@ -146,7 +150,7 @@ export const api = {
   },
   manifest: (id: string) => request<string>('GET', `/api/clusters/${enc(id)}/manifest`),
   metrics: (id: string, since: string) =>
-    request<{ points: MetricPoint[] }>(
+    request<RouteResponse<typeof metricsRoutes.clusterMetrics>>(
       'GET',
       `/api/clusters/${enc(id)}/metrics?since=${enc(since)}&limit=2000`,
     ),

@@ -222,6 +222,10 @@ agents:
     const row = page.locator(`section[aria-label="dead letters"] tr[data-dead-letter="${taskId}"]`);
     await row.waitFor({ timeout: 15_000 });
     expect(await row.textContent()).toContain(listed.dead_letters[0]!.reason);
+    // The cluster's task metrics per blueprint version: its one attempt, failed.
+    const version = page.locator('section[aria-label="cost and versions"] tr[data-version="1.0.0"]');
+    await version.waitFor({ timeout: 30_000 });
+    expect(await version.textContent()).toContain('100.0 %');
     await page.goto(`${stack.url}/#/tasks`);
     await page.locator('section[aria-label="dead letters"] select').selectOption('fails');
     await page.locator(`tr[data-dead-letter="${taskId}"]`).waitFor();

@@ -8,6 +8,7 @@ import {
   type HierarchyNode,
   type MetricPoint,
   type TaskView,
+  type VersionMetrics,
 } from '../api.js';
 import type { Marker, Series } from '../chart.js';
 import '../chart.js';
@@ -39,6 +40,7 @@ export class ClusterPage extends LitElement {
     taskError: { state: true },
     deadLetters: { state: true },
     at: { state: true },
+    cost: { state: true },
   };
   declare clusterId: string;
   declare canWrite: boolean;
@@ -47,6 +49,8 @@ export class ClusterPage extends LitElement {
   declare tree: HierarchyNode | null;
   declare events: EventView[];
   declare points: MetricPoint[];
+  /** Today's cost and the task metrics per blueprint version (from the metrics reply). */
+  declare cost: { today: { currency: string; agent_cost: number; token_cost: number; total_cost: number }; versions: VersionMetrics[] } | null;
   declare manifestText: string | null;
   declare severity: string;
   declare typeFilter: string;
@@ -113,6 +117,7 @@ export class ClusterPage extends LitElement {
     this.tree = null;
     this.events = [];
     this.points = [];
+    this.cost = null;
     this.manifestText = null;
     this.severity = '';
     this.typeFilter = '';
@@ -166,7 +171,10 @@ export class ClusterPage extends LitElement {
   private async loadMetrics(): Promise<void> {
     const since = new Date(Date.now() - 3_600_000).toISOString();
     const m = await api.metrics(this.clusterId, since).catch(() => null);
-    if (m) this.points = m.points;
+    if (m) {
+      this.points = m.points;
+      this.cost = { today: m.cost_today, versions: m.by_version };
+    }
   }
 
   private input(id: string): string {
@@ -328,6 +336,41 @@ export class ClusterPage extends LitElement {
     </div>`;
   }
 
+  /** Today's cost, and error rate, latency, tokens and cost per blueprint version (a rollout's effect). */
+  private costPanel(): TemplateResult {
+    const c = this.cost;
+    const money = (x: number) => `${x.toFixed(4)} ${c?.today.currency ?? ''}`;
+    return html`<section class="panel" aria-label="cost and versions">
+      <h3>Cost and versions</h3>
+      ${c
+        ? html`<p data-cost-today>
+              Today: <strong>${money(c.today.total_cost)}</strong>
+              <span class="muted">(agents ${money(c.today.agent_cost)}, tokens ${money(c.today.token_cost)})</span>
+            </p>
+            ${c.versions.length
+              ? html`<table class="grid" data-versions>
+                  <thead>
+                    <tr><th>blueprint version</th><th>attempts</th><th>error rate</th><th>p50 ms</th><th>p95 ms</th><th>tokens in / out</th><th>token cost</th></tr>
+                  </thead>
+                  <tbody>
+                    ${c.versions.map(
+                      (v) => html`<tr data-version=${v.blueprint_version ?? 'unknown'}>
+                        <td>${v.blueprint_version ?? 'unknown'}</td>
+                        <td>${v.attempts}</td>
+                        <td>${(v.error_rate * 100).toFixed(1)} %</td>
+                        <td>${fmt.num(v.latency_p50_ms)}</td>
+                        <td>${fmt.num(v.latency_p95_ms)}</td>
+                        <td>${v.input_tokens} / ${v.output_tokens}</td>
+                        <td>${money(v.token_cost)}</td>
+                      </tr>`,
+                    )}
+                  </tbody>
+                </table>`
+              : html`<p class="muted">no task attempts today</p>`}`
+        : html`<p class="muted">loading…</p>`}
+    </section>`;
+  }
+
   private actions(c: ClusterView): TemplateResult {
     if (!this.canWrite)
       return html`<p class="muted">Your role can read only: no write actions are offered.</p>`;
@@ -451,6 +494,7 @@ export class ClusterPage extends LitElement {
       </section>
       ${this.timeTravel()}
       <section class="panel" aria-label="metrics">${this.charts()}</section>
+      ${this.costPanel()}
       ${this.taskForm()}
       <section class="panel" aria-label="dead letters">
         <h3>Dead letters <span class="muted">${this.deadLetters?.length ?? ''}</span></h3>
