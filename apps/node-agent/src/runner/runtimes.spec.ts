@@ -76,7 +76,9 @@ describe('builtin runtime', () => {
   });
 
   it('cpu-burn keeps the CPU busy for its delay, yielding so timers still run', async () => {
-    const rt = builtin('cpu-burn', 80);
+    // Long enough that a machine loaded past its cores still schedules this process during it
+    // (80 ms once saw no timer tick at all, on two cores running five busy processes).
+    const rt = builtin('cpu-burn', 250);
     let ticks = 0;
     const timer = setInterval(() => ticks++, 5);
     const cpu = process.cpuUsage();
@@ -86,12 +88,12 @@ describe('builtin runtime', () => {
     };
     clearInterval(timer);
     const used = process.cpuUsage(cpu);
-    expect(result.burned_ms).toBeGreaterThanOrEqual(80);
+    expect(result.burned_ms).toBeGreaterThanOrEqual(250);
     expect(result.rounds).toBeGreaterThan(0);
     // Busy, not asleep: a sleep of the same length uses next to no CPU (the bound is loose: a
     // loaded machine preempts the burn, so CPU time lags the wall clock).
     expect((used.user + used.system) / 1000).toBeGreaterThan(10);
-    expect(ticks).toBeGreaterThan(2);
+    expect(ticks).toBeGreaterThan(0);
   });
 
   it('fail fails with a typed error, and failureRate fails that share of tasks', async () => {
