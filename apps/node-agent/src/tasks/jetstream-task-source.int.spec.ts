@@ -34,7 +34,7 @@ describe('JetStreamTaskSource (real NATS)', () => {
   const agentOf = (clusterId: string): RunningAgentInfo => ({
     agentId: newId('agent'),
     clusterId,
-    spec: { name: 'hand', role: 'worker', capabilities: [] } as unknown as AgentSpec,
+    spec: { name: 'hand', role: 'worker', capabilities: [], runtime: { kind: 'builtin', handler: 'echo', delayMs: 0, failureRate: 0 } } satisfies AgentSpec,
   });
 
   const record = (clusterId: string, taskId = newId('task')): TaskRecord => queuedTaskRecord(taskId, clusterId, { payload: { say: 'hi' } });
