@@ -174,7 +174,7 @@ type Rpc = (name: string, req: unknown) => Promise<{ code: number; reply: Record
 export function grpcClient(port: number, apiKey: string): { call: Rpc; close(): void } {
   const pkg = loadFlotillaProto() as unknown as { flotilla: { v1: Record<string, grpc.ServiceClientConstructor> } };
   const address = `127.0.0.1:${port}`;
-  const clients = ['BlueprintService', 'ClusterService', 'NodeService'].map((s) => new pkg.flotilla.v1[s]!(address, grpc.credentials.createInsecure()) as unknown as grpc.Client & Record<string, unknown>);
+  const clients = ['BlueprintService', 'ClusterService', 'NodeService', 'TaskService'].map((s) => new pkg.flotilla.v1[s]!(address, grpc.credentials.createInsecure()) as unknown as grpc.Client & Record<string, unknown>);
   const md = new grpc.Metadata();
   md.set('x-api-key', apiKey);
   const call: Rpc = (name, req) =>

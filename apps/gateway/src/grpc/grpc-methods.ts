@@ -45,9 +45,19 @@ const commandReply = (key: string, view: (v: Obj) => Obj) => (r: unknown) => {
 };
 const id = (r: Obj) => ({ id: r['id'] });
 const idAt = (r: Obj) => defined({ id: r['id'], at: str(r['at']) });
+const orEmpty = (x: Obj, keys: readonly string[]): Obj => {
+  const out: Obj = { ...x };
+  for (const k of keys) out[k] = x[k] ?? '';
+  return out;
+};
 const task = (x: Obj): Obj => {
-  const out: Obj = { ...x, payload: toValue(x['payload']), result: toValue(x['result']) };
-  for (const k of ['capability', 'error', 'idempotency_key', 'source_cluster', 'agent_id', 'node_id', 'started_at', 'finished_at']) out[k] = x[k] ?? '';
+  const out: Obj = { ...orEmpty(x, ['capability', 'error', 'idempotency_key', 'source_cluster', 'agent_id', 'node_id', 'started_at', 'finished_at']), payload: toValue(x['payload']), result: toValue(x['result']) };
+  // Proto3 has no null: absent strings are empty, absent tokens are an unset message.
+  out['lineage'] = ((x['lineage'] as Obj[] | undefined) ?? []).map((a) => {
+    const { tokens, ...rest } = orEmpty(a, ['spec_hash', 'blueprint_version', 'model', 'currency', 'error']);
+    return tokens ? { ...rest, tokens } : rest;
+  });
+  if (x['usage']) out['usage'] = orEmpty(x['usage'] as Obj, ['currency']);
   return out;
 };
 const same = (r: unknown) => r as Obj;
