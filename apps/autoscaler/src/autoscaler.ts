@@ -88,10 +88,11 @@ export class Autoscaler implements OnApplicationBootstrap, BeforeApplicationShut
       afterScaled(w, decision, reading.at);
     } catch (err) {
       // An operator scaled by hand within the cooldown: automatic scaling holds meanwhile.
-      if (!(err instanceof RuleViolationError && err.rule === 'manual_scale_pause')) throw err;
-      this.decisions.inc({ decision: 'hold', rule: 'manual_scale_pause' });
+      // A budget crossed with `scale_down` holds scale-ups and wakes until its period ends.
+      if (!(err instanceof RuleViolationError && (err.rule === 'manual_scale_pause' || err.rule === 'budget_exceeded'))) throw err;
+      this.decisions.inc({ decision: 'hold', rule: err.rule });
       this.logger.debug({ clusterId: s.cluster_id, wanted: decision.decision }, err.message);
-      return { ...decision, decision: 'hold', target: s.target_workers, rule: 'manual_scale_pause', reason: err.message };
+      return { ...decision, decision: 'hold', target: s.target_workers, rule: err.rule, reason: err.message };
     }
     return decision;
   }

@@ -7,6 +7,7 @@ import { Snapshots } from './collector/snapshots.service.js';
 import { MetricsController } from './metrics.controller.js';
 import { Accounting } from './cost/accounting.js';
 import { Costs } from './cost/costs.service.js';
+import { BudgetWatch } from './cost/budget-watch.js';
 
 @Module({})
 export class MetricsModule {
@@ -16,7 +17,7 @@ export class MetricsModule {
       // The log, read only (a small pool): the fleet mirror follows the cluster streams.
       imports: [platform, PersistenceModule.register({ eventStorePoolSize: 2 })],
       controllers: [MetricsController],
-      providers: [fenceProvider, SingletonLoopsRuntime, FleetMirror, LiveState, Snapshots, Collector, Costs, Accounting],
+      providers: [fenceProvider, SingletonLoopsRuntime, FleetMirror, LiveState, Snapshots, Collector, Costs, Accounting, BudgetWatch],
     };
   }
 }

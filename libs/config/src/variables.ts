@@ -264,6 +264,12 @@ export const variables = {
     example: '604800000',
     usedBy: ['metrics'],
   },
+  BUDGET_CHECK_INTERVAL_MS: {
+    schema: millis(10_000),
+    description: "Metrics service: how often the budget watch (one replica) compares each cluster's spend in the period with its blueprint's budgets, and reports the budgets reached.",
+    example: '10000',
+    usedBy: ['metrics'],
+  },
   METRICS_RAW_RETENTION_MS: {
     schema: millis(24 * 3_600_000),
     description: 'Metrics service: raw snapshots older than this are rolled up into 1-minute rows.',

@@ -465,6 +465,20 @@ export const orchestratorRoutes = {
     "A node agent reports that an agent started, failed or stopped (on its own node's subject; checked against the node's assignments).",
     'service',
   ),
+  recordBudgetCrossing: route(
+    'orchestrator',
+    'orchestrator.budgets.record',
+    z.strictObject({
+      cluster_id: idOf('cluster'),
+      /** The budget's index in the cluster's blueprint. */
+      budget: z.number().int().min(0).max(7),
+      period_start: z.string(),
+      spent: z.number().min(0),
+    }),
+    commandReply(clusterView),
+    "The metrics service found a budget's spend at its amount in the current period: recorded with the figures, and its action taken.",
+    'service',
+  ),
   applyScalingDecision: route(
     'orchestrator',
     'orchestrator.scaling.apply',

@@ -162,6 +162,7 @@ describe('each route says once who may call it and what its reply is', () => {
       [
         'orchestrator.blueprints.deprecate',
         'orchestrator.blueprints.register',
+        'orchestrator.budgets.record',
         'orchestrator.clusters.create',
         'orchestrator.clusters.decommission',
         'orchestrator.clusters.hibernate',

@@ -35,6 +35,8 @@ export const ClusterEntity = defineEntity({
     lastDecision: p.json<Record<string, unknown>>().nullable(),
     /** The blueprint's resolved pricing (null when it prices nothing). */
     pricing: p.json<Record<string, unknown>>().nullable(),
+    /** The blueprint's budgets (null when it sets none). */
+    budgets: p.json<Record<string, unknown>[]>().nullable(),
     createdAt: p.datetime(),
     updatedAt: p.datetime(),
     revision: p.integer(),

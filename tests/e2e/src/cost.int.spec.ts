@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { setTimeout as delay } from 'node:timers/promises';
 import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
-import { eventually, startStack, type Stack } from '@flotilla/testing';
+import { eventually, startStack, TEST_ADMIN_KEY, type Stack } from '@flotilla/testing';
+import { grpcClient } from './lifecycle.js';
 import { parsePrometheusText } from './prometheus.js';
 
 /**
@@ -92,7 +93,7 @@ describe('cost and lineage', () => {
     stack = await startStack({
       label: 'cost',
       nodes: [{ id: 'node-c1', cpu: '8' }],
-      env: { AGENT_EGRESS_ALLOW: `default=127.0.0.1:${port}` },
+      env: { AGENT_EGRESS_ALLOW: `default=127.0.0.1:${port}`, BUDGET_CHECK_INTERVAL_MS: '300' },
     });
     expect((await stack.call('POST', '/api/blueprints?wait=true', blueprint(port))).status).toBe(201);
     expect((await stack.call('POST', '/api/clusters?wait=true', { blueprint_id: 'priced', name: 'priced', cluster_id: 'priced' })).status).toBe(201);
@@ -157,6 +158,22 @@ describe('cost and lineage', () => {
     ]);
     expect(two.lineage[0]!.error).toMatch(/503/);
     expect(two.lineage[0]!.tokens).toBeNull();
+
+    // The same lineage over gRPC.
+    const client = grpcClient(stack.grpcPort, TEST_ADMIN_KEY);
+    try {
+      const r = await client.call('GetTask', { id: retried });
+      expect(r.code).toBe(0);
+      const reply = r.reply as { lineage: (Attempt & { tokens: unknown })[]; usage: Record<string, unknown> };
+      expect(reply.lineage.map((x) => [x.attempt, x.outcome, x.blueprint_version, x.spec_hash, x.cost])).toEqual([
+        [1, 'failed', '1.4.0', workerHash, 0],
+        [2, 'completed', '1.4.0', workerHash, TASK_COST],
+      ]);
+      expect(reply.lineage[1]!.tokens).toEqual({ input: PROMPT_TOKENS, output: COMPLETION_TOKENS });
+      expect(reply.usage).toEqual({ input_tokens: PROMPT_TOKENS, output_tokens: COMPLETION_TOKENS, cost: TASK_COST, currency: 'EUR' });
+    } finally {
+      client.close();
+    }
   });
 
   it('accounts cost per task, per cluster (agent-hours and tokens) and per tenant, with task metrics per blueprint version', async () => {
@@ -275,5 +292,94 @@ describe('cost and lineage', () => {
     } finally {
       await nc.close();
     }
+  });
+
+  describe('budgets', () => {
+    // Tokens only (agent-hours free), so the spend moves by TASK_COST per task and nothing else.
+    const budgeted = (id: string, budgets: string, extra = '') => `apiVersion: flotilla/v1
+kind: Blueprint
+metadata: { id: ${id}, name: ${id}, version: 2.0.0 }
+cluster:
+  type: team
+  minWorkers: 1
+  targetWorkers: 3
+  maxWorkers: 4
+  resources: { cpu: 0.25, memoryMb: 128 }
+  monitoring: { intervalSeconds: 1 }
+  scaling: { enabled: false }
+  ${extra}
+  pricing:
+    currency: EUR
+    models:
+      stub-model: { inputPer1k: 0.5, outputPer1k: 2 }
+  budgets: ${budgets}
+agents:
+  - { name: lead, role: supervisor, runtime: { kind: builtin, handler: echo } }
+  - { name: writer, role: worker, reportsTo: lead, runtime: { kind: openai, baseUrl: 'http://127.0.0.1:${port}/v1', model: stub-model } }
+`;
+    const create = async (id: string, yaml: string) => {
+      expect((await stack.call('POST', '/api/blueprints?wait=true', yaml)).status).toBe(201);
+      expect((await stack.call('POST', '/api/clusters?wait=true', { blueprint_id: id, name: id, cluster_id: id })).status).toBe(201);
+      await eventually(async () => (await stack.call('GET', `/api/clusters/${id}`)).body.status === 'active', { timeoutMs: 60_000, intervalMs: 100, what: `${id} active` });
+    };
+    const run = async (cluster: string, n: number) => {
+      for (let i = 0; i < n; i++) {
+        const res = await stack.call('POST', `/api/clusters/${cluster}/tasks`, { payload: `${cluster}-${Date.now()}-${i}` });
+        expect(res.status).toBe(202);
+        await finished(res.body.id as string);
+      }
+    };
+    const crossings = async (cluster: string) =>
+      ((await stack.call('GET', `/api/clusters/${cluster}/events?limit=1000`)).body.events as { type: string; severity: string; data: Record<string, unknown> }[]).filter((e) => e.type === 'BudgetExceeded');
+    const crossed = (cluster: string, action: string) =>
+      eventually(async () => (await crossings(cluster)).find((e) => e.data['action'] === action), { timeoutMs: 20_000, intervalMs: 200, what: `${cluster}'s ${action} budget crossed` });
+
+    it('warn, scale_down and throttle each fire at their amount, each crossing recorded with its figures', async () => {
+      await create('capped', budgeted('capped', '[{ amount: 0.2, action: warn }, { amount: 0.3, action: scale_down }, { amount: 0.5, action: throttle }]'));
+      await run('capped', 1);
+      // 0.12 spent: below every budget.
+      await delay(1500);
+      expect(await crossings('capped')).toEqual([]);
+
+      await run('capped', 1);
+      const warned = await crossed('capped', 'warn');
+      expect(warned.severity).toBe('warning');
+      expect(warned.data).toMatchObject({ budget: 0, period: 'day', amount: 0.2, spent: 0.24, currency: 'EUR' });
+      expect((await crossings('capped')).map((e) => e.data['action'])).toEqual(['warn']);
+      expect((await stack.call('GET', '/api/clusters/capped')).body.target_workers).toBe(3);
+
+      await run('capped', 1);
+      const scaled = await crossed('capped', 'scale_down');
+      expect(scaled.data).toMatchObject({ budget: 1, amount: 0.3, spent: 0.36 });
+      const down = ((await stack.call('GET', '/api/clusters/capped/events?limit=1000')).body.events as { type: string; data: Record<string, unknown> }[]).find((e) => e.type === 'ClusterScalingStarted' && e.data['source'] === 'budget');
+      expect(down?.data).toMatchObject({ from: 3, to: 1, direction: 'down' });
+      await eventually(async () => (await stack.call('GET', '/api/clusters/capped')).body, { until: (c) => c.target_workers === 1 && c.current_workers === 1, timeoutMs: 30_000, intervalMs: 200, what: 'capped down to its minimum' });
+
+      await run('capped', 2);
+      const throttled = await crossed('capped', 'throttle');
+      expect(throttled.data).toMatchObject({ budget: 2, amount: 0.5, spent: 0.6 });
+      const refused = await stack.call('POST', '/api/clusters/capped/tasks', { payload: 'one too many' });
+      expect(refused.status).toBe(429);
+      expect(refused.body.error.details).toMatchObject({ reason: 'budget_exceeded', amount: 0.5, spent: 0.6, currency: 'EUR', period: 'day' });
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+      // Each budget crossed once, whatever the watch saw since.
+      expect((await crossings('capped')).map((e) => e.data['action'])).toEqual(['warn', 'scale_down', 'throttle']);
+      const families = parsePrometheusText(await (await fetch(`http://127.0.0.1:${stack.ports['metrics']}/metrics`)).text());
+      const exceeded = families.get('flotilla_cluster_budget_exceeded')!.samples.filter((x) => x.labels['cluster'] === 'capped');
+      expect(exceeded.map((x) => [x.labels['action'], x.value]).sort()).toEqual([['scale_down', 1], ['throttle', 1], ['warn', 1]]);
+    });
+
+    it('failover sends the tasks to the backup cluster once its amount is reached', async () => {
+      await create('spill', budgeted('spill', '[{ amount: 0.2, action: failover }]', 'backupCluster: priced'));
+      await run('spill', 2);
+      const failover = await crossed('spill', 'failover');
+      expect(failover.data).toMatchObject({ amount: 0.2, spent: 0.24 });
+      const res = await stack.call('POST', '/api/clusters/spill/tasks', { payload: 'spilled' });
+      expect(res.status).toBe(202);
+      expect(res.body.routed_to).toBe('priced');
+      const done = await finished(res.body.id as string);
+      // Run by the backup's agents, at the backup's version.
+      expect(done.lineage[0]!.blueprint_version).toBe('1.4.0');
+    });
   });
 });

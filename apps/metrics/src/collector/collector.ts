@@ -15,6 +15,7 @@ import { READ_MODELS } from '../tokens.js';
 import { applyRetention } from './retention.js';
 import { FleetMirror } from './fleet-mirror.js';
 import { Snapshots } from './snapshots.service.js';
+import { BudgetWatch } from '../cost/budget-watch.js';
 
 const TICK_MS = 1000;
 const RETENTION_EVERY_MS = 60_000;
@@ -35,6 +36,7 @@ export class Collector implements OnApplicationBootstrap, BeforeApplicationShutd
     private readonly snapshots: Snapshots,
     private readonly mirror: FleetMirror,
     private readonly messaging: Messaging,
+    private readonly budgets: BudgetWatch,
     private readonly runtime: SingletonLoopsRuntime,
     @Inject(READ_MODELS) private readonly orm: ReadModelOrm,
     @Inject(CONFIG) private readonly config: Config,
@@ -55,7 +57,7 @@ export class Collector implements OnApplicationBootstrap, BeforeApplicationShutd
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    await this.runtime.start({ 'metrics-collector': (signal) => this.run(signal) });
+    await this.runtime.start({ 'metrics-collector': (signal) => this.run(signal), 'budget-watch': (signal) => this.budgets.run(signal) });
   }
 
   async beforeApplicationShutdown(): Promise<void> {

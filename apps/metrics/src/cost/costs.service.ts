@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { ClusterCost, VersionMetrics } from '@flotilla/contracts';
-import { agentHourPrice, agentSecondsCost, periodStart, roundCost, type AgentRole, type BudgetPeriod, type ResolvedPricing, type RuntimeKind } from '@flotilla/domain';
+import { agentHourPrice, agentSecondsCost, periodOf, roundCost, type AgentRole, type BudgetPeriod, type ResolvedPricing, type RuntimeKind } from '@flotilla/domain';
 import { withTenant, type ClusterRow, type ReadModelOrm } from '@flotilla/projections';
 import { READ_MODELS } from '../tokens.js';
 
@@ -9,12 +9,6 @@ const n = (v: unknown) => (v === null || v === undefined ? 0 : Number(v));
 const nullableNumber = (v: unknown) => (v === null || v === undefined ? null : Math.round(Number(v) * 10) / 10);
 const iso = (v: unknown) => (v === null || v === undefined ? null : new Date(v as string).toISOString());
 
-/** The period [from, to) holding `at`. */
-export function periodOf(period: BudgetPeriod, at: Date): { from: Date; to: Date } {
-  const from = periodStart(period, at);
-  const to = period === 'day' ? new Date(from.getTime() + 86_400_000) : new Date(Date.UTC(from.getUTCFullYear(), from.getUTCMonth() + 1, 1));
-  return { from, to };
-}
 
 /**
  * Cost and per-version metrics, read from the read models: agent-hours from `cluster_agents`

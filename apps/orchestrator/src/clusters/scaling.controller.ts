@@ -1,7 +1,7 @@
 import { Controller } from '@nestjs/common';
 import { Ctx, MessagePattern, Payload } from '@nestjs/microservices';
 import { orchestratorRoutes as r, type RouteRequestParsed } from '@flotilla/contracts';
-import { FencedOutError, manualScalePause, RuleViolationError, type JsonValue } from '@flotilla/domain';
+import { budgetHold, FencedOutError, manualScalePause, RuleViolationError, type JsonValue } from '@flotilla/domain';
 import type { NatsRequestContext } from '@flotilla/messaging';
 import { now } from '../infrastructure/request-context.js';
 import { ClustersService } from './clusters.service.js';
@@ -25,6 +25,20 @@ export class ScalingController {
     private readonly leases: LeaseTerms,
   ) {}
 
+  /**
+   * The metrics service found a budget's spend at its amount: recorded (BudgetExceeded, with the
+   * figures) and acted on (`scale_down` scales to the minimum in the same append). The budget,
+   * its amount and action are the cluster's own; a repeat of a recorded crossing changes nothing.
+   */
+  @MessagePattern(r.recordBudgetCrossing.subject)
+  budget(@Payload() req: RouteRequestParsed<typeof r.recordBudgetCrossing>, @Ctx() ctx: NatsRequestContext) {
+    return this.clusters.command(
+      req.cluster_id,
+      { type: 'RecordBudgetCrossing', data: { budget: req.budget, periodStart: req.period_start, spent: req.spent }, metadata: { now: now() } },
+      ctx.meta,
+    );
+  }
+
   @MessagePattern(r.applyScalingDecision.subject)
   async apply(@Payload() req: Req, @Ctx() ctx: NatsRequestContext) {
     const lease = await this.leases.current('autoscaler');
@@ -32,8 +46,12 @@ export class ScalingController {
     const fence = { role: 'autoscaler', term: lease.term };
     // An operator's manual scale pauses automatic scaling for the cooldown: refused before
     // anything is recorded, and the autoscaler counts it as a hold.
-    const paused = manualScalePause(await this.clusters.state(req.cluster_id), req.decision, Date.now());
+    const state = await this.clusters.state(req.cluster_id);
+    const paused = manualScalePause(state, req.decision, Date.now());
     if (paused) throw new RuleViolationError('manual_scale_pause', paused);
+    // A `scale_down` budget crossed this period holds scale-ups and wakes until it ends.
+    const held = budgetHold(state, req.decision, new Date());
+    if (held) throw new RuleViolationError('budget_exceeded', held);
     const inputs = req.inputs as Record<string, JsonValue>;
     const recorded = await this.clusters.command(
       req.cluster_id,

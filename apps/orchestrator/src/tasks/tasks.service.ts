@@ -14,6 +14,9 @@ import {
   NotFoundError,
   RateLimitedError,
   UnavailableError,
+  activeBudgetActions,
+  describeCrossing,
+  periodOf,
   type ExistingCluster,
 } from '@flotilla/domain';
 import { Messaging, type RequestMeta } from '@flotilla/messaging';
@@ -214,7 +217,24 @@ export class TasksService implements OnModuleInit {
    * so the reply does not tell whether another tenant's cluster exists.
    */
   private async route(cluster: ExistingCluster): Promise<string> {
-    if (cluster.circuit !== 'open') return cluster.clusterId;
+    // A budget crossed this period: `throttle` refuses the task (429 until the period ends),
+    // `failover` sends it to the backup cluster as an open circuit breaker does.
+    const budgets = activeBudgetActions(cluster, new Date());
+    const throttled = budgets.get('throttle');
+    if (throttled) {
+      const ends = periodOf(throttled.period, new Date(throttled.periodStart)).to;
+      throw new RateLimitedError(`cluster '${cluster.clusterId}' takes no tasks until ${ends.toISOString()}: ${describeCrossing(throttled)}`, {
+        reason: 'budget_exceeded',
+        cluster_id: cluster.clusterId,
+        spent: throttled.spent,
+        amount: throttled.amount,
+        currency: throttled.currency,
+        period: throttled.period,
+        retry_after_s: Math.max(1, Math.ceil((ends.getTime() - Date.now()) / 1000)),
+      });
+    }
+    const failover = budgets.has('failover');
+    if (cluster.circuit !== 'open' && !failover) return cluster.clusterId;
     if (cluster.backupCluster) {
       const backup = await this.clusters.state(cluster.backupCluster);
       if (backup.status !== 'none' && backup.tenantId !== cluster.tenantId) {
@@ -228,6 +248,12 @@ export class TasksService implements OnModuleInit {
         backup.status !== 'decommissioning'
       )
         return backup.clusterId;
+    }
+    if (cluster.circuit !== 'open') {
+      // Over budget with nowhere to fail over to: the cluster keeps its own tasks (the blueprint
+      // requires a backup for `failover`; it may have been decommissioned since).
+      this.logger.warn({ clusterId: cluster.clusterId }, 'budget failover: no usable backup cluster; the task stays on the cluster');
+      return cluster.clusterId;
     }
     throw new UnavailableError(
       `the circuit breaker of cluster '${cluster.clusterId}' is open and it has no usable backup cluster`,

@@ -106,6 +106,7 @@ function resolveCluster(spec: Blueprint['cluster'], overlay: EnvironmentOverlay)
     backupCluster: overlay.backupCluster ?? spec.backupCluster ?? null,
     hibernation: { ...DEFAULT_HIBERNATION, ...spec.hibernation, ...overlay.hibernation },
     ...(spec.pricing ? { pricing: resolvePricing(spec.pricing) } : {}),
+    ...(spec.budgets?.length ? { budgets: spec.budgets.map((b) => ({ amount: b.amount, period: b.period ?? 'day', action: b.action })) } : {}),
   };
 }
 

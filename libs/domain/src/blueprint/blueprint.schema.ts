@@ -215,6 +215,21 @@ export const PricingSchema = z
   })
   .meta({ description: "what this cluster's agents cost: agent-hours and model tokens" });
 
+export const BUDGET_ACTIONS = ['warn', 'throttle', 'scale_down', 'failover'] as const;
+export type BudgetAction = (typeof BUDGET_ACTIONS)[number];
+export const BUDGET_PERIODS = ['day', 'month'] as const;
+
+export const BudgetSchema = z
+  .strictObject({
+    amount: z.number().positive().max(1_000_000_000).meta({ description: "spend (in the pricing's currency) at which the action fires" }),
+    period: z.enum(BUDGET_PERIODS).optional().meta({ description: 'the UTC day or month the spend is counted over', default: 'day' }),
+    action: z.enum(BUDGET_ACTIONS).meta({
+      description:
+        'warn: an event and a metric; throttle: tasks refused with 429 until the period ends; scale_down: to minWorkers, the autoscaler held; failover: tasks go to cluster.backupCluster',
+    }),
+  })
+  .meta({ description: 'a spending limit per period and what happens when it is reached (every crossing is an event with the figures)' });
+
 /** A number of workers: the one bound every blueprint, command and request shares. */
 export const workerCount = int(0, 10_000);
 const workerBounds = { minWorkers: workerCount, targetWorkers: workerCount, maxWorkers: workerCount };
@@ -232,6 +247,7 @@ export const ClusterSpecSchema = z.strictObject({
   backupCluster: clusterId.optional().meta({ description: 'cluster that takes tasks while this one’s circuit breaker is open' }),
   hibernation: HibernationSchema.optional(),
   pricing: PricingSchema.optional(),
+  budgets: z.array(BudgetSchema).max(8).optional(),
 });
 
 export const EnvironmentOverlaySchema = z

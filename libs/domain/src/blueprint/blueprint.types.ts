@@ -1,4 +1,4 @@
-import type { AgentRole, BuiltinHandler, ClusterType, Environment, PlacementStrategy, RuntimeKind } from './blueprint.schema.js';
+import type { AgentRole, BudgetAction, BuiltinHandler, ClusterType, Environment, PlacementStrategy, RuntimeKind } from './blueprint.schema.js';
 
 /**
  * A blueprint after resolution: every default filled in, one environment's overlay applied,
@@ -57,6 +57,14 @@ export interface ResolvedCluster {
   readonly hibernation: { readonly keepFixedAgents: boolean };
   /** Absent when the blueprint prices nothing (so the resolution of an unpriced blueprint hashes as before). */
   readonly pricing?: ResolvedPricing;
+  /** Absent when the blueprint sets none. */
+  readonly budgets?: readonly ResolvedBudget[];
+}
+
+export interface ResolvedBudget {
+  readonly amount: number;
+  readonly period: 'day' | 'month';
+  readonly action: BudgetAction;
 }
 
 export interface ModelPrice {

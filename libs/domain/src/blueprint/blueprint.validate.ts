@@ -70,6 +70,13 @@ function semanticIssues(doc: Record<string, unknown>, issues: ValidationIssue[])
 
   checkBounds('cluster', cluster, undefined, hasWorkers, issues);
   checkThresholds('cluster.scaling', isRecord(cluster['scaling']) ? cluster['scaling'] : {}, undefined, issues);
+  const budgets = Array.isArray(cluster['budgets']) ? cluster['budgets'] : [];
+  budgets.forEach((b, i) => {
+    if (!isRecord(b)) return;
+    if (b['action'] === 'failover' && !str(cluster['backupCluster']))
+      issues.push({ path: `cluster.budgets[${i}].action`, message: 'failover sends tasks to cluster.backupCluster: set one' });
+    if (!isRecord(cluster['pricing'])) issues.push({ path: `cluster.budgets[${i}]`, message: 'a budget counts spend at cluster.pricing: set the prices' });
+  });
 
   const environments = isRecord(doc['environments']) ? doc['environments'] : {};
   for (const env of ENVIRONMENTS) {

@@ -22,6 +22,7 @@ export type MarkClusterDegraded = Of<'MarkClusterDegraded', typeof S.MarkCluster
 export type MarkClusterRecovered = Of<'MarkClusterRecovered', typeof S.MarkClusterRecoveredData>;
 export type DecommissionCluster = Of<'DecommissionCluster', typeof S.DecommissionClusterData>;
 export type RecordCircuitBreakerTransition = Of<'RecordCircuitBreakerTransition', typeof S.RecordCircuitBreakerTransitionData>;
+export type RecordBudgetCrossing = Of<'RecordBudgetCrossing', typeof S.RecordBudgetCrossingData>;
 
 export type ClusterCommand =
   | CreateCluster
@@ -40,7 +41,8 @@ export type ClusterCommand =
   | MarkClusterDegraded
   | MarkClusterRecovered
   | DecommissionCluster
-  | RecordCircuitBreakerTransition;
+  | RecordCircuitBreakerTransition
+  | RecordBudgetCrossing;
 
 // A record keyed by every type: the compiler refuses to build when a type is missing here.
 const CLUSTER_COMMAND_TYPE_SET: { readonly [K in ClusterCommand['type']]: true } = {
@@ -61,5 +63,6 @@ const CLUSTER_COMMAND_TYPE_SET: { readonly [K in ClusterCommand['type']]: true }
   MarkClusterRecovered: true,
   DecommissionCluster: true,
   RecordCircuitBreakerTransition: true,
+  RecordBudgetCrossing: true,
 };
 export const CLUSTER_COMMAND_TYPES = Object.keys(CLUSTER_COMMAND_TYPE_SET) as readonly ClusterCommand['type'][];

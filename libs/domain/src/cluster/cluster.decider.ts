@@ -3,6 +3,7 @@ import type { ScalingPolicy } from '../blueprint/blueprint.types.js';
 import { commandNow, type Decider } from '../decider.js';
 import { AlreadyExistsError, NotFoundError, RuleViolationError, ValidationError, type ValidationIssue } from '../errors.js';
 import { compact } from '../json.js';
+import { periodStart } from '../cost/cost.js';
 import type { ClusterCommand } from './cluster.commands.js';
 import type { AgentStopRequested, ClusterEvent } from './cluster.events.js';
 import { allDesiredRunning, desiredAgents, extraAgents, isDesiredSlot, isLive, slotKey } from './cluster.queries.js';
@@ -499,6 +500,33 @@ export function recordCircuitBreakerTransition(state: ClusterState, d: Data<type
   }
 }
 
+/**
+ * A budget's spend reached its amount (the metrics service's figures for the period). The budget,
+ * its action and currency are the cluster's own (from its blueprint), never the caller's; the
+ * spend must reach the amount and the period must be the current one. A second report of the same
+ * crossing records nothing.
+ */
+export function recordBudgetCrossing(state: ClusterState, d: Data<typeof S.RecordBudgetCrossingData>, at: string): Events {
+  const s = requireCluster(state);
+  if (s.status === 'decommissioned') refuseEnded(s);
+  const budget = s.blueprint.cluster.budgets?.[d.budget];
+  if (!budget) invalid([{ path: 'budget', message: `the cluster has no budget #${d.budget} (it has ${s.blueprint.cluster.budgets?.length ?? 0})` }]);
+  const current = periodStart(budget.period, new Date(at)).toISOString();
+  if (new Date(d.periodStart).toISOString() !== current)
+    throw violation('budget_period_over', `budget #${d.budget} counts the ${budget.period} starting ${current}, not ${d.periodStart}`, { budget: d.budget, period_start: current });
+  if (d.spent < budget.amount)
+    throw violation('budget_not_reached', `budget #${d.budget} is ${budget.amount}; ${d.spent} is below it`, { budget: d.budget, amount: budget.amount, spent: d.spent });
+  if (s.budgetCrossings?.[String(d.budget)]?.periodStart === current) return [];
+  const currency = s.blueprint.cluster.pricing?.currency ?? 'USD';
+  const exceeded: ClusterEvent = { type: 'BudgetExceeded', data: { budget: d.budget, period: budget.period, periodStart: current, amount: budget.amount, spent: d.spent, currency, action: budget.action, at } };
+  // scale_down: to the minimum now, when the cluster can scale (a hibernated one already runs none).
+  const next = evolve(s, exceeded) as ExistingCluster;
+  const scalable = next.status === 'active' || next.status === 'scaling_up' || next.status === 'scaling_down';
+  if (budget.action !== 'scale_down' || !scalable || next.targetWorkers <= next.minWorkers) return [exceeded];
+  const reason = `${budget.period} budget of ${budget.amount} ${currency} reached (${d.spent} ${currency} spent): down to the minimum`;
+  return [exceeded, ...settle(next, scaleEvents(next, next.minWorkers, reason, 'budget', undefined, at), at)];
+}
+
 /** Parses the command's data once, with its type's schema, and hands it to that command's function. */
 export function decide(command: ClusterCommand, state: ClusterState): readonly ClusterEvent[] {
   const at = commandNow(command);
@@ -538,6 +566,8 @@ export function decide(command: ClusterCommand, state: ClusterState): readonly C
       return decommissionCluster(state, parseCommandData(S.DecommissionClusterData, data), at);
     case 'RecordCircuitBreakerTransition':
       return recordCircuitBreakerTransition(state, parseCommandData(S.RecordCircuitBreakerTransitionData, data), at);
+    case 'RecordBudgetCrossing':
+      return recordBudgetCrossing(state, parseCommandData(S.RecordBudgetCrossingData, data), at);
     default: {
       const unknown: never = command;
       return invalid([{ path: 'type', message: `unknown cluster command ${JSON.stringify((unknown as { type: unknown }).type)}` }]);
@@ -707,6 +737,10 @@ export function evolve(state: ClusterState, event: ClusterEvent): ClusterState {
       return { ...state, circuit: 'half_open', updatedAt: at };
     case 'CircuitBreakerClosed':
       return { ...state, circuit: 'closed', updatedAt: at };
+    case 'BudgetExceeded': {
+      const { budget, at: _at, ...crossing } = event.data;
+      return { ...state, budgetCrossings: { ...state.budgetCrossings, [String(budget)]: { ...crossing, at } }, updatedAt: at };
+    }
     default:
       return state;
   }

@@ -1,6 +1,6 @@
 import type { Event } from '../decider.js';
 import type { JsonValue } from '../json.js';
-import type { AgentRole, ClusterType } from '../blueprint/blueprint.schema.js';
+import type { AgentRole, BudgetAction, ClusterType } from '../blueprint/blueprint.schema.js';
 import type { ResolvedBlueprint, ResolvedRuntime, Resources, ScalingPolicy } from '../blueprint/blueprint.types.js';
 import type { ScalingDirection, ScalingSource } from './cluster.state.js';
 
@@ -102,6 +102,19 @@ export type ClusterDecommissioned = Event<'ClusterDecommissioned', At>;
 export type CircuitBreakerOpened = Event<'CircuitBreakerOpened', At & { readonly reason: string; readonly backupCluster: string | null }>;
 export type CircuitBreakerHalfOpened = Event<'CircuitBreakerHalfOpened', At & { readonly reason: string }>;
 export type CircuitBreakerClosed = Event<'CircuitBreakerClosed', At & { readonly reason: string }>;
+/** A budget's spend reached its amount: which budget, its period, the figures and the action it takes. */
+export type BudgetExceeded = Event<
+  'BudgetExceeded',
+  At & {
+    readonly budget: number;
+    readonly period: 'day' | 'month';
+    readonly periodStart: string;
+    readonly amount: number;
+    readonly spent: number;
+    readonly currency: string;
+    readonly action: BudgetAction;
+  }
+>;
 
 export type ClusterEvent =
   | ClusterCreated
@@ -129,7 +142,8 @@ export type ClusterEvent =
   | ClusterDecommissioned
   | CircuitBreakerOpened
   | CircuitBreakerHalfOpened
-  | CircuitBreakerClosed;
+  | CircuitBreakerClosed
+  | BudgetExceeded;
 
 // A record keyed by every type: the compiler refuses to build when a type is missing here.
 const CLUSTER_EVENT_TYPE_SET: { readonly [K in ClusterEvent['type']]: true } = {
@@ -159,6 +173,7 @@ const CLUSTER_EVENT_TYPE_SET: { readonly [K in ClusterEvent['type']]: true } = {
   CircuitBreakerOpened: true,
   CircuitBreakerHalfOpened: true,
   CircuitBreakerClosed: true,
+  BudgetExceeded: true,
 };
 export const CLUSTER_EVENT_TYPES = Object.keys(CLUSTER_EVENT_TYPE_SET) as readonly ClusterEvent['type'][];
 

@@ -1,6 +1,7 @@
-import type { AgentRole } from '../blueprint/blueprint.schema.js';
+import type { AgentRole, BudgetAction } from '../blueprint/blueprint.schema.js';
 import type { ResolvedAgent } from '../blueprint/blueprint.types.js';
-import type { AgentRecord, AgentState, ClusterState, ExistingCluster } from './cluster.state.js';
+import { periodStart } from '../cost/cost.js';
+import type { AgentRecord, AgentState, BudgetCrossing, ClusterState, ExistingCluster } from './cluster.state.js';
 
 /** One agent instance the cluster should have. */
 export interface DesiredAgent {
@@ -198,4 +199,27 @@ export function manualScalePause(state: ClusterState, decision: 'up' | 'down' | 
   const agoMs = nowMs - Date.parse(state.lastManualScaleAt);
   if (agoMs >= cooldownS * 1000) return null;
   return `an operator scaled the cluster by hand ${Math.max(0, Math.round(agoMs / 1000))} s ago: automatic scaling ${decision === 'up' ? 'up' : 'down'} waits out the ${cooldownS} s cooldown`;
+}
+
+/** The actions of the budgets crossed in their current period (a crossing of an earlier period has lapsed). */
+export function activeBudgetActions(state: ClusterState, now: Date): Map<BudgetAction, BudgetCrossing> {
+  const active = new Map<BudgetAction, BudgetCrossing>();
+  if (state.status === 'none') return active;
+  for (const c of Object.values(state.budgetCrossings ?? {})) {
+    if (periodStart(c.period, now).toISOString() === c.periodStart && !active.has(c.action)) active.set(c.action, c);
+  }
+  return active;
+}
+
+/** Why the autoscaler may not scale up or wake the cluster now (a `scale_down` budget crossed this period), or null. */
+export function budgetHold(state: ClusterState, decision: 'up' | 'down' | 'hibernate' | 'wake' | 'hold', now: Date): string | null {
+  if (decision !== 'up' && decision !== 'wake') return null;
+  const c = activeBudgetActions(state, now).get('scale_down');
+  if (!c) return null;
+  return `the cluster spent ${c.spent} ${c.currency} of its ${c.amount} ${c.currency} ${c.period} budget: it stays at its minimum until the ${c.period} ends`;
+}
+
+/** A budget crossing in words, for refusals and logs. */
+export function describeCrossing(c: BudgetCrossing): string {
+  return `the cluster spent ${c.spent} ${c.currency} of its ${c.amount} ${c.currency} ${c.period} budget (${c.period} from ${c.periodStart})`;
 }

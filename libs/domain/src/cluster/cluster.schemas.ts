@@ -95,7 +95,7 @@ export const RecordAgentReplacedData = z
   .object({ ...agentRef, fromNodeId: idSchema('node'), toNodeId: idSchema('node') })
   .refine((d) => d.fromNodeId !== d.toNodeId, { path: ['toNodeId'], message: 'must differ from fromNodeId' });
 
-export const SCALING_SOURCES = ['manual', 'autoscaler'] as const;
+export const SCALING_SOURCES = ['manual', 'autoscaler', 'budget'] as const;
 export const ScaleClusterData = z.object({
   targetWorkers: workerCount,
   reason: reasonText,
@@ -126,6 +126,13 @@ export const UpdateClusterData = z.object({
 export const MarkClusterDegradedData = z.object({ reason: requiredReason });
 export const MarkClusterRecoveredData = z.object(reasonOptional);
 export const DecommissionClusterData = z.object(reasonOptional);
+
+/** The metrics service found a budget's spend at or over its amount in the period starting `periodStart`. */
+export const RecordBudgetCrossingData = z.object({
+  budget: z.number().int().min(0).max(7),
+  periodStart: z.iso.datetime({ offset: true }),
+  spent: z.number().min(0),
+});
 
 export const CIRCUIT_STATUSES = ['closed', 'open', 'half_open'] as const;
 export const RecordCircuitBreakerTransitionData = z.object({

@@ -1,5 +1,5 @@
 import type { JsonValue } from '../json.js';
-import type { AgentRole, ClusterType } from '../blueprint/blueprint.schema.js';
+import type { AgentRole, BudgetAction, ClusterType } from '../blueprint/blueprint.schema.js';
 import type { ResolvedBlueprint, ResolvedRuntime, Resources, ScalingPolicy } from '../blueprint/blueprint.types.js';
 import type { CIRCUIT_STATUSES, SCALING_SOURCES } from './cluster.schemas.js';
 
@@ -94,6 +94,18 @@ export interface ClusterCore {
   /** When an operator last scaled it by hand: automatic scaling pauses for the cooldown after. */
   readonly lastManualScaleAt: string | null;
   readonly lastDecision: RecordedDecision | null;
+  /** The last crossing of each budget (by its index in the blueprint); absent before the first. */
+  readonly budgetCrossings?: Readonly<Record<string, BudgetCrossing>>;
+}
+
+export interface BudgetCrossing {
+  readonly period: 'day' | 'month';
+  readonly periodStart: string;
+  readonly amount: number;
+  readonly spent: number;
+  readonly currency: string;
+  readonly action: BudgetAction;
+  readonly at: string;
 }
 
 type Plain<S extends ClusterStatus> = ClusterCore & { readonly status: S };

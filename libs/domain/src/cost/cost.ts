@@ -69,6 +69,13 @@ export function agentSecondsCost(seconds: number, perHour: number): number {
 
 export type BudgetPeriod = 'day' | 'month';
 
+/** The UTC day or month holding `at`, as [from, to). */
+export function periodOf(period: BudgetPeriod, at: Date): { from: Date; to: Date } {
+  const from = periodStart(period, at);
+  const to = period === 'day' ? new Date(from.getTime() + 86_400_000) : new Date(Date.UTC(from.getUTCFullYear(), from.getUTCMonth() + 1, 1));
+  return { from, to };
+}
+
 /** The start of the UTC day or month holding `at`. */
 export function periodStart(period: BudgetPeriod, at: Date): Date {
   return period === 'day'

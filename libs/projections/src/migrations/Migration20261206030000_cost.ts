@@ -4,8 +4,8 @@ import { APP_ROLE, READONLY_ROLE } from './Migration20261125030000_app_roles.js'
 
 /**
  * Cost and lineage:
- * - `clusters.pricing`: the blueprint's resolved pricing (agent-hours by role or runtime, tokens
- *   by model);
+ * - `clusters.pricing` and `clusters.budgets`: the blueprint's resolved pricing (agent-hours by
+ *   role or runtime, tokens by model) and budgets (amount, period, action);
  * - `cluster_agents.started_at / stopped_at`: each agent's first start and its stop or failure,
  *   from the lifecycle events: its agent-hours;
  * - `task_attempts`: every task attempt that ended, as the node agent that ran it recorded it
@@ -16,7 +16,7 @@ import { APP_ROLE, READONLY_ROLE } from './Migration20261125030000_app_roles.js'
  */
 export class Migration20261206030000_cost extends Migration {
   override up(): void {
-    this.addSql('ALTER TABLE clusters ADD COLUMN pricing jsonb');
+    this.addSql('ALTER TABLE clusters ADD COLUMN pricing jsonb, ADD COLUMN budgets jsonb');
     this.addSql('ALTER TABLE cluster_agents ADD COLUMN started_at timestamptz, ADD COLUMN stopped_at timestamptz');
     this.addSql('CREATE INDEX cluster_agents_cluster_started_index ON cluster_agents (cluster_id, started_at) WHERE started_at IS NOT NULL');
     this.addSql(`CREATE TABLE task_attempts (
@@ -59,6 +59,6 @@ export class Migration20261206030000_cost extends Migration {
     this.addSql('DROP TABLE IF EXISTS task_attempts');
     this.addSql('DROP INDEX IF EXISTS cluster_agents_cluster_started_index');
     this.addSql('ALTER TABLE cluster_agents DROP COLUMN started_at, DROP COLUMN stopped_at');
-    this.addSql('ALTER TABLE clusters DROP COLUMN pricing');
+    this.addSql('ALTER TABLE clusters DROP COLUMN pricing, DROP COLUMN budgets');
   }
 }

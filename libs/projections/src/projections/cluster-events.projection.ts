@@ -14,6 +14,7 @@ const SEVERITY: Readonly<Record<string, Severity>> = {
   ClusterDegraded: 'error',
   CircuitBreakerOpened: 'error',
   CircuitBreakerHalfOpened: 'warning',
+  BudgetExceeded: 'warning',
   NodeSuspected: 'warning',
   NodeWentOffline: 'error',
   NodeDrainStarted: 'warning',

@@ -79,6 +79,7 @@ export const clustersProjection = defineProjection<ClusterRow>({
         degradedReason: null,
         lastDecision: null,
         pricing: pricingOf(d['blueprint']),
+        budgets: budgetsOf(d['blueprint']),
         createdAt: at,
         ...stamp,
       } as ClusterRow;
@@ -134,4 +135,10 @@ export const clustersProjection = defineProjection<ClusterRow>({
 function pricingOf(blueprint: unknown): Record<string, unknown> | null {
   const pricing = (blueprint as { cluster?: { pricing?: Record<string, unknown> } } | undefined)?.cluster?.pricing;
   return pricing ?? null;
+}
+
+/** The resolved blueprint's budgets, or null. */
+function budgetsOf(blueprint: unknown): Record<string, unknown>[] | null {
+  const budgets = (blueprint as { cluster?: { budgets?: Record<string, unknown>[] } } | undefined)?.cluster?.budgets;
+  return budgets?.length ? budgets : null;
 }

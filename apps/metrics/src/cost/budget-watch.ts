@@ -1,0 +1,91 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import { Inject, Injectable } from '@nestjs/common';
+import type { Config } from '@flotilla/config';
+import { orchestratorRoutes } from '@flotilla/contracts';
+import { RuleViolationError, type ResolvedBudget } from '@flotilla/domain';
+import { Messaging } from '@flotilla/messaging';
+import { CONFIG, LOGGER, METRICS_REGISTRY } from '@flotilla/platform';
+import type { ClusterRow } from '@flotilla/projections';
+import { promClient, type Gauge, type Logger, type Registry } from '@flotilla/telemetry';
+import { FleetMirror } from '../collector/fleet-mirror.js';
+import { Costs } from './costs.service.js';
+
+/**
+ * Budgets (the `budget-watch` singleton loop, one metrics replica): every BUDGET_CHECK_INTERVAL_MS
+ * it computes the spend of each cluster that has budgets over each budget's period (agent-hours
+ * and tokens, as `GET /api/clusters/{id}/cost` answers it), exports it, and reports each budget
+ * reached to the orchestrator, which records the crossing (BudgetExceeded, with the figures) and
+ * acts on it: warn records it, throttle refuses the cluster's tasks with 429, scale_down scales it
+ * to its minimum and holds the autoscaler, failover sends its tasks to its backup cluster, each
+ * until the period ends. A crossing is reported once per period (the cluster refuses a repeat
+ * anyway).
+ */
+@Injectable()
+export class BudgetWatch {
+  /** Per cluster and budget, the period whose crossing was reported (one entry each). */
+  private readonly reported = new Map<string, string>();
+  private readonly spent: Gauge<string>;
+  private readonly exceeded: Gauge<string>;
+
+  constructor(
+    private readonly costs: Costs,
+    private readonly mirror: FleetMirror,
+    private readonly messaging: Messaging,
+    @Inject(CONFIG) private readonly config: Config,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(METRICS_REGISTRY) registry: Registry,
+  ) {
+    this.spent = new promClient.Gauge({ name: 'flotilla_cluster_budget_spent_ratio', help: "A budget's spend over its amount in its current period", labelNames: ['cluster', 'budget', 'action'], registers: [registry] });
+    this.exceeded = new promClient.Gauge({ name: 'flotilla_cluster_budget_exceeded', help: '1 while a budget is crossed in its current period', labelNames: ['cluster', 'budget', 'action'], registers: [registry] });
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    await this.mirror.whenReady();
+    while (!signal.aborted) {
+      try {
+        await this.check(new Date());
+      } catch (err) {
+        if (!signal.aborted) this.logger.warn({ err }, 'budget check failed');
+      }
+      await delay(this.config.BUDGET_CHECK_INTERVAL_MS, undefined, { signal }).catch(() => undefined);
+    }
+  }
+
+  async check(now: Date): Promise<void> {
+    for (const cluster of this.mirror.clusters()) {
+      const budgets = (cluster.budgets ?? []) as unknown as ResolvedBudget[];
+      if (budgets.length === 0) continue;
+      const byPeriod = new Map<string, { total: number; from: string }>();
+      for (const period of new Set(budgets.map((b) => b.period))) {
+        const c = await this.costs.clusterCost(cluster, undefined, period, now, now);
+        byPeriod.set(period, { total: c.total_cost, from: c.from });
+      }
+      for (const [i, budget] of budgets.entries()) {
+        const { total, from } = byPeriod.get(budget.period)!;
+        const labels = { cluster: cluster.id, budget: String(i), action: budget.action };
+        this.spent.set(labels, total / budget.amount);
+        const crossed = total >= budget.amount;
+        this.exceeded.set(labels, crossed ? 1 : 0);
+        const key = `${cluster.id}/${i}`;
+        if (!crossed || this.reported.get(key) === from) continue;
+        if (await this.report(cluster, i, from, total)) this.reported.set(key, from);
+      }
+    }
+  }
+
+  private async report(cluster: ClusterRow, budget: number, periodStart: string, spent: number): Promise<boolean> {
+    try {
+      await this.messaging.request(
+        orchestratorRoutes.recordBudgetCrossing,
+        { cluster_id: cluster.id, budget, period_start: periodStart, spent },
+        { identity: { actor: 'metrics', tenantId: cluster.tenantId, role: 'service' }, timeoutMs: this.config.REQUEST_TIMEOUT_MS * 3 },
+      );
+      this.logger.info({ clusterId: cluster.id, budget, spent }, 'budget reached: reported');
+      return true;
+    } catch (err) {
+      // The period turned between the spend's reading and the report: the next check reads again.
+      if (err instanceof RuleViolationError && err.rule === 'budget_period_over') return false;
+      throw err;
+    }
+  }
+}
