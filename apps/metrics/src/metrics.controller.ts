@@ -36,7 +36,7 @@ export class MetricsController {
 
   @MessagePattern(r.clusterMetrics.subject)
   async series(@Payload() req: Req<'clusterMetrics'>, @Ctx() ctx: NatsRequestContext) {
-    await this.snapshots.row(req.id, tenantOf(ctx.meta));
+    const cluster = await this.snapshots.row(req.id, tenantOf(ctx.meta));
     const since = req.since ? new Date(req.since) : new Date(Date.now() - 3_600_000);
     // Row-level security as the second wall behind the cluster check above.
     const rows = await withTenant(this.orm, tenantOf(ctx.meta), (em) =>
@@ -45,7 +45,7 @@ export class MetricsController {
         [req.id, since, req.limit],
       ),
     );
-    const today = await this.costs.clusterCost(await this.snapshots.row(req.id, tenantOf(ctx.meta)), tenantOf(ctx.meta), 'day', new Date());
+    const today = await this.costs.clusterCost(cluster, tenantOf(ctx.meta), 'day', new Date());
     return {
       cluster_id: req.id,
       cost_today: { currency: today.currency, agent_cost: today.agent_cost, token_cost: today.token_cost, total_cost: today.total_cost },

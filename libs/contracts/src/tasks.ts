@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { roundCost } from '@flotilla/domain';
 import { idOf, isoTime } from './common.js';
 import { route } from './route.js';
 
@@ -103,7 +104,7 @@ export function usageOf(lineage: readonly TaskAttempt[]): TaskView['usage'] {
     output += a.tokens?.output ?? 0;
     cost += a.cost;
   }
-  return { input_tokens: input, output_tokens: output, cost: Math.round(cost * 1e9) / 1e9, currency: lineage.find((a) => a.currency)?.currency ?? null };
+  return { input_tokens: input, output_tokens: output, cost: roundCost(cost), currency: lineage.find((a) => a.currency)?.currency ?? null };
 }
 
 export const taskRoutes = {

@@ -121,20 +121,11 @@ export class Accounting implements OnApplicationBootstrap, BeforeApplicationShut
         continue;
       }
       const owner = owners.get(outcome.lineage.agent_id);
-      if (!owner) {
-        if (m.info.deliveryCount >= UNKNOWN_AGENT_MAX_DELIVERIES) {
-          this.logger.warn({ taskId: outcome.task_id, agentId: outcome.lineage.agent_id }, 'accounting: an attempt by an agent the log does not know was dropped');
-          settle.push(() => m.term());
-        } else settle.push(() => m.nak(UNKNOWN_AGENT_RETRY_MS));
-        continue;
-      }
-      if (owner.node_id !== outcome.lineage.node_id) {
-        // Placed elsewhere: another node speaking for it, or it moved since and the read model
-        // has not caught up with where it ran (tried again, then dropped).
-        if (m.info.deliveryCount >= UNKNOWN_AGENT_MAX_DELIVERIES) {
-          this.logger.warn({ taskId: outcome.task_id, agentId: outcome.lineage.agent_id, nodeId: outcome.lineage.node_id, placedOn: owner.node_id }, 'accounting: an attempt by an agent placed on another node was dropped');
-          settle.push(() => m.term());
-        } else settle.push(() => m.nak(UNKNOWN_AGENT_RETRY_MS));
+      // Not known yet, or placed elsewhere (another node speaking for it, or it moved since and
+      // the read model has not caught up with where it ran): tried again, then dropped.
+      if (!owner || owner.node_id !== outcome.lineage.node_id) {
+        const doubt = owner ? `an agent placed on ${owner.node_id ?? 'no node'}` : 'an agent the log does not know';
+        settle.push(() => this.retryOrDrop(m, outcome, doubt));
         continue;
       }
       if (owner.cluster_id !== outcome.routed_to) {
@@ -166,6 +157,13 @@ export class Accounting implements OnApplicationBootstrap, BeforeApplicationShut
       }
     }
     for (const s of settle) s();
+  }
+
+  /** Asks for the message again in a while, or, after UNKNOWN_AGENT_MAX_DELIVERIES, drops it with a warning. */
+  private retryOrDrop(m: JsMsg, outcome: AttemptOutcome, doubt: string): void {
+    if (m.info.deliveryCount < UNKNOWN_AGENT_MAX_DELIVERIES) return m.nak(UNKNOWN_AGENT_RETRY_MS);
+    this.logger.warn({ taskId: outcome.task_id, agentId: outcome.lineage.agent_id, nodeId: outcome.lineage.node_id }, `accounting: an attempt by ${doubt} was dropped`);
+    m.term();
   }
 
   /** The outcome, when it is one and its node is the subject's; undefined (and a warning) when not. */

@@ -738,8 +738,8 @@ export function evolve(state: ClusterState, event: ClusterEvent): ClusterState {
     case 'CircuitBreakerClosed':
       return { ...state, circuit: 'closed', updatedAt: at };
     case 'BudgetExceeded': {
-      const { budget, at: _at, ...crossing } = event.data;
-      return { ...state, budgetCrossings: { ...state.budgetCrossings, [String(budget)]: { ...crossing, at } }, updatedAt: at };
+      const { budget, ...crossing } = event.data;
+      return { ...state, budgetCrossings: { ...state.budgetCrossings, [String(budget)]: crossing }, updatedAt: at };
     }
     default:
       return state;

@@ -1,8 +1,8 @@
 import type { Event } from '../decider.js';
 import type { JsonValue } from '../json.js';
-import type { AgentRole, BudgetAction, ClusterType } from '../blueprint/blueprint.schema.js';
+import type { AgentRole, ClusterType } from '../blueprint/blueprint.schema.js';
 import type { ResolvedBlueprint, ResolvedRuntime, Resources, ScalingPolicy } from '../blueprint/blueprint.types.js';
-import type { ScalingDirection, ScalingSource } from './cluster.state.js';
+import type { BudgetCrossing, ScalingDirection, ScalingSource } from './cluster.state.js';
 
 type At = { readonly at: string };
 type Inputs = Readonly<Record<string, JsonValue>>;
@@ -103,18 +103,7 @@ export type CircuitBreakerOpened = Event<'CircuitBreakerOpened', At & { readonly
 export type CircuitBreakerHalfOpened = Event<'CircuitBreakerHalfOpened', At & { readonly reason: string }>;
 export type CircuitBreakerClosed = Event<'CircuitBreakerClosed', At & { readonly reason: string }>;
 /** A budget's spend reached its amount: which budget, its period, the figures and the action it takes. */
-export type BudgetExceeded = Event<
-  'BudgetExceeded',
-  At & {
-    readonly budget: number;
-    readonly period: 'day' | 'month';
-    readonly periodStart: string;
-    readonly amount: number;
-    readonly spent: number;
-    readonly currency: string;
-    readonly action: BudgetAction;
-  }
->;
+export type BudgetExceeded = Event<'BudgetExceeded', BudgetCrossing & { readonly budget: number }>;
 
 export type ClusterEvent =
   | ClusterCreated
