@@ -49,6 +49,11 @@ export {
   type HibernatedCluster,
   type NoCluster,
   type RecordedDecision,
+  ROLLOUT_STATUSES,
+  type Rollout,
+  type RolloutSlot,
+  type RolloutStatus,
+  type RolloutWave,
   type ScalingCluster,
   type ScalingDirection,
   type ScalingOperation,
@@ -58,6 +63,7 @@ export * from './cluster/cluster.queries.js';
 export * from './cluster/cluster.commands.js';
 export * from './cluster/cluster.schemas.js';
 export * from './cluster/cluster.events.js';
+export * from './cluster/rollout.js';
 export { planReconciliation, type NodeStatuses, type ReconcileAction, type ReconcileLimits, type ReconcileMemory } from './cluster/reconciliation.js';
 export {
   clusterDecider,

@@ -37,7 +37,7 @@ export function placeRequestFor(
       runtime: { ...a.runtime },
       resources: { cpu: a.resources.cpu, memory_mb: a.resources.memoryMb },
       spec_hash: a.specHash,
-      blueprint_version: cluster.blueprintVersion,
+      blueprint_version: a.blueprintVersion ?? cluster.blueprintVersion,
       ...pricingFor(cluster, a),
     })),
     ...(move ? { move_from: move.from, keep_source: move.keepSource } : {}),

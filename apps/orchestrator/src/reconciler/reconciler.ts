@@ -224,6 +224,13 @@ export class Reconciler {
       case 'spawn':
         await this.exec(state, { type: 'SpawnAgents', data: { agents: action.agents.map((d) => ({ agentId: newId('agent'), name: d.name, ordinal: d.ordinal })) }, metadata: this.stamp() });
         return true;
+      case 'wave':
+        await this.exec(state, {
+          type: 'SpawnRolloutWave',
+          data: { wave: action.wave, agents: action.agents.map((d) => ({ agentId: newId('agent'), name: d.name, ordinal: d.ordinal })) },
+          metadata: this.stamp(),
+        });
+        return true;
       case 'orphan':
         await this.exec(state, { type: 'RecordAgentOrphaned', data: { agentId: action.agentId, nodeId: action.nodeId }, metadata: this.stamp() });
         return true;

@@ -23,6 +23,11 @@ export type MarkClusterRecovered = Of<'MarkClusterRecovered', typeof S.MarkClust
 export type DecommissionCluster = Of<'DecommissionCluster', typeof S.DecommissionClusterData>;
 export type RecordCircuitBreakerTransition = Of<'RecordCircuitBreakerTransition', typeof S.RecordCircuitBreakerTransitionData>;
 export type RecordBudgetCrossing = Of<'RecordBudgetCrossing', typeof S.RecordBudgetCrossingData>;
+export type StartRollout = Of<'StartRollout', typeof S.StartRolloutData>;
+export type SpawnRolloutWave = Of<'SpawnRolloutWave', typeof S.SpawnRolloutWaveData>;
+export type PauseRollout = Of<'PauseRollout', typeof S.PauseRolloutData>;
+export type ResumeRollout = Of<'ResumeRollout', typeof S.ResumeRolloutData>;
+export type UndoRollout = Of<'UndoRollout', typeof S.UndoRolloutData>;
 
 export type ClusterCommand =
   | CreateCluster
@@ -42,7 +47,12 @@ export type ClusterCommand =
   | MarkClusterRecovered
   | DecommissionCluster
   | RecordCircuitBreakerTransition
-  | RecordBudgetCrossing;
+  | RecordBudgetCrossing
+  | StartRollout
+  | SpawnRolloutWave
+  | PauseRollout
+  | ResumeRollout
+  | UndoRollout;
 
 // A record keyed by every type: the compiler refuses to build when a type is missing here.
 const CLUSTER_COMMAND_TYPE_SET: { readonly [K in ClusterCommand['type']]: true } = {
@@ -64,5 +74,10 @@ const CLUSTER_COMMAND_TYPE_SET: { readonly [K in ClusterCommand['type']]: true }
   DecommissionCluster: true,
   RecordCircuitBreakerTransition: true,
   RecordBudgetCrossing: true,
+  StartRollout: true,
+  SpawnRolloutWave: true,
+  PauseRollout: true,
+  ResumeRollout: true,
+  UndoRollout: true,
 };
 export const CLUSTER_COMMAND_TYPES = Object.keys(CLUSTER_COMMAND_TYPE_SET) as readonly ClusterCommand['type'][];

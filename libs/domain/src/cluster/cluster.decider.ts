@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { ScalingPolicy } from '../blueprint/blueprint.types.js';
+import type { ResolvedAgent, ResolvedBlueprint, ScalingPolicy } from '../blueprint/blueprint.types.js';
 import { commandNow, type Decider } from '../decider.js';
 import { AlreadyExistsError, NotFoundError, RuleViolationError, ValidationError, type ValidationIssue } from '../errors.js';
 import { compact } from '../json.js';
@@ -8,6 +8,7 @@ import type { ClusterCommand } from './cluster.commands.js';
 import type { AgentStopRequested, ClusterEvent } from './cluster.events.js';
 import { allDesiredRunning, desiredAgents, extraAgents, isDesiredSlot, isLive, slotKey } from './cluster.queries.js';
 import * as S from './cluster.schemas.js';
+import { nextWave, rolloutDone, slotsToReplace, specForSlot, unreplacedSlots, waveOutcome } from './rollout.js';
 import { parseCommandData, ScalingPolicyPatchSchema } from './cluster.schemas.js';
 import {
   type AgentRecord,
@@ -15,6 +16,7 @@ import {
   type ClusterState,
   coreOf,
   type ExistingCluster,
+  type Rollout,
   type ScalingOperation,
   type ScalingSource,
 } from './cluster.state.js';
@@ -96,8 +98,60 @@ function settle(state: ClusterState, events: Events, at: string): Events {
   if (events.length === 0) return events;
   const next = applyAll(state, events);
   if (next.status === 'none') return events;
-  return [...events, ...followOns(next, at)];
+  const status = followOns(next, at);
+  const after = applyAll(next, status) as ExistingCluster;
+  const rollout = rolloutFollowOns(after, at);
+  if (rollout.length === 0) return [...events, ...status];
+  // The rollout's stops may complete a status change (a scale-down waiting for its extras) in turn.
+  return [...events, ...status, ...rollout, ...followOns(applyAll(after, rollout) as ExistingCluster, at)];
 }
+
+/**
+ * What the rollout's state implies: a wave whose new agents all run completes (its old agents are
+ * released), one whose new agent failed fails the rollout (its other new agents are released, the
+ * old ones keep serving), and a rollout with nothing left completes or pauses where it was asked to.
+ */
+function rolloutFollowOns(s: ExistingCluster, at: string): Events {
+  const r = s.rollout;
+  if (!r) return [];
+  const outcome = waveOutcome(s);
+  if (outcome?.kind === 'failed' && r.current) {
+    const failed: ClusterEvent = { type: 'RolloutFailed', data: { rollout: r.rollout, wave: r.current.wave, agentId: outcome.agent.agentId, reason: outcome.reason, at } };
+    const stops = r.current.slots
+      .map((slot) => s.agents[slot.agentId])
+      .filter((a): a is AgentRecord => a !== undefined && isLive(a) && a.state !== 'stopping')
+      .map((a) => stopRequest(a, `rollout ${r.rollout} failed in wave ${r.current!.wave}: the agent it started is not kept`, at));
+    return [failed, ...stops];
+  }
+  const events: Events = [];
+  let after: ExistingCluster = s;
+  if (outcome?.kind === 'completed' && r.current) {
+    const wave = r.current;
+    const replaced = wave.slots.map((slot) => s.agents[slot.replaces]).filter((a): a is AgentRecord => a !== undefined && isLive(a));
+    const stops = replaced
+      .filter((a) => a.state !== 'stopping')
+      .map((a) => {
+        const by = wave.slots.find((slot) => slot.replaces === a.agentId)!.agentId;
+        return stopRequest(a, `replaced by agent '${by}' running version ${s.blueprintVersion} (rollout ${r.rollout}, wave ${wave.wave})`, at);
+      });
+    const done: ClusterEvent = { type: 'RolloutWaveCompleted', data: { rollout: r.rollout, wave: wave.wave, replaced: wave.slots.length, remaining: 0, at } };
+    after = applyAll(s, [done, ...stops]) as ExistingCluster;
+    const remaining = unreplacedSlots(after).length;
+    events.push({ ...done, data: { ...done.data, remaining } } as ClusterEvent, ...stops);
+  }
+  const rr = after.rollout!;
+  if (rolloutDone(after)) {
+    events.push({ type: 'RolloutCompleted', data: { rollout: rr.rollout, version: after.blueprintVersion, waves: rr.waves, replaced: rr.total - unreplacedSlots(after).length, at } });
+  } else if (outcome?.kind === 'completed' && rr.status === 'rolling' && rr.pauseAfter !== null && rr.waves === rr.pauseAfter) {
+    events.push({ type: 'RolloutPaused', data: { rollout: rr.rollout, wave: rr.waves, reason: `paused after wave ${rr.waves}, as asked (pause_after ${rr.pauseAfter}): resume to go on, undo to roll back`, at } });
+  }
+  return events;
+}
+
+const stopRequest = (a: AgentRecord, reason: string, at: string): AgentStopRequested => ({
+  type: 'AgentStopRequested',
+  data: { agentId: a.agentId, reason, nodeId: a.nodeId ?? null, at },
+});
 
 function followOns(s: ExistingCluster, at: string): Events {
   const noExtras = (): boolean => extraAgents(s).length === 0;
@@ -130,7 +184,8 @@ function followOns(s: ExistingCluster, at: string): Events {
 
 /** A desired agent lost while the cluster was serving degrades it. */
 function degradeIfNeeded(state: ExistingCluster, agent: AgentRecord, reason: string, at: string): Events {
-  if (!SERVING.has(state.status) || !isDesiredSlot(state, agent.name, agent.ordinal)) return [];
+  // A slot another live agent still holds (a rollout's old or new agent) is not lost.
+  if (!SERVING.has(state.status) || !isDesiredSlot(state, agent.name, agent.ordinal) || superseded(state, agent)) return [];
   return [{ type: 'ClusterDegraded', data: { reason, at } }];
 }
 
@@ -240,7 +295,6 @@ export function spawnAgents(state: ClusterState, d: Data<typeof S.SpawnAgentsDat
   const desired = new Map(desiredAgents(s).map((slot) => [slotKey(slot.name, slot.ordinal), slot]));
   const held = new Map<string, string>();
   for (const a of Object.values(s.agents)) if (isLive(a)) held.set(slotKey(a.name, a.ordinal), a.agentId);
-  const specs = new Map(s.blueprint.agents.map((a) => [a.name, a]));
   const events: Events = [];
   for (const { agentId, name, ordinal } of d.agents) {
     const existing = s.agents[agentId];
@@ -250,8 +304,8 @@ export function spawnAgents(state: ClusterState, d: Data<typeof S.SpawnAgentsDat
       throw violation('agent_id_conflict', `agent id '${agentId}' is already used by ${existing.name}#${existing.ordinal}`, { agentId });
     }
     const key = slotKey(name, ordinal);
-    const spec = specs.get(name);
-    if (!desired.has(key) || !spec) {
+    const found = specForSlot(s, name, ordinal);
+    if (!desired.has(key) || !found) {
       throw violation('agent_not_desired', `${key} is not an agent this cluster wants now (status ${s.status}, ${s.targetWorkers} workers)`, {
         agentId,
         name,
@@ -261,13 +315,17 @@ export function spawnAgents(state: ClusterState, d: Data<typeof S.SpawnAgentsDat
     const holder = held.get(key);
     if (holder !== undefined) throw violation('agent_slot_occupied', `${key} is already held by agent '${holder}'`, { agentId, holder });
     held.set(key, agentId);
-    const { role, capabilities, runtime, reportsTo, specHash, resources } = spec;
-    events.push({ type: 'AgentSpawned', data: { agentId, name, role, ordinal, capabilities, runtime, reportsTo, specHash, resources, at } });
+    events.push(agentSpawned(agentId, found.spec, ordinal, found.version, undefined, at));
   }
   if (events.length > 0 && s.status === 'planning') {
     events.unshift({ type: 'ClusterSpawningStarted', data: { desiredAgents: desired.size, at } });
   }
   return settle(s, events, at);
+}
+
+function agentSpawned(agentId: string, spec: ResolvedAgent, ordinal: number, blueprintVersion: string, replaces: string | undefined, at: string): ClusterEvent {
+  const { name, role, capabilities, runtime, reportsTo, specHash, resources } = spec;
+  return { type: 'AgentSpawned', data: { agentId, name, role, ordinal, capabilities, runtime, reportsTo, specHash, resources, blueprintVersion, ...(replaces ? { replaces } : {}), at } };
 }
 
 export function recordAgentPlaced(state: ClusterState, d: Data<typeof S.RecordAgentPlacedData>, at: string): Events {
@@ -527,6 +585,149 @@ export function recordBudgetCrossing(state: ClusterState, d: Data<typeof S.Recor
   return [exceeded, ...settle(next, scaleEvents(next, next.minWorkers, reason, 'budget', undefined, at), at)];
 }
 
+
+/** The worker pool's kinds and weights: a rollout keeps them, so no worker slot changes hands. */
+const poolShape = (b: ResolvedBlueprint): string =>
+  b.agents
+    .filter((a) => a.role === 'worker')
+    .map((a) => `${a.name}×${a.weight}`)
+    .sort()
+    .join(', ');
+
+function requireRollout(s: ExistingCluster): Rollout {
+  if (!s.rollout) throw violation('rollout_none', `cluster '${s.clusterId}' has no rollout`);
+  return s.rollout;
+}
+
+const rolling = (r: Rollout | undefined): boolean => r !== undefined && (r.status === 'rolling' || r.status === 'paused');
+
+/** Statuses a rollout may start in (a hibernated cluster takes the new version when it wakes). */
+const UPGRADABLE = new Set<ClusterState['status']>(['active', 'scaling_up', 'scaling_down', 'degraded', 'hibernated']);
+
+/**
+ * A rollout to `target`: the cluster's blueprint becomes it at once (agents it adds are spawned,
+ * agents it drops are stopped), and the slots whose spec hash changes are recorded for the waves.
+ */
+function rolloutTo(s: ExistingCluster, target: ResolvedBlueprint, limits: { maxSurge: number; maxUnavailable: number; pauseAfter: number | null }, undo: boolean, reason: string, prefix: Events, at: string): Events {
+  const base = applyAll(s, prefix) as ExistingCluster;
+  const preview = { ...base, blueprint: target } as ExistingCluster;
+  const slots = slotsToReplace(base, target, desiredAgents(preview));
+  const started: ClusterEvent = {
+    type: 'RolloutStarted',
+    data: {
+      rollout: (s.rollout?.rollout ?? 0) + 1,
+      fromVersion: s.blueprintVersion,
+      toVersion: target.version,
+      blueprintHash: target.hash,
+      blueprint: target,
+      maxSurge: limits.maxSurge,
+      maxUnavailable: limits.maxUnavailable,
+      pauseAfter: limits.pauseAfter,
+      slots,
+      undo,
+      reason,
+      at,
+    },
+  };
+  const after = evolve(base, started);
+  const dropped = stopRequests(after, `agent not in blueprint version ${target.version}`, at);
+  return settle(s, [...prefix, started, ...dropped], at);
+}
+
+export function startRollout(state: ClusterState, d: Data<typeof S.StartRolloutData>, at: string): Events {
+  const s = requireLiveCluster(state);
+  const target = d.blueprint;
+  if (target.blueprintId !== s.blueprintId) {
+    invalid([{ path: 'blueprint', message: `cluster '${s.clusterId}' runs blueprint '${s.blueprintId}', not '${target.blueprintId}'` }]);
+  }
+  const r = s.rollout;
+  if (rolling(r)) {
+    // The same rollout asked for again: nothing new.
+    if (r!.toVersion === target.version && s.blueprint.hash === target.hash && !r!.undo) return [];
+    throw violation('rollout_in_progress', `rollout ${r!.rollout} to version ${r!.toVersion} is ${r!.status}; let it complete, or undo it`, { rollout: r!.rollout, status: r!.status, to_version: r!.toVersion });
+  }
+  if (target.hash === s.blueprint.hash) return [];
+  if (!UPGRADABLE.has(s.status)) {
+    throw violation('cluster_not_ready', `cluster '${s.clusterId}' is ${s.status}; a rollout starts once it is active (or hibernated)`, { status: s.status });
+  }
+  if (poolShape(target) !== poolShape(s.blueprint)) {
+    throw violation('rollout_pool_changed', `version ${target.version} changes the worker pool (${poolShape(s.blueprint)} → ${poolShape(target)}); a rollout replaces agents slot by slot, so the worker kinds and weights must stay`, {
+      from: poolShape(s.blueprint),
+      to: poolShape(target),
+    });
+  }
+  const limits = { maxSurge: d.maxSurge, maxUnavailable: d.maxUnavailable, pauseAfter: d.pauseAfter ?? null };
+  return rolloutTo(s, target, limits, false, d.reason || `upgrade to version ${target.version}`, [], at);
+}
+
+export function spawnRolloutWave(state: ClusterState, d: Data<typeof S.SpawnRolloutWaveData>, at: string): Events {
+  const s = requireLiveCluster(state);
+  const r = requireRollout(s);
+  if (r.current) {
+    const same = r.current.wave === d.wave && d.agents.every((a) => r.current!.slots.some((slot) => slot.agentId === a.agentId));
+    if (same) return [];
+    throw violation('rollout_wave_in_progress', `wave ${r.current.wave} of rollout ${r.rollout} is in progress`, { wave: r.current.wave });
+  }
+  if (r.status !== 'rolling') throw violation('rollout_not_rolling', `rollout ${r.rollout} is ${r.status}`, { status: r.status });
+  const plan = nextWave(s);
+  if (!plan || plan.wave !== d.wave) {
+    throw violation('rollout_wave_not_due', plan ? `the next wave is ${plan.wave}, not ${d.wave}` : `no wave of rollout ${r.rollout} is due (cluster ${s.status})`, { wave: d.wave });
+  }
+  const planned = new Map(plan.slots.map((p) => [slotKey(p.name, p.ordinal), p]));
+  const given = new Map(d.agents.map((a) => [slotKey(a.name, a.ordinal), a]));
+  if (given.size !== d.agents.length || given.size !== planned.size || [...given.keys()].some((k) => !planned.has(k))) {
+    throw violation('rollout_wave_mismatch', `wave ${plan.wave} replaces ${[...planned.keys()].join(', ')}`, { slots: [...planned.keys()] });
+  }
+  for (const a of d.agents) {
+    if (s.agents[a.agentId]) throw violation('agent_id_conflict', `agent id '${a.agentId}' is already used`, { agentId: a.agentId });
+  }
+  const slots = plan.slots.map((p) => ({ slot: slotKey(p.name, p.ordinal), agentId: given.get(slotKey(p.name, p.ordinal))!.agentId, replaces: p.holder.agentId, mode: p.mode }));
+  const surge = slots.filter((x) => x.mode === 'surge').length;
+  const reason = `replacing ${slots.length} agent(s) with version ${s.blueprintVersion}: ${surge} started beside the old${slots.length > surge ? `, ${slots.length - surge} after stopping the old (max_unavailable)` : ''}`;
+  const events: Events = [{ type: 'RolloutWaveStarted', data: { rollout: r.rollout, wave: plan.wave, slots, reason, at } }];
+  for (const slot of slots) {
+    const p = planned.get(slot.slot)!;
+    const spec = s.blueprint.agents.find((a) => a.name === p.name)!;
+    events.push(agentSpawned(slot.agentId, spec, p.ordinal, s.blueprintVersion, slot.replaces, at));
+    if (slot.mode === 'stop_first') events.push(stopRequest(p.holder, `rollout ${r.rollout}, wave ${plan.wave}: stopped before its replacement '${slot.agentId}' starts (max_unavailable)`, at));
+  }
+  return settle(s, events, at);
+}
+
+export function pauseRollout(state: ClusterState, d: Data<typeof S.PauseRolloutData>, at: string): Events {
+  const s = requireLiveCluster(state);
+  const r = requireRollout(s);
+  if (r.status === 'paused') return [];
+  if (r.status !== 'rolling') throw violation('rollout_not_rolling', `rollout ${r.rollout} is ${r.status}`, { status: r.status });
+  return [{ type: 'RolloutPaused', data: { rollout: r.rollout, wave: r.waves, reason: d.reason || 'pause requested', at } }];
+}
+
+export function resumeRollout(state: ClusterState, d: Data<typeof S.ResumeRolloutData>, at: string): Events {
+  const s = requireLiveCluster(state);
+  const r = requireRollout(s);
+  if (r.status === 'rolling') return [];
+  if (r.status !== 'paused') throw violation('rollout_not_paused', `rollout ${r.rollout} is ${r.status}${r.status === 'failed' ? ': undo it, or start another' : ''}`, { status: r.status });
+  return settle(s, [{ type: 'RolloutResumed', data: { rollout: r.rollout, reason: d.reason || 'resume requested', at } }], at);
+}
+
+/**
+ * Rolls back to the version the last rollout started from, the same way (in waves, with its
+ * limits): the new agents of a wave in flight are released, and the slots already replaced are
+ * replaced again with the previous spec.
+ */
+export function undoRollout(state: ClusterState, d: Data<typeof S.UndoRolloutData>, at: string): Events {
+  const s = requireLiveCluster(state);
+  const r = requireRollout(s);
+  if (r.undo && rolling(r)) return [];
+  if (!UPGRADABLE.has(s.status)) throw violation('cluster_not_ready', `cluster '${s.clusterId}' is ${s.status}`, { status: s.status });
+  const abandoned = (r.current?.slots ?? [])
+    .map((slot) => s.agents[slot.agentId])
+    .filter((a): a is AgentRecord => a !== undefined && isLive(a) && a.state !== 'stopping')
+    .map((a) => stopRequest(a, `rollout ${r.rollout} undone: the agent it started is not kept`, at));
+  const limits = { maxSurge: r.maxSurge, maxUnavailable: r.maxUnavailable, pauseAfter: null };
+  return rolloutTo(s, r.previous, limits, true, d.reason || `undo rollout ${r.rollout}: back to version ${r.previous.version}`, abandoned, at);
+}
+
 /** Parses the command's data once, with its type's schema, and hands it to that command's function. */
 export function decide(command: ClusterCommand, state: ClusterState): readonly ClusterEvent[] {
   const at = commandNow(command);
@@ -568,6 +769,16 @@ export function decide(command: ClusterCommand, state: ClusterState): readonly C
       return recordCircuitBreakerTransition(state, parseCommandData(S.RecordCircuitBreakerTransitionData, data), at);
     case 'RecordBudgetCrossing':
       return recordBudgetCrossing(state, parseCommandData(S.RecordBudgetCrossingData, data), at);
+    case 'StartRollout':
+      return startRollout(state, parseCommandData(S.StartRolloutData, data), at);
+    case 'SpawnRolloutWave':
+      return spawnRolloutWave(state, parseCommandData(S.SpawnRolloutWaveData, data), at);
+    case 'PauseRollout':
+      return pauseRollout(state, parseCommandData(S.PauseRolloutData, data), at);
+    case 'ResumeRollout':
+      return resumeRollout(state, parseCommandData(S.ResumeRolloutData, data), at);
+    case 'UndoRollout':
+      return undoRollout(state, parseCommandData(S.UndoRolloutData, data), at);
     default: {
       const unknown: never = command;
       return invalid([{ path: 'type', message: `unknown cluster command ${JSON.stringify((unknown as { type: unknown }).type)}` }]);
@@ -598,6 +809,10 @@ function retireSuperseded(state: ClusterState, agentId: string): ClusterState {
   const agents = { ...state.agents };
   for (const a of superseded) delete agents[a.agentId];
   return { ...state, agents };
+}
+
+function withRollout(state: ExistingCluster, change: (r: Rollout) => Rollout, at: string): ClusterState {
+  return state.rollout ? { ...state, rollout: { ...change(state.rollout), updatedAt: at }, updatedAt: at } : state;
 }
 
 function scalingOf(state: ExistingCluster): ScalingOperation | null {
@@ -654,6 +869,8 @@ export function evolve(state: ClusterState, event: ClusterEvent): ClusterState {
         resources: d.resources,
         state: 'pending',
         since: at,
+        ...(d.blueprintVersion !== undefined ? { blueprintVersion: d.blueprintVersion } : {}),
+        ...(d.replaces !== undefined ? { replaces: d.replaces } : {}),
       };
       return { ...state, agents: { ...state.agents, [d.agentId]: agent }, updatedAt: at };
     }
@@ -741,6 +958,47 @@ export function evolve(state: ClusterState, event: ClusterEvent): ClusterState {
       const { budget, ...crossing } = event.data;
       return { ...state, budgetCrossings: { ...state.budgetCrossings, [String(budget)]: crossing }, updatedAt: at };
     }
+    case 'RolloutStarted': {
+      const d = event.data;
+      const prior = state.rollout;
+      // After a failed rollout most agents still run the version before it: undo goes back there.
+      const previous = prior && prior.status === 'failed' && !d.undo ? prior.previous : state.blueprint;
+      const rollout: Rollout = {
+        rollout: d.rollout,
+        status: 'rolling',
+        undo: d.undo,
+        fromVersion: d.fromVersion,
+        toVersion: d.toVersion,
+        previous,
+        maxSurge: d.maxSurge,
+        maxUnavailable: d.maxUnavailable,
+        pauseAfter: d.pauseAfter,
+        total: d.slots.length,
+        pending: d.slots,
+        waves: 0,
+        current: null,
+        reason: d.reason,
+        startedAt: at,
+        updatedAt: at,
+        endedAt: null,
+      };
+      return { ...state, blueprint: d.blueprint, blueprintVersion: d.toVersion, rollout, updatedAt: at };
+    }
+    case 'RolloutWaveStarted':
+      return withRollout(state, (r) => ({ ...r, waves: event.data.wave, current: { wave: event.data.wave, slots: event.data.slots, startedAt: at } }), at);
+    case 'RolloutWaveCompleted':
+      return withRollout(state, (r) => {
+        const done = new Set(r.current?.slots.map((slot) => slot.slot) ?? []);
+        return { ...r, current: null, pending: r.pending.filter((k) => !done.has(k)) };
+      }, at);
+    case 'RolloutPaused':
+      return withRollout(state, (r) => ({ ...r, status: 'paused', reason: event.data.reason }), at);
+    case 'RolloutResumed':
+      return withRollout(state, (r) => ({ ...r, status: 'rolling', reason: event.data.reason }), at);
+    case 'RolloutFailed':
+      return withRollout(state, (r) => ({ ...r, status: 'failed', current: null, reason: event.data.reason, endedAt: at }), at);
+    case 'RolloutCompleted':
+      return withRollout(state, (r) => ({ ...r, status: 'completed', current: null, pending: [], endedAt: at }), at);
     default:
       return state;
   }

@@ -2,7 +2,7 @@ import type { Event } from '../decider.js';
 import type { JsonValue } from '../json.js';
 import type { AgentRole, ClusterType } from '../blueprint/blueprint.schema.js';
 import type { ResolvedBlueprint, ResolvedRuntime, Resources, ScalingPolicy } from '../blueprint/blueprint.types.js';
-import type { BudgetCrossing, ScalingDirection, ScalingSource } from './cluster.state.js';
+import type { BudgetCrossing, RolloutSlot, ScalingDirection, ScalingSource } from './cluster.state.js';
 
 type At = { readonly at: string };
 type Inputs = Readonly<Record<string, JsonValue>>;
@@ -40,6 +40,10 @@ export type AgentSpawned = Event<
     readonly reportsTo: string | null;
     readonly specHash: string;
     readonly resources: Resources;
+    /** The blueprint version whose spec the agent runs (absent in events written before rollouts). */
+    readonly blueprintVersion?: string;
+    /** The agent this one replaces in a rollout wave (it stops once this one runs). */
+    readonly replaces?: string;
   }
 >;
 export type AgentPlaced = Event<'AgentPlaced', At & { readonly agentId: string; readonly nodeId: string }>;
@@ -105,6 +109,37 @@ export type CircuitBreakerClosed = Event<'CircuitBreakerClosed', At & { readonly
 /** A budget's spend reached its amount: which budget, its period, the figures and the action it takes. */
 export type BudgetExceeded = Event<'BudgetExceeded', BudgetCrossing & { readonly budget: number }>;
 
+/**
+ * A rolling upgrade (or its undo) began: the cluster's blueprint is `blueprint` from now on, and
+ * the agents of `slots` (whose spec hash changes) are replaced in waves of at most
+ * `maxSurge + maxUnavailable`.
+ */
+export type RolloutStarted = Event<
+  'RolloutStarted',
+  At & {
+    readonly rollout: number;
+    readonly fromVersion: string;
+    readonly toVersion: string;
+    readonly blueprintHash: string;
+    readonly blueprint: ResolvedBlueprint;
+    readonly maxSurge: number;
+    readonly maxUnavailable: number;
+    readonly pauseAfter: number | null;
+    readonly slots: readonly string[];
+    readonly undo: boolean;
+    readonly reason: string;
+  }
+>;
+/** A wave's new agents were spawned; `stop_first` slots' old agents are stopped at once (within maxUnavailable). */
+export type RolloutWaveStarted = Event<'RolloutWaveStarted', At & { readonly rollout: number; readonly wave: number; readonly slots: readonly RolloutSlot[]; readonly reason: string }>;
+/** Every new agent of the wave runs: the old ones are being released. */
+export type RolloutWaveCompleted = Event<'RolloutWaveCompleted', At & { readonly rollout: number; readonly wave: number; readonly replaced: number; readonly remaining: number }>;
+export type RolloutPaused = Event<'RolloutPaused', At & { readonly rollout: number; readonly wave: number; readonly reason: string }>;
+export type RolloutResumed = Event<'RolloutResumed', At & { readonly rollout: number; readonly reason: string }>;
+/** A new agent of the wave failed: no further wave starts, the old agents keep serving. */
+export type RolloutFailed = Event<'RolloutFailed', At & { readonly rollout: number; readonly wave: number; readonly agentId: string; readonly reason: string }>;
+export type RolloutCompleted = Event<'RolloutCompleted', At & { readonly rollout: number; readonly version: string; readonly waves: number; readonly replaced: number }>;
+
 export type ClusterEvent =
   | ClusterCreated
   | ClusterSpawningStarted
@@ -132,7 +167,14 @@ export type ClusterEvent =
   | CircuitBreakerOpened
   | CircuitBreakerHalfOpened
   | CircuitBreakerClosed
-  | BudgetExceeded;
+  | BudgetExceeded
+  | RolloutStarted
+  | RolloutWaveStarted
+  | RolloutWaveCompleted
+  | RolloutPaused
+  | RolloutResumed
+  | RolloutFailed
+  | RolloutCompleted;
 
 // A record keyed by every type: the compiler refuses to build when a type is missing here.
 const CLUSTER_EVENT_TYPE_SET: { readonly [K in ClusterEvent['type']]: true } = {
@@ -163,6 +205,13 @@ const CLUSTER_EVENT_TYPE_SET: { readonly [K in ClusterEvent['type']]: true } = {
   CircuitBreakerHalfOpened: true,
   CircuitBreakerClosed: true,
   BudgetExceeded: true,
+  RolloutStarted: true,
+  RolloutWaveStarted: true,
+  RolloutWaveCompleted: true,
+  RolloutPaused: true,
+  RolloutResumed: true,
+  RolloutFailed: true,
+  RolloutCompleted: true,
 };
 export const CLUSTER_EVENT_TYPES = Object.keys(CLUSTER_EVENT_TYPE_SET) as readonly ClusterEvent['type'][];
 

@@ -54,7 +54,13 @@ export function desiredAgents(state: ClusterState): DesiredAgent[] {
 
 function liveBySlot(state: ExistingCluster): Map<string, AgentRecord> {
   const bySlot = new Map<string, AgentRecord>();
-  for (const agent of Object.values(state.agents)) if (isLive(agent)) bySlot.set(slotKey(agent.name, agent.ordinal), agent);
+  for (const agent of Object.values(state.agents)) {
+    if (!isLive(agent)) continue;
+    // A slot may have two live agents while a rollout replaces one: the running one speaks for it.
+    const key = slotKey(agent.name, agent.ordinal);
+    const current = bySlot.get(key);
+    if (!current || (current.state !== 'idle' && (agent.state === 'idle' || current.state === 'stopping'))) bySlot.set(key, agent);
+  }
   return bySlot;
 }
 

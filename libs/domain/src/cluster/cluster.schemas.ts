@@ -134,6 +134,27 @@ export const RecordBudgetCrossingData = z.object({
   spent: z.number().min(0),
 });
 
+export const ROLLOUT_LIMITS = { maxSurge: 100, maxUnavailable: 100, pauseAfter: 1000 } as const;
+/** A rolling upgrade to another version of the cluster's blueprint (resolved in the cluster's environment). */
+export const StartRolloutData = z
+  .object({
+    blueprint: resolvedBlueprint,
+    maxSurge: z.number().int().min(0).max(ROLLOUT_LIMITS.maxSurge),
+    maxUnavailable: z.number().int().min(0).max(ROLLOUT_LIMITS.maxUnavailable),
+    /** Pause after this many waves (a canary); absent: roll to the end. */
+    pauseAfter: z.number().int().min(1).max(ROLLOUT_LIMITS.pauseAfter).optional(),
+    reason: reasonText.optional(),
+  })
+  .refine((d) => d.maxSurge + d.maxUnavailable > 0, { path: ['maxSurge'], message: 'maxSurge and maxUnavailable cannot both be 0: no agent could be replaced' });
+/** The next wave's new agents (ids chosen by the caller, so a retried wave is idempotent). */
+export const SpawnRolloutWaveData = z.object({
+  wave: z.number().int().min(1),
+  agents: z.array(z.object({ agentId: idSchema('agent'), name: z.string(), ordinal: z.number().int().min(0) })).min(1),
+});
+export const PauseRolloutData = z.object(reasonOptional);
+export const ResumeRolloutData = z.object(reasonOptional);
+export const UndoRolloutData = z.object(reasonOptional);
+
 export const CIRCUIT_STATUSES = ['closed', 'open', 'half_open'] as const;
 export const RecordCircuitBreakerTransitionData = z.object({
   from: z.enum(CIRCUIT_STATUSES),

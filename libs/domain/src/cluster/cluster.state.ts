@@ -45,6 +45,53 @@ export interface AgentRecord {
   /** When the agent entered its current state. */
   readonly since: string;
   readonly reason?: string;
+  /** The blueprint version whose spec it runs (absent for agents spawned before rollouts existed). */
+  readonly blueprintVersion?: string;
+  /** The agent it replaces in a rollout wave. */
+  readonly replaces?: string;
+}
+
+export const ROLLOUT_STATUSES = ['rolling', 'paused', 'failed', 'completed'] as const;
+export type RolloutStatus = (typeof ROLLOUT_STATUSES)[number];
+
+/** One slot of a wave: its new agent, the agent it replaces, and how (new first, or old stopped first). */
+export interface RolloutSlot {
+  readonly slot: string;
+  readonly agentId: string;
+  readonly replaces: string;
+  readonly mode: 'surge' | 'stop_first';
+}
+
+export interface RolloutWave {
+  readonly wave: number;
+  readonly slots: readonly RolloutSlot[];
+  readonly startedAt: string;
+}
+
+/** The cluster's last rolling upgrade (or undo). */
+export interface Rollout {
+  /** 1 for the cluster's first rollout, then 2, … */
+  readonly rollout: number;
+  readonly status: RolloutStatus;
+  readonly undo: boolean;
+  readonly fromVersion: string;
+  readonly toVersion: string;
+  /** The blueprint the cluster ran before: what an undo rolls back to. */
+  readonly previous: ResolvedBlueprint;
+  readonly maxSurge: number;
+  readonly maxUnavailable: number;
+  readonly pauseAfter: number | null;
+  /** Slots to replace when it started. */
+  readonly total: number;
+  /** Slots not replaced yet: an agent spawned for one runs the previous spec. */
+  readonly pending: readonly string[];
+  /** Waves started so far. */
+  readonly waves: number;
+  readonly current: RolloutWave | null;
+  readonly reason: string;
+  readonly startedAt: string;
+  readonly updatedAt: string;
+  readonly endedAt: string | null;
 }
 
 export interface ScalingOperation {
@@ -96,6 +143,8 @@ export interface ClusterCore {
   readonly lastDecision: RecordedDecision | null;
   /** The last crossing of each budget (by its index in the blueprint); absent before the first. */
   readonly budgetCrossings?: Readonly<Record<string, BudgetCrossing>>;
+  /** The last rolling upgrade; absent before the first. */
+  readonly rollout?: Rollout;
 }
 
 export interface BudgetCrossing {

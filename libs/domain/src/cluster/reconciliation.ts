@@ -1,5 +1,6 @@
 import { isLive, missingAgents, type DesiredAgent } from './cluster.queries.js';
 import type { AgentRecord, ClusterState } from './cluster.state.js';
+import { nextWave } from './rollout.js';
 
 /** A node as the reconciler sees it: its status in the registry's log (absent: unknown). */
 export type NodeStatuses = ReadonlyMap<string, string>;
@@ -30,6 +31,8 @@ export type ReconcileAction =
   | { readonly kind: 'spawn'; readonly agents: readonly DesiredAgent[] }
   /** An agent on a node that went offline or was deregistered. */
   | { readonly kind: 'orphan'; readonly agentId: string; readonly nodeId: string }
+  /** A rollout's next wave: record its new agents (the executor chooses their ids). */
+  | { readonly kind: 'wave'; readonly wave: number; readonly agents: readonly DesiredAgent[] }
   /** Pending agents to place. */
   | { readonly kind: 'place'; readonly agents: readonly AgentRecord[] }
   /** Orphans of one node to place elsewhere. */
@@ -73,6 +76,8 @@ export function planReconciliation(cluster: ClusterState, nodes: NodeStatuses, n
 
   const missing = missingAgents(cluster);
   if (missing.length) actions.push({ kind: 'spawn', agents: missing });
+  const wave = nextWave(cluster);
+  if (wave) actions.push({ kind: 'wave', wave: wave.wave, agents: wave.slots.map(({ name, role, ordinal }) => ({ name, role, ordinal })) });
 
   // An agent being stopped is not moved: once its node is gone, its stop is recorded below.
   for (const a of agents) {

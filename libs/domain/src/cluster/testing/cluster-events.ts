@@ -39,6 +39,7 @@ export function clusterEvents({ at, blueprint }: { readonly at: string; readonly
           reportsTo: spec.reportsTo,
           specHash: spec.specHash,
           resources: spec.resources,
+          blueprintVersion: blueprint.version,
           at,
         },
       };
