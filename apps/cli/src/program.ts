@@ -11,6 +11,7 @@ import { registerEvents } from './events.command.js';
 import { registerGet } from './get.command.js';
 import { registerRebuild } from './rebuild.js';
 import { registerResourceCommands } from './resources.js';
+import { registerRollout } from './rollout.command.js';
 import { registerTop } from './top.command.js';
 
 /** Examples for the commands defined before the console ones, by their path. */
@@ -99,6 +100,7 @@ Examples:
   registerGet(program, client);
   registerDescribe(program, client);
   registerTop(program, client);
+  registerRollout(program, client);
   registerEvents(program, client);
   registerConfig(program);
   registerCompletion(program);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AGENT_STATES, CLUSTER_STATUSES, CLUSTER_TYPES, clusterDescription, clusterName, reasonText, SCALING_DECISIONS, ScalingPolicyPatchSchema, workerCount } from '@flotilla/domain';
+import { AGENT_STATES, CLUSTER_STATUSES, ROLLOUT_LIMITS, ROLLOUT_STATUSES, CLUSTER_TYPES, clusterDescription, clusterName, reasonText, SCALING_DECISIONS, ScalingPolicyPatchSchema, workerCount } from '@flotilla/domain';
 import { asOf, atFilter, dryRunFlag, idOf, isoTime, moment, page, position, queryBool, sinceFilter, waitFlag } from './common.js';
 import { placementPreview } from './registry.js';
 import { commandEnvelope, dryRunnable, route } from './route.js';
@@ -26,6 +26,35 @@ export const blueprintDetails = blueprintView.extend({
   versions: z.array(z.object({ version: z.string(), hash: z.string(), created_at: isoTime })),
 });
 
+/** A rolling upgrade (or its undo): its limits, how far it got, and the wave in flight. */
+export const rolloutView = z.object({
+  rollout: z.number(),
+  status: z.enum(ROLLOUT_STATUSES),
+  undo: z.boolean(),
+  from_version: z.string(),
+  to_version: z.string(),
+  max_surge: z.number(),
+  max_unavailable: z.number(),
+  pause_after: z.number().nullable(),
+  /** Agents to replace when it started, and those replaced so far. */
+  total: z.number(),
+  replaced: z.number(),
+  waves: z.number(),
+  current_wave: z
+    .object({
+      wave: z.number(),
+      started_at: isoTime,
+      slots: z.array(z.object({ slot: z.string(), agent_id: z.string(), replaces: z.string(), mode: z.enum(['surge', 'stop_first']) })),
+    })
+    .nullable(),
+  /** Why it started, paused or failed. */
+  reason: z.string(),
+  started_at: isoTime,
+  updated_at: isoTime,
+  ended_at: isoTime.nullable(),
+});
+export type RolloutView = z.infer<typeof rolloutView>;
+
 export const clusterView = z.object({
   id: z.string(),
   tenant_id: z.string(),
@@ -46,6 +75,8 @@ export const clusterView = z.object({
   degraded_reason: z.string().nullable(),
   backup_cluster: z.string().nullable(),
   policy: z.record(z.string(), z.unknown()),
+  /** The last rolling upgrade; null before the first. */
+  rollout: rolloutView.nullable().optional(),
   created_at: isoTime,
   updated_at: isoTime,
   /** The log position the view reflects (on `?at=` reads, and on live reads of one cluster). */
@@ -65,6 +96,8 @@ export const agentView = z.object({
   runtime: z.record(z.string(), z.unknown()),
   reports_to: z.string().nullable(),
   spec_hash: z.string(),
+  /** The blueprint version whose spec it runs (null for agents spawned before rollouts existed). */
+  blueprint_version: z.string().nullable().optional(),
   reason: z.string().nullable(),
   created_at: isoTime,
   updated_at: isoTime,
@@ -247,6 +280,33 @@ export const scaleClusterRequest = dryRunnable(z.strictObject({
   ...dryRunFlag,
 }));
 
+/** A rolling upgrade to another version of the cluster's blueprint. */
+export const upgradeClusterRequest = dryRunnable(z.strictObject({
+  ...byId('cluster'),
+  blueprint_version: z.string().min(1, 'expected a version').max(64),
+  /** New agents started beside the old ones per wave (default 1). */
+  max_surge: z.number().int().min(0).max(ROLLOUT_LIMITS.maxSurge).default(1),
+  /** Old agents stopped before their replacement runs, per wave (default 0). */
+  max_unavailable: z.number().int().min(0).max(ROLLOUT_LIMITS.maxUnavailable).default(0),
+  /** Pause after this many waves (a canary), until resumed. */
+  pause_after: z.number().int().min(1).max(ROLLOUT_LIMITS.pauseAfter).optional(),
+  reason: reasonText.optional(),
+  ...waitFlag,
+  ...dryRunFlag,
+}).refine((d) => d.max_surge + d.max_unavailable > 0, { path: ['max_surge'], message: 'max_surge and max_unavailable cannot both be 0' }));
+
+/** A rollout's progress: the view, and the cluster's agents per blueprint version. */
+export const rolloutStatusView = z.object({
+  cluster_id: z.string(),
+  blueprint_version: z.string(),
+  rollout: rolloutView.nullable(),
+  /** Live agents per version: how many, and how many run (serve). */
+  versions: z.array(z.object({ version: z.string(), agents: z.number(), running: z.number(), workers_running: z.number() })),
+  /** Agents still to replace (their slots run the version the rollout started from). */
+  remaining: z.number(),
+  as_of: asOf.optional(),
+});
+
 /** Hibernate, reactivate, decommission. */
 export const clusterCommandRequest = dryRunnable(z.strictObject({
   ...byId('cluster'),
@@ -386,6 +446,46 @@ export const orchestratorRoutes = {
     clusterCommandRequest,
     commandReply(clusterView),
     'Bring a hibernated cluster back to its last target.',
+    'write',
+  ),
+  upgradeCluster: route(
+    'orchestrator',
+    'orchestrator.clusters.upgrade',
+    upgradeClusterRequest,
+    commandReply(clusterView),
+    "Roll the cluster's agents to another version of its blueprint, in waves.",
+    'write',
+  ),
+  getRollout: route(
+    'orchestrator',
+    'orchestrator.clusters.rollout',
+    z.strictObject({ ...byId('cluster') }),
+    rolloutStatusView,
+    "The cluster's last rollout and its agents per version.",
+    'read',
+  ),
+  pauseRollout: route(
+    'orchestrator',
+    'orchestrator.clusters.rollout.pause',
+    clusterCommandRequest,
+    commandReply(clusterView),
+    'Start no further wave of the rollout (the wave in flight completes).',
+    'write',
+  ),
+  resumeRollout: route(
+    'orchestrator',
+    'orchestrator.clusters.rollout.resume',
+    clusterCommandRequest,
+    commandReply(clusterView),
+    'Go on with a paused rollout.',
+    'write',
+  ),
+  undoRollout: route(
+    'orchestrator',
+    'orchestrator.clusters.rollout.undo',
+    clusterCommandRequest,
+    commandReply(clusterView),
+    'Roll back to the version the last rollout started from, in waves.',
     'write',
   ),
   decommissionCluster: route(

@@ -37,6 +37,8 @@ export const ClusterEntity = defineEntity({
     pricing: p.json<Record<string, unknown>>().nullable(),
     /** The blueprint's budgets (null when it sets none). */
     budgets: p.json<Record<string, unknown>[]>().nullable(),
+    /** The last rolling upgrade, in the cluster view's shape (null before the first). */
+    rollout: p.json<Record<string, unknown>>().nullable(),
     createdAt: p.datetime(),
     updatedAt: p.datetime(),
     revision: p.integer(),
@@ -60,6 +62,7 @@ export const ClusterAgentEntity = defineEntity({
     runtime: p.json<Record<string, unknown>>(),
     reportsTo: p.string().nullable(),
     specHash: p.string(),
+    blueprintVersion: p.string().nullable(),
     resources: p.json<Record<string, unknown>>(),
     reason: p.text().nullable(),
     /** When it first started, and when it stopped or failed: its agent-hours. */

@@ -1,5 +1,5 @@
-import type { AgentView, ClusterView, EventView } from '@flotilla/contracts';
-import { agentCounts, redactRuntime, redactRuntimeSecrets, type ExistingCluster } from '@flotilla/domain';
+import type { AgentView, ClusterView, EventView, RolloutView } from '@flotilla/contracts';
+import { agentCounts, redactRuntime, redactRuntimeSecrets, type ExistingCluster, type Rollout } from '@flotilla/domain';
 import {
   desiredAgentsOf,
   type ClusterAgentRow,
@@ -39,6 +39,7 @@ export function clusterViewFromRow(
     degraded_reason: row.degradedReason ?? null,
     backup_cluster: row.backupCluster ?? null,
     policy: row.policy,
+    rollout: (row.rollout as RolloutView | null | undefined) ?? null,
     created_at: iso(row.createdAt),
     updated_at: iso(row.updatedAt),
   };
@@ -70,8 +71,33 @@ export function clusterViewFromState(
     degraded_reason: state.status === 'degraded' ? state.degradedReason : null,
     backup_cluster: state.backupCluster,
     policy: { ...state.policy },
+    rollout: state.rollout ? rolloutViewOf(state.rollout) : null,
     created_at: state.createdAt,
     updated_at: state.updatedAt,
+  };
+}
+
+/** The aggregate's rollout in the view's shape (the read model writes the same from the events). */
+export function rolloutViewOf(r: Rollout): RolloutView {
+  return {
+    rollout: r.rollout,
+    status: r.status,
+    undo: r.undo,
+    from_version: r.fromVersion,
+    to_version: r.toVersion,
+    max_surge: r.maxSurge,
+    max_unavailable: r.maxUnavailable,
+    pause_after: r.pauseAfter,
+    total: r.total,
+    replaced: r.replaced,
+    waves: r.waves,
+    current_wave: r.current
+      ? { wave: r.current.wave, started_at: r.current.startedAt, slots: r.current.slots.map((x) => ({ slot: x.slot, agent_id: x.agentId, replaces: x.replaces, mode: x.mode })) }
+      : null,
+    reason: r.reason,
+    started_at: r.startedAt,
+    updated_at: r.updatedAt,
+    ended_at: r.endedAt,
   };
 }
 
@@ -103,6 +129,7 @@ export function agentViewFromRow(row: ClusterAgentRow): AgentView {
     runtime: redactRuntime(row.runtime),
     reports_to: row.reportsTo ?? null,
     spec_hash: row.specHash,
+    blueprint_version: row.blueprintVersion ?? null,
     reason: row.reason ?? null,
     created_at: iso(row.createdAt),
     updated_at: iso(row.updatedAt),

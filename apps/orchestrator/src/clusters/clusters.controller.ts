@@ -36,9 +36,9 @@ export class ClustersController {
     private readonly simulations: ScalingSimulations,
   ) {}
 
-  /** Hibernate, reactivate, decommission: the reason is the caller's, or the decider's default. */
+  /** Hibernate, reactivate, decommission, and a rollout's pause, resume and undo: the reason is the caller's, or the decider's default. */
   private lifecycle(
-    type: 'HibernateCluster' | 'ReactivateCluster' | 'DecommissionCluster',
+    type: 'HibernateCluster' | 'ReactivateCluster' | 'DecommissionCluster' | 'PauseRollout' | 'ResumeRollout' | 'UndoRollout',
     req: { id: string; reason?: string | undefined; wait: boolean; dry_run: boolean },
     ctx: NatsRequestContext,
   ) {
@@ -102,6 +102,31 @@ export class ClustersController {
       ctx.meta,
       { wait: req.wait, dryRun: req.dry_run },
     );
+  }
+
+  @MessagePattern(r.upgradeCluster.subject)
+  upgrade(@Payload() req: Req<'upgradeCluster'>, @Ctx() ctx: NatsRequestContext) {
+    return this.clusters.upgrade(req, ctx.meta);
+  }
+
+  @MessagePattern(r.getRollout.subject)
+  rollout(@Payload() req: Req<'getRollout'>, @Ctx() ctx: NatsRequestContext) {
+    return this.clusters.rolloutStatus(req.id, ctx.meta);
+  }
+
+  @MessagePattern(r.pauseRollout.subject)
+  pauseRollout(@Payload() req: Req<'pauseRollout'>, @Ctx() ctx: NatsRequestContext) {
+    return this.lifecycle('PauseRollout', req, ctx);
+  }
+
+  @MessagePattern(r.resumeRollout.subject)
+  resumeRollout(@Payload() req: Req<'resumeRollout'>, @Ctx() ctx: NatsRequestContext) {
+    return this.lifecycle('ResumeRollout', req, ctx);
+  }
+
+  @MessagePattern(r.undoRollout.subject)
+  undoRollout(@Payload() req: Req<'undoRollout'>, @Ctx() ctx: NatsRequestContext) {
+    return this.lifecycle('UndoRollout', req, ctx);
   }
 
   @MessagePattern(r.hibernateCluster.subject)

@@ -3,17 +3,29 @@ import { Inject, Injectable } from '@nestjs/common';
 import type pg from 'pg';
 import { CommandHandler, readModelsReached, type CommandResult } from '@flotilla/application';
 import type { Config } from '@flotilla/config';
-import { registryRoutes, spansAllTenants, type ClusterView, type PlacementPreview, type PlannedEvent } from '@flotilla/contracts';
+import {
+  registryRoutes,
+  spansAllTenants,
+  type ClusterView,
+  type orchestratorRoutes,
+  type PlacementPreview,
+  type PlannedEvent,
+  type RouteRequestParsed,
+  type RouteResponse,
+} from '@flotilla/contracts';
 import {
   blueprintDecider,
   blueprintStream,
   clusterDecider,
   clusterStream,
+  isLive,
   missingAgents,
   newId,
   NotFoundError,
   resolveBlueprint,
+  rolloutInProgress,
   RuleViolationError,
+  unreplacedSlots,
   validateBlueprint,
   type Blueprint,
   type ClusterCommand,
@@ -28,7 +40,7 @@ import { ORCHESTRATOR_PROJECTIONS } from '@flotilla/projections';
 import { TypeID } from 'typeid-js';
 import { commandContext, identityOf, now, owningTenant } from '../infrastructure/request-context.js';
 import { EVENT_STORE } from '../infrastructure/tokens.js';
-import { clusterViewFromState } from './cluster.views.js';
+import { clusterViewFromState, rolloutViewOf } from './cluster.views.js';
 import { placeRequestFor } from './placement-request.js';
 import { ClusterQueries } from './cluster-queries.service.js';
 
@@ -128,6 +140,61 @@ export class ClustersService {
       meta,
       { wait: req.wait, dryRun: req.dry_run === true },
     );
+  }
+
+  /**
+   * A rolling upgrade to another version of the cluster's blueprint, resolved in the environment
+   * the cluster was created in. The decider checks the rest (same blueprint, same worker pool, no
+   * rollout in progress); the reconciler carries the waves out.
+   */
+  async upgrade(
+    req: RouteRequestParsed<typeof orchestratorRoutes.upgradeCluster>,
+    meta: RequestMeta,
+  ): Promise<CommandReply<ClusterView>> {
+    const state = await this.visibleState(req.id, meta);
+    const document = await this.blueprintDocument(state.blueprintId, req.blueprint_version, state.tenantId, 'service');
+    const environment = state.blueprint.environment;
+    const blueprint = resolveBlueprint(document, environment !== 'base' ? { environment } : {});
+    return this.execute(
+      req.id,
+      {
+        type: 'StartRollout',
+        data: {
+          blueprint,
+          maxSurge: req.max_surge,
+          maxUnavailable: req.max_unavailable,
+          ...(req.pause_after !== undefined ? { pauseAfter: req.pause_after } : {}),
+          ...(req.reason !== undefined ? { reason: req.reason } : {}),
+        },
+        metadata: { now: now() },
+      },
+      meta,
+      { wait: req.wait, dryRun: req.dry_run },
+    );
+  }
+
+  /** The last rollout, from the aggregate (so it is never behind), with the agents per version. */
+  async rolloutStatus(clusterId: string, meta: RequestMeta): Promise<RouteResponse<typeof orchestratorRoutes.getRollout>> {
+    const state = await this.visibleState(clusterId, meta);
+    const versions = new Map<string, { version: string; agents: number; running: number; workers_running: number }>();
+    for (const a of Object.values(state.agents)) {
+      if (!isLive(a)) continue;
+      const version = a.blueprintVersion ?? 'unrecorded';
+      const v = versions.get(version) ?? { version, agents: 0, running: 0, workers_running: 0 };
+      v.agents++;
+      if (a.state === 'idle') {
+        v.running++;
+        if (a.role === 'worker') v.workers_running++;
+      }
+      versions.set(version, v);
+    }
+    return {
+      cluster_id: state.clusterId,
+      blueprint_version: state.blueprintVersion,
+      rollout: state.rollout ? rolloutViewOf(state.rollout) : null,
+      versions: [...versions.values()].sort((a, b) => (a.version < b.version ? -1 : a.version > b.version ? 1 : 0)),
+      remaining: rolloutInProgress(state) ? unreplacedSlots(state).length : 0,
+    };
   }
 
   /** Runs a command on an existing cluster the caller may see. */

@@ -974,6 +974,7 @@ export function evolve(state: ClusterState, event: ClusterEvent): ClusterState {
         maxUnavailable: d.maxUnavailable,
         pauseAfter: d.pauseAfter,
         total: d.slots.length,
+        replaced: 0,
         pending: d.slots,
         waves: 0,
         current: null,
@@ -989,7 +990,7 @@ export function evolve(state: ClusterState, event: ClusterEvent): ClusterState {
     case 'RolloutWaveCompleted':
       return withRollout(state, (r) => {
         const done = new Set(r.current?.slots.map((slot) => slot.slot) ?? []);
-        return { ...r, current: null, pending: r.pending.filter((k) => !done.has(k)) };
+        return { ...r, current: null, replaced: r.replaced + event.data.replaced, pending: r.pending.filter((k) => !done.has(k)) };
       }, at);
     case 'RolloutPaused':
       return withRollout(state, (r) => ({ ...r, status: 'paused', reason: event.data.reason }), at);

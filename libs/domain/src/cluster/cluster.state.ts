@@ -83,6 +83,8 @@ export interface Rollout {
   readonly pauseAfter: number | null;
   /** Slots to replace when it started. */
   readonly total: number;
+  /** Agents replaced by the waves completed so far. */
+  readonly replaced: number;
   /** Slots not replaced yet: an agent spawned for one runs the previous spec. */
   readonly pending: readonly string[];
   /** Waves started so far. */

@@ -84,6 +84,8 @@ const summary = (actions: readonly ReconcileAction[]): string[] =>
         return `fail ${a.agentId}: ${a.reason}${a.release ? ' (release)' : ''}`;
       case 'degrade':
         return `degrade: ${a.reason}`;
+      case 'wave':
+        return `wave ${a.wave}: ${a.agents.map((d) => `${d.name}#${d.ordinal}`).join(',')}`;
     }
   });
 

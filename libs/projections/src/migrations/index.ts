@@ -6,6 +6,7 @@ import { Migration20261206000000_event_history } from './Migration20261206000000
 import { Migration20261206010000_stream_snapshots } from './Migration20261206010000_stream_snapshots.js';
 import { Migration20261206020000_snapshot_readings } from './Migration20261206020000_snapshot_readings.js';
 import { Migration20261206030000_cost } from './Migration20261206030000_cost.js';
+import { Migration20261206040000_rollouts } from './Migration20261206040000_rollouts.js';
 
 export { TENANT_READER_ROLE, TENANT_TABLES } from './Migration20261125010000_access.js';
 export { APP_ROLE, READONLY_ROLE } from './Migration20261125030000_app_roles.js';
@@ -20,4 +21,5 @@ export const MIGRATIONS = [
   { name: 'Migration20261206010000_stream_snapshots', class: Migration20261206010000_stream_snapshots },
   { name: 'Migration20261206020000_snapshot_readings', class: Migration20261206020000_snapshot_readings },
   { name: 'Migration20261206030000_cost', class: Migration20261206030000_cost },
+  { name: 'Migration20261206040000_rollouts', class: Migration20261206040000_rollouts },
 ];

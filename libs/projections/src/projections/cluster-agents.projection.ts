@@ -38,6 +38,7 @@ export const clusterAgentsProjection = defineProjection<ClusterAgentRow>({
         runtime: (d['runtime'] ?? {}) as Record<string, unknown>,
         reportsTo: (d['reportsTo'] as string | null) ?? null,
         specHash: String(d['specHash']),
+        blueprintVersion: typeof d['blueprintVersion'] === 'string' ? d['blueprintVersion'] : null,
         resources: (d['resources'] ?? {}) as Record<string, unknown>,
         reason: null,
         startedAt: null,

@@ -36,6 +36,8 @@ function monitoringInterval(blueprint: unknown): number {
 }
 
 /** One row per cluster: its lifecycle, bounds and policy (agent counts come from cluster_agents). */
+const ROLLOUT_EVENTS = ['RolloutStarted', 'RolloutWaveStarted', 'RolloutWaveCompleted', 'RolloutPaused', 'RolloutResumed', 'RolloutFailed', 'RolloutCompleted'];
+
 export const clustersProjection = defineProjection<ClusterRow>({
   name: 'clusters',
   entity: ClusterEntity,
@@ -48,6 +50,7 @@ export const clustersProjection = defineProjection<ClusterRow>({
     'ClusterRecovered',
     ...Object.keys(STATUS_AFTER),
     ...Object.keys(CIRCUIT_AFTER),
+    ...ROLLOUT_EVENTS,
   ]),
   keyOf: (e: StoredEvent) => (e.streamId.startsWith('cluster-') ? streamParts(e.streamId).id : null),
   evolve(row, e) {
@@ -80,6 +83,7 @@ export const clustersProjection = defineProjection<ClusterRow>({
         lastDecision: null,
         pricing: pricingOf(d['blueprint']),
         budgets: budgetsOf(d['blueprint']),
+        rollout: null,
         createdAt: at,
         ...stamp,
       } as ClusterRow;
@@ -96,6 +100,23 @@ export const clustersProjection = defineProjection<ClusterRow>({
         if (c['policy'] !== undefined) next.policy = c['policy'] as Record<string, unknown>;
         return next;
       }
+      case 'RolloutStarted':
+        // The cluster runs the new version's blueprint from now on (its agents follow in waves).
+        next.blueprintVersion = String(d['toVersion']);
+        next.fixedAgents = fixedAgentCount(d['blueprint']);
+        next.monitoringIntervalS = monitoringInterval(d['blueprint']);
+        next.pricing = pricingOf(d['blueprint']);
+        next.budgets = budgetsOf(d['blueprint']);
+        next.rollout = rolloutAfter(null, e.type, d, at);
+        return next;
+      case 'RolloutWaveStarted':
+      case 'RolloutWaveCompleted':
+      case 'RolloutPaused':
+      case 'RolloutResumed':
+      case 'RolloutFailed':
+      case 'RolloutCompleted':
+        next.rollout = rolloutAfter(row.rollout ?? null, e.type, d, at);
+        return next;
       case 'ClusterScalingStarted':
         next.status = d['direction'] === 'down' ? 'scaling_down' : 'scaling_up';
         if (d['direction'] === 'down') next.lastScaleDownAt = at;
@@ -130,6 +151,65 @@ export const clustersProjection = defineProjection<ClusterRow>({
     }
   },
 });
+
+/** The cluster view's `rollout` after one of its events (the same fields the aggregate's state holds). */
+function rolloutAfter(current: Record<string, unknown> | null, type: string, d: D, at: string | Date): Record<string, unknown> | null {
+  const when = new Date(at).toISOString();
+  if (type === 'RolloutStarted') {
+    return {
+      rollout: Number(d['rollout']),
+      status: 'rolling',
+      undo: Boolean(d['undo']),
+      from_version: String(d['fromVersion']),
+      to_version: String(d['toVersion']),
+      max_surge: Number(d['maxSurge']),
+      max_unavailable: Number(d['maxUnavailable']),
+      pause_after: d['pauseAfter'] === null || d['pauseAfter'] === undefined ? null : Number(d['pauseAfter']),
+      total: Array.isArray(d['slots']) ? d['slots'].length : 0,
+      replaced: 0,
+      waves: 0,
+      current_wave: null,
+      reason: String(d['reason'] ?? ''),
+      started_at: when,
+      updated_at: when,
+      ended_at: null,
+    };
+  }
+  if (!current) return null;
+  const next: Record<string, unknown> = { ...current, updated_at: when };
+  switch (type) {
+    case 'RolloutWaveStarted': {
+      const slots = (d['slots'] ?? []) as { slot: string; agentId: string; replaces: string; mode: string }[];
+      next['waves'] = Number(d['wave']);
+      next['current_wave'] = { wave: Number(d['wave']), started_at: when, slots: slots.map((x) => ({ slot: x.slot, agent_id: x.agentId, replaces: x.replaces, mode: x.mode })) };
+      break;
+    }
+    case 'RolloutWaveCompleted':
+      next['replaced'] = Number(current['replaced'] ?? 0) + Number(d['replaced'] ?? 0);
+      next['current_wave'] = null;
+      break;
+    case 'RolloutPaused':
+      next['status'] = 'paused';
+      next['reason'] = String(d['reason'] ?? '');
+      break;
+    case 'RolloutResumed':
+      next['status'] = 'rolling';
+      next['reason'] = String(d['reason'] ?? '');
+      break;
+    case 'RolloutFailed':
+      next['status'] = 'failed';
+      next['reason'] = String(d['reason'] ?? '');
+      next['current_wave'] = null;
+      next['ended_at'] = when;
+      break;
+    case 'RolloutCompleted':
+      next['status'] = 'completed';
+      next['current_wave'] = null;
+      next['ended_at'] = when;
+      break;
+  }
+  return next;
+}
 
 /** The resolved blueprint's pricing, or null. */
 function pricingOf(blueprint: unknown): Record<string, unknown> | null {
