@@ -232,6 +232,35 @@ agents:
     await shot('5-dead-letters');
   }, 90_000);
 
+  it("shows a rollout's progress on the cluster page, and an operator undoes it there", async () => {
+    // Version 2.0.0 fixes the always-failing worker: the rollout replaces it in one wave.
+    const fixed = `apiVersion: flotilla/v1
+kind: Blueprint
+metadata: { id: always-fails, name: Always fails, version: 2.0.0 }
+cluster: { type: team, minWorkers: 1, targetWorkers: 1, maxWorkers: 1 }
+agents:
+  - { name: lead, role: supervisor, runtime: { kind: builtin, handler: echo } }
+  - { name: worker, role: worker, reportsTo: lead, runtime: { kind: builtin, handler: echo } }
+`;
+    expect((await stack.call('POST', '/api/blueprints?wait=true', fixed, { 'content-type': 'application/yaml' })).status).toBe(201);
+    expect((await stack.call('POST', '/api/clusters/fails/upgrade?wait=true', { blueprint_version: '2.0.0' })).status).toBe(200);
+    await page.goto(`${stack.url}/#/clusters/fails`);
+    const line = page.getByTestId('cluster-rollout');
+    await page.locator('[data-testid="cluster-rollout"][data-status="completed"]').waitFor({ timeout: 30_000 });
+    expect(await line.textContent()).toMatch(/rollout 1\s+1\.0\.0 → 2\.0\.0/);
+    expect(await line.textContent()).toMatch(/1 \/ 1 agents replaced in 1 wave/);
+    await shot('5b-rollout');
+    await page.getByRole('button', { name: 'Undo rollout' }).click();
+    await page.locator('[data-testid="cluster-rollout"][data-status="completed"]', { hasText: '(undo)' }).waitFor({ timeout: 30_000 });
+    expect(await line.textContent()).toMatch(/rollout 2 \(undo\)\s+2\.0\.0 → 1\.0\.0/);
+    const back = await eventually(async () => (await stack.call('GET', '/api/clusters/fails/rollout')).body as { blueprint_version: string; versions: { version: string; workers_running: number }[] }, {
+      until: (r) => r.versions.some((v) => v.version === '1.0.0' && v.workers_running === 1),
+      timeoutMs: 30_000,
+      what: 'the worker back on 1.0.0',
+    });
+    expect(back.blueprint_version).toBe('1.0.0');
+  }, 90_000);
+
   it('stays usable at 1,000 clusters: the server pages them, and only the rows on screen are rendered', async () => {
     // The stack runs a handful of clusters; this answers the list from the browser's side with
     // 1,000 (the same shape as the API's), to check what the page does with that many.

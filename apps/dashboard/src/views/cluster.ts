@@ -371,6 +371,33 @@ export class ClusterPage extends LitElement {
     </section>`;
   }
 
+  /** The last rollout: versions, progress, the wave in flight, why; pause, resume or undo it. */
+  private rolloutLine(c: ClusterView): TemplateResult | string {
+    const r = c.rollout;
+    if (!r) return '';
+    const live = this.at === null && this.canWrite;
+    const act = (verb: 'pause' | 'resume' | 'undo', label: string, confirm: string) =>
+      html`<button class="secondary" ?disabled=${this.writes.busy} @click=${() => this.writes.run(confirm, () => api.rollout(c.id, verb))}>${label}</button>`;
+    return html`<div class="rollout ${r.status === 'failed' ? 'warn' : ''}" data-testid="cluster-rollout" data-status=${r.status}>
+      <span>rollout ${r.rollout}${r.undo ? ' (undo)' : ''}</span>
+      ${r.from_version} → ${r.to_version}: ${status(r.status)}
+      <progress max=${Math.max(1, r.total)} .value=${r.replaced}></progress>
+      ${r.replaced} / ${r.total} agents replaced in ${r.waves} wave${r.waves === 1 ? '' : 's'}
+      (max surge ${r.max_surge}, max unavailable ${r.max_unavailable}${r.pause_after ? `, pause after ${r.pause_after}` : ''})
+      ${r.current_wave ? html`<span class="muted">wave ${r.current_wave.wave} in flight: ${r.current_wave.slots.map((x) => x.slot).join(', ')}</span>` : ''}
+      <div class="muted">${r.reason}</div>
+      ${
+        live
+          ? html`<div class="row">
+              ${r.status === 'rolling' ? act('pause', 'Pause rollout', `Pause the rollout of ${c.id}? The wave in flight completes.`) : ''}
+              ${r.status === 'paused' ? act('resume', 'Resume rollout', `Resume the rollout of ${c.id}?`) : ''}
+              ${r.status !== 'completed' || !r.undo ? act('undo', 'Undo rollout', `Roll ${c.id} back to ${r.from_version}, in waves?`) : ''}
+            </div>`
+          : ''
+      }
+    </div>`;
+  }
+
   private actions(c: ClusterView): TemplateResult {
     if (!this.canWrite)
       return html`<p class="muted">Your role can read only: no write actions are offered.</p>`;
@@ -489,6 +516,7 @@ export class ClusterPage extends LitElement {
           <div><span>tenant</span>${c.tenant_id}</div>
         </div>
         ${c.degraded_reason ? html`<p class="warn" role="status">Why: ${c.degraded_reason}</p>` : ''}
+        ${this.rolloutLine(c)}
         ${pending.length ? html`<p class="warn">${pending.length} agents waiting for a node: ${pending.map((a) => `${a.name}#${a.ordinal}${a.reason ? ` (${a.reason})` : ''}`).join(', ')}</p>` : ''}
         ${this.at === null ? html`${this.actions(c)} ${errorLine(this.writes.error)}` : html`<p class="muted">The cluster as it was then: actions act on now, so they wait for "Back to now".</p>`}
       </section>
