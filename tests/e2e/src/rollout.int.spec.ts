@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { setTimeout as delay } from 'node:timers/promises';
 import { eventually, repoRoot, startStack, TEST_ADMIN_KEY, type Stack } from '@flotilla/testing';
+import { grpcClient } from './lifecycle.js';
 
 /**
  * Rolling upgrades end to end: a changed blueprint version rolls through the workers in waves
@@ -184,6 +185,20 @@ describe('rolling upgrades', () => {
     const shown = await flotilla('rollout', 'status', 'rolling');
     expect(shown.stdout).toMatch(/2\.0\.0 → 4\.0\.0: paused/);
     expect(shown.stdout).toMatch(/1\/3 agents replaced in 1 wave, 2 to go/);
+    // gRPC reads the same rollout; resuming and pausing again there records nothing twice.
+    const client = grpcClient(stack.grpcPort, TEST_ADMIN_KEY);
+    try {
+      const r = await client.call('GetRollout', { id: 'rolling' });
+      expect(r.code).toBe(0);
+      expect(r.reply).toMatchObject({ blueprint_version: '4.0.0', remaining: 2, rollout: { status: 'paused', from_version: '2.0.0', to_version: '4.0.0', max_surge: 1, pause_after: 1, replaced: 1 } });
+      const pause = await client.call('PauseRollout', { id: 'rolling', wait: true });
+      expect(pause).toMatchObject({ code: 0, reply: { cluster: { rollout: { status: 'paused' } } } });
+      expect((pause.reply as { events?: string[] }).events ?? []).toEqual([]);
+      const upgrade = await client.call('UpgradeCluster', { id: 'rolling', blueprint_version: '1.0.0' });
+      expect(upgrade.code).toBe(9); // FAILED_PRECONDITION: rollout_in_progress
+    } finally {
+      client.close();
+    }
 
     expect((await stack.call('POST', '/api/clusters/rolling/rollout/undo', {})).status).toBe(200);
     const back = await settled('undo of the canary completed', (s) => s.rollout?.undo === true && s.rollout.status === 'completed');

@@ -17,8 +17,11 @@ const num = (v: unknown) => (typeof v === 'number' && v !== 0 ? v : undefined);
 const defined = (o: Obj): Obj => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 
 const asOf = (a: unknown): Obj | undefined => (a ? { position: (a as Obj)['position'], occurred_at: (a as Obj)['occurred_at'] ?? '' } : undefined);
-const cluster = (c: Obj): Obj => ({ ...c, as_of: asOf(c['as_of']), policy: toStruct(c['policy'] as Obj), degraded_reason: c['degraded_reason'] ?? '', backup_cluster: c['backup_cluster'] ?? '', ...(c['health_score'] === null ? { health_score: undefined } : {}) });
-const agent = (a: Obj): Obj => ({ ...a, runtime: toStruct(a['runtime'] as Obj), node_id: a['node_id'] ?? '', reports_to: a['reports_to'] ?? '', reason: a['reason'] ?? '' });
+const rollout = (r: Obj | null | undefined): Obj | undefined =>
+  r ? { ...r, pause_after: r['pause_after'] ?? 0, ended_at: r['ended_at'] ?? '', current_wave: r['current_wave'] ?? undefined } : undefined;
+const cluster = (c: Obj): Obj => ({ ...c, as_of: asOf(c['as_of']), policy: toStruct(c['policy'] as Obj), degraded_reason: c['degraded_reason'] ?? '', backup_cluster: c['backup_cluster'] ?? '', rollout: rollout(c['rollout'] as Obj | null), ...(c['health_score'] === null ? { health_score: undefined } : {}) });
+const agent = (a: Obj): Obj => ({ ...a, runtime: toStruct(a['runtime'] as Obj), node_id: a['node_id'] ?? '', reports_to: a['reports_to'] ?? '', reason: a['reason'] ?? '', blueprint_version: a['blueprint_version'] ?? '' });
+const clusterCommand = (r: Obj) => defined({ id: r['id'], reason: str(r['reason']), wait: r['wait'], dry_run: r['dry_run'] });
 const event = (e: Obj): Obj => ({ ...e, cluster_id: e['cluster_id'] ?? '', data: toStruct(e['data'] as Obj), metadata: toStruct(e['metadata'] as Obj) });
 const node = (n: Obj): Obj => ({
   ...n,
@@ -112,6 +115,17 @@ export const GRPC_METHODS: readonly GrpcMethod[] = [
   { name: 'ClusterService.ScaleCluster', route: o.scaleCluster, toRequest: (r) => defined({ id: r['id'], target_workers: r['target_workers'] ?? 0, reason: str(r['reason']), wait: r['wait'], dry_run: r['dry_run'] }), toReply: commandReply('cluster', cluster) },
   { name: 'ClusterService.HibernateCluster', route: o.hibernateCluster, toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']), wait: r['wait'], dry_run: r['dry_run'] }), toReply: commandReply('cluster', cluster) },
   { name: 'ClusterService.ReactivateCluster', route: o.reactivateCluster, toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']), wait: r['wait'], dry_run: r['dry_run'] }), toReply: commandReply('cluster', cluster) },
+  {
+    name: 'ClusterService.UpgradeCluster',
+    route: o.upgradeCluster,
+    toRequest: (r) =>
+      defined({ id: r['id'], blueprint_version: r['blueprint_version'], max_surge: r['max_surge'] ?? undefined, max_unavailable: r['max_unavailable'] ?? undefined, pause_after: r['pause_after'] ?? undefined, reason: str(r['reason']), wait: r['wait'], dry_run: r['dry_run'] }),
+    toReply: commandReply('cluster', cluster),
+  },
+  { name: 'ClusterService.GetRollout', route: o.getRollout, toRequest: (r) => ({ id: r['id'] }), toReply: (r) => ({ ...(r as Obj), rollout: rollout((r as Obj)['rollout'] as Obj | null) }) },
+  { name: 'ClusterService.PauseRollout', route: o.pauseRollout, toRequest: clusterCommand, toReply: commandReply('cluster', cluster) },
+  { name: 'ClusterService.ResumeRollout', route: o.resumeRollout, toRequest: clusterCommand, toReply: commandReply('cluster', cluster) },
+  { name: 'ClusterService.UndoRollout', route: o.undoRollout, toRequest: clusterCommand, toReply: commandReply('cluster', cluster) },
   { name: 'ClusterService.DecommissionCluster', route: o.decommissionCluster, toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']), wait: r['wait'], dry_run: r['dry_run'] }), toReply: commandReply('cluster', cluster) },
   {
     name: 'ClusterService.ListAgents',
