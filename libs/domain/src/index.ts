@@ -64,6 +64,21 @@ export * from './cluster/cluster.commands.js';
 export * from './cluster/cluster.schemas.js';
 export * from './cluster/cluster.events.js';
 export * from './cluster/rollout.js';
+export {
+  TENANT_BUDGET_ACTIONS,
+  TENANT_BUDGETS_MAX,
+  TENANT_EVENT_TYPES,
+  TenantBudgetSchema,
+  tenantDecider,
+  tenantStream,
+  type RecordTenantBudgetCrossing,
+  type SetTenantBudgets,
+  type TenantBudget,
+  type TenantBudgetAction,
+  type TenantCommand,
+  type TenantEvent,
+  type TenantState,
+} from './tenant/tenant-budgets.js';
 export { planReconciliation, type NodeStatuses, type ReconcileAction, type ReconcileLimits, type ReconcileMemory } from './cluster/reconciliation.js';
 export {
   clusterDecider,

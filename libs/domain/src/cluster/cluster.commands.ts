@@ -23,6 +23,7 @@ export type MarkClusterRecovered = Of<'MarkClusterRecovered', typeof S.MarkClust
 export type DecommissionCluster = Of<'DecommissionCluster', typeof S.DecommissionClusterData>;
 export type RecordCircuitBreakerTransition = Of<'RecordCircuitBreakerTransition', typeof S.RecordCircuitBreakerTransitionData>;
 export type RecordBudgetCrossing = Of<'RecordBudgetCrossing', typeof S.RecordBudgetCrossingData>;
+export type ApplyTenantBudget = Of<'ApplyTenantBudget', typeof S.ApplyTenantBudgetData>;
 export type StartRollout = Of<'StartRollout', typeof S.StartRolloutData>;
 export type SpawnRolloutWave = Of<'SpawnRolloutWave', typeof S.SpawnRolloutWaveData>;
 export type PauseRollout = Of<'PauseRollout', typeof S.PauseRolloutData>;
@@ -48,6 +49,7 @@ export type ClusterCommand =
   | DecommissionCluster
   | RecordCircuitBreakerTransition
   | RecordBudgetCrossing
+  | ApplyTenantBudget
   | StartRollout
   | SpawnRolloutWave
   | PauseRollout
@@ -74,6 +76,7 @@ const CLUSTER_COMMAND_TYPE_SET: { readonly [K in ClusterCommand['type']]: true }
   DecommissionCluster: true,
   RecordCircuitBreakerTransition: true,
   RecordBudgetCrossing: true,
+  ApplyTenantBudget: true,
   StartRollout: true,
   SpawnRolloutWave: true,
   PauseRollout: true,

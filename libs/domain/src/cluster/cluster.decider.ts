@@ -576,13 +576,35 @@ export function recordBudgetCrossing(state: ClusterState, d: Data<typeof S.Recor
     throw violation('budget_not_reached', `budget #${d.budget} is ${budget.amount}; ${d.spent} is below it`, { budget: d.budget, amount: budget.amount, spent: d.spent });
   if (s.budgetCrossings?.[String(d.budget)]?.periodStart === current) return [];
   const currency = s.blueprint.cluster.pricing?.currency ?? 'USD';
-  const exceeded: ClusterEvent = { type: 'BudgetExceeded', data: { budget: d.budget, period: budget.period, periodStart: current, amount: budget.amount, spent: d.spent, currency, action: budget.action, at } };
-  // scale_down: to the minimum now, when the cluster can scale (a hibernated one already runs none).
+  return crossingEvents(s, { type: 'BudgetExceeded', data: { budget: d.budget, period: budget.period, periodStart: current, amount: budget.amount, spent: d.spent, currency, action: budget.action, at } }, at);
+}
+
+/** A crossing, and for `scale_down` the scale to the minimum (when the cluster can scale: a hibernated one already runs none). */
+function crossingEvents(s: ExistingCluster, exceeded: Extract<ClusterEvent, { type: 'BudgetExceeded' }>, at: string): Events {
+  const c = exceeded.data;
   const next = evolve(s, exceeded) as ExistingCluster;
   const scalable = next.status === 'active' || next.status === 'scaling_up' || next.status === 'scaling_down';
-  if (budget.action !== 'scale_down' || !scalable || next.targetWorkers <= next.minWorkers) return [exceeded];
-  const reason = `${budget.period} budget of ${budget.amount} ${currency} reached (${d.spent} ${currency} spent): down to the minimum`;
+  if (c.action !== 'scale_down' || !scalable || next.targetWorkers <= next.minWorkers) return [exceeded];
+  const whose = c.scope === 'tenant' ? "the tenant's" : 'the';
+  const reason = `${whose} ${c.period} budget of ${c.amount} ${c.currency} reached (${c.spent} ${c.currency} spent): down to the minimum`;
   return [exceeded, ...settle(next, scaleEvents(next, next.minWorkers, reason, 'budget', undefined, at), at)];
+}
+
+/**
+ * The cluster's tenant crossed one of its budgets: the cluster takes the action until the period
+ * ends. The figures are the tenant aggregate's (the orchestrator reads them there, never from a
+ * report). Applying the same crossing again records nothing.
+ */
+export function applyTenantBudget(state: ClusterState, d: Data<typeof S.ApplyTenantBudgetData>, at: string): Events {
+  const s = requireCluster(state);
+  if (s.status === 'decommissioned') refuseEnded(s);
+  const current = periodStart(d.period, new Date(at)).toISOString();
+  if (new Date(d.periodStart).toISOString() !== current)
+    throw violation('budget_period_over', `tenant budget #${d.budget} counts the ${d.period} starting ${current}, not ${d.periodStart}`, { budget: d.budget, period_start: current });
+  const last = s.budgetCrossings?.[`tenant:${d.budget}`];
+  if (last && last.periodStart === current && last.amount === d.amount && last.action === d.action) return [];
+  const { budget, period, amount, spent, currency, action } = d;
+  return crossingEvents(s, { type: 'BudgetExceeded', data: { budget, scope: 'tenant', period, periodStart: current, amount, spent, currency, action, at } }, at);
 }
 
 
@@ -769,6 +791,8 @@ export function decide(command: ClusterCommand, state: ClusterState): readonly C
       return recordCircuitBreakerTransition(state, parseCommandData(S.RecordCircuitBreakerTransitionData, data), at);
     case 'RecordBudgetCrossing':
       return recordBudgetCrossing(state, parseCommandData(S.RecordBudgetCrossingData, data), at);
+    case 'ApplyTenantBudget':
+      return applyTenantBudget(state, parseCommandData(S.ApplyTenantBudgetData, data), at);
     case 'StartRollout':
       return startRollout(state, parseCommandData(S.StartRolloutData, data), at);
     case 'SpawnRolloutWave':
@@ -956,7 +980,8 @@ export function evolve(state: ClusterState, event: ClusterEvent): ClusterState {
       return { ...state, circuit: 'closed', updatedAt: at };
     case 'BudgetExceeded': {
       const { budget, ...crossing } = event.data;
-      return { ...state, budgetCrossings: { ...state.budgetCrossings, [String(budget)]: crossing }, updatedAt: at };
+      const key = crossing.scope === 'tenant' ? `tenant:${budget}` : String(budget);
+      return { ...state, budgetCrossings: { ...state.budgetCrossings, [key]: crossing }, updatedAt: at };
     }
     case 'RolloutStarted': {
       const d = event.data;

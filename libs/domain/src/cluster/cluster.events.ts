@@ -107,6 +107,7 @@ export type CircuitBreakerOpened = Event<'CircuitBreakerOpened', At & { readonly
 export type CircuitBreakerHalfOpened = Event<'CircuitBreakerHalfOpened', At & { readonly reason: string }>;
 export type CircuitBreakerClosed = Event<'CircuitBreakerClosed', At & { readonly reason: string }>;
 /** A budget's spend reached its amount: which budget, its period, the figures and the action it takes. */
+/** `scope: 'tenant'`: a budget of the cluster's tenant (`budget` is its index among the tenant's budgets). */
 export type BudgetExceeded = Event<'BudgetExceeded', BudgetCrossing & { readonly budget: number }>;
 
 /**

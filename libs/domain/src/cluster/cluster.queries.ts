@@ -222,10 +222,12 @@ export function budgetHold(state: ClusterState, decision: 'up' | 'down' | 'hiber
   if (decision !== 'up' && decision !== 'wake') return null;
   const c = activeBudgetActions(state, now).get('scale_down');
   if (!c) return null;
-  return `the cluster spent ${c.spent} ${c.currency} of its ${c.amount} ${c.currency} ${c.period} budget: it stays at its minimum until the ${c.period} ends`;
+  return `${spender(c)} spent ${c.spent} ${c.currency} of its ${c.amount} ${c.currency} ${c.period} budget: the cluster stays at its minimum until the ${c.period} ends`;
 }
 
 /** A budget crossing in words, for refusals and logs. */
 export function describeCrossing(c: BudgetCrossing): string {
-  return `the cluster spent ${c.spent} ${c.currency} of its ${c.amount} ${c.currency} ${c.period} budget (${c.period} from ${c.periodStart})`;
+  return `${spender(c)} spent ${c.spent} ${c.currency} of its ${c.amount} ${c.currency} ${c.period} budget (${c.period} from ${c.periodStart})`;
 }
+
+const spender = (c: BudgetCrossing): string => (c.scope === 'tenant' ? "the cluster's tenant" : 'the cluster');

@@ -134,6 +134,17 @@ export const RecordBudgetCrossingData = z.object({
   spent: z.number().min(0),
 });
 
+/** The cluster's tenant crossed one of its budgets (figures from the tenant's aggregate): the cluster takes its action. */
+export const ApplyTenantBudgetData = z.object({
+  budget: z.number().int().min(0).max(7),
+  period: z.enum(['day', 'month']),
+  periodStart: z.iso.datetime({ offset: true }),
+  amount: z.number().positive(),
+  spent: z.number().min(0),
+  currency: z.string().regex(/^[A-Z]{3}$/),
+  action: z.enum(['warn', 'throttle', 'scale_down']),
+});
+
 export const ROLLOUT_LIMITS = { maxSurge: 100, maxUnavailable: 100, pauseAfter: 1000 } as const;
 /** A rolling upgrade to another version of the cluster's blueprint (resolved in the cluster's environment). */
 export const StartRolloutData = z

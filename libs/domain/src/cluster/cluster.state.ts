@@ -157,6 +157,8 @@ export interface BudgetCrossing {
   readonly currency: string;
   readonly action: BudgetAction;
   readonly at: string;
+  /** 'tenant': a budget of the cluster's tenant (over all its clusters), not the cluster's own. */
+  readonly scope?: 'tenant';
 }
 
 type Plain<S extends ClusterStatus> = ClusterCore & { readonly status: S };
