@@ -20,6 +20,7 @@ import { CLOCK, systemClock } from './reconciler/tokens.js';
 import { CircuitBreakers } from './tasks/circuit-breakers.js';
 import { TasksController } from './tasks/tasks.controller.js';
 import { TasksService } from './tasks/tasks.service.js';
+import { TenantBudgetsController, TenantBudgetsService } from './tenants/tenant-budgets.js';
 
 /** The streams the orchestrator writes: its command handler's cache follows them. */
 const ORCHESTRATOR_CATEGORIES = ['cluster', 'blueprint', 'apikey'];
@@ -38,6 +39,7 @@ export class OrchestratorModule {
         AgentReportsController,
         ScalingController,
         TasksController,
+        TenantBudgetsController,
       ],
       providers: [
         AccessService,
@@ -54,6 +56,7 @@ export class OrchestratorModule {
         SingletonLoopsRuntime,
         SingletonLoops,
         TasksService,
+        TenantBudgetsService,
         CircuitBreakers,
       ],
     };

@@ -119,7 +119,7 @@ const PER_NODE_ROUTES: readonly Route[] = [registryRoutes.registerOwnNode, regis
 const INTERNAL_ROUTES: Readonly<Partial<Record<ServiceName, readonly Route[]>>> = {
   orchestrator: [registryRoutes.place, registryRoutes.release],
   autoscaler: [orchestratorRoutes.applyScalingDecision],
-  metrics: [orchestratorRoutes.recordBudgetCrossing],
+  metrics: [orchestratorRoutes.recordBudgetCrossing, orchestratorRoutes.recordTenantBudgetCrossing],
 };
 
 /**

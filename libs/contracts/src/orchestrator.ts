@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AGENT_STATES, CLUSTER_STATUSES, ROLLOUT_LIMITS, ROLLOUT_STATUSES, CLUSTER_TYPES, clusterDescription, clusterName, reasonText, SCALING_DECISIONS, ScalingPolicyPatchSchema, workerCount } from '@flotilla/domain';
+import { AGENT_STATES, CLUSTER_STATUSES, ROLLOUT_LIMITS, ROLLOUT_STATUSES, TENANT_BUDGETS_MAX, TenantBudgetSchema, CLUSTER_TYPES, clusterDescription, clusterName, reasonText, SCALING_DECISIONS, ScalingPolicyPatchSchema, workerCount } from '@flotilla/domain';
 import { asOf, atFilter, dryRunFlag, idOf, isoTime, moment, page, position, queryBool, sinceFilter, waitFlag } from './common.js';
 import { placementPreview } from './registry.js';
 import { commandEnvelope, dryRunnable, route } from './route.js';
@@ -307,6 +307,17 @@ export const rolloutStatusView = z.object({
   as_of: asOf.optional(),
 });
 
+/** A tenant's budgets, and the last crossing of each. */
+export const tenantBudgetsView = z.object({
+  tenant_id: z.string(),
+  budgets: z.array(z.object({ amount: z.number(), currency: z.string(), period: z.enum(['day', 'month']), action: z.enum(['warn', 'throttle', 'scale_down']) })),
+  crossings: z.array(
+    z.object({ budget: z.number(), period: z.enum(['day', 'month']), period_start: isoTime, amount: z.number(), spent: z.number(), currency: z.string(), action: z.string(), at: isoTime }),
+  ),
+  updated_at: isoTime.nullable(),
+});
+export type TenantBudgetsView = z.infer<typeof tenantBudgetsView>;
+
 /** Hibernate, reactivate, decommission. */
 export const clusterCommandRequest = dryRunnable(z.strictObject({
   ...byId('cluster'),
@@ -577,6 +588,30 @@ export const orchestratorRoutes = {
     }),
     commandReply(clusterView),
     "The metrics service found a budget's spend at its amount in the current period: recorded with the figures, and its action taken.",
+    'service',
+  ),
+  setTenantBudgets: route(
+    'orchestrator',
+    'orchestrator.tenants.budgets.set',
+    z.strictObject({ id: idOf('tenant'), budgets: z.array(TenantBudgetSchema).max(TENANT_BUDGETS_MAX, `expected at most ${TENANT_BUDGETS_MAX} budgets`) }),
+    tenantBudgetsView,
+    "Set a tenant's budgets (replacing the ones it had): spend per UTC day or month over all its clusters, and the action at the amount.",
+    'admin',
+  ),
+  getTenantBudgets: route(
+    'orchestrator',
+    'orchestrator.tenants.budgets.get',
+    z.strictObject({ id: idOf('tenant') }),
+    tenantBudgetsView,
+    "A tenant's budgets and their last crossings.",
+    'read',
+  ),
+  recordTenantBudgetCrossing: route(
+    'orchestrator',
+    'orchestrator.tenants.budgets.record',
+    z.strictObject({ tenant_id: idOf('tenant'), budget: z.number().int().min(0).max(TENANT_BUDGETS_MAX - 1), period_start: z.string(), spent: z.number().min(0) }),
+    z.object({ tenant_id: z.string(), recorded: z.boolean(), clusters: z.array(z.string()) }),
+    "The metrics service found a tenant's spend at one of its budgets: recorded with the figures, and every cluster of the tenant takes the action.",
     'service',
   ),
   applyScalingDecision: route(

@@ -221,6 +221,19 @@ export const ApiKeyEntity = defineEntity({
   },
 });
 
+/** Each tenant's budgets and their last crossings (the tenant aggregate's, as the budget watch reads them). */
+export const TenantBudgetsEntity = defineEntity({
+  name: 'TenantBudgetsRow',
+  tableName: 'tenant_budgets',
+  properties: {
+    tenantId: p.string().primary(),
+    budgets: p.json<Record<string, unknown>[]>(),
+    crossings: p.json<Record<string, unknown>>(),
+    updatedAt: p.datetime(),
+    position: p.bigint('string'),
+  },
+});
+
 export const CheckpointEntity = defineEntity({
   name: 'CheckpointRow',
   tableName: 'projection_checkpoints',
@@ -242,6 +255,7 @@ export type ClusterEventRow = InstanceType<typeof ClusterEventEntity.class>;
 export type ClusterMetricRow = InstanceType<typeof ClusterMetricEntity.class>;
 export type CheckpointRow = InstanceType<typeof CheckpointEntity.class>;
 export type ApiKeyRow = InstanceType<typeof ApiKeyEntity.class>;
+export type TenantBudgetsRow = InstanceType<typeof TenantBudgetsEntity.class>;
 
 export const READ_MODEL_ENTITIES = [
   ClusterEntity,
@@ -253,5 +267,6 @@ export const READ_MODEL_ENTITIES = [
   ClusterEventEntity,
   ClusterMetricEntity,
   ApiKeyEntity,
+  TenantBudgetsEntity,
   CheckpointEntity,
 ];

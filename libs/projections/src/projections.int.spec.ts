@@ -239,7 +239,7 @@ describe('row-level security', () => {
 
   it('covers every table whose rows belong to a tenant', async () => {
     const { rows } = await pool.query<{ tablename: string }>(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND rowsecurity ORDER BY 1`);
-    // task_attempts (the cost migration) has the same policy, created with the table.
-    expect(rows.map((r) => r.tablename).sort()).toEqual([...TENANT_TABLES, 'cluster_nodes', 'task_attempts'].sort());
+    // task_attempts (the cost migration) and tenant_budgets (the rollouts one) have the same policy, created with the table.
+    expect(rows.map((r) => r.tablename).sort()).toEqual([...TENANT_TABLES, 'cluster_nodes', 'task_attempts', 'tenant_budgets'].sort());
   });
 });

@@ -115,8 +115,8 @@ describe('authorization matrix: every REST route and gRPC method × identity', (
   });
 
   const idFor = (path: string): string =>
-    path.startsWith('/api/clusters/') ? ids['cluster']! : path.startsWith('/api/blueprints/') ? ids['blueprint']! : path.startsWith('/api/tasks/') ? ids['task']! : path.startsWith('/api/admin/keys/') ? ids['key']! : ids['node']!;
-  const tenantBound = (path: string) => /^\/api\/(clusters|blueprints|tasks|admin\/keys)\/:id/.test(path);
+    path.startsWith('/api/clusters/') ? ids['cluster']! : path.startsWith('/api/blueprints/') ? ids['blueprint']! : path.startsWith('/api/tasks/') ? ids['task']! : path.startsWith('/api/admin/keys/') ? ids['key']! : path.startsWith('/api/tenants/') ? 'tenant-a' : ids['node']!;
+  const tenantBound = (path: string) => /^\/api\/(clusters|blueprints|tasks|admin\/keys|tenants)\/:id/.test(path);
 
   it('has an access rule for every route, and only public probes are open', () => {
     expect(REST_ROUTES.length).toBeGreaterThan(30);

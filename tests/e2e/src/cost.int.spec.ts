@@ -382,4 +382,41 @@ agents:
       expect(done.lineage[0]!.blueprint_version).toBe('1.4.0');
     });
   });
+
+  // Last: a throttle on the tenant refuses every one of its clusters' tasks for the rest of the day.
+  it("a tenant's budgets count the spend of all its clusters: warn and throttle fire at their amount, recorded on the tenant and on each cluster", async () => {
+    const bad = await stack.call('PUT', '/api/tenants/default/budgets', { budgets: [{ amount: 1, action: 'failover' }] });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body.error)).toContain('budgets[0].action');
+    // The tenant has spent more than 0.5 EUR on tokens by now (the tests above), and far less than a million.
+    const set = await stack.call('PUT', '/api/tenants/default/budgets', {
+      budgets: [
+        { amount: 0.5, currency: 'EUR', action: 'warn' },
+        { amount: 0.5, currency: 'EUR', period: 'month', action: 'throttle' },
+        { amount: 1_000_000, currency: 'EUR', action: 'scale_down' },
+      ],
+    });
+    expect(set.status).toBe(200);
+    expect(set.body.budgets[0]).toEqual({ amount: 0.5, currency: 'EUR', period: 'day', action: 'warn' });
+    const budgets = await eventually(async () => (await stack.call('GET', '/api/tenants/default/budgets')).body as { crossings: { budget: number; action: string; spent: number; amount: number; period: string }[] }, {
+      until: (b) => b.crossings.length === 2,
+      timeoutMs: 20_000,
+      intervalMs: 200,
+      what: "the tenant's warn and throttle budgets crossed",
+    });
+    expect(budgets.crossings.map((c) => [c.budget, c.action, c.period, c.amount])).toEqual([
+      [0, 'warn', 'day', 0.5],
+      [1, 'throttle', 'month', 0.5],
+    ]);
+    expect(budgets.crossings.every((c) => c.spent >= 0.5)).toBe(true);
+    // Every cluster of the tenant takes the throttle, with the tenant's figures.
+    const refused = await eventually(async () => stack.call('POST', '/api/clusters/priced/tasks', { payload: 'over the tenant budget' }), { until: (r) => r.status === 429, timeoutMs: 20_000, intervalMs: 200, what: 'priced throttled' });
+    expect(refused.body.error.details).toMatchObject({ reason: 'budget_exceeded', scope: 'tenant', amount: 0.5, currency: 'EUR', period: 'month' });
+    expect(refused.body.error.message).toContain("the cluster's tenant spent");
+    const onCluster = ((await stack.call('GET', '/api/clusters/priced/events?limit=1000')).body.events as { type: string; data: Record<string, unknown> }[]).filter((e) => e.type === 'BudgetExceeded' && e.data['scope'] === 'tenant');
+    expect(onCluster.map((e) => e.data['action'])).toEqual(['throttle']);
+    const families = parsePrometheusText(await (await fetch(`http://127.0.0.1:${stack.ports['metrics']}/metrics`)).text());
+    const exceeded = families.get('flotilla_tenant_budget_exceeded')!.samples.filter((x) => x.labels['tenant'] === 'default');
+    expect(exceeded.map((x) => [x.labels['action'], x.value]).sort()).toEqual([['scale_down', 0], ['throttle', 1], ['warn', 1]]);
+  });
 });

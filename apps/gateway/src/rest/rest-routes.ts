@@ -108,6 +108,8 @@ export const REST_ROUTES: readonly RestRoute[] = [
   { method: 'GET', path: '/api/clusters/:id/cost', operationId: 'getClusterCost', summary: 'What the cluster cost in a UTC day or month (?period=day|month&at=)', tag: 'clusters', route: m.clusterCost, toRequest: queryWithId },
   { method: 'GET', path: '/api/clusters/:id/versions', operationId: 'getClusterVersions', summary: "The cluster's task metrics per blueprint version (?since=)", tag: 'clusters', route: m.clusterVersions, toRequest: queryWithId },
   { method: 'GET', path: '/api/cost', operationId: 'getTenantCost', summary: "What the caller's tenant's clusters cost in a UTC day or month (?period=&at=; the platform adds ?tenant_id=)", tag: 'clusters', route: m.tenantCost, toRequest: (i) => i.query },
+  { method: 'GET', path: '/api/tenants/:id/budgets', operationId: 'getTenantBudgets', summary: "A tenant's budgets and their last crossings", tag: 'clusters', route: o.getTenantBudgets, toRequest: withId },
+  { method: 'PUT', path: '/api/tenants/:id/budgets', operationId: 'setTenantBudgets', summary: "Set a tenant's budgets {budgets: [{amount, currency, period, action}]} (its admin, or the platform)", tag: 'clusters', route: o.setTenantBudgets, toRequest: bodyWithId },
   { method: 'GET', path: '/api/clusters/:id/dead-letters', operationId: 'listDeadLetters', summary: "A cluster's dead-lettered tasks (?limit=)", tag: 'tasks', route: t.deadLetters, toRequest: queryWithId },
   { method: 'GET', path: '/api/tasks/:id', operationId: 'getTask', summary: 'A task, with its state and result', tag: 'tasks', route: t.get, toRequest: withId },
 

@@ -2,7 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Config } from '@flotilla/config';
 import { orchestratorRoutes } from '@flotilla/contracts';
-import { RuleViolationError, type ResolvedBudget } from '@flotilla/domain';
+import { RuleViolationError, type BudgetPeriod, type ResolvedBudget } from '@flotilla/domain';
 import { Messaging } from '@flotilla/messaging';
 import { CONFIG, LOGGER, METRICS_REGISTRY } from '@flotilla/platform';
 import type { ClusterRow } from '@flotilla/projections';
@@ -19,6 +19,12 @@ import { Costs } from './costs.service.js';
  * to its minimum and holds the autoscaler, failover sends its tasks to its backup cluster, each
  * until the period ends. A crossing is reported once per period (the cluster refuses a repeat
  * anyway).
+ *
+ * Tenant budgets (`PUT /api/tenants/{id}/budgets`) are checked the same way against the tenant's
+ * spend in the budget's currency over all its clusters (as `GET /api/cost` answers it). A tenant
+ * budget reached is reported at every check while it stays reached, so a cluster the tenant creates
+ * later in the period takes the action too (the orchestrator records the crossing once, and each
+ * cluster applies it once).
  */
 @Injectable()
 export class BudgetWatch {
@@ -26,6 +32,8 @@ export class BudgetWatch {
   private readonly reported = new Map<string, string>();
   private readonly spent: Gauge<string>;
   private readonly exceeded: Gauge<string>;
+  private readonly tenantSpent: Gauge<string>;
+  private readonly tenantExceeded: Gauge<string>;
 
   constructor(
     private readonly costs: Costs,
@@ -37,6 +45,8 @@ export class BudgetWatch {
   ) {
     this.spent = new promClient.Gauge({ name: 'flotilla_cluster_budget_spent_ratio', help: "A budget's spend over its amount in its current period", labelNames: ['cluster', 'budget', 'action'], registers: [registry] });
     this.exceeded = new promClient.Gauge({ name: 'flotilla_cluster_budget_exceeded', help: '1 while a budget is crossed in its current period', labelNames: ['cluster', 'budget', 'action'], registers: [registry] });
+    this.tenantSpent = new promClient.Gauge({ name: 'flotilla_tenant_budget_spent_ratio', help: "A tenant budget's spend over its amount in its current period", labelNames: ['tenant', 'budget', 'action'], registers: [registry] });
+    this.tenantExceeded = new promClient.Gauge({ name: 'flotilla_tenant_budget_exceeded', help: '1 while a tenant budget is crossed in its current period', labelNames: ['tenant', 'budget', 'action'], registers: [registry] });
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -52,6 +62,37 @@ export class BudgetWatch {
   }
 
   async check(now: Date): Promise<void> {
+    await this.checkClusters(now);
+    await this.checkTenants(now);
+  }
+
+  private async checkTenants(now: Date): Promise<void> {
+    for (const { tenantId, budgets } of await this.costs.tenantBudgets()) {
+      const byPeriod = new Map<BudgetPeriod, Awaited<ReturnType<Costs['tenantCost']>>>();
+      for (const period of new Set(budgets.map((b) => b.period))) byPeriod.set(period, await this.costs.tenantCost(tenantId, undefined, period, now));
+      for (const [i, budget] of budgets.entries()) {
+        const cost = byPeriod.get(budget.period)!;
+        const total = cost.totals.find((t) => t.currency === budget.currency)?.total_cost ?? 0;
+        const labels = { tenant: tenantId, budget: String(i), action: budget.action };
+        this.tenantSpent.set(labels, total / budget.amount);
+        this.tenantExceeded.set(labels, total >= budget.amount ? 1 : 0);
+        if (total < budget.amount) continue;
+        try {
+          const r = await this.messaging.request(
+            orchestratorRoutes.recordTenantBudgetCrossing,
+            { tenant_id: tenantId, budget: i, period_start: cost.from, spent: total },
+            { identity: { actor: 'metrics', tenantId, role: 'service' }, timeoutMs: this.config.REQUEST_TIMEOUT_MS * 3 },
+          );
+          if (r.recorded || r.clusters.length) this.logger.info({ tenantId, budget: i, spent: total, clusters: r.clusters }, 'tenant budget reached: reported');
+        } catch (err) {
+          if (err instanceof RuleViolationError && err.rule === 'budget_period_over') continue;
+          throw err;
+        }
+      }
+    }
+  }
+
+  private async checkClusters(now: Date): Promise<void> {
     for (const cluster of this.mirror.clusters()) {
       const budgets = (cluster.budgets ?? []) as unknown as ResolvedBudget[];
       if (budgets.length === 0) continue;

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { ClusterCost, VersionMetrics } from '@flotilla/contracts';
-import { agentHourPrice, agentSecondsCost, periodOf, roundCost, type AgentRole, type BudgetPeriod, type ResolvedPricing, type RuntimeKind } from '@flotilla/domain';
+import { agentHourPrice, agentSecondsCost, periodOf, roundCost, type AgentRole, type BudgetPeriod, type ResolvedPricing, type RuntimeKind, type TenantBudget } from '@flotilla/domain';
 import { withTenant, type ClusterRow, type ReadModelOrm } from '@flotilla/projections';
 import { READ_MODELS } from '../tokens.js';
 
@@ -88,6 +88,12 @@ export class Costs {
       totals: [...totals.values()],
       clusters: costs.map((c) => ({ cluster_id: c.cluster_id, currency: c.currency, agent_cost: c.agent_cost, token_cost: c.token_cost, total_cost: c.total_cost })),
     };
+  }
+
+  /** Every tenant's budgets (the budget watch reads them as the platform). */
+  async tenantBudgets(): Promise<{ tenantId: string; budgets: TenantBudget[] }[]> {
+    const rows = await withTenant(this.orm, undefined, (em) => em.execute<Row[]>(`SELECT tenant_id, budgets FROM tenant_budgets ORDER BY tenant_id`));
+    return rows.map((r) => ({ tenantId: String(r['tenant_id']), budgets: (r['budgets'] ?? []) as TenantBudget[] })).filter((t) => t.budgets.length > 0);
   }
 
   async versions(clusterId: string, tenant: string | undefined, since: Date): Promise<VersionMetrics[]> {

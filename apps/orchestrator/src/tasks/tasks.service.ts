@@ -225,6 +225,7 @@ export class TasksService implements OnModuleInit {
       const ends = periodOf(throttled.period, new Date(throttled.periodStart)).to;
       throw new RateLimitedError(`cluster '${cluster.clusterId}' takes no tasks until ${ends.toISOString()}: ${describeCrossing(throttled)}`, {
         reason: 'budget_exceeded',
+        scope: throttled.scope ?? 'cluster',
         cluster_id: cluster.clusterId,
         spent: throttled.spent,
         amount: throttled.amount,
