@@ -217,6 +217,11 @@ describe('cost and lineage', () => {
     const tenant = (await stack.call('GET', '/api/cost?tenant_id=default')).body;
     expect(tenant.clusters).toEqual([expect.objectContaining({ cluster_id: 'priced', currency: 'EUR', token_cost: 0.6 })]);
     expect(tenant.totals).toEqual([expect.objectContaining({ currency: 'EUR', token_cost: 0.6 })]);
+    // Read in three queries for the whole tenant, priced as the cluster's own figures are (its agents ran on meanwhile).
+    const again = (await stack.call('GET', '/api/clusters/priced/cost')).body;
+    expect(tenant.clusters[0].agent_cost).toBeGreaterThanOrEqual(cost.agent_cost);
+    expect(tenant.clusters[0].agent_cost).toBeLessThanOrEqual(again.agent_cost);
+    expect(tenant.clusters[0].total_cost).toBeCloseTo(tenant.clusters[0].agent_cost + 0.6, 9);
     const unnamed = await stack.call('GET', '/api/cost');
     expect(unnamed.status).toBe(400);
     expect(JSON.stringify(unnamed.body)).toContain('tenant_id');

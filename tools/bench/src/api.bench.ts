@@ -25,7 +25,7 @@
  *   npm run bench:api       (builds first; prints a table and JSON, saves tmp/bench/api-*.json)
  *
  * BENCH_SECONDS, BENCH_CLUSTERS, BENCH_IN_FLIGHT (e.g. 1,16,64), BENCH_WORKLOADS (a comma list of
- * floor-command,update,scale,submit,roundtrip,floor-read,get,list) narrow a run; BENCH_CPU_PROF=<dir>
+ * floor-command,update,scale,submit,roundtrip,floor-read,get,list,cost) narrow a run; BENCH_CPU_PROF=<dir>
  * makes every service write a V8 CPU profile there when the stack stops.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -46,7 +46,7 @@ const SECONDS = envInt('BENCH_SECONDS', 8);
 const CLUSTERS = envInt('BENCH_CLUSTERS', 32);
 const IN_FLIGHT = (process.env['BENCH_IN_FLIGHT'] ?? '1,16,64').split(',').map(Number).filter((n) => n > 0);
 const TIMEOUT_S = envInt('BENCH_TIMEOUT_S', 1200);
-const WORKLOADS = (process.env['BENCH_WORKLOADS'] ?? 'floor-command,update,scale,submit,roundtrip,floor-read,get,list').split(',');
+const WORKLOADS = (process.env['BENCH_WORKLOADS'] ?? 'floor-command,update,scale,submit,roundtrip,floor-read,get,list,cost').split(',');
 
 const watchdog = setTimeout(() => {
   console.error(`bench:api gave up after ${TIMEOUT_S} s`);
@@ -352,6 +352,10 @@ async function main(): Promise<void> {
       if (WORKLOADS.includes('list')) {
         await measure('list clusters', n, () => cannon(n, [{ method: 'GET', path: '/api/clusters?limit=50' }]));
       }
+      if (WORKLOADS.includes('cost')) {
+        // The tenant's cost today over all its clusters (what the tenant budget watch reads too).
+        await measure("tenant's cost", n, () => cannon(n, [{ method: 'GET', path: '/api/cost?tenant_id=default' }]));
+      }
       if (WORKLOADS.includes('scale')) {
         const targets = new Map<string, number>();
         await measure('scale cluster', n, () =>
@@ -403,7 +407,7 @@ async function main(): Promise<void> {
 
     // Ratios to the floor measured at the same concurrency in this run.
     for (const row of rows) {
-      const floorName = /GET|list/.test(row.workload) ? 'floor: Fastify + NATS + SELECT' : 'floor: NATS + INSERT';
+      const floorName = /GET|list|cost/.test(row.workload) ? 'floor: Fastify + NATS + SELECT' : 'floor: NATS + INSERT';
       const floor = rows.find((r) => r.workload === floorName && r.inFlight === row.inFlight);
       if (floor && floor !== row) row.floorRatio = round(row.perSecond / floor.perSecond, 3);
     }

@@ -64,30 +64,56 @@ export class Costs {
     };
   }
 
-  /** What the tenant's clusters cost in the period (every cluster it had, decommissioned ones too). */
-  async tenantCost(tenantId: string, tenant: string | undefined, period: BudgetPeriod, at: Date) {
+  /**
+   * What the tenant's clusters cost in the period (every cluster it had, decommissioned ones too):
+   * three queries whatever the number of clusters (the clusters, their agent-seconds by role and
+   * runtime, their token cost), each cluster priced by its own blueprint as `clusterCost` does.
+   */
+  async tenantCost(tenantId: string, tenant: string | undefined, period: BudgetPeriod, at: Date, now = new Date()) {
     const { from, to } = periodOf(period, at);
-    const clusters = await withTenant(this.orm, tenant, (em) =>
-      em.execute<Row[]>(`SELECT * FROM clusters WHERE tenant_id = ? AND created_at < ? ORDER BY id`, [tenantId, to]),
-    );
-    const costs = [];
-    for (const c of clusters) {
-      const row = { id: String(c['id']), tenantId: String(c['tenant_id']), pricing: (c['pricing'] ?? null) as Record<string, unknown> | null } as ClusterRow;
-      costs.push(await this.clusterCost(row, tenant, period, at));
-    }
+    const until = to < now ? to : now;
+    const [clusters, agentRows, tokenRows] = await withTenant(this.orm, tenant, async (em) => {
+      const list = await em.execute<Row[]>(`SELECT id, pricing FROM clusters WHERE tenant_id = ? AND created_at < ? ORDER BY id`, [tenantId, to]);
+      if (list.length === 0) return [list, [], []] as const;
+      return [
+        list,
+        await em.execute<Row[]>(
+          `SELECT cluster_id, role, runtime->>'kind' AS kind,
+                  sum(extract(epoch FROM least(coalesce(stopped_at, ?::timestamptz), ?::timestamptz) - greatest(started_at, ?::timestamptz))) AS seconds
+             FROM cluster_agents
+            WHERE cluster_id IN (SELECT id FROM clusters WHERE tenant_id = ? AND created_at < ?)
+              AND started_at IS NOT NULL AND started_at < ? AND (stopped_at IS NULL OR stopped_at > ?)
+            GROUP BY 1, 2, 3`,
+          [until, until, from, tenantId, to, until, from],
+        ),
+        await em.execute<Row[]>(
+          `SELECT cluster_id, coalesce(sum(cost), 0) AS cost FROM task_attempts WHERE tenant_id = ? AND finished_at >= ? AND finished_at < ? GROUP BY 1`,
+          [tenantId, from, to],
+        ),
+      ] as const;
+    });
+    const tokens = new Map(tokenRows.map((r) => [String(r['cluster_id']), n(r['cost'])]));
+    const costs = clusters.map((c) => {
+      const id = String(c['id']);
+      const pricing = (c['pricing'] ?? undefined) as ResolvedPricing | undefined;
+      const agentCost = roundCost(
+        agentRows
+          .filter((r) => r['cluster_id'] === id)
+          .reduce((sum, r) => {
+            const seconds = Math.max(0, n(r['seconds']));
+            const cost = agentSecondsCost(seconds, agentHourPrice(pricing, String(r['role']) as AgentRole, String(r['kind']) as RuntimeKind));
+            return roundCost(seconds / 3600) > 0 ? sum + cost : sum;
+          }, 0),
+      );
+      const tokenCost = roundCost(tokens.get(id) ?? 0);
+      return { cluster_id: id, currency: pricing?.currency ?? 'USD', agent_cost: agentCost, token_cost: tokenCost, total_cost: roundCost(agentCost + tokenCost) };
+    });
     const totals = new Map<string, { currency: string; agent_cost: number; token_cost: number; total_cost: number }>();
     for (const c of costs) {
       const t = totals.get(c.currency) ?? { currency: c.currency, agent_cost: 0, token_cost: 0, total_cost: 0 };
       totals.set(c.currency, { currency: c.currency, agent_cost: roundCost(t.agent_cost + c.agent_cost), token_cost: roundCost(t.token_cost + c.token_cost), total_cost: roundCost(t.total_cost + c.total_cost) });
     }
-    return {
-      tenant_id: tenantId,
-      period,
-      from: from.toISOString(),
-      to: to.toISOString(),
-      totals: [...totals.values()],
-      clusters: costs.map((c) => ({ cluster_id: c.cluster_id, currency: c.currency, agent_cost: c.agent_cost, token_cost: c.token_cost, total_cost: c.total_cost })),
-    };
+    return { tenant_id: tenantId, period, from: from.toISOString(), to: to.toISOString(), totals: [...totals.values()], clusters: costs };
   }
 
   /** Every tenant's budgets (the budget watch reads them as the platform). */
