@@ -2,7 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Config } from '@flotilla/config';
 import { orchestratorRoutes } from '@flotilla/contracts';
-import { RuleViolationError, type BudgetPeriod, type ResolvedBudget } from '@flotilla/domain';
+import { RuleViolationError, type BudgetPeriod, type ResolvedBudget, type ResolvedPricing } from '@flotilla/domain';
 import { Messaging } from '@flotilla/messaging';
 import { CONFIG, LOGGER, METRICS_REGISTRY } from '@flotilla/platform';
 import type { ClusterRow } from '@flotilla/projections';
@@ -92,17 +92,19 @@ export class BudgetWatch {
     }
   }
 
+  /** Every budgeted cluster's spend, two queries per period in use whatever their number. */
   private async checkClusters(now: Date): Promise<void> {
-    for (const cluster of this.mirror.clusters()) {
-      const budgets = (cluster.budgets ?? []) as unknown as ResolvedBudget[];
-      if (budgets.length === 0) continue;
-      const byPeriod = new Map<string, { total: number; from: string }>();
-      for (const period of new Set(budgets.map((b) => b.period))) {
-        const c = await this.costs.clusterCost(cluster, undefined, period, now, now);
-        byPeriod.set(period, { total: c.total_cost, from: c.from });
-      }
-      for (const [i, budget] of budgets.entries()) {
-        const { total, from } = byPeriod.get(budget.period)!;
+    const budgeted = this.mirror.clusters().filter((c) => ((c.budgets ?? []) as unknown[]).length > 0);
+    if (budgeted.length === 0) return;
+    const spend = new Map<string, { total: number; from: string }>();
+    const periods = new Set(budgeted.flatMap((c) => (c.budgets as unknown as ResolvedBudget[]).map((b) => b.period)));
+    for (const period of periods) {
+      const costs = await this.costs.costsOf(budgeted.map((c) => ({ id: c.id, pricing: (c.pricing ?? undefined) as ResolvedPricing | undefined })), undefined, period, now, now);
+      for (const c of costs) spend.set(`${c.cluster_id}/${period}`, { total: c.total_cost, from: c.from });
+    }
+    for (const cluster of budgeted) {
+      for (const [i, budget] of (cluster.budgets as unknown as ResolvedBudget[]).entries()) {
+        const { total, from } = spend.get(`${cluster.id}/${budget.period}`)!;
         const labels = { cluster: cluster.id, budget: String(i), action: budget.action };
         this.spent.set(labels, total / budget.amount);
         const crossed = total >= budget.amount;

@@ -66,8 +66,8 @@ export class Costs {
 
   /**
    * What the tenant's clusters cost in the period (every cluster it had, decommissioned ones too):
-   * three queries whatever the number of clusters (the clusters, their agent-seconds by role and
-   * runtime, their token cost), each cluster priced by its own blueprint as `clusterCost` does.
+   * three queries in one transaction whatever the number of clusters (the clusters, their
+   * agent-seconds by role and runtime, their token cost).
    */
   async tenantCost(tenantId: string, tenant: string | undefined, period: BudgetPeriod, at: Date, now = new Date()) {
     const { from, to } = periodOf(period, at);
@@ -77,43 +77,39 @@ export class Costs {
       if (list.length === 0) return [list, [], []] as const;
       return [
         list,
-        await em.execute<Row[]>(
-          `SELECT cluster_id, role, runtime->>'kind' AS kind,
-                  sum(extract(epoch FROM least(coalesce(stopped_at, ?::timestamptz), ?::timestamptz) - greatest(started_at, ?::timestamptz))) AS seconds
-             FROM cluster_agents
-            WHERE cluster_id IN (SELECT id FROM clusters WHERE tenant_id = ? AND created_at < ?)
-              AND started_at IS NOT NULL AND started_at < ? AND (stopped_at IS NULL OR stopped_at > ?)
-            GROUP BY 1, 2, 3`,
-          [until, until, from, tenantId, to, until, from],
-        ),
-        await em.execute<Row[]>(
-          `SELECT cluster_id, coalesce(sum(cost), 0) AS cost FROM task_attempts WHERE tenant_id = ? AND finished_at >= ? AND finished_at < ? GROUP BY 1`,
-          [tenantId, from, to],
-        ),
+        await em.execute<Row[]>(`${AGENT_SECONDS} WHERE cluster_id IN (SELECT id FROM clusters WHERE tenant_id = ? AND created_at < ?) ${AGENT_PERIOD}`, [until, until, from, tenantId, to, until, from]),
+        await em.execute<Row[]>(`${TOKEN_COST} WHERE tenant_id = ? AND finished_at >= ? AND finished_at < ? GROUP BY 1`, [tenantId, from, to]),
       ] as const;
     });
-    const tokens = new Map(tokenRows.map((r) => [String(r['cluster_id']), n(r['cost'])]));
-    const costs = clusters.map((c) => {
-      const id = String(c['id']);
-      const pricing = (c['pricing'] ?? undefined) as ResolvedPricing | undefined;
-      const agentCost = roundCost(
-        agentRows
-          .filter((r) => r['cluster_id'] === id)
-          .reduce((sum, r) => {
-            const seconds = Math.max(0, n(r['seconds']));
-            const cost = agentSecondsCost(seconds, agentHourPrice(pricing, String(r['role']) as AgentRole, String(r['kind']) as RuntimeKind));
-            return roundCost(seconds / 3600) > 0 ? sum + cost : sum;
-          }, 0),
-      );
-      const tokenCost = roundCost(tokens.get(id) ?? 0);
-      return { cluster_id: id, currency: pricing?.currency ?? 'USD', agent_cost: agentCost, token_cost: tokenCost, total_cost: roundCost(agentCost + tokenCost) };
-    });
+    const costs = priceClusters(
+      clusters.map((c) => ({ id: String(c['id']), pricing: (c['pricing'] ?? undefined) as ResolvedPricing | undefined })),
+      agentRows,
+      tokenRows,
+    ).map(({ cluster_id, currency, agent_cost, token_cost, total_cost }) => ({ cluster_id, currency, agent_cost, token_cost, total_cost }));
     const totals = new Map<string, { currency: string; agent_cost: number; token_cost: number; total_cost: number }>();
     for (const c of costs) {
       const t = totals.get(c.currency) ?? { currency: c.currency, agent_cost: 0, token_cost: 0, total_cost: 0 };
       totals.set(c.currency, { currency: c.currency, agent_cost: roundCost(t.agent_cost + c.agent_cost), token_cost: roundCost(t.token_cost + c.token_cost), total_cost: roundCost(t.total_cost + c.total_cost) });
     }
     return { tenant_id: tenantId, period, from: from.toISOString(), to: to.toISOString(), totals: [...totals.values()], clusters: costs };
+  }
+
+  /**
+   * The agent and token cost of each of some clusters in the period (the budget watch's read), in
+   * two queries whatever their number, each cluster priced by its own blueprint as `clusterCost`
+   * prices one.
+   */
+  async costsOf(clusters: readonly { id: string; pricing: ResolvedPricing | undefined }[], tenant: string | undefined, period: BudgetPeriod, at: Date, now = new Date()) {
+    if (clusters.length === 0) return [];
+    const { from, to } = periodOf(period, at);
+    const until = to < now ? to : now;
+    // The ids as one JSON parameter: one statement text whatever their number.
+    const ids = JSON.stringify(clusters.map((c) => c.id));
+    const [agentRows, tokenRows] = await withTenant(this.orm, tenant, async (em) => [
+      await em.execute<Row[]>(`${AGENT_SECONDS} WHERE cluster_id IN (SELECT jsonb_array_elements_text(?::jsonb)) ${AGENT_PERIOD}`, [until, until, from, ids, until, from]),
+      await em.execute<Row[]>(`${TOKEN_COST} WHERE cluster_id IN (SELECT jsonb_array_elements_text(?::jsonb)) AND finished_at >= ? AND finished_at < ? GROUP BY 1`, [ids, from, to]),
+    ]);
+    return priceClusters(clusters, agentRows, tokenRows).map((c) => ({ ...c, from: from.toISOString() }));
   }
 
   /** Every tenant's budgets (the budget watch reads them as the platform). */
@@ -172,6 +168,33 @@ export class Costs {
       cost: roundCost(n(r['cost'])),
     }));
   }
+}
+
+/** Agent-seconds in the period by cluster, role and runtime (parameters: until, until, from, the filter's, until, from). */
+const AGENT_SECONDS = `SELECT cluster_id, role, runtime->>'kind' AS kind,
+       sum(extract(epoch FROM least(coalesce(stopped_at, ?::timestamptz), ?::timestamptz) - greatest(started_at, ?::timestamptz))) AS seconds
+  FROM cluster_agents`;
+const AGENT_PERIOD = `AND started_at IS NOT NULL AND started_at < ? AND (stopped_at IS NULL OR stopped_at > ?) GROUP BY 1, 2, 3`;
+/** Token cost by cluster. */
+const TOKEN_COST = `SELECT cluster_id, coalesce(sum(cost), 0) AS cost FROM task_attempts`;
+
+/** Each cluster's agent and token cost from grouped rows, priced by its own blueprint as `clusterCost` prices one. */
+function priceClusters(clusters: readonly { id: string; pricing: ResolvedPricing | undefined }[], agentRows: readonly Row[], tokenRows: readonly Row[]) {
+  const tokens = new Map(tokenRows.map((r) => [String(r['cluster_id']), n(r['cost'])]));
+  return clusters.map(({ id, pricing }) => {
+    const agentCost = roundCost(
+      agentRows
+        .filter((r) => r['cluster_id'] === id)
+        .reduce((sum, r) => {
+          const seconds = Math.max(0, n(r['seconds']));
+          const cost = agentSecondsCost(seconds, agentHourPrice(pricing, String(r['role']) as AgentRole, String(r['kind']) as RuntimeKind));
+          // As clusterCost: a role and runtime under a rounding unit of an hour costs nothing.
+          return roundCost(seconds / 3600) > 0 ? sum + cost : sum;
+        }, 0),
+    );
+    const tokenCost = roundCost(tokens.get(id) ?? 0);
+    return { cluster_id: id, currency: pricing?.currency ?? 'USD', agent_cost: agentCost, token_cost: tokenCost, total_cost: roundCost(agentCost + tokenCost) };
+  });
 }
 
 function versionOf(r: Row): VersionMetrics {

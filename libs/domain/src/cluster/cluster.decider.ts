@@ -141,7 +141,7 @@ function rolloutFollowOns(s: ExistingCluster, at: string): Events {
   }
   const rr = after.rollout!;
   if (rolloutDone(after)) {
-    events.push({ type: 'RolloutCompleted', data: { rollout: rr.rollout, version: after.blueprintVersion, waves: rr.waves, replaced: rr.total - unreplacedSlots(after).length, at } });
+    events.push({ type: 'RolloutCompleted', data: { rollout: rr.rollout, version: after.blueprintVersion, waves: rr.waves, replaced: rr.replaced, at } });
   } else if (outcome?.kind === 'completed' && rr.status === 'rolling' && rr.pauseAfter !== null && rr.waves === rr.pauseAfter) {
     events.push({ type: 'RolloutPaused', data: { rollout: rr.rollout, wave: rr.waves, reason: `paused after wave ${rr.waves}, as asked (pause_after ${rr.pauseAfter}): resume to go on, undo to roll back`, at } });
   }

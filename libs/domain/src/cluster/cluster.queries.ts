@@ -142,8 +142,10 @@ export function hierarchy(state: ClusterState): HierarchyNode | null {
   for (const agent of Object.values(state.agents)) {
     const key = slotKey(agent.name, agent.ordinal);
     const current = latestOf.get(key);
-    // A live holder wins; otherwise show the most recent agent of the slot (e.g. the failed one).
-    if (!current || (isLive(agent) && !isLive(current)) || (isLive(agent) === isLive(current) && agent.since > current.since)) {
+    // A running holder wins (a rollout's old agent until its replacement runs), then a live one;
+    // otherwise show the most recent agent of the slot (e.g. the failed one).
+    const rank = (a: AgentRecord): number => (a.state === 'idle' ? 2 : isLive(a) ? 1 : 0);
+    if (!current || rank(agent) > rank(current) || (rank(agent) === rank(current) && agent.since > current.since)) {
       latestOf.set(key, agent);
     }
   }

@@ -8,7 +8,7 @@ import { thrownBy } from '../testing/decider-spec.js';
 import type { ClusterCommand } from './cluster.commands.js';
 import { clusterDecider } from './cluster.decider.js';
 import type { ClusterEvent } from './cluster.events.js';
-import { runningWorkers } from './cluster.queries.js';
+import { hierarchy, runningWorkers, type HierarchyNode } from './cluster.queries.js';
 import type { ExistingCluster } from './cluster.state.js';
 import { planReconciliation } from './reconciliation.js';
 import { clusterEvents } from './testing/cluster-events.js';
@@ -83,6 +83,9 @@ describe('rolling upgrades', () => {
       expect(types(spawned)).toEqual(['RolloutWaveStarted', 'AgentSpawned']);
       expect(spawned[1]!.data).toMatchObject({ name: 'worker', ordinal: wave - 1, blueprintVersion: '2.0.0', replaces: `a-w${wave - 1}`, specHash: v2.agents.find((a) => a.name === 'worker')!.specHash });
       expect(c.wave()).toBeNull(); // one wave at a time
+      // The hierarchy shows the slot's running agent while its replacement starts.
+      const flat = (n: HierarchyNode): HierarchyNode[] => [n, ...n.children.flatMap(flat)];
+      expect(flat(hierarchy(c.state())!).find((n) => n.name === 'worker' && n.ordinal === wave - 1)).toMatchObject({ agentId: `a-w${wave - 1}`, state: 'idle' });
       serving.push(runningWorkers(c.state()).length);
       const ran = c.start(newAgentsOf(spawned)[0]!);
       serving.push(runningWorkers(c.state()).filter((a) => a.specHash === v2.agents.find((x) => x.name === 'worker')!.specHash).length);
@@ -93,7 +96,8 @@ describe('rolling upgrades', () => {
     }
     // Never fewer than the target of 3 serving with max_unavailable 0.
     expect(Math.min(...serving.filter((_, i) => i % 3 !== 1))).toBe(3);
-    expect(c.state().rollout).toMatchObject({ status: 'completed', waves: 3, pending: [] });
+    expect(c.state().rollout).toMatchObject({ status: 'completed', waves: 3, pending: [], replaced: 3 });
+    expect(c.log.at(-2)!).toMatchObject({ type: 'RolloutCompleted', data: { rollout: 1, version: '2.0.0', waves: 3, replaced: 3 } });
     expect(c.state().status).toBe('active');
     expect(runningWorkers(c.state()).every((a) => a.blueprintVersion === '2.0.0')).toBe(true);
   });
