@@ -104,7 +104,7 @@ function readPayload(value: string): unknown {
 export class UsageError extends Error {}
 
 const enc = encodeURIComponent;
-const int = (v: string): number => {
+export const int = (v: string): number => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new UsageError(`expected a non-negative integer, got '${v}'`);
   return n;

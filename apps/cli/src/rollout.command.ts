@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { GatewayClient } from './client.js';
 import { output, table } from './commands.js';
-import { UsageError } from './resources.js';
+import { int } from './resources.js';
 
 const enc = encodeURIComponent;
 
@@ -61,13 +61,6 @@ export function describeRollout(s: RolloutStatus): string {
   return lines.join('\n');
 }
 
-const count = (flag: string, v: string | undefined): number | undefined => {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`${flag} expects a whole number, got '${v}'`);
-  return n;
-};
-
 export function registerRollout(program: Command, client: () => GatewayClient): void {
   const out = () => output(program.opts<{ json: boolean }>().json);
   const rollout = program
@@ -105,9 +98,9 @@ Examples:
     .action(async (id: string, o: { version: string; maxSurge: string; maxUnavailable: string; pauseAfter?: string; reason?: string; dryRun?: boolean }) => {
       const body = {
         blueprint_version: o.version,
-        max_surge: count('--max-surge', o.maxSurge),
-        max_unavailable: count('--max-unavailable', o.maxUnavailable),
-        ...(o.pauseAfter !== undefined ? { pause_after: count('--pause-after', o.pauseAfter) } : {}),
+        max_surge: int(o.maxSurge),
+        max_unavailable: int(o.maxUnavailable),
+        ...(o.pauseAfter !== undefined ? { pause_after: int(o.pauseAfter) } : {}),
         ...(o.reason ? { reason: o.reason } : {}),
       };
       const path = `/api/clusters/${enc(id)}/upgrade`;

@@ -113,8 +113,8 @@ export const GRPC_METHODS: readonly GrpcMethod[] = [
     toReply: commandReply('cluster', cluster),
   },
   { name: 'ClusterService.ScaleCluster', route: o.scaleCluster, toRequest: (r) => defined({ id: r['id'], target_workers: r['target_workers'] ?? 0, reason: str(r['reason']), wait: r['wait'], dry_run: r['dry_run'] }), toReply: commandReply('cluster', cluster) },
-  { name: 'ClusterService.HibernateCluster', route: o.hibernateCluster, toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']), wait: r['wait'], dry_run: r['dry_run'] }), toReply: commandReply('cluster', cluster) },
-  { name: 'ClusterService.ReactivateCluster', route: o.reactivateCluster, toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']), wait: r['wait'], dry_run: r['dry_run'] }), toReply: commandReply('cluster', cluster) },
+  { name: 'ClusterService.HibernateCluster', route: o.hibernateCluster, toRequest: clusterCommand, toReply: commandReply('cluster', cluster) },
+  { name: 'ClusterService.ReactivateCluster', route: o.reactivateCluster, toRequest: clusterCommand, toReply: commandReply('cluster', cluster) },
   {
     name: 'ClusterService.UpgradeCluster',
     route: o.upgradeCluster,
@@ -126,7 +126,7 @@ export const GRPC_METHODS: readonly GrpcMethod[] = [
   { name: 'ClusterService.PauseRollout', route: o.pauseRollout, toRequest: clusterCommand, toReply: commandReply('cluster', cluster) },
   { name: 'ClusterService.ResumeRollout', route: o.resumeRollout, toRequest: clusterCommand, toReply: commandReply('cluster', cluster) },
   { name: 'ClusterService.UndoRollout', route: o.undoRollout, toRequest: clusterCommand, toReply: commandReply('cluster', cluster) },
-  { name: 'ClusterService.DecommissionCluster', route: o.decommissionCluster, toRequest: (r) => defined({ id: r['id'], reason: str(r['reason']), wait: r['wait'], dry_run: r['dry_run'] }), toReply: commandReply('cluster', cluster) },
+  { name: 'ClusterService.DecommissionCluster', route: o.decommissionCluster, toRequest: clusterCommand, toReply: commandReply('cluster', cluster) },
   {
     name: 'ClusterService.ListAgents',
     route: o.clusterAgents,

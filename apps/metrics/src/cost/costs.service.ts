@@ -26,23 +26,10 @@ export class Costs {
     const pricing = (cluster.pricing ?? undefined) as ResolvedPricing | undefined;
     const until = to < now ? to : now;
     const [agentRows, versions] = await withTenant(this.orm, tenant, async (em) => [
-      await em.execute<Row[]>(
-        `SELECT role, runtime->>'kind' AS kind,
-                sum(extract(epoch FROM least(coalesce(stopped_at, ?::timestamptz), ?::timestamptz) - greatest(started_at, ?::timestamptz))) AS seconds
-           FROM cluster_agents
-          WHERE cluster_id = ? AND started_at IS NOT NULL AND started_at < ? AND (stopped_at IS NULL OR stopped_at > ?)
-          GROUP BY 1, 2 ORDER BY 1, 2`,
-        [until, until, from, cluster.id, until, from],
-      ),
+      await em.execute<Row[]>(`${AGENT_SECONDS} WHERE cluster_id = ? ${AGENT_PERIOD}`, [until, until, from, cluster.id, until, from]),
       await this.versionRows(em, cluster.id, from, to),
     ]);
-    const agents = agentRows
-      .map((r) => {
-        const seconds = Math.max(0, n(r['seconds']));
-        const price = agentHourPrice(pricing, String(r['role']) as AgentRole, String(r['kind']) as RuntimeKind);
-        return { role: String(r['role']), runtime: String(r['kind']), hours: roundCost(seconds / 3600), price_per_hour: price, cost: agentSecondsCost(seconds, price) };
-      })
-      .filter((a) => a.hours > 0);
+    const agents = agentLines(agentRows, pricing);
     const byVersion = versions.map(versionOf);
     const agentCost = roundCost(agents.reduce((s, a) => s + a.cost, 0));
     const tokenCost = roundCost(byVersion.reduce((s, v) => s + v.token_cost, 0));
@@ -178,20 +165,26 @@ const AGENT_PERIOD = `AND started_at IS NOT NULL AND started_at < ? AND (stopped
 /** Token cost by cluster. */
 const TOKEN_COST = `SELECT cluster_id, coalesce(sum(cost), 0) AS cost FROM task_attempts`;
 
+/**
+ * A cluster's agent-seconds rows priced: hours and cost per role and runtime (by role, else
+ * runtime, else the default), in that order; a line under a rounding unit of an hour is left out.
+ */
+function agentLines(rows: readonly Row[], pricing: ResolvedPricing | undefined) {
+  return rows
+    .map((r) => {
+      const seconds = Math.max(0, n(r['seconds']));
+      const price = agentHourPrice(pricing, String(r['role']) as AgentRole, String(r['kind']) as RuntimeKind);
+      return { role: String(r['role']), runtime: String(r['kind']), hours: roundCost(seconds / 3600), price_per_hour: price, cost: agentSecondsCost(seconds, price) };
+    })
+    .filter((a) => a.hours > 0)
+    .sort((a, b) => (a.role < b.role ? -1 : a.role > b.role ? 1 : a.runtime < b.runtime ? -1 : a.runtime > b.runtime ? 1 : 0));
+}
+
 /** Each cluster's agent and token cost from grouped rows, priced by its own blueprint as `clusterCost` prices one. */
 function priceClusters(clusters: readonly { id: string; pricing: ResolvedPricing | undefined }[], agentRows: readonly Row[], tokenRows: readonly Row[]) {
   const tokens = new Map(tokenRows.map((r) => [String(r['cluster_id']), n(r['cost'])]));
   return clusters.map(({ id, pricing }) => {
-    const agentCost = roundCost(
-      agentRows
-        .filter((r) => r['cluster_id'] === id)
-        .reduce((sum, r) => {
-          const seconds = Math.max(0, n(r['seconds']));
-          const cost = agentSecondsCost(seconds, agentHourPrice(pricing, String(r['role']) as AgentRole, String(r['kind']) as RuntimeKind));
-          // As clusterCost: a role and runtime under a rounding unit of an hour costs nothing.
-          return roundCost(seconds / 3600) > 0 ? sum + cost : sum;
-        }, 0),
-    );
+    const agentCost = roundCost(agentLines(agentRows.filter((r) => r['cluster_id'] === id), pricing).reduce((sum, a) => sum + a.cost, 0));
     const tokenCost = roundCost(tokens.get(id) ?? 0);
     return { cluster_id: id, currency: pricing?.currency ?? 'USD', agent_cost: agentCost, token_cost: tokenCost, total_cost: roundCost(agentCost + tokenCost) };
   });

@@ -8,7 +8,7 @@ import type { ClusterCommand } from './cluster.commands.js';
 import { clusterDecider } from './cluster.decider.js';
 import type { ClusterEvent } from './cluster.events.js';
 import { activeBudgetActions, budgetHold } from './cluster.queries.js';
-import { clusterEvents } from './testing/cluster-events.js';
+import { activeSmallCluster, clusterEvents } from './testing/cluster-events.js';
 
 const NOW = '2026-03-01T10:00:00.000Z';
 const DAY = '2026-03-01T00:00:00.000Z';
@@ -28,19 +28,7 @@ const blueprint = resolveBlueprint({
   },
 });
 const ev = clusterEvents({ at: NOW, blueprint });
-const ids = ['a-boss', 'a-lead', 'a-expert', 'a-w0', 'a-w1', 'a-w2'];
-const active: ClusterEvent[] = [
-  ev.created({ clusterId: 'c1', tenantId: 'acme', name: 'c1', description: '', type: 'team', minWorkers: 1, targetWorkers: 3, maxWorkers: 5, backupCluster: 'spare', keepFixedAgents: true }),
-  ev.spawningStarted(6),
-  ev.spawned('a-boss', 'boss', 0),
-  ev.spawned('a-lead', 'lead', 0),
-  ev.spawned('a-expert', 'expert', 0),
-  ev.spawned('a-w0', 'worker', 0),
-  ev.spawned('a-w1', 'worker', 1),
-  ev.spawned('a-w2', 'worker', 2),
-  ...ids.flatMap((id) => [ev.placed(id), ev.started(id)]),
-  ev.activated(6, 3),
-];
+const active: ClusterEvent[] = activeSmallCluster(ev, 'spare');
 const cross = (budget: number, spent: number, periodStart = DAY, now = NOW): ClusterCommand =>
   ({ type: 'RecordBudgetCrossing', data: { budget, periodStart, spent }, metadata: { now } }) as ClusterCommand;
 const decide = (history: readonly ClusterEvent[], command: ClusterCommand) => clusterDecider.decide(command, fold(clusterDecider, history));

@@ -3,12 +3,12 @@ import type { ResolvedAgent, ResolvedBlueprint, ScalingPolicy } from '../bluepri
 import { commandNow, type Decider } from '../decider.js';
 import { AlreadyExistsError, NotFoundError, RuleViolationError, ValidationError, type ValidationIssue } from '../errors.js';
 import { compact } from '../json.js';
-import { periodStart } from '../cost/cost.js';
+import { checkCrossing } from '../cost/cost.js';
 import type { ClusterCommand } from './cluster.commands.js';
 import type { AgentStopRequested, ClusterEvent } from './cluster.events.js';
-import { allDesiredRunning, desiredAgents, extraAgents, isDesiredSlot, isLive, slotKey } from './cluster.queries.js';
+import { allDesiredRunning, desiredAgents, extraAgents, isDesiredSlot, isLive, SERVING_STATUSES, slotKey } from './cluster.queries.js';
 import * as S from './cluster.schemas.js';
-import { nextWave, rolloutDone, slotsToReplace, specForSlot, unreplacedSlots, waveOutcome } from './rollout.js';
+import { nextWave, rolloutDone, rolloutRunning, slotsToReplace, specForSlot, unreplacedSlots, waveOutcome } from './rollout.js';
 import { parseCommandData, ScalingPolicyPatchSchema } from './cluster.schemas.js';
 import {
   type AgentRecord,
@@ -185,14 +185,14 @@ function followOns(s: ExistingCluster, at: string): Events {
 /** A desired agent lost while the cluster was serving degrades it. */
 function degradeIfNeeded(state: ExistingCluster, agent: AgentRecord, reason: string, at: string): Events {
   // A slot another live agent still holds (a rollout's old or new agent) is not lost.
-  if (!SERVING.has(state.status) || !isDesiredSlot(state, agent.name, agent.ordinal) || superseded(state, agent)) return [];
+  if (!SERVING_STATUSES.has(state.status) || !isDesiredSlot(state, agent.name, agent.ordinal) || superseded(state, agent)) return [];
   return [{ type: 'ClusterDegraded', data: { reason, at } }];
 }
 
 function stopRequests(state: ClusterState, reason: string, at: string): AgentStopRequested[] {
   return extraAgents(state)
     .filter((a) => a.state !== 'stopping')
-    .map((a) => ({ type: 'AgentStopRequested', data: { agentId: a.agentId, reason, nodeId: a.nodeId ?? null, at } }));
+    .map((a) => stopRequest(a, reason, at));
 }
 
 /** Scaling events from the current target to `to`: start, then stop requests for extra workers (newest first). */
@@ -238,10 +238,8 @@ function mergePolicy(current: ScalingPolicy, patch: z.output<typeof ScalingPolic
   return merged;
 }
 
-/** Statuses in which a cluster serves tasks with its desired agents. */
-const SERVING = new Set<ClusterState['status']>(['active', 'scaling_up', 'scaling_down']);
 /** Statuses in which a cluster's worker count may change. */
-const SCALABLE = new Set<ClusterState['status']>([...SERVING, 'degraded']);
+const SCALABLE = new Set<ClusterState['status']>([...SERVING_STATUSES, 'degraded']);
 
 function refuseUnready(state: ExistingCluster): void {
   if (!SCALABLE.has(state.status)) {
@@ -509,7 +507,7 @@ export function markClusterDegraded(state: ClusterState, d: Data<typeof S.MarkCl
   if (s.status === 'degraded') return [];
   // A serving cluster degrades when it loses agents; a spawning one when it does not come
   // up in time (the reconciler's spawn timeout), so the operator sees why it is not active.
-  if (!SERVING.has(s.status) && s.status !== 'spawning') {
+  if (!SERVING_STATUSES.has(s.status) && s.status !== 'spawning') {
     throw violation('cluster_not_active', `cluster '${s.clusterId}' is ${s.status}; only a serving or spawning cluster degrades`, { status: s.status });
   }
   return [{ type: 'ClusterDegraded', data: { reason: d.reason, at } }];
@@ -569,11 +567,7 @@ export function recordBudgetCrossing(state: ClusterState, d: Data<typeof S.Recor
   if (s.status === 'decommissioned') refuseEnded(s);
   const budget = s.blueprint.cluster.budgets?.[d.budget];
   if (!budget) invalid([{ path: 'budget', message: `the cluster has no budget #${d.budget} (it has ${s.blueprint.cluster.budgets?.length ?? 0})` }]);
-  const current = periodStart(budget.period, new Date(at)).toISOString();
-  if (new Date(d.periodStart).toISOString() !== current)
-    throw violation('budget_period_over', `budget #${d.budget} counts the ${budget.period} starting ${current}, not ${d.periodStart}`, { budget: d.budget, period_start: current });
-  if (d.spent < budget.amount)
-    throw violation('budget_not_reached', `budget #${d.budget} is ${budget.amount}; ${d.spent} is below it`, { budget: d.budget, amount: budget.amount, spent: d.spent });
+  const current = checkCrossing(`budget #${d.budget}`, d.budget, budget, d, at);
   if (s.budgetCrossings?.[String(d.budget)]?.periodStart === current) return [];
   const currency = s.blueprint.cluster.pricing?.currency ?? 'USD';
   return crossingEvents(s, { type: 'BudgetExceeded', data: { budget: d.budget, period: budget.period, periodStart: current, amount: budget.amount, spent: d.spent, currency, action: budget.action, at } }, at);
@@ -583,8 +577,7 @@ export function recordBudgetCrossing(state: ClusterState, d: Data<typeof S.Recor
 function crossingEvents(s: ExistingCluster, exceeded: Extract<ClusterEvent, { type: 'BudgetExceeded' }>, at: string): Events {
   const c = exceeded.data;
   const next = evolve(s, exceeded) as ExistingCluster;
-  const scalable = next.status === 'active' || next.status === 'scaling_up' || next.status === 'scaling_down';
-  if (c.action !== 'scale_down' || !scalable || next.targetWorkers <= next.minWorkers) return [exceeded];
+  if (c.action !== 'scale_down' || !SERVING_STATUSES.has(next.status) || next.targetWorkers <= next.minWorkers) return [exceeded];
   const whose = c.scope === 'tenant' ? "the tenant's" : 'the';
   const reason = `${whose} ${c.period} budget of ${c.amount} ${c.currency} reached (${c.spent} ${c.currency} spent): down to the minimum`;
   return [exceeded, ...settle(next, scaleEvents(next, next.minWorkers, reason, 'budget', undefined, at), at)];
@@ -598,9 +591,7 @@ function crossingEvents(s: ExistingCluster, exceeded: Extract<ClusterEvent, { ty
 export function applyTenantBudget(state: ClusterState, d: Data<typeof S.ApplyTenantBudgetData>, at: string): Events {
   const s = requireCluster(state);
   if (s.status === 'decommissioned') refuseEnded(s);
-  const current = periodStart(d.period, new Date(at)).toISOString();
-  if (new Date(d.periodStart).toISOString() !== current)
-    throw violation('budget_period_over', `tenant budget #${d.budget} counts the ${d.period} starting ${current}, not ${d.periodStart}`, { budget: d.budget, period_start: current });
+  const current = checkCrossing(`tenant budget #${d.budget}`, d.budget, d, { periodStart: d.periodStart }, at);
   const last = s.budgetCrossings?.[`tenant:${d.budget}`];
   if (last && last.periodStart === current && last.amount === d.amount && last.action === d.action) return [];
   const { budget, period, amount, spent, currency, action } = d;
@@ -621,7 +612,6 @@ function requireRollout(s: ExistingCluster): Rollout {
   return s.rollout;
 }
 
-const rolling = (r: Rollout | undefined): boolean => r !== undefined && (r.status === 'rolling' || r.status === 'paused');
 
 /** Statuses a rollout may start in (a hibernated cluster takes the new version when it wakes). */
 const UPGRADABLE = new Set<ClusterState['status']>(['active', 'scaling_up', 'scaling_down', 'degraded', 'hibernated']);
@@ -663,7 +653,7 @@ export function startRollout(state: ClusterState, d: Data<typeof S.StartRolloutD
     invalid([{ path: 'blueprint', message: `cluster '${s.clusterId}' runs blueprint '${s.blueprintId}', not '${target.blueprintId}'` }]);
   }
   const r = s.rollout;
-  if (rolling(r)) {
+  if (rolloutRunning(r)) {
     // The same rollout asked for again: nothing new.
     if (r!.toVersion === target.version && s.blueprint.hash === target.hash && !r!.undo) return [];
     throw violation('rollout_in_progress', `rollout ${r!.rollout} to version ${r!.toVersion} is ${r!.status}; let it complete, or undo it`, { rollout: r!.rollout, status: r!.status, to_version: r!.toVersion });
@@ -740,7 +730,7 @@ export function resumeRollout(state: ClusterState, d: Data<typeof S.ResumeRollou
 export function undoRollout(state: ClusterState, d: Data<typeof S.UndoRolloutData>, at: string): Events {
   const s = requireLiveCluster(state);
   const r = requireRollout(s);
-  if (r.undo && rolling(r)) return [];
+  if (r.undo && rolloutRunning(r)) return [];
   if (!UPGRADABLE.has(s.status)) throw violation('cluster_not_ready', `cluster '${s.clusterId}' is ${s.status}`, { status: s.status });
   const abandoned = (r.current?.slots ?? [])
     .map((slot) => s.agents[slot.agentId])

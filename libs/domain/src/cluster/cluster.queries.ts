@@ -3,6 +3,9 @@ import type { ResolvedAgent } from '../blueprint/blueprint.types.js';
 import { periodStart } from '../cost/cost.js';
 import type { AgentRecord, AgentState, BudgetCrossing, ClusterState, ExistingCluster } from './cluster.state.js';
 
+/** Statuses in which a cluster serves tasks with its desired agents. */
+export const SERVING_STATUSES: ReadonlySet<ClusterState['status']> = new Set<ClusterState['status']>(['active', 'scaling_up', 'scaling_down']);
+
 /** One agent instance the cluster should have. */
 export interface DesiredAgent {
   readonly name: string;

@@ -11,7 +11,7 @@ import type { ClusterEvent } from './cluster.events.js';
 import { hierarchy, runningWorkers, type HierarchyNode } from './cluster.queries.js';
 import type { ExistingCluster } from './cluster.state.js';
 import { planReconciliation } from './reconciliation.js';
-import { clusterEvents } from './testing/cluster-events.js';
+import { activeSmallCluster, clusterEvents } from './testing/cluster-events.js';
 
 const NOW = '2026-03-01T10:00:00.000Z';
 const base = smallBlueprint({ targetWorkers: 3 });
@@ -23,19 +23,7 @@ const v2 = resolveBlueprint({
   agents: base.agents.map((a) => (a.role === 'worker' ? { ...a, runtime: { kind: 'builtin' as const, handler: 'echo' } } : a)),
 });
 const ev = clusterEvents({ at: NOW, blueprint: v1 });
-const ids = ['a-boss', 'a-lead', 'a-expert', 'a-w0', 'a-w1', 'a-w2'];
-const active: ClusterEvent[] = [
-  ev.created({ clusterId: 'c1', tenantId: 'acme', name: 'c1', description: '', type: 'team', minWorkers: 1, targetWorkers: 3, maxWorkers: 5, backupCluster: null, keepFixedAgents: true }),
-  ev.spawningStarted(6),
-  ev.spawned('a-boss', 'boss', 0),
-  ev.spawned('a-lead', 'lead', 0),
-  ev.spawned('a-expert', 'expert', 0),
-  ev.spawned('a-w0', 'worker', 0),
-  ev.spawned('a-w1', 'worker', 1),
-  ev.spawned('a-w2', 'worker', 2),
-  ...ids.flatMap((id) => [ev.placed(id), ev.started(id)]),
-  ev.activated(6, 3),
-];
+const active: ClusterEvent[] = activeSmallCluster(ev);
 
 const cmd = (type: ClusterCommand['type'], data: Record<string, unknown> = {}): ClusterCommand => ({ type, data, metadata: { now: NOW } }) as ClusterCommand;
 const upgrade = (blueprint: ResolvedBlueprint, maxSurge = 1, maxUnavailable = 0, extra: Record<string, unknown> = {}) => cmd('StartRollout', { blueprint, maxSurge, maxUnavailable, ...extra });

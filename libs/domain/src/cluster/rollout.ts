@@ -1,6 +1,6 @@
 import type { AgentRole } from '../blueprint/blueprint.schema.js';
 import type { ResolvedAgent, ResolvedBlueprint } from '../blueprint/blueprint.types.js';
-import { desiredAgents, isLive, slotKey, type DesiredAgent } from './cluster.queries.js';
+import { desiredAgents, isLive, SERVING_STATUSES, slotKey, type DesiredAgent } from './cluster.queries.js';
 import type { AgentRecord, ClusterState, ExistingCluster, Rollout } from './cluster.state.js';
 
 /**
@@ -14,7 +14,8 @@ import type { AgentRecord, ClusterState, ExistingCluster, Rollout } from './clus
 /** Workers are replaced first, the supervisor last: the top of the hierarchy changes once its reports run. */
 const WAVE_ORDER: Readonly<Record<AgentRole, number>> = { worker: 0, specialist: 1, lead: 2, supervisor: 3 };
 
-const inProgress = (r: Rollout | undefined): r is Rollout => r !== undefined && (r.status === 'rolling' || r.status === 'paused');
+/** A rollout rolling or paused (not failed or completed). */
+export const rolloutRunning = (r: Rollout | undefined): r is Rollout => r !== undefined && (r.status === 'rolling' || r.status === 'paused');
 
 /** The spec (and the version it comes from) an agent spawned into a slot runs. */
 export function specForSlot(s: ExistingCluster, name: string, ordinal: number): { spec: ResolvedAgent; version: string } | undefined {
@@ -73,16 +74,14 @@ export interface PlannedWave {
   readonly slots: readonly PlannedWaveSlot[];
 }
 
-/** Statuses in which a cluster serves with its desired agents: waves start only then. */
-const SERVING = new Set<ClusterState['status']>(['active', 'scaling_up', 'scaling_down']);
-
 /**
  * The next wave, when one is due: the rollout is rolling with no wave in flight, the cluster is
  * serving, and some unreplaced slot has a running agent. The first maxSurge slots get their new
  * agent beside the old one; up to maxUnavailable more have their old agent stopped first.
  */
 export function nextWave(state: ClusterState): PlannedWave | null {
-  if (state.status === 'none' || !SERVING.has(state.status)) return null;
+  // Waves start only while the cluster serves with its desired agents.
+  if (state.status === 'none' || !SERVING_STATUSES.has(state.status)) return null;
   const r = state.rollout;
   if (!r || r.status !== 'rolling' || r.current) return null;
   const holders = holdersBySlot(state);
@@ -105,7 +104,7 @@ export type WaveOutcome =
  */
 export function waveOutcome(s: ExistingCluster): WaveOutcome | null {
   const r = s.rollout;
-  if (!inProgress(r) || !r.current) return null;
+  if (!rolloutRunning(r) || !r.current) return null;
   const desired = new Set(desiredAgents(s).map((d) => slotKey(d.name, d.ordinal)));
   let running = true;
   for (const slot of r.current.slots) {
@@ -123,7 +122,7 @@ export function waveOutcome(s: ExistingCluster): WaveOutcome | null {
 /** True when a rollout is in progress with nothing left to replace and no wave in flight. */
 export function rolloutDone(s: ExistingCluster): boolean {
   const r = s.rollout;
-  return inProgress(r) && !r.current && unreplacedSlots(s).length === 0;
+  return rolloutRunning(r) && !r.current && unreplacedSlots(s).length === 0;
 }
 
-export const rolloutInProgress = (s: ClusterState): boolean => s.status !== 'none' && inProgress(s.rollout);
+export const rolloutInProgress = (s: ClusterState): boolean => s.status !== 'none' && rolloutRunning(s.rollout);

@@ -1,5 +1,6 @@
 import type { AgentRole, RuntimeKind } from '../blueprint/blueprint.schema.js';
 import type { ModelPrice, ResolvedPricing } from '../blueprint/blueprint.types.js';
+import { RuleViolationError } from '../errors.js';
 import type { JsonValue } from '../json.js';
 
 /** Token usage of one attempt, as the endpoint reported it. */
@@ -81,4 +82,18 @@ export function periodStart(period: BudgetPeriod, at: Date): Date {
   return period === 'day'
     ? new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate()))
     : new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), 1));
+}
+
+/**
+ * A reported budget crossing checked against the budget (`label` names it: `budget #1`, `tenant
+ * budget #0`): the period reported must be the current one, and the spend (when the report gives
+ * it) at least the amount. Returns the current period's start (ISO).
+ */
+export function checkCrossing(label: string, index: number, budget: { readonly period: BudgetPeriod; readonly amount: number }, reported: { readonly periodStart: string; readonly spent?: number }, at: string): string {
+  const current = periodStart(budget.period, new Date(at)).toISOString();
+  if (new Date(reported.periodStart).toISOString() !== current)
+    throw new RuleViolationError('budget_period_over', `${label} counts the ${budget.period} starting ${current}, not ${reported.periodStart}`, { budget: index, period_start: current });
+  if (reported.spent !== undefined && reported.spent < budget.amount)
+    throw new RuleViolationError('budget_not_reached', `${label} is ${budget.amount}; ${reported.spent} is below it`, { budget: index, amount: budget.amount, spent: reported.spent });
+  return current;
 }

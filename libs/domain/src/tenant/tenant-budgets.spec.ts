@@ -6,9 +6,8 @@ import { smallBlueprint } from '../testing/blueprints.js';
 import { thrownBy } from '../testing/decider-spec.js';
 import type { ClusterCommand } from '../cluster/cluster.commands.js';
 import { clusterDecider } from '../cluster/cluster.decider.js';
-import type { ClusterEvent } from '../cluster/cluster.events.js';
 import { activeBudgetActions, budgetHold, describeCrossing } from '../cluster/cluster.queries.js';
-import { clusterEvents } from '../cluster/testing/cluster-events.js';
+import { activeSmallCluster, clusterEvents } from '../cluster/testing/cluster-events.js';
 import { tenantDecider, type TenantCommand, type TenantEvent } from './tenant-budgets.js';
 
 const NOW = '2026-03-01T10:00:00.000Z';
@@ -44,17 +43,7 @@ describe('tenant budgets', () => {
   });
 
   it("a cluster takes its tenant's scale_down and throttle, once per period, apart from its own budgets", () => {
-    const base = smallBlueprint({ targetWorkers: 3 });
-    const blueprint = resolveBlueprint(base);
-    const ev = clusterEvents({ at: NOW, blueprint });
-    const ids = ['a-boss', 'a-lead', 'a-expert', 'a-w0', 'a-w1', 'a-w2'];
-    const active: ClusterEvent[] = [
-      ev.created({ clusterId: 'c1', tenantId: 'acme', name: 'c1', description: '', type: 'team', minWorkers: 1, targetWorkers: 3, maxWorkers: 5, backupCluster: null, keepFixedAgents: true }),
-      ev.spawningStarted(6),
-      ...ids.map((id, i) => ev.spawned(id, ['boss', 'lead', 'expert', 'worker', 'worker', 'worker'][i]!, [0, 0, 0, 0, 1, 2][i]!)),
-      ...ids.flatMap((id) => [ev.placed(id), ev.started(id)]),
-      ev.activated(6, 3),
-    ];
+    const active = activeSmallCluster(clusterEvents({ at: NOW, blueprint: resolveBlueprint(smallBlueprint({ targetWorkers: 3 })) }));
     const apply = (action: string, budget = 0): ClusterCommand =>
       ({ type: 'ApplyTenantBudget', data: { budget, period: 'day', periodStart: DAY, amount: 50, spent: 55, currency: 'EUR', action }, metadata: { now: NOW } }) as ClusterCommand;
     const events = clusterDecider.decide(apply('scale_down'), fold(clusterDecider, active));

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { BUDGET_PERIODS } from '../blueprint/blueprint.schema.js';
 import { formatPath } from '../blueprint/blueprint.validate.js';
-import { periodStart } from '../cost/cost.js';
+import { checkCrossing } from '../cost/cost.js';
 import { commandNow, type Command, type Decider, type Event } from '../decider.js';
-import { NotFoundError, RuleViolationError, ValidationError } from '../errors.js';
+import { NotFoundError, ValidationError } from '../errors.js';
 import { isValidId } from '../ids.js';
 import type { BudgetCrossing } from '../cluster/cluster.state.js';
 
@@ -80,11 +80,7 @@ export function decide(command: TenantCommand, state: TenantState): readonly Ten
       const { budget: index, spent } = command.data;
       const budget = state.budgets[index];
       if (!budget) throw ValidationError.of([{ path: 'budget', message: `the tenant has no budget #${index} (it has ${state.budgets.length})` }], 'command');
-      const current = periodStart(budget.period, new Date(at)).toISOString();
-      if (new Date(command.data.periodStart).toISOString() !== current)
-        throw new RuleViolationError('budget_period_over', `tenant budget #${index} counts the ${budget.period} starting ${current}, not ${command.data.periodStart}`, { budget: index, period_start: current });
-      if (spent < budget.amount)
-        throw new RuleViolationError('budget_not_reached', `tenant budget #${index} is ${budget.amount}; ${spent} is below it`, { budget: index, amount: budget.amount, spent });
+      const current = checkCrossing(`tenant budget #${index}`, index, budget, command.data, at);
       const last = state.crossings[String(index)];
       if (last?.periodStart === current && last.amount === budget.amount && last.action === budget.action) return [];
       const { amount, currency, period, action } = budget;

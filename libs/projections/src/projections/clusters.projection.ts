@@ -71,9 +71,8 @@ export const clustersProjection = defineProjection<ClusterRow>({
         targetWorkers: Number(d['targetWorkers']),
         maxWorkers: Number(d['maxWorkers']),
         lastTarget: Number(d['targetWorkers']),
-        fixedAgents: fixedAgentCount(d['blueprint']),
         keepFixedAgents: Boolean(d['keepFixedAgents']),
-        monitoringIntervalS: monitoringInterval(d['blueprint']),
+        ...fromBlueprint(d['blueprint']),
         lastScaleUpAt: null,
         lastScaleDownAt: null,
         policy: (d['policy'] ?? {}) as Record<string, unknown>,
@@ -81,8 +80,6 @@ export const clustersProjection = defineProjection<ClusterRow>({
         circuit: 'closed',
         degradedReason: null,
         lastDecision: null,
-        pricing: pricingOf(d['blueprint']),
-        budgets: budgetsOf(d['blueprint']),
         rollout: null,
         createdAt: at,
         ...stamp,
@@ -103,10 +100,7 @@ export const clustersProjection = defineProjection<ClusterRow>({
       case 'RolloutStarted':
         // The cluster runs the new version's blueprint from now on (its agents follow in waves).
         next.blueprintVersion = String(d['toVersion']);
-        next.fixedAgents = fixedAgentCount(d['blueprint']);
-        next.monitoringIntervalS = monitoringInterval(d['blueprint']);
-        next.pricing = pricingOf(d['blueprint']);
-        next.budgets = budgetsOf(d['blueprint']);
+        Object.assign(next, fromBlueprint(d['blueprint']));
         next.rollout = rolloutAfter(null, e.type, d, at);
         return next;
       case 'RolloutWaveStarted':
@@ -209,6 +203,11 @@ function rolloutAfter(current: Record<string, unknown> | null, type: string, d: 
       break;
   }
   return next;
+}
+
+/** What the row takes from the cluster's resolved blueprint (at creation, and at each rollout). */
+function fromBlueprint(blueprint: unknown): Pick<ClusterRow, 'fixedAgents' | 'monitoringIntervalS' | 'pricing' | 'budgets'> {
+  return { fixedAgents: fixedAgentCount(blueprint), monitoringIntervalS: monitoringInterval(blueprint), pricing: pricingOf(blueprint), budgets: budgetsOf(blueprint) };
 }
 
 /** The resolved blueprint's pricing, or null. */

@@ -76,3 +76,26 @@ export function clusterEvents({ at, blueprint }: { readonly at: string; readonly
 }
 
 export type ClusterEventBuilders = ReturnType<typeof clusterEvents>;
+
+/**
+ * Cluster `c1` of tenant `acme` active with `smallBlueprint`'s agents and three workers, every one
+ * started on node-1 (ids `a-boss`, `a-lead`, `a-expert`, `a-w0`..`a-w2`): where the budget,
+ * rollout and tenant budget specs start.
+ */
+export function activeSmallCluster(ev: ClusterEventBuilders, backupCluster: string | null = null): ClusterEvent[] {
+  const slots: [string, string, number][] = [
+    ['a-boss', 'boss', 0],
+    ['a-lead', 'lead', 0],
+    ['a-expert', 'expert', 0],
+    ['a-w0', 'worker', 0],
+    ['a-w1', 'worker', 1],
+    ['a-w2', 'worker', 2],
+  ];
+  return [
+    ev.created({ clusterId: 'c1', tenantId: 'acme', name: 'c1', description: '', type: 'team', minWorkers: 1, targetWorkers: 3, maxWorkers: 5, backupCluster, keepFixedAgents: true }),
+    ev.spawningStarted(6),
+    ...slots.map(([id, name, ordinal]) => ev.spawned(id, name, ordinal)),
+    ...slots.flatMap(([id]) => [ev.placed(id), ev.started(id)]),
+    ev.activated(6, 3),
+  ];
+}
